@@ -1,0 +1,67 @@
+"""evalsys: teaching-quality evaluation feedback for universities."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from evalsys.config import DEFAULT_SECRET_KEY, Defaults, InsecureSecretKey, env_overrides
+
+#: The project root: ``templates/`` and ``migrations/`` live beside the package.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict[str, Any] | None = None, *, serving: bool = True) -> Flask:
+    """Build the app: config, instance folder, database, login, CSRF, blueprints.
+
+    Nothing here starts threads or schedulers: web workers stay plain, and the
+    scheduler runs as its own process (``evalsys scheduler``). ``serving=False``
+    is for CLI commands, which sign no cookies and so may run before a secret
+    key exists (``evalsys init-db`` on a fresh machine); ``evalsys run`` checks again.
+    """
+    overrides = dict(test_config or {})
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        # Tests and several sites on one machine each keep their own instance folder.
+        instance_path=overrides.pop("INSTANCE_PATH", None)
+        or os.environ.get("EVALSYS_INSTANCE_PATH"),
+        template_folder=str(ROOT / "templates"),
+        static_folder="static",
+    )
+    app.config.from_object(Defaults)
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.update(env_overrides())
+    else:
+        app.config.update(overrides)
+
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("DATABASE_URL"):
+        app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(
+            app.instance_path, "evalsys.sqlite3"
+        )
+    if serving:
+        refuse_default_secret(app)
+
+    from evalsys import db
+
+    db.init_app(app)
+
+    from evalsys import web
+
+    web.init_app(app)
+    return app
+
+
+def refuse_default_secret(app: Flask) -> None:
+    if app.debug or app.testing:
+        return
+    if app.config.get("SECRET_KEY") in (None, "", DEFAULT_SECRET_KEY):
+        raise InsecureSecretKey(
+            "evalsys: refusing to start with the default SECRET_KEY; set EVALSYS_SECRET_KEY "
+            "or SECRET_KEY in instance/config.py (`evalsys make-config` writes a random one)."
+        )

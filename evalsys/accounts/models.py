@@ -1,0 +1,73 @@
+"""Users and their role grants. A grant on a unit covers that unit's whole subtree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from evalsys import db as _db  # noqa: F401  (naming convention first)
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SUPERVISOR = "supervisor"
+    LEADER = "leader"
+    TUTOR = "tutor"
+    DEAN = "dean"
+    HEAD = "head"
+    TEACHER = "teacher"
+
+
+ROLE_VALUES = tuple(r.value for r in Role)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class User(SQLModel, table=True):
+    # "user" is a reserved word in PostgreSQL.
+    __tablename__ = "user_account"
+    __table_args__ = (CheckConstraint("length(username) > 0", name="username_not_empty"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=80, unique=True)
+    name: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    #: None until a password is set: such an account cannot log in.
+    password_hash: str | None = Field(default=None, max_length=255)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RoleGrant(SQLModel, table=True):
+    __tablename__ = "role_grant"
+    __table_args__ = (
+        CheckConstraint("role IN (" + ", ".join(f"'{r}'" for r in ROLE_VALUES) + ")", name="role"),
+        UniqueConstraint("user_id", "role", "unit_id", name="uq_role_grant_user_role_unit"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
+    role: str = Field(max_length=20)
+    unit_id: int = Field(foreign_key="org_unit.id", index=True, ondelete="CASCADE")
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when: logins, failed logins, role changes, imports, exports.
+
+    Rows are only ever inserted; no view offers to edit or delete them.
+    """
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    user_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    action: str = Field(max_length=60, index=True)
+    target: str | None = Field(default=None, max_length=300)
+    detail: str | None = Field(default=None, max_length=2000)
+    ip: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,155 @@
+"""Account services: creating users, passwords, grants, authentication, the audit log.
+
+Plain functions taking a session, used alike by views, the CLI, the importer and tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, delete, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from evalsys.accounts.models import ROLE_VALUES, AuditEvent, RoleGrant, User
+from evalsys.org.models import OrgUnit
+
+MIN_PASSWORD_LENGTH = 8
+
+# A hash of a random string, checked when the username is unknown so that an
+# unknown user and a wrong password take the same time and get the same answer.
+_DUMMY_HASH = generate_password_hash("evalsys-timing-equaliser")
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be carried out; the message says why."""
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    role: str
+    unit_code: str
+
+    def __str__(self) -> str:
+        return f"{self.role}@{self.unit_code}"
+
+
+def parse_role_spec(text: str) -> RoleSpec:
+    """Parse ``ROLE@UNITCODE`` (e.g. ``dean@CS``)."""
+    role, sep, unit = text.strip().partition("@")
+    role, unit = role.strip().lower(), unit.strip()
+    if not sep or not role or not unit:
+        raise AccountError(f"'{text}' is not ROLE@UNITCODE (for example dean@CS)")
+    if role not in ROLE_VALUES:
+        raise AccountError(f"unknown role '{role}' in '{text}'; roles are {', '.join(ROLE_VALUES)}")
+    return RoleSpec(role, unit)
+
+
+def parse_role_list(text: str) -> list[RoleSpec]:
+    """Parse ``dean@CS;teacher@CS-SE`` (semicolons or commas between grants)."""
+    parts = [p for p in text.replace(",", ";").split(";") if p.strip()]
+    return [parse_role_spec(p) for p in parts]
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    check_password_strength(password)
+    # Werkzeug's default is scrypt, a memory-hard modern scheme.
+    user.password_hash = generate_password_hash(password)
+    session.add(user)
+
+
+def get_user(session: Session, username: str) -> User | None:
+    return session.exec(select(User).where(User.username == username)).first()
+
+
+def resolve_units(session: Session, specs: list[RoleSpec]) -> dict[str, OrgUnit]:
+    codes = {s.unit_code for s in specs}
+    units = session.exec(select(OrgUnit).where(OrgUnit.code.in_(codes))).all()  # type: ignore[attr-defined]
+    found = {u.code: u for u in units}
+    missing = sorted(codes - found.keys())
+    if missing:
+        raise AccountError(f"unknown unit code(s): {', '.join(missing)}")
+    return found
+
+
+def replace_grants(session: Session, user: User, specs: list[RoleSpec]) -> None:
+    """Make the user's grants exactly ``specs`` (an import re-run changes nothing)."""
+    units = resolve_units(session, specs)
+    wanted = {(s.role, units[s.unit_code].id) for s in specs}
+    existing = session.exec(select(RoleGrant).where(RoleGrant.user_id == user.id)).all()
+    have = {(g.role, g.unit_id) for g in existing}
+    for grant in existing:
+        if (grant.role, grant.unit_id) not in wanted:
+            session.delete(grant)
+    for role, unit_id in sorted(wanted - have):
+        session.add(RoleGrant(user_id=user.id, role=role, unit_id=unit_id))  # type: ignore[arg-type]
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    name: str,
+    email: str | None = None,
+    roles: list[RoleSpec] | None = None,
+    password: str | None = None,
+) -> User:
+    username = username.strip()
+    if not username:
+        raise AccountError("the username is empty")
+    if get_user(session, username) is not None:
+        raise AccountError(f"user '{username}' exists already")
+    if not name.strip():
+        raise AccountError("the name is empty")
+    user = User(username=username, name=name.strip(), email=(email or "").strip() or None)
+    if password is not None:
+        set_password(session, user, password)
+    session.add(user)
+    session.flush()
+    replace_grants(session, user, roles or [])
+    audit(
+        session,
+        "user.create",
+        user_id=None,
+        target=username,
+        detail=";".join(map(str, roles or [])),
+    )
+    return user
+
+
+def remove_all_grants(session: Session, user: User) -> None:
+    session.exec(delete(RoleGrant).where(RoleGrant.user_id == user.id))  # type: ignore[call-overload]
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The user if the password is right and the account active; None otherwise, alike."""
+    user = get_user(session, username.strip())
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    ok = check_password_hash(stored, password)
+    if user is None or not user.password_hash or not user.active or not ok:
+        return None
+    return user
+
+
+def audit(
+    session: Session,
+    action: str,
+    *,
+    user_id: int | None,
+    target: str | None = None,
+    detail: str | None = None,
+    ip: str | None = None,
+) -> None:
+    session.add(
+        AuditEvent(
+            user_id=user_id,
+            action=action,
+            target=target[:300] if target else None,
+            detail=detail[:2000] if detail else None,
+            ip=ip,
+        )
+    )

@@ -1,0 +1,69 @@
+"""Login and logout."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+
+from evalsys.accounts import service
+from evalsys.accounts.access import login_required, public
+from evalsys.accounts.forms import LoginForm, LogoutForm
+from evalsys.db import get_session
+
+bp = Blueprint("accounts", __name__)
+
+#: The one answer for an unknown user, a wrong password and a disabled account.
+LOGIN_FAILED = "Unknown username or wrong password."
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only same-site paths: ``next=//evil.example`` must not become an open redirect."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("home.index"))
+    form = LoginForm()
+    session = get_session()
+    if form.validate_on_submit():
+        user = service.authenticate(session, form.username.data, form.password.data)
+        if user is None:
+            service.audit(
+                session,
+                "login.failed",
+                user_id=None,
+                target=form.username.data[:80],
+                ip=request.remote_addr,
+            )
+            session.commit()
+            flash(LOGIN_FAILED, "error")
+            return render_template("accounts/login.html", form=form), 401
+        login_user(user)
+        service.audit(session, "login", user_id=user.id, ip=request.remote_addr)
+        session.commit()
+        return redirect(_safe_next(request.args.get("next")) or url_for("home.index"))
+    status = 400 if form.errors else 200
+    return render_template("accounts/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    form = LogoutForm()
+    if form.validate_on_submit():
+        session = get_session()
+        service.audit(session, "logout", user_id=current_user.id, ip=request.remote_addr)
+        session.commit()
+        logout_user()
+        flash("You are logged out.", "info")
+    return redirect(url_for("accounts.login"))

@@ -1,0 +1,168 @@
+"""The ``evalsys`` command: database, accounts, import, demo, and Flask's ``run`` and ``shell``."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, ScriptInfo, routes_command, run_command, shell_command
+
+from evalsys import create_app, refuse_default_secret
+from evalsys.db import get_engine, session_scope
+
+
+def _cli_app() -> Flask:
+    return create_app(serving=False)
+
+
+@click.group(cls=FlaskGroup, create_app=_cli_app, add_default_commands=False)
+def main() -> None:
+    """evalsys: teaching-quality evaluation feedback."""
+
+
+class _CheckedRun(click.Command):
+    """Flask's ``run``, refusing the default secret key like ``flask --app evalsys run`` does."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        refuse_default_secret(ctx.ensure_object(ScriptInfo).load_app())
+        return super().invoke(ctx)
+
+
+main.add_command(
+    _CheckedRun(
+        "run", params=run_command.params, callback=run_command.callback, help=run_command.help
+    )
+)
+main.add_command(shell_command)
+main.add_command(routes_command)
+
+
+def _instance_path() -> Path:
+    # Computed without create_app, which would refuse to start with no secret key yet.
+    return Path(Flask("evalsys", instance_relative_config=True).instance_path)
+
+
+@main.command("make-config", with_appcontext=False)
+@click.option("--force", is_flag=True, help="Overwrite an existing instance/config.py.")
+def make_config(force: bool) -> None:
+    """Write instance/config.py with a random SECRET_KEY (once)."""
+    path = _instance_path() / "config.py"
+    if path.exists() and not force:
+        click.echo(f"{path} exists; left as it is.")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example = Path(__file__).resolve().parent.parent / "instance" / "config.example.py"
+    body = example.read_text(encoding="utf-8") if example.exists() else ""
+    key = secrets.token_urlsafe(48)
+    path.write_text(f"SECRET_KEY = {key!r}\n\n{body}", encoding="utf-8")
+    path.chmod(0o600)
+    click.echo(f"Wrote {path} with a new random SECRET_KEY.")
+
+
+@main.command("init-db")
+def init_db() -> None:
+    """Create the database or bring it to the newest schema (safe to run again)."""
+    from evalsys import migrate
+
+    engine = get_engine()
+    before = migrate.current_revision(engine)
+    migrate.upgrade(engine)
+    after = migrate.current_revision(engine)
+    url = engine.url.render_as_string(hide_password=True)
+    if before == after:
+        click.echo(f"Database {url} is at the newest schema ({after}).")
+    else:
+        click.echo(f"Database {url} upgraded from {before or 'empty'} to {after}.")
+
+
+@main.command("db-revision")
+@click.argument("message")
+def db_revision(message: str) -> None:
+    """Autogenerate a migration from the models (for developers)."""
+    from evalsys import migrate
+
+    migrate.revision(get_engine(), message)
+
+
+@main.command("create-user")
+@click.argument("username")
+@click.option("--name", required=True, help="Full name, e.g. 张伟 or Zhang Wei.")
+@click.option("--email", default=None)
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    metavar="ROLE@UNITCODE",
+    help="A role on a unit, e.g. dean@CS; repeat for more.",
+)
+def create_user_cmd(username: str, name: str, email: str | None, roles: tuple[str, ...]) -> None:
+    """Create a user. Set the password afterwards with `evalsys set-password`."""
+    from evalsys.accounts import service
+
+    try:
+        specs = [service.parse_role_spec(r) for r in roles]
+        with session_scope() as session:
+            service.create_user(session, username=username, name=name, email=email, roles=specs)
+    except service.AccountError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"Created user {username} with roles: {', '.join(roles) or 'none'}.")
+
+
+@main.command("set-password")
+@click.argument("username")
+def set_password_cmd(username: str) -> None:
+    """Set a password, read from standard input (never from an argument or the history)."""
+    from evalsys.accounts import service
+
+    if sys.stdin.isatty():
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        with session_scope() as session:
+            user = service.get_user(session, username)
+            if user is None:
+                raise service.AccountError(f"no user '{username}'")
+            service.set_password(session, user, password)
+            service.audit(session, "user.set_password", user_id=None, target=username)
+    except service.AccountError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"Password set for {username}.")
+
+
+@main.command("import")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check everything and report, write nothing.")
+def import_cmd(directory: Path, dry_run: bool) -> None:
+    """Import units, people, terms, courses, sections and tutor groups from CSV files."""
+    from evalsys.org.importer import import_directory
+
+    with session_scope() as session:
+        result = import_directory(session, directory, dry_run=dry_run)
+        if result.errors or dry_run:
+            session.rollback()
+    for line in result.report_lines():
+        click.echo(line, err=bool(result.errors))
+    if result.errors:
+        sys.exit(1)
+
+
+@main.command("demo")
+def demo_cmd() -> None:
+    """Fill the database with a demo university and print the demo logins (idempotent)."""
+    from evalsys import migrate
+    from evalsys.demo import load_demo
+
+    migrate.upgrade(get_engine())
+    with session_scope() as session:
+        logins = load_demo(session, echo=click.echo)
+    click.echo("")
+    click.echo("Demo logins (password for all: see below):")
+    for line in logins:
+        click.echo(f"  {line}")
+    click.echo(
+        f"Serve it with: flask --app evalsys run  (database: {current_app.config['DATABASE_URL']})"
+    )

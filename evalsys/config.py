@@ -1,0 +1,67 @@
+"""Configuration: package defaults, then ``instance/config.py``, then ``EVALSYS_*`` variables.
+
+The order matters: a deployment keeps its secrets in the instance folder or the
+environment, never in the package, and the environment wins so that one image
+can serve several sites.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+#: The placeholder key. The app refuses to start with it unless debugging or testing.
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+
+
+class Defaults:
+    SECRET_KEY = DEFAULT_SECRET_KEY
+    #: None means "SQLite file in the instance folder", resolved in create_app.
+    DATABASE_URL: str | None = None
+    #: Echo SQL to the log (debugging only).
+    DATABASE_ECHO = False
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = None  # a supervisor may keep a form open for a whole class
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    #: Results computed from fewer records than this are marked insufficient.
+    MIN_N = 3
+
+
+#: Keys whose value is text even when it looks like a number (a numeric secret stays a string).
+_ALWAYS_STRINGS = {"SECRET_KEY", "DATABASE_URL", "SERVER_NAME", "MAIL_PASSWORD"}
+
+
+def env_overrides(environ: os._Environ[str] | dict[str, str] | None = None) -> dict[str, Any]:
+    """Read ``EVALSYS_<NAME>`` variables into config keys.
+
+    Values that parse as JSON (numbers, true/false, lists) are taken as such,
+    so ``EVALSYS_MIN_N=5`` is an int and ``EVALSYS_SESSION_COOKIE_SECURE=true`` a bool.
+    """
+    environ = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith("EVALSYS_") or key.startswith("EVALSYS_TEST_"):
+            continue
+        name = key.removeprefix("EVALSYS_")
+        value: Any = raw
+        if name not in _ALWAYS_STRINGS:
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw
+        out[name] = value
+    return out
+
+
+class InsecureSecretKey(SystemExit):
+    """Raised when a production app would sign sessions with the public default key.
+
+    A ``SystemExit`` so that ``flask run``, gunicorn and the CLI all stop with the
+    one-line message instead of a traceback.
+    """

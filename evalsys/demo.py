@@ -1,0 +1,5 @@
+"""Placeholder replaced by the demo-data work."""
+
+
+def load_demo(session, echo=print):
+    raise NotImplementedError

@@ -1,0 +1,1 @@
+"""The school hierarchy (school, colleges, departments), terms, courses, sections, tutor groups."""

@@ -1,0 +1,80 @@
+"""Unit pages: the hierarchy below a unit, for those whose grants cover it."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from evalsys.accounts.access import Perm, login_required, require
+from evalsys.db import get_session
+from evalsys.org import hierarchy
+from evalsys.org.models import Course, OrgUnit, Section, Term, UnitKind
+
+bp = Blueprint("org", __name__, url_prefix="/units")
+
+
+@bp.route("/<code>")
+@login_required
+def unit(code: str):
+    session = get_session()
+    unit = session.exec(select(OrgUnit).where(OrgUnit.code == code)).first()
+    if unit is None:
+        abort(404)
+    require(session, Perm.VIEW_UNIT, unit.id)
+    trail = hierarchy.ancestors(session, unit.id)
+    children = hierarchy.children(session, unit.id)
+    child_counts = _course_counts(session, [c.id for c in children])
+    courses = []
+    if unit.kind == UnitKind.DEPARTMENT:
+        courses = _courses_with_sections(session, unit.id)
+    return render_template(
+        "org/unit.html",
+        unit=unit,
+        trail=trail,
+        children=[(c, child_counts.get(c.id, 0)) for c in children],
+        courses=courses,
+    )
+
+
+def _course_counts(session, unit_ids: list[int]) -> dict[int, int]:
+    """Courses under each child unit, counted in one grouped query."""
+    if not unit_ids:
+        return {}
+    from evalsys.org.models import OrgUnitClosure
+
+    stmt = (
+        select(OrgUnitClosure.ancestor_id, func.count(col(Course.id)))
+        .join(Course, col(Course.department_id) == OrgUnitClosure.descendant_id)
+        .where(col(OrgUnitClosure.ancestor_id).in_(unit_ids))
+        .group_by(OrgUnitClosure.ancestor_id)
+    )
+    return dict(session.exec(stmt).all())
+
+
+def _courses_with_sections(session, department_id: int) -> list[dict]:
+    """A department's courses and their sections per term, in two queries."""
+    courses = session.exec(
+        select(Course).where(Course.department_id == department_id).order_by(Course.code)
+    ).all()
+    from evalsys.accounts.models import User
+
+    rows = session.exec(
+        select(Section, Term.code, User.name)
+        .join(Term, col(Term.id) == Section.term_id)
+        .join(User, col(User.id) == Section.teacher_id, isouter=True)
+        .join(Course, col(Course.id) == Section.course_id)
+        .where(Course.department_id == department_id)
+        .order_by(col(Term.start_date).desc(), Section.code)
+    ).all()
+    by_course: dict[int, list[dict]] = {}
+    for section, term_code, teacher in rows:
+        by_course.setdefault(section.course_id, []).append(
+            {
+                "code": section.code,
+                "term": term_code,
+                "teacher": teacher,
+                "enrolled": section.enrolled,
+            }
+        )
+    return [{"course": c, "sections": by_course.get(c.id, [])} for c in courses]

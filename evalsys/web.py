@@ -1,0 +1,79 @@
+"""Wiring of the web side: login, CSRF, deny-by-default, blueprints, error pages."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_login import LoginManager
+from flask_wtf import CSRFProtect
+from flask_wtf.csrf import CSRFError
+
+from evalsys.accounts.access import enforce_declared_access
+from evalsys.accounts.models import User
+from evalsys.db import get_session
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+login_manager.login_view = "accounts.login"
+login_manager.login_message = "Please log in to see this page."
+login_manager.login_message_category = "info"
+# A stolen remember cookie from another IP/agent logs nobody in.
+login_manager.session_protection = "strong"
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    try:
+        user = get_session().get(User, int(user_id))
+    except ValueError:
+        return None
+    return user if user is not None and user.active else None
+
+
+def init_app(app: Flask) -> None:
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    app.before_request(enforce_declared_access)
+
+    from evalsys.accounts.views import bp as accounts_bp
+    from evalsys.home import bp as home_bp
+    from evalsys.org.views import bp as org_bp
+
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(home_bp)
+    app.register_blueprint(org_bp)
+
+    @app.context_processor
+    def _inject() -> dict:
+        from evalsys.accounts.forms import LogoutForm
+
+        return {"logout_form": LogoutForm()}
+
+    for code, title, text in (
+        (403, "Not allowed", "Your roles do not give you access to this page."),
+        (404, "Not found", "There is no such page. Check the address or go back home."),
+        (405, "Not allowed", "This page does not accept that kind of request."),
+        (413, "Too large", "What you sent is larger than the server accepts."),
+    ):
+        app.register_error_handler(code, _error_page(code, title, text))
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(err: CSRFError):
+        return (
+            render_template(
+                "error.html",
+                code=400,
+                title="Form expired",
+                text="The form's security token was missing or expired. "
+                "Go back, reload the page and submit again.",
+            ),
+            400,
+        )
+
+
+def _error_page(code: int, title: str, text: str):
+    def handler(_err):
+        if request.path.startswith("/api/"):
+            return {"error": title, "status": code}, code
+        return render_template("error.html", code=code, title=title, text=text), code
+
+    return handler

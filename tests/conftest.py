@@ -1,0 +1,149 @@
+"""Fixtures: an app on a fresh, migrated database per test; client; CLI; login helper.
+
+The schema is built by the real migrations once per run, then copied (SQLite)
+or truncated (PostgreSQL) between tests, so every test starts from empty
+tables on exactly the schema users get.
+
+Set ``EVALSYS_TEST_DATABASE_URL`` to a PostgreSQL URL (for example
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``) to run the suite there:
+a throw-away database is created beside it for the run and dropped after.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from flask import Flask
+from flask.cli import ScriptInfo
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, SQLModel
+
+import evalsys.models  # noqa: F401
+from evalsys import create_app, migrate
+from evalsys.cli import main
+from evalsys.db import get_engine, make_engine
+from tests.factories import Factory
+
+PG_URL = os.environ.get("EVALSYS_TEST_DATABASE_URL")
+
+
+def pytest_report_header(config) -> str:
+    if PG_URL:
+        shown = make_url(PG_URL).render_as_string(hide_password=True)
+        return f"evalsys database: PostgreSQL ({shown})"
+    return "evalsys database: SQLite (set EVALSYS_TEST_DATABASE_URL for PostgreSQL)"
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory) -> Iterator[str]:
+    """A database at the newest migration: a template SQLite file, or a PostgreSQL database."""
+    if PG_URL:
+        base = make_url(PG_URL)
+        name = f"evalsys_test_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = base.set(database=name).render_as_string(hide_password=False)
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        try:
+            yield url
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    else:
+        path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+        engine = make_engine(f"sqlite:///{path}")
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def database_url(migrated_database: str, tmp_path: Path) -> Iterator[str]:
+    if PG_URL:
+        yield migrated_database
+        engine = make_engine(migrated_database)
+        tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+    else:
+        path = tmp_path / "evalsys.sqlite3"
+        shutil.copyfile(migrated_database.removeprefix("sqlite:///"), path)
+        yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "DATABASE_URL": database_url,
+            "WTF_CSRF_ENABLED": False,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+        }
+    )
+    yield app
+    get_engine(app).dispose()
+
+
+@pytest.fixture
+def client(app: Flask):
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """A session for arranging data and checking results directly in the database."""
+    with Session(get_engine(app), expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+def factory(session: Session) -> Factory:
+    return Factory(session)
+
+
+class Cli:
+    """Runs ``evalsys ...`` against the test app, as a user would type it."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def __call__(self, *args: str, input: str | None = None) -> Result:
+        runner = CliRunner()
+        return runner.invoke(
+            main, list(args), input=input, obj=ScriptInfo(create_app=lambda: self.app)
+        )
+
+
+@pytest.fixture
+def cli(app: Flask) -> Cli:
+    return Cli(app)
+
+
+class Auth:
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def login(self, username: str, password: str = Factory.PASSWORD):
+        return self.client.post("/login", data={"username": username, "password": password})
+
+    def logout(self):
+        return self.client.post("/logout")
+
+
+@pytest.fixture
+def auth(client) -> Auth:
+    return Auth(client)
