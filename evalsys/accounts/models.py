@@ -42,6 +42,22 @@ class User(SQLModel, table=True):
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
 
+    # What Flask-Login asks of a user object (UserMixin does not mix with SQLModel).
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
 
 class RoleGrant(SQLModel, table=True):
     __tablename__ = "role_grant"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
+from flask_login import current_user
 from sqlalchemy import func
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from evalsys.accounts.access import Perm, login_required, require
+from evalsys.accounts.access import Perm, login_required, require, scope_ids
+from evalsys.accounts.models import User
 from evalsys.db import get_session
 from evalsys.org import hierarchy
-from evalsys.org.models import Course, OrgUnit, Section, Term, UnitKind
+from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, UnitKind
 
 bp = Blueprint("org", __name__, url_prefix="/units")
 
@@ -23,6 +25,7 @@ def unit(code: str):
         abort(404)
     require(session, Perm.VIEW_UNIT, unit.id)
     trail = hierarchy.ancestors(session, unit.id)
+    linkable = _viewable_ancestors(session, unit.id)
     children = hierarchy.children(session, unit.id)
     child_counts = _course_counts(session, [c.id for c in children])
     courses = []
@@ -31,18 +34,25 @@ def unit(code: str):
     return render_template(
         "org/unit.html",
         unit=unit,
-        trail=trail,
+        trail=[(a, a.id in linkable) for a in trail],
         children=[(c, child_counts.get(c.id, 0)) for c in children],
         courses=courses,
     )
 
 
-def _course_counts(session, unit_ids: list[int]) -> dict[int, int]:
+def _viewable_ancestors(session: Session, unit_id: int) -> set[int]:
+    """Which of the unit's ancestors the user may open: breadcrumbs link only those."""
+    stmt = select(OrgUnitClosure.ancestor_id).where(
+        OrgUnitClosure.descendant_id == unit_id,
+        col(OrgUnitClosure.ancestor_id).in_(scope_ids(current_user, Perm.VIEW_UNIT)),
+    )
+    return set(session.exec(stmt).all())
+
+
+def _course_counts(session: Session, unit_ids: list[int]) -> dict[int, int]:
     """Courses under each child unit, counted in one grouped query."""
     if not unit_ids:
         return {}
-    from evalsys.org.models import OrgUnitClosure
-
     stmt = (
         select(OrgUnitClosure.ancestor_id, func.count(col(Course.id)))
         .join(Course, col(Course.department_id) == OrgUnitClosure.descendant_id)
@@ -52,13 +62,11 @@ def _course_counts(session, unit_ids: list[int]) -> dict[int, int]:
     return dict(session.exec(stmt).all())
 
 
-def _courses_with_sections(session, department_id: int) -> list[dict]:
+def _courses_with_sections(session: Session, department_id: int) -> list[dict]:
     """A department's courses and their sections per term, in two queries."""
     courses = session.exec(
         select(Course).where(Course.department_id == department_id).order_by(Course.code)
     ).all()
-    from evalsys.accounts.models import User
-
     rows = session.exec(
         select(Section, Term.code, User.name)
         .join(Term, col(Term.id) == Section.term_id)
