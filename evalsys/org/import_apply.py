@@ -1,0 +1,231 @@
+"""From checked plans to rows: first the differences, then (unless a dry run) the writes.
+
+Differences are computed with references as codes, not ids, so a dry run counts
+exactly what an import would create and update without writing a row or knowing
+the ids new rows would get. The writes then go table by table in one flush each
+(SQLAlchemy batches the INSERTs), parents before children.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session
+
+from evalsys.accounts.models import RoleGrant, User
+from evalsys.org import hierarchy
+from evalsys.org.import_check import Plans
+from evalsys.org.import_common import (
+    COURSES,
+    GROUPS,
+    PEOPLE,
+    SECTIONS,
+    SPECS,
+    TERMS,
+    UNITS,
+    FileSpec,
+    Planned,
+)
+from evalsys.org.import_snapshot import Snapshot
+from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup, UnitKind
+
+
+@dataclass
+class FileChanges:
+    """What one file would change: rows to create, stored rows to update, the rest."""
+
+    spec: FileSpec
+    create: dict[str, Planned] = field(default_factory=dict)
+    #: (stored row, {value name: new value}) for the values that differ.
+    update: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
+    unchanged: int = 0
+
+    def counts(self) -> dict[str, int]:
+        created, updated = len(self.create), len(self.update)
+        return {"created": created, "updated": updated, "unchanged": self.unchanged}
+
+
+# --- stored rows in the same terms as the plans (references as codes) ---------------
+
+
+def _unit_values(unit: OrgUnit, s: Snapshot) -> dict[str, Any]:
+    parent = s.unit_code.get(unit.parent_id) if unit.parent_id is not None else None
+    return {"name": unit.name, "name_en": unit.name_en, "kind": unit.kind, "parent": parent}
+
+
+def _user_values(user: User, s: Snapshot) -> dict[str, Any]:
+    grants = s.grants.get(user.id, []) if user.id is not None else []
+    roles = frozenset((g.role, s.unit_code[g.unit_id]) for g in grants)
+    return {"name": user.name, "email": user.email, "roles": roles}
+
+
+def _term_values(term: Term, s: Snapshot) -> dict[str, Any]:
+    return {"name": term.name, "start_date": term.start_date, "end_date": term.end_date}
+
+
+def _course_values(course: Course, s: Snapshot) -> dict[str, Any]:
+    department = s.unit_code[course.department_id]
+    return {"title": course.title, "title_en": course.title_en, "department": department}
+
+
+def _section_values(section: Section, s: Snapshot) -> dict[str, Any]:
+    return {
+        "course": s.course_code[section.course_id],
+        "term": s.term_code[section.term_id],
+        "teacher": s.username.get(section.teacher_id) if section.teacher_id is not None else None,
+        "enrolled": section.enrolled,
+    }
+
+
+def _group_values(group: TutorGroup, s: Snapshot) -> dict[str, Any]:
+    return {
+        "name": group.name,
+        "department": s.unit_code[group.department_id],
+        "term": s.term_code[group.term_id],
+        "tutor": s.username.get(group.tutor_id) if group.tutor_id is not None else None,
+        "size": group.size,
+    }
+
+
+_STORED: dict[str, tuple[Callable[[Snapshot], dict[str, Any]], Callable[[Any, Snapshot], Any]]] = {
+    UNITS.name: (lambda s: s.units, _unit_values),
+    PEOPLE.name: (lambda s: s.users, _user_values),
+    TERMS.name: (lambda s: s.terms, _term_values),
+    COURSES.name: (lambda s: s.courses, _course_values),
+    SECTIONS.name: (lambda s: s.sections, _section_values),
+    GROUPS.name: (lambda s: s.groups, _group_values),
+}
+
+
+def diff(plans: Plans, snapshot: Snapshot) -> dict[str, FileChanges]:
+    """Compare each planned row with the stored one of the same key, file by file."""
+    changes: dict[str, FileChanges] = {}
+    for spec in SPECS:
+        if spec.name not in plans.rows:
+            continue
+        table, values_of = _STORED[spec.name]
+        stored, found = table(snapshot), FileChanges(spec)
+        for key, planned in plans.rows[spec.name].items():
+            row = stored.get(key)
+            if row is None:
+                found.create[key] = planned
+                continue
+            current = values_of(row, snapshot)
+            changed = {k: v for k, v in planned.values.items() if current[k] != v}
+            if changed:
+                found.update.append((row, changed))
+            else:
+                found.unchanged += 1
+        changes[spec.name] = found
+    return changes
+
+
+# --- writing ---------------------------------------------------------------------------
+
+#: Values naming another row: value name -> (model attribute, file whose keys it names).
+_REFERENCES: dict[str, dict[str, tuple[str, str]]] = {
+    UNITS.name: {"parent": ("parent_id", UNITS.name)},
+    COURSES.name: {"department": ("department_id", UNITS.name)},
+    SECTIONS.name: {
+        "course": ("course_id", COURSES.name),
+        "term": ("term_id", TERMS.name),
+        "teacher": ("teacher_id", PEOPLE.name),
+    },
+    GROUPS.name: {
+        "department": ("department_id", UNITS.name),
+        "term": ("term_id", TERMS.name),
+        "tutor": ("tutor_id", PEOPLE.name),
+    },
+}
+
+
+def apply(session: Session, snapshot: Snapshot, changes: dict[str, FileChanges]) -> None:
+    """Write the changes in file order; the caller commits (or rolls back)."""
+    writer = _Writer(session, snapshot)
+    for spec in SPECS:
+        found = changes.get(spec.name)
+        if found is None:
+            continue
+        if spec is UNITS:
+            writer.units(found)
+        elif spec is PEOPLE:
+            writer.people(found)
+        else:
+            writer.write(spec, found.update, found.create)
+
+
+class _Writer:
+    def __init__(self, session: Session, snapshot: Snapshot) -> None:
+        self.session = session
+        self.snapshot = snapshot
+        #: Natural key -> id per file, stored rows first, new rows added after each flush.
+        self.ids: dict[str, dict[str, int]] = {
+            UNITS.name: {code: id_ for id_, code in snapshot.unit_code.items()},
+            PEOPLE.name: {name: id_ for id_, name in snapshot.username.items()},
+            TERMS.name: {code: id_ for id_, code in snapshot.term_code.items()},
+            COURSES.name: {code: id_ for id_, code in snapshot.course_code.items()},
+        }
+
+    def attributes(self, spec: FileSpec, values: dict[str, Any]) -> dict[str, Any]:
+        """Model attributes for planned values: codes become ids; grants are written apart."""
+        references = _REFERENCES.get(spec.name, {})
+        attributes: dict[str, Any] = {}
+        for name, value in values.items():
+            if name == "roles":
+                continue
+            if name in references:
+                attribute, target = references[name]
+                attributes[attribute] = None if value is None else self.ids[target][value]
+            else:
+                attributes[name] = value
+        return attributes
+
+    def write(
+        self,
+        spec: FileSpec,
+        updates: list[tuple[Any, dict[str, Any]]],
+        creates: dict[str, Planned],
+    ) -> dict[str, Any]:
+        """Update and create the rows, flush once, and record the new ids."""
+        for row, changed in updates:
+            for attribute, value in self.attributes(spec, changed).items():
+                setattr(row, attribute, value)
+            self.session.add(row)
+        new = {
+            key: spec.model(**{spec.key: key}, **self.attributes(spec, planned.values))
+            for key, planned in creates.items()
+        }
+        self.session.add_all(new.values())
+        self.session.flush()
+        self.ids.setdefault(spec.name, {}).update({key: row.id for key, row in new.items()})
+        return new
+
+    def units(self, found: FileChanges) -> None:
+        """Schools, then colleges, then departments: each new parent has its id in time."""
+        for kind in UnitKind:
+            updates = [(u, c) for u, c in found.update if c.get("kind", u.kind) == kind]
+            creates = {k: p for k, p in found.create.items() if p.values["kind"] == kind}
+            self.write(UNITS, updates, creates)
+        hierarchy.rebuild_closure(self.session)
+
+    def people(self, found: FileChanges) -> None:
+        """Users, then their grants made exactly the listed ones (as replace_grants does)."""
+        roles_changed = [(user, c["roles"]) for user, c in found.update if "roles" in c]
+        new = self.write(PEOPLE, found.update, found.create)
+        roles_changed += [(new[k], p.values["roles"]) for k, p in found.create.items()]
+        for user, roles in roles_changed:
+            self._replace_grants(user, roles)
+        self.session.flush()
+
+    def _replace_grants(self, user: User, roles: frozenset[tuple[str, str]]) -> None:
+        unit_ids = self.ids[UNITS.name]
+        wanted = {(role, unit_ids[code]) for role, code in roles}
+        stored = self.snapshot.grants.get(user.id, []) if user.id is not None else []
+        for grant in stored:
+            if (grant.role, grant.unit_id) not in wanted:
+                self.session.delete(grant)
+        have = {(grant.role, grant.unit_id) for grant in stored}
+        for role, unit_id in sorted(wanted - have):
+            self.session.add(RoleGrant(user_id=user.id, role=role, unit_id=unit_id))  # type: ignore[arg-type]

@@ -1,0 +1,298 @@
+"""Checks of every row of every file, all done before anything is written.
+
+The checks run file by file in the order the files are written, so a reference
+can point at a row of an earlier file in the same import or at a stored row. A
+bad row still registers its code: a later file naming it then gets no second,
+misleading "unknown" error, and the one real problem is reported once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from evalsys.accounts.models import User
+from evalsys.accounts.service import AccountError, parse_role_list
+from evalsys.org.import_common import (
+    COURSES,
+    GROUPS,
+    PEOPLE,
+    SECTIONS,
+    SPECS,
+    TERMS,
+    UNITS,
+    FileSpec,
+    ImportIssue,
+    Planned,
+    RowReader,
+    max_length,
+    nowhere,
+)
+from evalsys.org.import_snapshot import Snapshot
+from evalsys.org.import_tree import check_tree, kind_changed_from_department
+from evalsys.org.models import Course, OrgUnit, Term, TutorGroup, UnitKind
+
+#: Roles are written ``dean@CODE;teacher@CODE``, so a unit code cannot hold these.
+_UNIT_CODE = re.compile(r"[^\s@;,]+")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+_KINDS = tuple(kind.value for kind in UnitKind)
+
+RowCheck = Callable[[RowReader, str | None], dict[str, Any]]
+
+
+@dataclass
+class Plans:
+    """What the files ask for, by file, then by natural key."""
+
+    rows: dict[str, dict[str, Planned]] = field(default_factory=dict)
+    #: Files that could not be read or lack columns: references to them are not checked,
+    #: so one unreadable file does not bury its real error under hundreds of "unknown"s.
+    unverified: set[str] = field(default_factory=set)
+
+    def of(self, spec: FileSpec) -> dict[str, Planned]:
+        return self.rows.get(spec.name, {})
+
+
+def check_tables(
+    session: Session,
+    tables: Mapping[str, list[dict[str, str]]],
+    snapshot: Snapshot,
+    issues: list[ImportIssue],
+    unverified: set[str],
+) -> Plans:
+    """Check every row of every file against the others and the stored rows."""
+    return _Checker(session, snapshot, issues, unverified).run(tables)
+
+
+class _Checker:
+    def __init__(
+        self,
+        session: Session,
+        snapshot: Snapshot,
+        issues: list[ImportIssue],
+        unverified: set[str],
+    ) -> None:
+        self.session = session
+        self.snapshot = snapshot
+        self.issues = issues
+        self.plans = Plans(unverified=set(unverified))
+
+    def run(self, tables: Mapping[str, list[dict[str, str]]]) -> Plans:
+        row_checks: dict[str, RowCheck] = {
+            UNITS.name: self._unit,
+            PEOPLE.name: self._person,
+            TERMS.name: self._term,
+            COURSES.name: self._course,
+            SECTIONS.name: self._section,
+            GROUPS.name: self._group,
+        }
+        for spec in SPECS:
+            if spec.name in tables:
+                self._check_file(spec, tables[spec.name], row_checks[spec.name])
+        self._check_departments_kept()
+        return self.plans
+
+    # --- file level -----------------------------------------------------------------
+
+    def _check_file(self, spec: FileSpec, rows: list[dict[str, str]], check_row: RowCheck) -> None:
+        columns = frozenset(column for row in rows for column in row)
+        missing = [column for column in spec.columns if column not in columns]
+        if rows and missing:
+            self._missing_columns(spec, columns, missing)
+            self.plans.unverified.add(spec.name)
+            return
+        planned: dict[str, Planned] = {}
+        key_limit = max_length(spec.model, spec.key)
+        for number, data in enumerate(rows, start=2):
+            if not any(data.values()):
+                continue  # an empty line, or one Excel filled with commas only
+            reader = RowReader(spec.name, number, data, columns, self.issues)
+            key = reader.text(spec.key, limit=key_limit)
+            values = check_row(reader, key)
+            if key is None:
+                continue
+            if key in planned:
+                first = planned[key].row
+                reader.error(spec.key, f"duplicate {spec.key} '{key}': already on row {first}")
+                continue
+            planned[key] = Planned(number, values)
+        self.plans.rows[spec.name] = planned
+        if spec is UNITS:
+            check_tree(planned, self.snapshot.units, self._unit_reporter(planned))
+
+    def _missing_columns(self, spec: FileSpec, columns: frozenset[str], missing: list[str]) -> None:
+        message = (
+            f"missing column(s) {', '.join(missing)}; "
+            f"the header (row 1) must name {', '.join(spec.columns)}"
+        )
+        if len(columns) == 1 and any(sep in next(iter(columns)) for sep in ";\t"):
+            message += "; the header looks separated by ';' or tabs: save it as CSV with commas"
+        self.issues.append(ImportIssue(spec.name, 1, ", ".join(missing), message))
+
+    def _unit_reporter(self, planned: dict[str, Planned]) -> Callable[[str, str, str], None]:
+        def report(code: str, column: str, message: str) -> None:
+            self.issues.append(ImportIssue(UNITS.name, planned[code].row, column, message))
+
+        return report
+
+    # --- rows -----------------------------------------------------------------------
+
+    def _unit(self, r: RowReader, code: str | None) -> dict[str, Any]:
+        if code is not None and not _UNIT_CODE.fullmatch(code):
+            r.error("code", f"'{code}' holds a space, '@', ';' or ','; a unit code cannot")
+        values: dict[str, Any] = {
+            "name": r.text("name", limit=max_length(OrgUnit, "name")),
+            "kind": self._kind(r),
+            "parent": r.text("parent", required=False),
+        }
+        if r.has("name_en"):
+            limit = max_length(OrgUnit, "name_en")
+            values["name_en"] = r.text("name_en", required=False, limit=limit)
+        return values
+
+    def _kind(self, r: RowReader) -> str | None:
+        kind = r.text("kind")
+        if kind is None:
+            return None
+        if kind.lower() not in _KINDS:
+            r.error("kind", f"unknown kind '{kind}'; use {', '.join(_KINDS)}")
+            return None
+        return kind.lower()
+
+    def _person(self, r: RowReader, username: str | None) -> dict[str, Any]:
+        return {
+            "name": r.text("name", limit=max_length(User, "name")),
+            "email": self._email(r, max_length(User, "email")),
+            "roles": self._roles(r),
+        }
+
+    def _email(self, r: RowReader, limit: int | None) -> str | None:
+        email = r.text("email", required=False, limit=limit)
+        if email is not None and not _EMAIL.fullmatch(email):
+            r.error("email", f"'{email}' is not an e-mail address like name@example.edu")
+            return None
+        return email
+
+    def _roles(self, r: RowReader) -> frozenset[tuple[str, str]] | None:
+        text = r.text("roles", required=False)
+        if text is None:
+            return frozenset()
+        try:
+            specs = parse_role_list(text)
+        except AccountError as err:
+            r.error("roles", str(err))
+            return None
+        for spec in specs:
+            if not self._known(UNITS, spec.unit_code, self.snapshot.units):
+                r.error(
+                    "roles",
+                    f"unknown unit '{spec.unit_code}' in '{spec}': {nowhere(UNITS.name)}",
+                )
+        return frozenset((spec.role, spec.unit_code) for spec in specs)
+
+    def _term(self, r: RowReader, code: str | None) -> dict[str, Any]:
+        start, end = r.day("start_date"), r.day("end_date")
+        if start is not None and end is not None and end <= start:
+            r.error("end_date", f"the end date {end} is not after the start date {start}")
+        return {
+            "name": r.text("name", limit=max_length(Term, "name")),
+            "start_date": start,
+            "end_date": end,
+        }
+
+    def _course(self, r: RowReader, code: str | None) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "title": r.text("title", limit=max_length(Course, "title")),
+            "department": self._department(r, "a course"),
+        }
+        if r.has("title_en"):
+            values["title_en"] = r.text(
+                "title_en", required=False, limit=max_length(Course, "title_en")
+            )
+        return values
+
+    def _section(self, r: RowReader, code: str | None) -> dict[str, Any]:
+        return {
+            "course": self._ref(r, "course", COURSES, self.snapshot.courses),
+            "term": self._ref(r, "term", TERMS, self.snapshot.terms),
+            "teacher": self._ref(r, "teacher", PEOPLE, self.snapshot.users, required=False),
+            "enrolled": r.count("enrolled"),
+        }
+
+    def _group(self, r: RowReader, code: str | None) -> dict[str, Any]:
+        return {
+            "name": r.text("name", limit=max_length(TutorGroup, "name")),
+            "department": self._department(r, "a tutor group"),
+            "term": self._ref(r, "term", TERMS, self.snapshot.terms),
+            "tutor": self._ref(r, "tutor", PEOPLE, self.snapshot.users, required=False),
+            "size": r.count("size"),
+        }
+
+    # --- references -----------------------------------------------------------------
+
+    def _known(self, target: FileSpec, code: str, stored: Mapping[str, Any]) -> bool:
+        return (
+            code in stored or code in self.plans.of(target) or target.name in self.plans.unverified
+        )
+
+    def _ref(
+        self,
+        r: RowReader,
+        column: str,
+        target: FileSpec,
+        stored: Mapping[str, Any],
+        *,
+        required: bool = True,
+    ) -> str | None:
+        code = r.text(column, required=required)
+        if code is not None and not self._known(target, code, stored):
+            r.error(column, f"unknown {column} '{code}': {nowhere(target.name)}")
+        return code
+
+    def _department(self, r: RowReader, what: str) -> str | None:
+        code = self._ref(r, "department", UNITS, self.snapshot.units)
+        kind = self._unit_kind(code)
+        if kind is not None and kind != UnitKind.DEPARTMENT:
+            r.error("department", f"'{code}' is a {kind}; {what} belongs to a department")
+        return code
+
+    def _unit_kind(self, code: str | None) -> str | None:
+        """The kind the unit will have after the import (None: unknown or itself bad)."""
+        if code is None:
+            return None
+        planned = self.plans.of(UNITS).get(code)
+        if planned is not None:
+            return planned.values["kind"]
+        unit = self.snapshot.units.get(code)
+        return unit.kind if unit is not None else None
+
+    def _check_departments_kept(self) -> None:
+        """A stored department turned into a college must not keep courses or groups."""
+        units = self.plans.of(UNITS)
+        changed = kind_changed_from_department(units, self.snapshot.units)
+        if not changed:
+            return
+        left: dict[str, list[str]] = {}
+        for code, course in self.snapshot.courses.items():
+            if course.department_id in changed and code not in self.plans.of(COURSES):
+                left.setdefault(changed[course.department_id], []).append(f"course {code}")
+        stmt = select(TutorGroup.code, TutorGroup.department_id).where(
+            col(TutorGroup.department_id).in_(list(changed))
+        )
+        for code, department_id in self.session.exec(stmt):
+            if code not in self.plans.of(GROUPS):
+                left.setdefault(changed[department_id], []).append(f"tutor group {code}")
+        for unit_code, things in left.items():
+            self.issues.append(
+                ImportIssue(
+                    UNITS.name,
+                    units[unit_code].row,
+                    "kind",
+                    f"{', '.join(sorted(things))} belong to '{unit_code}', and only a department"
+                    " holds courses and tutor groups; move them to a department first",
+                )
+            )

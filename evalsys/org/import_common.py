@@ -1,0 +1,167 @@
+"""Shared pieces of the CSV import: the issue record, the file layouts, cell parsing.
+
+Every check reports through :class:`RowReader`, so that each message carries the
+file, row and column the user has to fix, and one bad cell never stops the checks
+of the others: an import lists every problem at once, not one per attempt.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlmodel import SQLModel
+
+from evalsys.accounts.models import User
+from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup
+
+
+@dataclass(frozen=True)
+class ImportIssue:
+    """One problem, located as precisely as it can be: file, row (1 = header), column."""
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f", row {self.row}"
+        if self.column is not None:
+            where += f", column {self.column}"
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """The layout of one CSV file and the table its rows become."""
+
+    name: str
+    model: type[SQLModel]
+    #: The column holding the natural key rows are matched on (and the model's attribute).
+    key: str
+    #: Columns the header must have (a value may still be allowed to be empty).
+    columns: tuple[str, ...]
+    #: Columns read when the header has them; when absent the stored value is left alone.
+    optional: tuple[str, ...] = ()
+
+
+UNITS = FileSpec("units.csv", OrgUnit, "code", ("code", "name", "kind", "parent"), ("name_en",))
+PEOPLE = FileSpec("people.csv", User, "username", ("username", "name", "email", "roles"))
+TERMS = FileSpec("terms.csv", Term, "code", ("code", "name", "start_date", "end_date"))
+COURSES = FileSpec("courses.csv", Course, "code", ("code", "title", "department"), ("title_en",))
+SECTIONS = FileSpec(
+    "sections.csv", Section, "code", ("code", "course", "term", "teacher", "enrolled")
+)
+GROUPS = FileSpec(
+    "groups.csv", TutorGroup, "code", ("code", "name", "department", "term", "tutor", "size")
+)
+
+#: Every file, in the order they are checked and written: references point backwards only.
+SPECS: tuple[FileSpec, ...] = (UNITS, PEOPLE, TERMS, COURSES, SECTIONS, GROUPS)
+SPEC_BY_NAME: dict[str, FileSpec] = {spec.name: spec for spec in SPECS}
+
+
+@dataclass
+class Planned:
+    """A row that passed its own checks: the values it asks for, references still as codes."""
+
+    row: int
+    values: dict[str, Any]
+
+
+def max_length(model: type[SQLModel], attribute: str) -> int | None:
+    """The column's length limit, read from the model so the two cannot disagree.
+
+    Checked here because SQLite ignores VARCHAR lengths while PostgreSQL refuses the
+    whole transaction, which would be a confusing way to learn a name is too long.
+    """
+    column = model.__table__.c[attribute]  # type: ignore[attr-defined]
+    return getattr(column.type, "length", None)
+
+
+def nowhere(file: str) -> str:
+    """The end of an "unknown X" message: where the code was looked for."""
+    return f"neither in {file} nor in the database"
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_WHOLE_NUMBER = re.compile(r"[+-]?\d+")
+
+
+class RowReader:
+    """Reads the cells of one row, recording a located issue for each bad one.
+
+    Each reader returns None for a cell it could not accept, so the caller carries
+    on with the other cells; since nothing is written when any issue exists, a None
+    never reaches the database.
+    """
+
+    def __init__(
+        self,
+        file: str,
+        number: int,
+        data: Mapping[str, str],
+        columns: frozenset[str],
+        issues: list[ImportIssue],
+    ) -> None:
+        self.file = file
+        self.number = number
+        self.data = data
+        self.columns = columns
+        self.issues = issues
+
+    def has(self, column: str) -> bool:
+        """Whether the file has this (optional) column at all."""
+        return column in self.columns
+
+    def error(self, column: str | None, message: str) -> None:
+        self.issues.append(ImportIssue(self.file, self.number, column, message))
+
+    def text(self, column: str, *, required: bool = True, limit: int | None = None) -> str | None:
+        """The stripped value; None when empty (an issue if ``required``) or too long."""
+        value = self.data.get(column, "")
+        if not value:
+            if required:
+                self.error(column, f"missing value: every row needs a {column}")
+            return None
+        if limit is not None and len(value) > limit:
+            self.error(column, f"'{value[:30]}...' has {len(value)} characters; at most {limit}")
+            return None
+        return value
+
+    def count(self, column: str) -> int | None:
+        """A whole number >= 0 (enrolled students, group size)."""
+        value = self.text(column)
+        if value is None:
+            return None
+        if not _WHOLE_NUMBER.fullmatch(value):
+            self.error(column, f"'{value}' is not a whole number (write 0 if not known)")
+            return None
+        number = int(value)
+        if number < 0:
+            self.error(column, f"{number} is negative; a count must be 0 or more")
+            return None
+        return number
+
+    def day(self, column: str) -> date | None:
+        """A date written YYYY-MM-DD, the one form that no locale reads differently."""
+        value = self.text(column)
+        if value is None:
+            return None
+        try:
+            if not _ISO_DATE.fullmatch(value):
+                raise ValueError(value)
+            return date.fromisoformat(value)
+        except ValueError:
+            self.error(
+                column,
+                f"'{value}' is not a date written YYYY-MM-DD (for example 2026-09-01);"
+                " in Excel, format the column as text or as yyyy-mm-dd before saving",
+            )
+            return None

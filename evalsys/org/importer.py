@@ -1,0 +1,195 @@
+"""Import units, people, terms, courses, sections and tutor groups from CSV files.
+
+The import is all-or-nothing: every row of every file is checked (against the
+other files and the stored rows) before anything is written, so a run either
+lists every problem and leaves the database as it was, or writes everything.
+Rows are matched on their code (username for people) and updated in place, so
+running the same files again changes nothing. Neither function commits: the
+caller decides, which is what lets the CLI offer a dry run.
+
+The modules beside this one do the work: ``import_common`` (file layouts, cell
+parsing), ``import_snapshot`` (stored rows, one query per table),
+``import_check`` and ``import_tree`` (the checks), ``import_apply`` (the writes).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlmodel import Session
+
+from evalsys.accounts.service import audit
+from evalsys.org.import_apply import apply, diff
+from evalsys.org.import_check import check_tables
+from evalsys.org.import_common import SPEC_BY_NAME, SPECS, ImportIssue
+from evalsys.org.import_snapshot import load_snapshot
+
+__all__ = ["FILE_NAMES", "ImportIssue", "ImportResult", "import_directory", "import_tables"]
+
+#: The files an import reads, in the order they are written.
+FILE_NAMES: tuple[str, ...] = tuple(spec.name for spec in SPECS)
+
+Table = list[dict[str, str]]
+
+
+@dataclass
+class ImportResult:
+    """The outcome: every problem found, or what was (or, in a dry run, would be) changed."""
+
+    #: Empty when the import is good; nothing was written otherwise.
+    errors: list[ImportIssue] = field(default_factory=list)
+    #: Per file: {"created": n, "updated": n, "unchanged": n}; empty when there are errors.
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def report_lines(self) -> list[str]:
+        """Lines for a person: each error located, or a summary per file."""
+        if self.errors:
+            lines = [str(issue) for issue in self.errors]
+            lines.append(
+                f"Nothing was written: {len(self.errors)} error(s). "
+                "Fix them and run the import again (--dry-run checks without writing)."
+            )
+            return lines
+        lines = [
+            f"{name}: {c['created']} created, {c['updated']} updated, {c['unchanged']} unchanged"
+            for name, c in self.counts.items()
+        ]
+        if self.dry_run:
+            lines.append("Dry run: nothing was written.")
+        return lines
+
+
+def import_tables(
+    session: Session, tables: Mapping[str, Table], *, dry_run: bool = False
+) -> ImportResult:
+    """Import rows already read: file name -> rows (row 2 is the first data row).
+
+    On errors (and in a dry run) nothing is added to the session.
+    """
+    return _import(session, tables, dry_run=dry_run, read_errors=[])
+
+
+def import_directory(session: Session, directory: Path, *, dry_run: bool = False) -> ImportResult:
+    """Read whichever of the known files the directory holds, then import them together."""
+    tables, read_errors = read_directory(directory)
+    if not tables and not read_errors:
+        message = f"none of {', '.join(FILE_NAMES)} is here; nothing to import"
+        return ImportResult([ImportIssue(str(directory), None, None, message)], {}, dry_run)
+    return _import(session, tables, dry_run=dry_run, read_errors=read_errors)
+
+
+def read_directory(directory: Path) -> tuple[dict[str, Table], list[ImportIssue]]:
+    """The known files in ``directory`` (names matched ignoring case, as Windows does)."""
+    found = {path.name.lower(): path for path in sorted(directory.iterdir()) if path.is_file()}
+    tables: dict[str, Table] = {}
+    errors: list[ImportIssue] = []
+    for name in FILE_NAMES:
+        if name in found:
+            rows = read_csv(found[name], name, errors)
+            if rows is not None:
+                tables[name] = rows
+    return tables, errors
+
+
+def read_csv(path: Path, name: str, errors: list[ImportIssue]) -> Table | None:
+    """One dict per record after the header, blank records kept so row numbers stay true.
+
+    Returns None (with an error recorded) when the file cannot be read as CSV text.
+    """
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a BOM
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        errors.append(ImportIssue(name, line, None, _not_utf8(data[err.start])))
+        return None
+    try:
+        records = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as err:
+        errors.append(ImportIssue(name, None, None, f"not readable as CSV: {err}"))
+        return None
+    if not records or not any(cell.strip() for cell in records[0]):
+        columns = ",".join(SPEC_BY_NAME[name].columns)
+        errors.append(ImportIssue(name, 1, None, f"no header row; row 1 must be {columns}"))
+        return None
+    header = [cell.strip().lower() for cell in records[0]]
+    return [_record(header, record) for record in records[1:]]
+
+
+def _record(header: list[str], record: list[str]) -> dict[str, str]:
+    """A record as a dict; short records (Excel trims trailing empties) padded with ''."""
+    padded = record + [""] * (len(header) - len(record))
+    return {column: value for column, value in zip(header, padded, strict=False) if column}
+
+
+def _not_utf8(byte: int) -> str:
+    return (
+        f"the file is not UTF-8 text (byte 0x{byte:02x}); in Excel use Save As, "
+        "'CSV UTF-8 (Comma delimited)', or convert it (iconv -f GBK -t UTF-8)"
+    )
+
+
+def _normalise(rows: Table) -> Table:
+    """Column names lower-case, every value a stripped string (None becomes empty).
+
+    Callers passing rows they read themselves get the same leniency as files read
+    here: a stray BOM on the first column, spaces, numbers instead of strings.
+    """
+    return [
+        {_column(name): _cell(value) for name, value in row.items() if name and _column(name)}
+        for row in rows
+    ]
+
+
+def _column(name: object) -> str:
+    return str(name).strip().lstrip("\ufeff").strip().lower()
+
+
+def _cell(value: object) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _import(
+    session: Session,
+    tables: Mapping[str, Table],
+    *,
+    dry_run: bool,
+    read_errors: list[ImportIssue],
+) -> ImportResult:
+    issues = list(read_errors)
+    known = {name: _normalise(rows) for name, rows in tables.items() if name in SPEC_BY_NAME}
+    for name in tables.keys() - known.keys():
+        message = f"unknown file; expected {', '.join(FILE_NAMES)}"
+        issues.append(ImportIssue(name, None, None, message))
+    keys = {
+        name: {row.get(SPEC_BY_NAME[name].key, "") for row in rows} for name, rows in known.items()
+    }
+    snapshot = load_snapshot(session, keys)
+    unverified = {issue.file for issue in read_errors}
+    plans = check_tables(session, known, snapshot, issues, unverified)
+    if issues:
+        return ImportResult(sorted(issues, key=_issue_order), {}, dry_run)
+    changes = diff(plans, snapshot)
+    counts = {name: changes[name].counts() for name in FILE_NAMES if name in changes}
+    result = ImportResult([], counts, dry_run)
+    if not dry_run:
+        apply(session, snapshot, changes)
+        summary = "; ".join(result.report_lines())
+        audit(session, "import", user_id=None, target=", ".join(counts), detail=summary)
+        session.flush()
+    return result
+
+
+def _issue_order(issue: ImportIssue) -> tuple[int, int]:
+    """File order first, then row; within a row, the order the checks found them."""
+    rank = FILE_NAMES.index(issue.file) if issue.file in FILE_NAMES else len(FILE_NAMES)
+    return rank, issue.row or 0
