@@ -160,7 +160,7 @@ def demo_cmd() -> None:
     with session_scope() as session:
         logins = load_demo(session, echo=click.echo)
     click.echo("")
-    click.echo("Demo logins (password for all: see below):")
+    click.echo("Demo logins:")
     for line in logins:
         click.echo(f"  {line}")
     click.echo(
