@@ -163,6 +163,5 @@ def demo_cmd() -> None:
     click.echo("Demo logins:")
     for line in logins:
         click.echo(f"  {line}")
-    click.echo(
-        f"Serve it with: flask --app evalsys run  (database: {current_app.config['DATABASE_URL']})"
-    )
+    url = current_app.config["DATABASE_URL"]
+    click.echo(f"Database: {url}. Serve it with `evalsys run`, then log in at /login.")
