@@ -40,6 +40,15 @@ main.add_command(shell_command)
 main.add_command(routes_command)
 
 
+def _add_area_commands() -> None:
+    from evalsys.feedback.cli import rubric_cli
+
+    main.add_command(rubric_cli)
+
+
+_add_area_commands()
+
+
 def _instance_path() -> Path:
     # Computed without create_app, which would refuse to start with no secret key yet.
     return Path(Flask("evalsys", instance_relative_config=True).instance_path)
@@ -66,11 +75,14 @@ def make_config(force: bool) -> None:
 def init_db() -> None:
     """Create the database or bring it to the newest schema (safe to run again)."""
     from evalsys import migrate
+    from evalsys.feedback.rubrics import ensure_default_rubrics
 
     engine = get_engine()
     before = migrate.current_revision(engine)
     migrate.upgrade(engine)
     after = migrate.current_revision(engine)
+    with session_scope() as session:
+        ensure_default_rubrics(session)
     url = engine.url.render_as_string(hide_password=True)
     if before == after:
         click.echo(f"Database {url} is at the newest schema ({after}).")
@@ -150,13 +162,45 @@ def import_cmd(directory: Path, dry_run: bool) -> None:
         sys.exit(1)
 
 
+@main.command("scheduler")
+@click.option("--wait", is_flag=True, help="If another scheduler runs, wait to take over.")
+@click.option(
+    "--stop-after", type=float, default=None, metavar="SECONDS", help="Stop by itself (tests)."
+)
+def scheduler_cmd(wait: bool, stop_after: float | None) -> None:
+    """Run the job scheduler in this process (run exactly one per database)."""
+    from evalsys.scheduler import runner
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    sys.exit(runner.run(app, wait=wait, echo=click.echo, stop_after=stop_after))
+
+
+@main.command("run-job")
+@click.argument("job_id")
+def run_job_cmd(job_id: str) -> None:
+    """Run one scheduled job now, recorded like a scheduled run."""
+    from evalsys.scheduler import jobs, lease
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        run = jobs.run_job(app, job_id, owner=lease.new_owner(), trigger="manual")
+    except KeyError as err:
+        raise click.ClickException(err.args[0]) from err
+    click.echo(f"{job_id}: {run.status}" + (f" - {run.detail}" if run.detail else ""))
+    if run.status != "succeeded":
+        sys.exit(1)
+
+
 @main.command("demo")
 def demo_cmd() -> None:
     """Fill the database with a demo university and print the demo logins (idempotent)."""
     from evalsys import migrate
     from evalsys.demo import load_demo
+    from evalsys.feedback.rubrics import ensure_default_rubrics
 
     migrate.upgrade(get_engine())
+    with session_scope() as session:
+        ensure_default_rubrics(session)
     with session_scope() as session:
         logins = load_demo(session, echo=click.echo)
     click.echo("")

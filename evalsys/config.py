@@ -31,6 +31,14 @@ class Defaults:
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     #: Results computed from fewer records than this are marked insufficient.
     MIN_N = 3
+    #: How long the author may edit or withdraw submitted feedback.
+    FEEDBACK_EDIT_WINDOW_HOURS = 72
+    #: The scheduler's clock: cron times ("02:00 nightly") are read in this zone.
+    SCHEDULER_TIMEZONE = "Asia/Shanghai"
+    #: A scheduler whose heartbeat is older than this is taken for dead.
+    SCHEDULER_LEASE_SECONDS = 60
+    #: A job missed while the scheduler was down still runs (once) within this delay.
+    SCHEDULER_MISFIRE_GRACE_SECONDS = 24 * 3600
 
 
 #: Keys whose value is text even when it looks like a number (a numeric secret stays a string).

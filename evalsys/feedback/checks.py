@@ -1,0 +1,349 @@
+"""Checking feedback input: every rule, all errors at once, before anything is written.
+
+:func:`check_feedback` resolves the section or group, checks scope with
+:func:`evalsys.accounts.access.may` (refused at once with
+:class:`FeedbackPermissionError`), then collects every other problem as
+(field, message) pairs into one :class:`FeedbackValidationError`. The CSV
+import can call it row by row for a dry run; the service calls it before storing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from evalsys.accounts.access import Perm, may
+from evalsys.accounts.models import User
+from evalsys.feedback.inputs import (
+    COUNT_FIELDS,
+    TEXT_FIELDS,
+    FeedbackInput,
+    FeedbackPermissionError,
+    FeedbackValidationError,
+    clean,
+)
+from evalsys.feedback.models import TEXT_LIMITS, Rubric, RubricItem
+from evalsys.feedback.rubrics import current_rubric, rubric_items
+from evalsys.feedback.vocab import (
+    KIND_LABELS,
+    FeedbackKind,
+    Grade,
+    MeetingFormat,
+    ObserverLevel,
+    values,
+)
+from evalsys.org.models import Course, Section, Term, TutorGroup
+
+#: The permission that lets a user submit each section-based kind.
+SUBMIT_PERM = {
+    FeedbackKind.SPOT_CHECK: Perm.SUBMIT_SPOT_CHECK,
+    FeedbackKind.OPEN_CLASS: Perm.SUBMIT_OPEN_CLASS,
+}
+
+_PLURAL = {FeedbackKind.SPOT_CHECK: "spot checks", FeedbackKind.OPEN_CLASS: "open classes"}
+
+
+@dataclass
+class CheckedFeedback:
+    """Input that passed every check, resolved to ids and column values, ready to store."""
+
+    kind: str
+    rubric: Rubric
+    items: list[RubricItem]
+    term_id: int
+    department_id: int
+    section_id: int | None
+    group_id: int | None
+    observer_id: int
+    columns: dict[str, Any] = field(default_factory=dict)
+    #: item id -> value, answered items only
+    scores: dict[int, float] = field(default_factory=dict)
+
+
+def compute_overall_score(items: list[RubricItem], scores: Mapping[int, float]) -> float | None:
+    """Weighted mean of the answered items' normalised scores, times 100 (None: none answered).
+
+    Each value is put on 0..1 by its item's scale, ``(v - min) / (max - min)``, so
+    items with different scales weigh only by their weights. Unanswered optional
+    items are left out of both sums rather than counted as zero.
+    """
+    total = weights = 0.0
+    for item in items:
+        value = scores.get(item.id)  # type: ignore[arg-type]
+        if value is None:
+            continue
+        total += item.weight * (value - item.scale_min) / (item.scale_max - item.scale_min)
+        weights += item.weight
+    if weights == 0:
+        return None
+    return min(100.0, max(0.0, 100.0 * total / weights))
+
+
+def check_feedback(
+    session: Session,
+    *,
+    user: User,
+    data: FeedbackInput,
+    draft: bool = False,
+    observer: User | None = None,
+    rubric: Rubric | None = None,
+    today: date | None = None,
+) -> CheckedFeedback:
+    """Check everything about ``data``; raise with every problem, or return it resolved.
+
+    ``observer`` (default ``user``) is who the record is by: an admin of the unit
+    may record feedback for someone else (historical import). ``rubric`` is the
+    version to check the scores against (default: the current one of the kind).
+    ``draft`` relaxes the fields a finished record needs (required items and the
+    per-kind details) but nothing else: a draft is never out of scale or scope.
+    """
+    observer = observer or user
+    today = today or dt.date.today()
+    errors: list[tuple[str, str]] = []
+    kind = data.kind
+    if kind not in values(FeedbackKind):
+        errors.append(("kind", f"unknown kind {kind!r}; one of {', '.join(values(FeedbackKind))}"))
+        kind = None
+
+    target = _resolve_target(session, kind, data, errors)
+    if target is not None:
+        _check_scope(session, user=user, observer=observer, kind=kind, target=target)
+
+    columns: dict[str, Any] = {}
+    _check_date(data.date, target.term if target else None, today, errors)
+    columns["visit_date"] = data.date
+    _check_counts(kind, data, columns, errors)
+    _check_details(kind, data, draft, columns, errors)
+    for name in TEXT_FIELDS:
+        text = clean(getattr(data, name))
+        limit = TEXT_LIMITS[name]
+        if text is not None and len(text) > limit:
+            errors.append((name, f"{len(text)} characters is too long; the limit is {limit}"))
+        columns[name] = text
+
+    items: list[RubricItem] = []
+    scores: dict[int, float] = {}
+    if kind is not None:
+        rubric = rubric or current_rubric(session, kind)
+        if rubric is None:
+            errors.append(
+                ("kind", f"there is no published {kind} rubric yet; an admin must publish one")
+            )
+        else:
+            items = rubric_items(session, rubric.id)  # type: ignore[arg-type]
+            scores = _check_scores(rubric, items, data.scores, draft, errors)
+    if errors:
+        raise FeedbackValidationError(errors)
+    assert kind is not None and target is not None and rubric is not None
+    columns["overall_score"] = compute_overall_score(items, scores)
+    return CheckedFeedback(
+        kind=kind,
+        rubric=rubric,
+        items=items,
+        term_id=target.term.id,  # type: ignore[arg-type]
+        department_id=target.department_id,
+        section_id=target.section.id if target.section else None,
+        group_id=target.group.id if target.group else None,
+        observer_id=observer.id,  # type: ignore[arg-type]
+        columns=columns,
+        scores=scores,
+    )
+
+
+@dataclass
+class _Target:
+    term: Term
+    department_id: int
+    section: Section | None = None
+    group: TutorGroup | None = None
+
+    @property
+    def field(self) -> str:
+        return "group" if self.group is not None else "section"
+
+    @property
+    def code(self) -> str:
+        return self.group.code if self.group is not None else self.section.code  # type: ignore[union-attr]
+
+
+def _resolve_target(
+    session: Session, kind: str | None, data: FeedbackInput, errors: list[tuple[str, str]]
+) -> _Target | None:
+    if kind is None:
+        return None
+    section_code, group_code = clean(data.section), clean(data.group)
+    if kind == FeedbackKind.TUTOR_GROUP:
+        if section_code is not None:
+            errors.append(("section", "a tutor-group report is about a group: leave section empty"))
+        if group_code is None:
+            errors.append(("group", "required: the code of your tutor group"))
+            return None
+        group = session.exec(select(TutorGroup).where(TutorGroup.code == group_code)).first()
+        if group is None:
+            errors.append(("group", f"there is no tutor group with the code '{group_code}'"))
+            return None
+        term = session.get(Term, group.term_id)
+        return _Target(term=term, department_id=group.department_id, group=group)  # type: ignore[arg-type]
+    if group_code is not None:
+        errors.append(("group", "only tutor-group reports name a group: leave group empty"))
+    if section_code is None:
+        errors.append(("section", "required: the code of the section you visited"))
+        return None
+    row = session.exec(
+        select(Section, Course)
+        .join(Course, col(Course.id) == Section.course_id)
+        .where(Section.code == section_code)
+    ).first()
+    if row is None:
+        errors.append(("section", f"there is no section with the code '{section_code}'"))
+        return None
+    section, course = row
+    term = session.get(Term, section.term_id)
+    return _Target(term=term, department_id=course.department_id, section=section)  # type: ignore[arg-type]
+
+
+def _check_scope(
+    session: Session, *, user: User, observer: User, kind: str | None, target: _Target
+) -> None:
+    unit = target.department_id
+    if observer.id != user.id:
+        if not may(session, user, Perm.MANAGE, unit):
+            raise FeedbackPermissionError(
+                target.field, "only an admin of the unit may record feedback for someone else"
+            )
+    elif target.group is not None:
+        is_tutor = target.group.tutor_id == user.id and user.active
+        if not (is_tutor or may(session, user, Perm.MANAGE, unit)):
+            raise FeedbackPermissionError(
+                "group", f"you are not the tutor of the group '{target.group.code}'"
+            )
+    elif not may(session, user, SUBMIT_PERM[FeedbackKind(kind)], unit):
+        raise FeedbackPermissionError(
+            "section", f"the section '{target.code}' is outside your scope for {_PLURAL[kind]}"
+        )
+    if target.section is not None and target.section.teacher_id == observer.id:
+        raise FeedbackPermissionError("section", "you cannot give feedback on your own section")
+
+
+def _check_date(
+    visit: date | None, term: Term | None, today: date, errors: list[tuple[str, str]]
+) -> None:
+    if visit is None:
+        errors.append(("date", "required: the date of the visit"))
+        return
+    if visit > today:
+        errors.append(("date", f"{visit.isoformat()} is in the future"))
+    if term is not None and not term.start_date <= visit <= term.end_date:
+        errors.append(
+            (
+                "date",
+                f"{visit.isoformat()} is outside the term {term.code} "
+                f"({term.start_date.isoformat()} to {term.end_date.isoformat()})",
+            )
+        )
+
+
+def _check_counts(
+    kind: str | None, data: FeedbackInput, columns: dict[str, Any], errors: list[tuple[str, str]]
+) -> None:
+    counts: dict[str, int] = {}
+    for name in COUNT_FIELDS:
+        value = getattr(data, name)
+        columns[name] = None
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            errors.append((name, "must be a whole number"))
+        elif value < 0:
+            errors.append((name, "must be 0 or more"))
+        elif kind == FeedbackKind.TUTOR_GROUP and name != "attending":
+            errors.append((name, "tutor-group reports count the students attending instead"))
+        elif kind is not None and kind != FeedbackKind.TUTOR_GROUP and name == "attending":
+            errors.append((name, "only tutor-group reports count attending; use present"))
+        else:
+            counts[name] = columns[name] = value
+    enrolled, present, late = counts.get("enrolled"), counts.get("present"), counts.get("late")
+    if enrolled is not None and present is not None and present > enrolled:
+        errors.append(("present", f"{present} present is more than the {enrolled} enrolled"))
+    if present is not None and late is not None and late > present:
+        errors.append(("late", f"{late} late is more than the {present} present"))
+
+
+def _check_details(
+    kind: str | None,
+    data: FeedbackInput,
+    draft: bool,
+    columns: dict[str, Any],
+    errors: list[tuple[str, str]],
+) -> None:
+    """The fields that belong to one kind: announced, observer level, meeting format; grade."""
+    per_kind = (
+        ("announced", FeedbackKind.SPOT_CHECK, None, "say whether the visit was announced"),
+        ("observer_level", FeedbackKind.OPEN_CLASS, ObserverLevel, "your level as observer"),
+        ("meeting_format", FeedbackKind.TUTOR_GROUP, MeetingFormat, "the format of the meeting"),
+    )
+    for name, owner, choices, what in per_kind:
+        value = getattr(data, name)
+        if isinstance(value, str):
+            value = clean(value)
+        columns[name] = None
+        if value is None:
+            if kind == owner and not draft:
+                errors.append((name, f"required: {what}"))
+        elif kind is not None and kind != owner:
+            errors.append((name, f"only {KIND_LABELS[owner][1].lower()} records have this"))
+        elif choices is None and not isinstance(value, bool):
+            errors.append((name, "must be true or false"))
+        elif choices is not None and value not in values(choices):
+            errors.append((name, f"must be one of {', '.join(values(choices))}"))
+        else:
+            columns[name] = value
+    grade = clean(data.overall_grade)
+    columns["overall_grade"] = None
+    if grade is not None and grade not in values(Grade):
+        errors.append(("overall_grade", f"must be one of {', '.join(values(Grade))}"))
+    else:
+        columns["overall_grade"] = grade
+
+
+def _check_scores(
+    rubric: Rubric,
+    items: list[RubricItem],
+    given: Mapping[str, Any],
+    draft: bool,
+    errors: list[tuple[str, str]],
+) -> dict[int, float]:
+    by_code = {item.code: item for item in items}
+    scores: dict[int, float] = {}
+    refused: set[str] = set()
+    for code, value in given.items():
+        name = f"scores.{code}"
+        item = by_code.get(code)
+        if item is None:
+            errors.append((name, f"no item '{code}' in the {rubric.kind} rubric v{rubric.version}"))
+        elif value is None:
+            continue
+        elif isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            errors.append((name, "must be a number"))
+            refused.add(code)
+        elif not item.scale_min <= value <= item.scale_max:
+            errors.append(
+                (
+                    name,
+                    f"{value:g} is outside the scale {item.scale_min}–{item.scale_max} "
+                    f"of '{item.label}'",
+                )
+            )
+            refused.add(code)
+        else:
+            scores[item.id] = float(value)  # type: ignore[index]
+    if not draft:
+        for item in items:
+            if item.required and item.id not in scores and item.code not in refused:
+                errors.append((f"scores.{item.code}", f"required: '{item.label}' has no score"))
+    return scores
