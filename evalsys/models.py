@@ -14,6 +14,7 @@ from evalsys.feedback.models import (
     TeacherResponse,
 )
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
+from evalsys.scheduler.models import JobRun, SchedulerLease, apscheduler_jobs
 
 __all__ = [
     "AuditEvent",
@@ -21,14 +22,17 @@ __all__ = [
     "Feedback",
     "FeedbackRevision",
     "FeedbackScore",
+    "JobRun",
     "OrgUnit",
     "OrgUnitClosure",
     "RoleGrant",
     "Rubric",
     "RubricItem",
+    "SchedulerLease",
     "Section",
     "TeacherResponse",
     "Term",
     "TutorGroup",
     "User",
+    "apscheduler_jobs",
 ]

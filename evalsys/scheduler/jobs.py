@@ -1,0 +1,104 @@
+"""The scheduled jobs: fixed ids, triggers, and the functions they run.
+
+Job functions are named by "module:function" text so that APScheduler's
+database job store can persist them; each runs inside :func:`run_job`, which
+checks the lease, records a :class:`JobRun`, and gives the work a session.
+Other areas add their jobs to :data:`JOBS` (aggregation, reports, reminders).
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+from sqlmodel import Session
+
+from evalsys.accounts.models import utcnow
+from evalsys.db import get_engine
+from evalsys.scheduler import lease
+from evalsys.scheduler.models import JobRun, RunStatus
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    title: str
+    #: "module:function"; the function takes (session, app) and returns a short summary.
+    func: str
+    trigger: str  # "cron" or "interval"
+    trigger_args: dict[str, Any] = field(default_factory=dict)
+
+
+#: Every scheduled job. Ids are fixed: a restarted scheduler replaces, never duplicates.
+JOBS: list[JobSpec] = []
+
+
+def register(spec: JobSpec) -> JobSpec:
+    if any(existing.id == spec.id for existing in JOBS):
+        raise ValueError(f"job id {spec.id!r} registered twice")
+    JOBS.append(spec)
+    return spec
+
+
+def job_spec(job_id: str) -> JobSpec:
+    for spec in JOBS:
+        if spec.id == job_id:
+            return spec
+    raise KeyError(f"no job {job_id!r}; jobs are {', '.join(s.id for s in JOBS) or 'none'}")
+
+
+def resolve(ref: str) -> Callable[..., Any]:
+    module_name, _, attr = ref.partition(":")
+    module = __import__(module_name, fromlist=[attr])
+    return getattr(module, attr)
+
+
+# --- the process-wide context the persisted jobs run in -------------------------
+
+_context: dict[str, Any] = {}
+
+
+def bind(app: Flask, owner: str) -> None:
+    """Called once by the scheduler process before it starts."""
+    _context["app"] = app
+    _context["owner"] = owner
+
+
+def scheduled(job_id: str) -> None:
+    """What APScheduler calls (a plain module function, so the job store can pickle it)."""
+    run_job(_context["app"], job_id, owner=_context["owner"], trigger="schedule")
+
+
+def run_job(app: Flask, job_id: str, *, owner: str, trigger: str = "manual") -> JobRun:
+    """Run one job now, recorded. Scheduled runs are skipped unless this process holds the lease."""
+    spec = job_spec(job_id)
+    engine = get_engine(app)
+    with Session(engine, expire_on_commit=False) as session:
+        run = JobRun(job_id=spec.id, trigger=trigger, owner=owner)
+        if trigger == "schedule" and not lease.holds(engine, owner):
+            run.status = RunStatus.SKIPPED.value
+            run.finished_at = utcnow()
+            run.detail = "this process does not hold the scheduler lease"
+            session.add(run)
+            session.commit()
+            return run
+        session.add(run)
+        session.commit()
+        try:
+            with app.app_context():
+                summary = resolve(spec.func)(session, app)
+            session.commit()
+            run.status = RunStatus.SUCCEEDED.value
+            run.detail = None if summary is None else str(summary)[:4000]
+        except Exception:
+            session.rollback()
+            run.status = RunStatus.FAILED.value
+            run.detail = traceback.format_exc()[-4000:]
+            app.logger.exception("job %s failed", spec.id)
+        run.finished_at = utcnow()
+        session.add(run)
+        session.commit()
+        return run

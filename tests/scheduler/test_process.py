@@ -1,0 +1,104 @@
+"""Real scheduler processes against one database: one runs, a missed job runs once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import select
+
+from evalsys import ROOT
+from evalsys.scheduler.models import JobRun
+
+
+def _start(database_url, tmp_path, specs, *, stop_after, wait=False, lease_seconds=3):
+    env = {
+        **os.environ,
+        "EVALSYS_DATABASE_URL": database_url,
+        "EVALSYS_SECRET_KEY": "test",
+        "EVALSYS_INSTANCE_PATH": str(tmp_path / "instance"),
+        "EVALSYS_SCHEDULER_LEASE_SECONDS": str(lease_seconds),
+        "EVALSYS_SCHEDULER_TIMEZONE": "UTC",
+        "TEST_JOBS": json.dumps(specs),
+        "TEST_STOP_AFTER": str(stop_after),
+        "TEST_WAIT": "1" if wait else "0",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.scheduler.run_scheduler"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _at(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
+def _runs(session, job_id):
+    session.rollback()  # end the read transaction: under WAL it would keep an old snapshot
+    return session.exec(select(JobRun.status).where(JobRun.job_id == job_id)).all()
+
+
+def test_second_scheduler_exits_and_the_job_runs_once(database_url, app, session, tmp_path):
+    spec = {
+        "id": "once",
+        "title": "once",
+        "func": "tests.scheduler.sample_jobs:slow_count",
+        "trigger": "date",
+        "trigger_args": {"run_date": _at(3)},
+    }
+    first = _start(database_url, tmp_path, [spec], stop_after=6)
+    time.sleep(1.5)
+    second = _start(database_url, tmp_path, [spec], stop_after=6)
+    out2, _ = second.communicate(timeout=60)
+    out1, _ = first.communicate(timeout=60)
+    assert second.returncode == 2, out2
+    assert "Another evalsys scheduler is running" in out2
+    assert first.returncode == 0, out1
+    assert _runs(session, "once") == ["succeeded"]
+
+
+def test_waiting_scheduler_takes_over_without_rerunning(database_url, app, session, tmp_path):
+    spec = {
+        "id": "handover",
+        "title": "handover",
+        "func": "tests.scheduler.sample_jobs:slow_count",
+        "trigger": "interval",
+        "trigger_args": {"seconds": 4},
+    }
+    first = _start(database_url, tmp_path, [spec], stop_after=5)
+    time.sleep(1.0)
+    second = _start(database_url, tmp_path, [spec], stop_after=5, wait=True)
+    out1, _ = first.communicate(timeout=60)
+    out2, _ = second.communicate(timeout=60)
+    assert first.returncode == 0 and second.returncode == 0, (out1, out2)
+    # first runs at +4 s; second takes over at ~+5 s and runs at +8 s: two runs,
+    # never two at once, and never one from each for the same fire time.
+    runs = _runs(session, "handover")
+    assert runs == ["succeeded", "succeeded"], (runs, out1, out2)
+
+
+def test_missed_job_runs_once_after_restart(database_url, app, session, tmp_path):
+    spec = {
+        "id": "nightly",
+        "title": "nightly",
+        "func": "tests.scheduler.sample_jobs:slow_count",
+        "trigger": "interval",
+        "trigger_args": {"seconds": 5},
+    }
+    # Up for 1 s: the job is stored with its next run 4 s after this one stops.
+    proc = _start(database_url, tmp_path, [spec], stop_after=1)
+    proc.communicate(timeout=60)
+    assert _runs(session, "nightly") == []
+    time.sleep(10)  # down over two scheduled times
+    proc = _start(database_url, tmp_path, [spec], stop_after=1)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert _runs(session, "nightly") == ["succeeded"], out
