@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 
-import logging
-
 from evalsys import create_app
-
-logging.basicConfig(level=logging.INFO)
 from evalsys.scheduler import jobs, runner
 
+logging.basicConfig(level=logging.INFO)  # APScheduler's lines end up in the test's message
 for spec in json.loads(os.environ["TEST_JOBS"]):
     jobs.register(jobs.JobSpec(**spec))
 app = create_app(serving=False)
