@@ -5,6 +5,7 @@ here would look to autogenerate like a table to drop.
 """
 
 from evalsys.accounts.models import AuditEvent, RoleGrant, User
+from evalsys.api.models import ApiToken
 from evalsys.feedback.models import (
     Feedback,
     FeedbackRevision,
@@ -17,6 +18,7 @@ from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, T
 from evalsys.scheduler.models import JobRun, SchedulerLease, apscheduler_jobs
 
 __all__ = [
+    "ApiToken",
     "AuditEvent",
     "Course",
     "Feedback",

@@ -35,12 +35,16 @@ def init_app(app: Flask) -> None:
     app.before_request(enforce_declared_access)
 
     from evalsys.accounts.views import bp as accounts_bp
+    from evalsys.api.views import bp as api_bp
+    from evalsys.feedback.views import bp as feedback_bp
     from evalsys.home import bp as home_bp
     from evalsys.org.views import bp as org_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(home_bp)
     app.register_blueprint(org_bp)
+    app.register_blueprint(feedback_bp)
+    app.register_blueprint(api_bp)
 
     @app.context_processor
     def _inject() -> dict:

@@ -1,0 +1,1 @@
+"""Term statistics per section, course, department, college and school, computed in SQL."""

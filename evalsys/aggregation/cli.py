@@ -1,0 +1,3 @@
+"""Aggregation commands (filled by the aggregation work)."""
+
+from __future__ import annotations
