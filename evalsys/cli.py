@@ -188,6 +188,7 @@ def run_job_cmd(job_id: str) -> None:
     from evalsys.scheduler import jobs, lease
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    jobs.load_job_modules(app)
     try:
         run = jobs.run_job(app, job_id, owner=lease.new_owner(), trigger="manual")
     except KeyError as err:
@@ -215,3 +216,7 @@ def demo_cmd() -> None:
         click.echo(f"  {line}")
     url = current_app.config["DATABASE_URL"]
     click.echo(f"Database: {url}. Serve it with `evalsys run`, then log in at /login.")
+
+
+if __name__ == "__main__":  # `python -m evalsys.cli`, used to start jobs from the admin page
+    main()

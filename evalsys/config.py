@@ -37,6 +37,8 @@ class Defaults:
     SCHEDULER_TIMEZONE = "Asia/Shanghai"
     #: A scheduler whose heartbeat is older than this is taken for dead.
     SCHEDULER_LEASE_SECONDS = 60
+    #: A job's lock is taken for dead (its process killed) after this long.
+    SCHEDULER_JOB_LOCK_SECONDS = 6 * 3600
     #: A job missed while the scheduler was down still runs (once) within this delay.
     SCHEDULER_MISFIRE_GRACE_SECONDS = 24 * 3600
 

@@ -39,12 +39,14 @@ def init_app(app: Flask) -> None:
     from evalsys.feedback.views import bp as feedback_bp
     from evalsys.home import bp as home_bp
     from evalsys.org.views import bp as org_bp
+    from evalsys.scheduler.views import bp as schedule_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(home_bp)
     app.register_blueprint(org_bp)
     app.register_blueprint(feedback_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(schedule_bp)
 
     @app.context_processor
     def _inject() -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
@@ -35,8 +36,22 @@ class JobSpec:
 #: Every scheduled job. Ids are fixed: a restarted scheduler replaces, never duplicates.
 JOBS: list[JobSpec] = []
 
+#: Modules whose import registers jobs (each calls :func:`register` at import).
+#: A site adds its own through the config key SCHEDULER_EXTRA_JOB_MODULES.
+JOB_MODULES: tuple[str, ...] = ()
+
+
+def load_job_modules(app: Flask) -> None:
+    """Import every job module once, so the scheduler, ``run-job`` and the admin page agree."""
+    import importlib
+
+    for name in (*JOB_MODULES, *app.config.get("SCHEDULER_EXTRA_JOB_MODULES", ())):
+        importlib.import_module(name)
+
 
 def register(spec: JobSpec) -> JobSpec:
+    if len(spec.id) > 36:
+        raise ValueError(f"job id {spec.id!r} is longer than 36 characters")
     if any(existing.id == spec.id for existing in JOBS):
         raise ValueError(f"job id {spec.id!r} registered twice")
     JOBS.append(spec)
@@ -72,33 +87,53 @@ def scheduled(job_id: str) -> None:
     run_job(_context["app"], job_id, owner=_context["owner"], trigger="schedule")
 
 
+def job_lock_name(job_id: str) -> str:
+    return f"job:{job_id}"
+
+
 def run_job(app: Flask, job_id: str, *, owner: str, trigger: str = "manual") -> JobRun:
-    """Run one job now, recorded. Scheduled runs are skipped unless this process holds the lease."""
+    """Run one job now, recorded, never twice at once.
+
+    Scheduled runs are skipped unless this process holds the scheduler lease;
+    every run, scheduled or by hand, first takes the job's own lock row, so a
+    run started from the admin page while the scheduler runs the same job is
+    skipped rather than doubled.
+    """
     spec = job_spec(job_id)
     engine = get_engine(app)
+    lock = job_lock_name(spec.id)
+    ttl = timedelta(seconds=app.config["SCHEDULER_JOB_LOCK_SECONDS"])
+    reason = None
+    if trigger == "schedule" and not lease.holds(engine, owner):
+        reason = "this process does not hold the scheduler lease"
+    elif not lease.try_acquire(engine, owner, ttl, name=lock):
+        reason = "the job is already running in another process"
     with Session(engine, expire_on_commit=False) as session:
         run = JobRun(job_id=spec.id, trigger=trigger, owner=owner)
-        if trigger == "schedule" and not lease.holds(engine, owner):
+        if reason is not None:
             run.status = RunStatus.SKIPPED.value
             run.finished_at = utcnow()
-            run.detail = "this process does not hold the scheduler lease"
+            run.detail = reason
             session.add(run)
             session.commit()
             return run
-        session.add(run)
-        session.commit()
         try:
-            with app.app_context():
-                summary = resolve(spec.func)(session, app)
+            session.add(run)
             session.commit()
-            run.status = RunStatus.SUCCEEDED.value
-            run.detail = None if summary is None else str(summary)[:4000]
-        except Exception:
-            session.rollback()
-            run.status = RunStatus.FAILED.value
-            run.detail = traceback.format_exc()[-4000:]
-            app.logger.exception("job %s failed", spec.id)
-        run.finished_at = utcnow()
-        session.add(run)
-        session.commit()
+            try:
+                with app.app_context():
+                    summary = resolve(spec.func)(session, app)
+                session.commit()
+                run.status = RunStatus.SUCCEEDED.value
+                run.detail = None if summary is None else str(summary)[:4000]
+            except Exception:
+                session.rollback()
+                run.status = RunStatus.FAILED.value
+                run.detail = traceback.format_exc()[-4000:]
+                app.logger.exception("job %s failed", spec.id)
+            run.finished_at = utcnow()
+            session.add(run)
+            session.commit()
+        finally:
+            lease.release(engine, owner, name=lock)
         return run

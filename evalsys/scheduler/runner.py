@@ -95,6 +95,7 @@ def run(
         if stop.wait(max(0.5, ttl.total_seconds() / 3)):
             return 0
 
+    jobs.load_job_modules(app)
     jobs.bind(app, owner)
     scheduler = make_scheduler(app)
     status = 0

@@ -51,3 +51,22 @@ def test_run_job_records_success_failure_and_skips_without_lease(app, session):
     rows = session.exec(select(JobRun.job_id, JobRun.status).order_by(JobRun.id)).all()
     assert rows == [("t-ok", "succeeded"), ("t-fail", "failed"), ("t-ok", "skipped")]
     assert all(r.finished_at is not None for r in session.exec(select(JobRun)))
+
+
+def test_a_job_never_runs_twice_at_once(app, session):
+    engine = get_engine(app)
+    jobs.register(jobs.JobSpec("t-busy", "busy", "tests.scheduler.sample_jobs:slow_count", "date"))
+    try:
+        # Someone else (the scheduler, another click) is running it right now.
+        assert lease.try_acquire(engine, "other", timedelta(hours=1), name="job:t-busy")
+        busy = jobs.run_job(app, "t-busy", owner="me")
+        lease.release(engine, "other", name="job:t-busy")
+        free = jobs.run_job(app, "t-busy", owner="me")
+    finally:
+        jobs.JOBS[:] = [j for j in jobs.JOBS if not j.id.startswith("t-")]
+    assert (busy.status, busy.detail) == (
+        "skipped",
+        "the job is already running in another process",
+    )
+    assert free.status == "succeeded"
+    assert lease.holder(engine, name="job:t-busy") is None  # released after the run

@@ -1,0 +1,127 @@
+"""The admins' schedule page: jobs, next run times, last runs, and "run now"."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from evalsys.accounts.access import Perm, login_required, may
+from evalsys.accounts.service import audit
+from evalsys.db import get_session
+from evalsys.org.models import OrgUnit
+from evalsys.scheduler import jobs, lease
+from evalsys.scheduler.models import JobRun, apscheduler_jobs
+
+bp = Blueprint("schedule", __name__, url_prefix="/admin/schedule")
+
+
+class RunNowForm(FlaskForm):
+    """Empty: a POST with a CSRF token."""
+
+
+def _require_admin(session: Session) -> None:
+    """The schedule is the whole school's: only an admin of the root unit may see it."""
+    roots = session.exec(select(OrgUnit.id).where(col(OrgUnit.parent_id).is_(None))).all()
+    if not roots or not all(may(session, current_user, Perm.MANAGE, rid) for rid in roots):
+        abort(403)
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@bp.route("/")
+@login_required
+def index():
+    session = get_session()
+    _require_admin(session)
+    jobs.load_job_modules(current_app)
+    # next_run_time is APScheduler's own epoch-seconds column: read it without unpickling jobs.
+    next_runs = {
+        row.id: datetime.fromtimestamp(row.next_run_time, UTC) if row.next_run_time else None
+        for row in session.execute(
+            sa_select(apscheduler_jobs.c.id, apscheduler_jobs.c.next_run_time)
+        )
+    }
+    latest_ids = select(func.max(JobRun.id)).group_by(JobRun.job_id)
+    last = {
+        run.job_id: run
+        for run in session.exec(select(JobRun).where(col(JobRun.id).in_(latest_ids)))
+    }
+    recent = session.exec(select(JobRun).order_by(col(JobRun.id).desc()).limit(30)).all()
+    holder = lease.holder(session.get_bind())  # type: ignore[arg-type]
+    ttl = timedelta(seconds=current_app.config["SCHEDULER_LEASE_SECONDS"])
+    alive = holder is not None and datetime.now(UTC) - _as_utc(holder.heartbeat_at) < ttl
+    rows = [
+        {"spec": spec, "next_run": next_runs.get(spec.id), "last": last.get(spec.id)}
+        for spec in jobs.JOBS
+    ]
+    return render_template(
+        "scheduler/schedule.html",
+        rows=rows,
+        recent=recent,
+        holder=holder,
+        alive=alive,
+        form=RunNowForm(),
+        timezone=current_app.config["SCHEDULER_TIMEZONE"],
+    )
+
+
+@bp.route("/<job_id>/run", methods=["POST"])
+@login_required
+def run_now(job_id: str):
+    session = get_session()
+    _require_admin(session)
+    jobs.load_job_modules(current_app)
+    try:
+        jobs.job_spec(job_id)
+    except KeyError:
+        abort(404)
+    if not RunNowForm().validate_on_submit():
+        abort(400)
+    _start_detached(job_id)
+    audit(session, "job.run_requested", user_id=current_user.id, target=job_id,
+          ip=request.remote_addr)  # fmt: skip
+    session.commit()
+    flash(
+        f"Started {job_id} in its own process. Reload this page to see its result below.",
+        "success",
+    )
+    return redirect(url_for("schedule.index"))
+
+
+def _start_detached(job_id: str) -> None:
+    """Run the job in a process of its own: never in the web worker that served the click."""
+    app = current_app
+    env = {
+        **os.environ,
+        "EVALSYS_DATABASE_URL": app.config["DATABASE_URL"],
+        "EVALSYS_INSTANCE_PATH": app.instance_path,
+    }
+    extra = app.config.get("SCHEDULER_EXTRA_JOB_MODULES")
+    if extra:
+        import json
+
+        env["EVALSYS_SCHEDULER_EXTRA_JOB_MODULES"] = json.dumps(list(extra))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evalsys.cli", "run-job", job_id],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    # Reap it when it ends, so a long-lived web worker collects no zombies.
+    threading.Thread(target=proc.wait, name=f"reap-{job_id}", daemon=True).start()
