@@ -1,0 +1,1 @@
+"""Term PDF reports: report data, charts, WeasyPrint rendering, delivery."""
