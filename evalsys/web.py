@@ -46,6 +46,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(org_bp)
     app.register_blueprint(feedback_bp)
     app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # bearer tokens, no cookies: nothing for CSRF to protect
     app.register_blueprint(schedule_bp)
 
     @app.context_processor
@@ -77,9 +78,13 @@ def init_app(app: Flask) -> None:
 
 
 def _error_page(code: int, title: str, text: str):
-    def handler(_err):
+    def handler(err):
+        # Keep what the original response says beyond its body (405's Allow header).
+        headers = {}
+        if hasattr(err, "get_response") and err.get_response().headers.get("Allow"):
+            headers["Allow"] = err.get_response().headers["Allow"]
         if request.path.startswith("/api/"):
-            return {"error": title, "status": code}, code
-        return render_template("error.html", code=code, title=title, text=text), code
+            return {"error": title, "status": code}, code, headers
+        return render_template("error.html", code=code, title=title, text=text), code, headers
 
     return handler

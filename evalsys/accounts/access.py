@@ -1,7 +1,8 @@
 """The one answer to "may this user do X on unit U", and deny-by-default for views.
 
 A permission is granted by a role on a unit and covers the unit's subtree. Every
-view must declare its access with :func:`public` or :func:`login_required`;
+view must declare its access with :func:`public`, :func:`login_required` or (API
+views) :func:`token_required`;
 the app refuses to serve an endpoint that declares neither (see
 :func:`enforce_declared_access`), so a route added without thought is closed,
 not open. Views then check the unit with :func:`require`.
@@ -135,6 +136,16 @@ def login_required(view: F) -> F:
     return view
 
 
+def token_required(view: F) -> F:
+    """Only a request with a live API token (``Authorization: Bearer``) may open this view.
+
+    Stateless: nobody is logged in, no session cookie is set; the view reads the
+    caller with :func:`evalsys.api.auth.api_user`. Others get a JSON 401.
+    """
+    setattr(view, ACCESS_ATTR, "token")
+    return view
+
+
 def enforce_declared_access() -> Any:
     """``before_request`` hook: deny what is undeclared, send strangers to the login page."""
     endpoint = request.endpoint
@@ -150,5 +161,9 @@ def enforce_declared_access() -> Any:
         if current_user.is_authenticated and current_user.active:
             return None
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+    if rule == "token":
+        from evalsys.api.auth import authenticate_request
+
+        return authenticate_request()
     current_app.logger.error("endpoint %s declares no access rule; denied", endpoint)
     abort(403)

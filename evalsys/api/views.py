@@ -1,7 +1,283 @@
-"""The /api/v1 blueprint. Endpoints are added by the API work (issue 3)."""
+"""The /api/v1 blueprint: rubrics, feedback (submit, list, read) and its OpenAPI document.
+
+Every answer is JSON; every error is ``{"error": message, "status": code, ...}``
+(422s add ``errors``: a list of ``{"field", "message"}``). The document served at
+``/api/v1/openapi.json`` (:mod:`evalsys.api.openapi`) describes exactly this;
+change both together. Requests authenticate with a bearer token
+(``@token_required``); the blueprint is exempt from CSRF (no cookies are used)
+and never sets a session cookie.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, url_for
+from sqlmodel import select
+from werkzeug.exceptions import HTTPException
+
+from evalsys.accounts.access import Perm, may, public, token_required
+from evalsys.accounts.models import utcnow
+from evalsys.api import records
+from evalsys.api.auth import api_user, error_response
+from evalsys.api.openapi import openapi_document
+from evalsys.db import get_session
+from evalsys.feedback.inputs import (
+    COUNT_FIELDS,
+    FeedbackInput,
+    FeedbackPermissionError,
+    FeedbackValidationError,
+)
+from evalsys.feedback.rubrics import current_rubric
+from evalsys.feedback.service import submit_feedback
+from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus, values
+from evalsys.org.models import OrgUnit, Term
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 100
+MAX_PAGE = 1_000_000
+#: Database integers are 32-bit: ids and counts above this cannot exist.
+MAX_INT = 2**31 - 1
+MAX_COUNT = 100_000
+NOTHING_STORED = "invalid feedback: nothing was stored"
+_KINDS = ", ".join(values(FeedbackKind))
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(err: HTTPException) -> Response:
+    response = error_response(err.code or 500, err.name)
+    for name in ("Allow", "WWW-Authenticate"):
+        if err.get_response().headers.get(name):
+            response.headers[name] = err.get_response().headers[name]
+    return response
+
+
+def _invalid(errors: list[dict[str, str]], message: str = "invalid request") -> Response:
+    return error_response(422, message, errors=errors)
+
+
+@bp.get("/openapi.json")
+@public
+def openapi() -> Response:
+    return jsonify(openapi_document())
+
+
+@bp.get("/rubrics")
+@token_required
+def rubric() -> Response:
+    kind = request.args.get("kind", "")
+    if kind not in values(FeedbackKind):
+        given = f"unknown kind '{kind}'" if kind else "required"
+        return _invalid([{"field": "kind", "message": f"{given}: one of {_KINDS}"}])
+    found = current_rubric(get_session(), kind)
+    if found is None:
+        return error_response(404, f"there is no published {kind} rubric yet")
+    return jsonify(records.rubric_json(get_session(), found))
+
+
+@bp.post("/feedback")
+@token_required
+def create_feedback() -> Response:
+    body, problem = _json_object()
+    if problem is not None:
+        return error_response(400, problem)
+    assert body is not None
+    status = body.pop("status", None)
+    errors = _unstorable_text(body)
+    if status not in (None, FeedbackStatus.DRAFT.value, FeedbackStatus.SUBMITTED.value):
+        errors.append(
+            {"field": "status", "message": "must be 'draft' or 'submitted' (the default)"}
+        )
+    if errors:
+        return _invalid(errors, NOTHING_STORED)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _storable(key):
+        error = {"field": "Idempotency-Key", "message": "must be plain text"}
+        return _invalid([error], NOTHING_STORED)
+    session = get_session()
+    user = api_user()
+    now = utcnow()
+    try:
+        data = FeedbackInput.from_mapping(body)
+        _check_counts(data)
+        feedback = submit_feedback(
+            session,
+            user=user,
+            data=data,
+            draft=status == FeedbackStatus.DRAFT.value,
+            idempotency_key=key,
+            now=now,
+        )
+    except FeedbackValidationError as err:
+        session.rollback()
+        errors = err.as_json()
+        for error in errors:
+            if error["field"] == "idempotency_key":
+                error["field"] = "Idempotency-Key"
+        return _invalid(errors, NOTHING_STORED)
+    except FeedbackPermissionError as err:
+        session.rollback()
+        return error_response(403, err.message, field=err.field)
+    session.commit()
+    created = feedback.created_at == now
+    record = records.one_record(session, user, feedback.id)  # type: ignore[arg-type]
+    response = jsonify(record)
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = url_for("api.get_feedback", feedback_id=feedback.id)
+    return response
+
+
+def _unstorable_text(value: Any, path: str = "") -> list[dict[str, str]]:
+    """Text no database can store: NUL characters, lone surrogates (from JSON ``\\ud800``)."""
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            name = f"{path}.{key}" if path else str(key)
+            found += _unstorable_text(key, name) + _unstorable_text(item, name)
+        return found
+    if isinstance(value, list):
+        return [e for item in value for e in _unstorable_text(item, path)]
+    if isinstance(value, str) and not _storable(value):
+        message = "contains a NUL character or an unpaired surrogate; send plain UTF-8 text"
+        return [{"field": _printable(path), "message": message}]
+    return []
+
+
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def _check_counts(data: FeedbackInput) -> None:
+    """Counts beyond what a database integer holds (the service checks the rest)."""
+    too_large = [
+        (name, f"at most {MAX_COUNT}")
+        for name in COUNT_FIELDS
+        if isinstance(getattr(data, name), int) and getattr(data, name) > MAX_COUNT
+    ]
+    if too_large:
+        raise FeedbackValidationError(too_large)
+
+
+def _json_object() -> tuple[dict[str, Any] | None, str | None]:
+    """The body as a JSON object, or why not (for a 400)."""
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        return None, "the body is empty: send the feedback as a JSON object"
+    try:
+        body = json.loads(raw)
+    except RecursionError:
+        return None, "the body is not valid JSON: nested too deeply"
+    except ValueError as err:  # also UnicodeDecodeError
+        return None, f"the body is not valid JSON: {err}"
+    if not isinstance(body, dict):
+        return None, f"the body must be a JSON object, not {_json_type(body)}"
+    return body, None
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+@bp.get("/feedback")
+@token_required
+def list_feedback() -> Response:
+    session = get_session()
+    user = api_user()
+    args = request.args
+    errors: list[dict[str, str]] = []
+    errors += [
+        {"field": name, "message": "contains a NUL character"}
+        for name, value in args.items(multi=True)
+        if "\x00" in value
+    ]
+    if errors:
+        return _invalid(errors)
+    page = _positive_int(args, "page", 1, MAX_PAGE, errors)
+    per_page = _positive_int(args, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE, errors)
+    conditions = [records.visible_to(user)]
+    kind = args.get("kind")
+    if kind is not None:
+        if kind not in values(FeedbackKind):
+            errors.append({"field": "kind", "message": f"unknown kind '{kind}': one of {_KINDS}"})
+        conditions.append(records.Feedback.kind == kind)  # type: ignore[arg-type]
+    status = args.get("status")
+    if status is not None:
+        if status not in values(FeedbackStatus):
+            statuses = ", ".join(values(FeedbackStatus))
+            errors.append({"field": "status", "message": f"unknown status: one of {statuses}"})
+        conditions.append(records.Feedback.status == status)  # type: ignore[arg-type]
+    term_code = args.get("term")
+    if term_code is not None:
+        term = session.exec(select(Term).where(Term.code == term_code)).first()
+        if term is None:
+            errors.append({"field": "term", "message": f"there is no term '{term_code}'"})
+        else:
+            conditions.append(records.Feedback.term_id == term.id)  # type: ignore[arg-type]
+    unit_code = args.get("unit")
+    unit = None
+    if unit_code is not None:
+        unit = session.exec(select(OrgUnit).where(OrgUnit.code == unit_code)).first()
+        if unit is None:
+            errors.append({"field": "unit", "message": f"there is no unit '{unit_code}'"})
+    if errors:
+        return _invalid(errors)
+    if unit is not None:
+        if not may(session, user, Perm.VIEW_UNIT, unit.id):  # type: ignore[arg-type]
+            return error_response(403, f"the unit '{unit.code}' is outside your scope")
+        conditions.append(records.in_subtree(unit.id))  # type: ignore[arg-type]
+    assert page is not None and per_page is not None
+    items, total = records.page_of_records(session, conditions, page=page, per_page=per_page)
+    next_url = None
+    if page * per_page < total:
+        kept = {k: v for k, v in args.items() if k in ("term", "unit", "kind", "status")}
+        next_url = url_for("api.list_feedback", **kept, page=page + 1, per_page=per_page)
+    return jsonify(
+        {"items": items, "page": page, "per_page": per_page, "total": total, "next": next_url}
+    )
+
+
+def _positive_int(
+    args: Any, name: str, default: int, maximum: int, errors: list[dict[str, str]]
+) -> int | None:
+    raw = args.get(name)
+    if raw is None:
+        return default
+    text = raw.strip()
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        errors.append({"field": name, "message": "must be a whole number, 1 or more"})
+        return None
+    value = int(text)
+    if value > maximum:
+        errors.append({"field": name, "message": f"at most {maximum}"})
+        return None
+    return value
+
+
+@bp.get("/feedback/<int:feedback_id>")
+@token_required
+def get_feedback(feedback_id: int) -> Response:
+    record = None
+    if feedback_id <= MAX_INT:
+        record = records.one_record(get_session(), api_user(), feedback_id)
+    if record is None:
+        return error_response(404, f"no feedback record {feedback_id} that you may see")
+    return jsonify(record)

@@ -23,6 +23,8 @@ from pathlib import Path
 from sqlmodel import Session
 
 from evalsys.accounts.service import audit
+from evalsys.feedback.importer import COLUMNS as FEEDBACK_COLUMNS
+from evalsys.feedback.importer import FEEDBACK_FILE, check_cells, import_with_org
 from evalsys.org.import_apply import apply, diff
 from evalsys.org.import_check import check_tables
 from evalsys.org.import_common import SPEC_BY_NAME, SPECS, ImportIssue
@@ -32,6 +34,8 @@ __all__ = ["FILE_NAMES", "ImportIssue", "ImportResult", "import_directory", "imp
 
 #: The files an import reads, in the order they are written.
 FILE_NAMES: tuple[str, ...] = tuple(spec.name for spec in SPECS)
+#: ... and historical feedback records last (evalsys.feedback.importer).
+READ_NAMES: tuple[str, ...] = (*FILE_NAMES, FEEDBACK_FILE)
 
 Table = list[dict[str, str]]
 
@@ -82,7 +86,7 @@ def import_directory(session: Session, directory: Path, *, dry_run: bool = False
     """Read whichever of the known files the directory holds, then import them together."""
     tables, read_errors = read_directory(directory)
     if not tables and not read_errors:
-        message = f"none of {', '.join(FILE_NAMES)} is here; nothing to import"
+        message = f"none of {', '.join(READ_NAMES)} is here; nothing to import"
         return ImportResult([ImportIssue(str(directory), None, None, message)], {}, dry_run)
     return _import(session, tables, dry_run=dry_run, read_errors=read_errors)
 
@@ -92,7 +96,7 @@ def read_directory(directory: Path) -> tuple[dict[str, Table], list[ImportIssue]
     found = {path.name.lower(): path for path in sorted(directory.iterdir()) if path.is_file()}
     tables: dict[str, Table] = {}
     errors: list[ImportIssue] = []
-    for name in FILE_NAMES:
+    for name in READ_NAMES:
         if name in found:
             rows = read_csv(found[name], name, errors)
             if rows is not None:
@@ -118,7 +122,8 @@ def read_csv(path: Path, name: str, errors: list[ImportIssue]) -> Table | None:
         errors.append(ImportIssue(name, None, None, f"not readable as CSV: {err}"))
         return None
     if not records or not any(cell.strip() for cell in records[0]):
-        columns = ",".join(SPEC_BY_NAME[name].columns)
+        spec = SPEC_BY_NAME.get(name)
+        columns = ",".join(spec.columns if spec else FEEDBACK_COLUMNS)
         errors.append(ImportIssue(name, 1, None, f"no header row; row 1 must be {columns}"))
         return None
     header = [cell.strip().lower() for cell in records[0]]
@@ -167,7 +172,8 @@ def _import(
 ) -> ImportResult:
     issues = list(read_errors)
     known = {name: _normalise(rows) for name, rows in tables.items() if name in SPEC_BY_NAME}
-    for name in tables.keys() - known.keys():
+    feedback_rows = _normalise(tables[FEEDBACK_FILE]) if FEEDBACK_FILE in tables else None
+    for name in tables.keys() - known.keys() - {FEEDBACK_FILE}:
         message = f"unknown file; expected {', '.join(FILE_NAMES)}"
         issues.append(ImportIssue(name, None, None, message))
     keys = {
@@ -177,12 +183,27 @@ def _import(
     unverified = {issue.file for issue in read_errors}
     plans = check_tables(session, known, snapshot, issues, unverified)
     if issues:
+        if feedback_rows is not None:
+            pending = {row.get("username", "") for row in known.get("people.csv", [])}
+            issues += check_cells(session, feedback_rows, pending_users=pending)
         return ImportResult(sorted(issues, key=_issue_order), {}, dry_run)
     changes = diff(plans, snapshot)
     counts = {name: changes[name].counts() for name in FILE_NAMES if name in changes}
     result = ImportResult([], counts, dry_run)
+    if feedback_rows is not None:
+        # Feedback rows may name sections and people of this import: the org rows are
+        # applied first, in a savepoint that is undone on errors and in a dry run.
+        feedback_issues, counts[FEEDBACK_FILE] = import_with_org(
+            session,
+            feedback_rows,
+            apply_org=lambda: apply(session, snapshot, changes),
+            dry_run=dry_run,
+        )
+        if feedback_issues:
+            return ImportResult(feedback_issues, {}, dry_run)
     if not dry_run:
-        apply(session, snapshot, changes)
+        if feedback_rows is None:
+            apply(session, snapshot, changes)
         summary = "; ".join(result.report_lines())
         audit(session, "import", user_id=None, target=", ".join(counts), detail=summary)
         session.flush()

@@ -102,13 +102,27 @@ def test_undeclared_route_is_denied(app, client, auth, dean):
 
 
 def test_anonymous_is_sent_to_login_everywhere(app, client):
+    """Pages send strangers to the login page; API endpoints answer 401 in JSON."""
+    import re
+
+    checked = 0
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in ("static", "accounts.login") or "GET" not in rule.methods:
+        if rule.endpoint == "static" or "GET" not in rule.methods:
             continue
-        url = rule.rule.replace("<code>", "CS")
+        access = getattr(app.view_functions[rule.endpoint], ACCESS_ATTR, None)
+        if access == "public":
+            continue
+        url = re.sub(r"<int:[^>]+>", "1", rule.rule)
+        url = re.sub(r"<[^>]+>", "CS", url)
         r = client.get(url)
-        assert r.status_code == 302, url
-        assert "/login" in r.headers["Location"], url
+        if access == "token":
+            assert r.status_code == 401 and r.is_json, url
+            assert r.headers["WWW-Authenticate"].startswith("Bearer"), url
+        else:
+            assert r.status_code == 302, url
+            assert "/login" in r.headers["Location"], url
+        checked += 1
+    assert checked >= 3
 
 
 def test_csrf_enforced_on_login(database_url, tmp_path):

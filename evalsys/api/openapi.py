@@ -1,0 +1,502 @@
+"""The OpenAPI 3.0 document of /api/v1, written by hand to say exactly what views.py does.
+
+Tests validate it (openapi-spec-validator) and fuzz every operation against it
+(schemathesis): a status code, a header or a field that the document does not
+name fails the suite. Change this file whenever a view's answers change.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from evalsys.feedback.models import IDEMPOTENCY_KEY_LIMIT, TEXT_LIMITS
+from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus, Grade, MeetingFormat, ObserverLevel
+
+KINDS = [k.value for k in FeedbackKind]
+REF = "#/components/schemas/"
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF + name}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    out = {**schema, "nullable": True}
+    if "enum" in out:
+        out["enum"] = [*out["enum"], None]
+    return out
+
+
+def _text(limit: int, description: str) -> dict[str, Any]:
+    return _nullable({"type": "string", "maxLength": limit, "description": description})
+
+
+def _count(description: str) -> dict[str, Any]:
+    return _nullable(
+        {"type": "integer", "minimum": 0, "maximum": 100_000, "description": description}
+    )
+
+
+def _enum(enum: Any, description: str) -> dict[str, Any]:
+    return _nullable(
+        {"type": "string", "enum": [m.value for m in enum], "description": description}
+    )
+
+
+def _response(description: str, schema: str, headers: dict[str, Any] | None = None) -> dict:
+    out: dict[str, Any] = {"description": description, "content": {JSON: {"schema": _ref(schema)}}}
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+_UNAUTHORIZED = {
+    "description": "No token, or an unknown or revoked one.",
+    "headers": {
+        "WWW-Authenticate": {
+            "description": 'Always `Bearer realm="evalsys API"`, with `error="invalid_token"` '
+            "when a token was sent but is no good.",
+            "schema": {"type": "string"},
+            "required": True,
+        }
+    },
+    "content": {JSON: {"schema": _ref("Error")}},
+}
+_LOCATION = {
+    "Location": {
+        "description": "The record's address, /api/v1/feedback/{id}.",
+        "schema": {"type": "string"},
+        "required": True,
+    }
+}
+
+INPUT_FIELDS: dict[str, Any] = {
+    "kind": {"type": "string", "enum": KINDS, "description": "What kind of feedback this is."},
+    "section": _nullable(
+        {
+            "type": "string",
+            "description": "Code of the section visited (spot_check, open_class); "
+            "must be within your scope. Leave out for tutor_group.",
+        }
+    ),
+    "group": _nullable(
+        {
+            "type": "string",
+            "description": "Code of your tutor group (tutor_group only).",
+        }
+    ),
+    "date": {
+        "type": "string",
+        "format": "date",
+        "description": "Day of the visit or meeting, YYYY-MM-DD: inside the term of the "
+        "section or group, not in the future.",
+    },
+    "class_period": _text(TEXT_LIMITS["class_period"], "e.g. 3-4节"),
+    "location": _text(TEXT_LIMITS["location"], "Room or place."),
+    "announced": _nullable(
+        {
+            "type": "boolean",
+            "description": "spot_check only, and required there: was the visit announced?",
+        }
+    ),
+    "observer_level": _enum(ObserverLevel, "open_class only, and required there."),
+    "meeting_format": _enum(MeetingFormat, "tutor_group only, and required there."),
+    "enrolled": _count("Students enrolled (not for tutor_group)."),
+    "present": _count("Students present; at most enrolled (not for tutor_group)."),
+    "late": _count("Students late; at most present (not for tutor_group)."),
+    "attending": _count("Students attending (tutor_group only)."),
+    "topics": _text(TEXT_LIMITS["topics"], "Topics discussed (tutor_group)."),
+    "overall_grade": _enum(Grade, "The observer's overall judgement."),
+    "strengths": _text(TEXT_LIMITS["strengths"], "Strengths seen."),
+    "problems": _text(TEXT_LIMITS["problems"], "Problems found, or raised by students."),
+    "suggestions": _text(TEXT_LIMITS["suggestions"], "Suggestions, adjustments to the plan."),
+    "comment": _text(TEXT_LIMITS["comment"], "Anything else."),
+    "scores": _nullable(
+        {
+            "type": "object",
+            "description": "Item code -> value on the item's scale (see GET /rubrics). "
+            "Every required item of the current rubric needs a value unless status is draft.",
+            "additionalProperties": _nullable({"type": "number"}),
+        }
+    ),
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "status"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {"type": "string", "description": "What went wrong, for a person."},
+            "status": {"type": "integer", "description": "The HTTP status code again."},
+            "field": _nullable(
+                {"type": "string", "description": "403 only: the field that is out of scope."}
+            ),
+        },
+    },
+    "FieldError": {
+        "type": "object",
+        "required": ["field", "message"],
+        "additionalProperties": False,
+        "properties": {
+            "field": {
+                "type": "string",
+                "description": "The JSON key (scores.ITEM_CODE for a score, "
+                "Idempotency-Key for the header, empty for the body as a whole).",
+            },
+            "message": {"type": "string"},
+        },
+    },
+    "ValidationError": {
+        "type": "object",
+        "required": ["error", "status", "errors"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {"type": "string"},
+            "status": {"type": "integer", "enum": [422]},
+            "errors": {"type": "array", "minItems": 1, "items": _ref("FieldError")},
+        },
+    },
+    "FeedbackInput": {
+        "type": "object",
+        "description": "A new feedback record. Unknown keys are refused. Besides the types "
+        "shown, counts and scores may be numbers written as strings, and announced one of "
+        "yes/no/true/false/1/0 (as the CSV import reads them).",
+        "required": ["kind", "date"],
+        "additionalProperties": False,
+        "properties": {
+            **INPUT_FIELDS,
+            "status": {
+                "type": "string",
+                "enum": [FeedbackStatus.DRAFT.value, FeedbackStatus.SUBMITTED.value],
+                "description": "draft stores it unfinished (required items and per-kind "
+                "details may be missing); submitted (the default) is final.",
+            },
+        },
+    },
+    "Feedback": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "id",
+            "url",
+            "kind",
+            "status",
+            "rubric_version",
+            "term",
+            "section",
+            "group",
+            "department",
+            "observer",
+            "date",
+            *(name for name in INPUT_FIELDS if name not in ("kind", "section", "group", "date")),
+            "overall_score",
+            "created_at",
+            "updated_at",
+            "submitted_at",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "url": {"type": "string", "description": "/api/v1/feedback/{id}"},
+            "kind": {"type": "string", "enum": KINDS},
+            "status": {"type": "string", "enum": [s.value for s in FeedbackStatus]},
+            "rubric_version": {
+                "type": "integer",
+                "description": "The version of the kind's rubric the scores were given on.",
+            },
+            "term": {"type": "string", "description": "Term code."},
+            "section": _nullable({"type": "string"}),
+            "group": _nullable({"type": "string"}),
+            "department": {"type": "string", "description": "Code of the department."},
+            "observer": {"type": "string", "description": "Username of the author."},
+            "date": {"type": "string", "format": "date"},
+            **{
+                name: schema
+                for name, schema in INPUT_FIELDS.items()
+                if name not in ("kind", "section", "group", "date", "scores")
+            },
+            "scores": {
+                "type": "object",
+                "additionalProperties": {"type": "number"},
+                "description": "Item code -> value, answered items only.",
+            },
+            "overall_score": _nullable(
+                {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 100,
+                    "description": "Weighted mean of the normalised item scores x 100.",
+                }
+            ),
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "submitted_at": _nullable({"type": "string", "format": "date-time"}),
+        },
+    },
+    "FeedbackPage": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["items", "page", "per_page", "total", "next"],
+        "properties": {
+            "items": {"type": "array", "items": _ref("Feedback")},
+            "page": {"type": "integer", "minimum": 1},
+            "per_page": {"type": "integer", "minimum": 1, "maximum": 100},
+            "total": {"type": "integer", "minimum": 0},
+            "next": _nullable(
+                {"type": "string", "description": "The next page's address; null on the last."}
+            ),
+        },
+    },
+    "Choice": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["code", "label", "label_en"],
+        "properties": {
+            "code": {"type": "string"},
+            "label": {"type": "string"},
+            "label_en": {"type": "string"},
+        },
+    },
+    "RubricItem": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "code",
+            "label",
+            "label_en",
+            "description",
+            "description_en",
+            "dimension",
+            "scale_min",
+            "scale_max",
+            "weight",
+            "required",
+        ],
+        "properties": {
+            "code": {"type": "string", "description": "The key to use in scores."},
+            "label": {"type": "string"},
+            "label_en": _nullable({"type": "string"}),
+            "description": _nullable({"type": "string"}),
+            "description_en": _nullable({"type": "string"}),
+            "dimension": {"type": "string"},
+            "scale_min": {"type": "integer"},
+            "scale_max": {"type": "integer"},
+            "weight": {"type": "number"},
+            "required": {"type": "boolean"},
+        },
+    },
+    "Rubric": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "kind",
+            "version",
+            "title",
+            "title_en",
+            "description",
+            "description_en",
+            "published_at",
+            "dimensions",
+            "items",
+            "choices",
+        ],
+        "properties": {
+            "kind": {"type": "string", "enum": KINDS},
+            "version": {"type": "integer", "minimum": 1},
+            "title": {"type": "string"},
+            "title_en": _nullable({"type": "string"}),
+            "description": _nullable({"type": "string"}),
+            "description_en": _nullable({"type": "string"}),
+            "published_at": _nullable({"type": "string", "format": "date-time"}),
+            "dimensions": {"type": "array", "items": _ref("Choice")},
+            "items": {"type": "array", "items": _ref("RubricItem")},
+            "choices": {
+                "type": "object",
+                "description": "The allowed values of overall_grade, and of observer_level "
+                "(open_class) or meeting_format (tutor_group).",
+                "additionalProperties": False,
+                "required": ["overall_grade"],
+                "properties": {
+                    name: {"type": "array", "items": _ref("Choice")}
+                    for name in ("overall_grade", "observer_level", "meeting_format")
+                },
+            },
+        },
+    },
+}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+PATHS: dict[str, Any] = {
+    "/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document.",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "The OpenAPI document.",
+                    "content": {JSON: {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    },
+    "/rubrics": {
+        "get": {
+            "operationId": "getRubric",
+            "summary": "The current rubric of a kind: item codes, labels, scales, weights.",
+            "parameters": [
+                {
+                    "name": "kind",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string", "enum": KINDS},
+                }
+            ],
+            "responses": {
+                "200": _response("The rubric new feedback of this kind is given on.", "Rubric"),
+                "401": _UNAUTHORIZED,
+                "404": _response("No rubric of this kind is published yet.", "Error"),
+                "422": _response(
+                    "kind missing or unknown (the message lists the kinds).", "ValidationError"
+                ),
+            },
+        }
+    },
+    "/feedback": {
+        "post": {
+            "operationId": "createFeedback",
+            "summary": "Submit a feedback record (or save a draft).",
+            "description": "The same checks as the web forms. With an Idempotency-Key, a "
+            "repeated request returns the record the first one stored (200) and stores nothing.",
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "maxLength": IDEMPOTENCY_KEY_LIMIT},
+                    "description": "Any unique string per record, e.g. a UUID made by the client.",
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": _ref("FeedbackInput")}},
+            },
+            "responses": {
+                "201": _response("Stored.", "Feedback", _LOCATION),
+                "200": _response(
+                    "Stored before under the same Idempotency-Key: that record.",
+                    "Feedback",
+                    _LOCATION,
+                ),
+                "400": _response("The body is empty, not JSON, or not a JSON object.", "Error"),
+                "401": _UNAUTHORIZED,
+                "403": _response(
+                    "The section or group is outside your scope (field names it).", "Error"
+                ),
+                "413": _response("The body is larger than the server accepts.", "Error"),
+                "422": _response(
+                    "Invalid fields, each named; nothing was stored.", "ValidationError"
+                ),
+            },
+        },
+        "get": {
+            "operationId": "listFeedback",
+            "summary": "Records you may see, newest visit first, a page at a time.",
+            "description": "Your own records (drafts too) and the submitted and withdrawn "
+            "records of the departments where your roles let you read feedback (dean, head, "
+            "leader, admin).",
+            "parameters": [
+                _query("term", {"type": "string"}, "Term code."),
+                _query(
+                    "unit",
+                    {"type": "string"},
+                    "Unit code: records of departments at or below it. 403 if no role of "
+                    "yours covers the unit.",
+                ),
+                _query("kind", {"type": "string", "enum": KINDS}, "Kind of feedback."),
+                _query(
+                    "status",
+                    {"type": "string", "enum": [s.value for s in FeedbackStatus]},
+                    "Only records in this state (you see drafts of your own records only).",
+                ),
+                _query(
+                    "page",
+                    {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1},
+                    "Page number.",
+                ),
+                _query(
+                    "per_page",
+                    {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                    "Records per page.",
+                ),
+            ],
+            "responses": {
+                "200": _response("A page of records.", "FeedbackPage"),
+                "401": _UNAUTHORIZED,
+                "403": _response("The unit is outside your scope.", "Error"),
+                "422": _response(
+                    "Unknown term, unit, kind or status, or a bad page number.", "ValidationError"
+                ),
+            },
+        },
+    },
+    "/feedback/{feedback_id}": {
+        "get": {
+            "operationId": "getFeedback",
+            "summary": "One record.",
+            "parameters": [
+                {
+                    "name": "feedback_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 0},
+                }
+            ],
+            "responses": {
+                "200": _response("The record.", "Feedback"),
+                "401": _UNAUTHORIZED,
+                "404": _response("No such record, or not one you may see.", "Error"),
+            },
+        }
+    },
+}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "evalsys API",
+            "version": "1",
+            "description": "Teaching-quality feedback: rubrics, spot checks, open classes and "
+            "tutor-group reports. Authenticate with `Authorization: Bearer TOKEN` (create one "
+            "with `evalsys token create USERNAME`). Every error is JSON with `error` and "
+            "`status`.",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearerAuth": []}],
+        "paths": PATHS,
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from `evalsys token create USERNAME`.",
+                }
+            },
+            "schemas": SCHEMAS,
+        },
+    }

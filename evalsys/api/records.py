@@ -1,0 +1,218 @@
+"""What the API shows of feedback and rubrics, and which records a caller may see.
+
+A caller sees the records they wrote (drafts too) and the submitted and
+withdrawn records of every department where a role gives them
+``Perm.VIEW_FEEDBACK`` (deans their college, heads their department, leaders
+and admins their units): drafts are their author's alone, as on the web pages.
+Everything else does not exist for them: a record outside this answers 404,
+never 403, so ids reveal nothing.
+
+A page of records costs three queries whatever its size: the records with the
+codes they refer to (one joined query), the total, and the scores of the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_
+from sqlmodel import Session, col, select
+
+from evalsys.accounts.access import Perm, scope_ids
+from evalsys.accounts.models import User
+from evalsys.feedback.models import Feedback, FeedbackScore, Rubric, RubricItem
+from evalsys.feedback.rubrics import rubric_items
+from evalsys.feedback.vocab import (
+    DIMENSIONS,
+    GRADE_LABELS,
+    MEETING_FORMAT_LABELS,
+    OBSERVER_LEVEL_LABELS,
+    FeedbackStatus,
+    Grade,
+)
+from evalsys.org.models import OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
+
+#: The record's fields in the order the API writes them (see openapi.py, ``Feedback``).
+PLAIN_COLUMNS = (
+    "class_period",
+    "location",
+    "announced",
+    "observer_level",
+    "meeting_format",
+    "enrolled",
+    "present",
+    "late",
+    "attending",
+    "topics",
+    "overall_grade",
+    "overall_score",
+    "strengths",
+    "problems",
+    "suggestions",
+    "comment",
+)
+
+
+def visible_to(user: User) -> ColumnElement[bool]:
+    """SQL condition: the caller wrote the record, or it is no draft and in their scope."""
+    return or_(
+        col(Feedback.observer_id) == user.id,
+        and_(
+            col(Feedback.status) != FeedbackStatus.DRAFT.value,
+            col(Feedback.department_id).in_(scope_ids(user, Perm.VIEW_FEEDBACK)),
+        ),
+    )
+
+
+def in_subtree(unit_id: int) -> ColumnElement[bool]:
+    """SQL condition: the record's department is the unit or below it."""
+    below = select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == unit_id)
+    return col(Feedback.department_id).in_(below)
+
+
+def _rows_query() -> Any:
+    return (
+        select(
+            Feedback,
+            Term.code,
+            Section.code,
+            TutorGroup.code,
+            OrgUnit.code,
+            User.username,
+            Rubric.version,
+        )
+        .join(Term, col(Term.id) == Feedback.term_id)
+        .outerjoin(Section, col(Section.id) == Feedback.section_id)
+        .outerjoin(TutorGroup, col(TutorGroup.id) == Feedback.group_id)
+        .join(OrgUnit, col(OrgUnit.id) == Feedback.department_id)
+        .join(User, col(User.id) == Feedback.observer_id)
+        .join(Rubric, col(Rubric.id) == Feedback.rubric_id)
+    )
+
+
+def page_of_records(
+    session: Session,
+    conditions: Sequence[ColumnElement[bool]],
+    *,
+    page: int,
+    per_page: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of records matching every condition (newest visit first) and the total."""
+    total = session.exec(
+        select(func.count()).select_from(Feedback).where(*conditions)  # type: ignore[arg-type]
+    ).one()
+    stmt = (
+        _rows_query()
+        .where(*conditions)
+        .order_by(col(Feedback.visit_date).desc(), col(Feedback.id).desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return _with_scores(session, list(session.exec(stmt).all())), int(total)
+
+
+def one_record(session: Session, user: User, feedback_id: int) -> dict[str, Any] | None:
+    """The record if the caller may see it; None otherwise (the caller answers 404)."""
+    stmt = _rows_query().where(col(Feedback.id) == feedback_id, visible_to(user))
+    rows = list(session.exec(stmt).all())
+    return _with_scores(session, rows)[0] if rows else None
+
+
+def _with_scores(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
+    ids = [row[0].id for row in rows]
+    scores: dict[int, dict[str, float]] = {i: {} for i in ids}
+    if ids:
+        stmt = (
+            select(FeedbackScore.feedback_id, RubricItem.code, FeedbackScore.value)
+            .join(RubricItem, col(RubricItem.id) == FeedbackScore.item_id)
+            .where(col(FeedbackScore.feedback_id).in_(ids))
+            .order_by(col(FeedbackScore.feedback_id), col(RubricItem.position))
+        )
+        for feedback_id, code, value in session.exec(stmt).all():
+            scores[feedback_id][code] = value
+    return [record_json(*row, scores=scores[row[0].id]) for row in rows]
+
+
+def record_json(
+    feedback: Feedback,
+    term: str,
+    section: str | None,
+    group: str | None,
+    department: str,
+    observer: str,
+    rubric_version: int,
+    *,
+    scores: dict[str, float],
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": feedback.id,
+        "url": f"/api/v1/feedback/{feedback.id}",
+        "kind": feedback.kind,
+        "status": feedback.status,
+        "rubric_version": rubric_version,
+        "term": term,
+        "section": section,
+        "group": group,
+        "department": department,
+        "observer": observer,
+        "date": feedback.visit_date.isoformat(),
+    }
+    out.update({name: getattr(feedback, name) for name in PLAIN_COLUMNS})
+    out["scores"] = scores
+    for name in ("created_at", "updated_at", "submitted_at"):
+        out[name] = _iso(getattr(feedback, name))
+    return out
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _labels(code: str, labels: dict[str, tuple[str, str]]) -> dict[str, str]:
+    zh, en = labels[code]
+    return {"code": code, "label": zh, "label_en": en}
+
+
+def rubric_json(session: Session, rubric: Rubric) -> dict[str, Any]:
+    """The current rubric of a kind with everything a client needs to build its form."""
+    items = [
+        {
+            "code": item.code,
+            "label": item.label,
+            "label_en": item.label_en,
+            "description": item.description,
+            "description_en": item.description_en,
+            "dimension": item.dimension,
+            "scale_min": item.scale_min,
+            "scale_max": item.scale_max,
+            "weight": item.weight,
+            "required": item.required,
+        }
+        for item in rubric_items(session, rubric.id)  # type: ignore[arg-type]
+    ]
+    dimensions = DIMENSIONS[rubric.kind]
+    choices: dict[str, list[dict[str, str]]] = {
+        "overall_grade": [_labels(g.value, GRADE_LABELS) for g in Grade]
+    }
+    if rubric.kind == "open_class":
+        choices["observer_level"] = [
+            _labels(c, OBSERVER_LEVEL_LABELS) for c in OBSERVER_LEVEL_LABELS
+        ]
+    if rubric.kind == "tutor_group":
+        choices["meeting_format"] = [
+            _labels(c, MEETING_FORMAT_LABELS) for c in MEETING_FORMAT_LABELS
+        ]
+    return {
+        "kind": rubric.kind,
+        "version": rubric.version,
+        "title": rubric.title,
+        "title_en": rubric.title_en,
+        "description": rubric.description,
+        "description_en": rubric.description_en,
+        "published_at": _iso(rubric.published_at),
+        "dimensions": [_labels(code, dimensions) for code in dimensions],
+        "items": items,
+        "choices": choices,
+    }

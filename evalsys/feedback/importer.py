@@ -1,0 +1,369 @@
+"""Historical feedback from ``feedback.csv``, imported with the other files of ``evalsys import``.
+
+Each row is one record, checked exactly as the forms and the API check theirs
+(:meth:`FeedbackInput.from_mapping`, then :func:`check_feedback` through
+:func:`submit_feedback`) and reported as ``feedback.csv, row N, column C``.
+The observer named on a row must be allowed to give that kind of feedback on
+that section or group, as if they entered it themselves; the import records it
+for them (its revision names no user and says which row it came from).
+
+Re-importing changes nothing: each row's idempotency key is a hash of what it
+says (observer, kind, target, date, every value), so a row already imported
+finds its record and counts as unchanged. A row changed after its import is a
+new record; correct imported records in the app instead.
+
+The org import (:mod:`evalsys.org.importer`) calls :func:`import_with_org` once
+the other files passed their checks: their rows are applied in a savepoint (a
+feedback row may name a section or an observer of the same import), the feedback
+rows checked and stored, and the savepoint undone on any error or in a dry run.
+When the other files have errors, :func:`check_cells` still reports what each
+feedback row gets wrong on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date
+
+from sqlmodel import Session, col, select
+
+from evalsys.accounts.models import User
+from evalsys.feedback.checks import check_feedback
+from evalsys.feedback.inputs import (
+    FeedbackError,
+    FeedbackInput,
+    FeedbackPermissionError,
+    FeedbackValidationError,
+)
+from evalsys.feedback.models import Feedback, FeedbackRevision
+from evalsys.feedback.service import submit_feedback
+from evalsys.feedback.vocab import (
+    GRADE_LABELS,
+    KIND_LABELS,
+    MEETING_FORMAT_LABELS,
+    OBSERVER_LEVEL_LABELS,
+    Grade,
+)
+from evalsys.org.import_common import ImportIssue
+
+FEEDBACK_FILE = "feedback.csv"
+#: Columns the header must name (a value may still be empty: group for spot checks...).
+COLUMNS = ("kind", "section", "group", "observer", "date", "overall", "comment")
+#: Columns read when the header has them: the other fields of a record.
+OPTIONAL_COLUMNS = (
+    "announced",
+    "observer_level",
+    "meeting_format",
+    "enrolled",
+    "present",
+    "late",
+    "attending",
+    "topics",
+    "strengths",
+    "problems",
+    "suggestions",
+    "class_period",
+    "location",
+)
+#: ``score:ITEM_CODE`` columns hold the item scores (item codes of the current rubric).
+SCORE_PREFIX = "score:"
+#: Idempotency keys of imported rows start with this.
+KEY_PREFIX = "import:"
+
+Table = list[dict[str, str]]
+
+
+def _words(labels: Mapping[str, tuple[str, str]]) -> dict[str, str]:
+    """Each code, its Chinese label and its English label (any case) -> the code."""
+    out: dict[str, str] = {}
+    for code, (zh, en) in labels.items():
+        out.update({str(code): str(code), zh: str(code), en.lower(): str(code)})
+    return out
+
+
+#: What the ``overall`` column accepts: the grade codes, their labels, and the other
+#: usual Chinese words for the same five bands (及格/不及格 beside 合格/不合格).
+GRADE_WORDS: dict[str, str] = _words(GRADE_LABELS) | {
+    "及格": Grade.PASS.value,
+    "不及格": Grade.FAIL.value,
+}
+KIND_WORDS = _words(KIND_LABELS) | {"spot check": "spot_check", "open class": "open_class"}
+_CHOICE_WORDS = {
+    "observer_level": _words(OBSERVER_LEVEL_LABELS),
+    "meeting_format": _words(MEETING_FORMAT_LABELS),
+}
+
+
+def column_of(field_name: str) -> str | None:
+    """The CSV column of a service field name (``scores.CODE`` -> ``score:CODE``)."""
+    if field_name.startswith("scores."):
+        return SCORE_PREFIX + field_name.removeprefix("scores.")
+    if field_name in ("", "scores"):
+        return None
+    return {"overall_grade": "overall"}.get(field_name, field_name)
+
+
+@dataclass
+class FeedbackImport:
+    """What the rows would do (or did): every problem, or how many records are new."""
+
+    issues: list[ImportIssue] = field(default_factory=list)
+    created: int = 0
+    unchanged: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return {"created": self.created, "updated": 0, "unchanged": self.unchanged}
+
+
+@dataclass
+class _Row:
+    number: int
+    observer: User
+    data: FeedbackInput
+    key: str
+
+
+class _Reader:
+    """Reads rows into FeedbackInputs, recording a located issue for every bad cell."""
+
+    def __init__(self, session: Session, issues: list[ImportIssue], pending_users: set[str]):
+        self.session = session
+        self.issues = issues
+        self.pending_users = pending_users
+        self.users: dict[str, User | None] = {}
+        self.keys: dict[str, int] = {}
+
+    def error(self, row: int | None, column: str | None, message: str) -> None:
+        self.issues.append(ImportIssue(FEEDBACK_FILE, row, column, message))
+
+    def header(self, rows: Table) -> bool:
+        columns = {column for row in rows for column in row}
+        missing = [column for column in COLUMNS if column not in columns]
+        if missing:
+            self.error(
+                1,
+                ", ".join(missing),
+                f"missing column(s) {', '.join(missing)}; the header (row 1) must name "
+                f"{', '.join(COLUMNS)} and a {SCORE_PREFIX}ITEM_CODE column per rubric item",
+            )
+        for column in sorted(columns):
+            if column.startswith(SCORE_PREFIX) and not column.removeprefix(SCORE_PREFIX):
+                self.error(1, column, "a score column names its item: score:ITEM_CODE")
+        return not self.issues
+
+    def rows(self, rows: Table) -> Iterable[_Row]:
+        for number, cells in enumerate(rows, start=2):
+            if not any(cells.values()):
+                continue  # an empty line, or one Excel filled with commas only
+            row = self.row(number, cells)
+            if row is not None:
+                yield row
+
+    def row(self, number: int, cells: Mapping[str, str]) -> _Row | None:
+        before = len(self.issues)
+        for column, value in cells.items():
+            if "\x00" in value:
+                self.error(number, column, "contains a NUL character; save the file as text")
+        if len(self.issues) > before:
+            return None
+        observer = self.observer(number, cells.get("observer", ""))
+        mapping: dict[str, object] = {
+            name: cells[name]
+            for name in ("section", "group", "date", "comment", *OPTIONAL_COLUMNS)
+            if name in cells
+        }
+        kind = cells.get("kind", "")
+        mapping["kind"] = KIND_WORDS.get(kind.lower(), KIND_WORDS.get(kind, kind))
+        for name, words in _CHOICE_WORDS.items():
+            value = cells.get(name, "")
+            mapping[name] = words.get(value.lower(), words.get(value, value))
+        mapping["overall_grade"] = self.grade(number, cells.get("overall", ""))
+        mapping["scores"] = {
+            column.removeprefix(SCORE_PREFIX): value
+            for column, value in cells.items()
+            if column.startswith(SCORE_PREFIX) and column != SCORE_PREFIX and value
+        }
+        try:
+            data = FeedbackInput.from_mapping(mapping)
+        except FeedbackValidationError as err:
+            self.located(number, err)
+            return None
+        if observer is None or len(self.issues) > before:
+            return None
+        key = row_key(observer.username, data)
+        if key in self.keys:
+            self.error(
+                number,
+                None,
+                f"the same record as row {self.keys[key]} (same observer, date and values); "
+                "remove one of them",
+            )
+            return None
+        self.keys[key] = number
+        return _Row(number, observer, data, key)
+
+    def observer(self, number: int, username: str) -> User | None:
+        if not username:
+            self.error(number, "observer", "missing value: every row needs the observer's username")
+            return None
+        if username not in self.users:
+            stmt = select(User).where(User.username == username)
+            self.users[username] = self.session.exec(stmt).first()
+        user = self.users[username]
+        if user is None:
+            if username not in self.pending_users:
+                self.error(
+                    number,
+                    "observer",
+                    f"unknown user '{username}': neither in people.csv nor in the database",
+                )
+            return None
+        if not user.active:
+            self.error(
+                number,
+                "observer",
+                f"the account '{username}' is deactivated; reactivate it for the import",
+            )
+            return None
+        return user
+
+    def grade(self, number: int, value: str) -> str | None:
+        if not value:
+            return None
+        grade = GRADE_WORDS.get(value.lower(), GRADE_WORDS.get(value))
+        if grade is None:
+            self.error(
+                number,
+                "overall",
+                f"unknown grade '{value}'; one of excellent, good, fair, pass, fail "
+                "(or 优秀, 良好, 中等, 及格/合格, 不及格/不合格)",
+            )
+        return grade
+
+    def located(self, number: int, err: FeedbackError, observer: User | None = None) -> None:
+        if isinstance(err, FeedbackValidationError):
+            for name, message in err.errors:
+                self.error(number, column_of(name), message)
+        elif isinstance(err, FeedbackPermissionError):
+            who = f"observer '{observer.username}': " if observer is not None else ""
+            self.error(number, column_of(err.field or ""), who + err.message)
+        else:
+            self.error(number, None, str(err))
+
+
+def row_key(username: str, data: FeedbackInput) -> str:
+    """The row's idempotency key: a hash of who observed and everything the row says."""
+    content = asdict(data)
+    content["date"] = data.date.isoformat() if data.date else None
+    content["observer"] = username
+    text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return KEY_PREFIX + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_cells(session: Session, rows: Table, *, pending_users: set[str]) -> list[ImportIssue]:
+    """What each row gets wrong on its own (while the other files of the import have errors).
+
+    Sections, groups, terms and roles may still change with those files, so the
+    checks against them wait; ``pending_users`` are usernames of people.csv.
+    """
+    issues: list[ImportIssue] = []
+    reader = _Reader(session, issues, pending_users)
+    if reader.header(rows):
+        for _ in reader.rows(rows):
+            pass
+    return issues
+
+
+def import_feedback(
+    session: Session, rows: Table, *, dry_run: bool = False, today: date | None = None
+) -> FeedbackImport:
+    """Check every row against the session's data and, unless a dry run, store the new ones.
+
+    Stops storing at the first problem but goes on checking; with any problem
+    the caller must roll back (what was stored is then undone with the rest).
+    """
+    outcome = FeedbackImport()
+    reader = _Reader(session, outcome.issues, set())
+    if not reader.header(rows):
+        return outcome
+    rows_read = list(reader.rows(rows))
+    stored = _stored_keys(session, {row.key for row in rows_read})
+    for row in rows_read:
+        if (row.observer.id, row.key) in stored:
+            outcome.unchanged += 1
+            continue
+        try:
+            if dry_run or outcome.issues:
+                check_feedback(session, user=row.observer, data=row.data, today=today)
+            else:
+                feedback = submit_feedback(
+                    session,
+                    user=row.observer,
+                    observer=row.observer,
+                    data=row.data,
+                    idempotency_key=row.key,
+                    today=today,
+                )
+                _mark_imported(session, feedback, row.number)
+        except FeedbackError as err:
+            reader.located(row.number, err, row.observer)
+            continue
+        outcome.created += 1
+    outcome.issues.sort(key=lambda issue: issue.row or 0)  # stable: a row's own order stays
+    return outcome
+
+
+def _stored_keys(session: Session, keys: set[str]) -> set[tuple[int, str]]:
+    """(observer id, key) of the records earlier imports stored with these keys."""
+    found: set[tuple[int, str]] = set()
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        stmt = select(Feedback.observer_id, Feedback.idempotency_key).where(
+            col(Feedback.idempotency_key).in_(chunk)
+        )
+        found |= {(observer, key) for observer, key in session.exec(stmt).all() if key}
+    return found
+
+
+def _mark_imported(session: Session, feedback: Feedback, number: int) -> None:
+    """The record's first revision: made by the import (no user), from this row."""
+    revision = session.exec(
+        select(FeedbackRevision).where(FeedbackRevision.feedback_id == feedback.id)
+    ).one()
+    revision.user_id = None
+    revision.changes = {**revision.changes, "source": [None, f"{FEEDBACK_FILE} row {number}"]}
+    session.add(revision)
+
+
+def import_with_org(
+    session: Session,
+    rows: Table,
+    *,
+    apply_org: Callable[[], None],
+    dry_run: bool,
+    today: date | None = None,
+) -> tuple[list[ImportIssue], dict[str, int]]:
+    """Apply the other files' rows, then import the feedback rows, all in one savepoint.
+
+    The savepoint is undone when a feedback row has a problem and in a dry run,
+    so the session is left as it was; otherwise everything stays for the caller
+    to commit. Returns the problems and the feedback counts.
+    """
+    savepoint = session.begin_nested()
+    try:
+        apply_org()
+        session.flush()
+        outcome = import_feedback(session, rows, dry_run=dry_run, today=today)
+        session.flush()
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if outcome.issues or dry_run:
+        savepoint.rollback()
+    else:
+        savepoint.commit()
+    return outcome.issues, outcome.counts()
