@@ -33,6 +33,8 @@ class Defaults:
     MIN_N = 3
     #: How long the author may edit or withdraw submitted feedback.
     FEEDBACK_EDIT_WINDOW_HOURS = 72
+    #: Whether teachers see who observed their class (off: the observer stays anonymous to them).
+    FEEDBACK_SHOW_OBSERVER_TO_TEACHER = False
     #: The scheduler's clock: cron times ("02:00 nightly") are read in this zone.
     SCHEDULER_TIMEZONE = "Asia/Shanghai"
     #: A scheduler whose heartbeat is older than this is taken for dead.

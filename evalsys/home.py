@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, url_for
 from flask_login import current_user
+from sqlmodel import Session, select
 
-from evalsys.accounts.access import ROLE_PERMS, Perm, login_required, user_roles
-from evalsys.accounts.models import Role
+from evalsys.accounts.access import ROLE_PERMS, Perm, login_required, top_units, user_roles
+from evalsys.accounts.models import Role, User
 from evalsys.db import get_session
+from evalsys.feedback.models import Feedback
+from evalsys.feedback.service import submittable_kinds
+from evalsys.feedback.vocab import FeedbackKind
+from evalsys.org.models import Section, UnitKind
 
 bp = Blueprint("home", __name__)
 
@@ -25,11 +30,26 @@ ROLE_TASKS: dict[str, list[str]] = {
     Role.TEACHER: ["Read the feedback on your own sections and respond"],
 }
 
+#: The button that opens each kind's form.
+NEW_LABELS = {
+    FeedbackKind.SPOT_CHECK: ("新建听课记录", "New spot check"),
+    FeedbackKind.OPEN_CLASS: ("新建公开课评价", "New open class"),
+    FeedbackKind.TUTOR_GROUP: ("新建导师组报告", "New tutor-group report"),
+}
+
+#: How the reviewers' list is named after the kind of unit it covers.
+SCOPE_LABELS = {
+    UnitKind.SCHOOL: ("全校反馈", "Feedback in the school"),
+    UnitKind.COLLEGE: ("本院反馈", "Feedback in my college"),
+    UnitKind.DEPARTMENT: ("本系反馈", "Feedback in my department"),
+}
+
 
 @bp.route("/")
 @login_required
 def index():
-    grants = user_roles(get_session(), current_user)
+    session = get_session()
+    grants = user_roles(session, current_user)
     by_role: dict[str, list] = {}
     for role, unit in grants:
         by_role.setdefault(role, []).append(unit)
@@ -42,4 +62,31 @@ def index():
         }
         for role, units in sorted(by_role.items(), key=lambda kv: list(Role).index(Role(kv[0])))
     ]
-    return render_template("home/index.html", cards=cards)
+    user = current_user._get_current_object()  # type: ignore[attr-defined]
+    return render_template("home/index.html", cards=cards, actions=_actions(session, user, by_role))
+
+
+def _actions(session: Session, user: User, by_role: dict[str, list]) -> list[dict]:
+    """The feedback pages this user has a use for, most used first."""
+    actions = []
+    kinds = submittable_kinds(session, user=user)
+    for kind in kinds:
+        actions.append({"label": NEW_LABELS[kind], "url": url_for("feedback.new", kind=kind)})
+    wrote = session.exec(select(Feedback.id).where(Feedback.observer_id == user.id).limit(1))
+    if kinds or wrote.first() is not None:
+        actions.append({"label": ("我的记录", "My records"), "url": url_for("feedback.mine")})
+    tops = top_units(session, user, Perm.VIEW_FEEDBACK)
+    if tops:
+        label = ("我的单位反馈", "Feedback in my units")
+        if len(tops) == 1:
+            label = SCOPE_LABELS.get(UnitKind(tops[0].kind), label)
+        actions.append({"label": label, "url": url_for("feedback.index")})
+    teaches = session.exec(select(Section.id).where(Section.teacher_id == user.id).limit(1))
+    if Role.TEACHER in by_role or teaches.first() is not None:
+        actions.append(
+            {
+                "label": ("我的课堂反馈", "Feedback on my classes"),
+                "url": url_for("feedback.teaching"),
+            }
+        )
+    return actions

@@ -13,16 +13,24 @@ record's state (withdrawn, edit window closed) with :class:`FeedbackStateError`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import delete
+from sqlalchemy import case, delete, func, or_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from evalsys.accounts.models import User, utcnow
-from evalsys.feedback.checks import CheckedFeedback, check_feedback, compute_overall_score
+from evalsys.accounts.access import ROLE_PERMS, Perm, may, scope_ids
+from evalsys.accounts.models import Role, RoleGrant, User, utcnow
+from evalsys.feedback.checks import (
+    SUBMIT_PERM,
+    CheckedFeedback,
+    check_feedback,
+    compute_overall_score,
+)
 from evalsys.feedback.inputs import (
     COUNT_FIELDS,
     TEXT_FIELDS,
@@ -44,12 +52,18 @@ from evalsys.feedback.models import (
     TeacherResponse,
 )
 from evalsys.feedback.rubrics import current_rubric
-from evalsys.feedback.vocab import FeedbackStatus, RevisionAction
-from evalsys.org.models import Section, TutorGroup
+from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus, RevisionAction
+from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
 
 __all__ = [
     "DEFAULT_EDIT_WINDOW",
     "CheckedFeedback",
+    "FeedbackAccess",
+    "FeedbackFilters",
+    "FeedbackRow",
+    "GroupChoice",
+    "Page",
+    "SectionChoice",
     "FeedbackError",
     "FeedbackInput",
     "FeedbackPermissionError",
@@ -62,10 +76,19 @@ __all__ = [
     "current_rubric",
     "edit_deadline",
     "edit_window_from_config",
+    "feedback_access",
+    "feedback_by_observer",
+    "feedback_in_scope",
+    "feedback_on_teacher",
     "feedback_scores",
+    "group_choices",
     "input_from_feedback",
+    "open_terms",
+    "responses_for",
     "revisions",
+    "section_choices",
     "submit_feedback",
+    "submittable_kinds",
     "update_feedback",
     "withdraw_feedback",
 ]
@@ -441,3 +464,378 @@ def add_teacher_response(
     session.add(response)
     session.flush()
     return response
+
+
+# --- who may do what, for pages --------------------------------------------------------
+
+
+def submittable_kinds(session: Session, *, user: User) -> list[str]:
+    """The kinds of feedback the user may record at all (which forms to offer).
+
+    The same rules as :func:`check_feedback`'s scope check, asked without a
+    target: a grant carrying the kind's permission somewhere; for tutor-group
+    reports a tutor role or a group the user tutors; an admin grant for all.
+    Whether one particular section or group is allowed is still checked on submit.
+    """
+    roles = {
+        Role(r) for r in session.exec(select(RoleGrant.role).where(RoleGrant.user_id == user.id))
+    }
+    perms: set[Perm] = set().union(*(ROLE_PERMS[r] for r in roles))
+    kinds = [kind.value for kind, perm in SUBMIT_PERM.items() if perm in perms]
+    tutors_a_group = session.exec(
+        select(TutorGroup.id).where(TutorGroup.tutor_id == user.id).limit(1)
+    ).first()
+    if Perm.MANAGE in perms or Role.TUTOR in roles or tutors_a_group is not None:
+        kinds.append(FeedbackKind.TUTOR_GROUP.value)
+    return kinds
+
+
+@dataclass(frozen=True)
+class FeedbackAccess:
+    """How a user stands to one record: its author, a reviewer of its unit, its teacher."""
+
+    status: str
+    author: bool
+    reviewer: bool  # Perm.VIEW_FEEDBACK on the record's department (heads, deans, admins)
+    teacher: bool  # teaches the section the record is about
+
+    @property
+    def can_view(self) -> bool:
+        """Drafts are their author's alone; withdrawn records stay with author and reviewers."""
+        if self.status == FeedbackStatus.DRAFT:
+            return self.author
+        if self.status == FeedbackStatus.WITHDRAWN:
+            return self.author or self.reviewer
+        return self.author or self.reviewer or self.teacher
+
+    def sees_observer(self, *, shown_to_teacher: bool) -> bool:
+        """Teachers see who observed them only where the site says so."""
+        return self.author or self.reviewer or (self.teacher and shown_to_teacher)
+
+
+def feedback_access(session: Session, *, user: User, feedback: Feedback) -> FeedbackAccess:
+    teacher = False
+    if feedback.section_id is not None:
+        section = session.get(Section, feedback.section_id)
+        teacher = section is not None and section.teacher_id == user.id
+    return FeedbackAccess(
+        status=feedback.status,
+        author=feedback.observer_id == user.id,
+        reviewer=may(session, user, Perm.VIEW_FEEDBACK, feedback.department_id),
+        teacher=teacher,
+    )
+
+
+# --- what a form offers to choose from --------------------------------------------------
+
+#: A term stays open for new records this long after its last day: visits of the
+#: last weeks are often written up after the term ends.
+OPEN_TERM_GRACE = timedelta(days=30)
+
+
+def open_terms(session: Session, *, today: date) -> list[Term]:
+    """Terms a new record can be about: begun, and not ended more than the grace ago."""
+    stmt = (
+        select(Term)
+        .where(Term.start_date <= today, Term.end_date >= today - OPEN_TERM_GRACE)
+        .order_by(col(Term.start_date).desc())
+    )
+    return list(session.exec(stmt).all())
+
+
+@dataclass(frozen=True)
+class SectionChoice:
+    code: str
+    course_title: str
+    teacher_name: str | None
+    term_code: str
+    enrolled: int
+
+    @property
+    def label(self) -> str:
+        """``CODE — course title — teacher``: what a search box shows and accepts."""
+        return " — ".join((self.code, self.course_title, self.teacher_name or "—"))
+
+
+def section_choices(
+    session: Session,
+    *,
+    user: User,
+    kind: str,
+    today: date,
+    query: str | None = None,
+    limit: int = 500,
+    offset: int = 0,
+) -> tuple[list[SectionChoice], int]:
+    """Sections of the open terms the user may record ``kind`` on, and how many match.
+
+    Scope as in :func:`check_feedback`: the kind's permission on the course's
+    department, and never one's own section. ``query`` matches the section
+    code, the course title or the teacher's name, ignoring case.
+    """
+    perm = SUBMIT_PERM[FeedbackKind(kind)]
+    course_ids = select(Course.id).where(col(Course.department_id).in_(scope_ids(user, perm)))
+    term_ids = [t.id for t in open_terms(session, today=today)]
+    teacher = aliased(User, name="teacher")
+    conditions = [
+        col(Section.course_id).in_(course_ids),
+        col(Section.term_id).in_(term_ids),
+        or_(col(Section.teacher_id).is_(None), col(Section.teacher_id) != user.id),
+    ]
+    text = clean(query)
+    if text is not None:
+        needle = text.lower()
+        conditions.append(
+            or_(
+                func.lower(Section.code).contains(needle, autoescape=True),
+                func.lower(Course.title).contains(needle, autoescape=True),
+                func.lower(teacher.name).contains(needle, autoescape=True),
+                func.lower(teacher.username).contains(needle, autoescape=True),
+            )
+        )
+    base = (
+        select(Section.code, Course.title, teacher.name, Term.code, Section.enrolled)
+        .join(Course, col(Course.id) == Section.course_id)
+        .join(Term, col(Term.id) == Section.term_id)
+        .outerjoin(teacher, col(teacher.id) == Section.teacher_id)
+        .where(*conditions)
+    )
+    total = session.exec(select(func.count()).select_from(base.subquery())).one()
+    rows = session.exec(base.order_by(col(Section.code)).limit(limit).offset(offset)).all()
+    return [SectionChoice(*row) for row in rows], total
+
+
+@dataclass(frozen=True)
+class GroupChoice:
+    code: str
+    name: str
+    term_code: str
+    size: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+def group_choices(session: Session, *, user: User, today: date) -> list[GroupChoice]:
+    """Tutor groups of the open terms the user may report on: their own (admins: their units')."""
+    term_ids = [t.id for t in open_terms(session, today=today)]
+    stmt = (
+        select(TutorGroup.code, TutorGroup.name, Term.code, TutorGroup.size)
+        .join(Term, col(Term.id) == TutorGroup.term_id)
+        .where(
+            col(TutorGroup.term_id).in_(term_ids),
+            or_(
+                TutorGroup.tutor_id == user.id,
+                col(TutorGroup.department_id).in_(scope_ids(user, Perm.MANAGE)),
+            ),
+        )
+        .order_by(col(Term.start_date).desc(), col(TutorGroup.code))
+    )
+    return [GroupChoice(*row) for row in session.exec(stmt).all()]
+
+
+# --- lists of records -------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list, numbered from 1."""
+
+    items: list[T]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+@dataclass(frozen=True)
+class FeedbackRow:
+    """A record as a list shows it: plain values, loaded with its joins in one query."""
+
+    id: int
+    kind: str
+    status: str
+    visit_date: date
+    overall_score: float | None
+    overall_grade: str | None
+    updated_at: datetime
+    term_code: str
+    department_name: str
+    observer_id: int
+    observer_name: str
+    section_code: str | None
+    course_title: str | None
+    teacher_name: str | None
+    group_code: str | None
+    group_name: str | None
+
+    @property
+    def target_code(self) -> str:
+        return self.section_code or self.group_code or ""
+
+    @property
+    def target_title(self) -> str:
+        return self.course_title or self.group_name or ""
+
+
+@dataclass
+class FeedbackFilters:
+    """The filters of the reviewers' list; None means "any"."""
+
+    term: str | None = None  # term code
+    unit: str | None = None  # unit code: records of that unit and below
+    kind: str | None = None
+    teacher: str | None = None  # part of the section teacher's name or username
+    score_min: float | None = None
+    score_max: float | None = None
+
+
+def _rows_query() -> Any:
+    teacher = aliased(User, name="teacher")
+    observer = aliased(User, name="observer")
+    return (
+        select(
+            Feedback.id,
+            Feedback.kind,
+            Feedback.status,
+            Feedback.visit_date,
+            Feedback.overall_score,
+            Feedback.overall_grade,
+            Feedback.updated_at,
+            Term.code,
+            OrgUnit.name,
+            Feedback.observer_id,
+            observer.name,
+            Section.code,
+            Course.title,
+            teacher.name,
+            TutorGroup.code,
+            TutorGroup.name,
+        )
+        .join(Term, col(Term.id) == Feedback.term_id)
+        .join(OrgUnit, col(OrgUnit.id) == Feedback.department_id)
+        .join(observer, col(observer.id) == Feedback.observer_id)
+        .outerjoin(Section, col(Section.id) == Feedback.section_id)
+        .outerjoin(Course, col(Course.id) == Section.course_id)
+        .outerjoin(teacher, col(teacher.id) == Section.teacher_id)
+        .outerjoin(TutorGroup, col(TutorGroup.id) == Feedback.group_id)
+    )
+
+
+def _page_of_rows(
+    session: Session,
+    conditions: Sequence[Any],
+    order: Sequence[Any],
+    page: int,
+    per_page: int,
+) -> Page[FeedbackRow]:
+    """Two queries whatever the page size: the count, then the page's rows with their joins."""
+    total = session.exec(select(func.count(col(Feedback.id))).where(*conditions)).one()
+    last = max(1, -(-total // per_page))
+    page = min(max(1, page), last)
+    stmt = _rows_query().where(*conditions).order_by(*order, col(Feedback.id).desc())
+    rows = session.exec(stmt.limit(per_page).offset((page - 1) * per_page)).all()
+    return Page([FeedbackRow(*row) for row in rows], page, per_page, total)
+
+
+def feedback_in_scope(
+    session: Session,
+    *,
+    user: User,
+    filters: FeedbackFilters | None = None,
+    page: int = 1,
+    per_page: int = 25,
+) -> Page[FeedbackRow]:
+    """Submitted records of the departments where the user has ``VIEW_FEEDBACK``, filtered.
+
+    Every filter is a condition on the feedback row itself (subqueries for unit
+    and teacher), so the count and the page run the same plain query.
+    """
+    f = filters or FeedbackFilters()
+    conditions: list[Any] = [
+        Feedback.status == FeedbackStatus.SUBMITTED,
+        col(Feedback.department_id).in_(scope_ids(user, Perm.VIEW_FEEDBACK)),
+    ]
+    if f.term:
+        conditions.append(col(Feedback.term_id).in_(select(Term.id).where(Term.code == f.term)))
+    if f.unit:
+        below = (
+            select(OrgUnitClosure.descendant_id)
+            .join(OrgUnit, col(OrgUnit.id) == OrgUnitClosure.ancestor_id)
+            .where(OrgUnit.code == f.unit)
+        )
+        conditions.append(col(Feedback.department_id).in_(below))
+    if f.kind:
+        conditions.append(Feedback.kind == f.kind)
+    if f.teacher:
+        needle = f.teacher.strip().lower()
+        taught = (
+            select(Section.id)
+            .join(User, col(User.id) == Section.teacher_id)
+            .where(
+                or_(
+                    func.lower(User.name).contains(needle, autoescape=True),
+                    func.lower(User.username).contains(needle, autoescape=True),
+                )
+            )
+        )
+        conditions.append(col(Feedback.section_id).in_(taught))
+    if f.score_min is not None:
+        conditions.append(col(Feedback.overall_score) >= f.score_min)
+    if f.score_max is not None:
+        conditions.append(col(Feedback.overall_score) <= f.score_max)
+    order = [col(Feedback.visit_date).desc()]
+    return _page_of_rows(session, conditions, order, page, per_page)
+
+
+def feedback_by_observer(
+    session: Session, *, user: User, page: int = 1, per_page: int = 25
+) -> Page[FeedbackRow]:
+    """The user's own records, drafts first (they wait to be finished), newest visit first."""
+    conditions = [Feedback.observer_id == user.id]
+    drafts_first = case((Feedback.status == FeedbackStatus.DRAFT, 0), else_=1)
+    order = [drafts_first, col(Feedback.visit_date).desc()]
+    return _page_of_rows(session, conditions, order, page, per_page)
+
+
+def feedback_on_teacher(
+    session: Session, *, user: User, page: int = 1, per_page: int = 25
+) -> Page[FeedbackRow]:
+    """Submitted records on the sections the user teaches, newest visit first."""
+    taught = select(Section.id).where(Section.teacher_id == user.id)
+    conditions = [
+        Feedback.status == FeedbackStatus.SUBMITTED,
+        col(Feedback.section_id).in_(taught),
+    ]
+    return _page_of_rows(session, conditions, [col(Feedback.visit_date).desc()], page, per_page)
+
+
+def responses_for(
+    session: Session, feedback_ids: Sequence[int]
+) -> dict[int, list[TeacherResponse]]:
+    """Teacher responses of several records in one query, oldest first."""
+    if not feedback_ids:
+        return {}
+    stmt = (
+        select(TeacherResponse)
+        .where(col(TeacherResponse.feedback_id).in_(list(feedback_ids)))
+        .order_by(col(TeacherResponse.created_at), col(TeacherResponse.id))
+    )
+    out: dict[int, list[TeacherResponse]] = {}
+    for response in session.exec(stmt).all():
+        out.setdefault(response.feedback_id, []).append(response)
+    return out

@@ -1,7 +1,453 @@
-"""Feedback pages (filled by the forms work)."""
+"""Feedback pages: the three forms (new, finish a draft, edit, withdraw).
+
+The record page and teacher responses are in :mod:`views_record`, the lists in
+:mod:`views_lists`; all three share this blueprint. Every rule a record must
+meet is the service's: the views turn form text into a :class:`FeedbackInput`,
+call the service, and show its errors next to the fields they name.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import uuid
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlmodel import select
+
+from evalsys.accounts.access import login_required
+from evalsys.accounts.models import User, utcnow
+from evalsys.db import get_session
+from evalsys.feedback import forms
+from evalsys.feedback.forms import (
+    FeedbackForm,
+    ItemView,
+    SelectChoice,
+    WithdrawForm,
+    feedback_form_class,
+)
+from evalsys.feedback.models import Feedback, Rubric
+from evalsys.feedback.rubrics import current_rubric, rubric_items
+from evalsys.feedback.service import (
+    INPUT_COLUMNS,
+    FeedbackInput,
+    FeedbackPermissionError,
+    FeedbackStateError,
+    FeedbackValidationError,
+    can_change,
+    check_feedback,
+    edit_deadline,
+    edit_window_from_config,
+    group_choices,
+    input_from_feedback,
+    section_choices,
+    submit_feedback,
+    submittable_kinds,
+    update_feedback,
+    withdraw_feedback,
+)
+from evalsys.feedback.vocab import GRADE_LABELS, KIND_LABELS, FeedbackKind, FeedbackStatus, values
+from evalsys.org.models import Section
 
 bp = Blueprint("feedback", __name__, url_prefix="/feedback")
+
+#: How many sections the search box lists; beyond it the section search page helps.
+DATALIST_LIMIT = 500
+
+
+def me() -> User:
+    return current_user._get_current_object()  # type: ignore[attr-defined]
+
+
+def edit_window():
+    return edit_window_from_config(current_app.config)
+
+
+def local_time(value: datetime | None) -> str:
+    """A stored UTC time in the site's zone (the scheduler's clock), with the zone named."""
+    if value is None:
+        return ""
+    name = current_app.config.get("SCHEDULER_TIMEZONE") or "UTC"
+    try:
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone, name = ZoneInfo("UTC"), "UTC"
+    return f"{value.astimezone(zone):%Y-%m-%d %H:%M} ({name})"
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {
+        "kind_labels": KIND_LABELS,
+        "grade_labels": GRADE_LABELS,
+        "local_time": local_time,
+        "invalid": _invalid,
+    }
+
+
+def _invalid(field: Any, hint: bool = False) -> dict[str, str]:
+    """``aria-invalid`` and ``aria-describedby`` for a field: its hint and its error text."""
+    described = [f"{field.id}-hint"] if hint else []
+    attrs = {}
+    if field.errors:
+        attrs["aria-invalid"] = "true"
+        described.append(f"{field.id}-error")
+    if described:
+        attrs["aria-describedby"] = " ".join(described)
+    return attrs
+
+
+# --- choosing a form --------------------------------------------------------------------
+
+
+@bp.route("/new")
+@login_required
+def choose():
+    kinds = submittable_kinds(get_session(), user=me())
+    if not kinds:
+        abort(403)
+    if len(kinds) == 1:
+        return redirect(url_for(".new", kind=kinds[0]))
+    return render_template("feedback/choose.html", kinds=kinds)
+
+
+@bp.route("/sections")
+@login_required
+def sections():
+    """Find a section in scope by code, course or teacher, then open the form on it."""
+    kind = request.args.get("kind", FeedbackKind.SPOT_CHECK)
+    if kind not in (FeedbackKind.SPOT_CHECK, FeedbackKind.OPEN_CLASS):
+        abort(404)
+    session = get_session()
+    if kind not in submittable_kinds(session, user=me()):
+        abort(403)
+    query = request.args.get("q", "").strip()[:100]
+    page = page_arg()
+    per_page = 25
+    found, total = section_choices(
+        session,
+        user=me(),
+        kind=kind,
+        today=date.today(),
+        query=query or None,
+        limit=per_page,
+        offset=(page - 1) * per_page,
+    )
+    pages = max(1, -(-total // per_page))
+    return render_template(
+        "feedback/sections.html",
+        kind=kind,
+        query=query,
+        found=found,
+        total=total,
+        page=min(page, pages),
+        pages=pages,
+    )
+
+
+def page_arg() -> int:
+    try:
+        return max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+# --- the form, new ----------------------------------------------------------------------
+
+
+@bp.route("/new/<kind>", methods=["GET", "POST"])
+@login_required
+def new(kind: str):
+    if kind not in values(FeedbackKind):
+        abort(404)
+    session = get_session()
+    user = me()
+    if kind not in submittable_kinds(session, user=user):
+        abort(403)
+    rubric = current_rubric(session, kind)
+    if rubric is None:
+        return render_template(
+            "error.html",
+            code=503,
+            title="No form yet",
+            text=f"There is no published {KIND_LABELS[kind][1].lower()} rubric yet. "
+            "Ask the teaching-quality office to publish one.",
+        ), 503
+    items = [ItemView.of(kind, i) for i in rubric_items(session, rubric.id)]  # type: ignore[arg-type]
+    form_class = feedback_form_class(kind, items)
+
+    if request.method == "GET":
+        form = form_class(formdata=None, data=_new_form_data(kind, user))
+        return _render_form(form, rubric, items, mode="new")
+
+    form = form_class()
+    key = (form.idempotency_key.data or "").strip() or None
+    if key is not None:
+        earlier = session.exec(
+            select(Feedback.id).where(
+                Feedback.observer_id == user.id, Feedback.idempotency_key == key
+            )
+        ).first()
+        if earlier is not None:
+            flash("This form was saved already; here is the record.", "info")
+            return redirect(url_for(".record", feedback_id=earlier), 303)
+    return _save(form, rubric, items, user=user, feedback=None, key=key)
+
+
+def _new_form_data(kind: str, user: User) -> dict[str, Any]:
+    """A fresh form: a new idempotency key, today's date, the section asked for in the link."""
+    data: dict[str, Any] = {"idempotency_key": uuid.uuid4().hex, "date": date.today().isoformat()}
+    if kind == FeedbackKind.SPOT_CHECK:
+        data["announced"] = "false"
+    code = request.args.get("section", "").strip()
+    if code and kind != FeedbackKind.TUTOR_GROUP:
+        section = get_session().exec(select(Section).where(Section.code == code)).first()
+        if section is not None:
+            data["section"] = code
+            if kind == FeedbackKind.SPOT_CHECK:
+                data["enrolled"] = str(section.enrolled)
+    if kind == FeedbackKind.TUTOR_GROUP:
+        groups = group_choices(get_session(), user=user, today=date.today())
+        if len(groups) == 1:
+            data["group"] = groups[0].code
+    return data
+
+
+# --- the form, editing or finishing a draft ---------------------------------------------
+
+
+@bp.route("/<int:feedback_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(feedback_id: int):
+    session = get_session()
+    user = me()
+    feedback = session.get(Feedback, feedback_id)
+    if feedback is None or (feedback.observer_id != user.id and feedback.status == "draft"):
+        abort(404)
+    if feedback.observer_id != user.id:
+        abort(403)
+    if not can_change(feedback, user, edit_window(), utcnow()):
+        flash(_why_locked(feedback), "error")
+        return redirect(url_for(".record", feedback_id=feedback.id), 303)
+    rubric = session.get(Rubric, feedback.rubric_id)
+    assert rubric is not None
+    items = [ItemView.of(feedback.kind, i) for i in rubric_items(session, rubric.id)]  # type: ignore[arg-type]
+    form_class = feedback_form_class(feedback.kind, items)
+    if request.method == "GET":
+        form = form_class(
+            formdata=None, data=forms.form_data(input_from_feedback(session, feedback))
+        )
+        return _render_form(form, rubric, items, mode="edit", feedback=feedback)
+    form = form_class()
+    return _save(form, rubric, items, user=user, feedback=feedback, key=None)
+
+
+def _why_locked(feedback: Feedback) -> str:
+    if feedback.status == FeedbackStatus.WITHDRAWN:
+        return "This record was withdrawn; it can no longer be changed."
+    deadline = edit_deadline(feedback, edit_window())
+    return f"The edit window of this record closed at {local_time(deadline)}."
+
+
+@bp.route("/<int:feedback_id>/withdraw", methods=["POST"])
+@login_required
+def withdraw(feedback_id: int):
+    session = get_session()
+    user = me()
+    feedback = session.get(Feedback, feedback_id)
+    if feedback is None or (feedback.observer_id != user.id and feedback.status == "draft"):
+        abort(404)
+    form = WithdrawForm()
+    if not form.validate():
+        abort(400)
+    was_draft = feedback.status == FeedbackStatus.DRAFT
+    try:
+        withdraw_feedback(
+            session,
+            user=user,
+            feedback=feedback,
+            reason=form.reason.data,
+            edit_window=edit_window(),
+        )
+        session.commit()
+    except FeedbackPermissionError:
+        session.rollback()
+        abort(403)
+    except (FeedbackStateError, FeedbackValidationError) as err:
+        session.rollback()
+        flash(str(err).removeprefix("reason: ").capitalize(), "error")
+        return redirect(url_for(".record", feedback_id=feedback_id), 303)
+    flash("Draft discarded." if was_draft else "Record withdrawn.", "info")
+    return redirect(url_for(".record", feedback_id=feedback_id), 303)
+
+
+# --- saving -----------------------------------------------------------------------------
+
+
+def _save(
+    form: FeedbackForm,
+    rubric: Rubric,
+    items: list[ItemView],
+    *,
+    user: User,
+    feedback: Feedback | None,
+    key: str | None,
+):
+    """Check and store the form through the service; on any refusal, the form again."""
+    session = get_session()
+    mode = "new" if feedback is None else "edit"
+    if not form.validate():  # the CSRF token (CSRFProtect refuses most before this)
+        return _render_form(form, rubric, items, mode=mode, feedback=feedback, status=400)
+    draft = bool(form.save_draft.data) and (feedback is None or feedback.status == "draft")
+    was_draft = feedback is None or feedback.status == FeedbackStatus.DRAFT
+    general: list[tuple[str, str]] = []
+    try:
+        data = _read(form, rubric, user=user, draft=draft, feedback=feedback)
+        if feedback is None:
+            stored = submit_feedback(
+                session, user=user, data=data, draft=draft, idempotency_key=key
+            )
+        else:
+            stored = update_feedback(
+                session,
+                user=user,
+                feedback=feedback,
+                data=data,
+                draft=draft,
+                edit_window=edit_window(),
+            )
+        session.commit()
+    except FeedbackValidationError as err:
+        session.rollback()
+        general = form.show_errors(err.by_field())
+        status = 422
+    except FeedbackPermissionError as err:
+        session.rollback()
+        general = form.show_errors({err.field or "": [err.message]})
+        status = 403
+    except FeedbackStateError as err:
+        session.rollback()
+        general = [("", str(err))]
+        status = 409
+    else:
+        flash(_saved_message(stored, draft, edited=not was_draft), "success")
+        return redirect(url_for(".record", feedback_id=stored.id), 303)
+    return _render_form(
+        form, rubric, items, mode=mode, feedback=feedback, status=status, general=general
+    )
+
+
+def _read(
+    form: FeedbackForm, rubric: Rubric, *, user: User, draft: bool, feedback: Feedback | None
+) -> FeedbackInput:
+    """The form's text as service input; unreadable values are refused with every other error.
+
+    An edit starts from the stored record, so a field the form does not show
+    (a comment sent through the API on a spot check) keeps its value.
+    """
+    mapping = form.to_mapping()
+    try:
+        data = FeedbackInput.from_mapping(mapping)
+        unreadable: list[tuple[str, str]] = []
+    except FeedbackValidationError as err:
+        unreadable = err.errors
+        bad = set(err.fields())
+        readable = {k: v for k, v in mapping.items() if k not in bad}
+        readable["scores"] = {
+            code: v for code, v in mapping["scores"].items() if f"scores.{code}" not in bad
+        }
+        data = FeedbackInput.from_mapping(readable)
+    if feedback is not None:
+        stored = input_from_feedback(get_session(), feedback)
+        for name in INPUT_COLUMNS:
+            if name != "visit_date" and name not in form.input_fields():
+                setattr(data, name, getattr(stored, name))
+    if unreadable:
+        # Check the rest too, so that one page shows every problem; store nothing.
+        bad = {name for name, _ in unreadable}
+        others: list[tuple[str, str]] = []
+        try:
+            check_feedback(get_session(), user=user, data=data, draft=draft, rubric=rubric)
+        except FeedbackValidationError as err:
+            others = [(name, message) for name, message in err.errors if name not in bad]
+        raise FeedbackValidationError(unreadable + others)
+    return data
+
+
+def _saved_message(feedback: Feedback, draft: bool, *, edited: bool) -> str:
+    what = KIND_LABELS[feedback.kind][1]
+    if draft:
+        return f"{what} saved as a draft. Finish it any time from My records."
+    deadline = local_time(edit_deadline(feedback, edit_window()))
+    verb = "updated" if edited else "submitted"
+    return f"{what} {verb}. You can edit or withdraw it until {deadline}."
+
+
+def _render_form(
+    form: FeedbackForm,
+    rubric: Rubric,
+    items: list[ItemView],
+    *,
+    mode: str,
+    feedback: Feedback | None = None,
+    status: int = 200,
+    general: list[tuple[str, str]] | None = None,
+):
+    session = get_session()
+    kind = form.kind
+    user = me()
+    sections: list[Any] = []
+    sections_total = 0
+    if kind != FeedbackKind.TUTOR_GROUP:
+        sections, sections_total = section_choices(
+            session, user=user, kind=kind, today=date.today(), limit=DATALIST_LIMIT
+        )
+    else:
+        groups = group_choices(session, user=user, today=date.today())
+        choices = [SelectChoice(g.code, g.label) for g in groups]
+        current = (form.group.data or "").strip()
+        if current and current not in {g.code for g in groups}:
+            choices.append(SelectChoice(current, current))  # keep what was sent
+        if len(groups) != 1 or current == "":
+            choices.insert(0, SelectChoice("", "— 请选择 Choose a group —"))
+        form.group.choices = choices
+        sections_total = len(groups)
+    is_draft = feedback is None or feedback.status == FeedbackStatus.DRAFT
+    deadline = None if feedback is None else edit_deadline(feedback, edit_window())
+    return render_template(
+        "feedback/form.html",
+        form=form,
+        kind=kind,
+        rubric=rubric,
+        dimensions=_by_dimension(form),
+        layout=forms.LAYOUT[kind],
+        label=lambda name: forms.label(kind, name),
+        required=forms.REQUIRED[kind],
+        text_limit=forms.text_limit,
+        sections=sections,
+        sections_total=sections_total,
+        datalist_limit=DATALIST_LIMIT,
+        mode=mode,
+        feedback=feedback,
+        is_draft=is_draft,
+        deadline=deadline,
+        general=[message for _, message in general or []],
+        summary=form.summary(),
+        today=date.today().isoformat(),
+    ), status
+
+
+def _by_dimension(form: FeedbackForm) -> list[tuple[tuple[str, str], list[Any]]]:
+    """The score fields in rubric order, in runs of one dimension (for sub-headings)."""
+    runs: list[tuple[tuple[str, str], list[Any]]] = []
+    for field in form.score_fields():
+        if runs and runs[-1][1][0].item.dimension == field.item.dimension:
+            runs[-1][1].append(field)
+        else:
+            runs.append((field.item.dimension_label, [field]))
+    return runs
+
+
+from evalsys.feedback import views_lists, views_record  # noqa: E402, F401  (their routes)

@@ -1,0 +1,112 @@
+"""Lists of records: my records, feedback in my scope (heads, deans), feedback on my classes.
+
+Each page runs a fixed number of queries whatever its length: the service
+loads a page's rows with their joins in one query (:func:`feedback_in_scope`
+and friends) and responses for the whole page in one more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, render_template, request
+from sqlmodel import col, select
+
+from evalsys.accounts.access import Perm, login_required, scope_ids, top_units
+from evalsys.db import get_session
+from evalsys.feedback.forms import FilterForm, SelectChoice
+from evalsys.feedback.service import (
+    FeedbackFilters,
+    feedback_by_observer,
+    feedback_in_scope,
+    feedback_on_teacher,
+    responses_for,
+    submittable_kinds,
+)
+from evalsys.feedback.views import bp, me, page_arg
+from evalsys.feedback.vocab import KIND_LABELS, FeedbackKind, values
+from evalsys.org.models import OrgUnit, Term
+
+PER_PAGE = 25
+
+
+@bp.route("/mine")
+@login_required
+def mine():
+    session = get_session()
+    page = feedback_by_observer(session, user=me(), page=page_arg(), per_page=PER_PAGE)
+    kinds = submittable_kinds(session, user=me())
+    return render_template("feedback/mine.html", page=page, kinds=kinds, args={})
+
+
+@bp.route("/teaching")
+@login_required
+def teaching():
+    session = get_session()
+    page = feedback_on_teacher(session, user=me(), page=page_arg(), per_page=PER_PAGE)
+    responses = responses_for(session, [row.id for row in page.items])
+    return render_template(
+        "feedback/teaching.html",
+        page=page,
+        responses=responses,
+        show_observer=bool(current_app.config.get("FEEDBACK_SHOW_OBSERVER_TO_TEACHER", False)),
+        args={},
+    )
+
+
+@bp.route("/")
+@login_required
+def index():
+    """Submitted feedback of the units where the user may read feedback, with filters."""
+    session = get_session()
+    user = me()
+    tops = top_units(session, user, Perm.VIEW_FEEDBACK)
+    if not tops:
+        abort(403)
+    form = FilterForm(request.args)
+    terms = session.exec(select(Term.code, Term.name).order_by(col(Term.start_date).desc())).all()
+    units = session.exec(
+        select(OrgUnit.code, OrgUnit.name, OrgUnit.kind)
+        .where(col(OrgUnit.id).in_(scope_ids(user, Perm.VIEW_FEEDBACK)))
+        .order_by(OrgUnit.code)
+    ).all()
+    form.term.choices = [SelectChoice("", "全部 Any term")] + [
+        SelectChoice(code, name) for code, name in terms
+    ]
+    form.unit.choices = [SelectChoice("", "全部 All my units")] + [
+        SelectChoice(code, ("— " if kind == "department" else "") + f"{name} ({code})")
+        for code, name, kind in units
+    ]
+    form.kind.choices = [SelectChoice("", "全部 Any kind")] + [
+        SelectChoice(k, f"{KIND_LABELS[k][0]} {KIND_LABELS[k][1]}") for k in values(FeedbackKind)
+    ]
+    filters = FeedbackFilters(
+        term=_choice(form.term.data, {c for c, _ in terms}),
+        unit=_choice(form.unit.data, {c for c, _, _ in units}),
+        kind=_choice(form.kind.data, set(values(FeedbackKind))),
+        teacher=(form.teacher.data or "").strip()[:100] or None,
+        score_min=form.score("score_min"),
+        score_max=form.score("score_max"),
+    )
+    page = feedback_in_scope(
+        session, user=user, filters=filters, page=page_arg(), per_page=PER_PAGE
+    )
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template(
+        "feedback/list.html",
+        page=page,
+        form=form,
+        scope_title=_scope_title(tops),
+        filtered=any(v not in (None, "") for v in vars(filters).values()),
+        args=args,
+    )
+
+
+def _choice(value: Any, allowed: set[str]) -> str | None:
+    return value if isinstance(value, str) and value in allowed else None
+
+
+def _scope_title(tops: list[OrgUnit]) -> str:
+    if len(tops) == 1:
+        return tops[0].name
+    return ", ".join(unit.name for unit in tops[:3]) + ("…" if len(tops) > 3 else "")
