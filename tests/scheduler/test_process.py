@@ -86,19 +86,23 @@ def test_waiting_scheduler_takes_over_without_rerunning(database_url, app, sessi
 
 
 def test_missed_job_runs_once_after_restart(database_url, app, session, tmp_path):
+    """Three fire times pass while no scheduler runs; the restart runs the job once.
+
+    The trigger ends before the restart, so no later fire time can race the check.
+    """
     spec = {
         "id": "nightly",
         "title": "nightly",
         "func": "tests.scheduler.sample_jobs:slow_count",
         "trigger": "interval",
-        "trigger_args": {"seconds": 5},
+        "trigger_args": {"seconds": 2, "start_date": _at(4), "end_date": _at(8.5)},
     }
-    # Up for 1 s: the job is stored with its next run 4 s after this one stops.
     proc = _start(database_url, tmp_path, [spec], stop_after=1)
-    proc.communicate(timeout=60)
-    assert _runs(session, "nightly") == []
-    time.sleep(10)  # down over two scheduled times
-    proc = _start(database_url, tmp_path, [spec], stop_after=1)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert _runs(session, "nightly") == []  # stopped before the first fire time
+    time.sleep(9)  # down over the fire times at +4, +6 and +8 s
+    proc = _start(database_url, tmp_path, [spec], stop_after=2)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert _runs(session, "nightly") == ["succeeded"], out
