@@ -31,6 +31,14 @@ class Defaults:
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     #: Results computed from fewer records than this are marked insufficient.
     MIN_N = 3
+    #: Term aggregation flags a sufficient mean (0-100) below this...
+    FLAG_THRESHOLD = 70.0
+    #: ...a fall of at least this many points since the previous term...
+    FLAG_DROP = 10.0
+    #: ...and a mean at least this many of the parent unit's standard deviations below it.
+    FLAG_BELOW_PARENT_SD = 1.0
+    #: Seconds the aggregation sleeps after each level inside its transaction (tests only).
+    AGGREGATION_PAUSE_SECONDS = 0
     #: How long the author may edit or withdraw submitted feedback.
     FEEDBACK_EDIT_WINDOW_HOURS = 72
     #: Whether teachers see who observed their class (off: the observer stays anonymous to them).

@@ -5,6 +5,12 @@ here would look to autogenerate like a table to drop.
 """
 
 from evalsys.accounts.models import AuditEvent, RoleGrant, User
+from evalsys.aggregation.models import (
+    AggregateCoverage,
+    AggregateFlag,
+    AggregateResult,
+    AggregationRun,
+)
 from evalsys.api.models import ApiToken
 from evalsys.feedback.models import (
     Feedback,
@@ -18,6 +24,10 @@ from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, T
 from evalsys.scheduler.models import JobRun, SchedulerLease, apscheduler_jobs
 
 __all__ = [
+    "AggregateCoverage",
+    "AggregateFlag",
+    "AggregateResult",
+    "AggregationRun",
     "ApiToken",
     "AuditEvent",
     "Course",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from evalsys.accounts.access import Perm, login_required, require, scope_ids
+from evalsys.accounts.access import Perm, login_required, may, require, scope_ids
 from evalsys.accounts.models import User
 from evalsys.db import get_session
 from evalsys.org import hierarchy
@@ -31,12 +31,28 @@ def unit(code: str):
     courses = []
     if unit.kind == UnitKind.DEPARTMENT:
         courses = _courses_with_sections(session, unit.id)
+    reports = may(session, current_user, Perm.VIEW_REPORTS, unit.id)
+    asked_term = request.args.get("term") or None
+    summary = None
+    if reports:
+        from evalsys.aggregation.summary import unit_summary
+
+        summary = unit_summary(
+            session,
+            level=unit.kind,
+            unit_id=unit.id,  # type: ignore[arg-type]
+            term_code=asked_term,
+            min_n=current_app.config["MIN_N"],
+        )
     return render_template(
         "org/unit.html",
         unit=unit,
         trail=[(a, a.id in linkable) for a in trail],
         children=[(c, child_counts.get(c.id, 0)) for c in children],
         courses=courses,
+        reports=reports,
+        summary=summary,
+        asked_term=asked_term,
     )
 
 

@@ -38,7 +38,7 @@ JOBS: list[JobSpec] = []
 
 #: Modules whose import registers jobs (each calls :func:`register` at import).
 #: A site adds its own through the config key SCHEDULER_EXTRA_JOB_MODULES.
-JOB_MODULES: tuple[str, ...] = ()
+JOB_MODULES: tuple[str, ...] = ("evalsys.aggregation.jobs",)
 
 
 def load_job_modules(app: Flask) -> None:

@@ -1,0 +1,86 @@
+"""Writing a term's results as JSON or CSV: one row per (level, unit, kind, dimension)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from evalsys.aggregation.read import BANDS, COVERAGE_FIELDS
+
+#: CSV columns, in order. Numbers are written as numbers (rounded for reading);
+#: JSON keeps full precision.
+CSV_FIELDS: tuple[str, ...] = (
+    "term",
+    "level",
+    "unit_code",
+    "unit_name",
+    "parent_level",
+    "parent_code",
+    "kind",
+    "dimension",
+    "n",
+    "observers",
+    "mean",
+    "sd",
+    "median",
+    "min",
+    "max",
+    *(f"band_{band}" for band in BANDS),
+    "insufficient",
+    "parent_mean",
+    "parent_diff",
+    "parent_z",
+    "prev_term",
+    "prev_mean",
+    "prev_change",
+    *COVERAGE_FIELDS,
+    "flags",
+    "flag_reasons",
+)
+_ROUNDED = {"mean", "sd", "median", "min", "max", "parent_mean", "parent_diff", "prev_mean"}
+_ROUNDED |= {"prev_change", "parent_z"}
+#: A spreadsheet runs a cell starting with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """Prefix ``'`` to text a spreadsheet would take for a formula (CSV injection)."""
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
+def _csv_value(name: str, value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return f"{value:.2f}" if name != "parent_z" else f"{value:.3f}"
+    return neutralise(str(value))
+
+
+def csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    flat = dict(row)
+    for band in BANDS:
+        flat[f"band_{band}"] = row["bands"][band]
+    for name in COVERAGE_FIELDS:
+        flat[name] = row["coverage"][name]
+    flat["flags"] = ",".join(f["flag"] for f in row["flags"])
+    flat["flag_reasons"] = "; ".join(f["reason"] for f in row["flags"])
+    return {name: _csv_value(name, flat.get(name)) for name in CSV_FIELDS}
+
+
+def write_csv(rows: Sequence[dict[str, Any]], out: TextIO) -> None:
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(csv_row(row))
+
+
+def write_json(rows: Sequence[dict[str, Any]], out: TextIO, *, meta: dict[str, Any]) -> None:
+    public = [{k: v for k, v in row.items() if k != "unit_id"} for row in rows]
+    json.dump({**meta, "rows": public}, out, ensure_ascii=False, indent=1)
+    out.write("\n")

@@ -1,0 +1,152 @@
+"""The settings of a run, and the flags: what needs attention, said in words a dean reads."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from evalsys.aggregation.models import ALL_KINDS, OVERALL, FlagCode
+from evalsys.feedback.vocab import DIMENSIONS, KIND_LABELS
+
+
+class SettingsError(ValueError):
+    """A configured limit that makes no sense; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: Results from fewer records are insufficient: no comparisons, no flags.
+    min_n: int = 3
+    #: A mean below this (0-100) is flagged.
+    threshold: float = 70.0
+    #: A fall of at least this many points since the previous term is flagged.
+    drop: float = 10.0
+    #: A mean at least this many of the parent's standard deviations below it is flagged.
+    parent_sd: float = 1.0
+    #: Seconds to sleep after each level, inside the transaction (tests only).
+    pause: float = 0.0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        raw = {
+            "min_n": ("MIN_N", config.get("MIN_N", cls.min_n)),
+            "threshold": ("FLAG_THRESHOLD", config.get("FLAG_THRESHOLD", cls.threshold)),
+            "drop": ("FLAG_DROP", config.get("FLAG_DROP", cls.drop)),
+            "parent_sd": (
+                "FLAG_BELOW_PARENT_SD",
+                config.get("FLAG_BELOW_PARENT_SD", cls.parent_sd),
+            ),
+            "pause": ("AGGREGATION_PAUSE_SECONDS", config.get("AGGREGATION_PAUSE_SECONDS", 0)),
+        }
+        values: dict[str, Any] = {}
+        for name, (key, value) in raw.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise SettingsError(f"{key} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise SettingsError(f"{key} must be a finite number, got {value!r}")
+            values[name] = value
+        if int(values["min_n"]) != values["min_n"] or values["min_n"] < 1:
+            raise SettingsError(
+                f"MIN_N must be a whole number of at least 1, got {values['min_n']}"
+            )
+        if not 0 <= values["threshold"] <= 100:
+            raise SettingsError(f"FLAG_THRESHOLD must be within 0-100, got {values['threshold']}")
+        if values["drop"] <= 0:
+            raise SettingsError(f"FLAG_DROP must be greater than 0, got {values['drop']}")
+        if values["parent_sd"] <= 0:
+            raise SettingsError(
+                f"FLAG_BELOW_PARENT_SD must be greater than 0, got {values['parent_sd']}"
+            )
+        if values["pause"] < 0:
+            raise SettingsError(f"AGGREGATION_PAUSE_SECONDS must be >= 0, got {values['pause']}")
+        return cls(
+            min_n=int(values["min_n"]),
+            threshold=float(values["threshold"]),
+            drop=float(values["drop"]),
+            parent_sd=float(values["parent_sd"]),
+            pause=float(values["pause"]),
+        )
+
+    def recorded(self) -> dict[str, Any]:
+        """What a run stores about how it was computed (the pause is no part of it)."""
+        out = asdict(self)
+        out.pop("pause")
+        return out
+
+
+def kind_label(kind: str) -> str:
+    return "All kinds" if kind == ALL_KINDS else KIND_LABELS.get(kind, (kind, kind))[1]
+
+
+def dimension_label(dimension: str) -> str:
+    if dimension == OVERALL:
+        return "Overall"
+    for dims in DIMENSIONS.values():
+        if dimension in dims:
+            return dims[dimension][1]
+    return dimension
+
+
+def _label(kind: str, dimension: str) -> str:
+    return f"{kind_label(kind)} · {dimension_label(dimension)}"
+
+
+def flags_for(
+    row: Mapping[str, Any], settings: Settings, prev_term_code: str | None
+) -> list[dict[str, Any]]:
+    """The flags one sufficient result raises, each with the figure, the limit and the reason.
+
+    ``row`` holds the result's figures and its parent's code, sd and n (see
+    ``sql.FLAG_CANDIDATES``). Insufficient results never get here: their
+    comparisons are empty, and the query asks for n >= MIN_N.
+    """
+    if row["n"] < settings.min_n or row["mean"] is None:
+        return []
+    label = _label(row["kind"], row["dimension"])
+    n = row["n"]
+    mean = row["mean"]
+    found: list[dict[str, Any]] = []
+    if mean < settings.threshold:
+        found.append(
+            {
+                "flag": FlagCode.BELOW_THRESHOLD.value,
+                "value": mean,
+                "threshold": settings.threshold,
+                "reason": (
+                    f"{label}: mean {mean:.1f} is below the threshold "
+                    f"{settings.threshold:g} (n={n})"
+                ),
+            }
+        )
+    change = row["prev_change"]
+    if change is not None and change <= -settings.drop:
+        found.append(
+            {
+                "flag": FlagCode.DROP.value,
+                "value": change,
+                "threshold": settings.drop,
+                "reason": (
+                    f"{label}: mean {mean:.1f} is {-change:.1f} points below the previous "
+                    f"term ({prev_term_code}: {row['prev_mean']:.1f}); flagged from a drop of "
+                    f"{settings.drop:g} (n={n})"
+                ),
+            }
+        )
+    z = row["parent_z"]
+    if z is not None and z <= -settings.parent_sd:
+        found.append(
+            {
+                "flag": FlagCode.BELOW_PARENT.value,
+                "value": z,
+                "threshold": settings.parent_sd,
+                "reason": (
+                    f"{label}: mean {mean:.1f} is {-z:.1f} standard deviations below "
+                    f"{row['parent_code']} (mean {row['parent_mean']:.1f}, sd "
+                    f"{row['parent_sd']:.1f}, n={row['parent_n']}); flagged from "
+                    f"{settings.parent_sd:g} (n={n})"
+                ),
+            }
+        )
+    return found

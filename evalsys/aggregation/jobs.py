@@ -1,0 +1,90 @@
+"""The aggregation's scheduled jobs, registered at import (see ``scheduler.jobs.JOB_MODULES``).
+
+* ``aggregate-open-terms`` — every night at 02:00 (SCHEDULER_TIMEZONE): every term
+  whose end date is not past is aggregated again, so the pages show yesterday's state.
+* ``aggregate-ended-terms`` — every day at 03:00: each term that has ended and has no
+  successful *final* run yet gets its final aggregation, then
+  :func:`after_final_aggregation` hands it on (report rendering, issue 5).
+
+Both run through ``scheduler.jobs.run_job``: recorded as a JobRun, never twice at
+once; each term's aggregation is further recorded as an AggregationRun.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlmodel import Session
+
+from evalsys.aggregation import service
+from evalsys.aggregation.flags import Settings
+from evalsys.org.models import Term
+from evalsys.scheduler.jobs import JobSpec, register
+
+OPEN_TERMS = register(
+    JobSpec(
+        id="aggregate-open-terms",
+        title="Aggregate the open terms again (nightly)",
+        func="evalsys.aggregation.jobs:aggregate_open_terms",
+        trigger="cron",
+        trigger_args={"hour": 2, "minute": 0},
+    )
+)
+ENDED_TERMS = register(
+    JobSpec(
+        id="aggregate-ended-terms",
+        title="Final aggregation of the terms that have ended",
+        func="evalsys.aggregation.jobs:aggregate_ended_terms",
+        trigger="cron",
+        trigger_args={"hour": 3, "minute": 0},
+    )
+)
+
+
+def aggregate_open_terms(session: Session, app: Flask) -> str:
+    settings = Settings.from_config(app.config)
+    terms = service.open_terms(session, service.local_today(app.config))
+    return _aggregate(session, app, terms, settings, final=False) or "no open term"
+
+
+def aggregate_ended_terms(session: Session, app: Flask) -> str:
+    settings = Settings.from_config(app.config)
+    terms = service.terms_to_finalise(session, service.local_today(app.config))
+    return _aggregate(session, app, terms, settings, final=True) or "no term to finalise"
+
+
+def _aggregate(
+    session: Session, app: Flask, terms: list[Term], settings: Settings, *, final: bool
+) -> str:
+    """Each term in turn; one failing does not stop the others, but fails the job."""
+    done: list[str] = []
+    failed: list[str] = []
+    for term in terms:
+        code = term.code
+        try:
+            run = service.aggregate_term(
+                session, term=term, settings=settings, final=final, trigger="job"
+            )
+        except service.AggregationError as err:
+            failed.append(str(err))
+            continue
+        done.append(
+            f"{code}{' (final)' if final else ''}: {run.record_count} records, "
+            f"{run.result_count} results, {run.flag_count} flags"
+        )
+        if final:
+            after_final_aggregation(session, app, term)
+    if failed:
+        raise RuntimeError("; ".join(failed + done))
+    return "; ".join(done)
+
+
+def after_final_aggregation(session: Session, app: Flask, term: Term) -> None:
+    """Called once a term's final aggregation has committed. Does nothing yet.
+
+    The place where report rendering (issue 5) plugs in: render each unit's term
+    report from the final results and deliver it. It runs inside the job, after the
+    final run is committed, so it must be idempotent and keep its own record of what
+    it delivered: a term is finalised once, and this is not called again for it if
+    it fails (a later manual run of the renderer must be able to catch up).
+    """
+    return None

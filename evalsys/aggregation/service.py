@@ -1,0 +1,330 @@
+"""Running a term's aggregation: one recorded run, one transaction, in the database.
+
+:func:`aggregate_term` is what the CLI, the scheduler jobs and the tests call.
+It records the run (committed at once, so a run that dies is still visible),
+then computes the whole term in ONE transaction — delete the term's results,
+insert them again level by level (``sql.py``), write the flags, mark the run
+succeeded — and commits. A run that fails or is killed changes nothing: the
+previous results stay as they were, and a failed run is recorded as such in a
+transaction of its own after the rollback. Running it again over the same
+feedback gives identical rows.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, insert, text, update
+from sqlalchemy.orm.attributes import flag_modified
+from sqlmodel import Session, col, select
+
+from evalsys.accounts.models import utcnow
+from evalsys.aggregation import sql
+from evalsys.aggregation.flags import Settings, flags_for
+from evalsys.aggregation.models import (
+    LEVELS_TOP_DOWN,
+    AggregateFlag,
+    AggregationRun,
+    RunStatus,
+)
+from evalsys.org.models import Term
+
+Progress = Callable[[str, str], None]
+
+
+class AggregationError(Exception):
+    """An aggregation that could not run or failed; ``run`` is its record, if one was made."""
+
+    def __init__(self, message: str, run: AggregationRun | None = None) -> None:
+        super().__init__(message)
+        self.run = run
+
+
+@dataclass(frozen=True)
+class Counts:
+    records: int
+    values: int
+    results: int
+    coverage: int
+    flags: int
+
+
+# --- terms -------------------------------------------------------------------------------
+
+
+def find_term(session: Session, code: str) -> Term:
+    term = session.exec(select(Term).where(Term.code == code)).first()
+    if term is None:
+        raise AggregationError(f"no term '{code}'")
+    return term
+
+
+def previous_term(session: Session, term: Term) -> Term | None:
+    """The term with the latest start date before this one's."""
+    stmt = (
+        select(Term)
+        .where(Term.start_date < term.start_date)
+        .order_by(col(Term.start_date).desc())
+        .limit(1)
+    )
+    return session.exec(stmt).first()
+
+
+def local_today(config: Mapping[str, Any]) -> date:
+    """Today in the scheduler's time zone: a term ends at midnight there, not in UTC."""
+    return datetime.now(ZoneInfo(config["SCHEDULER_TIMEZONE"])).date()
+
+
+def open_terms(session: Session, today: date) -> list[Term]:
+    """Terms whose end date is not past: re-aggregated every night."""
+    stmt = select(Term).where(Term.end_date >= today).order_by(Term.start_date)
+    return list(session.exec(stmt).all())
+
+
+def terms_to_finalise(session: Session, today: date) -> list[Term]:
+    """Ended terms without a successful final run yet, oldest first."""
+    done = select(AggregationRun.term_id).where(
+        AggregationRun.final == True,  # noqa: E712  (SQL, not Python truthiness)
+        AggregationRun.status == RunStatus.SUCCEEDED.value,
+    )
+    stmt = (
+        select(Term)
+        .where(Term.end_date < today, col(Term.id).not_in(done))
+        .order_by(Term.start_date)
+    )
+    return list(session.exec(stmt).all())
+
+
+def last_run(session: Session, term_id: int, *, succeeded: bool = False) -> AggregationRun | None:
+    stmt = select(AggregationRun).where(AggregationRun.term_id == term_id)
+    if succeeded:
+        stmt = stmt.where(AggregationRun.status == RunStatus.SUCCEEDED.value)
+    return session.exec(stmt.order_by(col(AggregationRun.id).desc()).limit(1)).first()
+
+
+def delete_term_aggregates(session: Session, term_id: int) -> None:
+    """Remove a term's results, coverage and flags (they have no foreign key to cascade)."""
+    for statement in sql.DELETE_TERM:
+        session.execute(text(statement), {"term_id": term_id})
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def aggregate_term(
+    session: Session,
+    *,
+    term: Term | str,
+    settings: Settings | None = None,
+    final: bool = False,
+    trigger: str = "manual",
+    progress: Progress | None = None,
+) -> AggregationRun:
+    """Aggregate one term now and return its (succeeded) run; raise AggregationError if not.
+
+    Commits: first whatever the session holds together with the new run record,
+    then the computation as one transaction.
+    """
+    settings = settings or Settings()
+    if isinstance(term, str):
+        term = find_term(session, term)
+    prev = previous_term(session, term)
+    term_id, term_code = term.id, term.code
+    assert term_id is not None
+    run = AggregationRun(
+        term_id=term_id, final=final, trigger=trigger, settings=settings.recorded()
+    )
+    session.add(run)
+    session.commit()
+    run_id = run.id
+    assert run_id is not None
+    try:
+        counts = _compute(
+            session,
+            term_id=term_id,
+            prev_term=prev,
+            run_id=run_id,
+            settings=settings,
+            progress=progress or (lambda step, detail: None),
+        )
+        run.status = RunStatus.SUCCEEDED.value
+        run.finished_at = utcnow()
+        run.record_count = counts.records
+        run.value_count = counts.values
+        run.result_count = counts.results
+        run.coverage_count = counts.coverage
+        run.flag_count = counts.flags
+        # A run that waited for another's lock may have been taken for dead by it.
+        run.error = None
+        flag_modified(run, "error")
+        session.add(run)
+        session.commit()  # the results and the run's success, together
+    except BaseException as err:
+        session.rollback()
+        _record_failure(session, run_id, err)
+        if not isinstance(err, Exception):
+            raise
+        failed = session.get(AggregationRun, run_id)
+        raise AggregationError(f"aggregation of {term_code} failed: {err}", failed) from err
+    return run
+
+
+def _record_failure(session: Session, run_id: int, err: BaseException) -> None:
+    """In a transaction of its own, after the rollback: the run failed, and why."""
+    try:
+        run = session.get(AggregationRun, run_id)
+        if run is None:  # pragma: no cover - the run row is committed before the work
+            return
+        run.status = RunStatus.FAILED.value
+        run.finished_at = utcnow()
+        detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+        run.error = (detail or type(err).__name__)[:4000]
+        session.add(run)
+        session.commit()
+    except Exception:  # pragma: no cover - the database itself is gone
+        session.rollback()
+
+
+def _compute(
+    session: Session,
+    *,
+    term_id: int,
+    prev_term: Term | None,
+    run_id: int,
+    settings: Settings,
+    progress: Progress,
+) -> Counts:
+    conn = session.connection()
+    dialect = conn.dialect.name
+    params: dict[str, Any] = {
+        "term_id": term_id,
+        "prev_term_id": prev_term.id if prev_term else None,
+        "min_n": settings.min_n,
+    }
+
+    def run(statement: str, **extra: Any) -> int:
+        result = conn.execute(text(statement), {**params, **extra} if extra else params)
+        return max(result.rowcount, 0)
+
+    if dialect == "sqlite":
+        _ensure_sqrt(conn)
+    else:
+        # Two runs of one term queue here rather than interleave their deletes and inserts.
+        run("SELECT id FROM term WHERE id = :term_id FOR UPDATE")
+        # Sorting for the medians stays in memory at university scale.
+        run("SET LOCAL work_mem = '64MB'")
+        # No parallel workers: partial sums combined in a varying order could differ in
+        # the last bit from run to run, and two runs over the same data must be identical.
+        run("SET LOCAL max_parallel_workers_per_gather = 0")
+    # The first write also takes SQLite's write lock for the whole run.
+    conn.execute(
+        update(AggregationRun)
+        .where(
+            col(AggregationRun.term_id) == term_id,
+            col(AggregationRun.status) == RunStatus.RUNNING.value,
+            col(AggregationRun.id) < run_id,
+        )
+        .values(
+            status=RunStatus.INTERRUPTED.value,
+            finished_at=utcnow(),
+            error="found unfinished by a later run: its process stopped before the end",
+        )
+    )
+    for statement in sql.DELETE_TERM:
+        run(statement)
+
+    for table in sql.WORK_TABLES:
+        run(f"DROP TABLE IF EXISTS {table}")
+    for statement in sql.CREATE_WORK_TABLES:
+        run(statement)
+    for statement in (sql.FILL_KINDS, sql.FILL_DIMS, sql.FILL_ITEMS, sql.FILL_MAP):
+        run(statement)
+    for statement in sql.FILL_UNITS:
+        run(statement)
+    records = run(sql.FILL_RECORDS)
+    for statement in sql.INDEX_WORK_TABLES:
+        run(statement)
+    values = run(sql.FILL_VALUES)
+    run(sql.FILL_SECTIONS)
+    run(sql.FILL_GROUPS)
+    run(sql.FILL_PREV)
+    progress("prepare", f"{records} records, {values} values")
+    if dialect == "postgresql":
+        run("ANALYZE agg_value")
+        groups = run(sql.PG_STATS)  # every level at once (GROUPING SETS)
+        for table in ("agg_record", "agg_unit", "agg_section", "agg_group", "agg_stats"):
+            run(f"ANALYZE {table}")
+        run("ANALYZE agg_prev")
+        progress("statistics", f"{groups} groups of all levels")
+
+    results = coverage = 0
+    for level in LEVELS_TOP_DOWN:
+        if dialect != "postgresql":
+            for statement in sql.sqlite_level_stats(level):
+                run(statement)
+        made = run(sql.level_results(level))
+        empty = run(sql.level_empty_rows(level))
+        covered = run(sql.level_coverage(level))
+        results += made + empty
+        coverage += covered
+        progress(level.value, f"{made + empty} results ({empty} units without records)")
+        if settings.pause:
+            time.sleep(settings.pause)
+
+    if dialect == "postgresql":
+        run("ANALYZE aggregate_result")  # this run's rows count: plans for the flags
+    flags = _insert_flags(conn, params, settings, prev_term)
+    progress("flags", f"{flags} flags")
+    for table in sql.WORK_TABLES:
+        run(f"DROP TABLE {table}")
+    return Counts(records=records, values=values, results=results, coverage=coverage, flags=flags)
+
+
+def _insert_flags(
+    conn: Connection, params: dict[str, Any], settings: Settings, prev_term: Term | None
+) -> int:
+    """Flags are decided in SQL (the candidates) and worded here, on those few rows."""
+    candidates = conn.execute(
+        text(sql.FLAG_CANDIDATES),
+        {
+            **params,
+            "threshold": settings.threshold,
+            "drop": settings.drop,
+            "parent_sd": settings.parent_sd,
+        },
+    ).mappings()
+    rows: list[dict[str, Any]] = []
+    prev_code = prev_term.code if prev_term else None
+    for row in candidates:
+        key = {
+            "term_id": params["term_id"],
+            "level": row["level"],
+            "unit_id": row["unit_id"],
+            "kind": row["kind"],
+            "dimension": row["dimension"],
+        }
+        rows.extend(key | flag for flag in flags_for(row, settings, prev_code))
+    if rows:
+        conn.execute(insert(AggregateFlag), rows)
+    return len(rows)
+
+
+def _ensure_sqrt(conn: Connection) -> None:
+    """SQLite has sqrt() only when built with its math functions; add it where missing."""
+    raw: Any = conn.connection.dbapi_connection
+    try:
+        raw.execute("SELECT sqrt(4.0)").fetchone()
+    except sqlite3.OperationalError:
+        raw.create_function("sqrt", 1, _sqrt, deterministic=True)
+
+
+def _sqrt(value: float | None) -> float | None:
+    return None if value is None else math.sqrt(max(value, 0.0))

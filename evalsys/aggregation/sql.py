@@ -1,0 +1,512 @@
+"""The SQL of a term's aggregation: work tables, grouped figures, result rows.
+
+Everything here runs inside the one transaction of a run (see ``service.py``),
+on SQLite and PostgreSQL alike, except the grouping of step 2.
+
+1. Work tables (temporary, dropped at the end of the run). Kinds and dimensions
+   are small integer codes in them (``k``, ``dn``): sorting and grouping on
+   integers is about twice as fast as on text.
+
+   ``agg_kind``    the kind codes: 0 = all kinds, 1.. = each feedback kind;
+   ``agg_dim``     the dimension codes (every dimension of every rubric, and 'overall');
+   ``agg_item``    every rubric item: its dimension code, weight and scale;
+   ``agg_map``     every org unit -> its department, college and school (from the
+                   closure table: the tree is resolved once, by joins);
+   ``agg_unit``    every unit of every level this term, with its code, the org unit
+                   it lies in and its parent (a unit without records still gets a row);
+   ``agg_record``  the term's submitted records with their unit at every level;
+   ``agg_value``   one row per record and dimension: the weighted mean of the record's
+                   item scores in that dimension, each normalised by its item's scale,
+                   on 0-100; 'overall' is the record's own overall score. Items of any
+                   rubric version meet through their dimension, never their position;
+   ``agg_section`` / ``agg_group``  the term's sections and tutor groups, with
+                   whether they got a spot check, an open class, a report (coverage);
+   ``agg_prev``    the previous term's sufficient means.
+
+2. ``agg_stats``: per (level, unit, kind, dimension) — each value counted under its
+   own kind and again under "all kinds" — n, distinct observers, sum, sum of
+   squares, min, max, band counts and the median. PostgreSQL fills it in one
+   GROUPING SETS statement (:data:`PG_STATS`); SQLite level by level
+   (:func:`sqlite_level_stats`).
+
+3. Per level, top first (:func:`level_results`): the result rows, with mean and sd
+   from the sums and the comparisons with the parent's row in ``agg_stats`` and the
+   previous term's in ``agg_prev``. Then units without any record get an ``n = 0``
+   row (:func:`level_empty_rows`) and coverage is counted (:func:`level_coverage`).
+"""
+
+from __future__ import annotations
+
+from evalsys.aggregation.models import ALL_KINDS, OVERALL, Level
+from evalsys.feedback.vocab import GRADE_BANDS, FeedbackKind, FeedbackStatus
+
+#: The column of the work tables holding a record's unit at each level.
+UNIT_COLUMN: dict[Level, str] = {level: f"{level.value}_id" for level in Level}
+#: Integer codes of the kinds in the work tables; 0 is "all kinds together".
+KIND_CODES: dict[str, int] = {ALL_KINDS: 0} | {k.value: i for i, k in enumerate(FeedbackKind, 1)}
+
+SUBMITTED = FeedbackStatus.SUBMITTED.value
+SPOT = FeedbackKind.SPOT_CHECK.value
+OPEN = FeedbackKind.OPEN_CLASS.value
+TUTOR = FeedbackKind.TUTOR_GROUP.value
+
+WORK_TABLES = (
+    "agg_level",
+    "agg_stats",
+    "agg_prev",
+    "agg_value",
+    "agg_record",
+    "agg_section",
+    "agg_group",
+    "agg_unit",
+    "agg_map",
+    "agg_item",
+    "agg_dim",
+    "agg_kind",
+)
+
+# --- work tables -------------------------------------------------------------------------
+
+CREATE_WORK_TABLES = (
+    "CREATE TEMPORARY TABLE agg_kind (k INTEGER PRIMARY KEY, kind VARCHAR(20) NOT NULL)",
+    "CREATE TEMPORARY TABLE agg_dim (dn INTEGER PRIMARY KEY, dimension VARCHAR(40) NOT NULL)",
+    """
+    CREATE TEMPORARY TABLE agg_item (
+        item_id INTEGER PRIMARY KEY, dn INTEGER NOT NULL, weight DOUBLE PRECISION NOT NULL,
+        scale_min DOUBLE PRECISION NOT NULL, span DOUBLE PRECISION NOT NULL
+    )
+    """,
+    """
+    CREATE TEMPORARY TABLE agg_map (
+        org_unit_id INTEGER PRIMARY KEY,
+        department_id INTEGER, college_id INTEGER, school_id INTEGER
+    )
+    """,
+    """
+    CREATE TEMPORARY TABLE agg_unit (
+        level VARCHAR(20) NOT NULL, unit_id INTEGER NOT NULL, unit_code VARCHAR(60) NOT NULL,
+        org_unit_id INTEGER NOT NULL, parent_level VARCHAR(20), parent_id INTEGER,
+        PRIMARY KEY (level, unit_id)
+    )
+    """,
+    """
+    CREATE TEMPORARY TABLE agg_record (
+        feedback_id INTEGER PRIMARY KEY, k INTEGER NOT NULL, observer_id INTEGER NOT NULL,
+        section_id INTEGER, course_id INTEGER,
+        department_id INTEGER, college_id INTEGER, school_id INTEGER,
+        overall DOUBLE PRECISION
+    )
+    """,
+    """
+    CREATE TEMPORARY TABLE agg_value (
+        k INTEGER NOT NULL, dn INTEGER NOT NULL, value DOUBLE PRECISION NOT NULL,
+        observer_id INTEGER NOT NULL, section_id INTEGER, course_id INTEGER,
+        department_id INTEGER, college_id INTEGER, school_id INTEGER
+    )
+    """,
+    """
+    CREATE TEMPORARY TABLE agg_section (
+        section_id INTEGER PRIMARY KEY, course_id INTEGER NOT NULL, teacher_id INTEGER,
+        department_id INTEGER, college_id INTEGER, school_id INTEGER,
+        has_spot INTEGER NOT NULL, has_open INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TEMPORARY TABLE agg_group (
+        group_id INTEGER PRIMARY KEY,
+        department_id INTEGER, college_id INTEGER, school_id INTEGER,
+        reported INTEGER NOT NULL
+    )
+    """,
+    # The grouped figures of each (level, unit, kind, dimension): n, sums, sums of
+    # squares, min, max, band counts, median. Results and comparisons are read from here.
+    """
+    CREATE TEMPORARY TABLE agg_stats (
+        level VARCHAR(20) NOT NULL, unit_id INTEGER NOT NULL, k INTEGER NOT NULL,
+        dn INTEGER NOT NULL, n INTEGER NOT NULL, observers INTEGER NOT NULL,
+        s1 DOUBLE PRECISION NOT NULL, s2 DOUBLE PRECISION NOT NULL,
+        minimum DOUBLE PRECISION NOT NULL, maximum DOUBLE PRECISION NOT NULL,
+        b0 INTEGER NOT NULL, b1 INTEGER NOT NULL, b2 INTEGER NOT NULL, b3 INTEGER NOT NULL,
+        b4 INTEGER NOT NULL, median DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (level, unit_id, k, dn)
+    )
+    """,
+    """
+    CREATE TEMPORARY TABLE agg_prev (
+        level VARCHAR(20) NOT NULL, unit_id INTEGER NOT NULL, k INTEGER NOT NULL,
+        dn INTEGER NOT NULL, mean DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (level, unit_id, k, dn)
+    )
+    """,
+    # SQLite: one level's values in (unit, kind, dimension, value) order; ``seq`` is the
+    # rank the median is read at.
+    """
+    CREATE TEMPORARY TABLE agg_level (
+        seq INTEGER PRIMARY KEY, unit_id INTEGER NOT NULL, k INTEGER NOT NULL,
+        dn INTEGER NOT NULL, value DOUBLE PRECISION NOT NULL, observer_id INTEGER NOT NULL
+    )
+    """,
+)
+
+FILL_KINDS = "INSERT INTO agg_kind (k, kind) VALUES " + ", ".join(
+    f"({code}, '{kind}')" for kind, code in KIND_CODES.items()
+)
+
+FILL_DIMS = f"""
+INSERT INTO agg_dim (dn, dimension)
+SELECT ROW_NUMBER() OVER (ORDER BY dimension), dimension
+FROM (SELECT DISTINCT dimension FROM rubric_item WHERE dimension <> '{OVERALL}'
+      UNION SELECT '{OVERALL}') d
+"""
+
+FILL_ITEMS = """
+INSERT INTO agg_item (item_id, dn, weight, scale_min, span)
+SELECT ri.id, d.dn, ri.weight, ri.scale_min, ri.scale_max - ri.scale_min
+FROM rubric_item ri JOIN agg_dim d ON d.dimension = ri.dimension
+"""
+
+FILL_MAP = """
+INSERT INTO agg_map (org_unit_id, department_id, college_id, school_id)
+SELECT cl.descendant_id,
+       MAX(CASE WHEN a.kind = 'department' THEN a.id END),
+       MAX(CASE WHEN a.kind = 'college' THEN a.id END),
+       MAX(CASE WHEN a.kind = 'school' THEN a.id END)
+FROM org_unit_closure cl JOIN org_unit a ON a.id = cl.ancestor_id
+GROUP BY cl.descendant_id
+"""
+
+FILL_UNITS = (
+    # Sections of the term; they lie in their course's department.
+    """
+    INSERT INTO agg_unit (level, unit_id, unit_code, org_unit_id, parent_level, parent_id)
+    SELECT 'section', s.id, s.code, c.department_id, 'course', s.course_id
+    FROM section s JOIN course c ON c.id = s.course_id
+    WHERE s.term_id = :term_id
+    """,
+    # Courses taught this term.
+    """
+    INSERT INTO agg_unit (level, unit_id, unit_code, org_unit_id, parent_level, parent_id)
+    SELECT 'course', c.id, c.code, c.department_id, d.kind, c.department_id
+    FROM course c JOIN org_unit d ON d.id = c.department_id
+    WHERE c.id IN (SELECT s.course_id FROM section s WHERE s.term_id = :term_id)
+    """,
+    # Every org unit, whether or not anything happened in it.
+    """
+    INSERT INTO agg_unit (level, unit_id, unit_code, org_unit_id, parent_level, parent_id)
+    SELECT u.kind, u.id, u.code, u.id, p.kind, u.parent_id
+    FROM org_unit u LEFT JOIN org_unit p ON p.id = u.parent_id
+    """,
+)
+
+FILL_RECORDS = f"""
+INSERT INTO agg_record (feedback_id, k, observer_id, section_id, course_id,
+                        department_id, college_id, school_id, overall)
+SELECT f.id, ak.k, f.observer_id, f.section_id, s.course_id,
+       m.department_id, m.college_id, m.school_id, f.overall_score
+FROM feedback f
+JOIN agg_kind ak ON ak.kind = f.kind
+LEFT JOIN section s ON s.id = f.section_id
+LEFT JOIN agg_map m ON m.org_unit_id = f.department_id
+WHERE f.term_id = :term_id AND f.status = '{SUBMITTED}'
+"""
+
+#: A record's value in a dimension: the weighted mean of its item scores there, each put
+#: on 0..1 by the item's own scale, times 100; 'overall' is the record's overall score.
+#: Values are rounded to 6 decimals, so that 6/10 on every item is 60 (a pass), not the
+#: 59.99999999999999 that floating point may make of it in one order of summing or another.
+FILL_VALUES = f"""
+INSERT INTO agg_value (k, dn, value, observer_id, section_id, course_id,
+                       department_id, college_id, school_id)
+SELECT r.k, d.dn, d.value, r.observer_id, r.section_id, r.course_id,
+       r.department_id, r.college_id, r.school_id
+FROM (
+    SELECT fs.feedback_id AS feedback_id, ai.dn AS dn,
+           ROUND(CAST(100.0 * SUM(ai.weight * (fs.value - ai.scale_min) / ai.span)
+                      / SUM(ai.weight) AS NUMERIC), 6) AS value
+    FROM agg_record r0
+    JOIN feedback_score fs ON fs.feedback_id = r0.feedback_id
+    JOIN agg_item ai ON ai.item_id = fs.item_id
+    GROUP BY fs.feedback_id, ai.dn
+) d
+JOIN agg_record r ON r.feedback_id = d.feedback_id
+UNION ALL
+SELECT r.k, od.dn, ROUND(CAST(r.overall AS NUMERIC), 6), r.observer_id, r.section_id, r.course_id,
+       r.department_id, r.college_id, r.school_id
+FROM agg_record r JOIN agg_dim od ON od.dimension = '{OVERALL}'
+WHERE r.overall IS NOT NULL
+"""
+
+FILL_SECTIONS = f"""
+INSERT INTO agg_section (section_id, course_id, teacher_id, department_id, college_id,
+                         school_id, has_spot, has_open)
+SELECT s.id, s.course_id, s.teacher_id, m.department_id, m.college_id, m.school_id,
+       CASE WHEN EXISTS (SELECT 1 FROM agg_record r WHERE r.section_id = s.id
+                         AND r.k = {KIND_CODES[SPOT]}) THEN 1 ELSE 0 END,
+       CASE WHEN EXISTS (SELECT 1 FROM agg_record r WHERE r.section_id = s.id
+                         AND r.k = {KIND_CODES[OPEN]}) THEN 1 ELSE 0 END
+FROM section s
+JOIN course c ON c.id = s.course_id
+LEFT JOIN agg_map m ON m.org_unit_id = c.department_id
+WHERE s.term_id = :term_id
+"""
+
+FILL_GROUPS = f"""
+INSERT INTO agg_group (group_id, department_id, college_id, school_id, reported)
+SELECT g.id, m.department_id, m.college_id, m.school_id,
+       CASE WHEN EXISTS (SELECT 1 FROM feedback f WHERE f.group_id = g.id
+                         AND f.term_id = :term_id AND f.status = '{SUBMITTED}'
+                         AND f.kind = '{TUTOR}') THEN 1 ELSE 0 END
+FROM tutor_group g
+LEFT JOIN agg_map m ON m.org_unit_id = g.department_id
+WHERE g.term_id = :term_id
+"""
+
+#: Indexes the per-level statements look records up by (built once the tables are full).
+INDEX_WORK_TABLES = ("CREATE INDEX agg_record_section ON agg_record (section_id, k)",)
+
+COUNT_RECORDS = "SELECT COUNT(*) FROM agg_record"
+
+# --- results per level -----------------------------------------------------------------
+
+RESULT_COLUMNS = (
+    "term_id, level, unit_id, kind, dimension, unit_code, org_unit_id, parent_level, parent_id,"
+    " n, observers, mean, sd, median, minimum, maximum,"
+    " band_fail, band_pass, band_fair, band_good, band_excellent, insufficient,"
+    " parent_mean, parent_diff, parent_z, prev_mean, prev_change"
+)
+STATS_COLUMNS = (
+    "level, unit_id, k, dn, n, observers, s1, s2, minimum, maximum, b0, b1, b2, b3, b4, median"
+)
+
+#: The previous term's sufficient means, by the integer codes (read once, before any
+#: of this term's rows is written).
+FILL_PREV = """
+INSERT INTO agg_prev (level, unit_id, k, dn, mean)
+SELECT r.level, r.unit_id, ak.k, ad.dn, r.mean
+FROM aggregate_result r
+JOIN agg_kind ak ON ak.kind = r.kind
+JOIN agg_dim ad ON ad.dimension = r.dimension
+WHERE r.term_id = :prev_term_id AND r.n >= :min_n
+"""
+
+
+def _band_sums() -> str:
+    """Counts per grade band, lowest first: fail < 60 <= pass < 70 <= ... <= excellent."""
+    bounds = sorted(bound for bound, _grade in GRADE_BANDS if bound > 0)  # 60, 70, 80, 90
+    edges: list[float | None] = [None, *bounds, None]
+    parts = []
+    for i, (low, high) in enumerate(zip(edges, edges[1:], strict=False)):
+        conds = []
+        if low is not None:
+            conds.append(f"value >= {low}")
+        if high is not None:
+            conds.append(f"value < {high}")
+        parts.append(f"SUM(CASE WHEN {' AND '.join(conds)} THEN 1 ELSE 0 END) AS b{i}")
+    return ",\n           ".join(parts)
+
+
+_GROUP_STATS = f"""COUNT(*) AS n,
+           COUNT(DISTINCT observer_id) AS observers,
+           SUM(value) AS s1,
+           SUM(value * value) AS s2,
+           MIN(value) AS minimum,
+           MAX(value) AS maximum,
+           {_band_sums()}"""
+
+
+def _level_values(level: Level) -> str:
+    """The level's values under their own kind, and again under "all kinds" (k = 0)."""
+    col = UNIT_COLUMN[level]
+    return f"""
+        SELECT {col} AS unit_id, k, dn, value, observer_id
+        FROM agg_value WHERE {col} IS NOT NULL
+        UNION ALL
+        SELECT {col}, 0, dn, value, observer_id
+        FROM agg_value WHERE {col} IS NOT NULL"""
+
+
+#: The grouping sets of :data:`PG_STATS`, and the level each one is: GROUPING() of
+#: (school, college, department, course, section) has a 1 bit for each column a set
+#: leaves out, the school's being the highest.
+_PG_SETS = {
+    Level.SCHOOL: ("school_id", 0b01111),
+    Level.COLLEGE: ("college_id", 0b00111),
+    Level.DEPARTMENT: ("department_id", 0b00011),
+    Level.COURSE: ("course_id", 0b11101),
+    Level.SECTION: ("section_id", 0b11100),
+}
+_PG_GROUPING = "GROUPING(school_id, college_id, department_id, course_id, section_id)"
+_PG_LEVEL = " ".join(f"WHEN {bits} THEN '{lvl.value}'" for lvl, (_c, bits) in _PG_SETS.items())
+_PG_UNIT = " ".join(f"WHEN {bits} THEN {column}" for column, bits in _PG_SETS.values())
+
+#: PostgreSQL: the grouped figures of every level in one statement. Two sort orders
+#: serve the five levels — (kind, dimension, school, college, department) rolls up the
+#: org levels, (kind, dimension, course, section) the course levels — where a statement
+#: per level sorted the values five times and took twice as long. The median is
+#: ``percentile_cont(0.5)``: the mean of the two middle values for an even n, as
+#: ``statistics.median``.
+PG_STATS = f"""
+INSERT INTO agg_stats ({STATS_COLUMNS})
+SELECT {STATS_COLUMNS}
+FROM (
+    SELECT CASE {_PG_GROUPING} {_PG_LEVEL} END AS level,
+           CASE {_PG_GROUPING} {_PG_UNIT} END AS unit_id,
+           k, dn, {_GROUP_STATS},
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY value) AS median
+    FROM (
+        SELECT k, dn, value, observer_id, section_id, course_id,
+               department_id, college_id, school_id
+        FROM agg_value
+        UNION ALL
+        SELECT 0, dn, value, observer_id, section_id, course_id,
+               department_id, college_id, school_id
+        FROM agg_value
+    ) v
+    GROUP BY k, dn, GROUPING SETS (
+        (school_id), (school_id, college_id), (school_id, college_id, department_id),
+        (course_id), (course_id, section_id)
+    )
+) s
+WHERE unit_id IS NOT NULL
+"""
+
+
+def sqlite_level_stats(level: Level) -> list[str]:
+    """SQLite: one level's grouped figures into ``agg_stats``.
+
+    SQLite has neither GROUPING SETS nor ordered-set aggregates. The level's values
+    are written to ``agg_level`` sorted by (unit, kind, dimension, value), so that
+    ``seq`` (the rowid) numbers them in that order; a group's median is then the mean
+    of the one or two rows at ``first + (n-1)/2`` and ``first + n/2``, two primary-key
+    lookups. (Window functions — ROW_NUMBER and COUNT over a partition — give the same
+    medians but were three times slower here.)
+    """
+    fill = f"""
+INSERT INTO agg_level (unit_id, k, dn, value, observer_id)
+SELECT unit_id, k, dn, value, observer_id
+FROM ({_level_values(level)}
+) src
+ORDER BY unit_id, k, dn, value"""
+    stats = f"""
+INSERT INTO agg_stats ({STATS_COLUMNS})
+SELECT '{level.value}', g.unit_id, g.k, g.dn, g.n, g.observers, g.s1, g.s2, g.minimum,
+       g.maximum, g.b0, g.b1, g.b2, g.b3, g.b4,
+       (SELECT AVG(m.value) FROM agg_level m
+         WHERE m.seq BETWEEN g.first + (g.n - 1) / 2 AND g.first + g.n / 2)
+FROM (
+    SELECT unit_id, k, dn, MIN(seq) AS first, {_GROUP_STATS}
+    FROM agg_level
+    GROUP BY unit_id, k, dn
+) g"""
+    return [
+        "DROP INDEX IF EXISTS agg_level_group",
+        "DELETE FROM agg_level",
+        fill,
+        # Grouping through an index built on the sorted rows beat a sort of them.
+        "CREATE INDEX agg_level_group ON agg_level (unit_id, k, dn)",
+        stats,
+    ]
+
+
+def _sd(a: str) -> str:
+    """Sample sd from the sums: sqrt((s2 - s1^2/n) / (n - 1)), clamped at 0 (rounding)."""
+    var = f"({a}.s2 - {a}.s1 * {a}.s1 / {a}.n) / ({a}.n - 1)"
+    return f"CASE WHEN {a}.n > 1 THEN sqrt(CASE WHEN {var} > 0 THEN {var} ELSE 0 END) END"
+
+
+def level_results(level: Level) -> str:
+    """Insert one level's results from ``agg_stats``, compared with the parent's figures
+    (also in ``agg_stats``) and the previous term's (``agg_prev``): the comparisons only
+    when both sides have at least MIN_N records."""
+    mean, p_mean = "g.s1 / g.n", "p.s1 / p.n"
+    return f"""
+INSERT INTO aggregate_result ({RESULT_COLUMNS})
+SELECT :term_id, g.level, g.unit_id, ak.kind, ad.dimension,
+       u.unit_code, u.org_unit_id, u.parent_level, u.parent_id,
+       g.n, g.observers, {mean}, {_sd("g")}, g.median, g.minimum, g.maximum,
+       g.b0, g.b1, g.b2, g.b3, g.b4, g.n < :min_n,
+       {p_mean}, {mean} - {p_mean}, ({mean} - {p_mean}) / NULLIF({_sd("p")}, 0),
+       q.mean, {mean} - q.mean
+FROM agg_stats g
+JOIN agg_unit u ON u.level = g.level AND u.unit_id = g.unit_id
+JOIN agg_kind ak ON ak.k = g.k
+JOIN agg_dim ad ON ad.dn = g.dn
+LEFT JOIN agg_stats p
+       ON p.level = u.parent_level AND p.unit_id = u.parent_id AND p.k = g.k AND p.dn = g.dn
+      AND p.n >= :min_n AND g.n >= :min_n
+LEFT JOIN agg_prev q
+       ON q.level = g.level AND q.unit_id = g.unit_id AND q.k = g.k AND q.dn = g.dn
+      AND g.n >= :min_n
+WHERE g.level = '{level.value}'
+"""
+
+
+def level_empty_rows(level: Level) -> str:
+    """An ``n = 0`` row (all kinds, overall) for each unit of the level without any record."""
+    return f"""
+INSERT INTO aggregate_result ({RESULT_COLUMNS})
+SELECT :term_id, u.level, u.unit_id, '{ALL_KINDS}', '{OVERALL}',
+       u.unit_code, u.org_unit_id, u.parent_level, u.parent_id,
+       0, 0, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 1 = 1,
+       NULL, NULL, NULL, NULL, NULL
+FROM agg_unit u
+WHERE u.level = '{level.value}'
+  AND NOT EXISTS (SELECT 1 FROM aggregate_result r
+                  WHERE r.term_id = :term_id AND r.level = u.level AND r.unit_id = u.unit_id)
+"""
+
+
+def level_coverage(level: Level) -> str:
+    """Sections (and their teachers) visited, tutor groups reported, per unit of the level."""
+    col = UNIT_COLUMN[level]
+    if level in (Level.SECTION, Level.COURSE):
+        groups = "\nLEFT JOIN (SELECT 0 AS unit_id, 0 AS total, 0 AS reported) gc ON 1 = 0"
+    else:
+        groups = f"""
+LEFT JOIN (
+    SELECT {col} AS unit_id, COUNT(*) AS total, SUM(reported) AS reported
+    FROM agg_group WHERE {col} IS NOT NULL GROUP BY {col}
+) gc ON gc.unit_id = u.unit_id"""
+    return f"""
+INSERT INTO aggregate_coverage (term_id, level, unit_id, unit_code, org_unit_id, parent_level,
+    parent_id, sections, sections_spot, sections_open, teachers, teachers_spot, teachers_open,
+    tutor_groups, tutor_groups_reported)
+SELECT :term_id, u.level, u.unit_id, u.unit_code, u.org_unit_id, u.parent_level, u.parent_id,
+       COALESCE(sc.sections, 0), COALESCE(sc.sections_spot, 0), COALESCE(sc.sections_open, 0),
+       COALESCE(sc.teachers, 0), COALESCE(sc.teachers_spot, 0), COALESCE(sc.teachers_open, 0),
+       COALESCE(gc.total, 0), COALESCE(gc.reported, 0)
+FROM agg_unit u
+LEFT JOIN (
+    SELECT {col} AS unit_id, COUNT(*) AS sections,
+           SUM(has_spot) AS sections_spot, SUM(has_open) AS sections_open,
+           COUNT(DISTINCT teacher_id) AS teachers,
+           COUNT(DISTINCT CASE WHEN has_spot = 1 THEN teacher_id END) AS teachers_spot,
+           COUNT(DISTINCT CASE WHEN has_open = 1 THEN teacher_id END) AS teachers_open
+    FROM agg_section WHERE {col} IS NOT NULL GROUP BY {col}
+) sc ON sc.unit_id = u.unit_id{groups}
+WHERE u.level = '{level.value}'
+"""
+
+
+# --- flags -------------------------------------------------------------------------------
+
+#: The sufficient results that cross a limit, with their parent row for the reason's words.
+FLAG_CANDIDATES = """
+SELECT r.level, r.unit_id, r.kind, r.dimension, r.unit_code, r.n, r.mean,
+       r.parent_mean, r.parent_z, r.prev_mean, r.prev_change,
+       p.unit_code AS parent_code, p.sd AS parent_sd, p.n AS parent_n
+FROM aggregate_result r
+LEFT JOIN aggregate_result p
+       ON p.term_id = r.term_id AND p.level = r.parent_level AND p.unit_id = r.parent_id
+      AND p.kind = r.kind AND p.dimension = r.dimension
+WHERE r.term_id = :term_id AND r.n >= :min_n
+  AND (r.mean < :threshold OR r.prev_change <= -:drop OR r.parent_z <= -:parent_sd)
+"""
+
+# --- deleting a term's results -----------------------------------------------------------
+
+DELETE_TERM = (
+    "DELETE FROM aggregate_flag WHERE term_id = :term_id",
+    "DELETE FROM aggregate_result WHERE term_id = :term_id",
+    "DELETE FROM aggregate_coverage WHERE term_id = :term_id",
+)

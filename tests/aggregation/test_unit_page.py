@@ -1,0 +1,131 @@
+"""The term summary on the unit pages: for VIEW_REPORTS only, honest, bounded in queries."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import event
+
+from evalsys.aggregation import service
+from evalsys.db import get_engine
+
+
+@pytest.fixture
+def aggregated(uni, session):
+    service.aggregate_term(session, term=uni.terms["T1"].code)
+    service.aggregate_term(session, term=uni.terms["T2"].code)
+    return uni
+
+
+def test_a_dean_sees_the_college_summary_and_drills_down(client, auth, aggregated):
+    aggregated.factory.user("dean", "dean@CS")
+    auth.login("dean")
+    page = client.get("/units/CS").get_data(as_text=True)
+    assert "Term statistics" in page
+    assert f'<option value="{aggregated.terms["T2"].code}" selected>' in page
+    assert "Needs attention" in page and "Coverage" in page
+    assert "总分 · Overall" in page and "督导听课 · Spot check" in page
+    assert "Spot checks:" in page and "sections" in page
+    assert f'href="/units/CS-SE?term={aggregated.terms["T2"].code}"' in page
+    assert f'href="/units/CS-AI?term={aggregated.terms["T2"].code}"' in page
+    dept = client.get(f"/units/CS-SE?term={aggregated.terms['T2'].code}").get_data(as_text=True)
+    # A department's children are its courses, with their figures but no page of their own.
+    children = dept[dept.index("Below this unit") :]
+    assert "SE1" in children and "SE2" in children and 'href="/units/SE1' not in children
+
+
+def test_insufficient_figures_are_not_shown_as_numbers(client, auth, aggregated, session):
+    aggregated.factory.user("boss", "admin@U")
+    auth.login("boss")
+    page = client.get("/units/CS-SE").get_data(as_text=True)
+    from sqlmodel import select
+
+    from evalsys.aggregation.models import AggregateResult
+
+    thin = session.exec(
+        select(AggregateResult).where(
+            AggregateResult.term_id == aggregated.terms["T2"].id,
+            AggregateResult.level == "department",
+            AggregateResult.unit_id == aggregated.units["CS-SE"].id,
+            AggregateResult.insufficient == True,  # noqa: E712
+            AggregateResult.n > 0,
+        )
+    ).all()
+    assert thin, "the generated data has an insufficient result in CS-SE"
+    assert "insufficient (n &lt; 3)" in page
+
+
+def test_earlier_terms_can_be_chosen(client, auth, aggregated):
+    aggregated.factory.user("boss", "admin@U")
+    auth.login("boss")
+    t1 = aggregated.terms["T1"].code
+    page = client.get(f"/units/U?term={t1}").get_data(as_text=True)
+    assert f'<option value="{t1}" selected>' in page
+    page = client.get("/units/U?term=NOPE").get_data(as_text=True)
+    assert "No statistics for term NOPE" in page
+
+
+def test_empty_units_say_so(client, auth, aggregated):
+    aggregated.factory.user("boss", "admin@U")
+    auth.login("boss")
+    page = client.get("/units/ART-DES").get_data(as_text=True)
+    assert "no records" in page
+    assert "Spot checks: 0 of" in page
+    page = client.get("/units/MATH-APP").get_data(as_text=True)
+    assert "No sections taught this term." in page
+
+
+def test_no_summary_without_reports_permission(client, auth, aggregated):
+    aggregated.factory.user("teach", "teacher@CS-SE")
+    auth.login("teach")
+    page = client.get("/units/CS-SE").get_data(as_text=True)
+    assert client.get("/units/CS-SE").status_code == 200
+    assert "Term statistics" not in page
+
+
+def test_before_any_aggregation(client, auth, uni):
+    uni.factory.user("boss", "admin@U")
+    auth.login("boss")
+    page = client.get("/units/U").get_data(as_text=True)
+    assert "No term has been aggregated yet" in page
+
+
+def test_queries_do_not_grow_with_the_children(app, client, auth, aggregated, session):
+    aggregated.factory.user("boss", "admin@U")
+    auth.login("boss")
+
+    def count(url: str) -> int:
+        seen: list[str] = []
+
+        def before(conn, cursor, statement, *args):
+            seen.append(statement)
+
+        engine = get_engine(app)
+        event.listen(engine, "before_cursor_execute", before)
+        try:
+            assert client.get(url).status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", before)
+        return len(seen)
+
+    small_dept, small_school = count("/units/CS-AI"), count("/units/U")
+    t = aggregated.factory
+    term = aggregated.terms["T2"]
+    for i in range(15):
+        course = t.course(f"X{i}", aggregated.units["CS-AI"])
+        section = t.section(f"X{i}-1", course, term)
+        aggregated.sections[section.code] = section
+        for observer in aggregated.observers[:3]:
+            aggregated.add(
+                "spot_check",
+                observer=observer,
+                section=section.code,
+                scores={i.code: i.scale_max for i in aggregated.item_codes("spot_check")},
+            )
+    session.commit()
+    service.aggregate_term(session, term=term.code)
+    page = client.get("/units/CS-AI").get_data(as_text=True)
+    assert len(re.findall(r"<small class=\"muted\">X\d+</small>", page)) == 15
+    assert count("/units/CS-AI") == small_dept
+    assert count("/units/U") == small_school
