@@ -51,6 +51,10 @@ def _add_area_commands() -> None:
     main.add_command(create_token_cmd)
     for command in getattr(aggregation_cli, "COMMANDS", []):
         main.add_command(command)
+    from evalsys.reports import cli as reports_cli
+
+    for command in reports_cli.COMMANDS:
+        main.add_command(command)
 
 
 _add_area_commands()

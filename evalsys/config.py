@@ -51,6 +51,27 @@ class Defaults:
     SCHEDULER_JOB_LOCK_SECONDS = 6 * 3600
     #: A job missed while the scheduler was down still runs (once) within this delay.
     SCHEDULER_MISFIRE_GRACE_SECONDS = 24 * 3600
+    #: Where term reports are written (None: instance/reports), as TERM/UNITCODE.pdf.
+    REPORT_DIR: str | None = None
+    #: Worker processes that render reports (None: the CPU count, at most 4).
+    REPORT_JOBS: int | None = None
+    #: A report taking longer than this to render is abandoned with an error.
+    REPORT_TIMEOUT_SECONDS = 300
+    #: Whether reports name the observer beside a quoted comment (off: their role only).
+    REPORT_SHOW_OBSERVER_NAMES = False
+    #: Observers' comments printed per unit part of a report (lowest scores first).
+    REPORT_COMMENTS_PER_PART = 20
+    #: Outgoing mail for report delivery (no MAIL_SERVER: reports are not emailed).
+    MAIL_SERVER: str | None = None
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_SENDER = "evalsys <evalsys@localhost>"
+    MAIL_TIMEOUT_SECONDS = 30
+    #: A delivery that failed this many times is given up (an admin may reset it).
+    REPORT_DELIVERY_MAX_ATTEMPTS = 5
 
 
 #: Keys whose value is text even when it looks like a number (a numeric secret stays a string).

@@ -21,6 +21,7 @@ from evalsys.feedback.models import (
     TeacherResponse,
 )
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
+from evalsys.reports.models import Report, ReportDelivery
 from evalsys.scheduler.models import JobRun, SchedulerLease, apscheduler_jobs
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "JobRun",
     "OrgUnit",
     "OrgUnitClosure",
+    "Report",
+    "ReportDelivery",
     "RoleGrant",
     "Rubric",
     "RubricItem",

@@ -1,0 +1,726 @@
+"""The data of one unit's term report: plain values (dicts, lists, numbers, text).
+
+:func:`report_data` runs a fixed number of queries whatever the size of the
+unit (about fifteen: no query per row) and returns values only — no ORM object
+leaves this module, so templates and charts never trigger a lazy load, and the
+whole thing can be hashed (``input_hash``) to tell whether a report changed.
+
+What a PDF holds (decided here, see ``PART_LEVELS``): the unit's own part in
+full, then one part per child — a school report holds its colleges' parts, a
+college report its departments', a department report its courses' — each with
+its own children table (departments, courses, sections). Observers' written
+comments appear in the lowest parts of the PDF, once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from evalsys.accounts.models import Role, RoleGrant, User
+from evalsys.aggregation.flags import Settings, dimension_label, kind_label
+from evalsys.aggregation.models import ALL_KINDS, OVERALL, AggregationRun, Level, RunStatus
+from evalsys.aggregation.read import BAND_LABELS, BANDS, COVERAGE_FIELDS
+from evalsys.aggregation.service import AggregationError, find_term
+from evalsys.feedback.vocab import (
+    DIMENSIONS,
+    KIND_LABELS,
+    OBSERVER_LEVEL_LABELS,
+    FeedbackKind,
+)
+from evalsys.org import hierarchy
+from evalsys.org.models import OrgUnit, Term
+
+#: The level of a unit's children.
+CHILD_LEVEL = {
+    Level.SCHOOL.value: Level.COLLEGE.value,
+    Level.COLLEGE.value: Level.DEPARTMENT.value,
+    Level.DEPARTMENT.value: Level.COURSE.value,
+    Level.COURSE.value: Level.SECTION.value,
+}
+LEVEL_LABELS = {
+    "school": ("学校", "School"),
+    "college": ("学院", "College"),
+    "department": ("系", "Department"),
+    "course": ("课程", "Course"),
+    "section": ("教学班", "Section"),
+}
+#: The roles a unit's report is for (who holds them on the unit itself).
+REPORT_ROLES = (Role.LEADER.value, Role.DEAN.value, Role.HEAD.value)
+ROLE_LABELS = {
+    Role.LEADER.value: ("校/院领导", "Leader"),
+    Role.DEAN.value: ("院长", "Dean"),
+    Role.HEAD.value: ("系主任", "Head of department"),
+    Role.ADMIN.value: ("管理员", "Administrator"),
+}
+#: How an observer is named when names are not shown, per kind.
+OBSERVER_ROLE_LABELS = {
+    FeedbackKind.SPOT_CHECK.value: ("督导", "Supervisor"),
+    FeedbackKind.OPEN_CLASS.value: ("听课人", "Observer"),
+    FeedbackKind.TUTOR_GROUP.value: ("导师", "Tutor"),
+}
+#: Terms shown in the trend, the current one included.
+TREND_TERMS = 6
+#: Kinds in the order reports show them.
+KIND_ORDER = [k.value for k in FeedbackKind]
+
+
+class ReportError(Exception):
+    """A report that cannot be made (unknown term or unit, no aggregation yet)."""
+
+
+def report_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's own settings (config keys REPORT_*), as plain values."""
+    return {
+        "show_observer_names": bool(config.get("REPORT_SHOW_OBSERVER_NAMES", False)),
+        "comments_per_part": int(config.get("REPORT_COMMENTS_PER_PART", 20)),
+    }
+
+
+def report_data(
+    session: Session, *, term_code: str, unit_code: str, config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Everything one unit's report shows, except the date it is generated (see render)."""
+    opts = report_settings(config)
+    try:
+        term = find_term(session, term_code)
+    except AggregationError as err:
+        raise ReportError(str(err)) from err
+    unit = session.exec(select(OrgUnit).where(OrgUnit.code == unit_code)).first()
+    if unit is None:
+        raise ReportError(
+            f"no unit '{unit_code}' (reports are made for the school, colleges and departments)"
+        )
+    assert unit.id is not None and term.id is not None
+    run = session.exec(
+        select(AggregationRun)
+        .where(
+            AggregationRun.term_id == term.id,
+            AggregationRun.status == RunStatus.SUCCEEDED.value,
+        )
+        .order_by(col(AggregationRun.id).desc())
+        .limit(1)
+    ).first()
+    if run is None:
+        raise ReportError(
+            f"term {term.code} has not been aggregated; run `evalsys aggregate --term "
+            f"{term.code}` first"
+        )
+    settings = {**Settings().recorded(), **(run.settings or {})}
+    level = unit.kind
+    child_level = CHILD_LEVEL[level]
+    grandchild_level = CHILD_LEVEL[child_level]
+    rows = _result_rows(session, term.id, unit.id, [level, child_level, grandchild_level])
+    trail = [
+        {"code": a.code, "name": a.name, "level": a.kind}
+        for a in hierarchy.ancestors(session, unit.id)
+    ]
+    parent = trail[-2] if len(trail) > 1 else None
+    parent_rows: list[dict[str, Any]] = []
+    if parent is not None and unit.parent_id is not None:
+        parent_rows = _result_rows(session, term.id, unit.parent_id, [parent["level"]])
+
+    by_unit = _index(rows)
+    teachers = _section_teachers(session, term.id, unit.id) if level == "department" else {}
+    own = by_unit.get((level, unit.code), {})
+    parts = [
+        _part(
+            own,
+            by_unit,
+            level=level,
+            code=unit.code,
+            name=unit.name,
+            parent=parent,
+            parent_results=_index(parent_rows).get((parent["level"], parent["code"]), {})
+            if parent
+            else {},
+            depth=1,
+            teachers=teachers,
+            min_n=settings["min_n"],
+        )
+    ]
+    for child in parts[0]["children"]:
+        parts.append(
+            _part(
+                by_unit.get((child_level, child["code"]), {}),
+                by_unit,
+                level=child_level,
+                code=child["code"],
+                name=child["name"],
+                parent={"code": unit.code, "name": unit.name, "level": level},
+                parent_results=own,
+                depth=2,
+                teachers=teachers,
+                min_n=settings["min_n"],
+            )
+        )
+        parts[-1]["title"] = child["title"]
+    parts[0]["title"] = unit.name
+
+    _add_trends(session, term, parts, level, child_level)
+    comments, totals = _comments(session, term.id, unit.id, level, opts)
+    leaf_parts = parts[1:] if len(parts) > 1 else parts
+    for part in parts:
+        part["comments"] = []
+        part["comments_total"] = 0
+        part["comments_here"] = False
+    for part in leaf_parts:
+        part["comments_here"] = True
+    # Tutor-group comments of a department belong to no course: the department part keeps them.
+    keyed = {(p["level"], p["code"]): p for p in parts}
+    for key, items in comments.items():
+        target = keyed.get(key) or parts[0]
+        target["comments"].extend(items)
+        target["comments_total"] += totals.get(key, len(items))
+        target["comments_here"] = True
+
+    return {
+        "term": {
+            "code": term.code,
+            "name": term.name,
+            "start": term.start_date.isoformat(),
+            "end": term.end_date.isoformat(),
+        },
+        "unit": {
+            "code": unit.code,
+            "name": unit.name,
+            "name_en": unit.name_en,
+            "level": level,
+            "level_label": LEVEL_LABELS[level],
+        },
+        "trail": trail,
+        "parent": parent,
+        "for_whom": _for_whom(session, unit.id),
+        "run": {
+            "id": run.id,
+            "final": run.final,
+            "finished": run.finished_at.strftime("%Y-%m-%d %H:%M") if run.finished_at else None,
+            "records": run.record_count,
+        },
+        "settings": settings,
+        "options": opts,
+        "child_level": child_level,
+        "child_level_label": LEVEL_LABELS[child_level],
+        "grandchild_level_label": LEVEL_LABELS[grandchild_level],
+        "parts": parts,
+        "attention": _attention(parts),
+        "bands": [{"band": b, "label": BAND_LABELS[b]} for b in BANDS],
+        "kinds": [{"kind": k, "label": KIND_LABELS[k]} for k in KIND_ORDER],
+        "dimensions": {
+            k: {d: list(lbl) for d, lbl in dims.items()} for k, dims in DIMENSIONS.items()
+        },
+    }
+
+
+def input_hash(data: Mapping[str, Any], version: str) -> str:
+    """A content hash of the report data and of the template/stylesheet/chart version."""
+    blob = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{version}\n{blob}".encode()).hexdigest()
+
+
+# --- results, indexed ----------------------------------------------------------------------
+
+_RESULTS = """
+SELECT r.level, r.unit_id, r.unit_code, COALESCE(ou.name, c.title, sc.title) AS unit_name,
+       COALESCE(pc.code, pu.code) AS parent_code, r.kind, r.dimension, r.n, r.observers,
+       r.mean, r.sd, r.median, r.minimum, r.maximum, r.band_fail, r.band_pass, r.band_fair,
+       r.band_good, r.band_excellent, r.insufficient, r.parent_mean, r.parent_diff,
+       r.prev_mean, r.prev_change, {coverage}
+FROM aggregate_result r
+LEFT JOIN aggregate_coverage cv
+       ON cv.term_id = r.term_id AND cv.level = r.level AND cv.unit_id = r.unit_id
+LEFT JOIN org_unit ou ON r.level IN ('department', 'college', 'school') AND ou.id = r.unit_id
+LEFT JOIN course c ON r.level = 'course' AND c.id = r.unit_id
+LEFT JOIN section s ON r.level = 'section' AND s.id = r.unit_id
+LEFT JOIN course sc ON sc.id = s.course_id
+LEFT JOIN course pc ON r.parent_level = 'course' AND pc.id = r.parent_id
+LEFT JOIN org_unit pu ON r.parent_level IN ('department', 'college', 'school')
+                     AND pu.id = r.parent_id
+WHERE r.term_id = :term_id AND r.level IN ({levels})
+  AND r.org_unit_id IN (SELECT descendant_id FROM org_unit_closure WHERE ancestor_id = :unit_id)
+"""
+
+_FLAGS = """
+SELECT f.level, f.unit_id, f.kind, f.dimension, f.flag, f.reason
+FROM aggregate_flag f JOIN aggregate_result r
+  ON r.term_id = f.term_id AND r.level = f.level AND r.unit_id = f.unit_id
+ AND r.kind = f.kind AND r.dimension = f.dimension
+WHERE f.term_id = :term_id AND f.level IN ({levels})
+  AND r.org_unit_id IN (SELECT descendant_id FROM org_unit_closure WHERE ancestor_id = :unit_id)
+ORDER BY f.flag
+"""
+
+
+def _result_rows(
+    session: Session, term_id: int, unit_id: int, levels: list[str]
+) -> list[dict[str, Any]]:
+    """The term's results of the given levels at and below an org unit, with their coverage,
+    names and flags: two queries."""
+    marks = ", ".join(f":l{i}" for i in range(len(levels)))
+    params: dict[str, Any] = {"term_id": term_id, "unit_id": unit_id}
+    params |= {f"l{i}": level for i, level in enumerate(levels)}
+    coverage = ", ".join(f"cv.{name}" for name in COVERAGE_FIELDS)
+    raw = (
+        session.execute(text(_RESULTS.format(levels=marks, coverage=coverage)), params)
+        .mappings()
+        .all()
+    )
+    flags: dict[tuple, list[dict[str, Any]]] = {}
+    for f in session.execute(text(_FLAGS.format(levels=marks)), params).mappings():
+        key = (f["level"], f["unit_id"], f["kind"], f["dimension"])
+        flags.setdefault(key, []).append({"flag": f["flag"], "reason": f["reason"]})
+    rows = []
+    for r in raw:
+        row = dict(r)
+        row["min"], row["max"] = row.pop("minimum"), row.pop("maximum")
+        row["bands"] = {band: row.pop(f"band_{band}") for band in BANDS}
+        row["insufficient"] = bool(row["insufficient"])
+        row["coverage"] = {name: row.pop(name) for name in COVERAGE_FIELDS}
+        row["flags"] = flags.get((r["level"], r["unit_id"], r["kind"], r["dimension"]), [])
+        rows.append(row)
+    return rows
+
+
+def _index(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[tuple[str, str], dict]]:
+    """(level, unit code) -> (kind, dimension) -> row."""
+    out: dict[tuple[str, str], dict[tuple[str, str], dict]] = {}
+    for row in rows:
+        out.setdefault((row["level"], row["unit_code"]), {})[(row["kind"], row["dimension"])] = row
+    return out
+
+
+def _figure(row: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The figures of one result a report shows (all None for a unit without that result)."""
+    if row is None:
+        return {
+            "n": 0,
+            "mean": None,
+            "sd": None,
+            "median": None,
+            "insufficient": True,
+            "observers": 0,
+            "min": None,
+            "max": None,
+            "parent_mean": None,
+            "parent_diff": None,
+            "prev_mean": None,
+            "prev_change": None,
+            "flags": [],
+        }
+    return {
+        "n": row["n"],
+        "observers": row["observers"],
+        "mean": _r(row["mean"]),
+        "sd": _r(row["sd"]),
+        "median": _r(row["median"]),
+        "min": _r(row["min"]),
+        "max": _r(row["max"]),
+        "insufficient": row["insufficient"],
+        "parent_mean": _r(row["parent_mean"]),
+        "parent_diff": _r(row["parent_diff"]),
+        "prev_mean": _r(row["prev_mean"]),
+        "prev_change": _r(row["prev_change"]),
+        "flags": [{"flag": f["flag"], "reason": f["reason"]} for f in row["flags"]],
+    }
+
+
+def _r(value: float | None) -> float | None:
+    """Stored figures rounded to 6 places: the hash must not see floating-point noise."""
+    return None if value is None else round(float(value), 6)
+
+
+def _part(
+    results: dict[tuple[str, str], dict],
+    by_unit: dict[tuple[str, str], dict[tuple[str, str], dict]],
+    *,
+    level: str,
+    code: str,
+    name: str,
+    parent: dict[str, Any] | None,
+    parent_results: dict[tuple[str, str], dict],
+    depth: int,
+    teachers: dict[str, str],
+    min_n: int,
+) -> dict[str, Any]:
+    """One unit's part of the report: its summary, dimensions, children and flags."""
+    overall_row = results.get((ALL_KINDS, OVERALL))
+    overall = _figure(overall_row)
+    any_row = overall_row or next(iter(results.values()), None)
+    coverage = (
+        dict(any_row["coverage"]) if any_row and any_row["coverage"]["sections"] is not None else {}
+    )
+    bands = dict(overall_row["bands"]) if overall_row else {b: 0 for b in BANDS}
+    parent_overall = parent_results.get((ALL_KINDS, OVERALL))
+    dims = []
+    for kind in [*KIND_ORDER, ALL_KINDS]:
+        for dimension in [OVERALL, *_dims_of(kind)]:
+            row = results.get((kind, dimension))
+            # The table shows "all kinds" overall only; its dimensions are drawn as the chart.
+            if row is None:
+                continue
+            prow = parent_results.get((kind, dimension))
+            fig = _figure(row)
+            fig |= {
+                "kind": kind,
+                "kind_label": kind_label(kind),
+                "dimension": dimension,
+                "label": dimension_label(dimension),
+                "label_zh": _dimension_zh(dimension),
+                "parent_raw": _r(prow["mean"]) if prow and not prow["insufficient"] else None,
+                "in_table": kind != ALL_KINDS or dimension == OVERALL,
+            }
+            dims.append(fig)
+    records = []
+    for kind in KIND_ORDER:
+        row = results.get((kind, OVERALL))
+        records.append({"kind": kind, "label": KIND_LABELS[kind], "n": row["n"] if row else 0})
+    flags = _flagged(results)
+    child_level = CHILD_LEVEL.get(level)
+    children = []
+    if child_level:
+        for (lvl, _code), cres in by_unit.items():
+            crow = cres.get((ALL_KINDS, OVERALL))
+            if lvl != child_level or crow is None or crow["parent_code"] != code:
+                continue
+            children.append(_child(crow, cres, child_level, teachers))
+        children.sort(key=_problems_first)
+    return {
+        "anchor": f"u-{level}-{code}",
+        "level": level,
+        "level_label": LEVEL_LABELS[level],
+        "code": code,
+        "name": name,
+        "title": name,
+        "depth": depth,
+        "parent": parent,
+        "overall": overall,
+        "parent_overall": _figure(parent_overall) if parent_overall else None,
+        "records": records,
+        "records_total": sum(r["n"] for r in records),
+        "coverage": coverage,
+        "coverage_rows": _coverage_rows(coverage),
+        "bands": bands,
+        "parent_bands": dict(parent_overall["bands"]) if parent_overall else None,
+        "dimensions": dims,
+        "flags": flags,
+        "child_level": child_level,
+        "child_level_label": LEVEL_LABELS[child_level] if child_level else None,
+        "children": children,
+        "children_flagged": sum(1 for c in children if c["flags"]),
+        "children_unobserved": sum(1 for c in children if c["n"] == 0),
+        "min_n": min_n,
+    }
+
+
+def _child(
+    crow: dict[str, Any],
+    cres: dict[tuple[str, str], dict],
+    level: str,
+    teachers: dict[str, str],
+) -> dict[str, Any]:
+    flags = _flagged(cres)
+    counts: dict[str, int] = {}
+    for f in flags:
+        for code in f["codes"]:
+            counts[code] = counts.get(code, 0) + 1
+    cov = crow["coverage"] if crow["coverage"]["sections"] is not None else {}
+    name = crow["unit_name"] or crow["unit_code"]
+    title = name
+    if level == Level.SECTION.value:
+        teacher = teachers.get(crow["unit_code"])
+        title = f"{crow['unit_code']}" + (f" · {teacher}" if teacher else "")
+    return {
+        "level": level,
+        "code": crow["unit_code"],
+        "name": name,
+        "title": title,
+        "anchor": f"u-{level}-{crow['unit_code']}",
+        "n": crow["n"],
+        "observers": crow["observers"],
+        "mean": _r(crow["mean"]),
+        "sd": _r(crow["sd"]),
+        "insufficient": crow["insufficient"],
+        "parent_diff": _r(crow["parent_diff"]),
+        "prev_change": _r(crow["prev_change"]),
+        "coverage": dict(cov),
+        "coverage_text": _coverage_text(cov),
+        "flags": flags,
+        "flag_counts": counts,
+        "worst": min(flags, key=lambda f: f["mean"]) if flags else None,
+    }
+
+
+def _flagged(results: dict[tuple[str, str], dict]) -> list[dict[str, Any]]:
+    """The unit's flagged results, one entry each with every reason (the "all kinds" copy of
+    a single dimension is left out: it repeats the kinds' own flags)."""
+    out = []
+    for (kind, dimension), row in sorted(results.items(), key=lambda kv: _dim_order(kv[0])):
+        if not row["flags"] or (kind == ALL_KINDS and dimension != OVERALL):
+            continue
+        label = f"{kind_label(kind)} · {dimension_label(dimension)}"
+        out.append(
+            {
+                "kind": kind,
+                "dimension": dimension,
+                "label": label,
+                "label_zh": f"{KIND_LABELS[kind][0] if kind in KIND_LABELS else '全部'} · "
+                f"{_dimension_zh(dimension)}",
+                "n": row["n"],
+                "mean": _r(row["mean"]),
+                "codes": [f["flag"] for f in row["flags"]],
+                "why": [f["reason"].removeprefix(label + ": ") for f in row["flags"]],
+            }
+        )
+    return out
+
+
+def _problems_first(child: dict[str, Any]) -> tuple:
+    """Flagged first (most flags, lowest mean), then never observed, then too few, then the rest."""
+    if child["flags"]:
+        group = 0
+    elif child["n"] == 0:
+        group = 1
+    elif child["insufficient"]:
+        group = 2
+    else:
+        group = 3
+    mean = child["mean"] if child["mean"] is not None else 0.0
+    return (group, -len(child["flags"]), mean, child["code"])
+
+
+def _dims_of(kind: str) -> list[str]:
+    if kind == ALL_KINDS:
+        seen: list[str] = []
+        for dims in DIMENSIONS.values():
+            seen.extend(d for d in dims if d not in seen)
+        return seen
+    return list(DIMENSIONS.get(kind, {}))
+
+
+def _dim_order(key: tuple[str, str]) -> tuple:
+    kind, dimension = key
+    kinds = [*KIND_ORDER, ALL_KINDS]
+    dims = [OVERALL, *_dims_of(ALL_KINDS)]
+    return (
+        kinds.index(kind) if kind in kinds else 99,
+        dims.index(dimension) if dimension in dims else 99,
+        dimension,
+    )
+
+
+def _dimension_zh(dimension: str) -> str:
+    if dimension == OVERALL:
+        return "总体"
+    for dims in DIMENSIONS.values():
+        if dimension in dims:
+            return dims[dimension][0]
+    return dimension
+
+
+def _share(part: int | None, whole: int | None) -> float | None:
+    return None if not whole else round(100.0 * (part or 0) / whole, 1)
+
+
+def _coverage_rows(cov: Mapping[str, int]) -> list[dict[str, Any]]:
+    if not cov:
+        return []
+    rows = [
+        ("sections_spot", "sections", "教学班督导听课", "Sections spot-checked"),
+        ("sections_open", "sections", "教学班公开课", "Sections with an open class"),
+        ("teachers_spot", "teachers", "教师被督导听课", "Teachers spot-checked"),
+        ("tutor_groups_reported", "tutor_groups", "导师组已报告", "Tutor groups reporting"),
+    ]
+    return [
+        {
+            "key": part,
+            "label_zh": zh,
+            "label": en,
+            "part": cov.get(part, 0),
+            "whole": cov.get(whole, 0),
+            "share": _share(cov.get(part), cov.get(whole)),
+        }
+        for part, whole, zh, en in rows
+        if cov.get(whole)
+    ]
+
+
+def _coverage_text(cov: Mapping[str, int]) -> str:
+    if not cov or not cov.get("sections"):
+        return "—"
+    text_ = f"{cov.get('sections_spot', 0)}/{cov['sections']} sections"
+    if cov.get("tutor_groups"):
+        text_ += f", {cov.get('tutor_groups_reported', 0)}/{cov['tutor_groups']} groups"
+    return text_
+
+
+def _attention(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the first page says: the unit's own worst flags, flagged and unobserved children."""
+    main = parts[0]
+    own = sorted(main["flags"], key=lambda f: (f["mean"] is None, f["mean"] or 0))
+    return {
+        "own": own[:3],
+        "own_total": len(own),
+        "children": [c for c in main["children"] if c["flags"]],
+        "unobserved": [c for c in main["children"] if c["n"] == 0],
+        "too_few": [c for c in main["children"] if c["n"] and c["insufficient"]],
+        "low_coverage": [r for r in main["coverage_rows"] if (r["share"] or 0) < 50],
+    }
+
+
+# --- the people, trend and comments ------------------------------------------------------
+
+
+def _for_whom(session: Session, unit_id: int) -> list[dict[str, Any]]:
+    stmt = (
+        select(RoleGrant.role, User.name)
+        .join(User, col(User.id) == RoleGrant.user_id)
+        .where(
+            RoleGrant.unit_id == unit_id,
+            col(RoleGrant.role).in_(REPORT_ROLES),
+            User.active == True,  # noqa: E712
+        )
+        .order_by(RoleGrant.role, User.name)
+    )
+    return [
+        {"role": role, "role_label": list(ROLE_LABELS.get(role, (role, role))), "name": name}
+        for role, name in session.exec(stmt).all()
+    ]
+
+
+def _section_teachers(session: Session, term_id: int, department_id: int) -> dict[str, str]:
+    rows = session.execute(
+        text(
+            "SELECT s.code, u.name FROM section s JOIN course c ON c.id = s.course_id"
+            " LEFT JOIN user_account u ON u.id = s.teacher_id"
+            " WHERE s.term_id = :term_id AND c.department_id = :dept"
+        ),
+        {"term_id": term_id, "dept": department_id},
+    ).all()
+    return {code: name for code, name in rows if name}
+
+
+def _add_trends(
+    session: Session, term: Term, parts: list[dict[str, Any]], level: str, child_level: str
+) -> None:
+    """Overall mean (all kinds) of each part's unit over up to TREND_TERMS terms, in one query."""
+    codes = {(p["level"], p["code"]) for p in parts}
+    rows = (
+        session.execute(
+            text(
+                "SELECT t.code AS term, t.name AS term_name, t.start_date, r.level, r.unit_code,"
+                " r.n, r.mean, r.insufficient"
+                " FROM aggregate_result r JOIN term t ON t.id = r.term_id"
+                " WHERE r.kind = :kind AND r.dimension = :dim AND r.level IN (:l1, :l2)"
+                " AND t.start_date <= :start ORDER BY t.start_date"
+            ),
+            {
+                "kind": ALL_KINDS,
+                "dim": OVERALL,
+                "l1": level,
+                "l2": child_level,
+                "start": term.start_date,
+            },
+        )
+        .mappings()
+        .all()
+    )
+    main = parts[0]
+    # The terms that have results for the report's own unit: the last TREND_TERMS of them.
+    terms = [r["term"] for r in rows if (r["level"], r["unit_code"]) == (level, main["code"])]
+    terms = terms[-TREND_TERMS:]
+    wanted = set(terms)
+    series: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        key = (r["level"], r["unit_code"])
+        if key in codes and r["term"] in wanted:
+            series.setdefault(key, {})[r["term"]] = {
+                "term": r["term"],
+                "n": r["n"],
+                "mean": _r(r["mean"]),
+                "insufficient": bool(r["insufficient"]),
+            }
+    for part in parts:
+        got = series.get((part["level"], part["code"]), {})
+        part["trend"] = [
+            got.get(t, {"term": t, "n": 0, "mean": None, "insufficient": True}) for t in terms
+        ]
+
+
+_COMMENTS = """
+SELECT * FROM (
+    SELECT f.id, f.kind, f.observer_level, f.visit_date, f.overall_score, f.problems,
+           f.suggestions, u.name AS observer_name, s.code AS section_code,
+           c.title AS course_title, c.code AS course_code, g.name AS group_name,
+           d.code AS department_code, p.code AS college_code, {key} AS part_key,
+           ROW_NUMBER() OVER (PARTITION BY {key}
+                              ORDER BY COALESCE(f.overall_score, 101), f.visit_date, f.id) AS rn,
+           COUNT(*) OVER (PARTITION BY {key}) AS total
+    FROM feedback f
+    JOIN user_account u ON u.id = f.observer_id
+    JOIN org_unit d ON d.id = f.department_id
+    JOIN org_unit p ON p.id = d.parent_id
+    LEFT JOIN section s ON s.id = f.section_id
+    LEFT JOIN course c ON c.id = s.course_id
+    LEFT JOIN tutor_group g ON g.id = f.group_id
+    WHERE f.term_id = :term_id AND f.status = 'submitted'
+      AND f.department_id IN (SELECT descendant_id FROM org_unit_closure
+                              WHERE ancestor_id = :unit_id)
+      AND (COALESCE(f.problems, '') <> '' OR COALESCE(f.suggestions, '') <> '')
+) x WHERE rn <= :limit
+ORDER BY part_key, rn
+"""
+
+#: Which column names the part a comment goes to, per report level, and that part's level.
+_COMMENT_KEYS = {
+    "school": ("p.code", "college"),
+    "college": ("d.code", "department"),
+    "department": ("c.code", "course"),
+}
+
+
+def _comments(
+    session: Session, term_id: int, unit_id: int, level: str, opts: Mapping[str, Any]
+) -> tuple[dict[tuple[str, str], list[dict[str, Any]]], dict[tuple[str, str], int]]:
+    """Observers' problems and suggestions, lowest scores first, at most N per part."""
+    key_sql, part_level = _COMMENT_KEYS[level]
+    rows = (
+        session.execute(
+            text(_COMMENTS.format(key=key_sql)),
+            {"term_id": term_id, "unit_id": unit_id, "limit": opts["comments_per_part"]},
+        )
+        .mappings()
+        .all()
+    )
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    totals: dict[tuple[str, str], int] = {}
+    for r in rows:
+        key = (part_level, r["part_key"]) if r["part_key"] is not None else ("", "")
+        totals[key] = r["total"]
+        if r["kind"] == FeedbackKind.OPEN_CLASS.value and r["observer_level"]:
+            role = OBSERVER_LEVEL_LABELS.get(r["observer_level"], (r["observer_level"],) * 2)
+        else:
+            role = OBSERVER_ROLE_LABELS.get(r["kind"], (r["kind"], r["kind"]))
+        about = (
+            f"{r['course_title']} ({r['section_code']})"
+            if r["section_code"]
+            else (r["group_name"] or "")
+        )
+        out.setdefault(key, []).append(
+            {
+                "kind": r["kind"],
+                "kind_label": list(KIND_LABELS.get(r["kind"], (r["kind"],) * 2)),
+                "by": list(role),
+                "observer": r["observer_name"] if opts["show_observer_names"] else None,
+                "date": str(r["visit_date"])[:10],
+                "about": about,
+                "score": _r(r["overall_score"]),
+                "problems": (r["problems"] or "").strip(),
+                "suggestions": (r["suggestions"] or "").strip(),
+            }
+        )
+    return out, totals

@@ -1,0 +1,180 @@
+"""Emailing each person in charge their unit's report, once per report version.
+
+After a term's final aggregation, :func:`render_and_queue` renders the tree and
+queues one ``report_delivery`` row per (report version, recipient): the school's
+leaders get the school's report, each college's deans (and leaders granted on it)
+the college's, each department's heads the department's. :func:`send_pending`
+then sends what is pending or failed, over SMTP (MAIL_* settings), committing
+after each message; the job ``deliver-reports`` calls it again later, so a failed
+send is retried until REPORT_DELIVERY_MAX_ATTEMPTS. The unique constraint on
+(term, unit, input hash, user) means a version is never queued — so never sent —
+twice to anyone, however often the tree is re-rendered.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Mapping
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlmodel import Session, col, select
+
+from evalsys.accounts.models import RoleGrant, User, utcnow
+from evalsys.org.models import OrgUnit, Term
+from evalsys.reports import render
+from evalsys.reports.data import REPORT_ROLES
+from evalsys.reports.models import DeliveryStatus, Report, ReportDelivery
+
+
+def render_and_queue(session: Session, app: Flask, term: Term) -> str:
+    """Render the term's tree (skipping unchanged reports) and queue the deliveries."""
+    code = term.code
+    session.commit()
+    codes = render.tree_units(session)
+    outcomes = render.render_units(
+        app, term_code=code, unit_codes=codes, jobs=render.worker_count(app, None)
+    )
+    failed = [o for o in outcomes if o.status == "failed"]
+    queued = queue_deliveries(session, term_code=code)
+    session.commit()
+    summary = (
+        f"reports {code}: {sum(o.status == 'rendered' for o in outcomes)} rendered, "
+        f"{sum(o.status == 'unchanged' for o in outcomes)} unchanged, {len(failed)} failed; "
+        f"{queued} deliveries queued"
+    )
+    if failed:
+        raise RuntimeError(summary + "; " + "; ".join(f"{o.unit}: {o.error}" for o in failed[:10]))
+    return summary
+
+
+def queue_deliveries(session: Session, *, term_code: str) -> int:
+    """One pending delivery per (newest report of a unit, person in charge with an email)."""
+    term = session.exec(select(Term).where(Term.code == term_code)).one()
+    newest = (
+        select(Report.unit_id, col(Report.id))
+        .where(Report.term_id == term.id)
+        .order_by(Report.unit_id, col(Report.id).desc())
+    )
+    latest: dict[int, int] = {}
+    for unit_id, report_id in session.exec(newest).all():
+        latest.setdefault(unit_id, report_id)
+    if not latest:
+        return 0
+    reports = {
+        r.id: r for r in session.exec(select(Report).where(col(Report.id).in_(latest.values())))
+    }
+    grants = session.exec(
+        select(RoleGrant.unit_id, User)
+        .join(User, col(User.id) == RoleGrant.user_id)
+        .where(
+            col(RoleGrant.unit_id).in_(latest.keys()),
+            col(RoleGrant.role).in_(REPORT_ROLES),
+            User.active == True,  # noqa: E712
+            col(User.email).is_not(None),
+        )
+    ).all()
+    existing = {
+        (d.unit_id, d.input_hash, d.user_id)
+        for d in session.exec(select(ReportDelivery).where(ReportDelivery.term_id == term.id))
+    }
+    made = 0
+    for unit_id, user in grants:
+        report = reports[latest[unit_id]]
+        key = (unit_id, report.input_hash, user.id)
+        if key in existing or not user.email:
+            continue
+        existing.add(key)
+        session.add(
+            ReportDelivery(
+                report_id=report.id,  # type: ignore[arg-type]
+                term_id=term.id,  # type: ignore[arg-type]
+                unit_id=unit_id,
+                input_hash=report.input_hash,
+                user_id=user.id,  # type: ignore[arg-type]
+                email=user.email,
+            )
+        )
+        made += 1
+    session.flush()
+    return made
+
+
+def send_pending(session: Session, config: Mapping[str, Any]) -> dict[str, int]:
+    """Send every pending or failed delivery with attempts left; commit after each one."""
+    if not config.get("MAIL_SERVER"):
+        return {"sent": 0, "failed": 0, "skipped": 0}
+    limit = int(config.get("REPORT_DELIVERY_MAX_ATTEMPTS", 5))
+    rows = session.exec(
+        select(ReportDelivery, Report, OrgUnit, Term, User)
+        .join(Report, col(Report.id) == ReportDelivery.report_id)
+        .join(OrgUnit, col(OrgUnit.id) == ReportDelivery.unit_id)
+        .join(Term, col(Term.id) == ReportDelivery.term_id)
+        .join(User, col(User.id) == ReportDelivery.user_id)
+        .where(
+            col(ReportDelivery.status).in_(
+                [DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value]
+            ),
+            ReportDelivery.attempts < limit,
+        )
+        .order_by(ReportDelivery.id)
+    ).all()
+    counts = {"sent": 0, "failed": 0, "skipped": 0}
+    for delivery, report, unit, term, user in rows:
+        delivery.attempts += 1
+        delivery.last_attempt_at = utcnow()
+        try:
+            _send(config, _message(config, report, unit, term, user, delivery.email))
+        except (OSError, smtplib.SMTPException) as err:
+            delivery.status = (
+                DeliveryStatus.GAVE_UP.value
+                if delivery.attempts >= limit
+                else DeliveryStatus.FAILED.value
+            )
+            delivery.last_error = f"{type(err).__name__}: {err}"[:2000]
+            counts["failed"] += 1
+        else:
+            delivery.status = DeliveryStatus.SENT.value
+            delivery.sent_at = utcnow()
+            delivery.last_error = None
+            counts["sent"] += 1
+        session.add(delivery)
+        session.commit()
+    return counts
+
+
+def _message(
+    config: Mapping[str, Any], report: Report, unit: OrgUnit, term: Term, user: User, email: str
+) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = f"{unit.name} · {term.name}: 教学质量报告 teaching-quality report"
+    msg["From"] = config.get("MAIL_SENDER") or "evalsys@localhost"
+    msg["To"] = email
+    msg.set_content(
+        f"{user.name}:\n\n"
+        f"The {term.code} teaching-quality report of {unit.name} ({unit.code}) is attached "
+        f"({report.pages} pages). It leads with what needs attention.\n\n"
+        f"附件为{unit.name}{term.name}教学质量报告。\n\n-- evalsys\n"
+    )
+    msg.add_attachment(
+        Path(report.path).read_bytes(),
+        maintype="application",
+        subtype="pdf",
+        filename=f"{unit.code}-{term.code}.pdf",
+    )
+    return msg
+
+
+def _send(config: Mapping[str, Any], msg: EmailMessage) -> None:
+    host = config["MAIL_SERVER"]
+    port = int(config.get("MAIL_PORT") or 25)
+    timeout = float(config.get("MAIL_TIMEOUT_SECONDS") or 30)
+    smtp_class = smtplib.SMTP_SSL if config.get("MAIL_USE_SSL") else smtplib.SMTP
+    with smtp_class(host, port, timeout=timeout) as smtp:
+        if config.get("MAIL_USE_TLS") and not config.get("MAIL_USE_SSL"):
+            smtp.starttls()
+        if config.get("MAIL_USERNAME"):
+            smtp.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
+        smtp.send_message(msg)

@@ -1,0 +1,398 @@
+"""From report data to a recorded PDF: charts, the Jinja template, WeasyPrint, the record.
+
+:func:`render_unit` does one unit in the calling process (tests, and each
+worker). :func:`render_units` spreads units over worker processes, each with
+its own app and engine, under a time limit per report, and reports progress.
+
+A unit is rendered again only when its inputs changed: the report data (which
+holds every figure, name and comment shown) and :func:`template_version` (the
+templates, the stylesheet, the chart code) are hashed, and a rendering whose
+hash equals the newest record's, with the file still there unchanged, is skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import multiprocessing
+import os
+import pickle
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from markupsafe import Markup
+from sqlmodel import Session, col, select
+
+from evalsys import ROOT
+from evalsys.accounts.models import utcnow
+from evalsys.db import get_engine
+from evalsys.org.models import OrgUnit, OrgUnitClosure, Term
+from evalsys.reports import charts
+from evalsys.reports.data import ReportError, input_hash, report_data
+from evalsys.reports.models import Report
+from evalsys.reports.pdf import STYLESHEET, render_pdf, write_atomically
+
+TEMPLATE = "reports/report.html"
+TEMPLATES = ROOT / "templates" / "reports"
+#: Bumped by hand when the meaning of the data changes without a template change.
+DATA_VERSION = "1"
+
+
+class RenderTimeout(Exception):
+    """A report took longer than REPORT_TIMEOUT_SECONDS to render."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    unit: str
+    #: "rendered", "unchanged" or "failed".
+    status: str
+    path: str | None = None
+    pages: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    report_id: int | None = None
+
+
+# --- versions, paths, config -----------------------------------------------------------------
+
+
+@cache
+def template_version() -> str:
+    """A hash of everything besides the data that shapes a report."""
+    digest = hashlib.sha256()
+    for path in sorted(TEMPLATES.glob("*.html")) + [STYLESHEET]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    digest.update(f"charts {charts.CHART_VERSION} data {DATA_VERSION}".encode())
+    return digest.hexdigest()[:16]
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(code: str) -> str:
+    """A code as a file name: anything but letters, digits, dot, dash and underscore -> '_'."""
+    name = _UNSAFE.sub("_", code).strip(".")
+    return name or "_"
+
+
+def reports_dir(app: Flask) -> Path:
+    configured = app.config.get("REPORT_DIR")
+    return Path(configured) if configured else Path(app.instance_path) / "reports"
+
+
+def report_path(out_dir: Path, term_code: str, unit_code: str) -> Path:
+    return out_dir / safe_name(term_code) / f"{safe_name(unit_code)}.pdf"
+
+
+def local_now(config: Mapping[str, Any]) -> datetime:
+    return datetime.now(ZoneInfo(config.get("SCHEDULER_TIMEZONE", "UTC")))
+
+
+# --- one unit ----------------------------------------------------------------------------------
+
+
+def build_html(app: Flask, data: Mapping[str, Any], *, generated: str) -> str:
+    """The report's HTML, from the app's Jinja environment (autoescaped: .html)."""
+    template = app.jinja_env.get_template(TEMPLATE)
+    return template.render(data=data, charts=chart_svgs(data), generated=generated)
+
+
+def chart_img(svg: str, alt: str) -> Markup:
+    """An SVG chart carried inside the HTML as a data URL: still vectors in the PDF, but
+    WeasyPrint draws it as an image of its own, without running the HTML cascade over every
+    SVG element (and without one chart's ids meeting another's)."""
+    payload = base64.b64encode(('<?xml version="1.0" encoding="utf-8"?>\n' + svg).encode())
+    return Markup('<img class="chart" alt="{}" src="data:image/svg+xml;base64,{}">').format(
+        alt, payload.decode()
+    )
+
+
+def chart_svgs(data: Mapping[str, Any]) -> dict[str, dict[str, Markup]]:
+    """Each part's charts as inline SVG images, keyed by the part's anchor."""
+    threshold = data["settings"].get("threshold")
+    out: dict[str, dict[str, Markup]] = {}
+    for part in data["parts"]:
+        main = part["depth"] == 1
+        parent = part["parent"]
+        parent_label = parent["name"] if parent else None
+        rows = [
+            {
+                "label": f"{d['label_zh']} {d['label']}",
+                "mean": d["mean"],
+                "parent": d["parent_raw"],
+                "n": d["n"],
+                "insufficient": d["insufficient"],
+            }
+            for d in part["dimensions"]
+            if d["kind"] == "all" and d["dimension"] != "overall"
+        ]
+        got: dict[str, Markup] = {}
+        if rows:
+            got["dimensions"] = chart_img(
+                charts.dimension_chart(
+                    rows,
+                    unit_label=part["name"],
+                    parent_label=parent_label,
+                    threshold=threshold,
+                ),
+                f"Mean per dimension of {part['name']}",
+            )
+        if main:
+            total = sum(part["bands"].values())
+            ptotal = sum(part["parent_bands"].values()) if part["parent_bands"] else 0
+            if total:
+                bands = [
+                    {
+                        "label": b["label"],
+                        "count": part["bands"][b["band"]],
+                        "share": 100.0 * part["bands"][b["band"]] / total,
+                        "parent_share": (
+                            100.0 * part["parent_bands"][b["band"]] / ptotal if ptotal else None
+                        ),
+                    }
+                    for b in data["bands"]
+                ]
+                got["bands"] = chart_img(
+                    charts.band_chart(
+                        bands,
+                        unit_label=part["name"],
+                        parent_label=parent_label if ptotal else None,
+                    ),
+                    f"Score distribution of {part['name']}",
+                )
+            if part["trend"]:
+                got["trend"] = chart_img(
+                    charts.trend_chart(part["trend"], unit_label=part["name"], threshold=threshold),
+                    f"Overall mean of {part['name']} over terms",
+                )
+            if part["coverage_rows"]:
+                got["coverage"] = chart_img(
+                    charts.coverage_chart(part["coverage_rows"]), f"Coverage of {part['name']}"
+                )
+        out[part["anchor"]] = got
+    return out
+
+
+def render_unit(
+    session: Session,
+    app: Flask,
+    *,
+    term_code: str,
+    unit_code: str,
+    out_dir: Path | None = None,
+    force: bool = False,
+    timeout: float | None = None,
+) -> Outcome:
+    """Render one unit's report unless unchanged; write it atomically and record it.
+
+    ``timeout`` limits the rendering proper (charts, HTML, PDF), never a database call:
+    an alarm in the middle of a query would leave the connection unusable.
+    """
+    started = time.perf_counter()
+    data = report_data(session, term_code=term_code, unit_code=unit_code, config=app.config)
+    digest = input_hash(data, template_version())
+    term_id = session.exec(select(Term.id).where(Term.code == term_code)).one()
+    unit_id = session.exec(select(OrgUnit.id).where(OrgUnit.code == unit_code)).one()
+    path = report_path(out_dir or reports_dir(app), term_code, unit_code).resolve()
+    found = latest_report(session, term_id, unit_id)  # type: ignore[arg-type]
+    latest = found.model_copy() if found is not None else None
+    # End the read transaction now: on SQLite a read snapshot held across the rendering
+    # could not be turned into the write below once another worker had written.
+    session.rollback()
+    if not force and latest is not None and _still_valid(latest, digest, path):
+        return Outcome(unit_code, "unchanged", latest.path, latest.pages, 0.0, None, latest.id)
+    generated = local_now(app.config).strftime("%Y-%m-%d %H:%M")
+    with time_limit(timeout, f"{term_code} {unit_code}"):
+        html = build_html(app, data, generated=generated)
+        rendered = render_pdf(html)
+    write_atomically(path, rendered.pdf)
+    seconds = time.perf_counter() - started
+    record = Report(
+        term_id=term_id,  # type: ignore[arg-type]
+        unit_id=unit_id,  # type: ignore[arg-type]
+        path=str(path),
+        sha256=rendered.sha256,
+        input_hash=digest,
+        pages=rendered.pages,
+        size=len(rendered.pdf),
+        seconds=round(seconds, 3),
+        generated_at=utcnow(),
+    )
+    session.add(record)
+    session.commit()
+    if rendered.refused:
+        app.logger.warning("report %s %s: refused %s", term_code, unit_code, rendered.refused)
+    return Outcome(unit_code, "rendered", str(path), rendered.pages, seconds, None, record.id)
+
+
+def latest_report(session: Session, term_id: int, unit_id: int) -> Report | None:
+    stmt = (
+        select(Report)
+        .where(Report.term_id == term_id, Report.unit_id == unit_id)
+        .order_by(col(Report.id).desc())
+        .limit(1)
+    )
+    return session.exec(stmt).first()
+
+
+def _still_valid(latest: Report, digest: str, path: Path) -> bool:
+    if latest.input_hash != digest or latest.path != str(path) or not path.is_file():
+        return False
+    return hashlib.sha256(path.read_bytes()).hexdigest() == latest.sha256
+
+
+def tree_units(session: Session, unit_code: str | None = None) -> list[str]:
+    """The codes of the units that get a PDF: the school, colleges and departments, top down.
+
+    With ``unit_code``: that unit only (it must be an org unit).
+    """
+    if unit_code is not None:
+        unit = session.exec(select(OrgUnit).where(OrgUnit.code == unit_code)).first()
+        if unit is None:
+            raise ReportError(
+                f"no unit '{unit_code}' (reports are made for the school, colleges and departments)"
+            )
+        return [unit.code]
+    depth = (
+        select(OrgUnitClosure.descendant_id, OrgUnitClosure.depth)
+        .join(OrgUnit, col(OrgUnit.id) == OrgUnitClosure.ancestor_id)
+        .where(OrgUnit.parent_id == None)  # noqa: E711
+        .subquery()
+    )
+    stmt = (
+        select(OrgUnit.code)
+        .join(depth, depth.c.descendant_id == OrgUnit.id)
+        .order_by(depth.c.depth, OrgUnit.code)
+    )
+    return list(session.exec(stmt).all())
+
+
+# --- many units, in worker processes ---------------------------------------------------------
+
+
+@contextmanager
+def time_limit(seconds: float | None, what: str) -> Iterator[None]:
+    """Raise RenderTimeout after ``seconds`` (main thread of a process only; else no limit)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        raise RenderTimeout(f"{what}: rendering took longer than {seconds:g} s (the time limit)")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def portable_config(app: Flask) -> dict[str, Any]:
+    """The app's configuration, as far as it pickles, for rebuilding it in a worker."""
+    out: dict[str, Any] = {}
+    for key, value in app.config.items():
+        try:
+            pickle.dumps(value)
+        except Exception:  # noqa: S112  (leave out what cannot cross a process boundary)
+            continue
+        out[key] = value
+    out["INSTANCE_PATH"] = app.instance_path
+    return out
+
+
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(config: dict[str, Any]) -> None:
+    from evalsys import create_app
+
+    # The parent may have set a test config; the worker's app is built from the same values.
+    _worker["app"] = create_app(dict(config), serving=False)
+
+
+def _render_in_worker(
+    term_code: str, unit_code: str, out_dir: str | None, force: bool, timeout: float | None
+) -> Outcome:
+    app: Flask = _worker["app"]
+    started = time.perf_counter()
+    try:
+        with Session(get_engine(app), expire_on_commit=False) as session:
+            return render_unit(
+                session,
+                app,
+                term_code=term_code,
+                unit_code=unit_code,
+                out_dir=Path(out_dir) if out_dir else None,
+                force=force,
+                timeout=timeout,
+            )
+    except Exception as err:  # reported per unit; the others go on
+        return Outcome(
+            unit_code,
+            "failed",
+            seconds=time.perf_counter() - started,
+            error=f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+        )
+
+
+def render_units(
+    app: Flask,
+    *,
+    term_code: str,
+    unit_codes: Sequence[str],
+    jobs: int = 1,
+    out_dir: Path | None = None,
+    force: bool = False,
+    progress: Callable[[Outcome, int, int], None] | None = None,
+) -> list[Outcome]:
+    """Render the units in ``jobs`` worker processes; outcomes in the order they finish."""
+    timeout = float(app.config.get("REPORT_TIMEOUT_SECONDS") or 0) or None
+    config = portable_config(app)
+    outcomes: list[Outcome] = []
+    # "spawn": a fresh interpreter per worker, never a fork of a process holding
+    # database connections or threads.
+    context = multiprocessing.get_context("spawn")
+    workers = max(1, min(jobs, len(unit_codes) or 1))
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(config,)
+    ) as pool:
+        futures = [
+            pool.submit(
+                _render_in_worker,
+                term_code,
+                code,
+                str(out_dir) if out_dir else None,
+                force,
+                timeout,
+            )
+            for code in unit_codes
+        ]
+        for future in as_completed(futures):
+            outcome = future.result()
+            outcomes.append(outcome)
+            if progress is not None:
+                progress(outcome, len(outcomes), len(unit_codes))
+    return outcomes
+
+
+def worker_count(app: Flask, jobs: int | None) -> int:
+    if jobs is not None:
+        return max(1, jobs)
+    configured = app.config.get("REPORT_JOBS")
+    return max(1, int(configured)) if configured else max(1, min(4, os.cpu_count() or 1))

@@ -1,0 +1,25 @@
+"""A small aggregated university for the report tests (the aggregation tests' generator)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from evalsys.aggregation import service
+from tests.aggregation.conftest import Uni, bare_uni, settings, uni  # noqa: F401  (fixtures)
+
+
+@pytest.fixture
+def aggregated(uni: Uni, session) -> Uni:  # noqa: F811
+    """Both terms aggregated (the second compares with the first)."""
+    service.aggregate_term(session, term=uni.terms["T1"].code)
+    service.aggregate_term(session, term=uni.terms["T2"].code)
+    return uni
+
+
+def pdf_text(path: Path) -> str:
+    return subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout

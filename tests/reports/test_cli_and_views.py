@@ -1,0 +1,169 @@
+"""``evalsys report`` (workers, skip-unchanged, time limit), atomic files, the download route."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from evalsys.accounts.models import AuditEvent
+from evalsys.feedback.models import Feedback
+from evalsys.reports import render
+from evalsys.reports.models import Report
+from evalsys.reports.render import RenderTimeout, render_unit, time_limit, tree_units
+
+TERM = "2026-2027-1"
+TREE = ["U", "ART", "CS", "MATH", "ART-DES", "CS-AI", "CS-SE", "MATH-APP", "MATH-PURE"]
+
+
+def _records(session) -> list[Report]:
+    session.rollback()
+    return list(session.exec(select(Report).order_by(Report.id)).all())
+
+
+def test_tree_units_top_down(aggregated, session):
+    assert tree_units(session) == TREE
+    assert tree_units(session, "CS") == ["CS"]
+
+
+def test_cli_renders_the_tree_in_workers_then_skips_it(aggregated, cli, session, tmp_path):
+    out = tmp_path / "out"
+    result = cli("report", "--term", TERM, "--out", str(out), "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    assert "9 rendered, 0 unchanged, 0 failed" in result.output
+    assert "[9/9]" in result.output
+    files = sorted(p.name for p in (out / TERM).iterdir())
+    assert files == sorted(f"{code}.pdf" for code in TREE)  # no temporary file left
+    records = _records(session)
+    assert len(records) == 9
+    for record in records:
+        path = Path(record.path)
+        assert path.read_bytes().startswith(b"%PDF") and record.pages >= 2
+        assert record.size == path.stat().st_size and len(record.input_hash) == 64
+
+    again = cli("report", "--term", TERM, "--out", str(out), "--jobs", "2")
+    assert again.exit_code == 0, again.output
+    assert "0 rendered, 9 unchanged" in again.output
+    assert len(_records(session)) == 9
+
+
+def test_a_changed_record_re_renders_only_the_units_it_shows_in(aggregated, session, app, tmp_path):
+    tree = ["U", "CS", "MATH", "CS-SE", "MATH-PURE"]
+    for code in tree:
+        render_unit(session, app, term_code=TERM, unit_code=code, out_dir=tmp_path)
+    assert {
+        render_unit(session, app, term_code=TERM, unit_code=code, out_dir=tmp_path).status
+        for code in tree
+    } == {"unchanged"}
+    record = session.exec(
+        select(Feedback).where(
+            Feedback.department_id == aggregated.units["MATH-PURE"].id,
+            Feedback.term_id == aggregated.terms["T2"].id,
+            Feedback.status == "submitted",
+        )
+    ).first()
+    record.suggestions = "多做练习"
+    session.add(record)
+    session.commit()
+    statuses = {
+        code: render_unit(session, app, term_code=TERM, unit_code=code, out_dir=tmp_path).status
+        for code in tree
+    }
+    rendered = sorted(code for code, status in statuses.items() if status == "rendered")
+    # The comment is printed in MATH-PURE's course part, MATH's department part and the
+    # school's college part: those three change, no other.
+    assert rendered == ["MATH", "MATH-PURE", "U"]
+    # A missing or altered file is rendered again even with unchanged inputs.
+    (tmp_path / TERM / "CS.pdf").unlink()
+    assert render_unit(session, app, term_code=TERM, unit_code="CS", out_dir=tmp_path).status == (
+        "rendered"
+    )
+    forced = render_unit(session, app, term_code=TERM, unit_code="CS", out_dir=tmp_path, force=True)
+    assert forced.status == "rendered"
+
+
+def test_a_failed_rendering_leaves_the_previous_file_and_no_record(
+    aggregated, session, app, tmp_path, monkeypatch
+):
+    first = render_unit(session, app, term_code=TERM, unit_code="ART", out_dir=tmp_path)
+    before = Path(first.path).read_bytes()
+
+    def broken(html, **kw):
+        raise RuntimeError("renderer crashed")
+
+    monkeypatch.setattr(render, "render_pdf", broken)
+    with pytest.raises(RuntimeError):
+        render_unit(session, app, term_code=TERM, unit_code="ART", out_dir=tmp_path, force=True)
+    assert Path(first.path).read_bytes() == before
+    assert [p.name for p in (tmp_path / TERM).iterdir()] == ["ART.pdf"]
+    assert len(_records(session)) == 1
+
+
+def test_time_limit_raises_a_clear_error():
+    with pytest.raises(RenderTimeout, match="longer than 0.2 s"), time_limit(0.2, "T U"):
+        time.sleep(2)
+    with time_limit(1, "fine"):
+        pass
+
+
+def test_cli_reports_a_timeout_per_unit_and_fails(aggregated, cli, app, tmp_path):
+    app.config["REPORT_TIMEOUT_SECONDS"] = 0.01
+    result = cli("report", "--term", TERM, "--unit", "CS", "--out", str(tmp_path), "--jobs", "1")
+    assert result.exit_code == 1
+    assert "FAILED" in result.output and "time limit" in result.output
+    assert not (tmp_path / TERM / "CS.pdf").exists()
+
+
+def test_cli_errors(uni, cli, tmp_path):
+    result = cli("report", "--term", TERM, "--out", str(tmp_path))
+    assert result.exit_code == 1 and "has not been aggregated" in result.output
+    result = cli("report", "--term", "NOPE")
+    assert result.exit_code == 1 and "no term 'NOPE'" in result.output
+
+
+# --- the web side ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rendered_cs(aggregated, session, app, factory):
+    factory.user("dean_cs", "dean@CS")
+    factory.user("teacher_only", "teacher@CS-SE")
+    render_unit(session, app, term_code=TERM, unit_code="CS", out_dir=None)
+    render_unit(session, app, term_code=TERM, unit_code="MATH", out_dir=None)
+    return aggregated
+
+
+def test_dean_downloads_own_college_only_and_it_is_audited(rendered_cs, client, auth, session):
+    auth.login("dean_cs")
+    response = client.get(f"/reports/{TERM}/CS.pdf")
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf" and response.data.startswith(b"%PDF")
+    response.close()
+    assert client.get(f"/reports/{TERM}/MATH.pdf").status_code == 403
+    assert client.get(f"/reports/{TERM}/U.pdf").status_code == 403
+    missing = client.get(f"/reports/{TERM}/CS-SE.pdf")  # in scope, never rendered
+    assert missing.status_code == 404
+    assert b"evalsys report --term 2026-2027-1 --unit CS-SE" in missing.data
+    assert client.get("/reports/NOPE/CS.pdf").status_code == 404
+    session.rollback()
+    events = session.exec(select(AuditEvent).where(AuditEvent.action == "report.download")).all()
+    assert [(e.target, e.user_id is not None) for e in events] == [(f"{TERM} CS", True)]
+
+
+def test_report_list_shows_only_what_the_user_may_read(rendered_cs, client, auth):
+    auth.login("dean_cs")
+    page = client.get("/reports/")
+    assert page.status_code == 200
+    assert f"/reports/{TERM}/CS.pdf".encode() in page.data
+    assert b"MATH.pdf" not in page.data
+    auth.logout()
+    auth.login("teacher_only")
+    assert b"CS.pdf" not in client.get("/reports/").data
+    assert client.get(f"/reports/{TERM}/CS.pdf").status_code == 403
+
+
+def test_reports_need_a_login(rendered_cs, client):
+    response = client.get(f"/reports/{TERM}/CS.pdf")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]

@@ -1,0 +1,138 @@
+"""Delivery through a real SMTP server on 127.0.0.1: one email per report version and person,
+a failed send retried, none sent twice."""
+
+from __future__ import annotations
+
+import email
+import socket
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlmodel import select
+
+from evalsys.feedback.models import Feedback
+from evalsys.reports import delivery
+from evalsys.reports.jobs import deliver_reports
+from evalsys.reports.models import ReportDelivery
+from evalsys.reports.render import render_unit
+
+TERM = "2026-2027-1"
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps the messages and can refuse some recipients."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.Message] = []
+        self.refuse: set[str] = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address in self.refuse:
+            return "451 4.3.0 mailbox busy, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 Message accepted"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(app):
+    inbox = Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_SENDER="evalsys@test")
+    yield inbox
+    controller.stop()
+
+
+def _deliveries(session) -> list[ReportDelivery]:
+    session.rollback()
+    return list(session.exec(select(ReportDelivery).order_by(ReportDelivery.id)).all())
+
+
+def test_deliver_once_retry_failures_never_twice(aggregated, session, app, factory, smtp):
+    factory.user("dean_cs", "dean@CS", name="计算机院长")
+    factory.user("head_se", "head@CS-SE", name="软件系主任")
+    factory.user("leader_u", "leader@U", name="校领导")
+    factory.user("teacher_x", "teacher@CS-SE")  # gets nothing
+    for code in ("U", "CS", "CS-SE", "MATH"):
+        render_unit(session, app, term_code=TERM, unit_code=code)
+    assert delivery.queue_deliveries(session, term_code=TERM) == 3
+    session.commit()
+    smtp.refuse = {"head_se@example.edu"}  # the department head's server is busy
+
+    counts = delivery.send_pending(session, app.config)
+    assert counts == {"sent": 2, "failed": 1, "skipped": 0}
+    got = {m["To"]: m for m in smtp.messages}
+    assert set(got) == {"dean_cs@example.edu", "leader_u@example.edu"}
+    pdfs = [
+        p for p in got["dean_cs@example.edu"].walk() if p.get_content_type() == "application/pdf"
+    ]
+    assert len(pdfs) == 1 and pdfs[0].get_payload(decode=True).startswith(b"%PDF")
+    assert pdfs[0].get_filename() == f"CS-{TERM}.pdf"
+    failed = [d for d in _deliveries(session) if d.status == "failed"]
+    assert [(d.email, d.attempts) for d in failed] == [("head_se@example.edu", 1)]
+    assert "451" in failed[0].last_error
+
+    # The job, later: the failed one is retried and sent; nothing else goes out again.
+    smtp.refuse = set()
+    assert deliver_reports(session, app) == "1 sent, 0 failed"
+    assert sorted(m["To"] for m in smtp.messages) == [
+        "dean_cs@example.edu",
+        "head_se@example.edu",
+        "leader_u@example.edu",
+    ]
+    assert deliver_reports(session, app) == "0 sent, 0 failed"
+    # Queueing again (the same report versions) and re-rendering unchanged: nothing new.
+    for code in ("U", "CS", "CS-SE"):
+        render_unit(session, app, term_code=TERM, unit_code=code, force=True)
+    assert delivery.queue_deliveries(session, term_code=TERM) == 0
+    session.commit()
+    assert delivery.send_pending(session, app.config)["sent"] == 0
+    assert len(smtp.messages) == 3
+    assert {d.status for d in _deliveries(session)} == {"sent"}
+
+    # A new version of the department's report (a changed comment) is sent again, once.
+    record = session.exec(
+        select(Feedback).where(
+            Feedback.department_id == aggregated.units["CS-SE"].id,
+            Feedback.term_id == aggregated.terms["T2"].id,
+            Feedback.status == "submitted",
+        )
+    ).first()
+    record.problems = "新问题"
+    session.add(record)
+    session.commit()
+    assert render_unit(session, app, term_code=TERM, unit_code="CS-SE").status == "rendered"
+    assert delivery.queue_deliveries(session, term_code=TERM) == 1
+    session.commit()
+    assert delivery.send_pending(session, app.config)["sent"] == 1
+    assert [m["To"] for m in smtp.messages[3:]] == ["head_se@example.edu"]
+
+
+def test_gives_up_after_the_configured_attempts(aggregated, session, app, factory, smtp):
+    factory.user("dean_cs", "dean@CS")
+    render_unit(session, app, term_code=TERM, unit_code="CS")
+    delivery.queue_deliveries(session, term_code=TERM)
+    session.commit()
+    app.config["REPORT_DELIVERY_MAX_ATTEMPTS"] = 2
+    smtp.refuse = {"dean_cs@example.edu"}
+    delivery.send_pending(session, app.config)
+    delivery.send_pending(session, app.config)
+    assert delivery.send_pending(session, app.config) == {"sent": 0, "failed": 0, "skipped": 0}
+    [row] = _deliveries(session)
+    assert row.status == "gave_up" and row.attempts == 2 and smtp.messages == []
+
+
+def test_no_mail_server_no_mail(aggregated, session, app):
+    app.config["MAIL_SERVER"] = None
+    assert deliver_reports(session, app).startswith("MAIL_SERVER is not set")

@@ -1,0 +1,284 @@
+"""The rendered PDFs: names, the aggregation's figures, the outline, escaping, query count."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import event
+from sqlmodel import select
+
+from evalsys.aggregation.models import AggregateResult
+from evalsys.db import get_engine
+from evalsys.feedback.models import Feedback
+from evalsys.org.models import Course, Section
+from evalsys.reports import data as report_data_mod
+from evalsys.reports.models import Report
+from evalsys.reports.pdf import render_pdf
+from evalsys.reports.render import build_html, render_unit
+from tests.reports.conftest import pdf_text
+
+
+def _render(session, app, unit: str, out: Path, term: str = "2026-2027-1", **kw):
+    outcome = render_unit(session, app, term_code=term, unit_code=unit, out_dir=out, **kw)
+    assert outcome.status in ("rendered", "unchanged"), outcome
+    return outcome
+
+
+def _result(session, term_id: int, level: str, code: str, kind="all", dimension="overall"):
+    return session.exec(
+        select(AggregateResult).where(
+            AggregateResult.term_id == term_id,
+            AggregateResult.level == level,
+            AggregateResult.unit_code == code,
+            AggregateResult.kind == kind,
+            AggregateResult.dimension == dimension,
+        )
+    ).one()
+
+
+def _shown(result: AggregateResult) -> str:
+    """How the template prints a result's mean."""
+    if result.n == 0:
+        return "no records"
+    if result.insufficient:
+        return f"n={result.n}, too few"
+    return f"{result.mean:.1f}"
+
+
+def test_college_report_shows_names_and_the_aggregated_figures(aggregated, session, app, tmp_path):
+    outcome = _render(session, app, "CS", tmp_path)
+    assert outcome.status == "rendered" and outcome.pages >= 3
+    path = Path(outcome.path)
+    assert path == (tmp_path / "2026-2027-1" / "CS.pdf").resolve()
+    text = pdf_text(path)
+    assert "计算机学院" in text and "示范大学" in text  # the unit and its parent, in Chinese
+    term_id = aggregated.terms["T2"].id
+    checked = 0
+    for level, code in (("college", "CS"), ("department", "CS-SE"), ("department", "CS-AI")):
+        for kind in ("all", "spot_check", "open_class", "tutor_group"):
+            try:
+                result = _result(session, term_id, level, code, kind)
+            except Exception:  # noqa: S112  (a kind without any record in that unit)
+                continue
+            assert _shown(result) in text, (level, code, kind, _shown(result))
+            checked += 1
+    assert checked >= 6
+    # The dimension rows of the college's own table, as printed.
+    for dimension in ("attitude", "content", "method", "organisation", "effect"):
+        result = _result(session, term_id, "college", "CS", "spot_check", dimension)
+        assert _shown(result) in text
+    # Courses (in the departments' parts) appear in the children tables.
+    for course in ("SE1", "SE2", "AI1"):
+        assert course in text
+
+
+def test_insufficient_results_are_marked_not_printed(bare_uni, session, app, tmp_path, factory):
+    uni = bare_uni
+    teacher = factory.user("tt", "teacher@U")
+    observer = factory.user("oo", "supervisor@U")
+    course = factory.course("LONE", uni.units["CS-SE"], title="孤立课程")
+    uni.sections["S1"] = factory.section("S1", course, uni.terms["T2"], teacher=teacher)
+    uni.courses["LONE"] = course
+    items = uni.item_codes("spot_check")
+    for _ in range(2):
+        uni.add("spot_check", observer=observer, section="S1", scores={i.code: 7 for i in items})
+    session.commit()
+    from evalsys.aggregation import service
+
+    service.aggregate_term(session, term="2026-2027-1")
+    outcome = _render(session, app, "CS-SE", tmp_path)
+    text = pdf_text(Path(outcome.path))
+    assert "孤立课程" in text
+    assert "n=2, too few" in text
+    result = _result(session, uni.terms["T2"].id, "department", "CS-SE")
+    assert result.insufficient and f"{result.mean:.1f}" not in text.split("Appendix")[0]
+
+
+def _outline_titles(items) -> list:
+    out = []
+    for item in items:
+        if isinstance(item, list):
+            out.append(_outline_titles(item))
+        else:
+            out.append(item.title)
+    return out
+
+
+def test_outline_nests_as_the_hierarchy(aggregated, session, app, tmp_path):
+    outcome = _render(session, app, "U", tmp_path)
+    reader = PdfReader(outcome.path)
+    outline = _outline_titles(reader.outline)
+    # Top level: the school, then (nested below it) its sections and colleges; the appendix.
+    assert outline[0] == "示范大学"
+    below = outline[1]
+    assert isinstance(below, list)
+    flat = [t for t in below if isinstance(t, str)]
+    for college in ("计算机学院", "数学学院", "艺术学院"):
+        assert any(college in t for t in flat), (college, flat)
+    assert any("Appendix" in t for t in outline[2:] if isinstance(t, str))
+    assert reader.metadata.title.startswith("示范大学")
+    # Embedded fonts: every font in the PDF carries its file.
+    fonts = set()
+    for page in reader.pages:
+        for font in (page["/Resources"].get("/Font") or {}).values():
+            font = font.get_object()
+            descendant = font.get("/DescendantFonts")
+            desc = (descendant[0].get_object() if descendant else font).get("/FontDescriptor")
+            if desc is not None:
+                desc = desc.get_object()
+                fonts.add(
+                    (
+                        desc["/FontName"],
+                        any(k in desc for k in ("/FontFile", "/FontFile2", "/FontFile3")),
+                    )
+                )
+    assert fonts and all(embedded for _name, embedded in fonts), fonts
+    assert reader.trailer["/Root"]["/Lang"] == "zh-CN"
+
+
+def test_department_report_holds_each_course_as_a_linked_part(aggregated, session, app, tmp_path):
+    outcome = _render(session, app, "CS-SE", tmp_path)
+    outline = _outline_titles(PdfReader(outcome.path).outline)
+    assert outline[0] == "CS-SE"
+    nested = [t for t in outline[1] if isinstance(t, str)]
+    for course in ("SE1", "SE2", "SE3"):
+        assert any(course in t for t in nested), (course, nested)
+    html = build_html(
+        app,
+        report_data_mod.report_data(
+            session, term_code="2026-2027-1", unit_code="CS-SE", config=app.config
+        ),
+        generated="x",
+    )
+    assert 'href="#u-course-SE1"' in html and 'id="u-course-SE1"' in html
+
+
+@pytest.fixture
+def spy_server():
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+    server.server_close()
+
+
+def test_hostile_observer_text_is_escaped_and_fetches_nothing(
+    aggregated, session, app, tmp_path, spy_server
+):
+    base, hits = spy_server
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT 42\n")
+    section = session.exec(
+        select(Section)
+        .join(Course, Course.id == Section.course_id)
+        .where(Course.code == "SE1", Section.term_id == aggregated.terms["T2"].id)
+    ).first()
+    record = session.exec(
+        select(Feedback).where(Feedback.section_id == section.id, Feedback.status == "submitted")
+    ).first()
+    record.problems = (
+        f'<script>alert("x")</script> <img src="file://{secret}"> '
+        f'<img src="{base}/pixel.png"> <link rel="stylesheet" href="{base}/evil.css">'
+    )
+    record.suggestions = (
+        f"<style>body {{ background: url({base}/bg.png) }}</style> "
+        f'<p style="background: url({base}/p.png)">styled</p> </blockquote></div><h1>fake</h1>'
+    )
+    session.add(record)
+    session.commit()
+    data = report_data_mod.report_data(
+        session, term_code="2026-2027-1", unit_code="CS-SE", config=app.config
+    )
+    html = build_html(app, data, generated="x")
+    assert "&lt;script&gt;" in html and "<script>" not in html
+    rendered = render_pdf(html)
+    assert hits == [] and rendered.refused == ()  # escaped: nothing even tried to load
+    outcome = _render(session, app, "CS-SE", tmp_path)
+    assert hits == []
+    text = pdf_text(Path(outcome.path))
+    flat = "".join(text.split())  # long lines wrap anywhere: compare without white space
+
+    def shown(s: str) -> bool:
+        return "".join(s.split()) in flat
+
+    assert shown('<script>alert("x")</script>')  # shown as the text it is
+    assert shown(f'<img src="file://{secret}">')
+    assert shown(f"url({base}/bg.png)")
+    assert shown("</blockquote></div><h1>fake</h1>")
+    assert "TOP-SECRET" not in text and b"TOP-SECRET" not in Path(outcome.path).read_bytes()
+
+
+def test_observers_are_named_only_when_the_setting_says_so(aggregated, session, app):
+    record = session.exec(select(Feedback).where(Feedback.status == "submitted")).first()
+    record.problems = "节奏太快"
+    session.add(record)
+    session.commit()
+    observer_name = session.get(type(aggregated.observers[0]), record.observer_id).name
+
+    def comments(show: bool) -> list[dict]:
+        app.config["REPORT_SHOW_OBSERVER_NAMES"] = show
+        data = report_data_mod.report_data(
+            session, term_code=record_term(session, record), unit_code="U", config=app.config
+        )
+        return [c for p in data["parts"] for c in p["comments"] if c["problems"] == "节奏太快"]
+
+    [hidden] = comments(False)
+    assert hidden["observer"] is None and hidden["by"] == ["督导", "Supervisor"]
+    [named] = comments(True)
+    assert named["observer"] == observer_name
+
+
+def record_term(session, record) -> str:
+    from evalsys.org.models import Term
+
+    return session.get(Term, record.term_id).code
+
+
+def test_report_data_runs_a_fixed_number_of_queries(aggregated, session, app):
+    engine = get_engine(app)
+    counts: list[int] = []
+
+    def count(*args):
+        counts[-1] += 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for code in ("ART-DES", "CS-SE", "CS", "U"):
+            counts.append(0)
+            session.rollback()
+            report_data_mod.report_data(
+                session, term_code="2026-2027-1", unit_code=code, config=app.config
+            )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert max(counts) <= 20, counts
+    assert counts[0] == counts[1], counts  # a department with one course or with three
+
+
+def test_templates_are_autoescaped(app):
+    assert app.jinja_env.autoescape("reports/report.html") is True
+    assert app.jinja_env.autoescape("reports/_part.html") is True
+
+
+def test_unknown_or_unaggregated_term_is_a_clear_error(uni, session, app, tmp_path):
+    with pytest.raises(report_data_mod.ReportError, match="has not been aggregated"):
+        render_unit(session, app, term_code="2026-2027-1", unit_code="CS", out_dir=tmp_path)
+    with pytest.raises(report_data_mod.ReportError, match="no term"):
+        render_unit(session, app, term_code="NOPE", unit_code="CS", out_dir=tmp_path)
+    assert session.exec(select(Report)).all() == []
