@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -61,7 +62,10 @@ _add_area_commands()
 
 
 def _instance_path() -> Path:
-    # Computed without create_app, which would refuse to start with no secret key yet.
+    # Computed without create_app, which would refuse to start with no secret key yet;
+    # honours EVALSYS_INSTANCE_PATH as create_app does, so the config lands where it is read.
+    if os.environ.get("EVALSYS_INSTANCE_PATH"):
+        return Path(os.environ["EVALSYS_INSTANCE_PATH"])
     return Path(Flask("evalsys", instance_relative_config=True).instance_path)
 
 
