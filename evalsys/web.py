@@ -37,6 +37,7 @@ def init_app(app: Flask) -> None:
     from evalsys.accounts.views import bp as accounts_bp
     from evalsys.api.views import bp as api_bp
     from evalsys.feedback.views import bp as feedback_bp
+    from evalsys.feedback.views_rubrics import bp as rubrics_bp
     from evalsys.home import bp as home_bp
     from evalsys.org.views import bp as org_bp
     from evalsys.reports.views import bp as reports_bp
@@ -50,6 +51,7 @@ def init_app(app: Flask) -> None:
     csrf.exempt(api_bp)  # bearer tokens, no cookies: nothing for CSRF to protect
     app.register_blueprint(schedule_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(rubrics_bp)
 
     @app.context_processor
     def _inject() -> dict:

@@ -167,3 +167,15 @@ def enforce_declared_access() -> Any:
         return authenticate_request()
     current_app.logger.error("endpoint %s declares no access rule; denied", endpoint)
     abort(403)
+
+
+def is_school_admin(session: Session, user: User | Any) -> bool:
+    """Admin of every root unit: the school-wide pages (schedule, rubrics, audit) are theirs."""
+    roots = session.exec(select(OrgUnit.id).where(col(OrgUnit.parent_id).is_(None))).all()
+    return bool(roots) and all(may(session, user, Perm.MANAGE, rid) for rid in roots)
+
+
+def require_school_admin(session: Session) -> None:
+    """Abort with 403 unless the current user is a school admin."""
+    if not is_school_admin(session, current_user):
+        abort(403)

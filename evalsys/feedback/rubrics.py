@@ -86,13 +86,20 @@ def read_rubric_file(path: Path | str) -> RubricSpec:
     except (OSError, UnicodeDecodeError) as err:
         raise RubricFileError(source, [f"cannot read the file: {err}"]) from err
     suffix = path.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise RubricFileError(source, [f"unknown file type '{suffix}': use .toml or .json"])
+    return read_rubric_text(text, suffix[1:], source=source)
+
+
+def read_rubric_text(text: str, fmt: str, *, source: str = "rubric") -> RubricSpec:
+    """Parse and check rubric text in ``fmt`` ("toml" or "json"), as pasted or uploaded."""
     try:
-        if suffix == ".toml":
+        if fmt == "toml":
             data: Any = tomllib.loads(text)
-        elif suffix == ".json":
+        elif fmt == "json":
             data = json.loads(text)
         else:
-            raise RubricFileError(source, [f"unknown file type '{suffix}': use .toml or .json"])
+            raise RubricFileError(source, [f"unknown format '{fmt}': use toml or json"])
     except tomllib.TOMLDecodeError as err:
         raise RubricFileError(source, [f"not valid TOML: {err}"]) from err
     except json.JSONDecodeError as err:
