@@ -90,19 +90,28 @@ def test_missed_job_runs_once_after_restart(database_url, app, session, tmp_path
 
     The trigger ends before the restart, so no later fire time can race the check.
     """
+    start = datetime.now(UTC) + timedelta(seconds=8)
+    end = start + timedelta(seconds=4.5)
     spec = {
         "id": "nightly",
         "title": "nightly",
         "func": "tests.scheduler.sample_jobs:slow_count",
         "trigger": "interval",
-        "trigger_args": {"seconds": 2, "start_date": _at(4), "end_date": _at(8.5)},
+        "trigger_args": {
+            "seconds": 2,
+            "start_date": start.isoformat(),
+            "end_date": end.isoformat(),
+        },
     }
     proc = _start(database_url, tmp_path, [spec], stop_after=1)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
+    # The times are absolute, so a slow machine shows here rather than as a wrong count.
+    assert datetime.now(UTC) < start, "the first scheduler outlived the first fire time"
     assert _runs(session, "nightly") == []  # stopped before the first fire time
-    time.sleep(9)  # down over the fire times at +4, +6 and +8 s
-    proc = _start(database_url, tmp_path, [spec], stop_after=2)
+    # Down over the fire times at start, +2 s and +4 s, and past the trigger's end.
+    time.sleep((end - datetime.now(UTC)).total_seconds() + 0.5)
+    proc = _start(database_url, tmp_path, [spec], stop_after=6)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert _runs(session, "nightly") == ["succeeded"], out
