@@ -1,4 +1,4 @@
-"""Import units, people, terms, courses, sections and tutor groups from CSV files.
+"""Import units, people, terms, courses, sections and tutor groups from CSV or Excel files.
 
 The import is all-or-nothing: every row of every file is checked (against the
 other files and the stored rows) before anything is written, so a run either
@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time
 from pathlib import Path
 
 from sqlmodel import Session
@@ -84,24 +86,92 @@ def import_tables(
 
 def import_directory(session: Session, directory: Path, *, dry_run: bool = False) -> ImportResult:
     """Read whichever of the known files the directory holds, then import them together."""
-    tables, read_errors = read_directory(directory)
+    tables, read_errors, origins = read_directory(directory)
     if not tables and not read_errors:
-        message = f"none of {', '.join(READ_NAMES)} is here; nothing to import"
+        names = ", ".join(READ_NAMES)
+        message = f"none of {names} (or the same names ending .xlsx) is here; nothing to import"
         return ImportResult([ImportIssue(str(directory), None, None, message)], {}, dry_run)
-    return _import(session, tables, dry_run=dry_run, read_errors=read_errors)
+    result = _import(session, tables, dry_run=dry_run, read_errors=read_errors)
+    return _named_as_read(result, origins)
 
 
-def read_directory(directory: Path) -> tuple[dict[str, Table], list[ImportIssue]]:
-    """The known files in ``directory`` (names matched ignoring case, as Windows does)."""
+def read_directory(
+    directory: Path,
+) -> tuple[dict[str, Table], list[ImportIssue], dict[str, str]]:
+    """The known files in ``directory`` (names matched ignoring case, as Windows does).
+
+    Each may be CSV (``units.csv``) or an Excel workbook (``units.xlsx``, its first
+    sheet), not both. Returns the tables keyed by their CSV name, the reading errors,
+    and for each Excel table the name it was read from, so messages name that file.
+    """
     found = {path.name.lower(): path for path in sorted(directory.iterdir()) if path.is_file()}
     tables: dict[str, Table] = {}
     errors: list[ImportIssue] = []
+    origins: dict[str, str] = {}
     for name in READ_NAMES:
+        excel = name.removesuffix(".csv") + ".xlsx"
+        if name in found and excel in found:
+            message = f"both {name} and {excel} are here; keep the one to import"
+            errors.append(ImportIssue(excel, None, None, message))
+            continue
         if name in found:
             rows = read_csv(found[name], name, errors)
-            if rows is not None:
-                tables[name] = rows
-    return tables, errors
+        elif excel in found:
+            origins[name] = excel
+            rows = read_xlsx(found[excel], excel, errors)
+        else:
+            continue
+        if rows is not None:
+            tables[name] = rows
+    return tables, errors, origins
+
+
+def _named_as_read(result: ImportResult, origins: Mapping[str, str]) -> ImportResult:
+    """Messages and counts name ``units.xlsx`` where that is the file the user gave."""
+    if not origins:
+        return result
+    result.errors = [replace(e, file=origins.get(e.file, e.file)) for e in result.errors]
+    result.counts = {origins.get(name, name): c for name, c in result.counts.items()}
+    return result
+
+
+def read_xlsx(path: Path, name: str, errors: list[ImportIssue]) -> Table | None:
+    """The first sheet of a workbook as rows of text, read as the CSV reader reads.
+
+    Cells become the text a person sees: whole numbers without ".0" (a course code
+    typed as 1001 stays "1001"), dates as YYYY-MM-DD, formulas as their cached value.
+    """
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as err:
+        message = f"not readable as an Excel .xlsx workbook ({type(err).__name__}); save it again"
+        errors.append(ImportIssue(name, None, None, message))
+        return None
+    try:
+        sheet = workbook.worksheets[0]
+        records = [[_xlsx_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    finally:
+        workbook.close()
+    while records and not any(records[-1]):
+        records.pop()  # Excel often reports formatted but empty rows at the end
+    return _table(records, name, errors)
+
+
+def _xlsx_cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat(" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
 
 
 def read_csv(path: Path, name: str, errors: list[ImportIssue]) -> Table | None:
@@ -121,8 +191,13 @@ def read_csv(path: Path, name: str, errors: list[ImportIssue]) -> Table | None:
     except csv.Error as err:
         errors.append(ImportIssue(name, None, None, f"not readable as CSV: {err}"))
         return None
+    return _table(records, name, errors)
+
+
+def _table(records: list[list[str]], name: str, errors: list[ImportIssue]) -> Table | None:
+    """Records after the header as dicts; None (with an error) when there is no header."""
     if not records or not any(cell.strip() for cell in records[0]):
-        spec = SPEC_BY_NAME.get(name)
+        spec = SPEC_BY_NAME.get(name.removesuffix(".xlsx") + ".csv")
         columns = ",".join(spec.columns if spec else FEEDBACK_COLUMNS)
         errors.append(ImportIssue(name, 1, None, f"no header row; row 1 must be {columns}"))
         return None
