@@ -90,7 +90,9 @@ def test_missed_job_runs_once_after_restart(database_url, app, session, tmp_path
 
     The trigger ends before the restart, so no later fire time can race the check.
     """
-    start = datetime.now(UTC) + timedelta(seconds=8)
+    # Far enough ahead that a slow start of the first scheduler (seen: 9 s on a loaded
+    # machine) still stops before the first fire time.
+    start = datetime.now(UTC) + timedelta(seconds=20)
     end = start + timedelta(seconds=4.5)
     spec = {
         "id": "nightly",
