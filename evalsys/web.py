@@ -40,6 +40,7 @@ def init_app(app: Flask) -> None:
     from evalsys.feedback.views_rubrics import bp as rubrics_bp
     from evalsys.home import bp as home_bp
     from evalsys.org.views import bp as org_bp
+    from evalsys.org.views_import import bp as imports_bp
     from evalsys.reports.views import bp as reports_bp
     from evalsys.scheduler.views import bp as schedule_bp
 
@@ -52,6 +53,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(schedule_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(rubrics_bp)
+    app.register_blueprint(imports_bp)
 
     @app.context_processor
     def _inject() -> dict:

@@ -27,7 +27,7 @@ from sqlmodel import Session
 from evalsys.accounts.service import audit
 from evalsys.feedback.importer import COLUMNS as FEEDBACK_COLUMNS
 from evalsys.feedback.importer import FEEDBACK_FILE, check_cells, import_with_org
-from evalsys.org.import_apply import apply, diff
+from evalsys.org.import_apply import FileChanges, apply, diff
 from evalsys.org.import_check import check_tables
 from evalsys.org.import_common import SPEC_BY_NAME, SPECS, ImportIssue
 from evalsys.org.import_snapshot import load_snapshot
@@ -43,6 +43,14 @@ Table = list[dict[str, str]]
 
 
 @dataclass
+class RowChanges:
+    """What an import would do to one file's rows: keys created, and new values by key."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+
+@dataclass
 class ImportResult:
     """The outcome: every problem found, or what was (or, in a dry run, would be) changed."""
 
@@ -51,6 +59,9 @@ class ImportResult:
     #: Per file: {"created": n, "updated": n, "unchanged": n}; empty when there are errors.
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     dry_run: bool = False
+    #: Per file, the keys of the rows created and, for each updated row, its new values
+    #: (for a preview of what an import would change; historical feedback is only counted).
+    changes: dict[str, RowChanges] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -132,6 +143,7 @@ def _named_as_read(result: ImportResult, origins: Mapping[str, str]) -> ImportRe
         return result
     result.errors = [replace(e, file=origins.get(e.file, e.file)) for e in result.errors]
     result.counts = {origins.get(name, name): c for name, c in result.counts.items()}
+    result.changes = {origins.get(name, name): c for name, c in result.changes.items()}
     return result
 
 
@@ -264,7 +276,7 @@ def _import(
         return ImportResult(sorted(issues, key=_issue_order), {}, dry_run)
     changes = diff(plans, snapshot)
     counts = {name: changes[name].counts() for name in FILE_NAMES if name in changes}
-    result = ImportResult([], counts, dry_run)
+    result = ImportResult([], counts, dry_run, _row_changes(changes))
     if feedback_rows is not None:
         # Feedback rows may name sections and people of this import: the org rows are
         # applied first, in a savepoint that is undone on errors and in a dry run.
@@ -283,6 +295,27 @@ def _import(
         audit(session, "import", user_id=None, target=", ".join(counts), detail=summary)
         session.flush()
     return result
+
+
+def _row_changes(changes: Mapping[str, FileChanges]) -> dict[str, RowChanges]:
+    out = {}
+    for name in FILE_NAMES:
+        if name in changes:
+            found, key = changes[name], SPEC_BY_NAME[name].key
+            updated = [
+                (str(getattr(row, key)), {k: _shown(v) for k, v in new.items()})
+                for row, new in found.update
+            ]
+            out[name] = RowChanges(created=sorted(found.create), updated=sorted(updated))
+    return out
+
+
+def _shown(value: object) -> str:
+    if value is None or value == "":
+        return "(empty)"
+    if isinstance(value, frozenset | set):
+        return "; ".join(sorted("@".join(v) if isinstance(v, tuple) else str(v) for v in value))
+    return str(value)
 
 
 def _issue_order(issue: ImportIssue) -> tuple[int, int]:
