@@ -45,13 +45,14 @@ def _add_area_commands() -> None:
     """Each area keeps its commands beside its code; they are gathered here."""
     from evalsys.aggregation import cli as aggregation_cli
     from evalsys.api.cli import create_token_cmd, token_cli
-    from evalsys.feedback.cli import rubric_cli
+    from evalsys.feedback.cli import export_feedback_cmd, rubric_cli
 
     main.add_command(rubric_cli)
     main.add_command(token_cli)
     main.add_command(create_token_cmd)
     for command in getattr(aggregation_cli, "COMMANDS", []):
         main.add_command(command)
+    aggregation_cli.export_cli.add_command(export_feedback_cmd)
     from evalsys.reports import cli as reports_cli
 
     for command in reports_cli.COMMANDS:

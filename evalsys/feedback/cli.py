@@ -6,14 +6,22 @@ Register with ``main.add_command(rubric_cli)`` in :mod:`evalsys.cli`.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import click
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
+from sqlmodel import select
 
+from evalsys.accounts.service import audit
 from evalsys.db import session_scope
 from evalsys.feedback import rubrics
+from evalsys.feedback.export import export_feedback
+from evalsys.feedback.service import FeedbackFilters
 from evalsys.feedback.vocab import DIMENSIONS, FeedbackKind, RubricStatus, values
+from evalsys.org.models import OrgUnit, Term
+from evalsys.tabular import FORMATS, write_csv, write_xlsx
 
 rubric_cli = AppGroup("rubric", help="Rubrics: the versioned form templates of each kind.")
 
@@ -119,3 +127,68 @@ def show_cmd(kind: str, version: int | None, as_json: bool) -> None:
     if rubric.status == RubricStatus.DRAFT:
         command = f"evalsys rubric publish {kind} --version {rubric.version}"
         click.echo(f"Draft: publish it with `{command}`.")
+
+
+@click.command("feedback")
+@with_appcontext
+@click.option("--term", "term_code", metavar="CODE", help="Only this term.")
+@click.option("--unit", "unit_code", metavar="CODE", help="That unit and everything below it.")
+@click.option("--kind", type=_KIND, default=None, help="Only this kind.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file, whole or not at all (without it, CSV goes to standard output).",
+)
+def export_feedback_cmd(
+    term_code: str | None, unit_code: str | None, kind: str | None, fmt: str, output: Path | None
+) -> None:
+    """Submitted feedback records, one row each with a column per rubric item.
+
+    The first columns are those `evalsys import` reads from feedback.csv.
+    """
+    if fmt == "xlsx" and output is None:
+        raise click.UsageError("an Excel workbook needs --output FILE.xlsx")
+    with session_scope() as session:
+        if (
+            term_code
+            and session.exec(select(Term.id).where(Term.code == term_code)).first() is None
+        ):
+            raise click.ClickException(f"no term '{term_code}'")
+        if (
+            unit_code
+            and session.exec(select(OrgUnit.id).where(OrgUnit.code == unit_code)).first() is None
+        ):
+            raise click.ClickException(f"no unit '{unit_code}'")
+        filters = FeedbackFilters(term=term_code, unit=unit_code, kind=kind)
+        table = export_feedback(session, user=None, filters=filters)
+        if output is None:
+            count = write_csv(table.columns, table.rows, sys.stdout)
+        else:
+            count = write_atomically(output, fmt, table.columns, table.rows)
+        where = f"{term_code or 'all terms'}" + (f" {unit_code}" if unit_code else "")
+        audit(
+            session,
+            "feedback.export",
+            user_id=None,
+            target=where,
+            detail=f"{fmt}, {count} records, to {output or 'standard output'}",
+        )
+    if output is not None:
+        click.echo(f"Wrote {count} records to {output}.", err=True)
+
+
+def write_atomically(path: Path, fmt: str, columns, rows) -> int:
+    """Write beside ``path`` and rename: a failed export leaves no half-written file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if fmt == "xlsx":
+            with tmp.open("wb") as out:
+                count = write_xlsx(columns, rows, out, title="feedback")
+        else:
+            with tmp.open("w", encoding="utf-8-sig", newline="") as out:
+                count = write_csv(columns, rows, out)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return count

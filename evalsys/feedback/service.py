@@ -765,11 +765,20 @@ def feedback_in_scope(
     Every filter is a condition on the feedback row itself (subqueries for unit
     and teacher), so the count and the page run the same plain query.
     """
+    conditions = scope_conditions(user, filters)
+    order = [col(Feedback.visit_date).desc()]
+    return _page_of_rows(session, conditions, order, page, per_page)
+
+
+def scope_conditions(user: User | None, filters: FeedbackFilters | None = None) -> list[Any]:
+    """The conditions on submitted feedback for a list or an export.
+
+    ``user`` None is the whole school (the command line, run by whoever runs the server).
+    """
     f = filters or FeedbackFilters()
-    conditions: list[Any] = [
-        Feedback.status == FeedbackStatus.SUBMITTED,
-        col(Feedback.department_id).in_(scope_ids(user, Perm.VIEW_FEEDBACK)),
-    ]
+    conditions: list[Any] = [Feedback.status == FeedbackStatus.SUBMITTED]
+    if user is not None:
+        conditions.append(col(Feedback.department_id).in_(scope_ids(user, Perm.VIEW_FEEDBACK)))
     if f.term:
         conditions.append(col(Feedback.term_id).in_(select(Term.id).where(Term.code == f.term)))
     if f.unit:
@@ -798,8 +807,7 @@ def feedback_in_scope(
         conditions.append(col(Feedback.overall_score) >= f.score_min)
     if f.score_max is not None:
         conditions.append(col(Feedback.overall_score) <= f.score_max)
-    order = [col(Feedback.visit_date).desc()]
-    return _page_of_rows(session, conditions, order, page, per_page)
+    return conditions
 
 
 def feedback_by_observer(

@@ -7,13 +7,17 @@ and friends) and responses for the whole page in one more.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-from flask import abort, current_app, render_template, request
-from sqlmodel import col, select
+from flask import Response, abort, current_app, render_template, request
+from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import Perm, login_required, scope_ids, top_units
+from evalsys.accounts.models import User
+from evalsys.accounts.service import audit
 from evalsys.db import get_session
+from evalsys.feedback.export import export_feedback
 from evalsys.feedback.forms import FilterForm, SelectChoice
 from evalsys.feedback.service import (
     FeedbackFilters,
@@ -26,8 +30,10 @@ from evalsys.feedback.service import (
 from evalsys.feedback.views import bp, me, page_arg
 from evalsys.feedback.vocab import KIND_LABELS, FeedbackKind, values
 from evalsys.org.models import OrgUnit, Term
+from evalsys.tabular import FORMATS, write_csv, write_xlsx
 
 PER_PAGE = 25
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @bp.route("/mine")
@@ -63,6 +69,61 @@ def index():
     tops = top_units(session, user, Perm.VIEW_FEEDBACK)
     if not tops:
         abort(403)
+    form, filters = _filters(session, user)
+    page = feedback_in_scope(
+        session, user=user, filters=filters, page=page_arg(), per_page=PER_PAGE
+    )
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template(
+        "feedback/list.html",
+        page=page,
+        form=form,
+        scope_title=_scope_title(tops),
+        filtered=any(v not in (None, "") for v in vars(filters).values()),
+        args=args,
+    )
+
+
+@bp.route("/export.<fmt>")
+@login_required
+def export(fmt: str):
+    """The list's records, with the same filters, as a CSV file or an Excel workbook."""
+    if fmt not in FORMATS:
+        abort(404)
+    session = get_session()
+    user = me()
+    if not top_units(session, user, Perm.VIEW_FEEDBACK):
+        abort(403)
+    _, filters = _filters(session, user)
+    table = export_feedback(session, user=user, filters=filters)
+    buffer: Any
+    if fmt == "xlsx":
+        buffer = io.BytesIO()
+        count = write_xlsx(table.columns, table.rows, buffer, title="feedback")
+        body, mimetype = buffer.getvalue(), XLSX_MIMETYPE
+    else:
+        buffer = io.StringIO()
+        count = write_csv(table.columns, table.rows, buffer)
+        body, mimetype = "\ufeff" + buffer.getvalue(), "text/csv; charset=utf-8"
+    described = ", ".join(f"{k}={v}" for k, v in vars(filters).items() if v not in (None, ""))
+    audit(
+        session,
+        "feedback.export",
+        user_id=user.id,
+        target=described or "all my units",
+        detail=f"{fmt}, {count} records",
+    )
+    session.commit()
+    name = "-".join(["feedback", *(str(v) for v in (filters.term, filters.unit) if v)])
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'},
+    )
+
+
+def _filters(session: Session, user: User) -> tuple[FilterForm, FeedbackFilters]:
+    """The filter form from the query string, with choices limited to the user's scope."""
     form = FilterForm(request.args)
     terms = session.exec(select(Term.code, Term.name).order_by(col(Term.start_date).desc())).all()
     units = session.exec(
@@ -88,18 +149,7 @@ def index():
         score_min=form.score("score_min"),
         score_max=form.score("score_max"),
     )
-    page = feedback_in_scope(
-        session, user=user, filters=filters, page=page_arg(), per_page=PER_PAGE
-    )
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
-    return render_template(
-        "feedback/list.html",
-        page=page,
-        form=form,
-        scope_title=_scope_title(tops),
-        filtered=any(v not in (None, "") for v in vars(filters).values()),
-        args=args,
-    )
+    return form, filters
 
 
 def _choice(value: Any, allowed: set[str]) -> str | None:

@@ -1,0 +1,84 @@
+"""Writing rows for spreadsheets: CSV and Excel, with text that cannot run as a formula.
+
+Feedback holds text that observers typed; a comment such as ``=HYPERLINK("http://…")``
+must reach a dean's spreadsheet as the text it is. In CSV such cells get a leading
+``'`` (what spreadsheet programs themselves do for "text that looks like a formula");
+in ``.xlsx`` every text cell is written as a string cell, which Excel never evaluates,
+so the text stays exactly as typed.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import IO, Any
+
+#: A spreadsheet runs a cell starting with one of these as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMATS = ("csv", "xlsx")
+
+
+def neutralise(cell: str) -> str:
+    """Prefix ``'`` to text a spreadsheet would take for a formula (CSV injection)."""
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    return neutralise(str(value))
+
+
+def write_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]], out: IO[str]) -> int:
+    """Header and rows as CSV (UTF-8 text; the caller adds a BOM for Excel if wanted)."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    count = 0
+    for row in rows:
+        writer.writerow([_csv_cell(v) for v in row])
+        count += 1
+    return count
+
+
+def write_xlsx(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], out: IO[bytes], *, title: str
+) -> int:
+    """Header and rows as one sheet of an Excel workbook, streamed (constant memory)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=title[:31])
+    sheet.freeze_panes = "A2"
+
+    def text(value: str) -> WriteOnlyCell:
+        # Control characters cannot be stored in a workbook at all; they are dropped.
+        cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+        cell.data_type = "s"  # a string cell, never a formula, whatever it starts with
+        return cell
+
+    sheet.append([text(c) for c in columns])
+    count = 0
+    for row in rows:
+        cells: list[Any] = []
+        for value in row:
+            if isinstance(value, str):
+                cells.append(text(value))
+            elif isinstance(value, datetime):
+                cells.append(value.replace(tzinfo=None))
+            else:
+                cells.append(value)
+        sheet.append(cells)
+        count += 1
+    workbook.save(out)
+    return count
