@@ -29,7 +29,6 @@ from evalsys.loop.models import (
 )
 from evalsys.loop.service import LIVE_ACTIONS
 from evalsys.org.models import OrgUnit
-from evalsys.reports.delivery import _send as send_message
 
 DEFAULT_MAX_ATTEMPTS = 5
 
@@ -128,7 +127,7 @@ def send_notices(session: Session, config: Mapping[str, Any], *, today: date) ->
         notice = session.get(ActionNotice, notice_id, populate_existing=True)
         assert notice is not None
         try:
-            send_message(config, _message(session, config, notice, today))
+            _send(config, _message(session, config, notice, today))
         except (OSError, smtplib.SMTPException) as err:
             notice.status = (
                 NoticeStatus.GAVE_UP.value
@@ -145,6 +144,14 @@ def send_notices(session: Session, config: Mapping[str, Any], *, today: date) ->
         session.add(notice)
         session.commit()
     return counts
+
+
+def _send(config: Mapping[str, Any], msg: EmailMessage) -> None:
+    """The reports' SMTP sender (MAIL_* settings), imported when needed: importing the
+    reports package loads WeasyPrint, which the scheduler should not pay for at start."""
+    from evalsys.reports.delivery import _send as send_message
+
+    send_message(config, msg)
 
 
 def _message(
