@@ -328,3 +328,21 @@ def test_summary_counts_against_a_direct_count(world, people, session):
     assert got["total"]["found"] == sum(1 for c, _ in made if c.startswith("CS"))
     school = service.summary(session, term_id=t1.id, unit_id=world.uni.units["U"].id)
     assert {c["code"]: c["found"] for c in school["children"]} == {"ART": 0, "CS": 4, "MATH": 1}
+
+
+def test_cli_proposes_for_the_tree_idempotently(world, people, session, cli):
+    t1 = world.uni.terms["T1"]
+    first = cli("loop-propose", "--term", t1.code)
+    assert first.exit_code == 0, first.output
+    session.rollback()
+    problems = session.exec(select(Problem)).all()
+    # Only CS-SE was made weak; every proposal lies there (or above it, if its flags rose).
+    assert problems and {p.unit_id for p in problems} <= {
+        world.uni.units[c].id for c in ("CS-SE", "CS", "U")
+    }
+    assert f"{len(problems)} problems proposed" in first.output
+    again = cli("loop-propose", "--term", t1.code, "--unit", "CS")
+    assert again.exit_code == 0 and "0 problems proposed" in again.output
+    session.rollback()
+    assert len(session.exec(select(Problem)).all()) == len(problems)
+    assert cli("loop-propose", "--term", "nope").exit_code != 0

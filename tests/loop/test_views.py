@@ -245,3 +245,13 @@ def test_problem_list_query_count_does_not_grow_with_problems(
         )
     session.commit()
     assert count() == before
+
+
+def test_unit_page_links_to_its_problems_for_those_who_may_read_them(world, people, client, auth):
+    auth.login("head_se")
+    assert "/loop/units/CS-SE" in client.get("/units/CS-SE").get_data(as_text=True)
+    auth.logout()
+    auth.login("teacher_se")  # sees the unit page, not its problems
+    page = client.get("/units/CS-SE")
+    assert page.status_code == 200 and "/loop/units/" not in page.get_data(as_text=True)
+    assert client.get("/loop/units/CS-SE").status_code == 403
