@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, text
 from sqlmodel import Session, col, select
 
-from evalsys.accounts.access import Perm, may
+from evalsys.accounts.access import Perm, may, scope_ids
 from evalsys.accounts.models import User, utcnow
 from evalsys.accounts.service import audit
 from evalsys.aggregation.flags import dimension_label
@@ -115,6 +115,12 @@ def can_view(session: Session, user: User | Any, unit_id: int) -> bool:
     return may(session, user, Perm.MANAGE_LOOP, unit_id) or may(
         session, user, Perm.VIEW_REPORTS, unit_id
     )
+
+
+def visible_problem_ids(user: User) -> Any:
+    """A subquery of the ids of the problems the user may read (for lists and dashboards)."""
+    units = scope_ids(user, Perm.VIEW_REPORTS).union(scope_ids(user, Perm.MANAGE_LOOP))
+    return select(Problem.id).where(col(Problem.unit_id).in_(units))
 
 
 def _require_manage(session: Session, user: User | None, unit_id: int) -> None:

@@ -17,7 +17,7 @@ from flask_login import current_user
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from evalsys.accounts.access import Perm, login_required, scope_ids, top_units
+from evalsys.accounts.access import Perm, login_required, top_units
 from evalsys.accounts.models import RoleGrant, User
 from evalsys.aggregation.service import local_today
 from evalsys.db import get_session
@@ -766,8 +766,3 @@ def mine():
         )
     ).all()
     return render_template("loop/mine.html", rows=rows, today=today)
-
-
-def scoped_problem_ids(user: User) -> Any:
-    """Problems the user may read, as a subquery (for other areas' lists and dashboards)."""
-    return select(Problem.id).where(col(Problem.unit_id).in_(scope_ids(user, Perm.VIEW_REPORTS)))

@@ -346,3 +346,28 @@ def test_cli_proposes_for_the_tree_idempotently(world, people, session, cli):
     session.rollback()
     assert len(session.exec(select(Problem)).all()) == len(problems)
     assert cli("loop-propose", "--term", "nope").exit_code != 0
+
+
+def test_visible_problem_ids_follow_the_tree(world, people, session):
+    t1 = world.uni.terms["T1"]
+    made = {}
+    for code, user in (("CS-SE", "head_se"), ("CS-AI", "head_ai"), ("MATH-PURE", "dean_math")):
+        made[code] = service.create_problem(
+            session,
+            term=t1,
+            unit=world.uni.units[code],
+            user=people[user],
+            title=code,
+            category="other",
+            severity="low",
+        ).id
+    session.commit()
+
+    def seen(user: str) -> set[int]:
+        return set(session.exec(service.visible_problem_ids(people[user])).all())
+
+    assert seen("dean_cs") == {made["CS-SE"], made["CS-AI"]}
+    assert seen("head_se") == {made["CS-SE"]}
+    assert seen("dean_math") == {made["MATH-PURE"]}
+    assert seen("leader") == set(made.values())
+    assert seen("teacher") == set()
