@@ -57,6 +57,10 @@ def _add_area_commands() -> None:
 
     for command in reports_cli.COMMANDS:
         main.add_command(command)
+    from evalsys.loop import cli as loop_cli
+
+    for command in loop_cli.COMMANDS:
+        main.add_command(command)
 
 
 _add_area_commands()

@@ -72,6 +72,12 @@ class Defaults:
     MAIL_TIMEOUT_SECONDS = 30
     #: A delivery that failed this many times is given up (an admin may reset it).
     REPORT_DELIVERY_MAX_ATTEMPTS = 5
+    #: Action owners get a reminder this many days before the due date (0: on the day).
+    LOOP_REMINDER_DAYS_BEFORE = 1
+    #: An owner's email that failed this many times is given up.
+    LOOP_MAIL_MAX_ATTEMPTS = 5
+    #: The address emails link to (e.g. https://evalsys.example.edu); empty: paths only.
+    LOOP_BASE_URL = ""
 
 
 #: Keys whose value is text even when it looks like a number (a numeric secret stays a string).

@@ -20,11 +20,22 @@ from evalsys.feedback.models import (
     RubricItem,
     TeacherResponse,
 )
+from evalsys.loop.models import (
+    Action,
+    ActionNotice,
+    Meeting,
+    MeetingAttendee,
+    MeetingProblem,
+    Problem,
+    ProblemEvidence,
+)
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
 from evalsys.reports.models import Report, ReportDelivery
 from evalsys.scheduler.models import JobRun, SchedulerLease, apscheduler_jobs
 
 __all__ = [
+    "Action",
+    "ActionNotice",
     "AggregateCoverage",
     "AggregateFlag",
     "AggregateResult",
@@ -36,8 +47,13 @@ __all__ = [
     "FeedbackRevision",
     "FeedbackScore",
     "JobRun",
+    "Meeting",
+    "MeetingAttendee",
+    "MeetingProblem",
     "OrgUnit",
     "OrgUnitClosure",
+    "Problem",
+    "ProblemEvidence",
     "Report",
     "ReportDelivery",
     "RoleGrant",

@@ -39,6 +39,7 @@ def init_app(app: Flask) -> None:
     from evalsys.feedback.views import bp as feedback_bp
     from evalsys.feedback.views_rubrics import bp as rubrics_bp
     from evalsys.home import bp as home_bp
+    from evalsys.loop.views import bp as loop_bp
     from evalsys.org.views import bp as org_bp
     from evalsys.org.views_import import bp as imports_bp
     from evalsys.reports.views import bp as reports_bp
@@ -54,6 +55,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(reports_bp)
     app.register_blueprint(rubrics_bp)
     app.register_blueprint(imports_bp)
+    app.register_blueprint(loop_bp)
 
     @app.context_processor
     def _inject() -> dict:

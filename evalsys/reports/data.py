@@ -33,6 +33,7 @@ from evalsys.feedback.vocab import (
     OBSERVER_LEVEL_LABELS,
     FeedbackKind,
 )
+from evalsys.loop.report import report_section as loop_section
 from evalsys.org import hierarchy
 from evalsys.org.models import OrgUnit, Term
 
@@ -209,6 +210,7 @@ def report_data(
         "grandchild_level_label": LEVEL_LABELS[grandchild_level],
         "parts": parts,
         "attention": _attention(parts),
+        "loop": loop_section(session, term=term, unit_id=unit.id),
         "bands": [{"band": b, "label": BAND_LABELS[b]} for b in BANDS],
         "kinds": [{"kind": k, "label": KIND_LABELS[k]} for k in KIND_ORDER],
         "dimensions": {

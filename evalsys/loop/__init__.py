@@ -1,0 +1,1 @@
+"""Closing the loop: problems found in a term, subject discussion meetings, actions."""

@@ -1,0 +1,768 @@
+"""The loop's pages: problems per unit and term, a problem with its evidence and actions,
+meetings, actions, and each owner's own actions.
+
+Reading a unit's problems needs VIEW_REPORTS or MANAGE_LOOP on it; changing
+anything needs MANAGE_LOOP (heads, deans, admins), checked again by the service;
+an action's owner may update its status and notes. Scope is the org tree: a dean
+of one college sees nothing of another (403 on a direct address).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
+
+from evalsys.accounts.access import Perm, login_required, top_units
+from evalsys.accounts.models import RoleGrant, User
+from evalsys.aggregation.service import local_today
+from evalsys.db import get_session
+from evalsys.loop import service
+from evalsys.loop.forms import (
+    ActionForm,
+    ActionStatusForm,
+    FilterForm,
+    MeetingForm,
+    MergeForm,
+    ProblemForm,
+    ProposeForm,
+    StatusForm,
+    parse_date,
+    parse_id,
+    put_errors,
+)
+from evalsys.loop.models import (
+    ACTION_STATUS_LABELS,
+    CATEGORY_LABELS,
+    SEVERITY_LABELS,
+    STATUS_LABELS,
+    Action,
+    Meeting,
+    MeetingAttendee,
+    MeetingProblem,
+    Problem,
+    ProblemEvidence,
+    ProblemStatus,
+)
+from evalsys.loop.report import report_section
+from evalsys.org import hierarchy
+from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Term
+
+bp = Blueprint("loop", __name__, url_prefix="/loop")
+
+#: Buttons offered on a problem page for each target status.
+STATUS_BUTTONS = {
+    ProblemStatus.OPEN: ("确认", "Confirm"),
+    ProblemStatus.IN_PROGRESS: ("开始整改", "Start work"),
+    ProblemStatus.RESOLVED: ("已整改", "Mark resolved"),
+    ProblemStatus.VERIFIED: ("复查销号", "Verify"),
+    ProblemStatus.DISMISSED: ("不予处理", "Dismiss"),
+}
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {
+        "status_labels": STATUS_LABELS,
+        "category_labels": CATEGORY_LABELS,
+        "severity_labels": SEVERITY_LABELS,
+        "action_status_labels": ACTION_STATUS_LABELS,
+        "invalid": _invalid,
+    }
+
+
+def _invalid(field: Any) -> dict[str, str]:
+    if field.errors:
+        return {"aria-invalid": "true", "aria-describedby": f"{field.id}-error"}
+    return {}
+
+
+def _today() -> date:
+    return local_today(current_app.config)
+
+
+def _unit_or_404(session: Session, code: str) -> OrgUnit:
+    unit = session.exec(select(OrgUnit).where(OrgUnit.code == code)).first()
+    if unit is None:
+        abort(404)
+    return unit
+
+
+def _require_view(session: Session, unit_id: int) -> None:
+    if not service.can_view(session, current_user, unit_id):
+        abort(403)
+
+
+def _require_manage(session: Session, unit_id: int) -> None:
+    if not service.can_manage(session, current_user, unit_id):
+        abort(403)
+
+
+def _terms(session: Session) -> list[Term]:
+    return list(session.exec(select(Term).order_by(col(Term.start_date).desc())).all())
+
+
+def _default_term(terms: list[Term], today: date) -> Term | None:
+    """The term running today, else the newest that has started, else the newest."""
+    for term in terms:
+        if term.start_date <= today <= term.end_date:
+            return term
+    started = [t for t in terms if t.start_date <= today]
+    return started[0] if started else (terms[0] if terms else None)
+
+
+def _problem_or_404(session: Session, problem_id: int) -> tuple[Problem, OrgUnit, Term]:
+    problem = session.get(Problem, problem_id)
+    if problem is None:
+        abort(404)
+    unit = session.get(OrgUnit, problem.unit_id)
+    term = session.get(Term, problem.term_id)
+    assert unit is not None and term is not None
+    return problem, unit, term
+
+
+def _people(session: Session, unit_id: int) -> list[User]:
+    """Active users with a role at, above or below the unit: owners and attendees to choose."""
+    related = select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == unit_id)
+    above = select(OrgUnitClosure.ancestor_id).where(OrgUnitClosure.descendant_id == unit_id)
+    users = select(RoleGrant.user_id).where(
+        or_(col(RoleGrant.unit_id).in_(related), col(RoleGrant.unit_id).in_(above))
+    )
+    return list(
+        session.exec(
+            select(User)
+            .where(col(User.id).in_(users), User.active == True)  # noqa: E712
+            .order_by(User.name)
+        ).all()
+    )
+
+
+# --- lists -----------------------------------------------------------------------------
+
+
+@bp.route("/")
+@login_required
+def index():
+    """Entry: the user's highest units with problems to read, and their own actions."""
+    session = get_session()
+    units = {u.id: u for u in top_units(session, current_user, Perm.MANAGE_LOOP)}
+    for u in top_units(session, current_user, Perm.VIEW_REPORTS):
+        units.setdefault(u.id, u)
+    if len(units) == 1:
+        only = next(iter(units.values()))
+        return redirect(url_for("loop.problems", code=only.code))
+    return render_template("loop/index.html", units=sorted(units.values(), key=lambda u: u.code))
+
+
+@bp.route("/units/<code>")
+@login_required
+def problems(code: str):
+    session = get_session()
+    unit = _unit_or_404(session, code)
+    _require_view(session, unit.id)  # type: ignore[arg-type]
+    terms = _terms(session)
+    form = FilterForm(request.args)
+    form.term.choices = [(t.code, t.name) for t in terms]  # type: ignore[assignment]
+    term = next((t for t in terms if t.code == form.term.data), None) or _default_term(
+        terms, _today()
+    )
+    if term is None:
+        return render_template("loop/problems.html", unit=unit, term=None, rows=[], form=form)
+    form.term.data = term.code
+    rows = _problem_rows(session, unit, term, form)
+    counts = service.summary(session, term_id=term.id, unit_id=unit.id)  # type: ignore[arg-type]
+    last = {
+        "loop": report_section(session, term=term, unit_id=unit.id),  # type: ignore[arg-type]
+        "unit": {"name": unit.name, "code": unit.code},
+        "child_level_label": None,
+    }
+    return render_template(
+        "loop/problems.html",
+        unit=unit,
+        term=term,
+        rows=rows,
+        form=form,
+        counts=counts,
+        last=last,
+        trail=hierarchy.ancestors(session, unit.id),  # type: ignore[arg-type]
+        manage=service.can_manage(session, current_user, unit.id),  # type: ignore[arg-type]
+        propose_form=ProposeForm(term=term.code),
+        filtered=any(request.args.get(k) for k in ("status", "category", "severity")),
+    )
+
+
+def _problem_rows(session: Session, unit: OrgUnit, term: Term, form: FilterForm) -> list[dict]:
+    """The term's problems at and below the unit, with action counts: one query."""
+    today = _today()
+    actions = (
+        select(Action.problem_id, func.count(col(Action.id)).label("actions"))
+        .group_by(Action.problem_id)
+        .subquery()
+    )
+    overdue = (
+        select(Action.problem_id, func.count(col(Action.id)).label("overdue"))
+        .where(service.overdue_condition(today))
+        .group_by(Action.problem_id)
+        .subquery()
+    )
+    stmt = (
+        select(Problem, OrgUnit.code, actions.c.actions, overdue.c.overdue)
+        .join(OrgUnit, col(OrgUnit.id) == Problem.unit_id)
+        .join(OrgUnitClosure, col(OrgUnitClosure.descendant_id) == Problem.unit_id)
+        .outerjoin(actions, actions.c.problem_id == Problem.id)
+        .outerjoin(overdue, overdue.c.problem_id == Problem.id)
+        .where(OrgUnitClosure.ancestor_id == unit.id, Problem.term_id == term.id)
+    )
+    if form.status.data:
+        stmt = stmt.where(Problem.status == form.status.data)
+    else:
+        stmt = stmt.where(Problem.status != ProblemStatus.MERGED.value)
+    if form.category.data:
+        stmt = stmt.where(Problem.category == form.category.data)
+    if form.severity.data:
+        stmt = stmt.where(Problem.severity == form.severity.data)
+    order = func.coalesce(overdue.c.overdue, 0).desc()
+    stmt = stmt.order_by(order, Problem.status, OrgUnit.code, Problem.id)
+    return [
+        {"problem": p, "unit_code": ucode, "actions": n or 0, "overdue": late or 0}
+        for p, ucode, n, late in session.exec(stmt).all()  # type: ignore[call-overload]
+    ]
+
+
+@bp.route("/units/<code>/propose", methods=["POST"])
+@login_required
+def propose(code: str):
+    session = get_session()
+    unit = _unit_or_404(session, code)
+    _require_manage(session, unit.id)  # type: ignore[arg-type]
+    form = ProposeForm()
+    term = session.exec(select(Term).where(Term.code == (form.term.data or ""))).first()
+    if not form.validate_on_submit() or term is None:
+        abort(400)
+    result = service.propose_problems(session, term=term, unit=unit, user=current_user)
+    session.commit()
+    flash(
+        f"{result.created} new problems proposed; {result.evidence_added} pieces of evidence "
+        f"added to existing ones; {result.unchanged} unchanged.",
+        "success",
+    )
+    return redirect(url_for("loop.problems", code=unit.code, term=term.code))
+
+
+@bp.route("/units/<code>/problems/new", methods=["GET", "POST"])
+@login_required
+def new_problem(code: str):
+    session = get_session()
+    unit = _unit_or_404(session, code)
+    _require_manage(session, unit.id)  # type: ignore[arg-type]
+    terms = _terms(session)
+    term = next((t for t in terms if t.code == request.args.get("term")), None) or (
+        _default_term(terms, _today())
+    )
+    if term is None:
+        abort(404)
+    form = ProblemForm()
+    if form.validate_on_submit():
+        try:
+            problem = service.create_problem(
+                session,
+                term=term,
+                unit=unit,
+                user=current_user,
+                title=form.title.data or "",
+                category=form.category.data or "",
+                severity=form.severity.data or "",
+                description=form.description.data,
+            )
+        except service.LoopValidationError as err:
+            session.rollback()
+            put_errors(form, err.errors)
+        else:
+            session.commit()
+            flash("Problem recorded.", "success")
+            return redirect(url_for("loop.problem", problem_id=problem.id))
+    return render_template("loop/problem_form.html", form=form, unit=unit, term=term)
+
+
+# --- one problem -------------------------------------------------------------------------
+
+
+@bp.route("/problems/<int:problem_id>", methods=["GET", "POST"])
+@login_required
+def problem(problem_id: int):
+    session = get_session()
+    problem, unit, term = _problem_or_404(session, problem_id)
+    owns = (
+        session.exec(
+            select(Action.id).where(
+                Action.problem_id == problem.id, Action.owner_id == current_user.id
+            )
+        ).first()
+        is not None
+    )
+    if not owns:
+        _require_view(session, unit.id)  # type: ignore[arg-type]
+    manage = service.can_manage(session, current_user, unit.id)  # type: ignore[arg-type]
+    edit_form = ProblemForm(obj=problem if request.method == "GET" else None)
+    if request.method == "POST":
+        if not manage:
+            abort(403)
+        if edit_form.validate_on_submit():
+            try:
+                service.edit_problem(
+                    session,
+                    problem=problem,
+                    user=current_user,
+                    title=edit_form.title.data or "",
+                    category=edit_form.category.data or "",
+                    severity=edit_form.severity.data or "",
+                    description=edit_form.description.data,
+                )
+            except service.LoopValidationError as err:
+                session.rollback()
+                put_errors(edit_form, err.errors)
+            except service.LoopStateError as err:
+                session.rollback()
+                flash(str(err), "error")
+            else:
+                session.commit()
+                flash("Problem updated.", "success")
+                return redirect(url_for("loop.problem", problem_id=problem.id))
+    return _problem_page(session, problem, unit, term, manage, edit_form=edit_form)
+
+
+def _problem_page(
+    session: Session,
+    problem: Problem,
+    unit: OrgUnit,
+    term: Term,
+    manage: bool,
+    *,
+    edit_form: ProblemForm | None = None,
+    status_form: StatusForm | None = None,
+    merge_form: MergeForm | None = None,
+    code: int = 200,
+):
+    evidence = session.exec(
+        select(ProblemEvidence)
+        .where(ProblemEvidence.problem_id == problem.id)
+        .order_by(ProblemEvidence.kind, ProblemEvidence.id)
+    ).all()
+    actions = session.exec(
+        select(Action, User)
+        .join(User, col(User.id) == Action.owner_id)
+        .where(Action.problem_id == problem.id)
+        .order_by(Action.due_date, Action.id)
+    ).all()
+    meetings = session.exec(
+        select(Meeting)
+        .join(MeetingProblem, col(MeetingProblem.meeting_id) == Meeting.id)
+        .where(MeetingProblem.problem_id == problem.id)
+        .order_by(Meeting.held_on)
+    ).all()
+    merged = session.exec(select(Problem).where(Problem.merged_into_id == problem.id)).all()
+    target = session.get(Problem, problem.merged_into_id) if problem.merged_into_id else None
+    if merge_form is None:
+        merge_form = MergeForm()
+    merge_form.target.choices = [  # type: ignore[assignment]
+        (str(p.id), f"#{p.id} {p.title}")
+        for p in session.exec(
+            select(Problem)
+            .where(
+                Problem.unit_id == problem.unit_id,
+                Problem.term_id == problem.term_id,
+                Problem.id != problem.id,
+                col(Problem.status).in_(["proposed", "open", "in_progress"]),
+            )
+            .order_by(Problem.id)
+        ).all()
+    ]
+    allowed = service.TRANSITIONS.get(problem.status, frozenset())
+    return (
+        render_template(
+            "loop/problem.html",
+            problem=problem,
+            unit=unit,
+            term=term,
+            evidence=evidence,
+            actions=actions,
+            meetings=meetings,
+            merged=merged,
+            target=target,
+            manage=manage,
+            today=_today(),
+            buttons=[(s, STATUS_BUTTONS[s]) for s in STATUS_BUTTONS if s in allowed],
+            edit_form=edit_form or ProblemForm(obj=problem),
+            status_form=status_form or StatusForm(),
+            merge_form=merge_form,
+            can_merge=problem.status in ("proposed", "open") and merge_form.target.choices,
+            can_act=problem.status in service.ACTIONABLE,
+        ),
+        code,
+    )
+
+
+@bp.route("/problems/<int:problem_id>/status", methods=["POST"])
+@login_required
+def problem_status(problem_id: int):
+    session = get_session()
+    problem, unit, term = _problem_or_404(session, problem_id)
+    _require_manage(session, unit.id)  # type: ignore[arg-type]
+    form = StatusForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        service.change_status(
+            session,
+            problem=problem,
+            to=form.to.data or "",
+            user=current_user,
+            reason=form.reason.data,
+        )
+    except service.LoopValidationError as err:
+        session.rollback()
+        put_errors(form, err.errors)
+        return _problem_page(session, problem, unit, term, True, status_form=form, code=422)
+    except service.LoopStateError as err:
+        session.rollback()
+        flash(str(err), "error")
+        return _problem_page(session, problem, unit, term, True, status_form=form, code=409)
+    session.commit()
+    flash(f"Problem is now {STATUS_LABELS[problem.status][1].lower()}.", "success")
+    return redirect(url_for("loop.problem", problem_id=problem.id))
+
+
+@bp.route("/problems/<int:problem_id>/merge", methods=["POST"])
+@login_required
+def merge(problem_id: int):
+    """Merge this problem into the chosen one (same unit and term)."""
+    session = get_session()
+    problem, unit, term = _problem_or_404(session, problem_id)
+    _require_manage(session, unit.id)  # type: ignore[arg-type]
+    form = MergeForm()
+    if not form.validate_on_submit():
+        abort(400)
+    target_id, _ = parse_id(form.target.data)
+    target = session.get(Problem, target_id) if target_id is not None else None
+    if target is None:
+        form.target.errors = ["Choose the problem to merge into."]
+        return _problem_page(session, problem, unit, term, True, merge_form=form, code=422)
+    try:
+        service.merge_problems(session, target=target, sources=[problem], user=current_user)
+    except service.LoopValidationError as err:
+        session.rollback()
+        form.target.errors = list(err.errors.values())
+        return _problem_page(session, problem, unit, term, True, merge_form=form, code=422)
+    except service.LoopStateError as err:
+        session.rollback()
+        flash(str(err), "error")
+        return _problem_page(session, problem, unit, term, True, merge_form=form, code=409)
+    session.commit()
+    flash(f"Merged into #{target.id}.", "success")
+    return redirect(url_for("loop.problem", problem_id=target.id))
+
+
+# --- meetings ----------------------------------------------------------------------------
+
+
+@bp.route("/units/<code>/meetings/new", methods=["GET", "POST"])
+@login_required
+def new_meeting(code: str):
+    session = get_session()
+    unit = _unit_or_404(session, code)
+    _require_manage(session, unit.id)  # type: ignore[arg-type]
+    terms = _terms(session)
+    term = next((t for t in terms if t.code == request.args.get("term")), None) or (
+        _default_term(terms, _today())
+    )
+    if term is None:
+        abort(404)
+    form = MeetingForm()
+    form.attendees.choices = [(str(u.id), u.name) for u in _people(session, unit.id)]  # type: ignore[arg-type,assignment]
+    live = session.exec(
+        select(Problem, Term.code)
+        .join(Term, col(Term.id) == Problem.term_id)
+        .join(OrgUnitClosure, col(OrgUnitClosure.descendant_id) == Problem.unit_id)
+        .where(
+            OrgUnitClosure.ancestor_id == unit.id,
+            col(Problem.status).in_(["proposed", "open", "in_progress", "resolved"]),
+        )
+        .order_by(col(Term.start_date).desc(), Problem.id)
+        .limit(300)
+    ).all()
+    form.problems.choices = [(str(p.id), f"{tc} · #{p.id} {p.title}") for p, tc in live]  # type: ignore[assignment]
+    if request.method == "GET" and request.args.get("problem"):
+        form.problems.data = [request.args["problem"]]
+    if form.validate_on_submit():
+        held_on, date_error = parse_date(form.held_on.data)
+        ids = [parse_id(v)[0] for v in form.attendees.data or []]
+        pids = [parse_id(v)[0] for v in form.problems.data or []]
+        errors: dict[str, str] = {}
+        try:
+            meeting = service.create_meeting(
+                session,
+                unit=unit,
+                term=term,
+                user=current_user,
+                held_on=held_on,
+                title=form.title.data or "",
+                decisions=form.decisions.data or "",
+                attendee_ids=[i for i in ids if i is not None],
+                other_attendees=form.other_attendees.data,
+                problem_ids=[i for i in pids if i is not None],
+            )
+        except service.LoopValidationError as err:
+            session.rollback()
+            errors = err.errors
+        if date_error:
+            errors = {**errors, "held_on": date_error}
+        if errors:
+            put_errors(form, errors)
+        else:
+            session.commit()
+            flash("Meeting recorded.", "success")
+            return redirect(url_for("loop.meeting", meeting_id=meeting.id))
+    return render_template("loop/meeting_form.html", form=form, unit=unit, term=term)
+
+
+@bp.route("/meetings/<int:meeting_id>")
+@login_required
+def meeting(meeting_id: int):
+    session = get_session()
+    meeting = session.get(Meeting, meeting_id)
+    if meeting is None:
+        abort(404)
+    _require_view(session, meeting.unit_id)
+    unit = session.get(OrgUnit, meeting.unit_id)
+    attendees = session.exec(
+        select(User)
+        .join(MeetingAttendee, col(MeetingAttendee.user_id) == User.id)
+        .where(MeetingAttendee.meeting_id == meeting.id)
+        .order_by(User.name)
+    ).all()
+    problems = session.exec(
+        select(Problem)
+        .join(MeetingProblem, col(MeetingProblem.problem_id) == Problem.id)
+        .where(MeetingProblem.meeting_id == meeting.id)
+        .order_by(Problem.id)
+    ).all()
+    actions = session.exec(
+        select(Action, User)
+        .join(User, col(User.id) == Action.owner_id)
+        .where(Action.meeting_id == meeting.id)
+        .order_by(Action.due_date)
+    ).all()
+    return render_template(
+        "loop/meeting.html",
+        meeting=meeting,
+        unit=unit,
+        attendees=attendees,
+        problems=problems,
+        actions=actions,
+    )
+
+
+# --- actions -----------------------------------------------------------------------------
+
+
+def _action_choices(session: Session, form: ActionForm, problem: Problem, unit: OrgUnit) -> None:
+    form.owner_id.choices = [("", "— choose —")] + [  # type: ignore[assignment]
+        (str(u.id), u.name)
+        for u in _people(session, unit.id)  # type: ignore[arg-type]
+    ]
+    above = select(OrgUnitClosure.ancestor_id).where(OrgUnitClosure.descendant_id == unit.id)
+    meetings = session.exec(
+        select(Meeting)
+        .where(col(Meeting.unit_id).in_(above))
+        .order_by(col(Meeting.held_on).desc())
+        .limit(50)
+    ).all()
+    form.meeting_id.choices = [("", "— none —")] + [  # type: ignore[assignment]
+        (str(m.id), f"{m.held_on} {m.title}") for m in meetings
+    ]
+    below = select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == unit.id)
+    courses = session.exec(
+        select(Course).where(col(Course.department_id).in_(below)).order_by(Course.code)
+    ).all()
+    form.plan_course_id.choices = [("", "— no course —")] + [  # type: ignore[assignment]
+        (str(c.id), f"{c.code} {c.title}") for c in courses
+    ]
+    form.plan_from_term_id.choices = [("", "—")] + [  # type: ignore[assignment]
+        (str(t.id), t.name) for t in session.exec(select(Term).order_by(Term.start_date)).all()
+    ]
+
+
+def _action_input(form: ActionForm) -> tuple[service.ActionInput, dict[str, str]]:
+    errors: dict[str, str] = {}
+    due, err = parse_date(form.due_date.data)
+    if err:
+        errors["due_date"] = err
+    ids: dict[str, int | None] = {}
+    for name in ("owner_id", "meeting_id", "plan_course_id", "plan_from_term_id"):
+        ids[name], err = parse_id(getattr(form, name).data)
+        if err:
+            errors[name] = err
+    data = service.ActionInput(
+        title=form.title.data or "",
+        due_date=due,
+        notes=form.notes.data,
+        plan_programme=form.plan_programme.data,
+        plan_change=form.plan_change.data,
+        **ids,
+    )
+    return data, errors
+
+
+def _merge_errors(parse_errors: dict[str, str], err: service.LoopValidationError | None):
+    # A date that could not be read is reported as such, not as "give a due date".
+    return {**(err.errors if err else {}), **parse_errors}
+
+
+@bp.route("/problems/<int:problem_id>/actions/new", methods=["GET", "POST"])
+@login_required
+def new_action(problem_id: int):
+    session = get_session()
+    problem, unit, term = _problem_or_404(session, problem_id)
+    _require_manage(session, unit.id)  # type: ignore[arg-type]
+    form = ActionForm()
+    _action_choices(session, form, problem, unit)
+    if request.method == "GET" and request.args.get("meeting"):
+        form.meeting_id.data = request.args["meeting"]
+    if form.validate_on_submit():
+        data, parse_errors = _action_input(form)
+        failure: service.LoopValidationError | None = None
+        try:
+            service.create_action(
+                session, problem=problem, user=current_user, data=data, today=_today()
+            )
+        except service.LoopValidationError as err:
+            session.rollback()
+            failure = err
+        except service.LoopStateError as err:
+            session.rollback()
+            flash(str(err), "error")
+            return redirect(url_for("loop.problem", problem_id=problem.id))
+        if failure or parse_errors:
+            session.rollback()
+            put_errors(form, _merge_errors(parse_errors, failure))
+        else:
+            session.commit()
+            flash("Action recorded; its owner will be emailed.", "success")
+            return redirect(url_for("loop.problem", problem_id=problem.id))
+    return render_template(
+        "loop/action_form.html", form=form, problem=problem, unit=unit, term=term, action=None
+    )
+
+
+@bp.route("/actions/<int:action_id>", methods=["GET", "POST"])
+@login_required
+def action(action_id: int):
+    """An action: its owner updates status and notes; a head or dean may also edit it."""
+    session = get_session()
+    action = session.get(Action, action_id)
+    if action is None:
+        abort(404)
+    problem, unit, term = _problem_or_404(session, action.problem_id)
+    manage = service.can_manage(session, current_user, unit.id)  # type: ignore[arg-type]
+    if not manage and action.owner_id != current_user.id:
+        abort(403)
+    status_form = ActionStatusForm(status=action.status, notes=action.notes, prefix="s")
+    edit_form = ActionForm(prefix="e", obj=None)
+    _action_choices(session, edit_form, problem, unit)
+    code = 200
+    if request.method == "GET":
+        for name in ("title", "plan_programme", "plan_change", "notes"):
+            getattr(edit_form, name).data = getattr(action, name) or ""
+        edit_form.due_date.data = action.due_date.isoformat()
+        for name in ("owner_id", "meeting_id", "plan_course_id", "plan_from_term_id"):
+            value = getattr(action, name)
+            getattr(edit_form, name).data = "" if value is None else str(value)
+    elif "s-status" in request.form and status_form.validate_on_submit():
+        try:
+            service.update_action(
+                session,
+                action=action,
+                user=current_user,
+                status=status_form.status.data,
+                notes=status_form.notes.data,
+                today=_today(),
+            )
+        except service.LoopValidationError as err:
+            session.rollback()
+            put_errors(status_form, err.errors)
+            code = 422
+        except service.LoopStateError as err:
+            session.rollback()
+            status_form.status.errors = [str(err)]
+            code = 409
+        else:
+            session.commit()
+            flash("Action updated.", "success")
+            return redirect(url_for("loop.action", action_id=action.id))
+    elif "e-title" in request.form:
+        if not manage:
+            abort(403)
+        if edit_form.validate_on_submit():
+            data, parse_errors = _action_input(edit_form)
+            failure = None
+            try:
+                service.update_action(
+                    session, action=action, user=current_user, data=data, today=_today()
+                )
+            except service.LoopValidationError as err:
+                failure = err
+            except service.LoopStateError as err:
+                session.rollback()
+                flash(str(err), "error")
+                return redirect(url_for("loop.action", action_id=action.id))
+            if failure or parse_errors:
+                session.rollback()
+                put_errors(edit_form, _merge_errors(parse_errors, failure))
+                code = 422
+            else:
+                session.commit()
+                flash("Action updated.", "success")
+                return redirect(url_for("loop.action", action_id=action.id))
+    else:
+        abort(400)
+    owner = session.get(User, action.owner_id)
+    return (
+        render_template(
+            "loop/action.html",
+            action=action,
+            owner=owner,
+            problem=problem,
+            unit=unit,
+            term=term,
+            manage=manage,
+            live=action.status in service.LIVE_ACTIONS,
+            overdue=action.status in service.LIVE_ACTIONS and action.due_date < _today(),
+            status_form=status_form,
+            edit_form=edit_form,
+        ),
+        code,
+    )
+
+
+@bp.route("/mine")
+@login_required
+def mine():
+    """The actions the user owns: overdue first, then by due date; done ones at the end."""
+    session = get_session()
+    today = _today()
+    rows = session.exec(
+        select(Action, Problem, OrgUnit)
+        .join(Problem, col(Problem.id) == Action.problem_id)
+        .join(OrgUnit, col(OrgUnit.id) == Problem.unit_id)
+        .where(Action.owner_id == current_user.id)
+        .order_by(
+            col(Action.status).in_(service.LIVE_ACTIONS).desc(),
+            Action.due_date,
+            Action.id,
+        )
+    ).all()
+    return render_template("loop/mine.html", rows=rows, today=today)

@@ -1,0 +1,257 @@
+"""The loop's pages: the flow through the browser, messages by the field, scope, CSRF."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import func, select
+
+from evalsys.aggregation.service import local_today
+from evalsys.loop import service
+from evalsys.loop.models import Action, Meeting, Problem
+from tests.loop.conftest import OBSERVER_WORDS
+
+T1 = "2025-2026-2"
+
+
+def _method(session) -> Problem:
+    session.rollback()  # a fresh snapshot: the app wrote in its own session
+    return session.exec(select(Problem).where(Problem.source_key == "flag:method")).one()
+
+
+def _propose(session, world, people) -> Problem:
+    service.propose_problems(
+        session, term=world.uni.terms["T1"], unit=world.uni.units["CS-SE"], user=None
+    )
+    session.commit()
+    return _method(session)
+
+
+def test_head_walks_the_loop_in_the_browser(world, people, session, client, auth, app):
+    auth.login("head_se")
+    page = client.get(f"/loop/units/CS-SE?term={T1}")
+    assert page.status_code == 200 and b"No problems recorded" in page.data
+
+    resp = client.post("/loop/units/CS-SE/propose", data={"term": T1})
+    assert resp.status_code == 302
+    page = client.get(f"/loop/units/CS-SE?term={T1}").get_data(as_text=True)
+    method = _method(session)
+    assert method.title in page
+    assert OBSERVER_WORDS[:10] in page
+    # Filters: only method problems.
+    page = client.get(f"/loop/units/CS-SE?term={T1}&category=organisation").get_data(as_text=True)
+    assert method.title not in page
+
+    page = client.get(f"/loop/problems/{method.id}").get_data(as_text=True)
+    assert "below the threshold" in page  # the flag's reason, as evidence
+
+    # Dismissing without a reason: a message by the field, status unchanged.
+    resp = client.post(f"/loop/problems/{method.id}/status", data={"to": "dismissed"})
+    assert resp.status_code == 422
+    assert "Say why the problem is dismissed." in resp.get_data(as_text=True)
+    assert _method(session).status == "proposed"
+    assert client.post(f"/loop/problems/{method.id}/status", data={"to": "open"}).status_code == 302
+    assert _method(session).status == "open"
+    # A refused transition says why and changes nothing.
+    resp = client.post(f"/loop/problems/{method.id}/status", data={"to": "verified"})
+    assert resp.status_code == 409 and "cannot go from open to verified" in resp.get_data(
+        as_text=True
+    )
+
+    # A meeting: bad input comes back with messages and what was typed.
+    teacher = people["teacher"]
+    resp = client.post(
+        f"/loop/units/CS-SE/meetings/new?term={T1}",
+        data={
+            "held_on": "2026-02-30",
+            "title": "方法研讨",
+            "decisions": "",
+            "problems": [method.id],
+        },
+    )
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert "is not a date" in text and "Write down what the meeting decided." in text
+    assert 'value="方法研讨"' in text and 'value="2026-02-30"' in text
+    assert session.exec(select(func.count()).select_from(Meeting)).one() == 0
+    resp = client.post(
+        f"/loop/units/CS-SE/meetings/new?term={T1}",
+        data={
+            "held_on": "2026-07-08",
+            "title": "方法研讨",
+            "decisions": "Peer observation",
+            "attendees": [str(teacher.id)],
+            "problems": [str(method.id)],
+        },
+    )
+    assert resp.status_code == 302
+    meeting_page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert teacher.name in meeting_page and method.title in meeting_page
+
+    # An action: errors by the field, typed text kept, nothing written.
+    today = local_today(app.config)
+    typed = "Two lab hours replace two lecture hours"
+    resp = client.post(
+        f"/loop/problems/{method.id}/actions/new",
+        data={
+            "title": "",
+            "owner_id": str(teacher.id),
+            "due_date": "next week",
+            "plan_change": typed,
+        },
+    )
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert "Say what will be done." in text
+    assert "“next week” is not a date" in text
+    assert "Name the course or the programme whose plan changes." in text
+    assert typed in text
+    assert session.exec(select(func.count()).select_from(Action)).one() == 0
+    resp = client.post(
+        f"/loop/problems/{method.id}/actions/new",
+        data={
+            "title": "Rework SE1 labs",
+            "owner_id": str(teacher.id),
+            "due_date": (today + timedelta(days=20)).isoformat(),
+            "plan_programme": "Software engineering",
+            "plan_change": typed,
+            "plan_from_term_id": str(world.uni.terms["T2"].id),
+        },
+    )
+    assert resp.status_code == 302
+    assert _method(session).status == "in_progress"
+    action = session.exec(select(Action)).one()
+
+    # The owner sees it among their actions and finishes it: the problem is resolved.
+    auth.logout()
+    auth.login("teacher_se")
+    mine = client.get("/loop/mine").get_data(as_text=True)
+    assert "Rework SE1 labs" in mine
+    # The owner sees the status form, not the edit form.
+    page = client.get(f"/loop/actions/{action.id}").get_data(as_text=True)
+    assert "s-status" in page and "e-title" not in page
+    # ...and may not edit what, who or when.
+    resp = client.post(
+        f"/loop/actions/{action.id}",
+        data={"e-title": "less", "e-owner_id": str(teacher.id), "e-due_date": "2030-01-01"},
+    )
+    assert resp.status_code == 403
+    resp = client.post(
+        f"/loop/actions/{action.id}", data={"s-status": "done", "s-notes": "labs rewritten"}
+    )
+    assert resp.status_code == 302
+    assert _method(session).status == "resolved"
+
+
+def test_scope_dean_of_another_college_sees_and_touches_nothing(
+    world, people, session, client, auth, app
+):
+    method = _propose(session, world, people)
+    service.change_status(session, problem=method, to="open", user=people["head_se"])
+    action = service.create_action(
+        session,
+        problem=method,
+        user=people["head_se"],
+        today=local_today(app.config),
+        data=service.ActionInput(
+            title="x", owner_id=people["teacher"].id, due_date=local_today(app.config)
+        ),
+    )
+    session.commit()
+    auth.login("dean_math")
+    assert client.get("/loop/units/CS-SE").status_code == 403
+    assert client.get("/loop/units/CS").status_code == 403
+    assert client.get(f"/loop/problems/{method.id}").status_code == 403
+    assert client.get(f"/loop/actions/{action.id}").status_code == 403
+    assert client.post("/loop/units/CS-SE/propose", data={"term": T1}).status_code == 403
+    for to in ("dismissed", "resolved"):
+        resp = client.post(f"/loop/problems/{method.id}/status", data={"to": to, "reason": "x"})
+        assert resp.status_code == 403
+    assert client.post(f"/loop/problems/{method.id}/actions/new", data={}).status_code == 403
+    assert client.get("/loop/units/CS-SE/meetings/new").status_code == 403
+    # Their own college: no trace of CS.
+    page = client.get(f"/loop/units/MATH?term={T1}").get_data(as_text=True)
+    assert method.title not in page and "CS-SE" not in page
+    # /loop/ sends them to their own college.
+    assert client.get("/loop/").headers["Location"].endswith("/loop/units/MATH")
+    assert _method(session).status == "in_progress"
+
+    # A head of the sister department: not theirs either.
+    auth.logout()
+    auth.login("head_ai")
+    assert client.get(f"/loop/problems/{method.id}").status_code == 403
+    # A school leader reads but may not change.
+    auth.logout()
+    auth.login("leader_u")
+    assert client.get(f"/loop/problems/{method.id}").status_code == 200
+    resp = client.post(f"/loop/problems/{method.id}/status", data={"to": "resolved"})
+    assert resp.status_code == 403
+    # And the service refuses alike, whatever calls it.
+    with pytest.raises(service.LoopPermissionError):
+        service.change_status(session, problem=method, to="resolved", user=people["dean_math"])
+
+
+def test_forms_refuse_a_post_without_csrf_token(world, people, session, client, auth, app):
+    import re
+
+    method = _propose(session, world, people)
+    auth.login("head_se")
+    app.config["WTF_CSRF_ENABLED"] = True
+    resp = client.post(f"/loop/problems/{method.id}/status", data={"to": "open"})
+    assert resp.status_code == 400
+    assert _method(session).status == "proposed"
+    page = client.get(f"/loop/problems/{method.id}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    resp = client.post(
+        f"/loop/problems/{method.id}/status", data={"to": "open", "csrf_token": token}
+    )
+    assert resp.status_code == 302
+    assert _method(session).status == "open"
+
+
+def test_problem_list_query_count_does_not_grow_with_problems(
+    world, people, session, client, auth, app
+):
+    from sqlalchemy import event
+
+    from evalsys.db import get_engine
+
+    _propose(session, world, people)
+    auth.login("dean_cs")
+
+    def count() -> int:
+        seen = []
+        engine = get_engine(app)
+        listener = lambda *a, **k: seen.append(1)  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            assert client.get(f"/loop/units/CS?term={T1}").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    before = count()
+    session.rollback()  # drop the read snapshot taken before the app's writes
+    for i in range(15):
+        service.create_problem(
+            session,
+            term=world.uni.terms["T1"],
+            unit=world.uni.units["CS-AI"],
+            user=people["dean_cs"],
+            title=f"extra {i}",
+            category="other",
+            severity="low",
+        )
+    session.commit()
+    assert count() == before
+
+
+def test_unit_page_links_to_its_problems_for_those_who_may_read_them(world, people, client, auth):
+    auth.login("head_se")
+    assert "/loop/units/CS-SE" in client.get("/units/CS-SE").get_data(as_text=True)
+    auth.logout()
+    auth.login("teacher_se")  # sees the unit page, not its problems
+    page = client.get("/units/CS-SE")
+    assert page.status_code == 200 and "/loop/units/" not in page.get_data(as_text=True)
+    assert client.get("/loop/units/CS-SE").status_code == 403
