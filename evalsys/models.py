@@ -21,6 +21,7 @@ from evalsys.feedback.models import (
     TeacherResponse,
 )
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
+from evalsys.planner.models import Assignment, Draw, PlanSetting
 from evalsys.reports.models import Report, ReportDelivery
 from evalsys.scheduler.models import JobRun, SchedulerLease, apscheduler_jobs
 
@@ -30,14 +31,17 @@ __all__ = [
     "AggregateResult",
     "AggregationRun",
     "ApiToken",
+    "Assignment",
     "AuditEvent",
     "Course",
+    "Draw",
     "Feedback",
     "FeedbackRevision",
     "FeedbackScore",
     "JobRun",
     "OrgUnit",
     "OrgUnitClosure",
+    "PlanSetting",
     "Report",
     "ReportDelivery",
     "RoleGrant",
