@@ -137,6 +137,7 @@ def low_rated(session: Session, term: Term, threshold: float) -> set[int]:
     pooled = func.sum(AggregateResult.mean * AggregateResult.n) / func.sum(AggregateResult.n)
     stmt = (
         select(Section.teacher_id)
+        .select_from(AggregateResult)
         .join(Section, col(Section.id) == AggregateResult.unit_id)
         .where(
             AggregateResult.term_id == previous.id,

@@ -38,7 +38,10 @@ JOBS: list[JobSpec] = []
 
 #: Modules whose import registers jobs (each calls :func:`register` at import).
 #: A site adds its own through the config key SCHEDULER_EXTRA_JOB_MODULES.
-JOB_MODULES: tuple[str, ...] = ("evalsys.aggregation.jobs",)
+JOB_MODULES: tuple[str, ...] = (
+    "evalsys.aggregation.jobs",
+    "evalsys.planner.jobs",
+)
 
 
 def load_job_modules(app: Flask) -> None:
