@@ -22,7 +22,7 @@ How :func:`plan` chooses, supervisor by supervisor (in an order shuffled by the 
   never visited), without replacement.
 * **When.** A slot (date and period block) of the section's timetable in the week,
   uniformly among those that do not clash with the supervisor's other visits of
-  the week nor with their own teaching.
+  the week (of this draw, or of another term's draw) nor with their own teaching.
 * **Announced?** Unannounced with probability ``unannounced_share``.
 """
 
@@ -124,7 +124,7 @@ def plan(inputs: DrawInputs, rng: random.Random) -> PlanResult:
         asked = math.ceil(share / inputs.weeks_left - 1e-9) if share > 0 else 0
         result.coverage_asked[sup.username] = asked
         count = max(settings.visits_per_week, min(asked, settings.max_visits_per_week))
-        mine: list[tuple[date, Meeting]] = []
+        mine: list[tuple[date, Meeting]] = list(sup.booked)
         coverage_picks = 0
         for _ in range(count):
             usable = []
@@ -136,7 +136,8 @@ def plan(inputs: DrawInputs, rng: random.Random) -> PlanResult:
                     usable.append(candidate)
             if not usable:
                 result.shortfalls[sup.username] = (
-                    f"{len(mine)} of {count}: no other section in scope has a free slot this week"
+                    f"{len(mine) - len(sup.booked)} of {count}: "
+                    "no other section in scope has a free slot this week"
                 )
                 break
             pools: list[list[Candidate]] = []

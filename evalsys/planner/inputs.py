@@ -51,6 +51,8 @@ class SupervisorInput:
     busy: tuple[Meeting, ...]
     #: Sections this supervisor was already sent to this term.
     assigned_before: frozenset[int]
+    #: Visits already planned for them on the week's days by other draws (another term).
+    booked: tuple[tuple[date, Meeting], ...] = ()
 
 
 @dataclass
@@ -260,6 +262,21 @@ def gather(
         if missing > 0:
             need[teacher] = missing
 
+    booked: dict[int, list[tuple[date, Meeting]]] = defaultdict(list)
+    if days:
+        rows = session.exec(
+            select(
+                Assignment.supervisor_id,
+                Assignment.visit_date,
+                Assignment.first_period,
+                Assignment.last_period,
+            )
+            .where(col(Assignment.visit_date).between(days[0], days[-1]))
+            .order_by(Assignment.id)
+        ).all()
+        for supervisor_id, day, first, last in rows:
+            booked[supervisor_id].append((day, Meeting(day.isoweekday(), first, last)))
+
     inputs_supervisors = []
     for user in supervisors(session):
         own = [s for s, _, t, _ in sections if t == user.id]
@@ -276,6 +293,7 @@ def gather(
                 in_scope,
                 busy,
                 frozenset(sent.get(user.id, set())),  # type: ignore[arg-type]
+                tuple(booked.get(user.id, ())),  # type: ignore[arg-type]
             )
         )
     return DrawInputs(

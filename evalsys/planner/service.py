@@ -175,6 +175,18 @@ def _spot_checks_by(user_id: int, start: date, end: date) -> Any:
     )
 
 
+def weeks_due(session: Session, term: Term, today: date) -> int:
+    """Drawn weeks of the term that have ended: the weeks the quota was due in.
+
+    Counting drawn weeks, not calendar weeks, keeps a plan started mid-term fair.
+    """
+    stmt = select(func.count(Draw.id)).where(
+        Draw.term_id == term.id,
+        Draw.week < weeks.week_of(term, today),  # type: ignore[arg-type]
+    )
+    return int(session.exec(stmt).one())
+
+
 @dataclass(frozen=True)
 class QuotaProgress:
     term: Term
@@ -185,7 +197,7 @@ class QuotaProgress:
     assigned_this_week: int
     done_this_week: int
     visits_this_term: int
-    #: Quota times the weeks begun so far (None without settings).
+    #: Quota times the drawn weeks that have ended (None without settings).
     expected_so_far: int | None
 
     @property
@@ -218,7 +230,6 @@ def quota_progress(session: Session, *, user: User, term: Term, today: date) -> 
         )
     ).one()
     quota = settings.visits_per_week if settings is not None else None
-    weeks_begun = max(0, min(weeks.week_of(term, today), weeks.last_week(term)))
     return QuotaProgress(
         term=term,
         week=week,
@@ -228,7 +239,7 @@ def quota_progress(session: Session, *, user: User, term: Term, today: date) -> 
         assigned_this_week=int(assigned),
         done_this_week=int(done),
         visits_this_term=int(visits_term),
-        expected_so_far=None if quota is None else quota * weeks_begun,
+        expected_so_far=None if quota is None else quota * weeks_due(session, term, today),
     )
 
 
@@ -382,8 +393,8 @@ def supervisor_rows(
             .group_by(Feedback.observer_id)
         ).all()
     )
-    weeks_begun = max(0, min(weeks.week_of(term, today), weeks.last_week(term)))
-    expected = None if settings is None else settings.visits_per_week * weeks_begun
+    due = weeks_due(session, term, today)
+    expected = None if settings is None else settings.visits_per_week * due
     rows = []
     for user in supervisors(session):
         n, d, m, p = counts.get(user.id, (0, 0, 0, 0))  # type: ignore[arg-type]

@@ -177,3 +177,30 @@ def test_the_coverage_target_is_reached_over_a_simulated_term(
     # The steering spread the load: 30 teachers / 16 weeks asks 2 a week at first.
     assert per_week[0] == 2 and max(per_week) <= 4
     assert all(a.feedback_id is not None for a in done)
+
+
+def test_no_clash_with_a_visit_planned_in_another_terms_draw(
+    session: Session, plan: Plan, factory: Factory
+):
+    """Two terms running at once (e.g. a short summer term) share the supervisor's week."""
+    first_term = plan.term
+    other = factory.term("OVERLAP", first_term.start_date, first_term.end_date)
+    plan.term = other
+    add_sections(factory, plan, "CS-SE", 8, prefix="OV", meetings=["Mon 1-2", "Tue 3-4"])
+    service.save_settings(session, term=other, values={"visits_per_week": 2})
+    for code, section in plan.sections.items():
+        if code.startswith("CS-"):
+            section.meetings = "Mon 1-2; Tue 3-4"
+            session.add(section)
+    session.commit()
+    for seed in range(15):
+        a = draw_week(session, term=first_term, week=2, seed=seed, replace=True)
+        b = draw_week(session, term=other, week=2, seed=seed + 100, replace=True)
+        slots = [
+            (x.visit_date, x.first_period)
+            for x in _assignments(session, a) + _assignments(session, b)
+            if x.supervisor_id == plan.cs_sup.id
+        ]
+        assert len(slots) == len(set(slots)), seed
+        # Only two slots exist in the week, and the first term's draw took both.
+        assert len(slots) == 2 and "cs-sup" in b.parameters["shortfalls"]

@@ -259,3 +259,21 @@ def test_term_page_query_count_does_not_grow_with_assignments(
     assert session.exec(select(Assignment)).all()
     assert AssignmentStatus.PLANNED
     assert isinstance(plan.term, Term)
+
+
+def test_quota_is_due_only_for_drawn_weeks_that_have_ended(
+    client, auth, session: Session, now_plan: Plan
+):
+    auth.login("cs-sup")
+    page = client.get("/planner/").get_data(as_text=True)
+    assert "0 visits of 0 expected by now" in page and "behind" not in page
+    today = local_today(client.application.config)
+    last_week = weeks.week_of(now_plan.term, today) - 1
+    draw_week(session, term=now_plan.term, week=last_week, seed=1)
+    session.commit()
+    page = client.get("/planner/").get_data(as_text=True)
+    assert "0 visits of 3 expected by now" in page and "behind the quota" in page
+    progress = service.quota_progress(
+        session, user=now_plan.cs_sup, term=now_plan.term, today=today
+    )
+    assert progress.behind and progress.expected_so_far == 3
