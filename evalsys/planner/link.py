@@ -57,6 +57,9 @@ def feedback_changed(session: Session, feedback: Feedback) -> None:
         linked.feedback_id = None
         linked.status = AssignmentStatus.PLANNED.value
         session.add(linked)
+        # Written now: the record may fulfil another assignment next, and a record
+        # links to one assignment only (a unique key PostgreSQL checks per statement).
+        session.flush()
     if not _fulfils(feedback):
         return
     start = monday(feedback.visit_date)

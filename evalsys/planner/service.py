@@ -16,7 +16,7 @@ from sqlalchemy import Integer, and_, func, or_
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import Perm, scope_ids
-from evalsys.accounts.models import User, utcnow
+from evalsys.accounts.models import Role, RoleGrant, User, utcnow
 from evalsys.feedback.models import Feedback
 from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term
@@ -395,22 +395,25 @@ def supervisor_rows(
     )
     due = weeks_due(session, term, today)
     expected = None if settings is None else settings.visits_per_week * due
+    # Supervisors whose spot-check scope meets the viewer's units, with or without visits.
+    working_here = set(
+        session.exec(
+            select(RoleGrant.user_id)
+            .join(OrgUnitClosure, col(OrgUnitClosure.ancestor_id) == RoleGrant.unit_id)
+            .where(
+                RoleGrant.role == Role.SUPERVISOR.value,
+                col(OrgUnitClosure.descendant_id).in_(_departments_in(viewer)),
+            )
+            .distinct()
+        ).all()
+    )
     rows = []
     for user in supervisors(session):
         n, d, m, p = counts.get(user.id, (0, 0, 0, 0))  # type: ignore[arg-type]
         v = int(visits.get(user.id, 0))  # type: ignore[arg-type]
-        if n or v or _supervises_in(session, user, viewer):
+        if n or v or user.id in working_here:
             rows.append(SupervisorRow(user.username, user.name, n, d, m, p, v, expected))
     return rows
-
-
-def _supervises_in(session: Session, user: User, viewer: User) -> bool:
-    """Whether the supervisor's spot-check scope meets the viewer's managed units."""
-    stmt = select(OrgUnitClosure.descendant_id).where(
-        col(OrgUnitClosure.descendant_id).in_(scope_ids(user, Perm.SUBMIT_SPOT_CHECK)),
-        col(OrgUnitClosure.descendant_id).in_(_departments_in(viewer)),
-    )
-    return session.exec(stmt.limit(1)).first() is not None
 
 
 def term_assignments(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, select
 
-from evalsys.feedback.service import withdraw_feedback
+from evalsys.feedback.service import input_from_feedback, update_feedback, withdraw_feedback
 from evalsys.org.models import Section
 from evalsys.planner import link, weeks
 from evalsys.planner.draw import draw_week
@@ -103,3 +104,28 @@ def test_a_visit_made_before_the_draw_is_linked_by_the_draw(session: Session, pl
     assert [(a.section_id, a.feedback_id, a.status) for a in mine] == [
         (only.id, record.id, AssignmentStatus.DONE)
     ]
+
+
+def test_moving_the_record_to_another_section_moves_the_done_mark(session: Session, plan: Plan):
+    draw = draw_week(session, term=plan.term, week=3, seed=5)
+    session.commit()
+    first, second = session.exec(
+        select(Assignment)
+        .where(Assignment.draw_id == draw.id, Assignment.supervisor_id == plan.cs_sup.id)
+        .order_by(Assignment.id)
+    ).all()
+    # The record is made for the later assignment first, then corrected to the earlier one:
+    # the earlier row is updated while the later still holds the link, unless unlinked first.
+    record = visit(session, plan.cs_sup, session.get(Section, second.section_id), second.visit_date)  # type: ignore[arg-type]
+    session.commit()
+    data = replace(
+        input_from_feedback(session, record),
+        section=session.get(Section, first.section_id).code,  # type: ignore[union-attr]
+        date=first.visit_date,
+    )
+    update_feedback(session, user=plan.cs_sup, feedback=record, data=data, today=first.visit_date)
+    session.commit()
+    session.refresh(first)
+    session.refresh(second)
+    assert (first.status, first.feedback_id) == (AssignmentStatus.DONE, record.id)
+    assert (second.status, second.feedback_id) == (AssignmentStatus.PLANNED, None)
