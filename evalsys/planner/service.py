@@ -140,11 +140,12 @@ def _rows(session: Session, *conditions: Any, viewer: User) -> list[AssignmentRo
 
 
 def supervisor_assignments(
-    session: Session, *, user: User, start: date, end: date
+    session: Session, *, user: User, term: Term, start: date, end: date
 ) -> list[AssignmentRow]:
-    """The user's own assignments with a date in [start, end]."""
+    """The user's own assignments of the term with a date in [start, end]."""
     return _rows(
         session,
+        Assignment.term_id == term.id,
         Assignment.supervisor_id == user.id,
         col(Assignment.visit_date).between(start, end),
         viewer=user,
@@ -212,7 +213,10 @@ def quota_progress(session: Session, *, user: User, term: Term, today: date) -> 
     start = weeks.week_start(term, week)
     end = start + timedelta(days=6)
     visits_week = session.exec(
-        select(func.count(Feedback.id)).where(_spot_checks_by(user.id, start, end))  # type: ignore[arg-type]
+        select(func.count(Feedback.id)).where(
+            Feedback.term_id == term.id,
+            _spot_checks_by(user.id, start, end),  # type: ignore[arg-type]
+        )
     ).one()
     visits_term = session.exec(
         select(func.count(Feedback.id)).where(
@@ -225,6 +229,7 @@ def quota_progress(session: Session, *, user: User, term: Term, today: date) -> 
             func.count(Assignment.id),
             func.count(Assignment.feedback_id),
         ).where(
+            Assignment.term_id == term.id,
             Assignment.supervisor_id == user.id,
             col(Assignment.visit_date).between(start, end),
         )

@@ -52,7 +52,7 @@ def mine():
         progress = service.quota_progress(session, user=user, term=term, today=today)
         end = progress.week_start + timedelta(days=13)
         rows = service.supervisor_assignments(
-            session, user=user, start=progress.week_start, end=end
+            session, user=user, term=term, start=progress.week_start, end=end
         )
         if rows or progress.visits_this_term or progress.assigned_this_week:
             this_week_end = progress.week_start + timedelta(days=6)
