@@ -22,6 +22,11 @@ from evalsys.accounts import service as accounts
 from evalsys.accounts.models import User
 from evalsys.demo_names import COLLEGES, ENGLISH_STAFF, GIVEN_NAMES, MASS_COURSES, SCHOOL, SURNAMES
 from evalsys.org.importer import import_tables
+from evalsys.org.timetable import Meeting, format_meetings
+from evalsys.planner import service as planner
+from evalsys.planner import weeks
+from evalsys.planner.draw import draw_week
+from evalsys.planner.models import Draw
 
 #: The password of every demo account; printed by ``evalsys demo``. Never use it for real.
 DEMO_PASSWORD = "demo-password-2026"
@@ -154,6 +159,7 @@ def demo_tables() -> dict[str, list[dict[str, str]]]:
              for c, n, s, e in TERMS]  # fmt: skip
     titles = {c["code"]: c["title"] for c in courses}
     sections = _sections(rng, courses, titles, teachers, deans)
+    _timetable(sections)
     groups = _groups(rng, tutors)
     return {
         "units.csv": units,
@@ -219,6 +225,29 @@ def _sections(
                     }
                 )
     return rows
+
+
+#: The day's class blocks (节次) a demo section may meet in.
+BLOCKS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10))
+
+
+def _timetable(sections: list[dict[str, str]]) -> None:
+    """Give every section one or two weekly meetings, never two at once for one teacher.
+
+    A generator of its own, so adding timetables changed none of the other demo data.
+    """
+    rng = random.Random(SEED + 1)
+    busy: dict[tuple[str, str], set[tuple[int, int]]] = {}  # (term, teacher) -> taken slots
+    for row in sections:
+        taken = busy.setdefault((row["term"], row["teacher"]), set())
+        free = [
+            (day, b) for day in range(1, 6) for b in range(len(BLOCKS)) if (day, b) not in taken
+        ]
+        count = 2 if rng.random() < 0.4 else 1
+        chosen = sorted(rng.sample(free, min(count, len(free))))
+        taken.update(chosen)
+        meetings = [Meeting(day, BLOCKS[b][0], BLOCKS[b][1]) for day, b in chosen]
+        row["meetings"] = format_meetings(meetings)
 
 
 def _groups(rng: random.Random, tutors: dict[str, list[_Person]]) -> list[dict[str, str]]:
@@ -306,4 +335,28 @@ def load_demo(session: Session, *, echo: Callable[[str], object] = print) -> lis
     usernames = [r["username"] for r in tables["people.csv"]]
     changed = set_demo_passwords(session, usernames)
     echo(f"Passwords: {changed} set, {len(usernames) - changed} already the demo password")
+    echo(_demo_plan(session))
     return login_lines(tables["people.csv"])
+
+
+def _demo_plan(session: Session) -> str:
+    """Default plan settings for the current demo term, and today's week drawn (seed 2026).
+
+    Both only when missing, so running the demo again changes nothing.
+    """
+    term = planner.term_by_code(session, TERMS[-1][0])
+    if term is None:
+        return "Spot-check plan: no demo term"
+    if planner.settings_of(session, term) is None:
+        planner.save_settings(session, term=term, values={})
+    today = date.today()
+    if not term.start_date <= today <= term.end_date:
+        return f"Spot-check plan: settings for {term.code}; draw a week with `evalsys plan draw`"
+    week = weeks.week_of(term, today)
+    drawn = session.exec(select(Draw).where(Draw.term_id == term.id, Draw.week == week)).first()
+    if drawn is None:
+        drawn = draw_week(session, term=term, week=week, seed=SEED)
+    return (
+        f"Spot-check plan: week {week} of {term.code} drawn with seed {drawn.seed} "
+        f"({drawn.parameters['assignments']} assignments)"
+    )

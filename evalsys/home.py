@@ -81,6 +81,10 @@ def _actions(session: Session, user: User, by_role: dict[str, list]) -> list[dic
         if len(tops) == 1:
             label = SCOPE_LABELS.get(UnitKind(tops[0].kind), label)
         actions.append({"label": label, "url": url_for("feedback.index")})
+    if Role.SUPERVISOR in by_role:
+        actions.append({"label": ("听课安排", "My assignments"), "url": url_for("planner.mine")})
+    if top_units(session, user, Perm.MANAGE):
+        actions.append({"label": ("听课计划", "Spot-check plans"), "url": url_for("planner.terms")})
     teaches = session.exec(select(Section.id).where(Section.teacher_id == user.id).limit(1))
     if Role.TEACHER in by_role or teaches.first() is not None:
         actions.append(

@@ -30,6 +30,7 @@ from evalsys.loop.models import (
     ProblemEvidence,
 )
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
+from evalsys.planner.models import Assignment, Draw, PlanSetting
 from evalsys.reports.models import Report, ReportDelivery
 from evalsys.scheduler.models import JobRun, SchedulerLease, apscheduler_jobs
 
@@ -41,8 +42,10 @@ __all__ = [
     "AggregateResult",
     "AggregationRun",
     "ApiToken",
+    "Assignment",
     "AuditEvent",
     "Course",
+    "Draw",
     "Feedback",
     "FeedbackRevision",
     "FeedbackScore",
@@ -54,6 +57,7 @@ __all__ = [
     "OrgUnitClosure",
     "Problem",
     "ProblemEvidence",
+    "PlanSetting",
     "Report",
     "ReportDelivery",
     "RoleGrant",

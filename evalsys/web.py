@@ -42,6 +42,7 @@ def init_app(app: Flask) -> None:
     from evalsys.loop.views import bp as loop_bp
     from evalsys.org.views import bp as org_bp
     from evalsys.org.views_import import bp as imports_bp
+    from evalsys.planner.views import bp as planner_bp
     from evalsys.reports.views import bp as reports_bp
     from evalsys.scheduler.views import bp as schedule_bp
 
@@ -56,6 +57,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(rubrics_bp)
     app.register_blueprint(imports_bp)
     app.register_blueprint(loop_bp)
+    app.register_blueprint(planner_bp)
 
     @app.context_processor
     def _inject() -> dict:

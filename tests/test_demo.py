@@ -44,7 +44,7 @@ def test_tables_are_reproducible_and_complete():
         "people.csv": ["username", "name", "email", "roles"],
         "terms.csv": ["code", "name", "start_date", "end_date"],
         "courses.csv": ["code", "title", "department", "title_en"],
-        "sections.csv": ["code", "course", "term", "teacher", "enrolled"],
+        "sections.csv": ["code", "course", "term", "teacher", "enrolled", "meetings"],
         "groups.csv": ["code", "name", "department", "term", "tutor", "size"],
     }
     for name, rows in TABLES.items():
@@ -211,7 +211,7 @@ def test_database_holds_exactly_the_demo_tables(cli, session):
     } == {tuple(r.values()) for r in TABLES["courses.csv"]}
     assert {
         (s.code, courses[s.course_id].code, term_code[s.term_id], users[s.teacher_id].username,
-         str(s.enrolled))
+         str(s.enrolled), s.meetings)
         for s in session.exec(select(Section)).all()
     } == {tuple(r.values()) for r in TABLES["sections.csv"]}  # fmt: skip
     assert {

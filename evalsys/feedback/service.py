@@ -389,6 +389,10 @@ def _record(
             changes=changes,
         )
     )
+    # The spot-check planner marks the visit's assignment done (or open again) with it.
+    from evalsys.planner.link import feedback_changed
+
+    feedback_changed(session, feedback)
 
 
 # --- reading ----------------------------------------------------------------------------

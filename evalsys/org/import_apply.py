@@ -76,6 +76,7 @@ def _section_values(section: Section, s: Snapshot) -> dict[str, Any]:
         "term": s.term_code[section.term_id],
         "teacher": s.username.get(section.teacher_id) if section.teacher_id is not None else None,
         "enrolled": section.enrolled,
+        "meetings": section.meetings,
     }
 
 

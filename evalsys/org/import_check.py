@@ -34,7 +34,8 @@ from evalsys.org.import_common import (
 )
 from evalsys.org.import_snapshot import Snapshot
 from evalsys.org.import_tree import check_tree, kind_changed_from_department
-from evalsys.org.models import Course, OrgUnit, Term, TutorGroup, UnitKind
+from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup, UnitKind
+from evalsys.org.timetable import TimetableError, format_meetings, parse_meetings
 
 #: Roles are written ``dean@CODE;teacher@CODE``, so a unit code cannot hold these.
 _UNIT_CODE = re.compile(r"[^\s@;,]+")
@@ -216,12 +217,15 @@ class _Checker:
         return values
 
     def _section(self, r: RowReader, code: str | None) -> dict[str, Any]:
-        return {
+        values = {
             "course": self._ref(r, "course", COURSES, self.snapshot.courses),
             "term": self._ref(r, "term", TERMS, self.snapshot.terms),
             "teacher": self._ref(r, "teacher", PEOPLE, self.snapshot.users, required=False),
             "enrolled": r.count("enrolled"),
         }
+        if r.has("meetings"):
+            values["meetings"] = _meetings(r)
+        return values
 
     def _group(self, r: RowReader, code: str | None) -> dict[str, Any]:
         return {
@@ -296,3 +300,15 @@ class _Checker:
                     " holds courses and tutor groups; move them to a department first",
                 )
             )
+
+
+def _meetings(r: RowReader) -> str | None:
+    """The timetable cell in its canonical form ("Mon 1-2; Wed 3-4"), or None when empty."""
+    text = r.text("meetings", required=False, limit=max_length(Section, "meetings"))
+    if text is None:
+        return None
+    try:
+        return format_meetings(parse_meetings(text)) or None
+    except TimetableError as err:
+        r.error("meetings", str(err))
+        return None

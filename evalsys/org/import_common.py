@@ -56,7 +56,11 @@ PEOPLE = FileSpec("people.csv", User, "username", ("username", "name", "email", 
 TERMS = FileSpec("terms.csv", Term, "code", ("code", "name", "start_date", "end_date"))
 COURSES = FileSpec("courses.csv", Course, "code", ("code", "title", "department"), ("title_en",))
 SECTIONS = FileSpec(
-    "sections.csv", Section, "code", ("code", "course", "term", "teacher", "enrolled")
+    "sections.csv",
+    Section,
+    "code",
+    ("code", "course", "term", "teacher", "enrolled"),
+    ("meetings",),
 )
 GROUPS = FileSpec(
     "groups.csv", TutorGroup, "code", ("code", "name", "department", "term", "tutor", "size")

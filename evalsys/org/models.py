@@ -106,6 +106,9 @@ class Section(SQLModel, table=True):
     term_id: int = Field(foreign_key="term.id")
     teacher_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
     enrolled: int = 0
+    #: When the class meets, e.g. "Mon 1-2; Wed 3-4" (see evalsys.org.timetable); the
+    #: spot-check planner draws visits from these slots. None: not known.
+    meetings: str | None = Field(default=None, max_length=200)
 
 
 class TutorGroup(SQLModel, table=True):

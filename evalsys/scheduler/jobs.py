@@ -41,6 +41,7 @@ JOBS: list[JobSpec] = []
 JOB_MODULES: tuple[str, ...] = (
     "evalsys.aggregation.jobs",
     "evalsys.loop.jobs",
+    "evalsys.planner.jobs",
 )
 
 

@@ -1,0 +1,98 @@
+"""When a section meets: weekday and class periods, written ``Mon 1-2; Wed 3-4``.
+
+The spot-check planner needs to know when a class can be visited; nothing else
+in evalsys does, so the timetable is one short text column on :class:`Section`
+(``meetings``) rather than a table of its own: it is imported with the section
+(the optional ``meetings`` column of ``sections.csv``) and parsed here.
+
+A meeting is a weekday (1 = Monday … 7 = Sunday) and a block of consecutive
+class periods (节次), e.g. periods 3 to 4. Two meetings clash when they fall on
+the same day and their period blocks overlap. Weeks of the term are not modelled:
+a section is assumed to meet every week of its term (odd/even-week classes are
+planned as if weekly; a visit on a week without the class is simply rescheduled).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: The highest class period of a day (Chinese timetables have 10 to 14).
+MAX_PERIOD = 14
+
+WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_CHINESE_DAYS = "一二三四五六日"
+_DAY_ALIASES: dict[str, int] = {name.lower(): i for i, name in enumerate(WEEKDAY_NAMES, 1)}
+_DAY_ALIASES |= {str(i): i for i in range(1, 8)}
+for _i, _c in enumerate(_CHINESE_DAYS, 1):
+    _DAY_ALIASES[f"周{_c}"] = _i
+    _DAY_ALIASES[f"星期{_c}"] = _i
+_DAY_ALIASES["周天"] = _DAY_ALIASES["星期天"] = 7
+
+_MEETING = re.compile(r"^\s*(\S+?)\s*(\d+)\s*(?:-\s*(\d+))?\s*节?\s*$")
+
+
+class TimetableError(ValueError):
+    """A meetings text that cannot be read; the message says which part and why."""
+
+
+@dataclass(frozen=True, order=True)
+class Meeting:
+    weekday: int  # 1 = Monday … 7 = Sunday (ISO)
+    first: int  # first class period of the block
+    last: int  # last class period (== first for a single period)
+
+    def clashes(self, other: Meeting) -> bool:
+        return (
+            self.weekday == other.weekday and self.first <= other.last and other.first <= self.last
+        )
+
+    @property
+    def periods(self) -> str:
+        """The block as people write it: ``3-4`` or ``5``."""
+        return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
+
+    def __str__(self) -> str:
+        return f"{WEEKDAY_NAMES[self.weekday - 1]} {self.periods}"
+
+
+def parse_meetings(text: str | None) -> list[Meeting]:
+    """``"Mon 1-2; Wed 3-4"`` → meetings, sorted; empty text → none.
+
+    Parts are separated by ``;`` (or ``,``, ``；``, ``，``); a weekday is ``Mon``..``Sun``,
+    ``1``..``7`` or ``周一``..``周日``; periods are ``N`` or ``N-M`` (1 ≤ N ≤ M ≤ 14).
+    Raises :class:`TimetableError` naming the first bad part.
+    """
+    if text is None or not text.strip():
+        return []
+    meetings: set[Meeting] = set()
+    for part in re.split(r"[;,；，]", text):
+        if not part.strip():
+            continue
+        match = _MEETING.match(part)
+        if match is None:
+            raise TimetableError(f"'{part.strip()}' is not a weekday and periods, e.g. 'Mon 1-2'")
+        day_text, first_text, last_text = match.groups()
+        weekday = _DAY_ALIASES.get(day_text.lower())
+        if weekday is None:
+            raise TimetableError(
+                f"'{day_text}' in '{part.strip()}' is not a weekday (Mon..Sun, 1..7 or 周一..周日)"
+            )
+        first = int(first_text)
+        last = int(last_text) if last_text is not None else first
+        if not 1 <= first <= last <= MAX_PERIOD:
+            raise TimetableError(
+                f"periods {first}-{last} in '{part.strip()}' must run forwards"
+                f" within 1..{MAX_PERIOD}"
+            )
+        meetings.add(Meeting(weekday, first, last))
+    ordered = sorted(meetings)
+    for a, b in zip(ordered, ordered[1:], strict=False):
+        if a.clashes(b):
+            raise TimetableError(f"'{a}' and '{b}' overlap: a section meets once at a time")
+    return ordered
+
+
+def format_meetings(meetings: list[Meeting]) -> str:
+    """The canonical text stored in ``Section.meetings`` (so a re-import compares equal)."""
+    return "; ".join(str(m) for m in sorted(meetings))

@@ -1,0 +1,1 @@
+"""The random spot-check planner: settings per term, weekly draws, assignments (issue 6)."""

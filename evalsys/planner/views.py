@@ -1,0 +1,196 @@
+"""Planner pages: my assignments (supervisors, and teachers' announced visits), a term's
+coverage and quota progress (admins, scoped), the plan settings and a draw (school admins)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlmodel import Session, col, select
+
+from evalsys.accounts.access import Perm, login_required, may, top_units
+from evalsys.accounts.models import User
+from evalsys.accounts.service import audit
+from evalsys.aggregation.service import local_today
+from evalsys.db import get_session
+from evalsys.org.models import OrgUnit, Section, Term
+from evalsys.planner import service, weeks
+from evalsys.planner.draw import DrawError, draw_week
+from evalsys.planner.forms import DrawForm, PlanSettingsForm
+from evalsys.planner.models import DrawTrigger, PlanSetting
+
+bp = Blueprint("planner", __name__, url_prefix="/planner")
+
+
+def _me() -> User:
+    return current_user._get_current_object()  # type: ignore[attr-defined]
+
+
+def _is_school_admin(session: Session) -> bool:
+    """Plan settings are the whole school's: only an admin of the root unit may set them."""
+    roots = session.exec(select(OrgUnit.id).where(col(OrgUnit.parent_id).is_(None))).all()
+    return bool(roots) and all(may(session, current_user, Perm.MANAGE, r) for r in roots)
+
+
+def _term_or_404(session: Session, code: str) -> Term:
+    term = service.term_by_code(session, code)
+    if term is None:
+        abort(404)
+    return term
+
+
+@bp.route("/")
+@login_required
+def mine():
+    """This week's (and next week's) assignments and the quota; a teacher's announced visits."""
+    session = get_session()
+    user = _me()
+    today = local_today(current_app.config)
+    blocks = []
+    for term in service.current_terms(session, today):
+        progress = service.quota_progress(session, user=user, term=term, today=today)
+        end = progress.week_start + timedelta(days=13)
+        rows = service.supervisor_assignments(
+            session, user=user, term=term, start=progress.week_start, end=end
+        )
+        if rows or progress.visits_this_term or progress.assigned_this_week:
+            this_week_end = progress.week_start + timedelta(days=6)
+            blocks.append(
+                {
+                    "term": term,
+                    "progress": progress,
+                    "this_week": [r for r in rows if r.visit_date <= this_week_end],
+                    "next_week": [r for r in rows if r.visit_date > this_week_end],
+                }
+            )
+    announced = service.announced_visits(session, teacher=user, today=today)
+    teaches = session.exec(select(Section.id).where(Section.teacher_id == user.id).limit(1))
+    return render_template(
+        "planner/mine.html",
+        blocks=blocks,
+        announced=announced,
+        is_teacher=teaches.first() is not None,
+        today=today,
+    )
+
+
+@bp.route("/terms/")
+@login_required
+def terms():
+    session = get_session()
+    if not top_units(session, _me(), Perm.MANAGE):
+        abort(403)
+    rows = session.exec(select(Term).order_by(col(Term.start_date).desc())).all()
+    settings = {s.term_id for s in session.exec(select(PlanSetting)).all()}
+    return render_template(
+        "planner/terms.html",
+        terms=rows,
+        with_settings=settings,
+        school_admin=_is_school_admin(session),
+    )
+
+
+@bp.route("/terms/<code>")
+@login_required
+def term(code: str):
+    """Coverage per department and each supervisor's progress, in the admin's units."""
+    session = get_session()
+    user = _me()
+    tops = top_units(session, user, Perm.MANAGE)
+    if not tops:
+        abort(403)
+    term = _term_or_404(session, code)
+    settings = service.settings_of(session, term)
+    today = local_today(current_app.config)
+    target = settings.visits_per_teacher if settings is not None else 1
+    week = max(1, min(weeks.week_of(term, today), weeks.last_week(term)))
+    start = weeks.week_start(term, week)
+    school_admin = _is_school_admin(session)
+    form = DrawForm(formdata=None, data={"week": weeks.next_week_to_draw(term, today)})
+    return render_template(
+        "planner/term.html",
+        term=term,
+        settings=settings,
+        target=max(target, 1),
+        tops=tops,
+        coverage=service.coverage_by_department(
+            session, term=term, viewer=user, target=max(target, 1)
+        ),
+        unvisited=service.unvisited_teachers(
+            session, term=term, viewer=user, target=max(target, 1)
+        ),
+        supervisors=service.supervisor_rows(session, term=term, viewer=user, today=today),
+        week=week,
+        assignments=service.term_assignments(
+            session, term=term, viewer=user, start=start, end=start + timedelta(days=6)
+        ),
+        draws=service.draws_of(session, term),
+        school_admin=school_admin,
+        form=form,
+    )
+
+
+@bp.route("/terms/<code>/settings", methods=["GET", "POST"])
+@login_required
+def settings(code: str):
+    session = get_session()
+    if not _is_school_admin(session):
+        abort(403)
+    term = _term_or_404(session, code)
+    stored = service.settings_of(session, term)
+    new = stored is None
+    if stored is None:
+        stored = PlanSetting(term_id=term.id)  # type: ignore[arg-type]  (the defaults)
+    form = PlanSettingsForm(data=PlanSettingsForm.data_of(stored))
+    if form.validate_on_submit():
+        service.save_settings(session, term=term, values=form.values(), user=_me())
+        audit(
+            session, "plan.settings", user_id=_me().id, target=term.code, detail=str(form.values())
+        )
+        session.commit()
+        flash(f"Plan settings of {term.code} saved.", "success")
+        return redirect(url_for(".term", code=term.code), 303)
+    status = 422 if form.errors else 200
+    return render_template("planner/settings.html", term=term, form=form, new=new), status
+
+
+@bp.route("/terms/<code>/draw", methods=["POST"])
+@login_required
+def draw(code: str):
+    session = get_session()
+    if not _is_school_admin(session):
+        abort(403)
+    term = _term_or_404(session, code)
+    form = DrawForm()
+    if not form.validate_on_submit():
+        for field, errors in form.errors.items():
+            flash(f"{field}: {' '.join(errors)}", "error")
+        return redirect(url_for(".term", code=term.code), 303)
+    try:
+        made = draw_week(
+            session,
+            term=term,
+            week=form.week.data,  # type: ignore[arg-type]
+            seed=form.seed.data,
+            trigger=DrawTrigger.MANUAL,
+            user=_me(),
+        )
+    except DrawError as err:
+        session.rollback()
+        flash(str(err), "error")
+        return redirect(url_for(".term", code=term.code), 303)
+    audit(
+        session,
+        "plan.draw",
+        user_id=_me().id,
+        target=term.code,
+        detail=f"week {made.week} seed {made.seed}",
+    )
+    session.commit()
+    flash(
+        f"Drew week {made.week} with seed {made.seed}: "
+        f"{made.parameters['assignments']} assignments.",
+        "success",
+    )
+    return redirect(url_for(".term", code=term.code), 303)
