@@ -23,6 +23,7 @@ from evalsys.feedback.models import (
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
 from evalsys.reports.models import Report, ReportDelivery
 from evalsys.scheduler.models import JobRun, SchedulerLease, apscheduler_jobs
+from evalsys.security.models import LoginAttempt
 
 __all__ = [
     "AggregateCoverage",
@@ -36,6 +37,7 @@ __all__ = [
     "FeedbackRevision",
     "FeedbackScore",
     "JobRun",
+    "LoginAttempt",
     "OrgUnit",
     "OrgUnitClosure",
     "Report",

@@ -33,6 +33,9 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     app.before_request(enforce_declared_access)
+    from evalsys.security import headers
+
+    headers.init_app(app)
 
     from evalsys.accounts.views import bp as accounts_bp
     from evalsys.api.views import bp as api_bp
