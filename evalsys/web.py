@@ -53,6 +53,9 @@ def init_app(app: Flask) -> None:
     csrf.exempt(api_bp)  # bearer tokens, no cookies: nothing for CSRF to protect
     app.register_blueprint(schedule_bp)
     app.register_blueprint(reports_bp)
+    from evalsys.security.views import bp as audit_bp
+
+    app.register_blueprint(audit_bp)
 
     @app.context_processor
     def _inject() -> dict:

@@ -128,6 +128,7 @@ ACCESS: dict[str, R] = {
     "reports.download": R(REVIEWERS, out="root"),
     "schedule.index": R("root"),
     "schedule.run_now": R("root", params={"job_id": "no-such-job"}, allowed=frozenset({404})),
+    "audit.index": R("root"),
     "api.openapi": R(PUBLIC),
     "api.rubric": R(EVERYONE, query={"kind": "spot_check"}),
     "api.list_feedback": R(EVERYONE, out="root", query={"unit": "{unit_code}"}),
