@@ -33,9 +33,10 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     app.before_request(enforce_declared_access)
-    from evalsys.security import headers
+    from evalsys.security import bodies, headers
 
     headers.init_app(app)
+    bodies.init_app(app)
 
     from evalsys.accounts.views import bp as accounts_bp
     from evalsys.api.views import bp as api_bp
@@ -61,7 +62,9 @@ def init_app(app: Flask) -> None:
     def _inject() -> dict:
         from evalsys.accounts.forms import LogoutForm
 
-        return {"logout_form": LogoutForm()}
+        # formdata=None: the header's form never reads the request body, so an error page
+        # for a body too large (413) renders instead of raising again (a 500).
+        return {"logout_form": LogoutForm(formdata=None)}
 
     for code, title, text in (
         (403, "Not allowed", "Your roles do not give you access to this page."),
