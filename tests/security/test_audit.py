@@ -78,7 +78,10 @@ def test_logins_and_failures_are_recorded_with_the_address(app, session, people)
 
 
 def test_only_school_admins_see_the_page(app, people):
-    assert _login(app, "root").get("/admin/audit/").status_code == 200
+    root = _login(app, "root")
+    assert root.get("/admin/audit/").status_code == 200
+    assert 'href="/admin/audit/"' in root.get("/").get_data(as_text=True)  # linked from home
+    assert 'href="/admin/audit/"' not in _login(app, "cs_admin").get("/").get_data(as_text=True)
     assert _login(app, "cs_admin").get("/admin/audit/").status_code == 403
     assert _login(app, "dean").get("/admin/audit/").status_code == 403
     r = app.test_client().get("/admin/audit/")
