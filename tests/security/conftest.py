@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import Session
@@ -52,6 +53,9 @@ class SecurityWorld:
     outside_feedback: Feedback  # a submitted spot check by the MATH supervisor
     users: dict[str, User]
     tokens: dict[str, str] = field(default_factory=dict)
+    #: URL parameter -> (inside value, outside value) for objects other areas add
+    #: (``world.extra["problem_id"] = (inside_problem.id, outside_problem.id)``).
+    extra: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
 def spot_check(session: Session, section: str, **extra) -> FeedbackInput:
@@ -131,4 +135,6 @@ def sworld(factory: Factory, session: Session, tmp_path: Path) -> SecurityWorld:
         _, raw = tokens.create_token(session, user=user, name="security tests")
         world.tokens[name] = raw
     session.commit()
+    # New areas: create one object inside CS-SE and one in MATH-PURE (name the outside
+    # one with OUTSIDE) here, and put their ids in world.extra under the URL parameter name.
     return world

@@ -18,7 +18,10 @@ and only the school admin outside it::
   endpoint has no scope (a list of "my" things, the home page);
 - URL parameters are filled by name from :data:`PARAMS` (``code``, ``unit_code``,
   ``feedback_id``, ``term_code``, ...); a new parameter name needs one entry there
-  (inside value, outside value), or give ``params={...}`` / ``params_out={...}`` on the row;
+  (inside value, outside value), or give ``params={...}`` / ``params_out={...}`` on the row.
+  For ids of new kinds of objects (``problem_id``, ``meeting_id``), create one inside
+  CS-SE and one in MATH-PURE in ``sworld`` (``tests/security/conftest.py``) and set
+  ``world.extra["problem_id"] = (inside.id, outside.id)``;
 - ``query=`` adds a query string, ``data=`` a form or JSON body for POSTs;
 - ``denied=`` the status codes that mean "refused" (default 403; 404 where the
   endpoint hides what it refuses); ``allowed=`` extra codes that mean "let
@@ -194,6 +197,9 @@ def _url_values(app: Flask, endpoint: str, row: R, world: SecurityWorld, inside:
         given = row.params_out if not inside and name in row.params_out else row.params
         if name in given:
             values[name] = given[name]
+            continue
+        if name in world.extra:
+            values[name] = world.extra[name][0 if inside else 1]
             continue
         assert name in PARAMS, (
             f"{endpoint}: no value for URL parameter '{name}'; add it to PARAMS in {__file__} "
