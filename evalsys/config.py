@@ -78,6 +78,16 @@ class Defaults:
     LOOP_MAIL_MAX_ATTEMPTS = 5
     #: The address emails link to (e.g. https://evalsys.example.edu); empty: paths only.
     LOOP_BASE_URL = ""
+    #: Failed logins for one username within the window before logins for it are refused (429).
+    LOGIN_MAX_FAILURES_PER_USER = 5
+    #: ...and from one client address (higher: a campus NAT puts many people behind one address).
+    LOGIN_MAX_FAILURES_PER_ADDRESS = 20
+    #: The sliding window over which failed logins are counted, in seconds.
+    LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
+    #: Replace (a value) or drop (an empty value) response security headers, by header name.
+    SECURITY_HEADERS: dict[str, str] = {}
+    #: Audit events per page on /admin/audit.
+    AUDIT_PER_PAGE = 50
 
 
 #: Keys whose value is text even when it looks like a number (a numeric secret stays a string).

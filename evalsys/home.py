@@ -93,4 +93,8 @@ def _actions(session: Session, user: User, by_role: dict[str, list]) -> list[dic
                 "url": url_for("feedback.teaching"),
             }
         )
+    if any(unit.parent_id is None for unit in by_role.get(Role.ADMIN, [])):
+        # School admins: the pages only they may open.
+        actions.append({"label": ("任务计划", "Schedule"), "url": url_for("schedule.index")})
+        actions.append({"label": ("审计日志", "Audit log"), "url": url_for("audit.index")})
     return actions

@@ -33,6 +33,7 @@ from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, T
 from evalsys.planner.models import Assignment, Draw, PlanSetting
 from evalsys.reports.models import Report, ReportDelivery
 from evalsys.scheduler.models import JobRun, SchedulerLease, apscheduler_jobs
+from evalsys.security.models import LoginAttempt
 
 __all__ = [
     "Action",
@@ -53,6 +54,7 @@ __all__ = [
     "Meeting",
     "MeetingAttendee",
     "MeetingProblem",
+    "LoginAttempt",
     "OrgUnit",
     "OrgUnitClosure",
     "Problem",

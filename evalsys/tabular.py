@@ -1,27 +1,21 @@
 """Writing rows for spreadsheets: CSV and Excel, with text that cannot run as a formula.
 
 Feedback holds text that observers typed; a comment such as ``=HYPERLINK("http://…")``
-must reach a dean's spreadsheet as the text it is. In CSV such cells get a leading
-``'`` (what spreadsheet programs themselves do for "text that looks like a formula");
-in ``.xlsx`` every text cell is written as a string cell, which Excel never evaluates,
-so the text stays exactly as typed.
+must reach a dean's spreadsheet as the text it is. CSV goes through
+:mod:`evalsys.security.csvsafe` (such cells get a leading ``'``); in ``.xlsx`` every
+text cell is written as a string cell, which Excel never evaluates, so the text stays
+exactly as typed.
 """
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import IO, Any
 
-#: A spreadsheet runs a cell starting with one of these as a formula.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+from evalsys.security import csvsafe
+
 FORMATS = ("csv", "xlsx")
-
-
-def neutralise(cell: str) -> str:
-    """Prefix ``'`` to text a spreadsheet would take for a formula (CSV injection)."""
-    return "'" + cell if cell.startswith(FORMULA_START) else cell
 
 
 def _csv_cell(value: Any) -> Any:
@@ -35,12 +29,12 @@ def _csv_cell(value: Any) -> Any:
         return value.isoformat(sep=" ", timespec="seconds")
     if isinstance(value, date):
         return value.isoformat()
-    return neutralise(str(value))
+    return str(value)
 
 
 def write_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]], out: IO[str]) -> int:
     """Header and rows as CSV (UTF-8 text; the caller adds a BOM for Excel if wanted)."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out, lineterminator="\n")
     writer.writerow(columns)
     count = 0
     for row in rows:

@@ -33,6 +33,10 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     app.before_request(enforce_declared_access)
+    from evalsys.security import bodies, headers
+
+    headers.init_app(app)
+    bodies.init_app(app)
 
     from evalsys.accounts.views import bp as accounts_bp
     from evalsys.api.views import bp as api_bp
@@ -45,6 +49,7 @@ def init_app(app: Flask) -> None:
     from evalsys.planner.views import bp as planner_bp
     from evalsys.reports.views import bp as reports_bp
     from evalsys.scheduler.views import bp as schedule_bp
+    from evalsys.security.views import bp as audit_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(home_bp)
@@ -58,12 +63,15 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(imports_bp)
     app.register_blueprint(loop_bp)
     app.register_blueprint(planner_bp)
+    app.register_blueprint(audit_bp)
 
     @app.context_processor
     def _inject() -> dict:
         from evalsys.accounts.forms import LogoutForm
 
-        return {"logout_form": LogoutForm()}
+        # formdata=None: the header's form never reads the request body, so an error page
+        # for a body too large (413) renders instead of raising again (a 500).
+        return {"logout_form": LogoutForm(formdata=None)}
 
     for code, title, text in (
         (403, "Not allowed", "Your roles do not give you access to this page."),

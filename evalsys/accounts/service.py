@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, col, delete, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from evalsys.accounts.models import ROLE_VALUES, AuditEvent, RoleGrant, User
@@ -82,11 +82,41 @@ def replace_grants(session: Session, user: User, specs: list[RoleSpec]) -> None:
     wanted = {(s.role, units[s.unit_code].id) for s in specs}
     existing = session.exec(select(RoleGrant).where(RoleGrant.user_id == user.id)).all()
     have = {(g.role, g.unit_id) for g in existing}
+    removed = []
     for grant in existing:
         if (grant.role, grant.unit_id) not in wanted:
+            removed.append((grant.role, grant.unit_id))
             session.delete(grant)
-    for role, unit_id in sorted(wanted - have):
+    added = sorted(wanted - have)
+    for role, unit_id in added:
         session.add(RoleGrant(user_id=user.id, role=role, unit_id=unit_id))  # type: ignore[arg-type]
+    audit_grant_changes(session, user.username, added=added, removed=removed)
+
+
+def audit_grant_changes(
+    session: Session,
+    username: str,
+    *,
+    added: list[tuple[str, int]],
+    removed: list[tuple[str, int]],
+    by: int | None = None,
+    how: str | None = None,
+    codes: dict[int, str] | None = None,
+) -> None:
+    """One ``role.grant`` / ``role.revoke`` event per changed grant, as ``role@UNITCODE``.
+
+    ``codes`` (unit id to code) saves the lookup when the caller has them (the import).
+    """
+    ids = {unit_id for _, unit_id in added + removed}
+    if not ids:
+        return
+    if codes is None:
+        stmt = select(OrgUnit.id, OrgUnit.code).where(col(OrgUnit.id).in_(ids))
+        codes = {unit_id: code for unit_id, code in session.exec(stmt).all()}  # type: ignore[misc]
+    for action, changes in (("role.grant", added), ("role.revoke", removed)):
+        for role, unit_id in sorted(changes):
+            detail = f"{role}@{codes.get(unit_id, unit_id)}" + (f" ({how})" if how else "")
+            audit(session, action, user_id=by, target=username, detail=detail)
 
 
 def create_user(
@@ -122,7 +152,10 @@ def create_user(
 
 
 def remove_all_grants(session: Session, user: User) -> None:
+    stmt = select(RoleGrant.role, RoleGrant.unit_id).where(RoleGrant.user_id == user.id)
+    removed = [(role, unit_id) for role, unit_id in session.exec(stmt).all()]
     session.exec(delete(RoleGrant).where(RoleGrant.user_id == user.id))  # type: ignore[call-overload]
+    audit_grant_changes(session, user.username, added=[], removed=removed)
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:

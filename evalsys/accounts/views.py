@@ -4,18 +4,30 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_user, logout_user
 
 from evalsys.accounts import service
 from evalsys.accounts.access import login_required, public
 from evalsys.accounts.forms import LoginForm, LogoutForm
 from evalsys.db import get_session
+from evalsys.security import ratelimit
 
 bp = Blueprint("accounts", __name__)
 
 #: The one answer for an unknown user, a wrong password and a disabled account.
 LOGIN_FAILED = "Unknown username or wrong password."
+#: The answer once too many logins failed (for a username or from an address), with the wait.
+LOGIN_LIMITED = "Too many failed logins. Wait {wait} and try again, or ask an administrator."
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -36,7 +48,21 @@ def login():
     form = LoginForm()
     session = get_session()
     if form.validate_on_submit():
+        limits = ratelimit.Limits.of(current_app)
+        ip = request.remote_addr or ""
+        wait = ratelimit.retry_after(session, username=form.username.data, ip=ip, limits=limits)
+        if wait is not None:
+            # Checked before the password: a blocked try learns nothing, for any username.
+            service.audit(
+                session, "login.limited", user_id=None, target=form.username.data[:80], ip=ip
+            )
+            session.commit()
+            flash(LOGIN_LIMITED.format(wait=ratelimit.minutes(wait)), "error")
+            response = make_response(render_template("accounts/login.html", form=form), 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
         user = service.authenticate(session, form.username.data, form.password.data)
+        ratelimit.record(session, username=form.username.data, ip=ip, succeeded=user is not None)
         if user is None:
             service.audit(
                 session,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 from evalsys.aggregation.read import BANDS, COVERAGE_FIELDS
+from evalsys.security import csvsafe
+from evalsys.security.csvsafe import neutralise
+
+__all__ = ["CSV_FIELDS", "csv_row", "neutralise", "write_csv", "write_json"]
+
 
 #: CSV columns, in order. Numbers are written as numbers (rounded for reading);
 #: JSON keeps full precision.
@@ -41,13 +45,6 @@ CSV_FIELDS: tuple[str, ...] = (
 )
 _ROUNDED = {"mean", "sd", "median", "min", "max", "parent_mean", "parent_diff", "prev_mean"}
 _ROUNDED |= {"prev_change", "parent_z"}
-#: A spreadsheet runs a cell starting with one of these as a formula.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(cell: str) -> str:
-    """Prefix ``'`` to text a spreadsheet would take for a formula (CSV injection)."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
 
 def _csv_value(name: str, value: Any) -> Any:
@@ -59,7 +56,7 @@ def _csv_value(name: str, value: Any) -> Any:
         return value
     if isinstance(value, float):
         return f"{value:.2f}" if name != "parent_z" else f"{value:.3f}"
-    return neutralise(str(value))
+    return str(value)
 
 
 def csv_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +71,7 @@ def csv_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_csv(rows: Sequence[dict[str, Any]], out: TextIO) -> None:
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer = csvsafe.dict_writer(out, CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow(csv_row(row))

@@ -15,6 +15,7 @@ from typing import Any
 from sqlmodel import Session
 
 from evalsys.accounts.models import RoleGrant, User
+from evalsys.accounts.service import audit_grant_changes
 from evalsys.org import hierarchy
 from evalsys.org.import_check import Plans
 from evalsys.org.import_common import (
@@ -224,9 +225,17 @@ class _Writer:
         unit_ids = self.ids[UNITS.name]
         wanted = {(role, unit_ids[code]) for role, code in roles}
         stored = self.snapshot.grants.get(user.id, []) if user.id is not None else []
+        removed = []
         for grant in stored:
             if (grant.role, grant.unit_id) not in wanted:
+                removed.append((grant.role, grant.unit_id))
                 self.session.delete(grant)
         have = {(grant.role, grant.unit_id) for grant in stored}
-        for role, unit_id in sorted(wanted - have):
+        added = sorted(wanted - have)
+        for role, unit_id in added:
             self.session.add(RoleGrant(user_id=user.id, role=role, unit_id=unit_id))  # type: ignore[arg-type]
+        # Role changes are audited one by one (the import's own event only counts rows).
+        codes = {unit_id: code for code, unit_id in unit_ids.items()}
+        audit_grant_changes(
+            self.session, user.username, added=added, removed=removed, how="import", codes=codes
+        )

@@ -23,6 +23,7 @@ from flask import Flask
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import RoleGrant, User, utcnow
+from evalsys.accounts.service import audit
 from evalsys.org.models import OrgUnit, Term
 from evalsys.reports import render
 from evalsys.reports.data import REPORT_ROLES
@@ -140,6 +141,14 @@ def send_pending(session: Session, config: Mapping[str, Any]) -> dict[str, int]:
             delivery.sent_at = utcnow()
             delivery.last_error = None
             counts["sent"] += 1
+            # A report leaving the system by mail is recorded like a download.
+            audit(
+                session,
+                "report.email",
+                user_id=None,
+                target=f"{term.code} {unit.code}",
+                detail=f"report {report.id} to {user.username} <{delivery.email}>",
+            )
         session.add(delivery)
         session.commit()
     return counts

@@ -263,11 +263,15 @@ def test_each_import_is_audited_once(cli, session, tmp_path):
     assert cli("import", str(directory), "--dry-run").exit_code == 0
     assert cli("import", str(directory)).exit_code == 0
     assert cli("import", str(directory)).exit_code == 0
-    events = database(session)[AuditEvent.__tablename__]
-    assert len(events) == 2
-    event_ = session.exec(select(AuditEvent).order_by(col(AuditEvent.id))).first()
-    assert event_.action == "import"
-    assert "units.csv: 6 created" in event_.detail
+    events = session.exec(select(AuditEvent).order_by(col(AuditEvent.id))).all()
+    imports = [e for e in events if e.action == "import"]
+    assert len(imports) == 2
+    assert "units.csv: 6 created" in imports[0].detail
+    # Each role granted is its own event, written by the first import only (the second
+    # changed nothing).
+    grants = [(e.target, e.detail) for e in events if e.action.startswith("role.")]
+    assert ("head.se", "teacher@CS-SE (import)") in grants
+    assert len(grants) == 7 and all(e.id < imports[1].id for e in events if e.action != "import")
 
 
 def test_changed_fields_are_updated(cli, session, tmp_path):

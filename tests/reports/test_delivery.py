@@ -10,6 +10,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlmodel import select
 
+from evalsys.accounts.models import AuditEvent
 from evalsys.feedback.models import Feedback
 from evalsys.reports import delivery
 from evalsys.reports.jobs import deliver_reports
@@ -117,6 +118,11 @@ def test_deliver_once_retry_failures_never_twice(aggregated, session, app, facto
     session.commit()
     assert delivery.send_pending(session, app.config)["sent"] == 1
     assert [m["To"] for m in smtp.messages[3:]] == ["head_se@example.edu"]
+    # Every report that left by mail is in the audit log, once, with its addressee.
+    sent = session.exec(select(AuditEvent).where(AuditEvent.action == "report.email")).all()
+    assert sorted(e.detail.rsplit("<", 1)[1].rstrip(">") for e in sent) == sorted(
+        m["To"] for m in smtp.messages
+    )
 
 
 def test_gives_up_after_the_configured_attempts(aggregated, session, app, factory, smtp):

@@ -1,0 +1,1 @@
+"""Cross-cutting security: response headers, the login rate limit, CSV cells, audit page."""

@@ -1,0 +1,99 @@
+"""The login rate limit: too many failures for one username, or from one address, and
+logins are refused for a while with a 429.
+
+Counts live in the ``login_attempt`` table, so the limit holds across gunicorn
+workers and restarts. The username is counted whether or not an account has it,
+and a blocked try never checks the password: the answer reveals neither whether
+an account exists nor whether a password was right. Two concurrent tries may both
+pass the check before either is written, so the limit can be overshot by the
+number of workers at most; that is enough to stop password guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from flask import Flask
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
+
+from evalsys.accounts.models import utcnow
+from evalsys.security.models import LoginAttempt
+
+#: Attempt rows are kept this long (the window is never longer in practice).
+KEEP = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Limits:
+    per_user: int
+    per_address: int
+    window: timedelta
+
+    @classmethod
+    def of(cls, app: Flask) -> Limits:
+        return cls(
+            per_user=int(app.config["LOGIN_MAX_FAILURES_PER_USER"]),
+            per_address=int(app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"]),
+            window=timedelta(seconds=int(app.config["LOGIN_FAILURE_WINDOW_SECONDS"])),
+        )
+
+
+def _key(username: str) -> str:
+    return username.strip().lower()[:80]
+
+
+def retry_after(
+    session: Session, *, username: str, ip: str, limits: Limits, now: datetime | None = None
+) -> int | None:
+    """Seconds until a login for ``username`` from ``ip`` may be tried; None if it may now."""
+    now = now or utcnow()
+    since = now - limits.window
+    last_success = (
+        select(func.max(LoginAttempt.at))
+        .where(LoginAttempt.username == _key(username), col(LoginAttempt.succeeded))
+        .scalar_subquery()
+    )
+    by_user = (
+        select(LoginAttempt.at)
+        .where(
+            LoginAttempt.username == _key(username),
+            col(LoginAttempt.succeeded).is_(False),
+            LoginAttempt.at > since,
+            LoginAttempt.at > func.coalesce(last_success, since),
+        )
+        .order_by(col(LoginAttempt.at).desc())
+        .limit(limits.per_user)
+    )
+    by_ip = (
+        select(LoginAttempt.at)
+        .where(LoginAttempt.ip == ip[:64], col(LoginAttempt.succeeded).is_(False))
+        .where(LoginAttempt.at > since)
+        .order_by(col(LoginAttempt.at).desc())
+        .limit(limits.per_address)
+    )
+    waits = []
+    for stmt, limit in ((by_user, limits.per_user), (by_ip, limits.per_address)):
+        times = list(session.exec(stmt).all())
+        if len(times) >= limit:
+            # Blocked until the oldest of the last `limit` failures leaves the window.
+            oldest = _aware(times[-1])
+            waits.append(max(1, int((oldest + limits.window - now).total_seconds()) + 1))
+    return max(waits) if waits else None
+
+
+def record(session: Session, *, username: str, ip: str, succeeded: bool) -> None:
+    """Note one attempt (the caller commits) and forget those older than a day."""
+    now = utcnow()
+    session.exec(delete(LoginAttempt).where(col(LoginAttempt.at) < now - KEEP))  # type: ignore[call-overload]
+    session.add(LoginAttempt(at=now, username=_key(username), ip=ip[:64], succeeded=succeeded))
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def minutes(seconds: int) -> str:
+    mins = max(1, -(-seconds // 60))
+    return f"{mins} minute" + ("" if mins == 1 else "s")

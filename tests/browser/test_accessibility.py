@@ -1,0 +1,137 @@
+"""axe-core (from npm, installed by ``.ci/setup test``) over the main pages, as each of
+their users sees them: no serious or critical violation, on a desktop and on a phone."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from evalsys.aggregation.service import aggregate_term
+from evalsys.feedback import rubrics
+from evalsys.feedback.inputs import FeedbackInput
+from evalsys.feedback.service import submit_feedback
+from tests.browser.conftest import AXE, _missing, log_in, this_term_dates
+from tests.factories import Factory
+
+#: (user or None for anonymous, path) for each page checked; {record} is a feedback id.
+PAGES = [
+    (None, "/login"),
+    ("sup", "/"),
+    ("sup", "/feedback/new"),
+    ("sup", "/feedback/new/spot_check"),
+    ("sup", "/feedback/mine"),
+    ("sup", "/feedback/{record}"),
+    ("leader", "/feedback/new/open_class"),
+    ("tutor", "/feedback/new/tutor_group"),
+    ("teacher", "/feedback/teaching"),
+    ("teacher", "/feedback/{record}"),
+    ("dean", "/"),
+    ("dean", "/units/CS"),
+    ("dean", "/units/CS-SE"),
+    ("dean", "/feedback/?unit=CS"),
+    ("admin", "/admin/schedule/"),
+    ("admin", "/admin/rubrics/"),
+    ("admin", "/admin/rubrics/spot_check/1"),
+    ("admin", "/admin/rubrics/spot_check/new"),
+]
+
+
+@pytest.fixture
+def university(factory: Factory, session) -> dict:
+    units = factory.university()
+    start, end = this_term_dates()
+    term = factory.term(code="T-NOW", start=start, end=end)
+    teacher = factory.user("teacher", "teacher@CS-SE")
+    course = factory.course("SE101", units["CS-SE"], title="软件工程导论")
+    section = factory.section("SE101-01", course, term, teacher=teacher, enrolled=40)
+    factory.group("G-SE-1", units["CS-SE"], term, tutor=factory.user("tutor", "tutor@CS-SE"))
+    supervisor = factory.user("sup", "supervisor@CS")
+    factory.user("leader", "leader@CS")
+    factory.user("dean", "dean@CS")
+    factory.user("admin", "admin@U")
+    rubrics.ensure_default_rubrics(session)
+    session.commit()
+    items = rubrics.rubric_items(session, rubrics.current_rubric(session, "spot_check").id)
+    records = []
+    for offset in range(3):
+        data = FeedbackInput(
+            kind="spot_check",
+            section=section.code,
+            date=date.today() - timedelta(days=offset + 1),
+            class_period="1-2",
+            announced=False,
+            enrolled=40,
+            present=38,
+            late=1,
+            overall_grade="good",
+            strengths="讲解清楚",
+            problems="互动偏少",
+            suggestions="多提问",
+            scores={i.code: i.scale_max - offset for i in items},
+        )
+        records.append(submit_feedback(session, user=supervisor, data=data))
+    session.commit()
+    aggregate_term(session, term=term)
+    return {"record": records[0].id}
+
+
+def violations(page) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — "
+        + "; ".join(n["target"][0] if n["target"] else "?" for n in v["nodes"][:3])
+        for v in result
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_main_pages_have_no_serious_accessibility_violations(
+    live_server, university, request, device
+):
+    if not AXE.exists():
+        _missing(f"axe-core ({AXE})")
+    page = request.getfixturevalue(device)
+    found: dict[str, list[str]] = {}
+    who = "nobody"
+    for user, path in PAGES:
+        if user != who:
+            page.context.clear_cookies()
+            if user is not None:
+                log_in(page, live_server, user, Factory.PASSWORD)
+            who = user
+        url = live_server + path.format(**university)
+        response = page.goto(url)
+        assert response is not None and response.status == 200, f"{path} as {user}"
+        problems = violations(page)
+        if problems:
+            found[f"{path} as {user}"] = problems
+    assert not found, "\n".join(f"{where}:\n  " + "\n  ".join(v) for where, v in found.items())
+
+
+def test_form_errors_are_announced_and_linked(live_server, university, desktop):
+    """The error summary is a live alert; each entry links to its field, which says it is invalid
+    and points at its message."""
+    page = desktop
+    log_in(page, live_server, "sup", Factory.PASSWORD)
+    page.goto(f"{live_server}/feedback/new/spot_check")
+    page.fill("#section", "SE101-01")
+    page.fill("#date", (date.today() + timedelta(days=3)).isoformat())  # in the future
+    page.click("button[name=send]")
+    summary = page.locator("#error-summary")
+    assert summary.get_attribute("role") == "alert"
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    link = summary.locator("a[href='#date']")
+    assert link.count() == 1
+    described = page.locator("#date").get_attribute("aria-describedby") or ""
+    assert page.locator("#date").get_attribute("aria-invalid") == "true"
+    messages = [page.locator(f"#{i}").inner_text() for i in described.split() if i]
+    assert any("future" in m for m in messages), messages
+    # The page works from the keyboard: Tab from the summary link reaches a form control.
+    link.focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "date"

@@ -1,0 +1,140 @@
+"""A university with one user per role, records and reports inside and outside their scope.
+
+Every principal's grant covers CS (or its department CS-SE); the "outside" objects
+sit in MATH-PURE and carry the marker text ``OUTSIDE-SCOPE`` so that list pages
+can be checked for leaks. ``root`` is an admin of the whole school.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from evalsys.accounts.models import User
+from evalsys.api import tokens
+from evalsys.feedback import rubrics
+from evalsys.feedback.inputs import FeedbackInput
+from evalsys.feedback.models import Feedback
+from evalsys.feedback.service import submit_feedback
+from evalsys.org.models import Section, Term
+from evalsys.reports.models import Report
+from tests.factories import Factory
+
+#: Inside the test term; the forms use the real date, which is checked against the term too.
+VISIT = date(2026, 10, 15)
+NOW = datetime(2026, 10, 15, 10, 0, tzinfo=UTC)
+OUTSIDE = "OUTSIDE-SCOPE"
+
+#: principal -> the grant its user holds (None: not logged in).
+PRINCIPALS: dict[str, str | None] = {
+    "anon": None,
+    "root": "admin@U",
+    "admin": "admin@CS",
+    "supervisor": "supervisor@CS",
+    "leader": "leader@CS",
+    "tutor": "tutor@CS-SE",
+    "dean": "dean@CS",
+    "head": "head@CS-SE",
+    "teacher": "teacher@CS-SE",
+}
+
+
+@dataclass
+class SecurityWorld:
+    term: Term
+    inside_section: Section  # CS-SE, taught by `teacher`
+    outside_section: Section  # MATH-PURE, taught by someone else
+    inside_feedback: Feedback  # a submitted spot check by `supervisor`
+    outside_feedback: Feedback  # a submitted spot check by the MATH supervisor
+    users: dict[str, User]
+    tokens: dict[str, str] = field(default_factory=dict)
+    #: URL parameter -> (inside value, outside value) for objects other areas add
+    #: (``world.extra["problem_id"] = (inside_problem.id, outside_problem.id)``).
+    extra: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+
+def spot_check(session: Session, section: str, **extra) -> FeedbackInput:
+    rubric = rubrics.current_rubric(session, "spot_check")
+    assert rubric is not None
+    items = rubrics.rubric_items(session, rubric.id)  # type: ignore[arg-type]
+    values = {
+        "kind": "spot_check",
+        "date": VISIT,
+        "section": section,
+        "scores": {i.code: 8 for i in items},
+        "announced": False,
+        "enrolled": 40,
+        "present": 36,
+        "late": 2,
+        "strengths": "讲解清楚",
+        "problems": "互动偏少",
+        "suggestions": "增加提问",
+    }
+    values.update(extra)
+    return FeedbackInput(**values)
+
+
+@pytest.fixture
+def sworld(factory: Factory, session: Session, tmp_path: Path) -> SecurityWorld:
+    units = factory.university()
+    units["MATH-PURE"].name = f"基础数学系 {OUTSIDE}"
+    session.add(units["MATH-PURE"])
+    session.commit()
+    term = factory.term()
+    users = {name: factory.user(name, grant) for name, grant in PRINCIPALS.items() if grant}
+    math_teacher = factory.user("mteacher", "teacher@MATH-PURE", name=f"Teacher {OUTSIDE}")
+    math_sup = factory.user("msup", "supervisor@MATH")
+    se = factory.course("SE101", units["CS-SE"], title="软件工程导论")
+    ma = factory.course("MA101", units["MATH-PURE"], title=f"数学分析 {OUTSIDE}")
+    inside = factory.section("SE101-01", se, term, teacher=users["teacher"], enrolled=40)
+    outside = factory.section("MA101-01", ma, term, teacher=math_teacher, enrolled=40)
+    factory.group("G-SE-1", units["CS-SE"], term, tutor=users["tutor"])
+    rubrics.ensure_default_rubrics(session)
+    session.commit()
+    fb_in = submit_feedback(
+        session, user=users["supervisor"], data=spot_check(session, "SE101-01"), now=NOW,
+        today=VISIT,
+    )  # fmt: skip
+    fb_out = submit_feedback(
+        session,
+        user=math_sup,
+        data=spot_check(session, "MA101-01", problems=f"问题 {OUTSIDE}"),
+        now=NOW,
+        today=VISIT,
+    )
+    session.commit()
+    for unit in ("CS-SE", "MATH-PURE"):
+        pdf = tmp_path / f"{unit}.pdf"
+        pdf.write_bytes(b"%PDF-1.4\n% a stand-in report\n%%EOF\n")
+        session.add(
+            Report(
+                term_id=term.id,  # type: ignore[arg-type]
+                unit_id=units[unit].id,  # type: ignore[arg-type]
+                path=str(pdf),
+                sha256="0" * 64,
+                input_hash="0" * 64,
+                pages=1,
+                size=pdf.stat().st_size,
+            )
+        )
+    session.commit()
+    world = SecurityWorld(
+        term=term,
+        inside_section=inside,
+        outside_section=outside,
+        inside_feedback=fb_in,
+        outside_feedback=fb_out,
+        users=users,
+    )
+    for name, user in users.items():
+        _, raw = tokens.create_token(session, user=user, name="security tests")
+        world.tokens[name] = raw
+    session.commit()
+    # New areas: create one object inside CS-SE and one in MATH-PURE (name the outside
+    # one with OUTSIDE) here, and put their ids in world.extra under the URL parameter name.
+    return world

@@ -1,0 +1,305 @@
+"""The access matrix: every endpoint × every role × a unit inside and outside the user's scope.
+
+The expectations are one table, :data:`ACCESS`, keyed by endpoint name (as in
+``app.url_map``; ``flask routes`` lists them). The test walks the URL map, so a
+new endpoint without a row fails :func:`test_every_endpoint_has_a_row` with a
+message naming it.
+
+**Adding a row is one line.** For a new endpoint ``loop.problem`` at
+``/loop/problems/<int:problem_id>`` that deans and heads may open in their scope
+and only the school admin outside it::
+
+    "loop.problem": R(REVIEWERS, out="root"),
+
+- the first argument is who may use it on the *inside* object (a set of principal
+  names, or a space-separated string; ``EVERYONE`` = every logged-in principal,
+  ``PUBLIC`` = those and ``anon``);
+- ``out=`` is who may use it on the *outside* object; leave it out when the
+  endpoint has no scope (a list of "my" things, the home page);
+- URL parameters are filled by name from :data:`PARAMS` (``code``, ``unit_code``,
+  ``feedback_id``, ``term_code``, ...); a new parameter name needs one entry there
+  (inside value, outside value), or give ``params={...}`` / ``params_out={...}`` on the row.
+  For ids of new kinds of objects (``problem_id``, ``meeting_id``), create one inside
+  CS-SE and one in MATH-PURE in ``sworld`` (``tests/security/conftest.py``) and set
+  ``world.extra["problem_id"] = (inside.id, outside.id)``;
+- ``query=`` adds a query string, ``data=`` a form or JSON body for POSTs;
+- ``denied=`` the status codes that mean "refused" (default 403; 404 where the
+  endpoint hides what it refuses); ``allowed=`` extra codes that mean "let
+  through" (a 404 for a made-up job id after the admin check, say);
+- ``leak=True`` checks that an allowed page never shows the ``OUTSIDE-SCOPE``
+  marker the outside objects carry (for lists and dashboards).
+
+The principals (``tests/security/conftest.py``): ``anon``; ``root`` (admin@U);
+``admin`` (admin@CS); ``supervisor``, ``leader``, ``dean`` (@CS); ``tutor``,
+``head``, ``teacher`` (@CS-SE). Inside objects are in CS-SE, outside ones in MATH-PURE.
+Each principal uses its own session (web views) or its own API token (``@token_required``
+views). Every method of the rule is tried; every HTML page that lets a principal in is
+also checked to carry no inline script or style (the Content-Security-Policy forbids them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask import Flask, url_for
+
+from evalsys.accounts.access import ACCESS_ATTR
+from evalsys.accounts.models import Role
+from tests.factories import Factory
+from tests.security.conftest import OUTSIDE, PRINCIPALS, SecurityWorld
+
+LOGGED_IN = frozenset(p for p, grant in PRINCIPALS.items() if grant)
+EVERYONE = "EVERYONE"
+PUBLIC = "PUBLIC"
+#: Roles that read feedback and reports of their units (Perm.VIEW_FEEDBACK).
+REVIEWERS = "root admin leader dean head"
+
+
+def _names(spec: str | Iterable[str]) -> frozenset[str]:
+    if isinstance(spec, str):
+        words = spec.split()
+        out: set[str] = set()
+        for word in words:
+            if word == EVERYONE:
+                out |= LOGGED_IN
+            elif word == PUBLIC:
+                out |= LOGGED_IN | {"anon"}
+            else:
+                out.add(word)
+        spec = out
+    names = frozenset(spec)
+    unknown = names - set(PRINCIPALS)
+    assert not unknown, f"unknown principals {sorted(unknown)}; known: {sorted(PRINCIPALS)}"
+    return names
+
+
+@dataclass(frozen=True)
+class R:
+    """Who may use an endpoint inside and outside their scope (see the module docstring)."""
+
+    inside: str | Iterable[str]
+    out: str | Iterable[str] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    params_out: dict[str, Any] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+    data: dict[str, Any] | None = None
+    denied: frozenset[int] = frozenset({403})
+    allowed: frozenset[int] = frozenset()
+    leak: bool = False
+
+    def allowed_for(self, inside: bool) -> frozenset[str]:
+        if inside or self.out is None:
+            return _names(self.inside)
+        return _names(self.out)
+
+
+#: URL parameter -> (inside value, outside value), as functions of the world.
+PARAMS: dict[str, Callable[[SecurityWorld], tuple[Any, Any]]] = {
+    "code": lambda w: ("CS-SE", "MATH-PURE"),
+    "unit_code": lambda w: ("CS-SE", "MATH-PURE"),
+    "term_code": lambda w: (w.term.code, w.term.code),
+    "feedback_id": lambda w: (w.inside_feedback.id, w.outside_feedback.id),
+    "kind": lambda w: ("spot_check", "spot_check"),
+    "filename": lambda w: ("evalsys.css", "evalsys.css"),
+}
+
+#: The expectations, one row per endpoint (``endpoint[variant]`` for more rows of one).
+ACCESS: dict[str, R] = {
+    "static": R(PUBLIC),
+    "accounts.login": R(PUBLIC),
+    "accounts.logout": R(EVERYONE),
+    "home.index": R(EVERYONE, leak=True),
+    "org.unit": R(EVERYONE, out="root"),
+    "feedback.choose": R("root admin supervisor leader tutor"),
+    "feedback.new": R("root admin supervisor"),
+    "feedback.new[open_class]": R("root admin leader", params={"kind": "open_class"}),
+    "feedback.new[tutor_group]": R("root admin tutor", params={"kind": "tutor_group"}),
+    "feedback.sections": R("root admin supervisor", query={"kind": "spot_check"}, leak=False),
+    "feedback.mine": R(EVERYONE, leak=True),
+    "feedback.teaching": R(EVERYONE, leak=True),
+    "feedback.index": R(REVIEWERS, leak=True),
+    "feedback.record": R(REVIEWERS + " supervisor teacher", out="root"),
+    "feedback.edit": R("supervisor", out=""),
+    "feedback.withdraw": R("supervisor", out="", data={"reason": "entered twice by mistake"}),
+    "feedback.respond": R("teacher", out="", data={"text": "Thank you, noted."}),
+    "reports.index": R(EVERYONE, leak=True),
+    "reports.download": R(REVIEWERS, out="root"),
+    "schedule.index": R("root"),
+    "schedule.run_now": R("root", params={"job_id": "no-such-job"}, allowed=frozenset({404})),
+    "audit.index": R("root"),
+    "api.openapi": R(PUBLIC),
+    "api.rubric": R(EVERYONE, query={"kind": "spot_check"}),
+    "api.list_feedback": R(EVERYONE, out="root", query={"unit": "{unit_code}"}),
+    "api.get_feedback": R(REVIEWERS + " supervisor", out="root", denied=frozenset({404})),
+    "api.create_feedback": R("root admin supervisor", out="root", data={"section": "{section}"}),
+}
+
+
+def endpoint_of(key: str) -> str:
+    return key.split("[", 1)[0]
+
+
+def test_every_endpoint_has_a_row(app: Flask):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    missing = sorted(endpoints - {endpoint_of(k) for k in ACCESS})
+    assert not missing, (
+        f"no access rule for {missing}: add a row to ACCESS in {__file__} saying which "
+        "principals may use it inside and outside their scope (see the module docstring)"
+    )
+    stale = sorted({endpoint_of(k) for k in ACCESS} - endpoints)
+    assert not stale, f"ACCESS has rows for endpoints that no longer exist: {stale}"
+
+
+def test_every_role_has_a_principal():
+    granted = {grant.split("@")[0] for grant in PRINCIPALS.values() if grant}
+    assert granted == {role.value for role in Role}
+
+
+# --- running one row ------------------------------------------------------------------------
+
+
+def _is_login_redirect(response) -> bool:
+    if response.status_code not in (301, 302, 303, 307, 308):
+        return False
+    parts = urlsplit(response.headers["Location"])
+    return parts.path == "/login" and "next" in parse_qs(parts.query)
+
+
+def _outcome(response, row: R) -> str:
+    status = response.status_code
+    if status >= 500:
+        return f"server error {status}"
+    if _is_login_redirect(response) or status == 401 or status in row.denied:
+        return "deny"
+    if status in row.allowed or (status < 500 and status not in (401, 403, 404)):
+        return "allow"
+    return f"unexpected {status}"
+
+
+def _fill(value: Any, values: dict[str, Any]) -> Any:
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        return values[value[1:-1]]
+    return value
+
+
+def _url_values(app: Flask, endpoint: str, row: R, world: SecurityWorld, inside: bool):
+    rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
+    values: dict[str, Any] = {
+        "section": (world.inside_section if inside else world.outside_section).code,
+        "unit_code": "CS-SE" if inside else "MATH-PURE",
+    }
+    for name in rule.arguments:
+        given = row.params_out if not inside and name in row.params_out else row.params
+        if name in given:
+            values[name] = given[name]
+            continue
+        if name in world.extra:
+            values[name] = world.extra[name][0 if inside else 1]
+            continue
+        assert name in PARAMS, (
+            f"{endpoint}: no value for URL parameter '{name}'; add it to PARAMS in {__file__} "
+            "(an inside and an outside value) or give params= on the row"
+        )
+        values[name] = PARAMS[name](world)[0 if inside else 1]
+    return rule, values
+
+
+class Principals:
+    """One test client per principal, logged in on first use."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.clients: dict[str, Any] = {}
+
+    def client(self, name: str):
+        if name not in self.clients:
+            client = self.app.test_client()
+            if PRINCIPALS[name]:
+                r = client.post("/login", data={"username": name, "password": Factory.PASSWORD})
+                assert r.status_code == 302, f"{name} could not log in"
+            self.clients[name] = client
+        return self.clients[name]
+
+
+_INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
+_INLINE_STYLE = re.compile(r"<[a-z][^>]*\sstyle\s*=", re.I)
+_HANDLER = re.compile(r"<[a-z][^>]*\son[a-z]+\s*=", re.I)
+
+
+def _csp_problems(response) -> list[str]:
+    if response.mimetype != "text/html":
+        return []
+    page = response.get_data(as_text=True)
+    found = []
+    for name, pattern in (
+        ("inline <script>", _INLINE_SCRIPT),
+        ("style attribute", _INLINE_STYLE),
+        ("event handler attribute", _HANDLER),
+    ):
+        match = pattern.search(page)
+        if match:
+            found.append(f"{name}: {match.group(0)[:80]}")
+    return found
+
+
+@pytest.mark.parametrize("key", sorted(ACCESS))
+def test_access(key: str, app: Flask, sworld: SecurityWorld):
+    endpoint = endpoint_of(key)
+    row = ACCESS[key]
+    declared = getattr(app.view_functions[endpoint], ACCESS_ATTR, None)
+    is_api = declared == "token"
+    principals = Principals(app)
+    mismatches: list[str] = []
+    # An endpoint without a scope is tried once (a logout would not survive a second round).
+    for inside in (True, False) if row.out is not None or row.params_out else (True,):
+        rule, values = _url_values(app, endpoint, row, sworld, inside)
+        with app.test_request_context():
+            path = url_for(endpoint, **{k: values[k] for k in rule.arguments})
+        query = {k: _fill(v, values) for k, v in row.query.items()}
+        data = {k: _fill(v, values) for k, v in (row.data or {}).items()}
+        expected = row.allowed_for(inside)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            for name in PRINCIPALS:
+                kwargs: dict[str, Any] = {"query_string": query}
+                if is_api:
+                    client = app.test_client()
+                    if PRINCIPALS[name]:
+                        kwargs["headers"] = {"Authorization": f"Bearer {sworld.tokens[name]}"}
+                    if method == "POST":
+                        kwargs["json"] = _api_body(app, data)
+                else:
+                    client = principals.client(name)
+                    if method == "POST":
+                        kwargs["data"] = data
+                response = client.open(path, method=method, **kwargs)
+                got = _outcome(response, row)
+                want = "allow" if name in expected else "deny"
+                where = f"{method} {path} as {name} ({'inside' if inside else 'outside'})"
+                if got != want:
+                    mismatches.append(f"{where}: expected {want}, got {got}")
+                elif got == "allow":
+                    mismatches += [f"{where}: {p}" for p in _csp_problems(response)]
+                    shown = response.get_data(as_text=True) if response.status_code == 200 else ""
+                    if row.leak and name != "root" and OUTSIDE in shown:
+                        mismatches.append(f"{where}: shows an outside-scope object")
+                response.close()  # a file response keeps its file open until closed
+    assert not mismatches, "\n".join(mismatches)
+
+
+def _api_body(app: Flask, data: dict[str, Any]) -> dict[str, Any]:
+    """A complete spot check on ``data['section']`` for the create endpoint."""
+    if "section" not in data:
+        return data
+    from evalsys.db import get_session
+    from tests.security.conftest import spot_check
+
+    with app.app_context():
+        body = spot_check(get_session(), data["section"]).__dict__
+    out = {k: v for k, v in body.items() if v is not None}
+    out["date"] = out["date"].isoformat()
+    return out
