@@ -111,16 +111,7 @@ def export_aggregates_cmd(
             target=f"{term.code}" + (f" {unit.code}" if unit else ""),
             detail=f"{fmt}, {len(rows)} rows, to {output or 'standard output'}",
         )
-        meta = {
-            "term": term.code,
-            "unit": unit.code if unit else None,
-            "run": {
-                "id": run.id,
-                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-                "final": run.final,
-                "settings": run.settings,
-            },
-        }
+        meta = export.run_meta(term.code, unit.code if unit else None, run)
     if output is None:
         _write(fmt, rows, meta, sys.stdout)
     else:

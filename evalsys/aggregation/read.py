@@ -142,15 +142,26 @@ def result_rows(
     """
     where, params = _unit_filter(unit)
     params["term_id"] = term.id
-    raw = session.execute(text(_ROWS + where), params).mappings().all()
     if scope is not None:
-        allowed = set(session.exec(scope).all())  # type: ignore[call-overload]
-        raw = [r for r in raw if r["org_unit_id"] in allowed]
+        where += f" AND r.org_unit_id IN ({_inline(session, scope)})"
+    raw = session.execute(text(_ROWS + where), params).mappings().all()
     flags = _flags_by_key(session, term.id)  # type: ignore[arg-type]
     prev = previous_term(session, term)
     rows = [_shape(r, term.code, prev.code if prev else None, flags) for r in raw]
     rows.sort(key=_order)
     return rows
+
+
+def _inline(session: Session, scope: Select) -> str:
+    """The scope subquery as SQL text, to filter the rows in the database.
+
+    Its only values are a user id and role names (no user input), so they are
+    written as literals rather than merged into the text query's parameters.
+    """
+    compiled = scope.compile(
+        dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
+    )
+    return str(compiled)
 
 
 def _flags_by_key(session: Session, term_id: int) -> dict[tuple, list[dict[str, Any]]]:
