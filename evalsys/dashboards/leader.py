@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from evalsys.accounts.access import Perm, top_units
 from evalsys.accounts.models import User
 from evalsys.aggregation.models import ALL_KINDS, OVERALL, RESULT_KINDS, AggregationRun, RunStatus
-from evalsys.aggregation.read import BANDS
+from evalsys.aggregation.read import BAND_LABELS, BANDS
 from evalsys.aggregation.summary import run_min_n, terms_with_results
 from evalsys.feedback.vocab import KIND_LABELS
 from evalsys.org.models import OrgUnit, Term
@@ -76,6 +76,8 @@ class LeaderDashboard:
     panels: list[UnitPanel] = field(default_factory=list)
     #: Units beyond MAX_UNITS: named, with a link, without figures.
     more: list[OrgUnit] = field(default_factory=list)
+    #: The score bands' labels, lowest first (as the overall's ``bands`` counts).
+    band_labels: list[str] = field(default_factory=lambda: [BAND_LABELS[b] for b in BANDS])
 
 
 def leader_dashboard(session: Session, *, user: User, min_n: int) -> LeaderDashboard | None:

@@ -153,6 +153,11 @@ def test_dean_kpis_match_the_records(aggregated, session):
     assert panel.overall["n"] == len(records)  # type: ignore[index]
     assert close(panel.overall["mean"], statistics.fmean(scores))  # type: ignore[index,arg-type]
     assert close(panel.overall["sd"], statistics.stdev(scores))  # type: ignore[index,arg-type]
+    edges = (60, 70, 80, 90)
+    bands = [0] * 5
+    for x in scores:
+        bands[sum(x >= e for e in edges)] += 1
+    assert panel.overall["bands"] == bands  # type: ignore[index]
     by_kind = {k["kind"]: k["n"] for k in panel.by_kind}
     expected = defaultdict(int)
     for f in records:
@@ -198,6 +203,12 @@ def test_a_dean_of_one_college_sees_nothing_of_another(client, auth, aggregated,
         assert not named(cs, code), code
     for code in ("CS", "CS-SE", "CS-AI", "SE1", "AI1", "ART-DES"):
         assert not named(math_, code), code
+    # The distribution is drawn and spelled out.
+    board = leader_dashboard(session, user=user(session, "dean"), min_n=3)
+    counts = board.panels[0].overall["bands"]  # type: ignore[union-attr,index]
+    legend = re.search(r'class="muted small-print band-legend">(.*?)</p>', cs, re.S)
+    assert legend and re.findall(r": (\d+)", legend.group(1)) == [str(c) for c in counts]
+    assert cs.count('class="band band-') == sum(1 for c in counts if c)
     # Drill-down: each flagged department links to its page for the term.
     t2 = aggregated.terms["T2"].code
     assert f'href="/units/CS-AI?term={t2}"' in cs
