@@ -19,7 +19,6 @@ from evalsys.aggregation.models import (
     LEVELS_TOP_DOWN,
     OVERALL,
     RESULT_KINDS,
-    AggregateFlag,
     Level,
 )
 from evalsys.aggregation.service import AggregationError, find_term, previous_term
@@ -145,7 +144,7 @@ def result_rows(
     if scope is not None:
         where += f" AND r.org_unit_id IN ({_inline(session, scope)})"
     raw = session.execute(text(_ROWS + where), params).mappings().all()
-    flags = _flags_by_key(session, term.id)  # type: ignore[arg-type]
+    flags = _flags_by_key(session, where, params)
     prev = previous_term(session, term)
     rows = [_shape(r, term.code, prev.code if prev else None, flags) for r in raw]
     rows.sort(key=_order)
@@ -164,21 +163,29 @@ def _inline(session: Session, scope: Select) -> str:
     return str(compiled)
 
 
-def _flags_by_key(session: Session, term_id: int) -> dict[tuple, list[dict[str, Any]]]:
-    stmt = (
-        select(AggregateFlag)
-        .where(AggregateFlag.term_id == term_id)
-        .order_by(col(AggregateFlag.flag))
-    )
+_FLAGS = """
+SELECT f.level, f.unit_id, f.kind, f.dimension, f.flag, f.value, f.threshold, f.reason
+FROM aggregate_flag f
+JOIN aggregate_result r
+  ON r.term_id = f.term_id AND r.level = f.level AND r.unit_id = f.unit_id
+ AND r.kind = f.kind AND r.dimension = f.dimension
+WHERE r.term_id = :term_id
+"""
+
+
+def _flags_by_key(
+    session: Session, where: str, params: dict[str, Any]
+) -> dict[tuple, list[dict[str, Any]]]:
+    """The flags of the rows selected by ``where`` (the same unit and scope filter on ``r``)."""
     out: dict[tuple, list[dict[str, Any]]] = {}
-    for flag in session.exec(stmt):
-        key = (flag.level, flag.unit_id, flag.kind, flag.dimension)
+    for flag in session.execute(text(_FLAGS + where + " ORDER BY f.flag"), params).mappings():
+        key = (flag["level"], flag["unit_id"], flag["kind"], flag["dimension"])
         out.setdefault(key, []).append(
             {
-                "flag": flag.flag,
-                "value": flag.value,
-                "threshold": flag.threshold,
-                "reason": flag.reason,
+                "flag": flag["flag"],
+                "value": flag["value"],
+                "threshold": flag["threshold"],
+                "reason": flag["reason"],
             }
         )
     return out
