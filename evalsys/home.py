@@ -1,17 +1,22 @@
-"""The home page: each role's entry points and what it may do there."""
+"""The home page: each role's entry points, and a dashboard per role (evalsys.dashboards)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, url_for
+from flask import Blueprint, current_app, render_template, url_for
 from flask_login import current_user
 from sqlmodel import Session, select
 
 from evalsys.accounts.access import ROLE_PERMS, Perm, login_required, top_units, user_roles
 from evalsys.accounts.models import Role, User
+from evalsys.aggregation.service import local_today
+from evalsys.dashboards.admin import admin_dashboard
+from evalsys.dashboards.leader import leader_dashboard
+from evalsys.dashboards.observer import observer_dashboard
+from evalsys.dashboards.teacher import teacher_dashboard
 from evalsys.db import get_session
 from evalsys.feedback.models import Feedback
 from evalsys.feedback.service import submittable_kinds
-from evalsys.feedback.vocab import FeedbackKind
+from evalsys.feedback.vocab import GRADE_LABELS, KIND_LABELS, FeedbackKind
 from evalsys.org.models import Section, UnitKind
 
 bp = Blueprint("home", __name__)
@@ -63,7 +68,32 @@ def index():
         for role, units in sorted(by_role.items(), key=lambda kv: list(Role).index(Role(kv[0])))
     ]
     user = current_user._get_current_object()  # type: ignore[attr-defined]
-    return render_template("home/index.html", cards=cards, actions=_actions(session, user, by_role))
+    return render_template(
+        "home/index.html",
+        cards=cards,
+        actions=_actions(session, user, by_role),
+        **_dashboards(session, user, by_role),
+    )
+
+
+def _dashboards(session: Session, user: User, by_role: dict[str, list]) -> dict:
+    """The dashboards this user has a use for (None where not), each scoped by its own query."""
+    config = current_app.config
+    min_n = int(config.get("MIN_N", 3))
+    teaches = session.exec(select(Section.id).where(Section.teacher_id == user.id).limit(1))
+    return {
+        "teacher_board": (
+            teacher_dashboard(session, user=user, min_n=min_n)
+            if Role.TEACHER in by_role or teaches.first() is not None
+            else None
+        ),
+        "leader_board": leader_dashboard(session, user=user, min_n=min_n),
+        "observer_board": observer_dashboard(session, user=user),
+        "admin_board": admin_dashboard(session, user=user, today=local_today(config)),
+        "kind_labels": KIND_LABELS,
+        "grade_labels": GRADE_LABELS,
+        "show_observer": bool(config.get("FEEDBACK_SHOW_OBSERVER_TO_TEACHER", False)),
+    }
 
 
 def _actions(session: Session, user: User, by_role: dict[str, list]) -> list[dict]:

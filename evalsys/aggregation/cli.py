@@ -30,8 +30,10 @@ def settings_from_app() -> Settings:
 @click.command("aggregate")
 @click.option("--term", "term_code", metavar="CODE", help="The term to aggregate.")
 @click.option("--all-open", is_flag=True, help="Every term whose end date is not past.")
+# How the run is recorded: 'manual' when the admins' page starts it in a process of its own.
+@click.option("--trigger", type=click.Choice(["cli", "manual"]), default="cli", hidden=True)
 @with_appcontext
-def aggregate_cmd(term_code: str | None, all_open: bool) -> None:
+def aggregate_cmd(term_code: str | None, all_open: bool, trigger: str) -> None:
     """Compute a term's statistics now (one transaction; safe to run again)."""
     if bool(term_code) == all_open:
         raise click.UsageError("give either --term CODE or --all-open")
@@ -47,12 +49,12 @@ def aggregate_cmd(term_code: str | None, all_open: bool) -> None:
             codes = [term_code or ""]
     failed = 0
     for code in codes:
-        failed += not _aggregate_one(code, settings)
+        failed += not _aggregate_one(code, settings, trigger)
     if failed:
         sys.exit(1)
 
 
-def _aggregate_one(code: str, settings: Settings) -> bool:
+def _aggregate_one(code: str, settings: Settings, trigger: str = "cli") -> bool:
     click.echo(f"Aggregating {code} ...")
     started = time.perf_counter()
 
@@ -62,7 +64,7 @@ def _aggregate_one(code: str, settings: Settings) -> bool:
     try:
         with session_scope() as session:
             run = service.aggregate_term(
-                session, term=code, settings=settings, trigger="cli", progress=progress
+                session, term=code, settings=settings, trigger=trigger, progress=progress
             )
     except service.AggregationError as err:
         click.echo(f"Error: {err}", err=True)
@@ -111,16 +113,7 @@ def export_aggregates_cmd(
             target=f"{term.code}" + (f" {unit.code}" if unit else ""),
             detail=f"{fmt}, {len(rows)} rows, to {output or 'standard output'}",
         )
-        meta = {
-            "term": term.code,
-            "unit": unit.code if unit else None,
-            "run": {
-                "id": run.id,
-                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-                "final": run.final,
-                "settings": run.settings,
-            },
-        }
+        meta = export.run_meta(term.code, unit.code if unit else None, run)
     if output is None:
         _write(fmt, rows, meta, sys.stdout)
     else:

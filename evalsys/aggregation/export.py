@@ -77,7 +77,25 @@ def write_csv(rows: Sequence[dict[str, Any]], out: TextIO) -> None:
         writer.writerow(csv_row(row))
 
 
+def run_meta(term_code: str, unit_code: str | None, run: Any) -> dict[str, Any]:
+    """What the rows are of: the term, the unit, and the aggregation run that made them."""
+    return {
+        "term": term_code,
+        "unit": unit_code,
+        "run": {
+            "id": run.id,
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "final": run.final,
+            "settings": run.settings,
+        },
+    }
+
+
+def public_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows without internal ids, as JSON exports and the API give them."""
+    return [{k: v for k, v in row.items() if k != "unit_id"} for row in rows]
+
+
 def write_json(rows: Sequence[dict[str, Any]], out: TextIO, *, meta: dict[str, Any]) -> None:
-    public = [{k: v for k, v in row.items() if k != "unit_id"} for row in rows]
-    json.dump({**meta, "rows": public}, out, ensure_ascii=False, indent=1)
+    json.dump({**meta, "rows": public_rows(rows)}, out, ensure_ascii=False, indent=1)
     out.write("\n")

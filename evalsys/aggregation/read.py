@@ -19,7 +19,6 @@ from evalsys.aggregation.models import (
     LEVELS_TOP_DOWN,
     OVERALL,
     RESULT_KINDS,
-    AggregateFlag,
     Level,
 )
 from evalsys.aggregation.service import AggregationError, find_term, previous_term
@@ -142,32 +141,51 @@ def result_rows(
     """
     where, params = _unit_filter(unit)
     params["term_id"] = term.id
-    raw = session.execute(text(_ROWS + where), params).mappings().all()
     if scope is not None:
-        allowed = set(session.exec(scope).all())  # type: ignore[call-overload]
-        raw = [r for r in raw if r["org_unit_id"] in allowed]
-    flags = _flags_by_key(session, term.id)  # type: ignore[arg-type]
+        where += f" AND r.org_unit_id IN ({_inline(session, scope)})"
+    raw = session.execute(text(_ROWS + where), params).mappings().all()
+    flags = _flags_by_key(session, where, params)
     prev = previous_term(session, term)
     rows = [_shape(r, term.code, prev.code if prev else None, flags) for r in raw]
     rows.sort(key=_order)
     return rows
 
 
-def _flags_by_key(session: Session, term_id: int) -> dict[tuple, list[dict[str, Any]]]:
-    stmt = (
-        select(AggregateFlag)
-        .where(AggregateFlag.term_id == term_id)
-        .order_by(col(AggregateFlag.flag))
+def _inline(session: Session, scope: Select) -> str:
+    """The scope subquery as SQL text, to filter the rows in the database.
+
+    Its only values are a user id and role names (no user input), so they are
+    written as literals rather than merged into the text query's parameters.
+    """
+    compiled = scope.compile(
+        dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
     )
+    return str(compiled)
+
+
+_FLAGS = """
+SELECT f.level, f.unit_id, f.kind, f.dimension, f.flag, f.value, f.threshold, f.reason
+FROM aggregate_flag f
+JOIN aggregate_result r
+  ON r.term_id = f.term_id AND r.level = f.level AND r.unit_id = f.unit_id
+ AND r.kind = f.kind AND r.dimension = f.dimension
+WHERE r.term_id = :term_id
+"""
+
+
+def _flags_by_key(
+    session: Session, where: str, params: dict[str, Any]
+) -> dict[tuple, list[dict[str, Any]]]:
+    """The flags of the rows selected by ``where`` (the same unit and scope filter on ``r``)."""
     out: dict[tuple, list[dict[str, Any]]] = {}
-    for flag in session.exec(stmt):
-        key = (flag.level, flag.unit_id, flag.kind, flag.dimension)
+    for flag in session.execute(text(_FLAGS + where + " ORDER BY f.flag"), params).mappings():
+        key = (flag["level"], flag["unit_id"], flag["kind"], flag["dimension"])
         out.setdefault(key, []).append(
             {
-                "flag": flag.flag,
-                "value": flag.value,
-                "threshold": flag.threshold,
-                "reason": flag.reason,
+                "flag": flag["flag"],
+                "value": flag["value"],
+                "threshold": flag["threshold"],
+                "reason": flag["reason"],
             }
         )
     return out

@@ -110,6 +110,34 @@ def last_run(session: Session, term_id: int, *, succeeded: bool = False) -> Aggr
     return session.exec(stmt.order_by(col(AggregationRun.id).desc()).limit(1)).first()
 
 
+def recent_runs(session: Session, *, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest aggregation runs of every term, newest first, for the admins' page."""
+    stmt = (
+        select(AggregationRun, Term.code)
+        .join(Term, col(Term.id) == AggregationRun.term_id)
+        .order_by(col(AggregationRun.id).desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "id": run.id,
+            "term": code,
+            "status": run.status,
+            "final": run.final,
+            "trigger": run.trigger,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "records": run.record_count,
+            "values": run.value_count,
+            "results": run.result_count,
+            "coverage": run.coverage_count,
+            "flags": run.flag_count,
+            "error": run.error,
+        }
+        for run, code in session.exec(stmt).all()
+    ]
+
+
 def delete_term_aggregates(session: Session, term_id: int) -> None:
     """Remove a term's results, coverage and flags (they have no foreign key to cascade)."""
     for statement in sql.DELETE_TERM:

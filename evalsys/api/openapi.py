@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from evalsys.aggregation.models import RESULT_KINDS, FlagCode, Level
+from evalsys.aggregation.read import BANDS, COVERAGE_FIELDS
 from evalsys.feedback.models import IDEMPOTENCY_KEY_LIMIT, TEXT_LIMITS
 from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus, Grade, MeetingFormat, ObserverLevel
 
@@ -328,6 +330,137 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+_NUMBER = _nullable({"type": "number"})
+_LEVELS = [level.value for level in Level]
+
+#: One row of a term's statistics: what ``evalsys export aggregates --format json`` writes.
+AGGREGATE_SCHEMAS: dict[str, Any] = {
+    "AggregateFlag": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["flag", "value", "threshold", "reason"],
+        "properties": {
+            "flag": {"type": "string", "enum": [f.value for f in FlagCode]},
+            "value": {"type": "number", "description": "The figure that raised the flag."},
+            "threshold": {"type": "number", "description": "The configured limit it crossed."},
+            "reason": {"type": "string", "description": "Why, in words."},
+        },
+    },
+    "AggregateRow": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Statistics of one (level, unit, kind, dimension) on the 0-100 scale. "
+        "An insufficient row (n below MIN_N) keeps its numbers but has no comparisons "
+        "or flags.",
+        "required": [
+            "term",
+            "level",
+            "unit_code",
+            "unit_name",
+            "parent_level",
+            "parent_code",
+            "kind",
+            "dimension",
+            "n",
+            "observers",
+            "mean",
+            "sd",
+            "median",
+            "min",
+            "max",
+            "bands",
+            "insufficient",
+            "parent_mean",
+            "parent_diff",
+            "parent_z",
+            "prev_term",
+            "prev_mean",
+            "prev_change",
+            "coverage",
+            "flags",
+        ],
+        "properties": {
+            "term": {"type": "string"},
+            "level": {"type": "string", "enum": _LEVELS},
+            "unit_code": {"type": "string", "description": "Unit, course or section code."},
+            "unit_name": _nullable({"type": "string"}),
+            "parent_level": _nullable({"type": "string", "enum": _LEVELS}),
+            "parent_code": _nullable({"type": "string"}),
+            "kind": {
+                "type": "string",
+                "enum": list(RESULT_KINDS),
+                "description": "A kind of feedback, or 'all' kinds together.",
+            },
+            "dimension": {
+                "type": "string",
+                "description": "A rubric dimension, or 'overall' (the overall score).",
+            },
+            "n": {"type": "integer", "minimum": 0, "description": "Feedback records."},
+            "observers": {"type": "integer", "minimum": 0},
+            "mean": _NUMBER,
+            "sd": _NUMBER,
+            "median": _NUMBER,
+            "min": _NUMBER,
+            "max": _NUMBER,
+            "bands": {
+                "type": "object",
+                "description": "Records per band: <60, 60-70, 70-80, 80-90, >=90.",
+                "additionalProperties": False,
+                "required": list(BANDS),
+                "properties": {band: {"type": "integer", "minimum": 0} for band in BANDS},
+            },
+            "insufficient": {"type": "boolean", "description": "n below MIN_N."},
+            "parent_mean": _NUMBER,
+            "parent_diff": _NUMBER,
+            "parent_z": _NUMBER,
+            "prev_term": _nullable({"type": "string"}),
+            "prev_mean": _NUMBER,
+            "prev_change": _NUMBER,
+            "coverage": {
+                "type": "object",
+                "description": "Sections, teachers and tutor groups of the unit, and how many "
+                "were observed (null where the level has no coverage row).",
+                "additionalProperties": False,
+                "required": list(COVERAGE_FIELDS),
+                "properties": {
+                    name: _nullable({"type": "integer", "minimum": 0}) for name in COVERAGE_FIELDS
+                },
+            },
+            "flags": {"type": "array", "items": _ref("AggregateFlag")},
+        },
+    },
+    "Aggregates": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["term", "unit", "run", "rows"],
+        "properties": {
+            "term": {"type": "string"},
+            "unit": _nullable({"type": "string"}),
+            "run": {
+                "type": "object",
+                "description": "The aggregation run the rows come from.",
+                "additionalProperties": False,
+                "required": ["id", "finished_at", "final", "settings"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "finished_at": _nullable({"type": "string"}),
+                    "final": {
+                        "type": "boolean",
+                        "description": "The final aggregation of an ended term.",
+                    },
+                    "settings": {
+                        "type": "object",
+                        "description": "MIN_N and the flag limits the run used.",
+                    },
+                },
+            },
+            "rows": {"type": "array", "items": _ref("AggregateRow")},
+        },
+    },
+}
+SCHEMAS.update(AGGREGATE_SCHEMAS)
+
+
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -452,6 +585,38 @@ PATHS: dict[str, Any] = {
             },
         },
     },
+    "/aggregates": {
+        "get": {
+            "operationId": "listAggregates",
+            "summary": "A term's statistics within your scope, the rows of "
+            "`evalsys export aggregates`.",
+            "description": "One row per (level, unit, kind, dimension), school first, for the "
+            "units where your roles let you read reports (dean, head, leader, admin); "
+            "with `unit`, that unit and everything below it.",
+            "parameters": [
+                {
+                    "name": "term",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "description": "Term code.",
+                },
+                _query(
+                    "unit",
+                    {"type": "string"},
+                    "Code of a unit, course or section: its rows and those below it. 403 if "
+                    "no role of yours lets you read its reports.",
+                ),
+            ],
+            "responses": {
+                "200": _response("The rows (possibly none in your scope).", "Aggregates"),
+                "401": _UNAUTHORIZED,
+                "403": _response("The unit is outside your scope.", "Error"),
+                "404": _response("The term has not been aggregated yet.", "Error"),
+                "422": _response("term missing, or an unknown term or unit.", "ValidationError"),
+            },
+        }
+    },
     "/feedback/{feedback_id}": {
         "get": {
             "operationId": "getFeedback",
@@ -482,9 +647,9 @@ def openapi_document() -> dict[str, Any]:
             "title": "evalsys API",
             "version": "1",
             "description": "Teaching-quality feedback: rubrics, spot checks, open classes and "
-            "tutor-group reports. Authenticate with `Authorization: Bearer TOKEN` (create one "
-            "with `evalsys token create USERNAME`). Every error is JSON with `error` and "
-            "`status`.",
+            "tutor-group reports; term statistics. Authenticate with "
+            "`Authorization: Bearer TOKEN` (create one with `evalsys token create USERNAME`). "
+            "Every error is JSON with `error` and `status`.",
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],

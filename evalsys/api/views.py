@@ -1,4 +1,4 @@
-"""The /api/v1 blueprint: rubrics, feedback (submit, list, read) and its OpenAPI document.
+"""The /api/v1 blueprint: rubrics, feedback (submit, list, read), term aggregates, OpenAPI.
 
 Every answer is JSON; every error is ``{"error": message, "status": code, ...}``
 (422s add ``errors``: a list of ``{"field", "message"}``). The document served at
@@ -19,6 +19,10 @@ from werkzeug.exceptions import HTTPException
 
 from evalsys.accounts.access import Perm, may, public, token_required
 from evalsys.accounts.models import utcnow
+from evalsys.accounts.service import audit
+from evalsys.aggregation import export
+from evalsys.aggregation import read as aggregates
+from evalsys.aggregation.service import last_run
 from evalsys.api import records
 from evalsys.api.auth import api_user, error_response
 from evalsys.api.openapi import openapi_document
@@ -281,3 +285,63 @@ def get_feedback(feedback_id: int) -> Response:
     if record is None:
         return error_response(404, f"no feedback record {feedback_id} that you may see")
     return jsonify(record)
+
+
+@bp.get("/aggregates")
+@token_required
+def list_aggregates() -> Response:
+    """A term's statistics within the caller's scope: the rows of ``evalsys export aggregates``.
+
+    Rows at and below ``unit`` (default: every unit the caller may read reports of).
+    Unknown or missing term or unit: 422 like the other lists; a unit outside the
+    caller's scope: 403; a term not aggregated yet: 404.
+    """
+    session = get_session()
+    user = api_user()
+    args = request.args
+    errors: list[dict[str, str]] = [
+        {"field": name, "message": "contains a NUL character"}
+        for name, value in args.items(multi=True)
+        if "\x00" in value
+    ]
+    if errors:
+        return _invalid(errors)
+    term_code = args.get("term", "")
+    term = None
+    if not term_code:
+        errors.append({"field": "term", "message": "required: a term code"})
+    else:
+        term = session.exec(select(Term).where(Term.code == term_code)).first()
+        if term is None:
+            errors.append({"field": "term", "message": f"there is no term '{term_code}'"})
+    unit_code = args.get("unit")
+    unit = None
+    if unit_code is not None:
+        try:
+            unit = aggregates.find_unit(session, unit_code)
+        except aggregates.AggregateNotFound:
+            errors.append(
+                {"field": "unit", "message": f"there is no unit, course or section '{unit_code}'"}
+            )
+    if errors:
+        return _invalid(errors)
+    assert term is not None
+    if unit is not None and not may(session, user, Perm.VIEW_REPORTS, unit.org_unit_id):
+        return error_response(403, f"the statistics of '{unit.code}' are outside your scope")
+    run = last_run(session, term.id, succeeded=True)  # type: ignore[arg-type]
+    if run is None:
+        return error_response(404, f"the term {term.code} has not been aggregated yet")
+    rows = aggregates.aggregates_for(
+        session, user=user, term_code=term.code, unit_code=unit.code if unit else None
+    )
+    audit(
+        session,
+        "aggregates.read",
+        user_id=user.id,
+        target=term.code + (f" {unit.code}" if unit else ""),
+        detail=f"api, {len(rows)} rows",
+        ip=request.remote_addr,
+    )
+    session.commit()
+    meta = export.run_meta(term.code, unit.code if unit else None, run)
+    return jsonify({**meta, "rows": export.public_rows(rows)})

@@ -14,11 +14,14 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
+from wtforms import SelectField
+from wtforms.fields.choices import SelectChoice
 
 from evalsys.accounts.access import Perm, login_required, may
 from evalsys.accounts.service import audit
+from evalsys.aggregation.service import recent_runs
 from evalsys.db import get_session
-from evalsys.org.models import OrgUnit
+from evalsys.org.models import OrgUnit, Term
 from evalsys.scheduler import jobs, lease
 from evalsys.scheduler.models import JobRun, apscheduler_jobs
 
@@ -27,6 +30,19 @@ bp = Blueprint("schedule", __name__, url_prefix="/admin/schedule")
 
 class RunNowForm(FlaskForm):
     """Empty: a POST with a CSRF token."""
+
+
+class AggregateNowForm(FlaskForm):
+    """Aggregate one term now (``evalsys aggregate --term CODE`` in a process of its own)."""
+
+    term = SelectField("Term", choices=[])
+
+
+def _aggregate_form(session: Session) -> AggregateNowForm:
+    form = AggregateNowForm()
+    terms = session.exec(select(Term).order_by(col(Term.start_date).desc())).all()
+    form.term.choices = [SelectChoice(t.code, f"{t.code} · {t.name}") for t in terms]
+    return form
 
 
 def _require_admin(session: Session) -> None:
@@ -70,6 +86,8 @@ def index():
     ]
     return render_template(
         "scheduler/schedule.html",
+        aggregation_runs=recent_runs(session, limit=20),
+        aggregate_form=_aggregate_form(session),
         rows=rows,
         recent=recent,
         holder=holder,
@@ -102,8 +120,36 @@ def run_now(job_id: str):
     return redirect(url_for("schedule.index"))
 
 
+@bp.route("/aggregate", methods=["POST"])
+@login_required
+def aggregate_now():
+    """Start one term's aggregation in a process of its own; its run shows on the page."""
+    session = get_session()
+    _require_admin(session)
+    form = _aggregate_form(session)
+    if not form.validate_on_submit():
+        flash("Choose a term to aggregate.", "error")
+        return redirect(url_for("schedule.index"))
+    code = form.term.data
+    _spawn(["aggregate", "--term", code, "--trigger", "manual"], f"aggregate-{code}")
+    audit(session, "aggregation.run_requested", user_id=current_user.id, target=code,
+          ip=request.remote_addr)  # fmt: skip
+    session.commit()
+    flash(
+        f"Started the aggregation of {code} in its own process. Reload this page to see "
+        "its run under Aggregation runs.",
+        "success",
+    )
+    return redirect(url_for("schedule.index"))
+
+
 def _start_detached(job_id: str) -> None:
     """Run the job in a process of its own: never in the web worker that served the click."""
+    _spawn(["run-job", job_id], job_id)
+
+
+def _spawn(args: list[str], name: str) -> None:
+    """``python -m evalsys.cli ARGS`` detached, on this app's database and instance folder."""
     app = current_app
     env = {
         **os.environ,
@@ -116,7 +162,7 @@ def _start_detached(job_id: str) -> None:
 
         env["EVALSYS_SCHEDULER_EXTRA_JOB_MODULES"] = json.dumps(list(extra))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "evalsys.cli", "run-job", job_id],
+        [sys.executable, "-m", "evalsys.cli", *args],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -124,4 +170,4 @@ def _start_detached(job_id: str) -> None:
         start_new_session=True,
     )
     # Reap it when it ends, so a long-lived web worker collects no zombies.
-    threading.Thread(target=proc.wait, name=f"reap-{job_id}", daemon=True).start()
+    threading.Thread(target=proc.wait, name=f"reap-{name}", daemon=True).start()

@@ -76,3 +76,34 @@ def test_rows_carry_flags_coverage_and_the_previous_term(aggregated, session):
     assert sum(school["bands"].values()) == school["n"]
     assert any(r["flags"] for r in rows)
     assert rows[0]["level"] == "school"
+
+
+@pytest.mark.parametrize(
+    ("username", "role", "unit"), [("boss", "admin@U", None), ("dean", "dean@CS", "CS-AI")]
+)
+def test_rows_carry_exactly_their_stored_flags(aggregated, session, username, role, unit):
+    from sqlmodel import select
+
+    from evalsys.aggregation.models import AggregateFlag, AggregateResult
+
+    user = aggregated.factory.user(username, role)
+    term = aggregated.terms["T2"]
+    rows = read.aggregates_for(session, user=user, term_code=term.code, unit_code=unit)
+    shown = {
+        (r["level"], r["unit_code"], r["kind"], r["dimension"], f["flag"], f["reason"])
+        for r in rows
+        for f in r["flags"]
+    }
+    codes = {
+        (r.level, r.unit_id): r.unit_code
+        for r in session.exec(select(AggregateResult).where(AggregateResult.term_id == term.id))
+    }
+    in_rows = {(r["level"], r["unit_code"]) for r in rows}
+    stored = {
+        (f.level, codes[(f.level, f.unit_id)], f.kind, f.dimension, f.flag, f.reason)
+        for f in session.exec(select(AggregateFlag).where(AggregateFlag.term_id == term.id))
+        if (f.level, codes[(f.level, f.unit_id)]) in in_rows
+    }
+    assert shown == stored and shown
+    if unit is not None:  # nothing of the rest of the school
+        assert all(code.startswith(("CS-AI", "AI", "T2-AI")) for _l, code, *_ in shown)

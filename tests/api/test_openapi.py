@@ -76,6 +76,16 @@ def api_token(world, token_for) -> str:
 
 
 @pytest.fixture
+def aggregated_term(session, world, stored) -> str:
+    """The world's term with a record and a successful aggregation, so GET /aggregates has rows."""
+    from evalsys.aggregation import service
+
+    stored(world.supervisor)
+    service.aggregate_term(session, term=world.term.code)
+    return world.term.code
+
+
+@pytest.fixture
 def valid_targets(session, world) -> dict[str, dict]:
     """Per kind: a target the admin may record on, a date in its term, full scores."""
     common = {"date": TODAY.isoformat(), "section": None, "group": None}
@@ -110,7 +120,7 @@ CHECKS = [
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_api_conforms_to_its_document(case, app, api_token, valid_targets):
+def test_api_conforms_to_its_document(case, app, api_token, valid_targets, aggregated_term):
     # Schemathesis writes a random bearer token where the document asks for one, and
     # leaves it out or malforms it in negative cases (which must then get a 401).
     # A well-formed one is swapped for a real token, so every operation is reached.
@@ -126,4 +136,9 @@ def test_api_conforms_to_its_document(case, app, api_token, valid_targets):
             and not case.meta.generation.mode.is_negative
         ):
             case.body.update(valid_targets[kind])
+    # Likewise a real term (and at times no unit), so that rows come back and are checked.
+    if case.operation.label == "GET /aggregates" and not case.meta.generation.mode.is_negative:
+        case.query = dict(case.query or {}, term=aggregated_term)
+        if len(str(case.query.get("unit", ""))) % 2:
+            case.query.pop("unit", None)
     case.call_and_validate(app=app, checks=CHECKS)
