@@ -55,6 +55,10 @@ def _add_area_commands() -> None:
 
     for command in reports_cli.COMMANDS:
         main.add_command(command)
+    from evalsys.ops import cli as ops_cli
+
+    for command in ops_cli.COMMANDS:
+        main.add_command(command)
 
 
 _add_area_commands()

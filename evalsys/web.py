@@ -38,6 +38,7 @@ def init_app(app: Flask) -> None:
     from evalsys.api.views import bp as api_bp
     from evalsys.feedback.views import bp as feedback_bp
     from evalsys.home import bp as home_bp
+    from evalsys.ops.views import bp as ops_bp
     from evalsys.org.views import bp as org_bp
     from evalsys.reports.views import bp as reports_bp
     from evalsys.scheduler.views import bp as schedule_bp
@@ -50,6 +51,7 @@ def init_app(app: Flask) -> None:
     csrf.exempt(api_bp)  # bearer tokens, no cookies: nothing for CSRF to protect
     app.register_blueprint(schedule_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(ops_bp)
 
     @app.context_processor
     def _inject() -> dict:
