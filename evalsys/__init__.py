@@ -54,7 +54,27 @@ def create_app(test_config: dict[str, Any] | None = None, *, serving: bool = Tru
     from evalsys import web
 
     web.init_app(app)
+    install_proxy_fix(app)
     return app
+
+
+def install_proxy_fix(app: Flask) -> None:
+    """Trust X-Forwarded-* headers only as far as configured (PROXY_FIX_X_*; all 0 by default)."""
+    counts = {
+        name: int(app.config.get(f"PROXY_FIX_X_{name.upper()}") or 0)
+        for name in ("for", "proto", "host", "port", "prefix")
+    }
+    if any(counts.values()):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app,
+            x_for=counts["for"],
+            x_proto=counts["proto"],
+            x_host=counts["host"],
+            x_port=counts["port"],
+            x_prefix=counts["prefix"],
+        )
 
 
 def refuse_default_secret(app: Flask) -> None:

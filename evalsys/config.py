@@ -88,6 +88,14 @@ class Defaults:
     SECURITY_HEADERS: dict[str, str] = {}
     #: Audit events per page on /admin/audit.
     AUDIT_PER_PAGE = 50
+    #: Behind a reverse proxy: how many proxies to trust for each X-Forwarded-* header
+    #: (werkzeug ProxyFix). 0 ignores the header, so a client cannot forge its address or
+    #: scheme when nothing in front sets them. Behind one nginx: 1 for FOR, PROTO and HOST.
+    PROXY_FIX_X_FOR = 0
+    PROXY_FIX_X_PROTO = 0
+    PROXY_FIX_X_HOST = 0
+    PROXY_FIX_X_PORT = 0
+    PROXY_FIX_X_PREFIX = 0
 
 
 #: Keys whose value is text even when it looks like a number (a numeric secret stays a string).

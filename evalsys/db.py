@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
@@ -39,7 +39,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling breaks SAVEPOINT (a savepoint before the
         # first write commits for real); let SQLAlchemy emit BEGIN itself, as its docs advise.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -52,6 +52,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
     dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(conn: Any) -> None:
+    """BEGIN, or BEGIN IMMEDIATE for a state-changing request.
+
+    A deferred transaction that reads first and then writes fails at once with
+    "database is locked" when another process committed in between (its snapshot
+    is stale; SQLite cannot wait that out, busy_timeout or not). Under load, with
+    several gunicorn workers, that turned a third of the submissions into 500s
+    (bench/load_bench.py). Taking the write lock at BEGIN makes such requests wait
+    their turn instead. Reads (GET) stay deferred, so they never queue behind writers.
+    """
+    writing = has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
 def _is_memory(dbapi_connection: Any) -> bool:

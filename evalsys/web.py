@@ -44,6 +44,7 @@ def init_app(app: Flask) -> None:
     from evalsys.feedback.views_rubrics import bp as rubrics_bp
     from evalsys.home import bp as home_bp
     from evalsys.loop.views import bp as loop_bp
+    from evalsys.ops.views import bp as ops_bp
     from evalsys.org.views import bp as org_bp
     from evalsys.org.views_import import bp as imports_bp
     from evalsys.planner.views import bp as planner_bp
@@ -64,6 +65,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(loop_bp)
     app.register_blueprint(planner_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(ops_bp)
 
     @app.context_processor
     def _inject() -> dict:

@@ -44,3 +44,34 @@ def test_negative_enrolment_refused(session, factory):
     with pytest.raises(IntegrityError):
         session.flush()
     session.rollback()
+
+
+@pytest.mark.parametrize(("method", "locks"), [("POST", True), ("GET", False)])
+def test_sqlite_write_requests_take_the_write_lock_at_begin(app, method, locks):
+    """A state-changing request holds SQLite's write lock from its first statement.
+
+    Without it, a request that reads and then writes fails with "database is locked"
+    when another worker committed in between (found by bench/load_bench.py).
+    """
+    import sqlite3
+
+    from sqlalchemy import text
+
+    from evalsys.db import get_session
+
+    engine = get_engine(app)
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    with app.test_request_context("/", method=method):
+        get_session().execute(text("SELECT 1")).one()  # the request's transaction begins
+        other = sqlite3.connect(engine.url.database, timeout=0, isolation_level=None)
+        try:
+            if locks:
+                with pytest.raises(sqlite3.OperationalError, match="locked"):
+                    other.execute("BEGIN IMMEDIATE")
+            else:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+        finally:
+            other.close()
+            get_session().rollback()

@@ -181,9 +181,19 @@ def _send(config: Mapping[str, Any], msg: EmailMessage) -> None:
     port = int(config.get("MAIL_PORT") or 25)
     timeout = float(config.get("MAIL_TIMEOUT_SECONDS") or 30)
     smtp_class = smtplib.SMTP_SSL if config.get("MAIL_USE_SSL") else smtplib.SMTP
-    with smtp_class(host, port, timeout=timeout) as smtp:
+    smtp = smtp_class(host, port, timeout=timeout)
+    try:
         if config.get("MAIL_USE_TLS") and not config.get("MAIL_USE_SSL"):
             smtp.starttls()
         if config.get("MAIL_USERNAME"):
             smtp.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
         smtp.send_message(msg)
+    except BaseException:
+        smtp.close()
+        raise
+    # The server has taken the message. A failed goodbye (a 421 to QUIT from a server
+    # shutting down, a reset connection) must not mark it failed: it would be sent again.
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()

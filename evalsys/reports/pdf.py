@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -68,3 +69,23 @@ def write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_parts(directory: Path, *, older_than: float) -> int:
+    """Delete temporary files left by writers killed half-way (``.NAME.pdf.*.part``).
+
+    Only files older than ``older_than`` seconds go: a writer still running in
+    another process (under the report time limit) keeps its own file.
+    """
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    cutoff = time.time() - older_than
+    for part in directory.glob(".*.pdf.*.part"):
+        try:
+            if part.stat().st_mtime < cutoff:
+                part.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed

@@ -42,7 +42,7 @@ from evalsys.org.models import OrgUnit, OrgUnitClosure, Term
 from evalsys.reports import charts
 from evalsys.reports.data import ReportError, input_hash, report_data
 from evalsys.reports.models import Report
-from evalsys.reports.pdf import STYLESHEET, render_pdf, write_atomically
+from evalsys.reports.pdf import STYLESHEET, remove_stale_parts, render_pdf, write_atomically
 
 TEMPLATE = "reports/report.html"
 TEMPLATES = ROOT / "templates" / "reports"
@@ -363,6 +363,10 @@ def render_units(
 ) -> list[Outcome]:
     """Render the units in ``jobs`` worker processes; outcomes in the order they finish."""
     timeout = float(app.config.get("REPORT_TIMEOUT_SECONDS") or 0) or None
+    # A run killed half-way leaves hidden .part files (never a half PDF); clear old ones.
+    remove_stale_parts(
+        (out_dir or reports_dir(app)) / safe_name(term_code), older_than=2 * (timeout or 300)
+    )
     config = portable_config(app)
     outcomes: list[Outcome] = []
     # "spawn": a fresh interpreter per worker, never a fork of a process holding

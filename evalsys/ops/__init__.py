@@ -1,0 +1,1 @@
+"""Operations: health check, backups and restores, running behind a reverse proxy."""
