@@ -17,6 +17,7 @@ from evalsys.db import get_session
 from evalsys.feedback.models import Feedback
 from evalsys.feedback.service import submittable_kinds
 from evalsys.feedback.vocab import GRADE_LABELS, KIND_LABELS, FeedbackKind
+from evalsys.loop.models import Action
 from evalsys.org.models import Section, UnitKind
 
 bp = Blueprint("home", __name__)
@@ -111,6 +112,13 @@ def _actions(session: Session, user: User, by_role: dict[str, list]) -> list[dic
         if len(tops) == 1:
             label = SCOPE_LABELS.get(UnitKind(tops[0].kind), label)
         actions.append({"label": label, "url": url_for("feedback.index")})
+    if top_units(session, user, Perm.MANAGE_LOOP) or top_units(session, user, Perm.VIEW_REPORTS):
+        actions.append(
+            {"label": ("问题与整改", "Problems and actions"), "url": url_for("loop.index")}
+        )
+    owns = session.exec(select(Action.id).where(Action.owner_id == user.id).limit(1))
+    if owns.first() is not None:
+        actions.append({"label": ("我的整改任务", "My actions"), "url": url_for("loop.mine")})
     if Role.SUPERVISOR in by_role:
         actions.append({"label": ("听课安排", "My assignments"), "url": url_for("planner.mine")})
     if top_units(session, user, Perm.MANAGE):
@@ -127,4 +135,6 @@ def _actions(session: Session, user: User, by_role: dict[str, list]) -> list[dic
         # School admins: the pages only they may open.
         actions.append({"label": ("任务计划", "Schedule"), "url": url_for("schedule.index")})
         actions.append({"label": ("审计日志", "Audit log"), "url": url_for("audit.index")})
+        actions.append({"label": ("评价表", "Rubrics"), "url": url_for("rubrics.index")})
+        actions.append({"label": ("导入", "Import"), "url": url_for("imports.index")})
     return actions

@@ -7,6 +7,7 @@ provides them through :func:`assignments`, which returns None until it exists.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -27,13 +28,24 @@ class ObserverDashboard:
 
 
 def assignments(session: Session, *, user: User) -> Any:
-    """PLANNER HOOK: this week's spot-check assignments of ``user`` (None: no planner yet).
+    """This week's spot-check assignments of ``user`` from the planner (None: none drawn).
 
-    The spot-check planner replaces this with its own query (a fixed number of
-    queries, plain values) and templates/home/_observer.html shows them in the
-    place marked "This week's assignments".
+    A fixed number of queries per running term (usually one term); the rows are the
+    planner's own (:func:`evalsys.planner.service.supervisor_assignments`).
     """
-    return None
+    from flask import current_app
+
+    from evalsys.aggregation.service import local_today
+    from evalsys.planner import service as planner
+
+    today = local_today(current_app.config)
+    monday = today - timedelta(days=today.weekday())
+    rows = []
+    for term in planner.current_terms(session, today):
+        rows += planner.supervisor_assignments(
+            session, user=user, term=term, start=monday, end=monday + timedelta(days=6)
+        )
+    return rows or None
 
 
 def observer_dashboard(session: Session, *, user: User) -> ObserverDashboard | None:

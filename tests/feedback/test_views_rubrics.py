@@ -205,3 +205,13 @@ def test_unknown_kind_and_version_are_404(client, auth, people):
     assert client.get("/admin/rubrics/charisma/1").status_code == 404
     assert client.get("/admin/rubrics/spot_check/9").status_code == 404
     assert client.get("/admin/rubrics/charisma/new").status_code == 404
+
+
+def test_home_page_links_school_admins_to_rubrics_and_import(client, auth, people):
+    auth.login("admin")
+    page = client.get("/").get_data(as_text=True)
+    assert 'href="/admin/rubrics/"' in page and 'href="/admin/import/"' in page
+    auth.logout()
+    auth.login("cs_admin")
+    page = client.get("/").get_data(as_text=True)
+    assert "/admin/rubrics/" not in page and "/admin/import/" not in page

@@ -282,3 +282,21 @@ def test_quota_is_due_only_for_drawn_weeks_that_have_ended(
         session, user=now_plan.cs_sup, term=now_plan.term, today=today
     )
     assert progress.behind and progress.expected_so_far == 3
+
+
+def test_supervisor_dashboard_shows_this_weeks_assignments(
+    app: Flask, client, auth, session: Session, now_plan: Plan
+):
+    """The home page's "this week's assignments" are the planner's rows for this week only."""
+    today = local_today(app.config)
+    monday = today - timedelta(days=today.weekday())
+    rows = _mine(session, now_plan, now_plan.cs_sup.id)  # type: ignore[arg-type]
+    this_week = [a for a in rows if monday <= a.visit_date <= monday + timedelta(days=6)]
+    assert this_week
+    auth.login("cs-sup")
+    page = client.get("/").get_data(as_text=True)
+    section = page.split('id="this-weeks-assignments"', 1)[1].split("</section>", 1)[0]
+    for a in rows:
+        code = session.get(Section, a.section_id).code  # type: ignore[union-attr]
+        assert (code in section) == (a in this_week), code
+    assert 'href="/planner/"' in section
