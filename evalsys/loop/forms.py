@@ -124,7 +124,8 @@ def parse_id(value: str | None) -> tuple[int | None, str | None]:
 
 def put_errors(form: Form, errors: Mapping[str, str]) -> None:
     """Show the service's messages next to their fields (unknown names on the first field)."""
-    names = [f.name for f in form if f.name != "csrf_token"]
+    # short_name: the attribute name, without the form's prefix ("title", not "e-title").
+    names = [f.short_name for f in form if f.short_name != "csrf_token"]
     for name, message in errors.items():
         field = getattr(form, name, None) if name in names else None
         if field is None:

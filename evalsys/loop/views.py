@@ -451,6 +451,7 @@ def merge(problem_id: int):
     if target is None:
         form.target.errors = ["Choose the problem to merge into."]
         return _problem_page(session, problem, unit, term, True, merge_form=form, code=422)
+    _require_manage(session, target.unit_id)  # a target in another unit is refused, not a 500
     try:
         service.merge_problems(session, target=target, sources=[problem], user=current_user)
     except service.LoopValidationError as err:

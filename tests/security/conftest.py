@@ -7,12 +7,14 @@ can be checked for leaks. ``root`` is an admin of the whole school.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from sqlmodel import Session
 
 from evalsys.accounts.models import User
@@ -21,6 +23,7 @@ from evalsys.feedback import rubrics
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.models import Feedback
 from evalsys.feedback.service import submit_feedback
+from evalsys.loop import service as loop
 from evalsys.org.models import Section, Term
 from evalsys.reports.models import Report
 from tests.factories import Factory
@@ -80,7 +83,7 @@ def spot_check(session: Session, section: str, **extra) -> FeedbackInput:
 
 
 @pytest.fixture
-def sworld(factory: Factory, session: Session, tmp_path: Path) -> SecurityWorld:
+def sworld(app: Flask, factory: Factory, session: Session, tmp_path: Path) -> SecurityWorld:
     units = factory.university()
     units["MATH-PURE"].name = f"基础数学系 {OUTSIDE}"
     session.add(units["MATH-PURE"])
@@ -137,4 +140,82 @@ def sworld(factory: Factory, session: Session, tmp_path: Path) -> SecurityWorld:
     session.commit()
     # New areas: create one object inside CS-SE and one in MATH-PURE (name the outside
     # one with OUTSIDE) here, and put their ids in world.extra under the URL parameter name.
+    _loop_objects(session, world, units, math_teacher)
+    world.extra["token"] = (_staged_import(app, users["root"]),) * 2
     return world
+
+
+def _loop_objects(session: Session, world: SecurityWorld, units: dict, math_teacher: User) -> None:
+    """A problem, a meeting on it and an action owned by its teacher, in CS-SE and MATH-PURE.
+
+    ``problem_id`` has the action (so it is in progress); ``open_problem_id`` is a second,
+    open problem of the unit that can be merged into it (``merge_target_id``, the same
+    problem as ``problem_id`` under the name the merge form's data uses).
+    """
+    root = world.users["root"]
+    ids: dict[str, list[int]] = {}
+    for unit, owner, mark in (
+        (units["CS-SE"], world.users["teacher"], ""),
+        (units["MATH-PURE"], math_teacher, f" {OUTSIDE}"),
+    ):
+        made = [
+            loop.create_problem(
+                session,
+                term=world.term,
+                unit=unit,
+                user=root,
+                title=f"{title}{mark}",
+                category="method",
+                severity="medium",
+                description=f"Seen in class{mark}",
+            )
+            for title in ("互动偏少", "板书不清")
+        ]
+        meeting = loop.create_meeting(
+            session,
+            unit=unit,
+            term=world.term,
+            user=root,
+            held_on=VISIT,
+            title=f"教学研讨{mark}",
+            decisions=f"Ask more questions{mark}",
+            attendee_ids=[owner.id],
+            problem_ids=[made[0].id],  # type: ignore[list-item]
+        )
+        action = loop.create_action(
+            session,
+            problem=made[0],
+            user=root,
+            today=VISIT,
+            data=loop.ActionInput(
+                title=f"Two questions per lecture{mark}",
+                owner_id=owner.id,
+                due_date=VISIT + timedelta(days=30),
+                meeting_id=meeting.id,
+            ),
+        )
+        for name, obj in (
+            ("problem_id", made[0]),
+            ("open_problem_id", made[1]),
+            ("merge_target_id", made[0]),
+            ("meeting_id", meeting),
+            ("action_id", action),
+        ):
+            ids.setdefault(name, []).append(obj.id)  # type: ignore[arg-type]
+    session.commit()
+    for name, (inside, outside) in ids.items():
+        world.extra[name] = (inside, outside)
+
+
+def _staged_import(app: Flask, user: User) -> str:
+    """An upload staged by ``user`` on the web import page (as ``imports.index`` leaves it)."""
+    token = "security-test-upload-0001"
+    directory = Path(app.instance_path) / "import-staging" / token
+    directory.mkdir(parents=True)
+    (directory / "units.csv").write_text(
+        "code,name,kind,parent,name_en\nCS-NEW,新建系,department,CS,New Department\n",
+        encoding="utf-8",
+    )
+    meta = {"user_id": user.id, "files": ["units.csv"]}
+    (directory / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    return token

@@ -22,7 +22,12 @@ and only the school admin outside it::
   For ids of new kinds of objects (``problem_id``, ``meeting_id``), create one inside
   CS-SE and one in MATH-PURE in ``sworld`` (``tests/security/conftest.py``) and set
   ``world.extra["problem_id"] = (inside.id, outside.id)``;
-- ``query=`` adds a query string, ``data=`` a form or JSON body for POSTs;
+- ``query=`` adds a query string, ``data=`` a form or JSON body for POSTs; a value
+  ``"{name}"`` there or in ``params=`` is filled from the URL values, ``term_code``
+  or ``world.extra`` (the inside or outside value, as the round goes);
+- ``methods=`` limits a row to some methods (``"GET"``, ``"POST"``) for an endpoint whose
+  methods differ in who may use them; give another ``endpoint[variant]`` row for the rest
+  (every method of every endpoint must be covered by some row);
 - ``denied=`` the status codes that mean "refused" (default 403; 404 where the
   endpoint hides what it refuses); ``allowed=`` extra codes that mean "let
   through" (a 404 for a made-up job id after the admin check, say);
@@ -58,6 +63,10 @@ EVERYONE = "EVERYONE"
 PUBLIC = "PUBLIC"
 #: Roles that read feedback and reports of their units (Perm.VIEW_FEEDBACK).
 REVIEWERS = "root admin leader dean head"
+#: Roles that run the quality loop of their units (Perm.MANAGE_LOOP): problems, meetings, actions.
+MANAGERS = "root admin dean head"
+#: Planner pages name a term by its code in <code>.
+TERM = {"code": "{term_code}"}
 
 
 def _names(spec: str | Iterable[str]) -> frozenset[str]:
@@ -91,6 +100,12 @@ class R:
     denied: frozenset[int] = frozenset({403})
     allowed: frozenset[int] = frozenset()
     leak: bool = False
+    methods: str | None = None
+
+    def tried(self, rule_methods: Iterable[str]) -> list[str]:
+        """The methods of the rule this row is about."""
+        mine = set(self.methods.split()) if self.methods else set(rule_methods)
+        return sorted((mine & set(rule_methods)) - {"HEAD", "OPTIONS"})
 
     def allowed_for(self, inside: bool) -> frozenset[str]:
         if inside or self.out is None:
@@ -137,6 +152,73 @@ ACCESS: dict[str, R] = {
     "api.list_feedback": R(EVERYONE, out="root", query={"unit": "{unit_code}"}),
     "api.get_feedback": R(REVIEWERS + " supervisor", out="root", denied=frozenset({404})),
     "api.create_feedback": R("root admin supervisor", out="root", data={"section": "{section}"}),
+    # Exports: the list's records (scoped like feedback.index) as a file.
+    "feedback.export": R(REVIEWERS, params={"fmt": "csv"}, leak=True),
+    "feedback.export[xlsx]": R(REVIEWERS, params={"fmt": "xlsx"}),
+    "feedback.export[outside_unit]": R(
+        REVIEWERS, params={"fmt": "csv"}, query={"unit": "MATH-PURE"}, leak=True
+    ),
+    "feedback.export[other_format]": R("", params={"fmt": "pdf"}, denied=frozenset({403, 404})),
+    # Rubrics and the import are the whole school's: school admins only.
+    "rubrics.index": R("root"),
+    "rubrics.show": R("root", params={"version": 1}),
+    "rubrics.download": R("root", params={"version": 1}),
+    "rubrics.publish": R("root", params={"version": 1}),
+    "rubrics.new": R("root", data={"text": "", "fmt": "json", "then": "draft"}),
+    "imports.index": R("root"),
+    "imports.preview": R("root"),  # <token>: an upload root staged (tests/security/conftest.py)
+    "imports.apply": R("root"),
+    "imports.discard": R("root"),
+    # The loop: VIEW_REPORTS or MANAGE_LOOP reads a unit's problems, MANAGE_LOOP changes them;
+    # an action's owner (teacher, inside) opens the action and its problem, changes its status.
+    "loop.index": R(EVERYONE, leak=True),
+    "loop.mine": R(EVERYONE, leak=True),
+    "loop.problems": R(REVIEWERS, out="root", leak=True),
+    "loop.propose": R(MANAGERS, out="root", data={"term": "{term_code}"}),
+    "loop.new_problem": R(
+        MANAGERS, out="root", data={"title": "课件过密", "category": "content", "severity": "low"}
+    ),
+    "loop.problem": R(REVIEWERS + " teacher", out="root", methods="GET", leak=True),
+    "loop.problem[edit]": R(
+        MANAGERS,
+        out="root",
+        methods="POST",
+        data={"title": "互动偏少", "category": "method", "severity": "high"},
+    ),
+    "loop.problem_status": R(MANAGERS, out="root", data={"to": "resolved"}),
+    "loop.merge": R(
+        MANAGERS,
+        out="root",
+        params={"problem_id": "{open_problem_id}"},
+        data={"target": "{merge_target_id}"},
+    ),
+    "loop.new_meeting": R(
+        MANAGERS,
+        out="root",
+        data={
+            "held_on": "2026-10-20",
+            "title": "专题研讨",
+            "decisions": "Observe each other's classes.",
+            "other_attendees": "两名学生代表",
+        },
+    ),
+    "loop.meeting": R(REVIEWERS, out="root", leak=True),
+    "loop.new_action": R(
+        MANAGERS, out="root", data={"title": "Peer observation", "due_date": "2027-01-10"}
+    ),
+    "loop.action": R(
+        MANAGERS + " teacher", out="root", data={"s-status": "in_progress", "s-notes": "started"}
+    ),
+    "loop.action[edit]": R(
+        MANAGERS, out="root", methods="POST", data={"e-title": "Three questions per lecture"}
+    ),
+    # The planner: my assignments for all; a term's coverage for admins (scoped);
+    # the plan's settings and a draw for school admins.
+    "planner.mine": R(EVERYONE, leak=True),
+    "planner.terms": R("root admin"),
+    "planner.term": R("root admin", params=TERM, leak=True),
+    "planner.settings": R("root", params=TERM),
+    "planner.draw": R("root", params=TERM),
 }
 
 
@@ -153,6 +235,12 @@ def test_every_endpoint_has_a_row(app: Flask):
     )
     stale = sorted({endpoint_of(k) for k in ACCESS} - endpoints)
     assert not stale, f"ACCESS has rows for endpoints that no longer exist: {stale}"
+    uncovered = []
+    for rule in app.url_map.iter_rules():
+        rows = [row for key, row in ACCESS.items() if endpoint_of(key) == rule.endpoint]
+        covered = {m for row in rows for m in row.tried(rule.methods or ())}
+        uncovered += [f"{m} {rule.endpoint}" for m in rule.methods - {"HEAD", "OPTIONS"} - covered]
+    assert not uncovered, f"methods= leaves these without a row: {sorted(uncovered)}"
 
 
 def test_every_role_has_a_principal():
@@ -190,13 +278,15 @@ def _fill(value: Any, values: dict[str, Any]) -> Any:
 def _url_values(app: Flask, endpoint: str, row: R, world: SecurityWorld, inside: bool):
     rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
     values: dict[str, Any] = {
+        **{name: pair[0 if inside else 1] for name, pair in world.extra.items()},
         "section": (world.inside_section if inside else world.outside_section).code,
         "unit_code": "CS-SE" if inside else "MATH-PURE",
+        "term_code": world.term.code,
     }
     for name in rule.arguments:
         given = row.params_out if not inside and name in row.params_out else row.params
         if name in given:
-            values[name] = given[name]
+            values[name] = _fill(given[name], values)
             continue
         if name in world.extra:
             values[name] = world.extra[name][0 if inside else 1]
@@ -263,7 +353,7 @@ def test_access(key: str, app: Flask, sworld: SecurityWorld):
         query = {k: _fill(v, values) for k, v in row.query.items()}
         data = {k: _fill(v, values) for k, v in (row.data or {}).items()}
         expected = row.allowed_for(inside)
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+        for method in row.tried(rule.methods):
             for name in PRINCIPALS:
                 kwargs: dict[str, Any] = {"query_string": query}
                 if is_api:
@@ -284,8 +374,9 @@ def test_access(key: str, app: Flask, sworld: SecurityWorld):
                     mismatches.append(f"{where}: expected {want}, got {got}")
                 elif got == "allow":
                     mismatches += [f"{where}: {p}" for p in _csp_problems(response)]
-                    shown = response.get_data(as_text=True) if response.status_code == 200 else ""
-                    if row.leak and name != "root" and OUTSIDE in shown:
+                    looked = row.leak and name != "root" and response.status_code == 200
+                    shown = response.get_data(as_text=True) if looked else ""
+                    if OUTSIDE in shown:
                         mismatches.append(f"{where}: shows an outside-scope object")
                 response.close()  # a file response keeps its file open until closed
     assert not mismatches, "\n".join(mismatches)
