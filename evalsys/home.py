@@ -88,7 +88,9 @@ def _dashboards(session: Session, user: User, by_role: dict[str, list]) -> dict:
             if Role.TEACHER in by_role or teaches.first() is not None
             else None
         ),
-        "leader_board": leader_dashboard(session, user=user, min_n=min_n),
+        "leader_board": leader_dashboard(
+            session, user=user, min_n=min_n, today=local_today(config)
+        ),
         "observer_board": observer_dashboard(session, user=user),
         "admin_board": admin_dashboard(session, user=user, today=local_today(config)),
         "kind_labels": KIND_LABELS,

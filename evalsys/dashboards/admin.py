@@ -38,6 +38,8 @@ class AdminDashboard:
     sections: int = 0
     never_visited: int = 0
     unvisited: list[dict[str, Any]] = field(default_factory=list)
+    #: Supervisors below the term's expected visits so far (the planner's rows), if planned.
+    behind: list[Any] = field(default_factory=list)
     #: Only for admins of the school (None otherwise): the schedule's and aggregation's state.
     job_runs: list[JobRun] | None = None
     open_terms: list[dict[str, Any]] | None = None
@@ -97,6 +99,10 @@ def admin_dashboard(session: Session, *, user: User, today: date) -> AdminDashbo
             {"code": code, "course": title, "department": dept, "teacher": name}
             for code, title, dept, name in listed
         ]
+        from evalsys.planner.service import supervisor_rows
+
+        rows = supervisor_rows(session, term=term, viewer=user, today=today)
+        board.behind = [r for r in rows if r.behind]
     if _school_admin(session, user):
         latest = select(func.max(JobRun.id)).group_by(col(JobRun.job_id))
         board.job_runs = list(

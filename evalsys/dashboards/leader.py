@@ -4,13 +4,15 @@ For the units where the user may read reports (``top_units`` with VIEW_REPORTS:
 a dean's college, a head's department, a leader's or admin's school), from the
 latest aggregated term: records by kind, the overall mean with its spread and
 its change on the previous term, coverage, and the children one level down
-that carry flags, each with the reasons and a link to drill down. Five queries
+that carry flags, each with the reasons and a link to drill down; and the problems
+and actions still to do at and below each unit (any term). Six queries
 whatever the number of units, children or records.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import bindparam, text
@@ -42,6 +44,20 @@ WHERE r.term_id = :term_id AND r.level IN ('school', 'college', 'department')
   AND r.unit_id IN :unit_ids AND r.dimension = '{OVERALL}'
 """
 
+_LOOP_COUNTS = """
+SELECT cl.ancestor_id AS unit_id,
+       COUNT(DISTINCT CASE WHEN p.status = 'proposed' THEN p.id END) AS proposed,
+       COUNT(DISTINCT CASE WHEN p.status IN ('open', 'in_progress') THEN p.id END) AS open,
+       COUNT(DISTINCT CASE WHEN a.status IN ('open', 'in_progress') THEN a.id END) AS actions,
+       COUNT(DISTINCT CASE WHEN a.status IN ('open', 'in_progress') AND a.due_date < :today
+                           THEN a.id END) AS overdue
+FROM org_unit_closure cl
+JOIN loop_problem p ON p.unit_id = cl.descendant_id
+LEFT JOIN loop_action a ON a.problem_id = p.id
+WHERE cl.ancestor_id IN :unit_ids
+GROUP BY cl.ancestor_id
+"""
+
 _FLAGGED_CHILDREN = f"""
 SELECT r.parent_id, r.level, r.unit_code, COALESCE(ou.name, c.title) AS name,
        r.n, r.mean, r.insufficient, f.flag, f.kind, f.dimension, f.reason
@@ -66,6 +82,9 @@ class UnitPanel:
     by_kind: list[dict[str, Any]] = field(default_factory=list)
     coverage: dict[str, Any] | None = None
     flagged: list[dict[str, Any]] = field(default_factory=list)
+    #: Problems and actions at and below the unit, any term: proposed, open, actions
+    #: open and overdue (the loop's work still to do).
+    loop: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -80,8 +99,11 @@ class LeaderDashboard:
     band_labels: list[str] = field(default_factory=lambda: [BAND_LABELS[b] for b in BANDS])
 
 
-def leader_dashboard(session: Session, *, user: User, min_n: int) -> LeaderDashboard | None:
+def leader_dashboard(
+    session: Session, *, user: User, min_n: int, today: date | None = None
+) -> LeaderDashboard | None:
     """None when the user may read no unit's reports."""
+    today = today or date.today()
     tops = top_units(session, user, Perm.VIEW_REPORTS)
     if not tops:
         return None
@@ -128,10 +150,18 @@ def leader_dashboard(session: Session, *, user: User, min_n: int) -> LeaderDashb
         child["count"] += 1
         if len(child["reasons"]) < MAX_REASONS:
             child["reasons"].append({"flag": row["flag"], "reason": row["reason"]})
+    loop = {
+        row["unit_id"]: {k: int(row[k]) for k in ("proposed", "open", "actions", "overdue")}
+        for row in session.execute(
+            text(_LOOP_COUNTS).bindparams(bindparam("unit_ids", expanding=True)),
+            {"unit_ids": ids, "today": today},
+        ).mappings()
+    }
     for unit in shown:
         rows = kpis.get(unit.id, {})  # type: ignore[arg-type]
         overall = rows.get(ALL_KINDS)
         panel = UnitPanel(unit=unit, overall=_overall(overall) if overall else None)
+        panel.loop = loop.get(unit.id, {})  # type: ignore[arg-type]
         panel.by_kind = [
             {
                 "kind": kind,

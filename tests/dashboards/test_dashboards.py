@@ -365,3 +365,96 @@ def test_queries_per_dashboard_do_not_grow_with_the_data(app, client, auth, aggr
     assert len(grown) > 0
     after = {u: count(u) for u in users}
     assert after == before
+
+
+def test_leader_sees_the_loops_open_work_in_their_units_only(client, auth, aggregated, session):
+    """Problems to confirm, open problems, actions under way and overdue, at and below the unit."""
+    from datetime import timedelta
+
+    from evalsys.loop import service as loop
+    from evalsys.loop.models import Problem
+
+    term = aggregated.terms["T2"]
+    dean, mdean = user(session, "dean"), user(session, "mdean")
+    units = {u.code: u for u in session.exec(select(OrgUnit)).all()}
+    today = date(2026, 11, 30)
+
+    def problem(unit: str, who: User, status: str | None = None) -> Problem:
+        made = loop.create_problem(
+            session,
+            term=term,
+            unit=units[unit],
+            user=who,
+            title=f"问题 {unit}",
+            category="method",
+            severity="medium",
+        )
+        if status:
+            made.status = status
+            made.dismiss_reason = "与另一问题重复" if status == "dismissed" else None
+            session.add(made)
+        session.flush()
+        return made
+
+    open_one = problem("CS-SE", dean)
+    problem("CS", dean, status="proposed")
+    problem("CS-SE", dean, status="dismissed")
+    for due in (today - timedelta(days=3), today + timedelta(days=10)):
+        loop.create_action(
+            session,
+            problem=open_one,
+            user=dean,
+            today=due - timedelta(days=20),
+            data=loop.ActionInput(title="加强课堂互动培训", owner_id=dean.id, due_date=due),
+        )
+    math_problem = problem("MATH", mdean)
+    loop.create_action(
+        session,
+        problem=math_problem,
+        user=mdean,
+        today=today - timedelta(days=20),
+        data=loop.ActionInput(title="整改", owner_id=mdean.id, due_date=today - timedelta(days=1)),
+    )
+    session.commit()
+
+    board = leader_dashboard(session, user=dean, min_n=3, today=today)
+    # The open problem moved to "in progress" with its first action: still open work.
+    assert board.panels[0].loop == {"proposed": 1, "open": 1, "actions": 2, "overdue": 1}
+    mboard = leader_dashboard(session, user=mdean, min_n=3, today=today)
+    assert mboard.panels[0].loop == {"proposed": 0, "open": 1, "actions": 1, "overdue": 1}
+    page = part(home(client, auth, "dean"), "dash-leader")
+    assert 'href="/loop/units/CS"' in page and "proposed to confirm" in page
+
+
+def test_leader_band_bar_has_no_style_attribute(client, auth, aggregated):
+    """The strict Content-Security-Policy refuses style attributes: the bar is SVG geometry."""
+    page = part(home(client, auth, "dean"), "dash-leader")
+    bar = page.split('<svg class="bands"', 1)[1].split("</svg>", 1)[0]
+    widths = [float(w) for w in re.findall(r'width="([\d.]+)"', bar)]
+    assert widths and abs(sum(widths) - 100) < 0.01
+    assert "style=" not in page
+
+
+def test_admin_sees_supervisors_behind_quota(client, auth, aggregated, session):
+    from datetime import timedelta
+
+    from evalsys.planner import service as planner
+    from evalsys.planner.models import Draw
+
+    today = date.today()
+    f = aggregated.factory
+    running = f.term("RUN", today - timedelta(days=35), today + timedelta(days=60))
+    slow = f.user("slowsup", "supervisor@CS")
+    planner.save_settings(session, term=running, values={"visits_per_week": 2})
+    for week in (1, 2):  # two drawn weeks that have ended: 2 x 2 visits due by now
+        start = running.start_date + timedelta(days=7 * (week - 1))
+        session.add(Draw(term_id=running.id, week=week, seed=week, week_start=start))
+    session.commit()
+    board = admin_dashboard(session, user=user(session, "boss"), today=today)
+    assert board.term.id == running.id
+    behind = {r.username: r for r in board.behind}
+    assert "slowsup" in behind and behind["slowsup"].visits == 0
+    assert behind["slowsup"].expected == 4
+    page = part(home(client, auth, "boss"), "dash-admin")
+    assert 'data-user="slowsup"' in page
+    assert slow.id
