@@ -146,10 +146,20 @@ ACCESS: dict[str, R] = {
     "reports.download": R(REVIEWERS, out="root"),
     "schedule.index": R("root"),
     "schedule.run_now": R("root", params={"job_id": "no-such-job"}, allowed=frozenset({404})),
+    # An unknown term: past the admin check the form refuses it, so no process is started.
+    "schedule.aggregate_now": R("root", data={"term": "NO-SUCH-TERM"}),
     "audit.index": R("root"),
+    "ops.healthz": R(PUBLIC),
     "api.openapi": R(PUBLIC),
     "api.rubric": R(EVERYONE, query={"kind": "spot_check"}),
     "api.list_feedback": R(EVERYONE, out="root", query={"unit": "{unit_code}"}),
+    # The world's term is not aggregated: past the scope check the answer is that 404.
+    "api.list_aggregates": R(
+        REVIEWERS,
+        out="root",
+        query={"term": "{term_code}", "unit": "{unit_code}"},
+        allowed=frozenset({404}),
+    ),
     "api.get_feedback": R(REVIEWERS + " supervisor", out="root", denied=frozenset({404})),
     "api.create_feedback": R("root admin supervisor", out="root", data={"section": "{section}"}),
     # Exports: the list's records (scoped like feedback.index) as a file.
