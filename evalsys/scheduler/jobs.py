@@ -39,6 +39,7 @@ JOBS: list[JobSpec] = []
 #: Modules whose import registers jobs (each calls :func:`register` at import).
 #: A site adds its own through the config key SCHEDULER_EXTRA_JOB_MODULES.
 JOB_MODULES: tuple[str, ...] = ("evalsys.aggregation.jobs",)
+JOB_MODULES += ("evalsys.reports.jobs",)  # report delivery (issue 5)
 
 
 def load_job_modules(app: Flask) -> None:
