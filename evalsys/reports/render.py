@@ -131,7 +131,7 @@ def chart_svgs(data: Mapping[str, Any]) -> dict[str, dict[str, Markup]]:
         parent_label = parent["name"] if parent else None
         rows = [
             {
-                "label": f"{d['label_zh']} {d['label']}",
+                "label": f"{d['label_zh']}\n{d['label']}",
                 "mean": d["mean"],
                 "parent": d["parent_raw"],
                 "n": d["n"],
@@ -143,7 +143,8 @@ def chart_svgs(data: Mapping[str, Any]) -> dict[str, dict[str, Markup]]:
         got: dict[str, Markup] = {}
         if rows:
             got["dimensions"] = chart_img(
-                charts.dimension_chart(
+                charts.cached(
+                    charts.dimension_chart,
                     rows,
                     unit_label=part["name"],
                     parent_label=parent_label,
@@ -167,7 +168,8 @@ def chart_svgs(data: Mapping[str, Any]) -> dict[str, dict[str, Markup]]:
                     for b in data["bands"]
                 ]
                 got["bands"] = chart_img(
-                    charts.band_chart(
+                    charts.cached(
+                        charts.band_chart,
                         bands,
                         unit_label=part["name"],
                         parent_label=parent_label if ptotal else None,
@@ -176,12 +178,18 @@ def chart_svgs(data: Mapping[str, Any]) -> dict[str, dict[str, Markup]]:
                 )
             if part["trend"]:
                 got["trend"] = chart_img(
-                    charts.trend_chart(part["trend"], unit_label=part["name"], threshold=threshold),
+                    charts.cached(
+                        charts.trend_chart,
+                        part["trend"],
+                        unit_label=part["name"],
+                        threshold=threshold,
+                    ),
                     f"Overall mean of {part['name']} over terms",
                 )
             if part["coverage_rows"]:
                 got["coverage"] = chart_img(
-                    charts.coverage_chart(part["coverage_rows"]), f"Coverage of {part['name']}"
+                    charts.cached(charts.coverage_chart, part["coverage_rows"]),
+                    f"Coverage of {part['name']}",
                 )
         out[part["anchor"]] = got
     return out
