@@ -179,6 +179,11 @@ def report_data(
         target["comments"].extend(items)
         target["comments_total"] += totals.get(key, len(items))
         target["comments_here"] = True
+    # A child without a single record this term gets a line, not a page of empty tables:
+    # those parts come last, compact (the children table and "needs attention" name them).
+    for part in parts[1:]:
+        part["empty"] = part["overall"]["n"] == 0 and not part["comments"]
+    parts[1:] = sorted(parts[1:], key=lambda p: p["empty"])
 
     return {
         "term": {

@@ -368,11 +368,28 @@ def render_units(
     out_dir: Path | None = None,
     force: bool = False,
     progress: Callable[[Outcome, int, int], None] | None = None,
+    in_process: bool = False,
 ) -> list[Outcome]:
-    """Render the units in ``jobs`` worker processes; outcomes in the order they finish."""
+    """Render the units in ``jobs`` worker processes; outcomes in the order they finish.
+
+    ``in_process`` with one job: render here, one unit after the other, without starting a
+    worker (which costs a fresh interpreter importing WeasyPrint and Matplotlib: seconds).
+    For a short-lived command; a long-lived process keeps to workers, whose memory goes
+    back to the system when they end.
+    """
     timeout = float(app.config.get("REPORT_TIMEOUT_SECONDS") or 0) or None
-    config = portable_config(app)
     outcomes: list[Outcome] = []
+    if in_process and jobs <= 1:
+        _worker["app"] = app
+        for code in unit_codes:
+            outcome = _render_in_worker(
+                term_code, code, str(out_dir) if out_dir else None, force, timeout
+            )
+            outcomes.append(outcome)
+            if progress is not None:
+                progress(outcome, len(outcomes), len(unit_codes))
+        return outcomes
+    config = portable_config(app)
     # "spawn": a fresh interpreter per worker, never a fork of a process holding
     # database connections or threads.
     context = multiprocessing.get_context("spawn")
