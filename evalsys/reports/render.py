@@ -247,6 +247,23 @@ def render_unit(
     return Outcome(unit_code, "rendered", str(path), rendered.pages, seconds, None, record.id)
 
 
+def unchanged_outcome(
+    session: Session, app: Flask, *, term_code: str, unit_code: str, out_dir: Path | None = None
+) -> Outcome | None:
+    """The outcome "unchanged" when the unit's newest report still matches its inputs, else
+    None: the same test as :func:`render_unit`'s, without rendering anything."""
+    data = report_data(session, term_code=term_code, unit_code=unit_code, config=app.config)
+    digest = input_hash(data, template_version())
+    term_id = session.exec(select(Term.id).where(Term.code == term_code)).one()
+    unit_id = session.exec(select(OrgUnit.id).where(OrgUnit.code == unit_code)).one()
+    path = report_path(out_dir or reports_dir(app), term_code, unit_code).resolve()
+    latest = latest_report(session, term_id, unit_id)  # type: ignore[arg-type]
+    session.rollback()
+    if latest is None or not _still_valid(latest, digest, path):
+        return None
+    return Outcome(unit_code, "unchanged", latest.path, latest.pages, 0.0, None, latest.id)
+
+
 def latest_report(session: Session, term_id: int, unit_id: int) -> Report | None:
     stmt = (
         select(Report)
@@ -379,6 +396,29 @@ def render_units(
     """
     timeout = float(app.config.get("REPORT_TIMEOUT_SECONDS") or 0) or None
     outcomes: list[Outcome] = []
+    total = len(unit_codes)
+    if not force:
+        # Which reports are unchanged is decided here first: when none changed (the nightly
+        # case), no worker is started at all — starting one costs seconds.
+        todo: list[str] = []
+        with Session(get_engine(app), expire_on_commit=False) as session:
+            for code in unit_codes:
+                try:
+                    found = unchanged_outcome(
+                        session, app, term_code=term_code, unit_code=code, out_dir=out_dir
+                    )
+                except Exception:  # noqa: BLE001  (the worker reports it, for this unit)
+                    session.rollback()
+                    found = None
+                if found is None:
+                    todo.append(code)
+                    continue
+                outcomes.append(found)
+                if progress is not None:
+                    progress(found, len(outcomes), total)
+        if not todo:
+            return outcomes
+        unit_codes = todo
     if in_process and jobs <= 1:
         _worker["app"] = app
         for code in unit_codes:
@@ -387,7 +427,7 @@ def render_units(
             )
             outcomes.append(outcome)
             if progress is not None:
-                progress(outcome, len(outcomes), len(unit_codes))
+                progress(outcome, len(outcomes), total)
         return outcomes
     config = portable_config(app)
     # "spawn": a fresh interpreter per worker, never a fork of a process holding
@@ -412,7 +452,7 @@ def render_units(
             outcome = future.result()
             outcomes.append(outcome)
             if progress is not None:
-                progress(outcome, len(outcomes), len(unit_codes))
+                progress(outcome, len(outcomes), total)
     return outcomes
 
 

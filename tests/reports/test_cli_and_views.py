@@ -196,3 +196,30 @@ def test_unit_pages_offer_the_pdf_and_the_feedback_to_those_in_scope(
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and "CS-SE" in page
     assert ".pdf" not in page and "/feedback/?unit=" not in page and "No PDF report" not in page
+
+
+def test_nothing_changed_no_worker_is_started(aggregated, session, app, tmp_path, monkeypatch):
+    for code in ("CS", "MATH"):
+        render_unit(session, app, term_code=TERM, unit_code=code, out_dir=tmp_path)
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool was started although nothing changed")
+
+    monkeypatch.setattr(render, "ProcessPoolExecutor", no_pool)
+    seen: list[tuple[str, int, int]] = []
+    outcomes = render.render_units(
+        app,
+        term_code=TERM,
+        unit_codes=["CS", "MATH"],
+        jobs=2,
+        out_dir=tmp_path,
+        progress=lambda o, done, total: seen.append((o.unit, done, total)),
+    )
+    assert [(o.unit, o.status) for o in outcomes] == [("CS", "unchanged"), ("MATH", "unchanged")]
+    assert seen == [("CS", 1, 2), ("MATH", 2, 2)]
+    # One changed unit: only that one goes to a worker (here: refused, so it shows).
+    (tmp_path / TERM / "MATH.pdf").unlink()
+    with pytest.raises(AssertionError, match="worker pool was started"):
+        render.render_units(
+            app, term_code=TERM, unit_codes=["CS", "MATH"], jobs=2, out_dir=tmp_path
+        )
