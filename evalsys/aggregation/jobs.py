@@ -72,19 +72,39 @@ def _aggregate(
             f"{run.result_count} results, {run.flag_count} flags"
         )
         if final:
-            after_final_aggregation(session, app, term)
+            try:
+                handed = after_final_aggregation(session, app, term)
+            except Exception as err:  # the final run stands; the job fails so it is seen
+                session.rollback()
+                app.logger.exception("hand-over of %s failed", code)
+                failed.append(
+                    f"{code}: the final run succeeded but its reports failed ({err}); "
+                    f"run `evalsys report --term {code}` to catch up"
+                )
+                continue
+            if handed:
+                done[-1] += f"; {handed}"
     if failed:
         raise RuntimeError("; ".join(failed + done))
     return "; ".join(done)
 
 
-def after_final_aggregation(session: Session, app: Flask, term: Term) -> None:
-    """Called once a term's final aggregation has committed. Does nothing yet.
+def after_final_aggregation(session: Session, app: Flask, term: Term) -> str:
+    """Called once a term's final aggregation has committed: the hand-over to the reports.
 
-    The place where report rendering (issue 5) plugs in: render each unit's term
-    report from the final results and deliver it. It runs inside the job, after the
-    final run is committed, so it must be idempotent and keep its own record of what
-    it delivered: a term is finalised once, and this is not called again for it if
-    it fails (a later manual run of the renderer must be able to catch up).
+    Renders the term's tree (school, colleges, departments; unchanged reports are
+    skipped), queues one email per report version and person in charge, and sends
+    what is pending (when MAIL_SERVER is set). All of it is idempotent and keeps its
+    own record (``report``, ``report_delivery``). A term is finalised once and this
+    is not called again for it if it fails: the job fails visibly, and a later
+    ``evalsys report --term CODE`` renders what is missing, after which the
+    ``deliver-reports`` job queues and sends it (see :mod:`evalsys.reports.jobs`).
     """
-    return None
+    from evalsys.reports import delivery  # the reports build on the aggregation, not back
+
+    summary = delivery.render_and_queue(session, app, term)
+    app.logger.info(summary)
+    if not app.config.get("MAIL_SERVER"):
+        return f"{summary}; MAIL_SERVER is not set: nothing emailed"
+    counts = delivery.send_pending(session, app.config)
+    return f"{summary}; {counts['sent']} emailed, {counts['failed']} failed (retried later)"

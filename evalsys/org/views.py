@@ -44,6 +44,10 @@ def unit(code: str):
             term_code=asked_term,
             min_n=current_app.config["MIN_N"],
         )
+    report = None
+    if summary is not None:
+        report = _term_report(session, summary.term.id, unit.id)  # type: ignore[arg-type]
+    feedback = may(session, current_user, Perm.VIEW_FEEDBACK, unit.id)  # type: ignore[arg-type]
     return render_template(
         "org/unit.html",
         unit=unit,
@@ -53,7 +57,38 @@ def unit(code: str):
         reports=reports,
         summary=summary,
         asked_term=asked_term,
+        report=report,
+        feedback=feedback,
     )
+
+
+def _term_report(session: Session, term_id: int, unit_id: int) -> dict | None:
+    """The unit's newest PDF of the term (one query), and whether a later aggregation ran."""
+    from evalsys.aggregation.models import AggregationRun, RunStatus
+    from evalsys.reports.models import Report
+
+    newer_run = (
+        select(func.max(AggregationRun.finished_at))
+        .where(
+            AggregationRun.term_id == term_id,
+            AggregationRun.status == RunStatus.SUCCEEDED.value,
+        )
+        .scalar_subquery()
+    )
+    row = session.exec(
+        select(Report, newer_run)
+        .where(Report.term_id == term_id, Report.unit_id == unit_id)
+        .order_by(col(Report.id).desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    report, last_run = row
+    return {
+        "pages": report.pages,
+        "generated_at": report.generated_at,
+        "stale": last_run is not None and last_run > report.generated_at,
+    }
 
 
 def _viewable_ancestors(session: Session, unit_id: int) -> set[int]:

@@ -76,6 +76,7 @@ def report_cmd(
         out_dir=out_dir.resolve() if out_dir else None,
         force=force,
         progress=progress,
+        in_process=workers == 1,
     )
     counts = {
         s: sum(1 for o in outcomes if o.status == s) for s in ("rendered", "unchanged", "failed")

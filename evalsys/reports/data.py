@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from sqlalchemy import text
@@ -163,7 +164,7 @@ def report_data(
         parts[-1]["title"] = child["title"]
     parts[0]["title"] = unit.name
 
-    _add_trends(session, term, parts, level, child_level)
+    _add_trends(session, term, parts, level, child_level, unit.id)
     comments, totals = _comments(session, term.id, unit.id, level, opts)
     leaf_parts = parts[1:] if len(parts) > 1 else parts
     for part in parts:
@@ -179,6 +180,11 @@ def report_data(
         target["comments"].extend(items)
         target["comments_total"] += totals.get(key, len(items))
         target["comments_here"] = True
+    # A child without a single record this term gets a line, not a page of empty tables:
+    # those parts come last, compact (the children table and "needs attention" name them).
+    for part in parts[1:]:
+        part["empty"] = part["overall"]["n"] == 0 and not part["comments"]
+    parts[1:] = sorted(parts[1:], key=lambda p: p["empty"])
 
     return {
         "term": {
@@ -227,13 +233,34 @@ def input_hash(data: Mapping[str, Any], version: str) -> str:
 
 # --- results, indexed ----------------------------------------------------------------------
 
-_RESULTS = """
+#: The (level, unit id) of every result at or below the org unit :unit_id: the units, their
+#: courses and the term's sections. Results are then looked up through their primary key
+#: (term, level, unit id), not by scanning every course and section result of the term.
+_WANTED = """
+WITH wanted(level, unit_id) AS (
+    SELECT ou2.kind, cl.descendant_id FROM org_unit_closure cl
+    JOIN org_unit ou2 ON ou2.id = cl.descendant_id WHERE cl.ancestor_id = :unit_id
+  UNION ALL
+    SELECT 'course', c2.id FROM org_unit_closure cl
+    JOIN course c2 ON c2.department_id = cl.descendant_id WHERE cl.ancestor_id = :unit_id
+  UNION ALL
+    SELECT 'section', s2.id FROM org_unit_closure cl
+    JOIN course c3 ON c3.department_id = cl.descendant_id
+    JOIN section s2 ON s2.course_id = c3.id AND s2.term_id = :term_id
+    WHERE cl.ancestor_id = :unit_id
+)
+"""
+
+_RESULTS = (
+    _WANTED
+    + """
 SELECT r.level, r.unit_id, r.unit_code, COALESCE(ou.name, c.title, sc.title) AS unit_name,
        COALESCE(pc.code, pu.code) AS parent_code, r.kind, r.dimension, r.n, r.observers,
        r.mean, r.sd, r.median, r.minimum, r.maximum, r.band_fail, r.band_pass, r.band_fair,
        r.band_good, r.band_excellent, r.insufficient, r.parent_mean, r.parent_diff,
        r.prev_mean, r.prev_change, {coverage}
-FROM aggregate_result r
+FROM wanted w
+CROSS JOIN aggregate_result r
 LEFT JOIN aggregate_coverage cv
        ON cv.term_id = r.term_id AND cv.level = r.level AND cv.unit_id = r.unit_id
 LEFT JOIN org_unit ou ON r.level IN ('department', 'college', 'school') AND ou.id = r.unit_id
@@ -243,19 +270,22 @@ LEFT JOIN course sc ON sc.id = s.course_id
 LEFT JOIN course pc ON r.parent_level = 'course' AND pc.id = r.parent_id
 LEFT JOIN org_unit pu ON r.parent_level IN ('department', 'college', 'school')
                      AND pu.id = r.parent_id
-WHERE r.term_id = :term_id AND r.level IN ({levels})
-  AND r.org_unit_id IN (SELECT descendant_id FROM org_unit_closure WHERE ancestor_id = :unit_id)
+WHERE w.level IN ({levels})
+  AND r.term_id = :term_id AND r.level = w.level AND r.unit_id = w.unit_id
 """
+)
 
-_FLAGS = """
+_FLAGS = (
+    _WANTED
+    + """
 SELECT f.level, f.unit_id, f.kind, f.dimension, f.flag, f.reason
-FROM aggregate_flag f JOIN aggregate_result r
-  ON r.term_id = f.term_id AND r.level = f.level AND r.unit_id = f.unit_id
- AND r.kind = f.kind AND r.dimension = f.dimension
-WHERE f.term_id = :term_id AND f.level IN ({levels})
-  AND r.org_unit_id IN (SELECT descendant_id FROM org_unit_closure WHERE ancestor_id = :unit_id)
+FROM wanted w
+CROSS JOIN aggregate_flag f
+WHERE w.level IN ({levels})
+  AND f.term_id = :term_id AND f.level = w.level AND f.unit_id = w.unit_id
 ORDER BY f.flag
 """
+)
 
 
 def _result_rows(
@@ -273,7 +303,8 @@ def _result_rows(
         .all()
     )
     flags: dict[tuple, list[dict[str, Any]]] = {}
-    for f in session.execute(text(_FLAGS.format(levels=marks)), params).mappings():
+    flag_sql = _FLAGS.format(levels=marks)
+    for f in session.execute(text(flag_sql), params).mappings():
         key = (f["level"], f["unit_id"], f["kind"], f["dimension"])
         flags.setdefault(key, []).append({"flag": f["flag"], "reason": f["reason"]})
     rows = []
@@ -495,15 +526,17 @@ def _problems_first(child: dict[str, Any]) -> tuple:
     return (group, -len(child["flags"]), mean, child["code"])
 
 
-def _dims_of(kind: str) -> list[str]:
+@cache
+def _dims_of(kind: str) -> tuple[str, ...]:
     if kind == ALL_KINDS:
         seen: list[str] = []
         for dims in DIMENSIONS.values():
             seen.extend(d for d in dims if d not in seen)
-        return seen
-    return list(DIMENSIONS.get(kind, {}))
+        return tuple(seen)
+    return tuple(DIMENSIONS.get(kind, {}))
 
 
+@cache
 def _dim_order(key: tuple[str, str]) -> tuple:
     kind, dimension = key
     kinds = [*KIND_ORDER, ALL_KINDS]
@@ -607,31 +640,24 @@ def _section_teachers(session: Session, term_id: int, department_id: int) -> dic
 
 
 def _add_trends(
-    session: Session, term: Term, parts: list[dict[str, Any]], level: str, child_level: str
+    session: Session,
+    term: Term,
+    parts: list[dict[str, Any]],
+    level: str,
+    child_level: str,
+    unit_id: int,
 ) -> None:
     """Overall mean (all kinds) of each part's unit over up to TREND_TERMS terms, in one query."""
     codes = {(p["level"], p["code"]) for p in parts}
+    main = parts[0]
     rows = (
         session.execute(
-            text(
-                "SELECT t.code AS term, t.name AS term_name, t.start_date, r.level, r.unit_code,"
-                " r.n, r.mean, r.insufficient"
-                " FROM aggregate_result r JOIN term t ON t.id = r.term_id"
-                " WHERE r.kind = :kind AND r.dimension = :dim AND r.level IN (:l1, :l2)"
-                " AND t.start_date <= :start ORDER BY t.start_date"
-            ),
-            {
-                "kind": ALL_KINDS,
-                "dim": OVERALL,
-                "l1": level,
-                "l2": child_level,
-                "start": term.start_date,
-            },
+            text(_TREND),
+            {"unit_id": unit_id, "l1": level, "l2": child_level, "start": term.start_date},
         )
         .mappings()
         .all()
     )
-    main = parts[0]
     # The terms that have results for the report's own unit: the last TREND_TERMS of them.
     terms = [r["term"] for r in rows if (r["level"], r["unit_code"]) == (level, main["code"])]
     terms = terms[-TREND_TERMS:]
@@ -652,6 +678,21 @@ def _add_trends(
             got.get(t, {"term": t, "n": 0, "mean": None, "insufficient": True}) for t in terms
         ]
 
+
+#: The overall mean (all kinds) of a unit and of its children, in every term up to :start:
+#: the unit through the primary key, the children through the partial index on their parent.
+_TREND = f"""
+SELECT t.code AS term, t.start_date, r.level, r.unit_code, r.n, r.mean, r.insufficient
+FROM term t JOIN aggregate_result r ON r.term_id = t.id
+WHERE t.start_date <= :start AND r.level = :l1 AND r.unit_id = :unit_id
+  AND r.kind = '{ALL_KINDS}' AND r.dimension = '{OVERALL}'
+UNION ALL
+SELECT t.code AS term, t.start_date, r.level, r.unit_code, r.n, r.mean, r.insufficient
+FROM term t JOIN aggregate_result r ON r.term_id = t.id
+WHERE t.start_date <= :start AND r.parent_level = :l1 AND r.parent_id = :unit_id
+  AND r.level = :l2 AND r.kind = '{ALL_KINDS}' AND r.dimension = '{OVERALL}'
+ORDER BY start_date
+"""
 
 _COMMENTS = """
 SELECT * FROM (

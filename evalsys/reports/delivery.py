@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from evalsys.accounts.models import RoleGrant, User, utcnow
 from evalsys.accounts.service import audit
+from evalsys.aggregation.models import AggregationRun, RunStatus
 from evalsys.org.models import OrgUnit, Term
 from evalsys.reports import render
 from evalsys.reports.data import REPORT_ROLES
@@ -35,6 +37,9 @@ def render_and_queue(session: Session, app: Flask, term: Term) -> str:
     code = term.code
     session.commit()
     codes = render.tree_units(session)
+    # End this read transaction: the workers write the reports, and a snapshot held from
+    # before (SQLite, PostgreSQL repeatable read) would not see their rows below.
+    session.commit()
     outcomes = render.render_units(
         app, term_code=code, unit_codes=codes, jobs=render.worker_count(app, None)
     )
@@ -51,14 +56,19 @@ def render_and_queue(session: Session, app: Flask, term: Term) -> str:
     return summary
 
 
-def queue_deliveries(session: Session, *, term_code: str) -> int:
-    """One pending delivery per (newest report of a unit, person in charge with an email)."""
+def queue_deliveries(session: Session, *, term_code: str, since: datetime | None = None) -> int:
+    """One pending delivery per (newest report of a unit, person in charge with an email).
+
+    With ``since``: only the reports rendered at or after it (the final run's end).
+    """
     term = session.exec(select(Term).where(Term.code == term_code)).one()
     newest = (
         select(Report.unit_id, col(Report.id))
         .where(Report.term_id == term.id)
         .order_by(Report.unit_id, col(Report.id).desc())
     )
+    if since is not None:
+        newest = newest.where(Report.generated_at >= since)
     latest: dict[int, int] = {}
     for unit_id, report_id in session.exec(newest).all():
         latest.setdefault(unit_id, report_id)
@@ -101,6 +111,30 @@ def queue_deliveries(session: Session, *, term_code: str) -> int:
         made += 1
     session.flush()
     return made
+
+
+def queue_final_terms(session: Session, *, now: datetime, days: int = 30) -> int:
+    """Queue the deliveries of every term finalised in the last ``days`` days.
+
+    The catch-up path: when the hand-over after a final aggregation failed, a later
+    ``evalsys report --term CODE`` renders the reports, and the ``deliver-reports``
+    job queues them here. Only reports rendered after the final run count (earlier
+    ones show provisional figures); the unique version key keeps anything queued
+    before from being queued again.
+    """
+    finals = session.exec(
+        select(Term.code, func.max(AggregationRun.finished_at))
+        .join(AggregationRun, col(AggregationRun.term_id) == Term.id)
+        .where(
+            AggregationRun.final == True,  # noqa: E712
+            AggregationRun.status == RunStatus.SUCCEEDED.value,
+            col(AggregationRun.finished_at) >= now - timedelta(days=days),
+        )
+        .group_by(Term.code)
+    ).all()
+    return sum(
+        queue_deliveries(session, term_code=code, since=finished) for code, finished in finals
+    )
 
 
 def send_pending(session: Session, config: Mapping[str, Any]) -> dict[str, int]:

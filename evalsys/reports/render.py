@@ -131,7 +131,7 @@ def chart_svgs(data: Mapping[str, Any]) -> dict[str, dict[str, Markup]]:
         parent_label = parent["name"] if parent else None
         rows = [
             {
-                "label": f"{d['label_zh']} {d['label']}",
+                "label": f"{d['label_zh']}\n{d['label']}",
                 "mean": d["mean"],
                 "parent": d["parent_raw"],
                 "n": d["n"],
@@ -143,7 +143,8 @@ def chart_svgs(data: Mapping[str, Any]) -> dict[str, dict[str, Markup]]:
         got: dict[str, Markup] = {}
         if rows:
             got["dimensions"] = chart_img(
-                charts.dimension_chart(
+                charts.cached(
+                    charts.dimension_chart,
                     rows,
                     unit_label=part["name"],
                     parent_label=parent_label,
@@ -167,7 +168,8 @@ def chart_svgs(data: Mapping[str, Any]) -> dict[str, dict[str, Markup]]:
                     for b in data["bands"]
                 ]
                 got["bands"] = chart_img(
-                    charts.band_chart(
+                    charts.cached(
+                        charts.band_chart,
                         bands,
                         unit_label=part["name"],
                         parent_label=parent_label if ptotal else None,
@@ -176,12 +178,18 @@ def chart_svgs(data: Mapping[str, Any]) -> dict[str, dict[str, Markup]]:
                 )
             if part["trend"]:
                 got["trend"] = chart_img(
-                    charts.trend_chart(part["trend"], unit_label=part["name"], threshold=threshold),
+                    charts.cached(
+                        charts.trend_chart,
+                        part["trend"],
+                        unit_label=part["name"],
+                        threshold=threshold,
+                    ),
                     f"Overall mean of {part['name']} over terms",
                 )
             if part["coverage_rows"]:
                 got["coverage"] = chart_img(
-                    charts.coverage_chart(part["coverage_rows"]), f"Coverage of {part['name']}"
+                    charts.cached(charts.coverage_chart, part["coverage_rows"]),
+                    f"Coverage of {part['name']}",
                 )
         out[part["anchor"]] = got
     return out
@@ -237,6 +245,23 @@ def render_unit(
     if rendered.refused:
         app.logger.warning("report %s %s: refused %s", term_code, unit_code, rendered.refused)
     return Outcome(unit_code, "rendered", str(path), rendered.pages, seconds, None, record.id)
+
+
+def unchanged_outcome(
+    session: Session, app: Flask, *, term_code: str, unit_code: str, out_dir: Path | None = None
+) -> Outcome | None:
+    """The outcome "unchanged" when the unit's newest report still matches its inputs, else
+    None: the same test as :func:`render_unit`'s, without rendering anything."""
+    data = report_data(session, term_code=term_code, unit_code=unit_code, config=app.config)
+    digest = input_hash(data, template_version())
+    term_id = session.exec(select(Term.id).where(Term.code == term_code)).one()
+    unit_id = session.exec(select(OrgUnit.id).where(OrgUnit.code == unit_code)).one()
+    path = report_path(out_dir or reports_dir(app), term_code, unit_code).resolve()
+    latest = latest_report(session, term_id, unit_id)  # type: ignore[arg-type]
+    session.rollback()
+    if latest is None or not _still_valid(latest, digest, path):
+        return None
+    return Outcome(unit_code, "unchanged", latest.path, latest.pages, 0.0, None, latest.id)
 
 
 def latest_report(session: Session, term_id: int, unit_id: int) -> Report | None:
@@ -360,15 +385,55 @@ def render_units(
     out_dir: Path | None = None,
     force: bool = False,
     progress: Callable[[Outcome, int, int], None] | None = None,
+    in_process: bool = False,
 ) -> list[Outcome]:
-    """Render the units in ``jobs`` worker processes; outcomes in the order they finish."""
+    """Render the units in ``jobs`` worker processes; outcomes in the order they finish.
+
+    ``in_process`` with one job: render here, one unit after the other, without starting a
+    worker (which costs a fresh interpreter importing WeasyPrint and Matplotlib: seconds).
+    For a short-lived command; a long-lived process keeps to workers, whose memory goes
+    back to the system when they end.
+    """
     timeout = float(app.config.get("REPORT_TIMEOUT_SECONDS") or 0) or None
     # A run killed half-way leaves hidden .part files (never a half PDF); clear old ones.
     remove_stale_parts(
         (out_dir or reports_dir(app)) / safe_name(term_code), older_than=2 * (timeout or 300)
     )
-    config = portable_config(app)
     outcomes: list[Outcome] = []
+    total = len(unit_codes)
+    if not force:
+        # Which reports are unchanged is decided here first: when none changed (the nightly
+        # case), no worker is started at all — starting one costs seconds.
+        todo: list[str] = []
+        with Session(get_engine(app), expire_on_commit=False) as session:
+            for code in unit_codes:
+                try:
+                    found = unchanged_outcome(
+                        session, app, term_code=term_code, unit_code=code, out_dir=out_dir
+                    )
+                except Exception:  # noqa: BLE001  (the worker reports it, for this unit)
+                    session.rollback()
+                    found = None
+                if found is None:
+                    todo.append(code)
+                    continue
+                outcomes.append(found)
+                if progress is not None:
+                    progress(found, len(outcomes), total)
+        if not todo:
+            return outcomes
+        unit_codes = todo
+    if in_process and jobs <= 1:
+        _worker["app"] = app
+        for code in unit_codes:
+            outcome = _render_in_worker(
+                term_code, code, str(out_dir) if out_dir else None, force, timeout
+            )
+            outcomes.append(outcome)
+            if progress is not None:
+                progress(outcome, len(outcomes), total)
+        return outcomes
+    config = portable_config(app)
     # "spawn": a fresh interpreter per worker, never a fork of a process holding
     # database connections or threads.
     context = multiprocessing.get_context("spawn")
@@ -391,7 +456,7 @@ def render_units(
             outcome = future.result()
             outcomes.append(outcome)
             if progress is not None:
-                progress(outcome, len(outcomes), len(unit_codes))
+                progress(outcome, len(outcomes), total)
     return outcomes
 
 

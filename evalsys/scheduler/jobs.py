@@ -40,6 +40,7 @@ JOBS: list[JobSpec] = []
 #: A site adds its own through the config key SCHEDULER_EXTRA_JOB_MODULES.
 JOB_MODULES: tuple[str, ...] = (
     "evalsys.aggregation.jobs",
+    "evalsys.reports.jobs",
     "evalsys.loop.jobs",
     "evalsys.planner.jobs",
 )

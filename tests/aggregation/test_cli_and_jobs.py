@@ -13,7 +13,6 @@ from sqlmodel import select
 from evalsys.accounts.models import AuditEvent
 from evalsys.aggregation import export, jobs, service
 from evalsys.aggregation.models import AggregationRun
-from evalsys.org.models import Term
 from evalsys.scheduler import jobs as scheduler_jobs
 from evalsys.scheduler.models import JobRun
 
@@ -238,6 +237,11 @@ def test_a_failed_final_run_is_tried_again_the_next_day(app, uni, session, monke
         return real(session, term=term, **kw)
 
     monkeypatch.setattr(service, "aggregate_term", flaky)
+    # The hand-over (rendering the reports) is tested in tests/reports/test_delivery.py.
+    handed: list[str] = []
+    monkeypatch.setattr(
+        jobs, "after_final_aggregation", lambda session, app, term: handed.append(term.code)
+    )
     run = scheduler_jobs.run_job(app, "aggregate-ended-terms", owner="t", trigger="manual")
     assert run.status == "failed" and "boom" in run.detail
     assert [r.term_id for r in _runs(session)] == [uni.terms["T2"].id]  # T2 still done
@@ -247,8 +251,31 @@ def test_a_failed_final_run_is_tried_again_the_next_day(app, uni, session, monke
     session.rollback()
     statuses = session.exec(select(JobRun.status).where(JobRun.job_id == "aggregate-ended-terms"))
     assert statuses.all() == ["failed", "succeeded"]
+    assert handed == [uni.terms["T2"].code, uni.terms["T1"].code]  # each once, when final
 
 
-def test_the_hand_over_hook_exists_and_does_nothing_yet(app, uni, session):
-    term = session.exec(select(Term)).first()
-    assert jobs.after_final_aggregation(session, app, term) is None
+def test_a_failed_hand_over_fails_the_job_but_not_the_final_runs(app, uni, session, monkeypatch):
+    """Reports failing for one term: the job fails and says how to catch up; the other term
+    is still handed over; neither final run is undone, so neither is aggregated again."""
+    monkeypatch.setattr(service, "local_today", lambda config: date(2027, 2, 1))
+    handed: list[str] = []
+
+    def hand_over(session, app, term):
+        if term.code == uni.terms["T1"].code:
+            raise RuntimeError("reports 2025-2026-2: 1 failed")
+        handed.append(term.code)
+        return "reports rendered"
+
+    monkeypatch.setattr(jobs, "after_final_aggregation", hand_over)
+    run = scheduler_jobs.run_job(app, "aggregate-ended-terms", owner="t", trigger="manual")
+    t1, t2 = uni.terms["T1"].code, uni.terms["T2"].code
+    assert run.status == "failed"
+    assert f"run `evalsys report --term {t1}` to catch up" in run.detail
+    assert f"{t2} (final): " in run.detail and "; reports rendered" in run.detail
+    assert handed == [t2]
+    assert [(r.term_id, r.final) for r in _runs(session)] == [
+        (uni.terms["T1"].id, True),
+        (uni.terms["T2"].id, True),
+    ]
+    run = scheduler_jobs.run_job(app, "aggregate-ended-terms", owner="t", trigger="manual")
+    assert run.detail == "no term to finalise" and handed == [t2]

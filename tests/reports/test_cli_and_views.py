@@ -167,3 +167,59 @@ def test_report_list_shows_only_what_the_user_may_read(rendered_cs, client, auth
 def test_reports_need_a_login(rendered_cs, client):
     response = client.get(f"/reports/{TERM}/CS.pdf")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_unit_pages_offer_the_pdf_and_the_feedback_to_those_in_scope(
+    rendered_cs, client, auth, session, app
+):
+    auth.login("dean_cs")
+    page = client.get("/units/CS").get_data(as_text=True)
+    assert f'href="/reports/{TERM}/CS.pdf"' in page
+    [record] = [r for r in _records(session) if r.path.endswith("/CS.pdf")]
+    assert f"({record.pages} pages, rendered {record.generated_at:%Y-%m-%d %H:%M} UTC" in page
+    assert "; term last aggregated " in page and "predates" not in page
+    assert 'href="/feedback/?unit=CS"' in page
+    # A department in scope but not rendered: said so, with how to render it; no link.
+    dept = client.get("/units/CS-SE").get_data(as_text=True)
+    assert "CS-SE.pdf" not in dept and f"No PDF report of {TERM} yet" in dept
+    assert 'href="/feedback/?unit=CS-SE"' in dept
+    # Aggregated again since: the page says the PDF predates the latest aggregation.
+    from evalsys.aggregation import service
+
+    service.aggregate_term(session, term=TERM)
+    assert "the PDF predates that aggregation" in client.get("/units/CS").get_data(as_text=True)
+    # Another college: no page at all. A teacher: the page, but neither PDF nor feedback list.
+    assert client.get("/units/MATH").status_code == 403
+    auth.logout()
+    auth.login("teacher_only")
+    response = client.get("/units/CS-SE")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "CS-SE" in page
+    assert ".pdf" not in page and "/feedback/?unit=" not in page and "No PDF report" not in page
+
+
+def test_nothing_changed_no_worker_is_started(aggregated, session, app, tmp_path, monkeypatch):
+    for code in ("CS", "MATH"):
+        render_unit(session, app, term_code=TERM, unit_code=code, out_dir=tmp_path)
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool was started although nothing changed")
+
+    monkeypatch.setattr(render, "ProcessPoolExecutor", no_pool)
+    seen: list[tuple[str, int, int]] = []
+    outcomes = render.render_units(
+        app,
+        term_code=TERM,
+        unit_codes=["CS", "MATH"],
+        jobs=2,
+        out_dir=tmp_path,
+        progress=lambda o, done, total: seen.append((o.unit, done, total)),
+    )
+    assert [(o.unit, o.status) for o in outcomes] == [("CS", "unchanged"), ("MATH", "unchanged")]
+    assert seen == [("CS", 1, 2), ("MATH", 2, 2)]
+    # One changed unit: only that one goes to a worker (here: refused, so it shows).
+    (tmp_path / TERM / "MATH.pdf").unlink()
+    with pytest.raises(AssertionError, match="worker pool was started"):
+        render.render_units(
+            app, term_code=TERM, unit_codes=["CS", "MATH"], jobs=2, out_dir=tmp_path
+        )

@@ -4,7 +4,9 @@ a failed send retried, none sent twice."""
 from __future__ import annotations
 
 import email
+import email.header
 import socket
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -142,3 +144,64 @@ def test_gives_up_after_the_configured_attempts(aggregated, session, app, factor
 def test_no_mail_server_no_mail(aggregated, session, app):
     app.config["MAIL_SERVER"] = None
     assert deliver_reports(session, app).startswith("MAIL_SERVER is not set")
+
+
+def test_the_final_aggregation_renders_the_tree_and_emails_it(
+    uni, session, app, factory, smtp, monkeypatch
+):
+    """The scheduler's final run of an ended term hands over: every unit's report is rendered
+    from the final results (in worker processes), each person in charge gets theirs by email,
+    and the ``deliver-reports`` job later sends nothing again but does catch up on a head
+    appointed since."""
+    from datetime import date
+
+    from evalsys.aggregation import service
+    from evalsys.aggregation.models import AggregationRun
+    from evalsys.org.models import OrgUnit
+    from evalsys.reports.models import Report
+    from evalsys.scheduler import jobs as scheduler_jobs
+
+    factory.user("dean_cs", "dean@CS", name="计算机院长")
+    factory.user("leader_u", "leader@U", name="校领导")
+    t1 = uni.terms["T1"]  # ended 2026-07-05; T2 is still open on the day below
+    scheduler_jobs.load_job_modules(app)
+    monkeypatch.setattr(service, "local_today", lambda config: date(2026, 10, 15))
+    run = scheduler_jobs.run_job(app, "aggregate-ended-terms", owner="t", trigger="manual")
+    assert run.status == "succeeded", run.detail
+    assert f"reports {t1.code}: 9 rendered, 0 unchanged, 0 failed; 2 deliveries queued" in (
+        run.detail
+    )
+    assert run.detail.endswith("2 emailed, 0 failed (retried later)")
+    session.rollback()
+    [final] = session.exec(select(AggregationRun)).all()
+    assert final.final and final.term_id == t1.id
+    reports = session.exec(
+        select(OrgUnit.code, Report).join(Report, Report.unit_id == OrgUnit.id)
+    ).all()
+    assert sorted(code for code, _ in reports) == sorted(
+        ["U", "ART", "CS", "MATH", "ART-DES", "CS-AI", "CS-SE", "MATH-APP", "MATH-PURE"]
+    )
+    for _, report in reports:
+        assert report.term_id == t1.id and report.generated_at >= final.finished_at
+        assert Path(report.path).read_bytes().startswith(b"%PDF-")
+    got = {m["To"]: m for m in smtp.messages}
+    assert set(got) == {"dean_cs@example.edu", "leader_u@example.edu"}
+    [pdf] = [p for p in got["dean_cs@example.edu"].walk() if p.get_content_type().endswith("pdf")]
+    assert pdf.get_filename() == f"CS-{t1.code}.pdf"
+    cs_report = next(r for code, r in reports if code == "CS")
+    assert pdf.get_payload(decode=True) == Path(cs_report.path).read_bytes()
+    subject = email.header.make_header(
+        email.header.decode_header(got["leader_u@example.edu"]["Subject"])
+    )
+    assert str(subject).startswith(f"示范大学 · {t1.name}")
+
+    # Later runs of the delivery job: nothing twice; a head appointed since gets the report.
+    assert deliver_reports(session, app) == "0 sent, 0 failed"
+    factory.user("head_se", "head@CS-SE", name="软件系主任")
+    assert deliver_reports(session, app) == "1 sent, 0 failed (1 newly queued)"
+    assert deliver_reports(session, app) == "0 sent, 0 failed"
+    assert sorted(m["To"] for m in smtp.messages) == [
+        "dean_cs@example.edu",
+        "head_se@example.edu",
+        "leader_u@example.edu",
+    ]

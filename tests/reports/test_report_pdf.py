@@ -282,3 +282,23 @@ def test_unknown_or_unaggregated_term_is_a_clear_error(uni, session, app, tmp_pa
     with pytest.raises(report_data_mod.ReportError, match="no term"):
         render_unit(session, app, term_code="NOPE", unit_code="CS", out_dir=tmp_path)
     assert session.exec(select(Report)).all() == []
+
+
+def test_units_without_records_get_a_line_not_a_page(aggregated, session, app, tmp_path):
+    """The art college's one department was never observed: it is named, with its coverage,
+    under "Without records this term", without a page of empty tables; the observed
+    colleges in the school report keep their full parts, before it."""
+    art = _render(session, app, "ART", tmp_path)
+    text = pdf_text(Path(art.path))
+    assert "Without records this term" in text
+    tail = text[text.index("Without records this term") :]
+    assert "ART-DES" in tail and "No records" in tail
+    assert "Dimensions — ART-DES" not in text and "Courses — ART-DES" not in text
+    data = report_data_mod.report_data(
+        session, term_code="2026-2027-1", unit_code="U", config=app.config
+    )
+    assert [(p["code"], p["empty"]) for p in data["parts"][1:]][-1] == ("ART", True)
+    assert not any(p["empty"] for p in data["parts"][1:-1])
+    html = build_html(app, data, generated="x")
+    assert html.index('id="u-college-CS"') < html.index("Without records this term")
+    assert html.index("Without records this term") < html.index('id="u-college-ART"')
