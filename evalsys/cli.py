@@ -226,6 +226,11 @@ def demo_cmd() -> None:
         ensure_default_rubrics(session)
     with session_scope() as session:
         logins = load_demo(session, echo=click.echo)
+    from evalsys.demo import TERMS
+    from evalsys.demo_feedback import load_demo_feedback
+
+    with session_scope() as session:
+        load_demo_feedback(session, terms=[code for code, *_ in TERMS], echo=click.echo)
     click.echo("")
     click.echo("Demo logins:")
     for line in logins:

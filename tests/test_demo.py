@@ -302,3 +302,51 @@ def test_invalid_demo_data_is_refused(session, monkeypatch):
     monkeypatch.setattr(demo, "demo_tables", lambda: tables)
     with pytest.raises(RuntimeError, match="did not import"):
         load_demo(session, echo=lambda _line: None)
+
+
+def test_demo_has_feedback_and_statistics_in_every_begun_term(cli, session):
+    """The pages, dashboards and reports of the demo show figures, not empty states."""
+    from datetime import date
+
+    from sqlalchemy import func
+
+    from evalsys.aggregation.models import AggregateResult, AggregationRun
+    from evalsys.demo import TERMS
+    from evalsys.feedback.models import Feedback
+    from evalsys.org.models import Term
+
+    output = _load(cli)
+    session.rollback()
+    for code, _name, start, end in TERMS:
+        term = session.exec(select(Term).where(Term.code == code)).one()
+        kinds = dict(
+            session.exec(
+                select(Feedback.kind, func.count())
+                .where(Feedback.term_id == term.id, Feedback.status == "submitted")
+                .group_by(Feedback.kind)
+            ).all()
+        )
+        if start >= date.today():
+            assert not kinds, code
+            continue
+        assert set(kinds) == {"spot_check", "open_class", "tutor_group"}, (code, kinds)
+        assert f"Feedback {code}: {sum(kinds.values())} records" in output
+        run = session.exec(
+            select(AggregationRun).where(
+                AggregationRun.term_id == term.id, AggregationRun.status == "succeeded"
+            )
+        ).one()
+        assert run.final == (end < date.today())
+        school = session.exec(
+            select(AggregateResult).where(
+                AggregateResult.term_id == term.id,
+                AggregateResult.level == "school",
+                AggregateResult.kind == "all",
+                AggregateResult.dimension == "overall",
+            )
+        ).one()
+        assert school.n == sum(kinds.values())
+        latest = session.exec(
+            select(func.max(Feedback.visit_date)).where(Feedback.term_id == term.id)
+        ).one()
+        assert latest < date.today()  # nothing in the future
