@@ -25,6 +25,7 @@ from evalsys.aggregation.models import (
     RunStatus,
 )
 from evalsys.aggregation.read import BAND_LABELS, BANDS
+from evalsys.aggregation.service import last_run
 from evalsys.feedback.vocab import DIMENSIONS, KIND_LABELS
 from evalsys.org.models import Term
 
@@ -63,15 +64,7 @@ def unit_summary(
     term = next((t for t in terms if t.code == term_code), None) if term_code else terms[0]
     if term is None:
         return None
-    run = session.exec(
-        select(AggregationRun)
-        .where(
-            AggregationRun.term_id == term.id,
-            AggregationRun.status == RunStatus.SUCCEEDED.value,
-        )
-        .order_by(col(AggregationRun.id).desc())
-        .limit(1)
-    ).first()
+    run = last_run(session, term.id, succeeded=True)  # type: ignore[arg-type]
     summary = Summary(term=term, terms=terms, run=run, min_n=run_min_n(run, min_n))
     rows = session.exec(
         select(AggregateResult).where(

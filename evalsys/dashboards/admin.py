@@ -18,7 +18,7 @@ from sqlalchemy import and_, case, exists, func
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from evalsys.accounts.access import Perm, may, scope_ids, top_units
+from evalsys.accounts.access import Perm, is_school_admin, scope_ids, top_units
 from evalsys.accounts.models import User
 from evalsys.aggregation.models import AggregationRun, RunStatus
 from evalsys.feedback.models import Feedback
@@ -103,7 +103,7 @@ def admin_dashboard(session: Session, *, user: User, today: date) -> AdminDashbo
 
         rows = supervisor_rows(session, term=term, viewer=user, today=today)
         board.behind = [r for r in rows if r.behind]
-    if _school_admin(session, user):
+    if is_school_admin(session, user):
         latest = select(func.max(JobRun.id)).group_by(col(JobRun.job_id))
         board.job_runs = list(
             session.exec(
@@ -112,12 +112,6 @@ def admin_dashboard(session: Session, *, user: User, today: date) -> AdminDashbo
         )
         board.open_terms = _open_terms_runs(session, today)
     return board
-
-
-def _school_admin(session: Session, user: User) -> bool:
-    """An admin of every root unit (the schedule page's rule)."""
-    roots = session.exec(select(OrgUnit.id).where(col(OrgUnit.parent_id).is_(None))).all()
-    return bool(roots) and all(may(session, user, Perm.MANAGE, rid) for rid in roots)  # type: ignore[arg-type]
 
 
 def _open_terms_runs(session: Session, today: date) -> list[dict[str, Any]]:

@@ -16,12 +16,13 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import bindparam, text
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from evalsys.accounts.access import Perm, top_units
 from evalsys.accounts.models import User
-from evalsys.aggregation.models import ALL_KINDS, OVERALL, RESULT_KINDS, AggregationRun, RunStatus
+from evalsys.aggregation.models import ALL_KINDS, OVERALL, RESULT_KINDS, AggregationRun
 from evalsys.aggregation.read import BAND_LABELS, BANDS
+from evalsys.aggregation.service import last_run
 from evalsys.aggregation.summary import run_min_n, terms_with_results
 from evalsys.feedback.vocab import KIND_LABELS
 from evalsys.org.models import OrgUnit, Term
@@ -111,15 +112,7 @@ def leader_dashboard(
     if not terms:
         return LeaderDashboard(term=None, run=None, min_n=min_n, more=tops)
     term = terms[0]
-    run = session.exec(
-        select(AggregationRun)
-        .where(
-            AggregationRun.term_id == term.id,
-            AggregationRun.status == RunStatus.SUCCEEDED.value,
-        )
-        .order_by(col(AggregationRun.id).desc())
-        .limit(1)
-    ).first()
+    run = last_run(session, term.id, succeeded=True)  # type: ignore[arg-type]
     shown, more = tops[:MAX_UNITS], tops[MAX_UNITS:]
     board = LeaderDashboard(term=term, run=run, min_n=run_min_n(run, min_n), more=more)
     ids = [u.id for u in shown]

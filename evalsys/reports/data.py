@@ -25,9 +25,9 @@ from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import Role, RoleGrant, User
 from evalsys.aggregation.flags import Settings, dimension_label, kind_label
-from evalsys.aggregation.models import ALL_KINDS, OVERALL, AggregationRun, Level, RunStatus
+from evalsys.aggregation.models import ALL_KINDS, OVERALL, Level
 from evalsys.aggregation.read import BAND_LABELS, BANDS, COVERAGE_FIELDS
-from evalsys.aggregation.service import AggregationError, find_term
+from evalsys.aggregation.service import AggregationError, find_term, last_run
 from evalsys.feedback.vocab import (
     DIMENSIONS,
     KIND_LABELS,
@@ -99,15 +99,7 @@ def report_data(
             f"no unit '{unit_code}' (reports are made for the school, colleges and departments)"
         )
     assert unit.id is not None and term.id is not None
-    run = session.exec(
-        select(AggregationRun)
-        .where(
-            AggregationRun.term_id == term.id,
-            AggregationRun.status == RunStatus.SUCCEEDED.value,
-        )
-        .order_by(col(AggregationRun.id).desc())
-        .limit(1)
-    ).first()
+    run = last_run(session, term.id, succeeded=True)  # type: ignore[arg-type]
     if run is None:
         raise ReportError(
             f"term {term.code} has not been aggregated; run `evalsys aggregate --term "

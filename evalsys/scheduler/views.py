@@ -17,11 +17,11 @@ from sqlmodel import Session, col, select
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
-from evalsys.accounts.access import Perm, login_required, may
+from evalsys.accounts.access import login_required, require_school_admin
 from evalsys.accounts.service import audit
 from evalsys.aggregation.service import recent_runs
 from evalsys.db import get_session
-from evalsys.org.models import OrgUnit, Term
+from evalsys.org.models import Term
 from evalsys.scheduler import jobs, lease
 from evalsys.scheduler.models import JobRun, apscheduler_jobs
 
@@ -45,13 +45,6 @@ def _aggregate_form(session: Session) -> AggregateNowForm:
     return form
 
 
-def _require_admin(session: Session) -> None:
-    """The schedule is the whole school's: only an admin of the root unit may see it."""
-    roots = session.exec(select(OrgUnit.id).where(col(OrgUnit.parent_id).is_(None))).all()
-    if not roots or not all(may(session, current_user, Perm.MANAGE, rid) for rid in roots):
-        abort(403)
-
-
 def _as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -62,7 +55,7 @@ def _as_utc(value: datetime | None) -> datetime | None:
 @login_required
 def index():
     session = get_session()
-    _require_admin(session)
+    require_school_admin(session)
     jobs.load_job_modules(current_app)
     # next_run_time is APScheduler's own epoch-seconds column: read it without unpickling jobs.
     next_runs = {
@@ -101,7 +94,7 @@ def index():
 @login_required
 def run_now(job_id: str):
     session = get_session()
-    _require_admin(session)
+    require_school_admin(session)
     jobs.load_job_modules(current_app)
     try:
         jobs.job_spec(job_id)
@@ -125,7 +118,7 @@ def run_now(job_id: str):
 def aggregate_now():
     """Start one term's aggregation in a process of its own; its run shows on the page."""
     session = get_session()
-    _require_admin(session)
+    require_school_admin(session)
     form = _aggregate_form(session)
     if not form.validate_on_submit():
         flash("Choose a term to aggregate.", "error")
