@@ -9,13 +9,16 @@ exactly as typed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from pathlib import Path
 from typing import IO, Any
 
 from evalsys.security import csvsafe
 
 FORMATS = ("csv", "xlsx")
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _csv_cell(value: Any) -> Any:
@@ -75,4 +78,25 @@ def write_xlsx(
         sheet.append(cells)
         count += 1
     workbook.save(out)
+    return count
+
+
+def write_file(
+    path: Path, fmt: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str
+) -> int:
+    """Write beside ``path`` and rename: a failed export leaves no half-written file.
+
+    CSV gets a byte-order mark, so that Excel opens the UTF-8 (Chinese) text correctly.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if fmt == "xlsx":
+            with tmp.open("wb") as out:
+                count = write_xlsx(columns, rows, out, title=title)
+        else:
+            with tmp.open("w", encoding="utf-8-sig", newline="") as out:
+                count = write_csv(columns, rows, out)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return count

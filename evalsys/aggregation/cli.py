@@ -18,6 +18,7 @@ from evalsys.accounts.service import audit
 from evalsys.aggregation import export, read, service
 from evalsys.aggregation.flags import Settings, SettingsError
 from evalsys.db import session_scope
+from evalsys.tabular import write_file
 
 
 def settings_from_app() -> Settings:
@@ -82,7 +83,7 @@ export_cli = AppGroup("export", help="Write data out of evalsys (standard output
 
 @export_cli.command("aggregates")
 @click.option("--term", "term_code", required=True, metavar="CODE")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "xlsx"]), default="json")
 @click.option("--unit", "unit_code", metavar="CODE", help="That unit and everything below it.")
 @click.option(
     "--output",
@@ -93,6 +94,8 @@ def export_aggregates_cmd(
     term_code: str, fmt: str, unit_code: str | None, output: Path | None
 ) -> None:
     """A term's results: one row per (level, unit, kind, dimension)."""
+    if fmt == "xlsx" and output is None:
+        raise click.UsageError("an Excel workbook needs --output FILE.xlsx")
     with session_scope() as session:
         try:
             term = service.find_term(session, term_code)
@@ -116,6 +119,9 @@ def export_aggregates_cmd(
         meta = export.run_meta(term.code, unit.code if unit else None, run)
     if output is None:
         _write(fmt, rows, meta, sys.stdout)
+    elif fmt == "xlsx":
+        write_file(output, fmt, export.CSV_FIELDS, export.sheet_rows(rows), title=meta["term"])
+        click.echo(f"Wrote {len(rows)} rows to {output}.", err=True)
     else:
         with output.open("w", encoding="utf-8", newline="") as out:
             _write(fmt, rows, meta, out)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from evalsys.aggregation.read import BANDS, COVERAGE_FIELDS
@@ -59,7 +59,7 @@ def _csv_value(name: str, value: Any) -> Any:
     return str(value)
 
 
-def csv_row(row: dict[str, Any]) -> dict[str, Any]:
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
     flat = dict(row)
     for band in BANDS:
         flat[f"band_{band}"] = row["bands"][band]
@@ -67,7 +67,25 @@ def csv_row(row: dict[str, Any]) -> dict[str, Any]:
         flat[name] = row["coverage"][name]
     flat["flags"] = ",".join(f["flag"] for f in row["flags"])
     flat["flag_reasons"] = "; ".join(f["reason"] for f in row["flags"])
+    return flat
+
+
+def csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    flat = _flat(row)
     return {name: _csv_value(name, flat.get(name)) for name in CSV_FIELDS}
+
+
+def sheet_rows(rows: Sequence[dict[str, Any]]) -> Iterator[list[Any]]:
+    """The CSV columns as spreadsheet cells: numbers as numbers (rounded as in CSV)."""
+    for row in rows:
+        flat = _flat(row)
+        cells: list[Any] = []
+        for name in CSV_FIELDS:
+            value = flat.get(name)
+            if isinstance(value, float) and name in _ROUNDED:
+                value = round(value, 3 if name == "parent_z" else 2)
+            cells.append(value)
+        yield cells
 
 
 def write_csv(rows: Sequence[dict[str, Any]], out: TextIO) -> None:

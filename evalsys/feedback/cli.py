@@ -6,7 +6,6 @@ Register with ``main.add_command(rubric_cli)`` in :mod:`evalsys.cli`.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from evalsys.feedback.export import export_feedback
 from evalsys.feedback.service import FeedbackFilters
 from evalsys.feedback.vocab import DIMENSIONS, FeedbackKind, RubricStatus, values
 from evalsys.org.models import OrgUnit, Term
-from evalsys.tabular import FORMATS, write_csv, write_xlsx
+from evalsys.tabular import FORMATS, write_csv, write_file
 
 rubric_cli = AppGroup("rubric", help="Rubrics: the versioned form templates of each kind.")
 
@@ -165,7 +164,7 @@ def export_feedback_cmd(
         if output is None:
             count = write_csv(table.columns, table.rows, sys.stdout)
         else:
-            count = write_atomically(output, fmt, table.columns, table.rows)
+            count = write_file(output, fmt, table.columns, table.rows, title="feedback")
         where = f"{term_code or 'all terms'}" + (f" {unit_code}" if unit_code else "")
         audit(
             session,
@@ -176,19 +175,3 @@ def export_feedback_cmd(
         )
     if output is not None:
         click.echo(f"Wrote {count} records to {output}.", err=True)
-
-
-def write_atomically(path: Path, fmt: str, columns, rows) -> int:
-    """Write beside ``path`` and rename: a failed export leaves no half-written file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if fmt == "xlsx":
-            with tmp.open("wb") as out:
-                count = write_xlsx(columns, rows, out, title="feedback")
-        else:
-            with tmp.open("w", encoding="utf-8-sig", newline="") as out:
-                count = write_csv(columns, rows, out)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return count

@@ -30,10 +30,9 @@ from evalsys.feedback.service import (
 from evalsys.feedback.views import bp, me, page_arg
 from evalsys.feedback.vocab import KIND_LABELS, FeedbackKind, values
 from evalsys.org.models import OrgUnit, Term
-from evalsys.tabular import FORMATS, write_csv, write_xlsx
+from evalsys.tabular import FORMATS, XLSX_MIMETYPE, write_csv, write_xlsx
 
 PER_PAGE = 25
-XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @bp.route("/mine")

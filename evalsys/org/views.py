@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+import io
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask_login import current_user
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import Perm, login_required, may, require, scope_ids
 from evalsys.accounts.models import User
+from evalsys.accounts.service import audit
 from evalsys.db import get_session
 from evalsys.org import hierarchy
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, UnitKind
@@ -59,6 +62,49 @@ def unit(code: str):
         asked_term=asked_term,
         report=report,
         feedback=feedback,
+    )
+
+
+@bp.route("/<code>/statistics.<fmt>")
+@login_required
+def statistics(code: str, fmt: str):
+    """The unit's term results (it and everything below it) as CSV or an Excel workbook:
+    the rows of ``evalsys export aggregates --unit CODE``, for those who may read reports."""
+    from evalsys.aggregation import export, read
+    from evalsys.aggregation.service import last_run
+    from evalsys.tabular import FORMATS, XLSX_MIMETYPE, write_csv, write_xlsx
+
+    if fmt not in FORMATS:
+        abort(404)
+    session = get_session()
+    unit = session.exec(select(OrgUnit).where(OrgUnit.code == code)).first()
+    if unit is None:
+        abort(404)
+    require(session, Perm.VIEW_REPORTS, unit.id)  # type: ignore[arg-type]
+    term = session.exec(select(Term).where(Term.code == request.args.get("term", ""))).first()
+    if term is None or last_run(session, term.id, succeeded=True) is None:  # type: ignore[arg-type]
+        abort(404)
+    rows = read.result_rows(session, term=term, unit=read.find_unit(session, unit.code))
+    audit(
+        session,
+        "aggregates.export",
+        user_id=current_user.id,
+        target=f"{term.code} {unit.code}",
+        detail=f"{fmt}, {len(rows)} rows, web",
+        ip=request.remote_addr,
+    )
+    session.commit()
+    if fmt == "xlsx":
+        buffer = io.BytesIO()
+        write_xlsx(export.CSV_FIELDS, export.sheet_rows(rows), buffer, title=term.code)
+        body, mimetype = buffer.getvalue(), XLSX_MIMETYPE
+    else:
+        text = io.StringIO()
+        write_csv(export.CSV_FIELDS, export.sheet_rows(rows), text)
+        body, mimetype = "\ufeff" + text.getvalue(), "text/csv; charset=utf-8"
+    name = f"{term.code}-{unit.code}-statistics.{fmt}"
+    return Response(
+        body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )
 
 

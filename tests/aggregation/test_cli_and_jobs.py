@@ -279,3 +279,35 @@ def test_a_failed_hand_over_fails_the_job_but_not_the_final_runs(app, uni, sessi
     ]
     run = scheduler_jobs.run_job(app, "aggregate-ended-terms", owner="t", trigger="manual")
     assert run.detail == "no term to finalise" and handed == [t2]
+
+
+def test_export_xlsx_has_the_csv_rows_with_numbers_as_numbers(cli, aggregated, tmp_path):
+    """Issue 8: the Excel export opens with the same figures as the CSV (read back here)."""
+    from openpyxl import load_workbook
+
+    term = aggregated.terms["T2"]
+    path = tmp_path / "t2.xlsx"
+    result = cli(
+        "export", "aggregates", "--term", term.code, "--format", "xlsx", "--output", str(path)
+    )
+    assert result.exit_code == 0, result.output
+    from_csv = list(
+        csv.DictReader(
+            io.StringIO(cli("export", "aggregates", "--term", term.code, "--format", "csv").output)
+        )
+    )
+    sheet = load_workbook(path).active
+    values = list(sheet.iter_rows(values_only=True))
+    assert tuple(values[0]) == export.CSV_FIELDS
+    assert len(values) - 1 == len(from_csv)
+    numeric = ("n", "mean", "sd", "median", "min", "max", "parent_diff", "prev_change")
+    for cells, expected in zip(values[1:], from_csv, strict=True):
+        row = dict(zip(values[0], cells, strict=True))
+        assert row["unit_code"] == expected["unit_code"] and row["kind"] == expected["kind"]
+        for name in numeric:
+            if expected[name] == "":
+                assert row[name] is None, name
+            else:
+                assert isinstance(row[name], int | float), name
+                assert float(expected[name]) == pytest.approx(row[name], abs=0.006), name
+    assert cli("export", "aggregates", "--term", term.code, "--format", "xlsx").exit_code == 2

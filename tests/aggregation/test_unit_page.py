@@ -129,3 +129,53 @@ def test_queries_do_not_grow_with_the_children(app, client, auth, aggregated, se
     assert len(re.findall(r"<small class=\"muted\">X\d+</small>", page)) == 15
     assert count("/units/CS-AI") == small_dept
     assert count("/units/U") == small_school
+
+
+def test_unit_page_offers_its_statistics_as_excel_and_csv_to_reviewers_only(
+    client, auth, aggregated, cli, session
+):
+    """The download is the CLI export below the unit, for those who may read reports."""
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+    from sqlmodel import select
+
+    from evalsys.accounts.models import AuditEvent
+
+    term = aggregated.terms["T2"].code
+    f = aggregated.factory
+    f.user("dean", "dean@CS")
+    f.user("sup", "supervisor@CS")
+    auth.login("dean")
+    page = client.get(f"/units/CS?term={term}").get_data(as_text=True)
+    assert f'href="/units/CS/statistics.xlsx?term={term}"' in page
+    expected = list(
+        csv.DictReader(
+            io.StringIO(
+                cli(
+                    "export", "aggregates", "--term", term, "--unit", "CS", "--format", "csv"
+                ).output
+            )
+        )
+    )
+    xlsx = client.get(f"/units/CS/statistics.xlsx?term={term}")
+    assert xlsx.status_code == 200
+    values = list(load_workbook(io.BytesIO(xlsx.data)).active.iter_rows(values_only=True))
+    got = [dict(zip(values[0], row, strict=True)) for row in values[1:]]
+    assert [(r["level"], r["unit_code"], r["kind"], r["dimension"]) for r in got] == [
+        (r["level"], r["unit_code"], r["kind"], r["dimension"]) for r in expected
+    ]
+    for row, want in zip(got, expected, strict=True):
+        if want["mean"]:
+            assert row["mean"] == pytest.approx(float(want["mean"]), abs=0.006)
+    text = client.get(f"/units/CS/statistics.csv?term={term}").get_data(as_text=True)
+    assert len(list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))) == len(expected)
+    assert client.get("/units/MATH/statistics.csv?term=" + term).status_code == 403
+    assert client.get("/units/CS/statistics.csv?term=NOPE").status_code == 404
+    assert client.get(f"/units/CS/statistics.pdf?term={term}").status_code == 404
+    events = session.exec(select(AuditEvent).where(AuditEvent.action == "aggregates.export")).all()
+    assert sum(e.user_id is not None for e in events) == 2
+    auth.logout()
+    auth.login("sup")
+    assert client.get(f"/units/CS/statistics.csv?term={term}").status_code == 403

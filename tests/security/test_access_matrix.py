@@ -130,6 +130,14 @@ ACCESS: dict[str, R] = {
     "accounts.logout": R(EVERYONE),
     "home.index": R(EVERYONE, leak=True),
     "org.unit": R(EVERYONE, out="root"),
+    # The world's term is not aggregated: past the scope check the answer is a 404.
+    "org.statistics": R(
+        REVIEWERS,
+        out="root",
+        params={"fmt": "csv"},
+        query={"term": "{term_code}"},
+        allowed=frozenset({404}),
+    ),
     "feedback.choose": R("root admin supervisor leader tutor"),
     "feedback.new": R("root admin supervisor"),
     "feedback.new[open_class]": R("root admin leader", params={"kind": "open_class"}),
