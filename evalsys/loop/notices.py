@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import exists, update
 from sqlmodel import Session, col, select
 
+from evalsys import mail
 from evalsys.accounts.models import User, utcnow
 from evalsys.loop.models import (
     Action,
@@ -127,7 +128,7 @@ def send_notices(session: Session, config: Mapping[str, Any], *, today: date) ->
         notice = session.get(ActionNotice, notice_id, populate_existing=True)
         assert notice is not None
         try:
-            _send(config, _message(session, config, notice, today))
+            mail.send(config, _message(session, config, notice, today))
         except (OSError, smtplib.SMTPException) as err:
             notice.status = (
                 NoticeStatus.GAVE_UP.value
@@ -144,14 +145,6 @@ def send_notices(session: Session, config: Mapping[str, Any], *, today: date) ->
         session.add(notice)
         session.commit()
     return counts
-
-
-def _send(config: Mapping[str, Any], msg: EmailMessage) -> None:
-    """The reports' SMTP sender (MAIL_* settings), imported when needed: importing the
-    reports package loads WeasyPrint, which the scheduler should not pay for at start."""
-    from evalsys.reports.delivery import _send as send_message
-
-    send_message(config, msg)
 
 
 def _message(

@@ -23,6 +23,7 @@ from typing import Any
 from flask import Flask
 from sqlmodel import Session, col, func, select
 
+from evalsys import mail
 from evalsys.accounts.models import RoleGrant, User, utcnow
 from evalsys.accounts.service import audit
 from evalsys.aggregation.models import AggregationRun, RunStatus
@@ -161,7 +162,7 @@ def send_pending(session: Session, config: Mapping[str, Any]) -> dict[str, int]:
         delivery.attempts += 1
         delivery.last_attempt_at = utcnow()
         try:
-            _send(config, _message(config, report, unit, term, user, delivery.email))
+            mail.send(config, _message(config, report, unit, term, user, delivery.email))
         except (OSError, smtplib.SMTPException) as err:
             delivery.status = (
                 DeliveryStatus.GAVE_UP.value
@@ -208,26 +209,3 @@ def _message(
         filename=f"{unit.code}-{term.code}.pdf",
     )
     return msg
-
-
-def _send(config: Mapping[str, Any], msg: EmailMessage) -> None:
-    host = config["MAIL_SERVER"]
-    port = int(config.get("MAIL_PORT") or 25)
-    timeout = float(config.get("MAIL_TIMEOUT_SECONDS") or 30)
-    smtp_class = smtplib.SMTP_SSL if config.get("MAIL_USE_SSL") else smtplib.SMTP
-    smtp = smtp_class(host, port, timeout=timeout)
-    try:
-        if config.get("MAIL_USE_TLS") and not config.get("MAIL_USE_SSL"):
-            smtp.starttls()
-        if config.get("MAIL_USERNAME"):
-            smtp.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
-        smtp.send_message(msg)
-    except BaseException:
-        smtp.close()
-        raise
-    # The server has taken the message. A failed goodbye (a 421 to QUIT from a server
-    # shutting down, a reset connection) must not mark it failed: it would be sent again.
-    try:
-        smtp.quit()
-    except (OSError, smtplib.SMTPException):
-        smtp.close()
