@@ -57,11 +57,17 @@ def _add_area_commands() -> None:
 
     for command in reports_cli.COMMANDS:
         main.add_command(command)
+    from evalsys.i18n import cli as i18n_cli
     from evalsys.loop import cli as loop_cli
     from evalsys.ops import cli as ops_cli
     from evalsys.planner import cli as planner_cli
 
-    for command in (*loop_cli.COMMANDS, *planner_cli.COMMANDS, *ops_cli.COMMANDS):
+    for command in (
+        *i18n_cli.COMMANDS,
+        *loop_cli.COMMANDS,
+        *planner_cli.COMMANDS,
+        *ops_cli.COMMANDS,
+    ):
         main.add_command(command)
 
 

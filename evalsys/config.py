@@ -17,6 +17,9 @@ DEFAULT_SECRET_KEY = "dev-insecure-change-me"
 
 class Defaults:
     SECRET_KEY = DEFAULT_SECRET_KEY
+    #: The language ("zh" or "en") for visitors whose browser states no preference, and
+    #: for emails and reports to people who have not chosen one.
+    DEFAULT_LOCALE = "zh"
     #: None means "SQLite file in the instance folder", resolved in create_app.
     DATABASE_URL: str | None = None
     #: Echo SQL to the log (debugging only).

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, render_template, request
+from flask_babel import force_locale, gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 from flask_wtf.csrf import CSRFError
@@ -16,6 +20,7 @@ login_manager = LoginManager()
 login_manager.login_view = "accounts.login"
 login_manager.login_message = "Please log in to see this page."
 login_manager.login_message_category = "info"
+login_manager.localize_callback = gettext
 # A stolen remember cookie from another IP/agent logs nobody in.
 login_manager.session_protection = "strong"
 
@@ -30,6 +35,9 @@ def _load_user(user_id: str) -> User | None:
 
 
 def init_app(app: Flask) -> None:
+    from evalsys import i18n
+
+    i18n.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
     app.before_request(enforce_declared_access)
@@ -43,6 +51,7 @@ def init_app(app: Flask) -> None:
     from evalsys.feedback.views import bp as feedback_bp
     from evalsys.feedback.views_rubrics import bp as rubrics_bp
     from evalsys.home import bp as home_bp
+    from evalsys.i18n.views import bp as i18n_bp
     from evalsys.loop.views import bp as loop_bp
     from evalsys.ops.views import bp as ops_bp
     from evalsys.org.views import bp as org_bp
@@ -66,20 +75,22 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(planner_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(i18n_bp)
 
     @app.context_processor
     def _inject() -> dict:
         from evalsys.accounts.forms import LogoutForm
+        from evalsys.i18n.views import language_form
 
         # formdata=None: the header's form never reads the request body, so an error page
         # for a body too large (413) renders instead of raising again (a 500).
-        return {"logout_form": LogoutForm(formdata=None)}
+        return {"logout_form": LogoutForm(formdata=None), "language_form": language_form()}
 
     for code, title, text in (
-        (403, "Not allowed", "Your roles do not give you access to this page."),
-        (404, "Not found", "There is no such page. Check the address or go back home."),
-        (405, "Not allowed", "This page does not accept that kind of request."),
-        (413, "Too large", "What you sent is larger than the server accepts."),
+        (403, _l("Not allowed"), _l("Your roles do not give you access to this page.")),
+        (404, _l("Not found"), _l("There is no such page. Check the address or go back home.")),
+        (405, _l("Not allowed"), _l("This page does not accept that kind of request.")),
+        (413, _l("Too large"), _l("What you sent is larger than the server accepts.")),
     ):
         app.register_error_handler(code, _error_page(code, title, text))
 
@@ -89,22 +100,25 @@ def init_app(app: Flask) -> None:
             render_template(
                 "error.html",
                 code=400,
-                title="Form expired",
-                text="The form's security token was missing or expired. "
-                "Go back, reload the page and submit again.",
+                title=_l("Form expired"),
+                text=_l(
+                    "The form's security token was missing or expired. "
+                    "Go back, reload the page and submit again."
+                ),
             ),
             400,
         )
 
 
-def _error_page(code: int, title: str, text: str):
+def _error_page(code: int, title: Any, text: Any):
     def handler(err):
         # Keep what the original response says beyond its body (405's Allow header).
         headers = {}
         if hasattr(err, "get_response") and err.get_response().headers.get("Allow"):
             headers["Allow"] = err.get_response().headers["Allow"]
         if request.path.startswith("/api/"):
-            return {"error": title, "status": code}, code, headers
+            with force_locale("en"):  # the API speaks English to programs
+                return {"error": str(title), "status": code}, code, headers
         return render_template("error.html", code=code, title=title, text=text), code, headers
 
     return handler

@@ -32,6 +32,9 @@ from evalsys.db import get_engine, make_engine
 from tests.factories import Factory
 
 PG_URL = os.environ.get("EVALSYS_TEST_DATABASE_URL")
+# Apps the tests start in other processes (scheduler, gunicorn, CLI) speak English too,
+# unless a test sets the variable itself.
+os.environ.setdefault("EVALSYS_DEFAULT_LOCALE", "en")
 
 
 def pytest_report_header(config) -> str:
@@ -91,6 +94,9 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
             "SECRET_KEY": "test-secret",
             "DATABASE_URL": database_url,
             "WTF_CSRF_ENABLED": False,
+            # The tests read English unless they ask for Chinese (Accept-Language or a
+            # user's choice); the product's default for a silent browser is Chinese.
+            "DEFAULT_LOCALE": "en",
             "INSTANCE_PATH": str(tmp_path / "instance"),
         }
     )

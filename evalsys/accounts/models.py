@@ -40,6 +40,8 @@ class User(SQLModel, table=True):
     #: None until a password is set: such an account cannot log in.
     password_hash: str | None = Field(default=None, max_length=255)
     active: bool = True
+    #: "zh" or "en"; None follows the browser (web) or the site default (emails, reports).
+    locale: str | None = Field(default=None, max_length=8)
     created_at: datetime = Field(default_factory=utcnow)
 
     # What Flask-Login asks of a user object (UserMixin does not mix with SQLModel).

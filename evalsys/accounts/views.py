@@ -14,6 +14,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 
 from evalsys.accounts import service
@@ -25,9 +27,9 @@ from evalsys.security import ratelimit
 bp = Blueprint("accounts", __name__)
 
 #: The one answer for an unknown user, a wrong password and a disabled account.
-LOGIN_FAILED = "Unknown username or wrong password."
+LOGIN_FAILED = _l("Unknown username or wrong password.")
 #: The answer once too many logins failed (for a username or from an address), with the wait.
-LOGIN_LIMITED = "Too many failed logins. Wait {wait} and try again, or ask an administrator."
+LOGIN_LIMITED = _l("Too many failed logins. Wait %(wait)s and try again, or ask an administrator.")
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -57,7 +59,7 @@ def login():
                 session, "login.limited", user_id=None, target=form.username.data[:80], ip=ip
             )
             session.commit()
-            flash(LOGIN_LIMITED.format(wait=ratelimit.minutes(wait)), "error")
+            flash(LOGIN_LIMITED % {"wait": ratelimit.minutes(wait)}, "error")
             response = make_response(render_template("accounts/login.html", form=form), 429)
             response.headers["Retry-After"] = str(wait)
             return response
@@ -72,7 +74,7 @@ def login():
                 ip=request.remote_addr,
             )
             session.commit()
-            flash(LOGIN_FAILED, "error")
+            flash(str(LOGIN_FAILED), "error")
             return render_template("accounts/login.html", form=form), 401
         login_user(user)
         service.audit(session, "login", user_id=user.id, ip=request.remote_addr)
@@ -91,5 +93,5 @@ def logout():
         service.audit(session, "logout", user_id=current_user.id, ip=request.remote_addr)
         session.commit()
         logout_user()
-        flash("You are logged out.", "info")
+        flash(_("You are logged out."), "info")
     return redirect(url_for("accounts.login"))

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+
 
 class FeedbackKind(StrEnum):
     SPOT_CHECK = "spot_check"
@@ -132,3 +135,66 @@ def suggested_grade(score: float | None) -> Grade | None:
         if score >= bound:
             return grade
     return Grade.FAIL
+
+
+# The same words for the reader's language: gettext (English source, Chinese in the
+# catalogue), resolved when shown. Use these for anything a person reads; the tuples
+# above remain for code that needs the keys (and are retired as callers move over).
+
+KIND_NAMES: dict[str, LazyString] = {
+    FeedbackKind.SPOT_CHECK: _l("Spot check"),
+    FeedbackKind.OPEN_CLASS: _l("Open class"),
+    FeedbackKind.TUTOR_GROUP: _l("Tutor group"),
+}
+
+GRADE_NAMES: dict[str, LazyString] = {
+    Grade.EXCELLENT: _l("Excellent"),
+    Grade.GOOD: _l("Good"),
+    Grade.FAIR: _l("Fair"),
+    Grade.PASS: _l("Pass"),
+    Grade.FAIL: _l("Fail"),
+}
+
+OBSERVER_LEVEL_NAMES: dict[str, LazyString] = {
+    ObserverLevel.SCHOOL_LEADER: _l("School leader"),
+    ObserverLevel.COLLEGE_LEADER: _l("College leader"),
+    ObserverLevel.PEER: _l("Peer"),
+    ObserverLevel.PRINCIPAL_ASSISTANT: _l("Principal's assistant"),
+}
+
+MEETING_FORMAT_NAMES: dict[str, LazyString] = {
+    MeetingFormat.TUTOR_MEETING: _l("Tutor-group meeting"),
+    MeetingFormat.STUDENT_DISCUSSION: _l("Student group discussion"),
+}
+
+FEEDBACK_STATUS_NAMES: dict[str, LazyString] = {
+    FeedbackStatus.DRAFT: _l("Draft"),
+    FeedbackStatus.SUBMITTED: _l("Submitted"),
+    FeedbackStatus.WITHDRAWN: _l("Withdrawn"),
+}
+
+RUBRIC_STATUS_NAMES: dict[str, LazyString] = {
+    RubricStatus.DRAFT: _l("Draft"),
+    RubricStatus.PUBLISHED: _l("Published"),
+    RubricStatus.RETIRED: _l("Retired"),
+}
+
+DIMENSION_NAMES: dict[str, LazyString] = {
+    "attitude": _l("Teaching attitude"),
+    "content": _l("Content"),
+    "method": _l("Method"),
+    "organisation": _l("Organisation"),
+    "effect": _l("Effect"),
+    "plan_fit": _l("Training-plan fit"),
+    "practice": _l("Practice"),
+    "guidance": _l("Guidance"),
+    "workload": _l("Workload"),
+    "support": _l("Support"),
+}
+
+
+def name_of(names: dict[str, LazyString], key: str | None) -> str:
+    """The reader's word for ``key``, or the key itself for a value no list knows."""
+    if key is None:
+        return ""
+    return str(names[key]) if key in names else key

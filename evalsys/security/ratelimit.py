@@ -95,5 +95,7 @@ def _aware(value: datetime) -> datetime:
 
 
 def minutes(seconds: int) -> str:
+    from flask_babel import ngettext
+
     mins = max(1, -(-seconds // 60))
-    return f"{mins} minute" + ("" if mins == 1 else "s")
+    return ngettext("%(num)d minute", "%(num)d minutes", mins)

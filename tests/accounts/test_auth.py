@@ -131,6 +131,7 @@ def test_csrf_enforced_on_login(database_url, tmp_path):
     app = create_app(
         {
             "TESTING": True,
+            "DEFAULT_LOCALE": "en",
             "SECRET_KEY": "x",
             "DATABASE_URL": database_url,
             "INSTANCE_PATH": str(tmp_path / "i"),

@@ -119,6 +119,7 @@ def csrf_app(database_url: str, tmp_path) -> Flask:
     app = create_app(
         {
             "TESTING": True,
+            "DEFAULT_LOCALE": "en",
             "SECRET_KEY": "test-secret",
             "DATABASE_URL": database_url,
             "WTF_CSRF_ENABLED": True,

@@ -262,6 +262,7 @@ def test_csrf_is_enforced_on_the_forms(database_url, tmp_path, world, session: S
     app = create_app(
         {
             "TESTING": True,
+            "DEFAULT_LOCALE": "en",
             "SECRET_KEY": "csrf-test",
             "DATABASE_URL": database_url,
             "INSTANCE_PATH": str(tmp_path / "csrf"),

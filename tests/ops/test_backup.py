@@ -69,6 +69,7 @@ def restored_app(empty_url: str, tmp_path: Path) -> Iterator[Flask]:
     app = create_app(
         {
             "TESTING": True,
+            "DEFAULT_LOCALE": "en",
             "SECRET_KEY": "test-secret",
             "DATABASE_URL": empty_url,
             "WTF_CSRF_ENABLED": False,

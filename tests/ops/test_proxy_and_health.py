@@ -20,6 +20,7 @@ def _app(database_url: str, tmp_path, **config) -> Flask:
     app = create_app(
         {
             "TESTING": True,
+            "DEFAULT_LOCALE": "en",
             "SECRET_KEY": "test-secret",
             "DATABASE_URL": database_url,
             "INSTANCE_PATH": str(tmp_path / "instance"),

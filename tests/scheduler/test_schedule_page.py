@@ -20,6 +20,7 @@ def app(database_url, tmp_path):
     app = create_app(
         {
             "TESTING": True,
+            "DEFAULT_LOCALE": "en",
             "SECRET_KEY": "test-secret",
             "DATABASE_URL": database_url,
             "WTF_CSRF_ENABLED": False,

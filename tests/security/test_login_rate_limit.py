@@ -102,6 +102,7 @@ def test_the_count_is_shared_by_every_worker(app, client, dean, database_url, tm
     other = create_app(
         {
             "TESTING": True,
+            "DEFAULT_LOCALE": "en",
             "SECRET_KEY": "test-secret",
             "DATABASE_URL": database_url,
             "WTF_CSRF_ENABLED": False,
