@@ -128,6 +128,7 @@ ACCESS: dict[str, R] = {
     "static": R(PUBLIC),
     "accounts.login": R(PUBLIC),
     "accounts.logout": R(EVERYONE),
+    "i18n.switch": R(PUBLIC, data={"locale": "en", "next": "/"}),
     "home.index": R(EVERYONE, leak=True),
     "org.unit": R(EVERYONE, out="root"),
     # The world's term is not aggregated: past the scope check the answer is a 404.
