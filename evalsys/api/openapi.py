@@ -212,7 +212,14 @@ SCHEMAS: dict[str, Any] = {
             "section": _nullable({"type": "string"}),
             "group": _nullable({"type": "string"}),
             "department": {"type": "string", "description": "Code of the department."},
-            "observer": {"type": "string", "description": "Username of the author."},
+            "observer": _nullable(
+                {
+                    "type": "string",
+                    "description": "Username of the author; null when the caller reads the "
+                    "record only as its section's teacher and teachers are not told who "
+                    "observed them (FEEDBACK_SHOW_OBSERVER_TO_TEACHER).",
+                }
+            ),
             "date": {"type": "string", "format": "date"},
             **{
                 name: schema

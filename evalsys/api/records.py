@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy import ColumnElement, and_, case, false, func, or_
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import Perm, scope_ids
@@ -56,13 +56,33 @@ PLAIN_COLUMNS = (
 
 
 def visible_to(user: User) -> ColumnElement[bool]:
-    """SQL condition: the caller wrote the record, or it is no draft and in their scope."""
+    """SQL condition: the caller wrote the record, or it is no draft and in their scope, or
+    it is a submitted record on a section they teach (as the web's record page allows)."""
     return or_(
         col(Feedback.observer_id) == user.id,
         and_(
             col(Feedback.status) != FeedbackStatus.DRAFT.value,
             col(Feedback.department_id).in_(scope_ids(user, Perm.VIEW_FEEDBACK)),
         ),
+        and_(
+            col(Feedback.status) == FeedbackStatus.SUBMITTED.value,
+            col(Feedback.section_id).in_(_taught_by(user)),
+        ),
+    )
+
+
+def _taught_by(user: User) -> Any:
+    return select(Section.id).where(col(Section.teacher_id) == user.id)
+
+
+def observer_hidden_from(user: User, *, shown_to_teacher: bool) -> ColumnElement[bool]:
+    """SQL condition: ``user`` reads this record only as its section's teacher, and teachers
+    are not told who observed them (``FEEDBACK_SHOW_OBSERVER_TO_TEACHER`` off)."""
+    if shown_to_teacher:
+        return false()
+    return and_(
+        col(Feedback.observer_id) != user.id,
+        col(Feedback.department_id).not_in(scope_ids(user, Perm.VIEW_FEEDBACK)),
     )
 
 
@@ -72,7 +92,8 @@ def in_subtree(unit_id: int) -> ColumnElement[bool]:
     return col(Feedback.department_id).in_(below)
 
 
-def _rows_query() -> Any:
+def _rows_query(hidden: ColumnElement[bool]) -> Any:
+    observer = case((hidden, None), else_=col(User.username))
     return (
         select(
             Feedback,
@@ -80,7 +101,7 @@ def _rows_query() -> Any:
             Section.code,
             TutorGroup.code,
             OrgUnit.code,
-            User.username,
+            observer,
             Rubric.version,
         )
         .join(Term, col(Term.id) == Feedback.term_id)
@@ -98,13 +119,15 @@ def page_of_records(
     *,
     page: int,
     per_page: int,
+    hidden: ColumnElement[bool],
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of records matching every condition (newest visit first) and the total."""
+    """One page of records matching every condition (newest visit first) and the total;
+    ``observer`` is null on the rows where ``hidden`` holds."""
     total = session.exec(
         select(func.count()).select_from(Feedback).where(*conditions)  # type: ignore[arg-type]
     ).one()
     stmt = (
-        _rows_query()
+        _rows_query(hidden)
         .where(*conditions)
         .order_by(col(Feedback.visit_date).desc(), col(Feedback.id).desc())
         .offset((page - 1) * per_page)
@@ -113,9 +136,12 @@ def page_of_records(
     return _with_scores(session, list(session.exec(stmt).all())), int(total)
 
 
-def one_record(session: Session, user: User, feedback_id: int) -> dict[str, Any] | None:
+def one_record(
+    session: Session, user: User, feedback_id: int, *, shown_to_teacher: bool = False
+) -> dict[str, Any] | None:
     """The record if the caller may see it; None otherwise (the caller answers 404)."""
-    stmt = _rows_query().where(col(Feedback.id) == feedback_id, visible_to(user))
+    hidden = observer_hidden_from(user, shown_to_teacher=shown_to_teacher)
+    stmt = _rows_query(hidden).where(col(Feedback.id) == feedback_id, visible_to(user))
     rows = list(session.exec(stmt).all())
     return _with_scores(session, rows)[0] if rows else None
 
@@ -141,7 +167,7 @@ def record_json(
     section: str | None,
     group: str | None,
     department: str,
-    observer: str,
+    observer: str | None,
     rubric_version: int,
     *,
     scores: dict[str, float],

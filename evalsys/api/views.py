@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from sqlmodel import select
 from werkzeug.exceptions import HTTPException
 
@@ -249,7 +249,10 @@ def list_feedback() -> Response:
             return error_response(403, f"the unit '{unit.code}' is outside your scope")
         conditions.append(records.in_subtree(unit.id))  # type: ignore[arg-type]
     assert page is not None and per_page is not None
-    items, total = records.page_of_records(session, conditions, page=page, per_page=per_page)
+    hidden = records.observer_hidden_from(user, shown_to_teacher=_shown_to_teacher())
+    items, total = records.page_of_records(
+        session, conditions, page=page, per_page=per_page, hidden=hidden
+    )
     next_url = None
     if page * per_page < total:
         kept = {k: v for k, v in args.items() if k in ("term", "unit", "kind", "status")}
@@ -281,10 +284,16 @@ def _positive_int(
 def get_feedback(feedback_id: int) -> Response:
     record = None
     if feedback_id <= MAX_INT:
-        record = records.one_record(get_session(), api_user(), feedback_id)
+        record = records.one_record(
+            get_session(), api_user(), feedback_id, shown_to_teacher=_shown_to_teacher()
+        )
     if record is None:
         return error_response(404, f"no feedback record {feedback_id} that you may see")
     return jsonify(record)
+
+
+def _shown_to_teacher() -> bool:
+    return bool(current_app.config.get("FEEDBACK_SHOW_OBSERVER_TO_TEACHER", False))
 
 
 @bp.get("/aggregates")

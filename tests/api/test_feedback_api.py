@@ -418,8 +418,8 @@ def test_list_is_scoped_dean_of_cs_sees_nothing_of_math(api, session, world, dea
     # The author sees their own records, the draft too; an admin of U sees all submitted.
     assert api.as_("sup").get(URL).get_json()["total"] == 2
     assert api.as_("admin").get(URL).get_json()["total"] == 2
-    # Someone with neither sees nothing.
-    assert api.as_("teacher").get(URL).get_json() == {
+    # Someone with neither sees nothing (a tutor: no records of theirs, none in scope).
+    assert api.as_("tutor").get(URL).get_json() == {
         "items": [],
         "page": 1,
         "per_page": 20,
@@ -604,3 +604,23 @@ def test_body_too_large_is_413_json(api, app, session, world):
     assert response.status_code == 413
     assert response.get_json() == {"error": "Too large", "status": 413}
     assert count(session) == 0
+
+
+def test_a_teacher_reads_the_submitted_records_on_their_sections_without_the_observer(
+    api, app, session, world, deans, stored
+):
+    """As on the web's record page: the teacher of the section reads it; who observed them
+    stays hidden unless FEEDBACK_SHOW_OBSERVER_TO_TEACHER is on. Drafts never."""
+    se = stored(world.supervisor)
+    stored(world.supervisor, draft=True)
+    math = stored(world.math_admin, section="MA101-01")
+    listed = api.as_("teacher").get(URL).get_json()
+    assert [r["id"] for r in listed["items"]] == [se.id]
+    assert listed["items"][0]["observer"] is None
+    one = api.get(f"{URL}/{se.id}").get_json()
+    assert one["observer"] is None and one["scores"] == listed["items"][0]["scores"]
+    assert api.get(f"{URL}/{math.id}").status_code == 404
+    # A reviewer of the unit still sees the observer on the same record.
+    assert api.as_("dean").get(f"{URL}/{se.id}").get_json()["observer"] == "sup"
+    app.config["FEEDBACK_SHOW_OBSERVER_TO_TEACHER"] = True
+    assert api.as_("teacher").get(f"{URL}/{se.id}").get_json()["observer"] == "sup"

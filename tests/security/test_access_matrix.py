@@ -169,7 +169,7 @@ ACCESS: dict[str, R] = {
         query={"term": "{term_code}", "unit": "{unit_code}"},
         allowed=frozenset({404}),
     ),
-    "api.get_feedback": R(REVIEWERS + " supervisor", out="root", denied=frozenset({404})),
+    "api.get_feedback": R(REVIEWERS + " supervisor teacher", out="root", denied=frozenset({404})),
     "api.create_feedback": R("root admin supervisor", out="root", data={"section": "{section}"}),
     # Exports: the list's records (scoped like feedback.index) as a file.
     "feedback.export": R(REVIEWERS, params={"fmt": "csv"}, leak=True),
