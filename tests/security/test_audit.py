@@ -103,7 +103,8 @@ def _shown(page: str) -> list[str]:
     return [
         cells[2]
         for cells in re.findall(
-            r"<tr>\s*<td>(.*?)</td>\s*<td><code>(.*?)</code></td>\s*<td>.*?</td>\s*<td>(.*?)</td>",
+            r"<tr>\s*<td>(.*?)</td>\s*<td>(?:[^<]*<br>)?<code>(.*?)</code></td>\s*<td>.*?</td>\s*"
+            r"<td>(.*?)</td>",
             body,
             re.S,
         )
