@@ -71,6 +71,19 @@ def run_status(status: str) -> Markup:
     return Markup('<span class="status status-{0}">{1}</span>').format(status, escape(str(name)))
 
 
+def zone_name(zone: str) -> str:
+    """A time zone as the reader's language names it ("China (Shanghai) Time", "UTC")."""
+    from babel.dates import get_timezone, get_timezone_location
+    from flask_babel import get_locale
+
+    if zone.upper() in ("UTC", "ETC/UTC", "GMT"):
+        return "UTC"
+    try:
+        return get_timezone_location(get_timezone(zone), locale=get_locale())
+    except LookupError:
+        return zone
+
+
 @bp.app_template_global()
 def run_trigger(trigger: str) -> str:
     return str(TRIGGER_NAMES.get(trigger, trigger))
@@ -135,6 +148,7 @@ def index():
         alive=alive,
         form=RunNowForm(),
         timezone=current_app.config["SCHEDULER_TIMEZONE"],
+        zone=zone_name(current_app.config["SCHEDULER_TIMEZONE"]),
     )
 
 
