@@ -17,7 +17,7 @@ from evalsys.dashboards.teacher import teacher_dashboard
 from evalsys.db import get_session
 from evalsys.feedback.models import Feedback
 from evalsys.feedback.service import submittable_kinds
-from evalsys.feedback.vocab import GRADE_NAMES, KIND_NAMES, FeedbackKind
+from evalsys.feedback.vocab import FEEDBACK_STATUS_NAMES, GRADE_NAMES, KIND_NAMES, FeedbackKind
 from evalsys.loop.models import Action
 from evalsys.org.models import Section, UnitKind
 
@@ -111,6 +111,7 @@ def _dashboards(session: Session, user: User, by_role: dict[str, list]) -> dict:
         "admin_board": admin_dashboard(session, user=user, today=local_today(config)),
         "kind_names": KIND_NAMES,
         "new_labels": NEW_LABELS,
+        "status_names": FEEDBACK_STATUS_NAMES,
         "grade_names": GRADE_NAMES,
         "show_observer": bool(config.get("FEEDBACK_SHOW_OBSERVER_TO_TEACHER", False)),
     }
@@ -132,9 +133,7 @@ def _actions(session: Session, user: User, by_role: dict[str, list]) -> list[dic
             label = SCOPE_LABELS.get(UnitKind(tops[0].kind), label)
         actions.append({"label": label, "url": url_for("feedback.index")})
     if top_units(session, user, Perm.MANAGE_LOOP) or top_units(session, user, Perm.VIEW_REPORTS):
-        actions.append(
-            {"label": _l("Problems and actions"), "url": url_for("loop.index")}
-        )
+        actions.append({"label": _l("Problems and actions"), "url": url_for("loop.index")})
     owns = session.exec(select(Action.id).where(Action.owner_id == user.id).limit(1))
     if owns.first() is not None:
         actions.append({"label": _l("My actions"), "url": url_for("loop.mine")})

@@ -97,8 +97,13 @@ def admin_dashboard(session: Session, *, user: User, today: date) -> AdminDashbo
             .limit(LISTED)
         ).all()
         board.unvisited = [
-            {"code": code, "course": title, "course_en": title_en, "department": dept,
-             "teacher": name}
+            {
+                "code": code,
+                "course": title,
+                "course_en": title_en,
+                "department": dept,
+                "teacher": name,
+            }
             for code, title, title_en, dept, name in listed
         ]
         from evalsys.planner.service import supervisor_rows
@@ -148,6 +153,5 @@ def _open_terms_runs(session: Session, today: date) -> list[dict[str, Any]]:
         .order_by(col(Term.start_date))
     ).all()
     return [
-        {"term": term, "last": run, "succeeded": ok, "report_at": at}
-        for term, run, ok, at in rows
+        {"term": term, "last": run, "succeeded": ok, "report_at": at} for term, run, ok, at in rows
     ]
