@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlmodel import Session, select
 
@@ -16,38 +17,52 @@ from evalsys.dashboards.teacher import teacher_dashboard
 from evalsys.db import get_session
 from evalsys.feedback.models import Feedback
 from evalsys.feedback.service import submittable_kinds
-from evalsys.feedback.vocab import GRADE_LABELS, KIND_LABELS, FeedbackKind
+from evalsys.feedback.vocab import FEEDBACK_STATUS_NAMES, GRADE_NAMES, KIND_NAMES, FeedbackKind
 from evalsys.loop.models import Action
 from evalsys.org.models import Section, UnitKind
 
 bp = Blueprint("home", __name__)
 
+#: The roles as their holders call them.
+ROLE_NAMES = {
+    Role.ADMIN: _l("Administrator"),
+    Role.SUPERVISOR: _l("Supervisor"),
+    Role.LEADER: _l("Leader"),
+    Role.TUTOR: _l("Tutor"),
+    Role.DEAN: _l("Dean"),
+    Role.HEAD: _l("Head of department"),
+    Role.TEACHER: _l("Teacher"),
+}
+
 #: What each role is for, in the words of its users.
-ROLE_TASKS: dict[str, list[str]] = {
-    Role.ADMIN: ["Manage users, imports, rubrics and schedules", "See every unit"],
-    Role.SUPERVISOR: ["Log spot checks of class sessions in your units"],
-    Role.LEADER: ["Assess open classes", "Read feedback and term reports of your units"],
-    Role.TUTOR: ["Report on your tutor-group meetings and student discussions"],
-    Role.DEAN: ["Read your college's feedback and term reports", "Follow up problems and actions"],
-    Role.HEAD: [
-        "Read your department's feedback and term reports",
-        "Follow up problems and actions",
+ROLE_TASKS = {
+    Role.ADMIN: [_l("Manage users, imports, rubrics and schedules"), _l("See every unit")],
+    Role.SUPERVISOR: [_l("Log spot checks of class sessions in your units")],
+    Role.LEADER: [_l("Assess open classes"), _l("Read feedback and term reports of your units")],
+    Role.TUTOR: [_l("Report on your tutor-group meetings and student discussions")],
+    Role.DEAN: [
+        _l("Read your college's feedback and term reports"),
+        _l("Follow up problems and actions"),
     ],
-    Role.TEACHER: ["Read the feedback on your own sections and respond"],
+    Role.HEAD: [
+        _l("Read your department's feedback and term reports"),
+        _l("Follow up problems and actions"),
+    ],
+    Role.TEACHER: [_l("Read the feedback on your own sections and respond")],
 }
 
 #: The button that opens each kind's form.
 NEW_LABELS = {
-    FeedbackKind.SPOT_CHECK: ("新建听课记录", "New spot check"),
-    FeedbackKind.OPEN_CLASS: ("新建公开课评价", "New open class"),
-    FeedbackKind.TUTOR_GROUP: ("新建导师组报告", "New tutor-group report"),
+    FeedbackKind.SPOT_CHECK: _l("New spot check"),
+    FeedbackKind.OPEN_CLASS: _l("New open class"),
+    FeedbackKind.TUTOR_GROUP: _l("New tutor-group report"),
 }
 
 #: How the reviewers' list is named after the kind of unit it covers.
 SCOPE_LABELS = {
-    UnitKind.SCHOOL: ("全校反馈", "Feedback in the school"),
-    UnitKind.COLLEGE: ("本院反馈", "Feedback in my college"),
-    UnitKind.DEPARTMENT: ("本系反馈", "Feedback in my department"),
+    UnitKind.SCHOOL: _l("Feedback in the school"),
+    UnitKind.COLLEGE: _l("Feedback in my college"),
+    UnitKind.DEPARTMENT: _l("Feedback in my department"),
 }
 
 
@@ -62,6 +77,7 @@ def index():
     cards = [
         {
             "role": role,
+            "name": ROLE_NAMES.get(role, role),
             "units": units,
             "tasks": ROLE_TASKS.get(role, []),
             "can_view": Perm.VIEW_UNIT in ROLE_PERMS[Role(role)],
@@ -93,8 +109,10 @@ def _dashboards(session: Session, user: User, by_role: dict[str, list]) -> dict:
         ),
         "observer_board": observer_dashboard(session, user=user),
         "admin_board": admin_dashboard(session, user=user, today=local_today(config)),
-        "kind_labels": KIND_LABELS,
-        "grade_labels": GRADE_LABELS,
+        "kind_names": KIND_NAMES,
+        "new_labels": NEW_LABELS,
+        "status_names": FEEDBACK_STATUS_NAMES,
+        "grade_names": GRADE_NAMES,
         "show_observer": bool(config.get("FEEDBACK_SHOW_OBSERVER_TO_TEACHER", False)),
     }
 
@@ -107,36 +125,34 @@ def _actions(session: Session, user: User, by_role: dict[str, list]) -> list[dic
         actions.append({"label": NEW_LABELS[kind], "url": url_for("feedback.new", kind=kind)})
     wrote = session.exec(select(Feedback.id).where(Feedback.observer_id == user.id).limit(1))
     if kinds or wrote.first() is not None:
-        actions.append({"label": ("我的记录", "My records"), "url": url_for("feedback.mine")})
+        actions.append({"label": _l("My records"), "url": url_for("feedback.mine")})
     tops = top_units(session, user, Perm.VIEW_FEEDBACK)
     if tops:
-        label = ("我的单位反馈", "Feedback in my units")
+        label = _l("Feedback in my units")
         if len(tops) == 1:
             label = SCOPE_LABELS.get(UnitKind(tops[0].kind), label)
         actions.append({"label": label, "url": url_for("feedback.index")})
     if top_units(session, user, Perm.MANAGE_LOOP) or top_units(session, user, Perm.VIEW_REPORTS):
-        actions.append(
-            {"label": ("问题与整改", "Problems and actions"), "url": url_for("loop.index")}
-        )
+        actions.append({"label": _l("Problems and actions"), "url": url_for("loop.index")})
     owns = session.exec(select(Action.id).where(Action.owner_id == user.id).limit(1))
     if owns.first() is not None:
-        actions.append({"label": ("我的整改任务", "My actions"), "url": url_for("loop.mine")})
+        actions.append({"label": _l("My actions"), "url": url_for("loop.mine")})
     if Role.SUPERVISOR in by_role:
-        actions.append({"label": ("听课安排", "My assignments"), "url": url_for("planner.mine")})
+        actions.append({"label": _l("My assignments"), "url": url_for("planner.mine")})
     if top_units(session, user, Perm.MANAGE):
-        actions.append({"label": ("听课计划", "Spot-check plans"), "url": url_for("planner.terms")})
+        actions.append({"label": _l("Spot-check plans"), "url": url_for("planner.terms")})
     teaches = session.exec(select(Section.id).where(Section.teacher_id == user.id).limit(1))
     if Role.TEACHER in by_role or teaches.first() is not None:
         actions.append(
             {
-                "label": ("我的课堂反馈", "Feedback on my classes"),
+                "label": _l("Feedback on my classes"),
                 "url": url_for("feedback.teaching"),
             }
         )
     if any(unit.parent_id is None for unit in by_role.get(Role.ADMIN, [])):
         # School admins: the pages only they may open.
-        actions.append({"label": ("任务计划", "Schedule"), "url": url_for("schedule.index")})
-        actions.append({"label": ("审计日志", "Audit log"), "url": url_for("audit.index")})
-        actions.append({"label": ("评价表", "Rubrics"), "url": url_for("rubrics.index")})
-        actions.append({"label": ("导入", "Import"), "url": url_for("imports.index")})
+        actions.append({"label": _l("Schedule"), "url": url_for("schedule.index")})
+        actions.append({"label": _l("Audit log"), "url": url_for("audit.index")})
+        actions.append({"label": _l("Rubrics"), "url": url_for("rubrics.index")})
+        actions.append({"label": _l("Import"), "url": url_for("imports.index")})
     return actions

@@ -1,4 +1,11 @@
-"""The settings of a run, and the flags: what needs attention, said in words a dean reads."""
+"""The settings of a run, and the flags: what needs attention, said in words a dean reads.
+
+A flag is stored with its code, the figure that raised it, the limit it crossed and an
+English ``reason`` (what the CSV/xlsx/JSON exports and the logs carry). People read
+:func:`flag_text` instead: the same sentence in their own language, composed at display
+time from the code, the figures and the result's stored comparisons, so a stored flag
+needs no migration when the wording or the reader's language changes.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,19 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from evalsys.aggregation.models import ALL_KINDS, OVERALL, FlagCode
-from evalsys.feedback.vocab import DIMENSIONS, KIND_LABELS
+from evalsys.feedback.vocab import DIMENSION_NAMES, DIMENSIONS, KIND_LABELS, KIND_NAMES, name_of
+from evalsys.i18n import fmt_num
+
+#: The flags' names on badges.
+FLAG_NAMES = {
+    FlagCode.BELOW_THRESHOLD: _l("below threshold"),
+    FlagCode.DROP: _l("drop"),
+    FlagCode.BELOW_PARENT: _l("below parent"),
+}
 
 
 class SettingsError(ValueError):
@@ -87,6 +105,76 @@ def dimension_label(dimension: str) -> str:
         if dimension in dims:
             return dims[dimension][1]
     return dimension
+
+
+def kind_name(kind: str) -> str:
+    """A kind of result in the reader's language ("All kinds" for the kinds together)."""
+    return _("All kinds") if kind == ALL_KINDS else name_of(KIND_NAMES, kind)
+
+
+def dimension_name(dimension: str) -> str:
+    """A dimension in the reader's language ("Overall" for the overall score)."""
+    if dimension == OVERALL:
+        return _("Overall")
+    if dimension in DIMENSION_NAMES:
+        return name_of(DIMENSION_NAMES, dimension)
+    return dimension
+
+
+def flag_name(flag: str) -> str:
+    return str(FLAG_NAMES[flag]) if flag in FLAG_NAMES else flag.replace("_", " ")
+
+
+def _limit(value: float) -> str:
+    """A configured limit as the reader writes numbers, without a needless ".0"."""
+    value = float(value)
+    return fmt_num(value, 0 if value.is_integer() else 1)
+
+
+def flag_text(f: Mapping[str, Any]) -> str:
+    """A flag's reason in the reader's language, from the flag and its result's figures.
+
+    ``f`` holds the flag's ``flag``, ``kind``, ``dimension``, ``value`` and ``threshold``,
+    and the result's ``n``, ``mean``, ``prev_term``, ``prev_mean``, ``parent_code``,
+    ``parent_mean`` and ``parent_diff`` (as stored). Without the figures it needs, the
+    stored English ``reason`` is shown as it is.
+    """
+    try:
+        what = _(
+            "%(kind)s · %(dimension)s",
+            kind=kind_name(f["kind"]),
+            dimension=dimension_name(f["dimension"]),
+        )
+        common = {"what": what, "mean": fmt_num(f["mean"]), "n": f["n"]}
+        if f["flag"] == FlagCode.BELOW_THRESHOLD:
+            return _(
+                "%(what)s: mean %(mean)s is below the threshold %(limit)s (n=%(n)s)",
+                limit=_limit(f["threshold"]),
+                **common,
+            )
+        if f["flag"] == FlagCode.DROP and f.get("prev_mean") is not None:
+            return _(
+                "%(what)s: mean %(mean)s is %(change)s points below the previous term "
+                "(%(term)s: %(previous)s); flagged from a drop of %(limit)s (n=%(n)s)",
+                change=fmt_num(-f["value"]),
+                term=f.get("prev_term") or "—",
+                previous=fmt_num(f["prev_mean"]),
+                limit=_limit(f["threshold"]),
+                **common,
+            )
+        if f["flag"] == FlagCode.BELOW_PARENT and f.get("parent_mean") is not None:
+            return _(
+                "%(what)s: mean %(mean)s is %(z)s standard deviations below %(parent)s "
+                "(mean %(parent_mean)s); flagged from %(limit)s (n=%(n)s)",
+                z=fmt_num(-f["value"]),
+                parent=f.get("parent_code") or "—",
+                parent_mean=fmt_num(f["parent_mean"]),
+                limit=_limit(f["threshold"]),
+                **common,
+            )
+    except (KeyError, TypeError, ValueError):
+        pass
+    return str(f.get("reason") or "")
 
 
 def _label(kind: str, dimension: str) -> str:

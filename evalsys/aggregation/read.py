@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, text
 from sqlmodel import Session, col, select
 
@@ -32,6 +33,14 @@ BAND_LABELS = {
     "fair": "70–80",
     "good": "80–90",
     "excellent": "≥ 90",
+}
+#: The bands' names for people (the ranges above are the same in every language).
+BAND_NAMES = {
+    "fail": _l("Fail (below 60)"),
+    "pass": _l("Pass (60 to 70)"),
+    "fair": _l("Fair (70 to 80)"),
+    "good": _l("Good (80 to 90)"),
+    "excellent": _l("Excellent (90 and above)"),
 }
 COVERAGE_FIELDS = (
     "sections",

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
-from evalsys.aggregation.flags import dimension_label
+from evalsys.aggregation.flags import dimension_name, flag_name, flag_text, kind_name
 from evalsys.aggregation.models import (
     ALL_KINDS,
     OVERALL,
@@ -24,10 +24,10 @@ from evalsys.aggregation.models import (
     AggregationRun,
     RunStatus,
 )
-from evalsys.aggregation.read import BAND_LABELS, BANDS
-from evalsys.aggregation.service import last_run
-from evalsys.feedback.vocab import DIMENSIONS, KIND_LABELS
-from evalsys.org.models import Term
+from evalsys.aggregation.read import BAND_LABELS, BAND_NAMES, BANDS
+from evalsys.aggregation.service import last_run, previous_term
+from evalsys.feedback.vocab import DIMENSIONS
+from evalsys.org.models import Course, OrgUnit, Term
 
 
 @dataclass
@@ -42,6 +42,10 @@ class Summary:
     coverage: dict[str, Any] | None = None
     children: list[dict[str, Any]] = field(default_factory=list)
     band_labels: dict[str, str] = field(default_factory=lambda: dict(BAND_LABELS))
+    #: The bands' names (the header cells' titles), in the reader's language.
+    band_names: dict[str, str] = field(
+        default_factory=lambda: {band: str(BAND_NAMES[band]) for band in BANDS}
+    )
 
 
 def terms_with_results(session: Session) -> list[Term]:
@@ -74,15 +78,15 @@ def unit_summary(
         )
     ).all()
     by_kind: dict[str, list[dict[str, Any]]] = {}
+    by_key = {(row.kind, row.dimension): row for row in rows}
     for row in rows:
         by_kind.setdefault(row.kind, []).append(_figures(row))
     for kind in RESULT_KINDS:
         if kind in by_kind:
             ordered = sorted(by_kind[kind], key=lambda r: _dimension_order(kind, r["dimension"]))
             summary.kinds.append((kind, _kind_title(kind), ordered))
-    summary.flags = [
-        {"flag": f.flag, "reason": f.reason, "kind": f.kind, "dimension": f.dimension}
-        for f in session.exec(
+    flags = list(
+        session.exec(
             select(AggregateFlag)
             .where(
                 AggregateFlag.term_id == term.id,
@@ -91,7 +95,8 @@ def unit_summary(
             )
             .order_by(col(AggregateFlag.kind), col(AggregateFlag.dimension))
         ).all()
-    ]
+    )
+    summary.flags = _flags(session, term, flags, by_key)
     summary.flags.sort(key=lambda f: (f["dimension"] != OVERALL, f["kind"] != ALL_KINDS))
     coverage = session.get(AggregateCoverage, (term.id, level, unit_id))
     summary.coverage = _coverage(coverage) if coverage else None
@@ -106,11 +111,49 @@ def run_min_n(run: AggregationRun | None, default: int) -> int:
     return default
 
 
+def _flags(
+    session: Session,
+    term: Term,
+    flags: list[AggregateFlag],
+    results: dict[tuple[str, str], AggregateResult],
+) -> list[dict[str, Any]]:
+    """The unit's flags, each with its reason in the reader's language (two queries at most)."""
+    if not flags:
+        return []
+    prev = previous_term(session, term)
+    some = next(iter(results.values()), None)
+    parent_code = None
+    if some is not None and some.parent_id is not None:
+        model = Course if some.parent_level == "course" else OrgUnit
+        parent_code = session.exec(select(model.code).where(model.id == some.parent_id)).first()
+    out = []
+    for f in flags:
+        row = results.get((f.kind, f.dimension))
+        values: dict[str, Any] = {
+            "flag": f.flag,
+            "kind": f.kind,
+            "dimension": f.dimension,
+            "value": f.value,
+            "threshold": f.threshold,
+            "reason": f.reason,
+            "prev_term": prev.code if prev else None,
+            "parent_code": parent_code,
+        }
+        if row is not None:
+            values |= {
+                "n": row.n,
+                "mean": row.mean,
+                "prev_mean": row.prev_mean,
+                "parent_mean": row.parent_mean,
+            }
+        values["name"] = flag_name(f.flag)
+        values["text"] = flag_text(values)
+        out.append(values)
+    return out
+
+
 def _kind_title(kind: str) -> str:
-    if kind == ALL_KINDS:
-        return "全部 · All kinds"
-    zh, en = KIND_LABELS.get(kind, (kind, kind))
-    return f"{zh} · {en}"
+    return kind_name(kind)
 
 
 def _dimension_order(kind: str, dimension: str) -> tuple[int, int, str]:
@@ -123,13 +166,7 @@ def _dimension_order(kind: str, dimension: str) -> tuple[int, int, str]:
 
 
 def _dimension_title(dimension: str) -> str:
-    if dimension == OVERALL:
-        return "总分 · Overall"
-    for dims in DIMENSIONS.values():
-        if dimension in dims:
-            zh, en = dims[dimension]
-            return f"{zh} · {en}"
-    return dimension_label(dimension)
+    return dimension_name(dimension)
 
 
 def _figures(row: AggregateResult) -> dict[str, Any]:
@@ -152,8 +189,9 @@ def _figures(row: AggregateResult) -> dict[str, Any]:
     }
 
 
-def _share(part: int, total: int) -> str:
-    return f"{part} of {total} ({100 * part / total:.0f}%)" if total else "—"
+def _share(part: int, total: int) -> dict[str, Any] | None:
+    """A part of a total for the template's ``share`` macro (None: nothing to share)."""
+    return {"part": part, "total": total, "percent": 100 * part / total} if total else None
 
 
 def _coverage(c: AggregateCoverage) -> dict[str, Any]:

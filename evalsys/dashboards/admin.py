@@ -3,7 +3,8 @@
 * Sections never visited this term (no submitted spot check or open class), within
   the units where the user has MANAGE: how many of how many, and the first few.
 * For admins of the whole school: the last run of every scheduled job, and the
-  last aggregation run (and last successful one) of each open term.
+  last aggregation run (and last successful one) of each open term, with when its
+  PDF reports were last rendered.
 
 A fixed number of queries whatever the size of the school.
 """
@@ -86,7 +87,7 @@ def admin_dashboard(session: Session, *, user: User, today: date) -> AdminDashbo
         board.sections, board.never_visited = int(counts[0]), int(counts[1])
         teacher = aliased(User, name="teacher")
         listed = session.exec(
-            select(Section.code, Course.title, OrgUnit.code, teacher.name)
+            select(Section.code, Course.title, Course.title_en, OrgUnit.code, teacher.name)
             .select_from(Section)
             .join(Course, col(Course.id) == Section.course_id)
             .join(OrgUnit, col(OrgUnit.id) == Course.department_id)
@@ -96,8 +97,14 @@ def admin_dashboard(session: Session, *, user: User, today: date) -> AdminDashbo
             .limit(LISTED)
         ).all()
         board.unvisited = [
-            {"code": code, "course": title, "department": dept, "teacher": name}
-            for code, title, dept, name in listed
+            {
+                "code": code,
+                "course": title,
+                "course_en": title_en,
+                "department": dept,
+                "teacher": name,
+            }
+            for code, title, title_en, dept, name in listed
         ]
         from evalsys.planner.service import supervisor_rows
 
@@ -115,9 +122,15 @@ def admin_dashboard(session: Session, *, user: User, today: date) -> AdminDashbo
 
 
 def _open_terms_runs(session: Session, today: date) -> list[dict[str, Any]]:
-    """Each open term with its last aggregation run and its last successful one (one query)."""
+    """Each open term with its last aggregation run, its last successful one and when its
+    reports were last rendered (one query)."""
     last = aliased(AggregationRun, name="last_run")
     good = aliased(AggregationRun, name="good_run")
+    from evalsys.reports.models import Report
+
+    rendered = (
+        select(func.max(Report.generated_at)).where(Report.term_id == Term.id).scalar_subquery()
+    )
     last_id = (
         select(func.max(AggregationRun.id))
         .where(AggregationRun.term_id == Term.id)
@@ -132,11 +145,13 @@ def _open_terms_runs(session: Session, today: date) -> list[dict[str, Any]]:
         .scalar_subquery()
     )
     rows = session.exec(
-        select(Term, last, good)
+        select(Term, last, good, rendered)
         .select_from(Term)
         .outerjoin(last, col(last.id) == last_id)
         .outerjoin(good, col(good.id) == good_id)
         .where(Term.end_date >= today)
         .order_by(col(Term.start_date))
     ).all()
-    return [{"term": term, "last": run, "succeeded": ok} for term, run, ok in rows]
+    return [
+        {"term": term, "last": run, "succeeded": ok, "report_at": at} for term, run, ok, at in rows
+    ]

@@ -4,27 +4,29 @@ For the units where the user may read reports (``top_units`` with VIEW_REPORTS:
 a dean's college, a head's department, a leader's or admin's school), from the
 latest aggregated term: records by kind, the overall mean with its spread and
 its change on the previous term, coverage, and the children one level down
-that carry flags, each with the reasons and a link to drill down; and the problems
-and actions still to do at and below each unit (any term). Six queries
+that carry flags, each with the reasons (in the reader's language) and a link to
+drill down; when each unit's PDF report of the term was last rendered; and the
+problems and actions still to do at and below each unit (any term). Eight queries
 whatever the number of units, children or records.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text
-from sqlmodel import Session
+from sqlalchemy import bindparam, func, text
+from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import Perm, top_units
 from evalsys.accounts.models import User
+from evalsys.aggregation.flags import flag_name, flag_text
 from evalsys.aggregation.models import ALL_KINDS, OVERALL, RESULT_KINDS, AggregationRun
-from evalsys.aggregation.read import BAND_LABELS, BANDS
-from evalsys.aggregation.service import last_run
+from evalsys.aggregation.read import BAND_LABELS, BAND_NAMES, BANDS
+from evalsys.aggregation.service import last_run, previous_term
 from evalsys.aggregation.summary import run_min_n, terms_with_results
-from evalsys.feedback.vocab import KIND_LABELS
+from evalsys.feedback.vocab import KIND_NAMES, name_of
 from evalsys.org.models import OrgUnit, Term
 
 #: At most this many units get a panel (the rest are named, with links).
@@ -61,11 +63,17 @@ GROUP BY cl.ancestor_id
 
 _FLAGGED_CHILDREN = f"""
 SELECT r.parent_id, r.level, r.unit_code, COALESCE(ou.name, c.title) AS name,
-       r.n, r.mean, r.insufficient, f.flag, f.kind, f.dimension, f.reason
+       COALESCE(ou.name_en, c.title_en) AS name_en,
+       r.n, r.mean, r.insufficient, f.flag, f.kind, f.dimension, f.reason,
+       f.value, f.threshold, fr.n AS flag_n, fr.mean AS flag_mean,
+       fr.prev_mean AS flag_prev_mean, fr.parent_mean AS flag_parent_mean
 FROM aggregate_flag f
 JOIN aggregate_result r
   ON r.term_id = f.term_id AND r.level = f.level AND r.unit_id = f.unit_id
  AND r.kind = '{ALL_KINDS}' AND r.dimension = '{OVERALL}'
+JOIN aggregate_result fr
+  ON fr.term_id = f.term_id AND fr.level = f.level AND fr.unit_id = f.unit_id
+ AND fr.kind = f.kind AND fr.dimension = f.dimension
 LEFT JOIN org_unit ou ON r.level IN ('department', 'college', 'school') AND ou.id = r.unit_id
 LEFT JOIN course c ON r.level = 'course' AND c.id = r.unit_id
 WHERE f.term_id = :term_id AND r.parent_level IN ('school', 'college', 'department')
@@ -86,6 +94,8 @@ class UnitPanel:
     #: Problems and actions at and below the unit, any term: proposed, open, actions
     #: open and overdue (the loop's work still to do).
     loop: dict[str, int] = field(default_factory=dict)
+    #: When the unit's PDF report of the term was last rendered (None: not yet).
+    report_at: datetime | None = None
 
 
 @dataclass
@@ -98,6 +108,8 @@ class LeaderDashboard:
     more: list[OrgUnit] = field(default_factory=list)
     #: The score bands' labels, lowest first (as the overall's ``bands`` counts).
     band_labels: list[str] = field(default_factory=lambda: [BAND_LABELS[b] for b in BANDS])
+    #: The bands' names in the reader's language, in the same order.
+    band_names: list[str] = field(default_factory=lambda: [str(BAND_NAMES[b]) for b in BANDS])
 
 
 def leader_dashboard(
@@ -117,6 +129,8 @@ def leader_dashboard(
     board = LeaderDashboard(term=term, run=run, min_n=run_min_n(run, min_n), more=more)
     ids = [u.id for u in shown]
     params = {"term_id": term.id, "unit_ids": ids}
+    codes = {u.id: u.code for u in shown}
+    prev = previous_term(session, term)
     kpis: dict[int, dict[str, dict[str, Any]]] = {}
     for row in session.execute(
         text(_KPIS).bindparams(bindparam("unit_ids", expanding=True)), params
@@ -133,6 +147,7 @@ def leader_dashboard(
                 "level": row["level"],
                 "code": row["unit_code"],
                 "name": row["name"],
+                "name_en": row["name_en"],
                 "n": row["n"],
                 "mean": row["mean"],
                 "insufficient": bool(row["insufficient"]),
@@ -142,7 +157,23 @@ def leader_dashboard(
         )
         child["count"] += 1
         if len(child["reasons"]) < MAX_REASONS:
-            child["reasons"].append({"flag": row["flag"], "reason": row["reason"]})
+            reason = {
+                "flag": row["flag"],
+                "kind": row["kind"],
+                "dimension": row["dimension"],
+                "value": row["value"],
+                "threshold": row["threshold"],
+                "reason": row["reason"],
+                "n": row["flag_n"],
+                "mean": row["flag_mean"],
+                "prev_term": prev.code if prev else None,
+                "prev_mean": row["flag_prev_mean"],
+                "parent_code": codes.get(row["parent_id"]),
+                "parent_mean": row["flag_parent_mean"],
+            }
+            reason["name"] = flag_name(row["flag"])
+            reason["text"] = flag_text(reason)
+            child["reasons"].append(reason)
     loop = {
         row["unit_id"]: {k: int(row[k]) for k in ("proposed", "open", "actions", "overdue")}
         for row in session.execute(
@@ -150,15 +181,17 @@ def leader_dashboard(
             {"unit_ids": ids, "today": today},
         ).mappings()
     }
+    rendered = _rendered(session, term.id, ids)  # type: ignore[arg-type]
     for unit in shown:
         rows = kpis.get(unit.id, {})  # type: ignore[arg-type]
         overall = rows.get(ALL_KINDS)
         panel = UnitPanel(unit=unit, overall=_overall(overall) if overall else None)
         panel.loop = loop.get(unit.id, {})  # type: ignore[arg-type]
+        panel.report_at = rendered.get(unit.id)  # type: ignore[arg-type]
         panel.by_kind = [
             {
                 "kind": kind,
-                "label": KIND_LABELS[kind],
+                "label": name_of(KIND_NAMES, kind),
                 "n": rows[kind]["n"],
                 "mean": rows[kind]["mean"],
                 "insufficient": bool(rows[kind]["insufficient"]),
@@ -171,6 +204,18 @@ def leader_dashboard(
         panel.flagged = sorted(children.values(), key=lambda c: (-c["count"], c["code"]))
         board.panels.append(panel)
     return board
+
+
+def _rendered(session: Session, term_id: int, unit_ids: list[int]) -> dict[int, datetime]:
+    """When each unit's PDF report of the term was last rendered (one query)."""
+    from evalsys.reports.models import Report
+
+    stmt = (
+        select(Report.unit_id, func.max(Report.generated_at))
+        .where(Report.term_id == term_id, col(Report.unit_id).in_(unit_ids))
+        .group_by(col(Report.unit_id))
+    )
+    return {unit_id: at for unit_id, at in session.exec(stmt).all()}
 
 
 def _overall(row: dict[str, Any]) -> dict[str, Any]:

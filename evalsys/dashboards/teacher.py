@@ -28,7 +28,8 @@ LATEST = 5
 
 _MINE_AGAINST_DEPARTMENT = f"""
 SELECT t.code AS term_code, t.name AS term_name, t.start_date,
-       d.code AS department_code, d.name AS department_name, r.kind,
+       d.code AS department_code, d.name AS department_name, d.name_en AS department_name_en,
+       r.kind,
        SUM(r.n) AS n, SUM(r.n * r.mean) / SUM(r.n) AS mean, COUNT(*) AS sections,
        t.id AS term_id, dr.n AS dept_n, dr.mean AS dept_mean,
        dr.insufficient AS dept_insufficient
@@ -42,7 +43,7 @@ LEFT JOIN aggregate_result dr
 WHERE r.level = 'section' AND r.dimension = '{OVERALL}' AND r.n > 0 AND r.mean IS NOT NULL
   AND r.kind IN ('{TEACHING_KINDS[0]}', '{TEACHING_KINDS[1]}')
   AND s.teacher_id = :teacher_id
-GROUP BY t.id, t.code, t.name, t.start_date, d.code, d.name, r.kind,
+GROUP BY t.id, t.code, t.name, t.start_date, d.code, d.name, d.name_en, r.kind,
          dr.n, dr.mean, dr.insufficient
 ORDER BY t.start_date DESC, d.code, r.kind
 """
@@ -75,6 +76,7 @@ def mine_against_department(session: Session, *, user: User, min_n: int) -> list
                 "term_name": r["term_name"],
                 "department": r["department_code"],
                 "department_name": r["department_name"],
+                "department_name_en": r["department_name_en"],
                 "kind": r["kind"],
                 "sections": r["sections"],
                 "n": r["n"],

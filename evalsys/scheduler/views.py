@@ -9,8 +9,11 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
@@ -27,6 +30,64 @@ from evalsys.scheduler.models import JobRun, apscheduler_jobs
 
 bp = Blueprint("schedule", __name__, url_prefix="/admin/schedule")
 
+#: The registered jobs' titles for people (a job the list does not know shows its own title).
+JOB_TITLES = {
+    "aggregate-open-terms": _l("Aggregate the open terms again (nightly)"),
+    "aggregate-ended-terms": _l("Final aggregation of the terms that have ended"),
+    "loop-reminders": _l("Remind action owners of what is due (daily)"),
+    "loop-mail": _l("Email action owners their assignments (and retry failed sends)"),
+    "plan-spot-checks": _l("Draw next week's spot-check assignments"),
+    "deliver-reports": _l("Email the term reports (and retry failed sends)"),
+}
+#: The states of job runs and aggregation runs (the codes stay in the class names).
+RUN_STATUS_NAMES = {
+    "running": _l("running"),
+    "succeeded": _l("succeeded"),
+    "failed": _l("failed"),
+    "skipped": _l("skipped"),
+    "interrupted": _l("interrupted"),
+}
+#: What started a run.
+TRIGGER_NAMES = {
+    "schedule": _l("scheduled"),
+    "manual": _l("manual"),
+    "cli": _l("command line"),
+    "job": _l("scheduled job"),
+}
+
+
+@bp.app_template_global()
+def job_title(job_id: str, default: str | None = None) -> str:
+    """A job's title in the reader's language."""
+    if job_id in JOB_TITLES:
+        return str(JOB_TITLES[job_id])
+    return default or job_id
+
+
+@bp.app_template_global()
+def run_status(status: str) -> Markup:
+    """A run's status as a badge: the code in the class, the word in the reader's language."""
+    name = RUN_STATUS_NAMES.get(status, status)
+    return Markup('<span class="status status-{0}">{1}</span>').format(status, escape(str(name)))
+
+
+def zone_name(zone: str) -> str:
+    """A time zone as the reader's language names it ("China (Shanghai) Time", "UTC")."""
+    from babel.dates import get_timezone, get_timezone_location
+    from flask_babel import get_locale
+
+    if zone.upper() in ("UTC", "ETC/UTC", "GMT"):
+        return "UTC"
+    try:
+        return get_timezone_location(get_timezone(zone), locale=get_locale())
+    except LookupError:
+        return zone
+
+
+@bp.app_template_global()
+def run_trigger(trigger: str) -> str:
+    return str(TRIGGER_NAMES.get(trigger, trigger))
+
 
 class RunNowForm(FlaskForm):
     """Empty: a POST with a CSRF token."""
@@ -35,7 +96,7 @@ class RunNowForm(FlaskForm):
 class AggregateNowForm(FlaskForm):
     """Aggregate one term now (``evalsys aggregate --term CODE`` in a process of its own)."""
 
-    term = SelectField("Term", choices=[])
+    term = SelectField(_l("Term"), choices=[])
 
 
 def _aggregate_form(session: Session) -> AggregateNowForm:
@@ -87,6 +148,7 @@ def index():
         alive=alive,
         form=RunNowForm(),
         timezone=current_app.config["SCHEDULER_TIMEZONE"],
+        zone=zone_name(current_app.config["SCHEDULER_TIMEZONE"]),
     )
 
 
@@ -107,7 +169,10 @@ def run_now(job_id: str):
           ip=request.remote_addr)  # fmt: skip
     session.commit()
     flash(
-        f"Started {job_id} in its own process. Reload this page to see its result below.",
+        _(
+            "Started %(job)s in its own process. Reload this page to see its result below.",
+            job=job_title(job_id),
+        ),
         "success",
     )
     return redirect(url_for("schedule.index"))
@@ -121,7 +186,7 @@ def aggregate_now():
     require_school_admin(session)
     form = _aggregate_form(session)
     if not form.validate_on_submit():
-        flash("Choose a term to aggregate.", "error")
+        flash(_("Choose a term to aggregate."), "error")
         return redirect(url_for("schedule.index"))
     code = form.term.data
     _spawn(["aggregate", "--term", code, "--trigger", "manual"], f"aggregate-{code}")
@@ -129,8 +194,11 @@ def aggregate_now():
           ip=request.remote_addr)  # fmt: skip
     session.commit()
     flash(
-        f"Started the aggregation of {code} in its own process. Reload this page to see "
-        "its run under Aggregation runs.",
+        _(
+            "Started the aggregation of %(term)s in its own process. Reload this page to see "
+            "its run under Aggregation runs.",
+            term=code,
+        ),
         "success",
     )
     return redirect(url_for("schedule.index"))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, abort, current_app, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlmodel import Session, col, select
 
@@ -18,6 +20,46 @@ from evalsys.org.models import OrgUnit
 from evalsys.security.audit import AuditFilters, actions, audit_page
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
+
+#: What each audit action code means, for people. The codes themselves stay as they are
+#: (stored, filtered on, exported); a code the list does not know is shown alone.
+ACTION_NAMES = {
+    "login": _l("Signed in"),
+    "logout": _l("Signed out"),
+    "login.failed": _l("Failed sign-in"),
+    "login.limited": _l("Sign-in refused: too many failures"),
+    "user.create": _l("User created"),
+    "user.set_password": _l("Password set"),
+    "role.grant": _l("Role granted"),
+    "role.revoke": _l("Role revoked"),
+    "token.create": _l("API token created"),
+    "token.revoke": _l("API token revoked"),
+    "import": _l("Data imported"),
+    "rubric.create": _l("Rubric version created"),
+    "rubric.publish": _l("Rubric version published"),
+    "job.run_requested": _l("Job started by hand"),
+    "aggregation.run_requested": _l("Aggregation started by hand"),
+    "aggregates.export": _l("Statistics exported"),
+    "aggregates.read": _l("Statistics read through the API"),
+    "feedback.export": _l("Feedback exported"),
+    "report.download": _l("Report downloaded"),
+    "report.email": _l("Report emailed"),
+    "plan.settings": _l("Spot-check plan settings changed"),
+    "plan.draw": _l("Spot-check assignments drawn"),
+    "propose": _l("Problems proposed"),
+    "problem.create": _l("Problem created"),
+    "problem.edit": _l("Problem edited"),
+    "problem.status": _l("Problem status changed"),
+    "meeting.create": _l("Discussion meeting recorded"),
+    "action.create": _l("Action created"),
+    "action.edit": _l("Action edited"),
+    "action.status": _l("Action status changed"),
+}
+
+
+def action_name(code: str) -> str:
+    """What an audit action code means, in the reader's language ("" when unknown)."""
+    return str(ACTION_NAMES[code]) if code in ACTION_NAMES else ""
 
 
 def _require_school_admin(session: Session) -> None:
@@ -34,7 +76,7 @@ def _date(name: str, errors: dict[str, str]) -> date | None:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        errors[name] = "a date like 2026-11-30"
+        errors[name] = _("Enter a date like %(example)s.", example="2026-11-30")
         return None
 
 
@@ -65,6 +107,7 @@ def index():
         "security/audit.html",
         page=page,
         actions=known,
+        action_name=action_name,
         values={k: request.args.get(k, "") for k in ("action", "who", "q", "since", "until")},
         errors=errors,
         args=args,

@@ -39,7 +39,7 @@ def test_the_page_lists_runs_with_counts_and_errors(client, auth, people, sessio
     assert runs.index(t2.code) < runs.index(t1.code)
     assert "ValueError: boom" in runs and "status-failed" in runs
     assert "status-succeeded" in runs
-    assert f"run {done.id} · cli" in runs
+    assert f"run {done.id} · command line" in runs  # the trigger "cli", in words
     assert f"{done.result_count}<br>" in runs and f"{done.coverage_count} coverage" in runs
     # Both terms can be aggregated from here.
     assert f'<option value="{t1.code}">' in page and f'<option value="{t2.code}">' in page

@@ -25,7 +25,7 @@ def test_a_dean_sees_the_college_summary_and_drills_down(client, auth, aggregate
     assert "Term statistics" in page
     assert f'<option value="{aggregated.terms["T2"].code}" selected>' in page
     assert "Needs attention" in page and "Coverage" in page
-    assert "总分 · Overall" in page and "督导听课 · Spot check" in page
+    assert '<th scope="row">Overall</th>' in page and "<h3>Spot check</h3>" in page
     assert "Spot checks:" in page and "sections" in page
     assert f'href="/units/CS-SE?term={aggregated.terms["T2"].code}"' in page
     assert f'href="/units/CS-AI?term={aggregated.terms["T2"].code}"' in page
@@ -53,7 +53,7 @@ def test_insufficient_figures_are_not_shown_as_numbers(client, auth, aggregated,
         )
     ).all()
     assert thin, "the generated data has an insufficient result in CS-SE"
-    assert "insufficient (n &lt; 3)" in page
+    assert "insufficient (fewer than 3 records)" in page
 
 
 def test_earlier_terms_can_be_chosen(client, auth, aggregated):
@@ -179,3 +179,79 @@ def test_unit_page_offers_its_statistics_as_excel_and_csv_to_reviewers_only(
     auth.logout()
     auth.login("sup")
     assert client.get(f"/units/CS/statistics.csv?term={term}").status_code == 403
+
+
+# --- in the reader's language ----------------------------------------------------------------
+
+
+def _summary_section(page: str) -> str:
+    match = re.search(r'<section class="term-summary".*?</section>', page, re.S)
+    assert match, "no term summary on the page"
+    return match.group(0)
+
+
+@pytest.mark.parametrize("locale", ["zh", "en"])
+def test_the_summary_is_in_the_readers_language(app, client, auth, aggregated, session, locale):
+    """Headings, kinds, dimensions, flags, shares and the aggregation time follow the reader."""
+    from flask_babel import gettext
+    from sqlmodel import select
+
+    from evalsys.accounts.models import User
+    from evalsys.aggregation.models import AggregationRun
+    from evalsys.feedback.vocab import DIMENSION_NAMES, KIND_NAMES
+    from evalsys.i18n import fmt_datetime, in_locale
+    from tests.i18n.visible import data_words, foreign_words, visible_text
+
+    aggregated.factory.user("dean", "dean@CS")
+    dean = session.exec(select(User).where(User.username == "dean")).one()
+    dean.locale = locale
+    session.add(dean)
+    session.commit()
+    auth.login("dean")
+    section = _summary_section(client.get("/units/CS").get_data(as_text=True))
+    text = visible_text(section)
+    run = session.exec(
+        select(AggregationRun)
+        .where(AggregationRun.term_id == aggregated.terms["T2"].id)
+        .order_by(AggregationRun.id.desc())  # type: ignore[union-attr]
+    ).first()
+    with app.test_request_context(), in_locale(locale):
+        expected = [
+            gettext("Term statistics"),
+            gettext("Needs attention"),
+            gettext("Overall"),
+            gettext("below threshold"),
+            str(KIND_NAMES["spot_check"]),
+            str(DIMENSION_NAMES["attitude"]),
+            " ".join(fmt_datetime(run.finished_at).split()),
+        ]
+    for sentence in expected:
+        assert sentence in text, sentence
+    assert foreign_words(section, locale, data_words(session)) == []
+
+
+def test_flag_reasons_read_as_stored_in_english(app, aggregated, session):
+    """The words a reader sees are composed from the stored flag and figures; in English they
+    are the stored reason itself (below threshold and drop; below parent leaves out the
+    parent's sd and n, which the reader follows through the link)."""
+    from evalsys.aggregation.flags import flag_text
+    from evalsys.aggregation.read import result_rows
+    from evalsys.i18n import in_locale
+
+    rows = result_rows(session, term=aggregated.terms["T2"])
+    checked = 0
+    with app.test_request_context():
+        for row in rows:
+            for flag in row["flags"]:
+                values = {**row, **flag, "kind": row["kind"], "dimension": row["dimension"]}
+                with in_locale("en"):
+                    english = flag_text(values)
+                with in_locale("zh"):
+                    chinese = flag_text(values)
+                assert chinese != english and f"n={row['n']}" in chinese
+                if flag["flag"] in ("below_threshold", "drop"):
+                    assert english == flag["reason"]
+                    checked += 1
+                else:
+                    assert english.startswith(flag["reason"].split(" standard deviations")[0])
+    assert checked, "the generated data has flags"

@@ -20,14 +20,11 @@ ORDER = ("anon", "root", "admin", "dean", "head", "leader", "supervisor", "tutor
 PENDING: set[str] = {
     "feedback",
     "rubrics",
-    "home",
     "org",
     "imports",
-    "schedule",
     "reports",
     "loop",
     "planner",
-    "audit",
 }
 ACCEPT = {"zh": "zh-CN,zh;q=0.9", "en": "en-GB,en;q=0.9"}
 

@@ -82,3 +82,63 @@ def test_run_now_runs_in_another_process_and_is_recorded(client, auth, people, s
 def test_unknown_job_is_404(client, auth, people):
     auth.login("admin")
     assert client.post("/admin/schedule/nope/run").status_code == 404
+
+
+# --- in the reader's language ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("locale", ["zh", "en"])
+def test_the_page_is_in_the_admins_language(app, client, auth, people, session, locale):
+    """Headings, job titles, run states and times follow the admin's language; codes stay."""
+    from datetime import UTC, datetime
+
+    from flask_babel import gettext
+
+    from evalsys.accounts.models import User
+    from evalsys.i18n import fmt_datetime, in_locale
+    from evalsys.scheduler import jobs
+    from tests.i18n.visible import ENGLISH, data_words, foreign_words, visible_text
+
+    admin = session.exec(select(User).where(User.username == "admin")).one()
+    admin.locale = locale
+    session.add(admin)
+    started = datetime(2026, 11, 30, 17, 30, tzinfo=UTC)
+    session.add(
+        JobRun(
+            job_id="aggregate-open-terms",
+            status="failed",
+            owner="h:1",
+            trigger="schedule",
+            started_at=started,
+        )
+    )
+    session.commit()
+    auth.login("admin")
+    page = client.get("/admin/schedule/").get_data(as_text=True)
+    text = visible_text(page)
+    with app.test_request_context(), in_locale(locale):
+        expected = [
+            gettext("Schedule"),
+            gettext("Run now"),
+            gettext("Aggregate the open terms again (nightly)"),
+            gettext("failed"),
+            gettext("scheduled"),
+            gettext("Aggregation runs"),
+            fmt_datetime(started),
+        ]
+    for sentence in expected:
+        assert " ".join(sentence.split()) in text, sentence
+    assert 'class="status status-failed"' in page  # the code stays in the markup
+    # Nothing of the other language but stored data and the test's own sample job's title.
+    allowed = data_words(session)
+    allowed |= {
+        w
+        for spec in jobs.JOBS
+        if spec.func.startswith("tests.")
+        for w in ENGLISH.findall(spec.title)
+    }
+    assert foreign_words(page, locale, allowed) == []
+    # A refused form says so in the same language.
+    response = client.post("/admin/schedule/aggregate", data={}, follow_redirects=True)
+    with app.test_request_context(), in_locale(locale):
+        assert gettext("Choose a term to aggregate.") in response.get_data(as_text=True)

@@ -103,7 +103,8 @@ def _shown(page: str) -> list[str]:
     return [
         cells[2]
         for cells in re.findall(
-            r"<tr>\s*<td>(.*?)</td>\s*<td><code>(.*?)</code></td>\s*<td>.*?</td>\s*<td>(.*?)</td>",
+            r"<tr>\s*<td>(.*?)</td>\s*<td>(?:[^<]*<br>)?<code>(.*?)</code></td>\s*<td>.*?</td>\s*"
+            r"<td>(.*?)</td>",
             body,
             re.S,
         )
@@ -174,3 +175,38 @@ def test_no_code_updates_or_deletes_audit_rows():
         if pattern.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize("locale", ["zh", "en"])
+def test_the_page_describes_the_codes_in_the_readers_language(app, session, people, locale):
+    """Action codes stay codes (stored, filtered on, in <code>); a known one gets a description
+    in the reader's language, and a date error says what to type in that language too."""
+    from flask_babel import gettext
+
+    from evalsys.i18n import fmt_datetime, in_locale
+    from tests.i18n.visible import data_words, foreign_words, visible_text
+
+    session.exec(AuditEvent.__table__.delete())  # type: ignore[attr-defined]
+    session.commit()
+    _add(session, "report.download", "2026-2027-1 CS", days_ago=1, user_id=people["dean"].id)
+    _add(session, "custom.thing", "x", days_ago=2)
+    people["root"].locale = locale
+    session.add(people["root"])
+    session.commit()
+    client = _login(app, "root")
+    page = client.get("/admin/audit/").get_data(as_text=True)
+    text = visible_text(page)
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "report.download")).one()
+    with app.test_request_context(), in_locale(locale):
+        described = gettext("Report downloaded")
+        when = fmt_datetime(event.at)
+        title = gettext("Audit log")
+    assert f"{described}<br><code>report.download</code>" in page
+    assert "<td><code>custom.thing</code></td>" in page  # unknown: the code alone
+    assert title in text and " ".join(when.split()) in text
+    assert f'<option value="report.download">{described}</option>' in page
+    assert foreign_words(page, locale, data_words(session)) == []
+    r = client.get("/admin/audit/?since=30.11.2026")
+    with app.test_request_context(), in_locale(locale):
+        error = gettext("Enter a date like %(example)s.", example="2026-11-30")
+    assert r.status_code == 400 and error in r.get_data(as_text=True)
