@@ -81,7 +81,7 @@ def report_section(session: Session, *, term: Term, unit_id: int) -> dict[str, A
         "problems": problems,
         "more": max(0, len(rows) - REPORT_PROBLEM_LIMIT),
         "children": [
-            {k: c[k] for k in ("code", "name", "found", "resolved", "verified", "open")}
+            {k: c[k] for k in ("code", "name", "name_en", "found", "resolved", "verified", "open")}
             for c in counts["children"]
         ],
         "own": counts["own"],

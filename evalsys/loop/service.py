@@ -27,7 +27,6 @@ from evalsys.accounts.models import User, utcnow
 from evalsys.accounts.service import audit
 from evalsys.aggregation.flags import dimension_label
 from evalsys.feedback.vocab import DIMENSIONS, name_of
-from evalsys.i18n import fmt_date
 from evalsys.loop.models import (
     ACTION_STATUS_NAMES,
     STATUS_NAMES,
@@ -767,7 +766,7 @@ def _check_action(
     elif new and data.due_date < today:
         errors["due_date"] = _(
             "The due date %(date)s is already past; choose today or a later day.",
-            date=fmt_date(data.due_date),
+            date=data.due_date.isoformat(),
         )
     if notes and len(notes) > TEXT_LIMIT:
         errors["notes"] = _too_long(TEXT_LIMIT, notes)
@@ -953,7 +952,7 @@ def overdue_actions(session: Session, *, today: date, unit_id: int | None = None
 # --- counts for reports and pages --------------------------------------------------------
 
 _SUMMARY = """
-SELECT c.id AS unit_id, c.code, c.name,
+SELECT c.id AS unit_id, c.code, c.name, c.name_en,
        COALESCE(SUM(CASE WHEN p.status IN ('open', 'in_progress', 'resolved', 'verified')
                          THEN 1 ELSE 0 END), 0) AS found,
        COALESCE(SUM(CASE WHEN p.status IN ('resolved', 'verified') THEN 1 ELSE 0 END), 0)
@@ -967,7 +966,7 @@ FROM org_unit c
 JOIN org_unit_closure cl ON cl.ancestor_id = c.id
 LEFT JOIN loop_problem p ON p.unit_id = cl.descendant_id AND p.term_id = :term_id
 WHERE {where}
-GROUP BY c.id, c.code, c.name
+GROUP BY c.id, c.code, c.name, c.name_en
 ORDER BY c.code
 """
 COUNT_KEYS = ("found", "resolved", "verified", "open", "proposed", "dismissed")

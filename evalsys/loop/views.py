@@ -50,6 +50,7 @@ from evalsys.loop.models import (
     MeetingProblem,
     Problem,
     ProblemEvidence,
+    ProblemSource,
     ProblemStatus,
 )
 from evalsys.loop.report import report_section
@@ -65,6 +66,13 @@ STATUS_BUTTONS = {
     ProblemStatus.RESOLVED: _l("Mark resolved"),
     ProblemStatus.VERIFIED: _l("Verify and close"),
     ProblemStatus.DISMISSED: _l("Dismiss"),
+}
+
+#: Where a problem came from, as its page says it.
+SOURCE_NAMES = {
+    ProblemSource.FLAG: _l("proposed from the term's flags"),
+    ProblemSource.FEEDBACK: _l("proposed from an observer's record"),
+    ProblemSource.MANUAL: _l("recorded by hand"),
 }
 
 #: The reader's words for the loop's codes, by what the code is of.
@@ -88,7 +96,7 @@ bp.add_app_template_global(loop_name, "loop_name")
 
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
-    return {"invalid": _invalid}
+    return {"invalid": _invalid, "source_names": SOURCE_NAMES}
 
 
 def _invalid(field: Any) -> dict[str, str]:
@@ -212,7 +220,7 @@ def problems(code: str):
     counts = service.summary(session, term_id=term.id, unit_id=unit.id)  # type: ignore[arg-type]
     last = {
         "loop": report_section(session, term=term, unit_id=unit.id),  # type: ignore[arg-type]
-        "unit": {"name": unit.name, "code": unit.code},
+        "unit": {"name": unit.name, "name_en": unit.name_en, "code": unit.code},
         "child_level_label": None,
     }
     return render_template(
