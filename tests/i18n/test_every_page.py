@@ -25,8 +25,6 @@ PENDING: set[str] = {
     "imports",
     "schedule",
     "reports",
-    "loop",
-    "planner",
     "audit",
 }
 ACCEPT = {"zh": "zh-CN,zh;q=0.9", "en": "en-GB,en;q=0.9"}
