@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     Form,
@@ -22,30 +25,31 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 
 from evalsys.loop.models import (
-    ACTION_STATUS_LABELS,
-    CATEGORY_LABELS,
-    SEVERITY_LABELS,
-    STATUS_LABELS,
+    ACTION_STATUS_NAMES,
+    CATEGORY_NAMES,
+    SEVERITY_NAMES,
+    STATUS_NAMES,
 )
 
 
-def choices(labels: Mapping[str, tuple[str, str]], *, blank: str | None = None) -> list:
+def choices(names: Mapping[str, Any], *, blank: Any = None) -> list:
+    """Options from a dict of lazy names: translated when the select is rendered."""
     out = [SelectChoice("", blank)] if blank is not None else []
-    return out + [SelectChoice(value, f"{zh} {en}") for value, (zh, en) in labels.items()]
+    return out + [SelectChoice(value, name) for value, name in names.items()]
 
 
 class FilterForm(Form):
     """The problems list's filters (GET: no CSRF, nothing changes)."""
 
-    term = SelectField("学期 Term", validate_choice=False, choices=[])
+    term = SelectField(_l("Term"), validate_choice=False, choices=[])
     status = SelectField(
-        "状态 Status", validate_choice=False, choices=choices(STATUS_LABELS, blank="All")
+        _l("Status"), validate_choice=False, choices=choices(STATUS_NAMES, blank=_l("All"))
     )
     category = SelectField(
-        "类别 Category", validate_choice=False, choices=choices(CATEGORY_LABELS, blank="All")
+        _l("Category"), validate_choice=False, choices=choices(CATEGORY_NAMES, blank=_l("All"))
     )
     severity = SelectField(
-        "程度 Severity", validate_choice=False, choices=choices(SEVERITY_LABELS, blank="All")
+        _l("Severity"), validate_choice=False, choices=choices(SEVERITY_NAMES, blank=_l("All"))
     )
 
 
@@ -54,51 +58,47 @@ class ProposeForm(FlaskForm):
 
 
 class ProblemForm(FlaskForm):
-    title = StringField("问题 Title")
-    category = SelectField("类别 Category", validate_choice=False, choices=choices(CATEGORY_LABELS))
-    severity = SelectField("程度 Severity", validate_choice=False, choices=choices(SEVERITY_LABELS))
-    description = TextAreaField("说明 Description (optional)")
+    title = StringField(_l("Problem"))
+    category = SelectField(_l("Category"), validate_choice=False, choices=choices(CATEGORY_NAMES))
+    severity = SelectField(_l("Severity"), validate_choice=False, choices=choices(SEVERITY_NAMES))
+    description = TextAreaField(_l("Description (optional)"))
 
 
 class StatusForm(FlaskForm):
     to = HiddenField()
-    reason = TextAreaField("理由 Reason (required to dismiss)")
+    reason = TextAreaField(_l("Reason (required to dismiss)"))
 
 
 class MergeForm(FlaskForm):
-    target = SelectField("合并到 Merge into", validate_choice=False, choices=[])
+    target = SelectField(_l("Merge into"), validate_choice=False, choices=[])
 
 
 class MeetingForm(FlaskForm):
-    held_on = StringField("日期 Date (YYYY-MM-DD)")
-    title = StringField("主题 Title")
-    attendees = SelectMultipleField("参会人 Attendees", validate_choice=False, choices=[])
-    other_attendees = TextAreaField("其他参会人 Other attendees (names, one per line)")
-    problems = SelectMultipleField(
-        "讨论的问题 Problems discussed", validate_choice=False, choices=[]
-    )
-    decisions = TextAreaField("决定 Decisions")
+    held_on = StringField(_l("Date (YYYY-MM-DD)"))
+    title = StringField(_l("Topic"))
+    attendees = SelectMultipleField(_l("Attendees"), validate_choice=False, choices=[])
+    other_attendees = TextAreaField(_l("Other attendees (names, one per line)"))
+    problems = SelectMultipleField(_l("Problems discussed"), validate_choice=False, choices=[])
+    decisions = TextAreaField(_l("Decisions"))
 
 
 class ActionForm(FlaskForm):
-    title = StringField("整改措施 What will be done")
-    owner_id = SelectField("负责人 Owner", validate_choice=False, choices=[])
-    due_date = StringField("截止日期 Due date (YYYY-MM-DD)")
-    meeting_id = SelectField("会议 Decided at meeting", validate_choice=False, choices=[])
-    notes = TextAreaField("备注 Notes")
-    plan_course_id = SelectField("课程 Course", validate_choice=False, choices=[])
-    plan_programme = StringField("专业 Programme")
-    plan_change = TextAreaField("调整内容 What changes in the training plan")
-    plan_from_term_id = SelectField("起始学期 From term", validate_choice=False, choices=[])
+    title = StringField(_l("What will be done"))
+    owner_id = SelectField(_l("Owner"), validate_choice=False, choices=[])
+    due_date = StringField(_l("Due date (YYYY-MM-DD)"))
+    meeting_id = SelectField(_l("Decided at meeting"), validate_choice=False, choices=[])
+    notes = TextAreaField(_l("Notes"))
+    plan_course_id = SelectField(_l("Course"), validate_choice=False, choices=[])
+    plan_programme = StringField(_l("Programme"))
+    plan_change = TextAreaField(_l("What changes in the training plan"))
+    plan_from_term_id = SelectField(_l("From term"), validate_choice=False, choices=[])
 
 
 class ActionStatusForm(FlaskForm):
     """What an owner may change: the status and the notes."""
 
-    status = SelectField(
-        "状态 Status", validate_choice=False, choices=choices(ACTION_STATUS_LABELS)
-    )
-    notes = TextAreaField("备注 Notes")
+    status = SelectField(_l("Status"), validate_choice=False, choices=choices(ACTION_STATUS_NAMES))
+    notes = TextAreaField(_l("Notes"))
 
 
 def parse_date(value: str | None) -> tuple[date | None, str | None]:
@@ -109,7 +109,7 @@ def parse_date(value: str | None) -> tuple[date | None, str | None]:
     try:
         return date.fromisoformat(value), None
     except ValueError:
-        return None, f"“{value}” is not a date; write it as YYYY-MM-DD."
+        return None, _("“%(value)s” is not a date; write it as YYYY-MM-DD.", value=value)
 
 
 def parse_id(value: str | None) -> tuple[int | None, str | None]:
@@ -119,7 +119,7 @@ def parse_id(value: str | None) -> tuple[int | None, str | None]:
     try:
         return int(value), None
     except ValueError:
-        return None, "Choose from the list."
+        return None, _("Choose from the list.")
 
 
 def put_errors(form: Form, errors: Mapping[str, str]) -> None:

@@ -19,6 +19,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -38,15 +40,15 @@ class Category(StrEnum):
     OTHER = "other"
 
 
-CATEGORY_LABELS: dict[str, tuple[str, str]] = {
-    Category.ATTITUDE: ("教学态度", "Teaching attitude"),
-    Category.CONTENT: ("教学内容", "Content"),
-    Category.METHOD: ("教学方法", "Method"),
-    Category.ORGANISATION: ("教学组织", "Organisation"),
-    Category.EFFECT: ("教学效果", "Effect"),
-    Category.TRAINING_PLAN: ("培养方案", "Training plan"),
-    Category.PRACTICE: ("实践教学", "Practice"),
-    Category.OTHER: ("其他", "Other"),
+CATEGORY_NAMES: dict[str, LazyString] = {
+    Category.ATTITUDE: _l("Teaching attitude"),
+    Category.CONTENT: _l("Teaching content"),
+    Category.METHOD: _l("Teaching method"),
+    Category.ORGANISATION: _l("Class organisation"),
+    Category.EFFECT: _l("Teaching effectiveness"),
+    Category.TRAINING_PLAN: _l("Training plan"),
+    Category.PRACTICE: _l("Practical teaching"),
+    Category.OTHER: _l("Other"),
 }
 
 
@@ -56,10 +58,10 @@ class Severity(StrEnum):
     HIGH = "high"
 
 
-SEVERITY_LABELS: dict[str, tuple[str, str]] = {
-    Severity.LOW: ("一般", "Low"),
-    Severity.MEDIUM: ("较重", "Medium"),
-    Severity.HIGH: ("严重", "High"),
+SEVERITY_NAMES: dict[str, LazyString] = {
+    Severity.LOW: _l("Minor"),
+    Severity.MEDIUM: _l("Moderate"),
+    Severity.HIGH: _l("Severe"),
 }
 
 
@@ -75,14 +77,14 @@ class ProblemStatus(StrEnum):
     MERGED = "merged"
 
 
-STATUS_LABELS: dict[str, tuple[str, str]] = {
-    ProblemStatus.PROPOSED: ("待确认", "Proposed"),
-    ProblemStatus.OPEN: ("已确认", "Open"),
-    ProblemStatus.IN_PROGRESS: ("整改中", "In progress"),
-    ProblemStatus.RESOLVED: ("已整改", "Resolved"),
-    ProblemStatus.VERIFIED: ("已销号", "Verified"),
-    ProblemStatus.DISMISSED: ("不予处理", "Dismissed"),
-    ProblemStatus.MERGED: ("已合并", "Merged"),
+STATUS_NAMES: dict[str, LazyString] = {
+    ProblemStatus.PROPOSED: _l("Proposed"),
+    ProblemStatus.OPEN: _l("Confirmed"),
+    ProblemStatus.IN_PROGRESS: _l("Being fixed"),
+    ProblemStatus.RESOLVED: _l("Resolved"),
+    ProblemStatus.VERIFIED: _l("Verified"),
+    ProblemStatus.DISMISSED: _l("Dismissed"),
+    ProblemStatus.MERGED: _l("Merged"),
 }
 
 
@@ -99,11 +101,11 @@ class ActionStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-ACTION_STATUS_LABELS: dict[str, tuple[str, str]] = {
-    ActionStatus.OPEN: ("未开始", "Open"),
-    ActionStatus.IN_PROGRESS: ("进行中", "In progress"),
-    ActionStatus.DONE: ("已完成", "Done"),
-    ActionStatus.CANCELLED: ("已取消", "Cancelled"),
+ACTION_STATUS_NAMES: dict[str, LazyString] = {
+    ActionStatus.OPEN: _l("Not started"),
+    ActionStatus.IN_PROGRESS: _l("In progress"),
+    ActionStatus.DONE: _l("Done"),
+    ActionStatus.CANCELLED: _l("Cancelled"),
 }
 
 

@@ -5,6 +5,7 @@ that calls for it; its unique key (action, kind, owner, due date) means it is
 queued — so sent — once. The ``loop-mail`` job sends what is pending: each row is
 first *claimed* by an UPDATE that only one sender can win, and committed, then
 sent over SMTP with the reports' sender (MAIL_* settings), then marked sent.
+Each email is written in its owner's language (:func:`evalsys.i18n.locale_of`).
 A failed send is retried until LOOP_MAIL_MAX_ATTEMPTS.
 """
 
@@ -16,11 +17,13 @@ from datetime import date, timedelta
 from email.message import EmailMessage
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import exists, update
 from sqlmodel import Session, col, select
 
 from evalsys import mail
 from evalsys.accounts.models import User, utcnow
+from evalsys.i18n import fmt_date, in_locale, locale_of, localized
 from evalsys.loop.models import (
     Action,
     ActionNotice,
@@ -159,27 +162,38 @@ def _message(
     base = (config.get("LOOP_BASE_URL") or "").rstrip("/")
     link = f"{base}/loop/actions/{action.id}"
     msg = EmailMessage()
-    if notice.kind == NoticeKind.ASSIGNED:
-        msg["Subject"] = f"整改任务 Action assigned to you: {action.title}"[:200]
-        lead = "You are responsible for this action (您负责以下整改任务)."
-    else:
-        late = notice.due_date < today
-        msg["Subject"] = (
-            f"{'已逾期 Overdue' if late else '即将到期 Due'} {notice.due_date}: {action.title}"
-        )[:200]
-        lead = (
-            f"This action was due on {notice.due_date} and is not done yet."
-            if late
-            else f"This action is due on {notice.due_date}."
-        )
+    # In the owner's language (their choice, else the site's), dates as they write them.
+    with in_locale(locale_of(owner)):
+        due = fmt_date(notice.due_date)
+        if notice.kind == NoticeKind.ASSIGNED:
+            subject = _("Action assigned to you: %(title)s", title=action.title)
+            lead = _("You are responsible for this action.")
+        elif notice.due_date < today:
+            subject = _("Overdue since %(date)s: %(title)s", date=due, title=action.title)
+            lead = _("This action was due on %(date)s and is not done yet.", date=due)
+        else:
+            subject = _("Due on %(date)s: %(title)s", date=due, title=action.title)
+            lead = _("This action is due on %(date)s.", date=due)
+        lines = [
+            _("Dear %(name)s,", name=owner.name if owner else ""),
+            "",
+            lead,
+            "",
+            _("Action: %(title)s", title=action.title),
+            _("Due: %(date)s", date=fmt_date(action.due_date)),
+            _("Problem: %(title)s", title=problem.title),
+            _(
+                "Unit: %(name)s (%(code)s)",
+                name=localized(unit, "name") if unit else "",
+                code=unit.code if unit else "",
+            ),
+            "",
+            _("Open it, record progress and mark it done: %(link)s", link=link),
+            "",
+            "-- evalsys",
+        ]
+    msg["Subject"] = subject[:200]
     msg["From"] = config.get("MAIL_SENDER") or "evalsys@localhost"
     msg["To"] = notice.email
-    msg.set_content(
-        f"{owner.name if owner else ''}:\n\n{lead}\n\n"
-        f"Action 任务: {action.title}\n"
-        f"Due 截止: {action.due_date}\n"
-        f"Problem 问题: {problem.title}\n"
-        f"Unit 单位: {unit.name if unit else ''} ({unit.code if unit else ''})\n\n"
-        f"Open it, record progress and mark it done: {link}\n\n-- evalsys\n"
-    )
+    msg.set_content("\n".join(lines) + "\n")
     return msg

@@ -5,6 +5,10 @@
 below the unit, what became of each (status, actions done, training-plan
 changes), and per child unit how many were found, resolved and verified. Three
 queries whatever the size of the unit.
+
+Codes only, no words: the template names them in the reader's language with the
+``loop_name`` global (see :mod:`evalsys.loop.views`), so the same data renders a
+Chinese or an English report.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from evalsys.aggregation.service import previous_term
-from evalsys.loop.models import CATEGORY_LABELS, SEVERITY_LABELS, STATUS_LABELS
 from evalsys.loop.service import summary
 from evalsys.org.models import Term
 
@@ -64,11 +67,8 @@ def report_section(session: Session, *, term: Term, unit_id: int) -> dict[str, A
             "unit_code": r["unit_code"],
             "unit_name": r["unit_name"],
             "category": r["category"],
-            "category_label": list(CATEGORY_LABELS[r["category"]]),
             "severity": r["severity"],
-            "severity_label": list(SEVERITY_LABELS[r["severity"]]),
             "status": r["status"],
-            "status_label": list(STATUS_LABELS[r["status"]]),
             "actions": int(r["actions"]),
             "actions_done": int(r["actions_done"]),
             "plan_changes": int(r["plan_changes"]),
@@ -81,7 +81,7 @@ def report_section(session: Session, *, term: Term, unit_id: int) -> dict[str, A
         "problems": problems,
         "more": max(0, len(rows) - REPORT_PROBLEM_LIMIT),
         "children": [
-            {k: c[k] for k in ("code", "name", "found", "resolved", "verified", "open")}
+            {k: c[k] for k in ("code", "name", "name_en", "found", "resolved", "verified", "open")}
             for c in counts["children"]
         ],
         "own": counts["own"],

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import bindparam, exists, text
 from sqlmodel import Session, col, select
 
@@ -25,8 +26,10 @@ from evalsys.accounts.access import Perm, may, scope_ids
 from evalsys.accounts.models import User, utcnow
 from evalsys.accounts.service import audit
 from evalsys.aggregation.flags import dimension_label
-from evalsys.feedback.vocab import DIMENSIONS
+from evalsys.feedback.vocab import DIMENSIONS, name_of
 from evalsys.loop.models import (
+    ACTION_STATUS_NAMES,
+    STATUS_NAMES,
     Action,
     ActionStatus,
     Category,
@@ -424,18 +427,26 @@ def _clean(value: str | None) -> str:
     return (value or "").strip()
 
 
+def _too_long(limit: int, text: str) -> str:
+    return _(
+        "At most %(limit)s characters (this is %(length)s); shorten it.",
+        limit=limit,
+        length=len(text),
+    )
+
+
 def _check_problem_fields(title: str, category: str, severity: str, description: str | None):
     errors: dict[str, str] = {}
     if not title:
-        errors["title"] = "Give the problem a title."
+        errors["title"] = _("Give the problem a title.")
     elif len(title) > TITLE_LIMIT:
-        errors["title"] = f"At most {TITLE_LIMIT} characters (this is {len(title)})."
+        errors["title"] = _too_long(TITLE_LIMIT, title)
     if category not in {c.value for c in Category}:
-        errors["category"] = "Choose a category from the list."
+        errors["category"] = _("Choose a category from the list.")
     if severity not in {s.value for s in Severity}:
-        errors["severity"] = "Choose a severity from the list."
+        errors["severity"] = _("Choose a severity from the list.")
     if description and len(description) > TEXT_LIMIT:
-        errors["description"] = f"At most {TEXT_LIMIT} characters (this is {len(description)})."
+        errors["description"] = _too_long(TEXT_LIMIT, description)
     if errors:
         raise LoopValidationError(errors)
 
@@ -484,7 +495,12 @@ def edit_problem(
 ) -> Problem:
     _require_manage(session, user, problem.unit_id)
     if problem.status in (S.MERGED, S.DISMISSED, S.VERIFIED):
-        raise LoopStateError(f"a {problem.status} problem cannot be edited")
+        raise LoopStateError(
+            _(
+                "This problem is “%(status)s”: it can no longer be edited.",
+                status=name_of(STATUS_NAMES, problem.status),
+            )
+        )
     title, description = _clean(title), _clean(description) or None
     _check_problem_fields(title, category, severity, description)
     changes = {
@@ -530,13 +546,20 @@ def change_status(
     _require_manage(session, user, problem.unit_id)
     old = problem.status
     if to not in TRANSITIONS.get(old, frozenset()):
-        raise LoopStateError(f"a problem cannot go from {old} to {to}")
+        raise LoopStateError(
+            _(
+                "A problem cannot go from “%(old)s” to “%(new)s”;"
+                " reload the page to see its status now.",
+                old=name_of(STATUS_NAMES, old),
+                new=name_of(STATUS_NAMES, to),
+            )
+        )
     reason = _clean(reason) or None
     if to == S.DISMISSED:
         if not reason:
-            raise LoopValidationError({"reason": "Say why the problem is dismissed."})
+            raise LoopValidationError({"reason": _("Say why the problem is dismissed.")})
         if len(reason) > 2000:
-            raise LoopValidationError({"reason": f"At most 2000 characters ({len(reason)})."})
+            raise LoopValidationError({"reason": _too_long(2000, reason)})
         problem.dismiss_reason = reason
     now = utcnow()
     problem.status = to
@@ -566,17 +589,29 @@ def merge_problems(
     """
     _require_manage(session, user, target.unit_id)
     if target.status not in (S.PROPOSED, S.OPEN, S.IN_PROGRESS):
-        raise LoopStateError(f"cannot merge into a {target.status} problem")
+        raise LoopStateError(
+            _(
+                "The problem to merge into is “%(status)s”; choose a proposed, confirmed or"
+                " in-progress one.",
+                status=name_of(STATUS_NAMES, target.status),
+            )
+        )
     sources = [s for s in sources if s.id != target.id]
     if not sources:
-        raise LoopValidationError({"sources": "Choose at least one other problem to merge."})
+        raise LoopValidationError({"sources": _("Choose at least one other problem to merge.")})
     for src in sources:
         if (src.unit_id, src.term_id) != (target.unit_id, target.term_id):
             raise LoopValidationError(
-                {"sources": "Only problems of the same unit and term can be merged."}
+                {"sources": _("Only problems of the same unit and term can be merged.")}
             )
         if src.status not in (S.PROPOSED, S.OPEN):
-            raise LoopStateError(f"problem {src.id} is {src.status}: it cannot be merged")
+            raise LoopStateError(
+                _(
+                    "Problem #%(id)s is “%(status)s”: it cannot be merged.",
+                    id=src.id,
+                    status=name_of(STATUS_NAMES, src.status),
+                )
+            )
     have = set(
         session.exec(
             select(ProblemEvidence.key).where(ProblemEvidence.problem_id == target.id)
@@ -641,30 +676,32 @@ def create_meeting(
     attendee_ids, problem_ids = sorted(set(attendee_ids)), sorted(set(problem_ids))
     errors: dict[str, str] = {}
     if held_on is None:
-        errors["held_on"] = "Give the date of the meeting."
+        errors["held_on"] = _("Give the date of the meeting.")
     if not title:
-        errors["title"] = "Give the meeting a title."
+        errors["title"] = _("Give the meeting a topic.")
     elif len(title) > TITLE_LIMIT:
-        errors["title"] = f"At most {TITLE_LIMIT} characters."
+        errors["title"] = _too_long(TITLE_LIMIT, title)
     if not decisions:
-        errors["decisions"] = "Write down what the meeting decided."
+        errors["decisions"] = _("Write down what the meeting decided.")
     elif len(decisions) > 8000:
-        errors["decisions"] = f"At most 8000 characters (this is {len(decisions)})."
+        errors["decisions"] = _too_long(8000, decisions)
     if other_attendees and len(other_attendees) > 2000:
-        errors["other_attendees"] = "At most 2000 characters."
+        errors["other_attendees"] = _too_long(2000, other_attendees)
     if not attendee_ids and not other_attendees:
-        errors["attendees"] = "Name at least one attendee."
+        errors["attendees"] = _("Name at least one attendee.")
     if attendee_ids:
         found = session.exec(select(User.id).where(col(User.id).in_(attendee_ids))).all()
         if len(found) != len(attendee_ids):
-            errors["attendees"] = "Some attendees are not known users."
+            errors["attendees"] = _(
+                "Some attendees are not known users; choose them from the list."
+            )
     if problem_ids:
         problems = session.exec(select(Problem).where(col(Problem.id).in_(problem_ids))).all()
         if len(problems) != len(problem_ids) or not all(
             in_subtree(session, p.unit_id, unit.id)
             for p in problems  # type: ignore[arg-type]
         ):
-            errors["problems"] = "Only problems of this unit and the units below it."
+            errors["problems"] = _("Only problems of this unit and the units below it.")
     if errors:
         raise LoopValidationError(errors)
     meeting = Meeting(
@@ -718,42 +755,45 @@ def _check_action(
     programme = _clean(data.plan_programme) or None
     change = _clean(data.plan_change) or None
     if not title:
-        errors["title"] = "Say what will be done."
+        errors["title"] = _("Say what will be done.")
     elif len(title) > 500:
-        errors["title"] = f"At most 500 characters (this is {len(title)})."
+        errors["title"] = _too_long(500, title)
     owner = session.get(User, data.owner_id) if data.owner_id is not None else None
     if owner is None or not owner.active:
-        errors["owner_id"] = "Choose who is responsible."
+        errors["owner_id"] = _("Choose who is responsible.")
     if data.due_date is None:
-        errors["due_date"] = "Give a due date."
+        errors["due_date"] = _("Give a due date.")
     elif new and data.due_date < today:
-        errors["due_date"] = f"The due date {data.due_date} is already past."
+        errors["due_date"] = _(
+            "The due date %(date)s is already past; choose today or a later day.",
+            date=data.due_date.isoformat(),
+        )
     if notes and len(notes) > TEXT_LIMIT:
-        errors["notes"] = f"At most {TEXT_LIMIT} characters."
+        errors["notes"] = _too_long(TEXT_LIMIT, notes)
     if data.meeting_id is not None:
         meeting = session.get(Meeting, data.meeting_id)
         if meeting is None or not in_subtree(session, problem.unit_id, meeting.unit_id):
-            errors["meeting_id"] = "Choose a meeting of this unit or a unit above it."
+            errors["meeting_id"] = _("Choose a meeting of this unit or a unit above it.")
     if data.plan_course_id is not None:
         course = session.get(Course, data.plan_course_id)
         if course is None or not (
             in_subtree(session, course.department_id, problem.unit_id)
             or in_subtree(session, problem.unit_id, course.department_id)
         ):
-            errors["plan_course_id"] = "Choose a course of this unit."
+            errors["plan_course_id"] = _("Choose a course of this unit.")
     if programme and len(programme) > 200:
-        errors["plan_programme"] = "At most 200 characters."
+        errors["plan_programme"] = _too_long(200, programme)
     if change and len(change) > 2000:
-        errors["plan_change"] = "At most 2000 characters."
+        errors["plan_change"] = _too_long(2000, change)
     has_target = data.plan_course_id is not None or programme
     if change and not has_target:
-        errors["plan_course_id"] = "Name the course or the programme whose plan changes."
+        errors["plan_course_id"] = _("Name the course or the programme whose plan changes.")
     if has_target and not change:
-        errors["plan_change"] = "Say what changes in the training plan."
+        errors["plan_change"] = _("Say what changes in the training plan.")
     if (has_target or change) and data.plan_from_term_id is None:
-        errors["plan_from_term_id"] = "Say from which term the change applies."
+        errors["plan_from_term_id"] = _("Say from which term the change applies.")
     if data.plan_from_term_id is not None and session.get(Term, data.plan_from_term_id) is None:
-        errors["plan_from_term_id"] = "Choose a term from the list."
+        errors["plan_from_term_id"] = _("Choose a term from the list.")
     if errors:
         raise LoopValidationError(errors)
     return {
@@ -780,7 +820,11 @@ def create_action(
     _require_manage(session, user, problem.unit_id)
     if problem.status not in ACTIONABLE:
         raise LoopStateError(
-            f"actions are decided on open or in-progress problems; this one is {problem.status}"
+            _(
+                "Actions are decided on confirmed problems or problems being fixed;"
+                " this one is “%(status)s”.",
+                status=name_of(STATUS_NAMES, problem.status),
+            )
         )
     values = _check_action(session, problem, data, today=today, new=True)
     action = Action(problem_id=problem.id, created_by_id=user.id, **values)  # type: ignore[arg-type]
@@ -824,7 +868,12 @@ def update_action(
     if data is not None and not manager:
         raise LoopPermissionError("only a head or dean may change what, who or when")
     if action.status not in LIVE_ACTIONS:
-        raise LoopStateError(f"a {action.status} action cannot be changed")
+        raise LoopStateError(
+            _(
+                "This action is “%(status)s”: it can no longer be changed.",
+                status=name_of(ACTION_STATUS_NAMES, action.status),
+            )
+        )
     changes: dict[str, list[Any]] = {}
     if data is not None:
         values = _check_action(session, problem, data, today=today, new=False)
@@ -834,12 +883,18 @@ def update_action(
     if notes is not None:
         cleaned = _clean(notes) or None
         if cleaned and len(cleaned) > TEXT_LIMIT:
-            raise LoopValidationError({"notes": f"At most {TEXT_LIMIT} characters."})
+            raise LoopValidationError({"notes": _too_long(TEXT_LIMIT, cleaned)})
         if cleaned != action.notes:
             changes["notes"] = [action.notes, cleaned]
     if status is not None and status != action.status:
         if status not in ACTION_TRANSITIONS.get(action.status, frozenset()):
-            raise LoopStateError(f"an action cannot go from {action.status} to {status}")
+            raise LoopStateError(
+                _(
+                    "An action cannot go from “%(old)s” to “%(new)s”.",
+                    old=name_of(ACTION_STATUS_NAMES, action.status),
+                    new=name_of(ACTION_STATUS_NAMES, status),
+                )
+            )
         changes["status"] = [action.status, status]
     if not changes:
         return action
@@ -897,7 +952,7 @@ def overdue_actions(session: Session, *, today: date, unit_id: int | None = None
 # --- counts for reports and pages --------------------------------------------------------
 
 _SUMMARY = """
-SELECT c.id AS unit_id, c.code, c.name,
+SELECT c.id AS unit_id, c.code, c.name, c.name_en,
        COALESCE(SUM(CASE WHEN p.status IN ('open', 'in_progress', 'resolved', 'verified')
                          THEN 1 ELSE 0 END), 0) AS found,
        COALESCE(SUM(CASE WHEN p.status IN ('resolved', 'verified') THEN 1 ELSE 0 END), 0)
@@ -911,7 +966,7 @@ FROM org_unit c
 JOIN org_unit_closure cl ON cl.ancestor_id = c.id
 LEFT JOIN loop_problem p ON p.unit_id = cl.descendant_id AND p.term_id = :term_id
 WHERE {where}
-GROUP BY c.id, c.code, c.name
+GROUP BY c.id, c.code, c.name, c.name_en
 ORDER BY c.code
 """
 COUNT_KEYS = ("found", "resolved", "verified", "open", "proposed", "dismissed")

@@ -13,6 +13,8 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
@@ -21,6 +23,8 @@ from evalsys.accounts.access import Perm, login_required, top_units
 from evalsys.accounts.models import RoleGrant, User
 from evalsys.aggregation.service import local_today
 from evalsys.db import get_session
+from evalsys.feedback.vocab import name_of
+from evalsys.i18n import fmt_date
 from evalsys.loop import service
 from evalsys.loop.forms import (
     ActionForm,
@@ -36,16 +40,17 @@ from evalsys.loop.forms import (
     put_errors,
 )
 from evalsys.loop.models import (
-    ACTION_STATUS_LABELS,
-    CATEGORY_LABELS,
-    SEVERITY_LABELS,
-    STATUS_LABELS,
+    ACTION_STATUS_NAMES,
+    CATEGORY_NAMES,
+    SEVERITY_NAMES,
+    STATUS_NAMES,
     Action,
     Meeting,
     MeetingAttendee,
     MeetingProblem,
     Problem,
     ProblemEvidence,
+    ProblemSource,
     ProblemStatus,
 )
 from evalsys.loop.report import report_section
@@ -56,23 +61,42 @@ bp = Blueprint("loop", __name__, url_prefix="/loop")
 
 #: Buttons offered on a problem page for each target status.
 STATUS_BUTTONS = {
-    ProblemStatus.OPEN: ("确认", "Confirm"),
-    ProblemStatus.IN_PROGRESS: ("开始整改", "Start work"),
-    ProblemStatus.RESOLVED: ("已整改", "Mark resolved"),
-    ProblemStatus.VERIFIED: ("复查销号", "Verify"),
-    ProblemStatus.DISMISSED: ("不予处理", "Dismiss"),
+    ProblemStatus.OPEN: _l("Confirm"),
+    ProblemStatus.IN_PROGRESS: _l("Start work"),
+    ProblemStatus.RESOLVED: _l("Mark resolved"),
+    ProblemStatus.VERIFIED: _l("Verify and close"),
+    ProblemStatus.DISMISSED: _l("Dismiss"),
 }
+
+#: Where a problem came from, as its page says it.
+SOURCE_NAMES = {
+    ProblemSource.FLAG: _l("proposed from the term's flags"),
+    ProblemSource.FEEDBACK: _l("proposed from an observer's record"),
+    ProblemSource.MANUAL: _l("recorded by hand"),
+}
+
+#: The reader's words for the loop's codes, by what the code is of.
+NAMES = {
+    "category": CATEGORY_NAMES,
+    "severity": SEVERITY_NAMES,
+    "status": STATUS_NAMES,
+    "action_status": ACTION_STATUS_NAMES,
+}
+
+
+def loop_name(what: str, code: str | None) -> str:
+    """``loop_name("status", p.status)`` in any template, the PDF reports' too."""
+    return name_of(NAMES[what], code)
+
+
+# A global of the whole app, not only of this blueprint's pages: reports/_part.html
+# includes loop/_report_section.html, rendered outside any request of this blueprint.
+bp.add_app_template_global(loop_name, "loop_name")
 
 
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
-    return {
-        "status_labels": STATUS_LABELS,
-        "category_labels": CATEGORY_LABELS,
-        "severity_labels": SEVERITY_LABELS,
-        "action_status_labels": ACTION_STATUS_LABELS,
-        "invalid": _invalid,
-    }
+    return {"invalid": _invalid, "source_names": SOURCE_NAMES}
 
 
 def _invalid(field: Any) -> dict[str, str]:
@@ -85,11 +109,28 @@ def _today() -> date:
     return local_today(current_app.config)
 
 
-def _unit_or_404(session: Session, code: str) -> OrgUnit:
+def _unit(session: Session, code: str, *, manage: bool) -> OrgUnit:
+    """The unit of the address (404 if none) that the user may read, or ``manage`` (403)."""
     unit = session.exec(select(OrgUnit).where(OrgUnit.code == code)).first()
     if unit is None:
         abort(404)
+    (_require_manage if manage else _require_view)(session, unit.id)  # type: ignore[arg-type]
     return unit
+
+
+def _pick_term(terms: list[Term], code: str | None) -> Term | None:
+    """The term named by ``code`` (``?term=``), else the default one."""
+    return next((t for t in terms if t.code == code), None) or _default_term(terms, _today())
+
+
+def _unit_and_term(session: Session, code: str) -> tuple[OrgUnit, Term]:
+    """The preamble of the pages that change a unit's loop: the unit, the right to manage it
+    and the term of ``?term=`` (else the default); 404 when there is no term at all."""
+    unit = _unit(session, code, manage=True)
+    term = _pick_term(_terms(session), request.args.get("term"))
+    if term is None:
+        abort(404)
+    return unit, term
 
 
 def _require_view(session: Session, unit_id: int) -> None:
@@ -115,13 +156,18 @@ def _default_term(terms: list[Term], today: date) -> Term | None:
     return started[0] if started else (terms[0] if terms else None)
 
 
-def _problem_or_404(session: Session, problem_id: int) -> tuple[Problem, OrgUnit, Term]:
+def _problem_or_404(
+    session: Session, problem_id: int, *, manage: bool = False
+) -> tuple[Problem, OrgUnit, Term]:
+    """The problem, its unit and term (404); with ``manage``, 403 unless the user manages it."""
     problem = session.get(Problem, problem_id)
     if problem is None:
         abort(404)
     unit = session.get(OrgUnit, problem.unit_id)
     term = session.get(Term, problem.term_id)
     assert unit is not None and term is not None
+    if manage:
+        _require_manage(session, unit.id)  # type: ignore[arg-type]
     return problem, unit, term
 
 
@@ -162,14 +208,11 @@ def index():
 @login_required
 def problems(code: str):
     session = get_session()
-    unit = _unit_or_404(session, code)
-    _require_view(session, unit.id)  # type: ignore[arg-type]
+    unit = _unit(session, code, manage=False)
     terms = _terms(session)
     form = FilterForm(request.args)
     form.term.choices = [(t.code, t.name) for t in terms]  # type: ignore[assignment]
-    term = next((t for t in terms if t.code == form.term.data), None) or _default_term(
-        terms, _today()
-    )
+    term = _pick_term(terms, form.term.data)
     if term is None:
         return render_template("loop/problems.html", unit=unit, term=None, rows=[], form=form)
     form.term.data = term.code
@@ -177,7 +220,7 @@ def problems(code: str):
     counts = service.summary(session, term_id=term.id, unit_id=unit.id)  # type: ignore[arg-type]
     last = {
         "loop": report_section(session, term=term, unit_id=unit.id),  # type: ignore[arg-type]
-        "unit": {"name": unit.name, "code": unit.code},
+        "unit": {"name": unit.name, "name_en": unit.name_en, "code": unit.code},
         "child_level_label": None,
     }
     return render_template(
@@ -237,8 +280,7 @@ def _problem_rows(session: Session, unit: OrgUnit, term: Term, form: FilterForm)
 @login_required
 def propose(code: str):
     session = get_session()
-    unit = _unit_or_404(session, code)
-    _require_manage(session, unit.id)  # type: ignore[arg-type]
+    unit = _unit(session, code, manage=True)
     form = ProposeForm()
     term = session.exec(select(Term).where(Term.code == (form.term.data or ""))).first()
     if not form.validate_on_submit() or term is None:
@@ -246,8 +288,13 @@ def propose(code: str):
     result = service.propose_problems(session, term=term, unit=unit, user=current_user)
     session.commit()
     flash(
-        f"{result.created} new problems proposed; {result.evidence_added} pieces of evidence "
-        f"added to existing ones; {result.unchanged} unchanged.",
+        _(
+            "%(created)s new problems proposed; %(added)s pieces of evidence added to existing"
+            " ones; %(unchanged)s unchanged.",
+            created=result.created,
+            added=result.evidence_added,
+            unchanged=result.unchanged,
+        ),
         "success",
     )
     return redirect(url_for("loop.problems", code=unit.code, term=term.code))
@@ -257,14 +304,7 @@ def propose(code: str):
 @login_required
 def new_problem(code: str):
     session = get_session()
-    unit = _unit_or_404(session, code)
-    _require_manage(session, unit.id)  # type: ignore[arg-type]
-    terms = _terms(session)
-    term = next((t for t in terms if t.code == request.args.get("term")), None) or (
-        _default_term(terms, _today())
-    )
-    if term is None:
-        abort(404)
+    unit, term = _unit_and_term(session, code)
     form = ProblemForm()
     if form.validate_on_submit():
         try:
@@ -283,7 +323,7 @@ def new_problem(code: str):
             put_errors(form, err.errors)
         else:
             session.commit()
-            flash("Problem recorded.", "success")
+            flash(_("Problem recorded."), "success")
             return redirect(url_for("loop.problem", problem_id=problem.id))
     return render_template("loop/problem_form.html", form=form, unit=unit, term=term)
 
@@ -330,7 +370,7 @@ def problem(problem_id: int):
                 flash(str(err), "error")
             else:
                 session.commit()
-                flash("Problem updated.", "success")
+                flash(_("Problem updated."), "success")
                 return redirect(url_for("loop.problem", problem_id=problem.id))
     return _problem_page(session, problem, unit, term, manage, edit_form=edit_form)
 
@@ -410,8 +450,7 @@ def _problem_page(
 @login_required
 def problem_status(problem_id: int):
     session = get_session()
-    problem, unit, term = _problem_or_404(session, problem_id)
-    _require_manage(session, unit.id)  # type: ignore[arg-type]
+    problem, unit, term = _problem_or_404(session, problem_id, manage=True)
     form = StatusForm()
     if not form.validate_on_submit():
         abort(400)
@@ -432,7 +471,10 @@ def problem_status(problem_id: int):
         flash(str(err), "error")
         return _problem_page(session, problem, unit, term, True, status_form=form, code=409)
     session.commit()
-    flash(f"Problem is now {STATUS_LABELS[problem.status][1].lower()}.", "success")
+    flash(
+        _("The problem is now “%(status)s”.", status=name_of(STATUS_NAMES, problem.status)),
+        "success",
+    )
     return redirect(url_for("loop.problem", problem_id=problem.id))
 
 
@@ -441,15 +483,14 @@ def problem_status(problem_id: int):
 def merge(problem_id: int):
     """Merge this problem into the chosen one (same unit and term)."""
     session = get_session()
-    problem, unit, term = _problem_or_404(session, problem_id)
-    _require_manage(session, unit.id)  # type: ignore[arg-type]
+    problem, unit, term = _problem_or_404(session, problem_id, manage=True)
     form = MergeForm()
     if not form.validate_on_submit():
         abort(400)
     target_id, _ = parse_id(form.target.data)
     target = session.get(Problem, target_id) if target_id is not None else None
     if target is None:
-        form.target.errors = ["Choose the problem to merge into."]
+        form.target.errors = [_("Choose the problem to merge into.")]
         return _problem_page(session, problem, unit, term, True, merge_form=form, code=422)
     _require_manage(session, target.unit_id)  # a target in another unit is refused, not a 500
     try:
@@ -463,7 +504,7 @@ def merge(problem_id: int):
         flash(str(err), "error")
         return _problem_page(session, problem, unit, term, True, merge_form=form, code=409)
     session.commit()
-    flash(f"Merged into #{target.id}.", "success")
+    flash(_("Merged into #%(id)s.", id=target.id), "success")
     return redirect(url_for("loop.problem", problem_id=target.id))
 
 
@@ -474,14 +515,7 @@ def merge(problem_id: int):
 @login_required
 def new_meeting(code: str):
     session = get_session()
-    unit = _unit_or_404(session, code)
-    _require_manage(session, unit.id)  # type: ignore[arg-type]
-    terms = _terms(session)
-    term = next((t for t in terms if t.code == request.args.get("term")), None) or (
-        _default_term(terms, _today())
-    )
-    if term is None:
-        abort(404)
+    unit, term = _unit_and_term(session, code)
     form = MeetingForm()
     form.attendees.choices = [(str(u.id), u.name) for u in _people(session, unit.id)]  # type: ignore[arg-type,assignment]
     live = session.exec(
@@ -525,7 +559,7 @@ def new_meeting(code: str):
             put_errors(form, errors)
         else:
             session.commit()
-            flash("Meeting recorded.", "success")
+            flash(_("Meeting recorded."), "success")
             return redirect(url_for("loop.meeting", meeting_id=meeting.id))
     return render_template("loop/meeting_form.html", form=form, unit=unit, term=term)
 
@@ -571,7 +605,7 @@ def meeting(meeting_id: int):
 
 
 def _action_choices(session: Session, form: ActionForm, problem: Problem, unit: OrgUnit) -> None:
-    form.owner_id.choices = [("", "— choose —")] + [  # type: ignore[assignment]
+    form.owner_id.choices = [("", _("— choose —"))] + [  # type: ignore[assignment]
         (str(u.id), u.name)
         for u in _people(session, unit.id)  # type: ignore[arg-type]
     ]
@@ -582,14 +616,14 @@ def _action_choices(session: Session, form: ActionForm, problem: Problem, unit: 
         .order_by(col(Meeting.held_on).desc())
         .limit(50)
     ).all()
-    form.meeting_id.choices = [("", "— none —")] + [  # type: ignore[assignment]
-        (str(m.id), f"{m.held_on} {m.title}") for m in meetings
+    form.meeting_id.choices = [("", _("— none —"))] + [  # type: ignore[assignment]
+        (str(m.id), f"{fmt_date(m.held_on)} {m.title}") for m in meetings
     ]
     below = select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == unit.id)
     courses = session.exec(
         select(Course).where(col(Course.department_id).in_(below)).order_by(Course.code)
     ).all()
-    form.plan_course_id.choices = [("", "— no course —")] + [  # type: ignore[assignment]
+    form.plan_course_id.choices = [("", _("— no course —"))] + [  # type: ignore[assignment]
         (str(c.id), f"{c.code} {c.title}") for c in courses
     ]
     form.plan_from_term_id.choices = [("", "—")] + [  # type: ignore[assignment]
@@ -627,8 +661,7 @@ def _merge_errors(parse_errors: dict[str, str], err: service.LoopValidationError
 @login_required
 def new_action(problem_id: int):
     session = get_session()
-    problem, unit, term = _problem_or_404(session, problem_id)
-    _require_manage(session, unit.id)  # type: ignore[arg-type]
+    problem, unit, term = _problem_or_404(session, problem_id, manage=True)
     form = ActionForm()
     _action_choices(session, form, problem, unit)
     if request.method == "GET" and request.args.get("meeting"):
@@ -652,7 +685,7 @@ def new_action(problem_id: int):
             put_errors(form, _merge_errors(parse_errors, failure))
         else:
             session.commit()
-            flash("Action recorded; its owner will be emailed.", "success")
+            flash(_("Action recorded; its owner will be emailed."), "success")
             return redirect(url_for("loop.problem", problem_id=problem.id))
     return render_template(
         "loop/action_form.html", form=form, problem=problem, unit=unit, term=term, action=None
@@ -702,7 +735,7 @@ def action(action_id: int):
             code = 409
         else:
             session.commit()
-            flash("Action updated.", "success")
+            flash(_("Action updated."), "success")
             return redirect(url_for("loop.action", action_id=action.id))
     elif "e-title" in request.form:
         if not manage:
@@ -726,7 +759,7 @@ def action(action_id: int):
                 code = 422
             else:
                 session.commit()
-                flash("Action updated.", "success")
+                flash(_("Action updated."), "success")
                 return redirect(url_for("loop.action", action_id=action.id))
     else:
         abort(400)

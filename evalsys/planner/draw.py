@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from flask_babel import LazyString, force_locale
+from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, col, delete, select
 
 from evalsys.accounts.models import User
@@ -48,7 +50,16 @@ MAX_SEED = 2**31 - 1
 
 
 class DrawError(ValueError):
-    """A draw that cannot be made (no settings, week outside the term, already drawn)."""
+    """A draw that cannot be made (no settings, week outside the term, already drawn).
+
+    ``str(err)`` is English (the CLI and the job log); ``err.message`` is the lazy
+    text a page shows in its reader's language.
+    """
+
+    def __init__(self, message: LazyString) -> None:
+        with force_locale("en"):
+            super().__init__(str(message))
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -202,25 +213,45 @@ def draw_week(
     """
     settings = session.get(PlanSetting, term.id)
     if settings is None:
-        raise DrawError(f"term {term.code} has no plan settings; set them first")
+        raise DrawError(_l("Term %(term)s has no plan settings; set them first.", term=term.code))
     last = weeks.last_week(term)
     if not 1 <= week <= last:
-        raise DrawError(f"term {term.code} has weeks 1 to {last}; there is no week {week}")
+        raise DrawError(
+            _l(
+                "Term %(term)s has weeks 1 to %(last)s; there is no week %(week)s.",
+                term=term.code,
+                last=last,
+                week=week,
+            )
+        )
     if seed is None:
         seed = new_seed()
     if not 0 <= seed <= MAX_SEED:
-        raise DrawError(f"the seed must be between 0 and {MAX_SEED}")
+        raise DrawError(_l("The seed must be between 0 and %(max)s.", max=MAX_SEED))
     existing = session.exec(select(Draw).where(Draw.term_id == term.id, Draw.week == week)).first()
     if existing is not None:
         if not replace:
-            raise DrawError(f"week {week} of {term.code} is drawn already (seed {existing.seed})")
+            raise DrawError(
+                _l(
+                    "Week %(week)s of %(term)s is drawn already (seed %(seed)s).",
+                    week=week,
+                    term=term.code,
+                    seed=existing.seed,
+                )
+            )
         done = session.exec(
             select(Assignment.id).where(
                 Assignment.draw_id == existing.id, Assignment.status == AssignmentStatus.DONE
             )
         ).first()
         if done is not None:
-            raise DrawError(f"week {week} of {term.code} has visits done; it cannot be redrawn")
+            raise DrawError(
+                _l(
+                    "Week %(week)s of %(term)s has visits done; it cannot be drawn again.",
+                    week=week,
+                    term=term.code,
+                )
+            )
         session.exec(delete(Assignment).where(col(Assignment.draw_id) == existing.id))  # type: ignore[call-overload]
         session.delete(existing)
         session.flush()

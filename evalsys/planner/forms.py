@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DecimalField, IntegerField, SubmitField
 from wtforms.validators import InputRequired, NumberRange, Optional, ValidationError
@@ -11,72 +13,74 @@ from wtforms.validators import InputRequired, NumberRange, Optional, ValidationE
 from evalsys.planner.models import PlanSetting
 
 
-def _weight(label: str) -> DecimalField:
+def _weight(label: Any) -> DecimalField:
     return DecimalField(
         label,
         places=None,
         validators=[
-            InputRequired("Enter a weight, e.g. 2 (1 means no extra weight)."),
-            NumberRange(min=0.1, max=100, message="A weight lies between 0.1 and 100."),
+            InputRequired(_l("Enter a weight, e.g. 2 (1 means no extra weight).")),
+            NumberRange(min=0.1, max=100, message=_l("A weight lies between 0.1 and 100.")),
         ],
     )
 
 
 class PlanSettingsForm(FlaskForm):
     visits_per_week = IntegerField(
-        "Quota: visits per supervisor per week (at least)",
+        _l("Quota: visits per supervisor per week (at least)"),
         validators=[
-            InputRequired("Enter the weekly quota, e.g. 2."),
-            NumberRange(min=0, max=20, message="Between 0 and 20 visits a week."),
+            InputRequired(_l("Enter the weekly quota, e.g. 2.")),
+            NumberRange(min=0, max=20, message=_l("Between 0 and 20 visits a week.")),
         ],
     )
     max_visits_per_week = IntegerField(
-        "At most, when the coverage target needs more",
+        _l("At most, when the coverage target needs more"),
         validators=[
-            InputRequired("Enter the weekly maximum, e.g. 4."),
-            NumberRange(min=0, max=30, message="Between 0 and 30 visits a week."),
+            InputRequired(_l("Enter the weekly maximum, e.g. 4.")),
+            NumberRange(min=0, max=30, message=_l("Between 0 and 30 visits a week.")),
         ],
     )
     visits_per_teacher = IntegerField(
-        "Coverage target: visits per teacher per term (0: no target)",
+        _l("Coverage target: visits per teacher per term (0: no target)"),
         validators=[
-            InputRequired("Enter the coverage target, e.g. 1."),
-            NumberRange(min=0, max=10, message="Between 0 and 10 visits a term."),
+            InputRequired(_l("Enter the coverage target, e.g. 1.")),
+            NumberRange(min=0, max=10, message=_l("Between 0 and 10 visits a term.")),
         ],
     )
     buffer_weeks = IntegerField(
-        "Reach the target this many weeks before the end of term",
+        _l("Reach the target this many weeks before the end of term"),
         validators=[
-            InputRequired("Enter a number of weeks, e.g. 2."),
-            NumberRange(min=0, max=10, message="Between 0 and 10 weeks."),
+            InputRequired(_l("Enter a number of weeks, e.g. 2.")),
+            NumberRange(min=0, max=10, message=_l("Between 0 and 10 weeks.")),
         ],
     )
-    weight_new_staff = _weight("Weight of new staff (no section in an earlier term)")
-    weight_low_rated = _weight("Weight of teachers rated low last term")
+    weight_new_staff = _weight(_l("Weight of new staff (no section in an earlier term)"))
+    weight_low_rated = _weight(_l("Weight of teachers rated low last term"))
     low_rating_threshold = DecimalField(
-        "…rated low: last term's overall mean below (0-100)",
+        _l("…rated low: last term's overall mean below (0-100)"),
         places=None,
         validators=[
-            InputRequired("Enter a score between 0 and 100, e.g. 70."),
-            NumberRange(min=0, max=100, message="A score between 0 and 100."),
+            InputRequired(_l("Enter a score between 0 and 100, e.g. 70.")),
+            NumberRange(min=0, max=100, message=_l("A score between 0 and 100.")),
         ],
     )
-    weight_never_visited = _weight("Weight of teachers never visited by a spot check")
+    weight_never_visited = _weight(_l("Weight of teachers never visited by a spot check"))
     unannounced_share = DecimalField(
-        "Share of unannounced visits (0 to 1)",
+        _l("Share of unannounced visits (0 to 1)"),
         places=None,
         validators=[
-            InputRequired("Enter a share between 0 and 1, e.g. 0.5."),
-            NumberRange(min=0, max=1, message="A share between 0 and 1, e.g. 0.5 for half."),
+            InputRequired(_l("Enter a share between 0 and 1, e.g. 0.5.")),
+            NumberRange(min=0, max=1, message=_l("A share between 0 and 1, e.g. 0.5 for half.")),
         ],
     )
-    active = BooleanField("Draw this term every week (the Friday job)")
-    save = SubmitField("Save settings")
+    active = BooleanField(_l("Draw this term every week (the Friday job)"))
+    save = SubmitField(_l("Save settings"))
 
     def validate_max_visits_per_week(self, field: IntegerField) -> None:
         low = self.visits_per_week.data
         if field.data is not None and low is not None and field.data < low:
-            raise ValidationError(f"The maximum cannot be below the quota of {low}.")
+            raise ValidationError(
+                _("The maximum cannot be below the quota of %(quota)s.", quota=low)
+            )
 
     def values(self) -> dict[str, Any]:
         """The checked values, as the model stores them."""
@@ -122,17 +126,17 @@ class DrawForm(FlaskForm):
     """Draw one week now, from the term page."""
 
     week = IntegerField(
-        "Week",
+        _l("Week"),
         validators=[
-            InputRequired("Enter the week of the term to draw."),
-            NumberRange(min=1, max=60, message="A week of the term, from 1."),
+            InputRequired(_l("Enter the week of the term to draw.")),
+            NumberRange(min=1, max=60, message=_l("A week of the term, from 1.")),
         ],
     )
     seed = IntegerField(
-        "Seed (empty: a fresh one)",
+        _l("Seed (empty: a fresh one)"),
         validators=[
             Optional(),
-            NumberRange(min=0, max=2**31 - 1, message="A seed from 0 to 2147483647."),
+            NumberRange(min=0, max=2**31 - 1, message=_l("A seed from 0 to 2147483647.")),
         ],
     )
-    draw = SubmitField("Draw")
+    draw = SubmitField(_l("Draw"))

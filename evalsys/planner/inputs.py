@@ -11,6 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -27,6 +29,13 @@ NEW_STAFF = "new staff"
 LOW_RATED = "low-rated last term"
 NEVER_VISITED = "never visited"
 COVERAGE = "coverage"
+#: The reader's words for the reasons above (stored in English, shown translated).
+REASON_NAMES: dict[str, LazyString] = {
+    NEW_STAFF: _l("new staff"),
+    LOW_RATED: _l("rated low last term"),
+    NEVER_VISITED: _l("never visited"),
+    COVERAGE: _l("coverage target"),
+}
 
 
 @dataclass(frozen=True)

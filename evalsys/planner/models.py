@@ -15,6 +15,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -33,6 +35,19 @@ class DrawTrigger(StrEnum):
     CLI = "cli"
     JOB = "job"
     MANUAL = "manual"
+
+
+#: The reader's words for the codes above.
+ASSIGNMENT_STATUS_NAMES: dict[str, LazyString] = {
+    AssignmentStatus.PLANNED: _l("Planned"),
+    AssignmentStatus.DONE: _l("Visited"),
+    AssignmentStatus.MISSED: _l("Missed"),
+}
+TRIGGER_NAMES: dict[str, LazyString] = {
+    DrawTrigger.CLI: _l("from the command line"),
+    DrawTrigger.JOB: _l("by the weekly job"),
+    DrawTrigger.MANUAL: _l("on this page"),
+}
 
 
 class PlanSetting(SQLModel, table=True):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from flask_babel import format_date
 from sqlalchemy import Integer, and_, func, or_
 from sqlmodel import Session, col, select
 
@@ -20,9 +21,8 @@ from evalsys.accounts.models import Role, RoleGrant, User, utcnow
 from evalsys.feedback.models import Feedback
 from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term
-from evalsys.org.timetable import WEEKDAY_NAMES
 from evalsys.planner import weeks
-from evalsys.planner.inputs import supervisors
+from evalsys.planner.inputs import REASON_NAMES, supervisors
 from evalsys.planner.models import Assignment, AssignmentStatus, Draw, PlanSetting
 
 #: The settings a form edits, in form order.
@@ -99,7 +99,14 @@ class AssignmentRow:
 
     @property
     def weekday(self) -> str:
-        return WEEKDAY_NAMES[self.visit_date.weekday()]
+        """The day's short name in the reader's language (Babel's locale data: "Mon", "周一")."""
+        return format_date(self.visit_date, "EEE")
+
+    @property
+    def reason_names(self) -> list[str]:
+        """Why the section was drawn, in the reader's language (stored as English codes)."""
+        codes = [r.strip() for r in (self.reasons or "").split(",") if r.strip()]
+        return [str(REASON_NAMES[c]) if c in REASON_NAMES else c for c in codes]
 
 
 def _visible_to(viewer: User) -> Any:

@@ -3,9 +3,12 @@ coverage and quota progress (admins, scoped), the plan settings and a draw (scho
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlmodel import Session, col, select
 
@@ -14,13 +17,49 @@ from evalsys.accounts.models import User
 from evalsys.accounts.service import audit
 from evalsys.aggregation.service import local_today
 from evalsys.db import get_session
+from evalsys.feedback.vocab import name_of
 from evalsys.org.models import OrgUnit, Section, Term
 from evalsys.planner import service, weeks
 from evalsys.planner.draw import DrawError, draw_week
 from evalsys.planner.forms import DrawForm, PlanSettingsForm
-from evalsys.planner.models import DrawTrigger, PlanSetting
+from evalsys.planner.models import (
+    ASSIGNMENT_STATUS_NAMES,
+    TRIGGER_NAMES,
+    DrawTrigger,
+    PlanSetting,
+)
 
 bp = Blueprint("planner", __name__, url_prefix="/planner")
+
+#: How draw.py words a supervisor's shortfall (stored in the draw's parameters, in English).
+_SHORTFALL = re.compile(r"^(\d+) of (\d+): no other section in scope has a free slot this week$")
+
+
+def shortfall_text(why: str) -> str:
+    """A stored shortfall in the reader's language (an unknown wording as it was stored)."""
+    m = _SHORTFALL.match(why or "")
+    if m is None:
+        return why
+    return _(
+        "%(made)s of %(asked)s: no other section in scope has a free slot this week",
+        made=m.group(1),
+        asked=m.group(2),
+    )
+
+
+def planner_name(what: str, code: str | None) -> str:
+    """``planner_name("status", r.status)``: the reader's word for an assignment's status
+    or a draw's trigger (an unknown code as it is)."""
+    return name_of({"status": ASSIGNMENT_STATUS_NAMES, "trigger": TRIGGER_NAMES}[what], code)
+
+
+# Globals of the whole app: planner/_rows.html is also used by the supervisors' dashboard.
+bp.add_app_template_global(planner_name, "planner_name")
+
+
+@bp.context_processor
+def _helpers() -> dict:
+    return {"shortfall_text": shortfall_text}
 
 
 def _me() -> User:
@@ -149,7 +188,7 @@ def settings(code: str):
             session, "plan.settings", user_id=_me().id, target=term.code, detail=str(form.values())
         )
         session.commit()
-        flash(f"Plan settings of {term.code} saved.", "success")
+        flash(_("Plan settings of %(term)s saved.", term=term.code), "success")
         return redirect(url_for(".term", code=term.code), 303)
     status = 422 if form.errors else 200
     return render_template("planner/settings.html", term=term, form=form, new=new), status
@@ -165,7 +204,11 @@ def draw(code: str):
     form = DrawForm()
     if not form.validate_on_submit():
         for field, errors in form.errors.items():
-            flash(f"{field}: {' '.join(errors)}", "error")
+            label = form[field].label.text if field in form else field
+            flash(
+                _("%(field)s: %(errors)s", field=label, errors=" ".join(map(str, errors))),
+                "error",
+            )
         return redirect(url_for(".term", code=term.code), 303)
     try:
         made = draw_week(
@@ -178,7 +221,7 @@ def draw(code: str):
         )
     except DrawError as err:
         session.rollback()
-        flash(str(err), "error")
+        flash(str(err.message), "error")
         return redirect(url_for(".term", code=term.code), 303)
     audit(
         session,
@@ -189,8 +232,13 @@ def draw(code: str):
     )
     session.commit()
     flash(
-        f"Drew week {made.week} with seed {made.seed}: "
-        f"{made.parameters['assignments']} assignments.",
+        ngettext(
+            "Drew week %(week)s with seed %(seed)s: %(num)d assignment.",
+            "Drew week %(week)s with seed %(seed)s: %(num)d assignments.",
+            made.parameters["assignments"],
+            week=made.week,
+            seed=made.seed,
+        ),
         "success",
     )
     return redirect(url_for(".term", code=term.code), 303)

@@ -23,8 +23,6 @@ PENDING: set[str] = {
     "org",
     "imports",
     "reports",
-    "loop",
-    "planner",
 }
 ACCEPT = {"zh": "zh-CN,zh;q=0.9", "en": "en-GB,en;q=0.9"}
 

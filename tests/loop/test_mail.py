@@ -3,17 +3,25 @@ one when assigned, one reminder when due, never twice; a failed send retried."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from email.header import decode_header, make_header
 
+import pytest
+from flask_babel import gettext
 from sqlmodel import select
 
 from evalsys.aggregation.service import local_today
+from evalsys.i18n import fmt_date, in_locale, localized
 from evalsys.loop import jobs as loop_jobs  # noqa: F401  (registers the jobs)
 from evalsys.loop import service
 from evalsys.loop.models import ActionNotice
 from evalsys.scheduler import jobs as scheduler_jobs
 from tests.reports.test_delivery import smtp  # noqa: F401  (fixture)
+
+
+def _subject(msg) -> str:
+    return str(make_header(decode_header(msg["Subject"])))
 
 
 def _run(app, job_id: str) -> str:
@@ -66,7 +74,8 @@ def test_assignment_and_reminder_each_sent_once(world, people, session, app, smt
     assert _run(app, "loop-reminders") == "1 reminders queued; 1 sent, 0 failed"
     assert len(smtp.messages) == 2
     subject = str(make_header(decode_header(smtp.messages[1]["Subject"])))
-    assert subject == f"即将到期 Due {action.due_date}: Rewrite the SE1 labs"
+    with app.app_context():  # English by default in tests: "Due on Dec 2, 2026: ..."
+        assert subject == f"Due on {fmt_date(action.due_date)}: Rewrite the SE1 labs"
     assert _run(app, "loop-reminders") == "0 reminders queued; 0 sent, 0 failed"
     _run(app, "loop-mail")
     assert len(smtp.messages) == 2
@@ -122,3 +131,43 @@ def test_without_mail_server_nothing_is_sent_but_notices_wait(world, people, ses
     assert "1 reminders queued" in _run(app, "loop-reminders")
     session.rollback()
     assert [n.status for n in session.exec(select(ActionNotice))] == ["pending", "pending"]
+
+
+@pytest.mark.parametrize("locale", ["zh", "en"])
+def test_owner_gets_assignment_and_reminder_in_their_language(
+    world,
+    people,
+    session,
+    app,
+    smtp,  # noqa: F811
+    locale,
+):
+    """The owner's language, not the site's nor the head's who assigned it."""
+    owner = people["teacher"]
+    owner.locale = locale
+    session.add(owner)
+    session.commit()
+    app.config["LOOP_BASE_URL"] = "https://evalsys.example.edu"
+    action = _action(session, world, people, app, due_in=1)
+    assert _run(app, "loop-reminders") == "1 reminders queued; 2 sent, 0 failed"
+    assigned, reminder = smtp.messages
+    with app.app_context(), in_locale(locale):
+        due = fmt_date(action.due_date)
+        expected_subjects = [
+            gettext("Action assigned to you: %(title)s", title=action.title),
+            gettext("Due on %(date)s: %(title)s", date=due, title=action.title),
+        ]
+        lead = gettext("You are responsible for this action.")
+        due_line = gettext("Due: %(date)s", date=due)
+        unit_line = gettext(
+            "Unit: %(name)s (%(code)s)",
+            name=localized(world.uni.units["CS-SE"], "name"),
+            code="CS-SE",
+        )
+    assert [_subject(assigned), _subject(reminder)] == expected_subjects
+    body = assigned.get_payload(decode=True).decode()
+    assert lead in body and due_line in body and unit_line in body
+    # The catalogue really has Chinese for it: a zh email is not the English one.
+    chinese = re.compile(r"[\u4e00-\u9fff]")
+    assert bool(chinese.search(_subject(assigned))) == (locale == "zh")
+    assert bool(chinese.search(lead)) == (locale == "zh")

@@ -55,9 +55,8 @@ def test_head_walks_the_loop_in_the_browser(world, people, session, client, auth
     assert _method(session).status == "open"
     # A refused transition says why and changes nothing.
     resp = client.post(f"/loop/problems/{method.id}/status", data={"to": "verified"})
-    assert resp.status_code == 409 and "cannot go from open to verified" in resp.get_data(
-        as_text=True
-    )
+    assert resp.status_code == 409
+    assert "A problem cannot go from “Confirmed” to “Verified”" in resp.get_data(as_text=True)
 
     # A meeting: bad input comes back with messages and what was typed.
     teacher = people["teacher"]

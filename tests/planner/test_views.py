@@ -63,7 +63,7 @@ def test_supervisor_sees_this_weeks_assignments_and_quota(
     for a in rows[1:]:
         code = session.get(Section, a.section_id).code  # type: ignore[union-attr]
         assert f"/feedback/new/spot_check?section={code}" in page
-    assert page.count("log the visit") == 2 and page.count(">record</a>") == 1
+    assert page.count("log the visit") == 2 and page.count(">the record</a>") == 1
     # Nothing of the MATH supervisor's.
     for a in _mine(session, now_plan, now_plan.math_sup.id):  # type: ignore[arg-type]
         assert session.get(Section, a.section_id).code not in page  # type: ignore[union-attr]
