@@ -28,10 +28,8 @@ from evalsys.accounts.service import audit
 from evalsys.feedback.models import Rubric, RubricImmutableError, RubricItem
 from evalsys.feedback.vocab import (
     DIMENSIONS,
-    RUBRIC_STATUS_NAMES,
     FeedbackKind,
     RubricStatus,
-    name_of,
     values,
 )
 
@@ -468,7 +466,7 @@ def publish_rubric(
                 "rubric %(kind)s v%(version)s is %(status)s already",
                 kind=rubric.kind,
                 version=rubric.version,
-                status=name_of(RUBRIC_STATUS_NAMES, rubric.status),
+                status=rubric.status,
             )
         )
     if not rubric_items(session, rubric.id):  # type: ignore[arg-type]

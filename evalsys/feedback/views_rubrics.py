@@ -23,7 +23,6 @@ from wtforms.validators import Length, Optional
 from evalsys.accounts.access import login_required, require_school_admin
 from evalsys.db import get_session
 from evalsys.feedback import rubrics
-from evalsys.i18n import fmt_num
 from evalsys.feedback.vocab import (
     DIMENSION_NAMES,
     DIMENSIONS,
@@ -34,6 +33,7 @@ from evalsys.feedback.vocab import (
     name_of,
     values,
 )
+from evalsys.i18n import fmt_num
 
 bp = Blueprint("rubrics", __name__, url_prefix="/admin/rubrics")
 
@@ -187,7 +187,7 @@ def new(kind: str):
                         source,
                         [
                             _(
-                                "kind: this is a %(kind)s rubric; open its own page to load it",
+                                "kind: this is a rubric for %(kind)s; open its own page to load it",
                                 kind=name_of(KIND_NAMES, spec.kind),
                             )
                         ],

@@ -69,10 +69,10 @@ def test_only_school_admins_reach_the_rubric_pages(client, auth, people, session
 def test_index_lists_every_kind_and_marks_the_current_version(client, auth, people):
     auth.login("admin")
     page = client.get("/admin/rubrics/").get_data(as_text=True)
-    for kind in ("spot check", "open class", "tutor group"):
+    for kind in ("Spot check", "Open class", "Tutor group"):
         assert kind in page
     assert page.count("current</strong>") == 3
-    assert "督导随堂听课评价表" in page
+    assert "class inspection (spot check)" in page  # the English title, in English
 
 
 def test_pasted_toml_becomes_the_next_published_version(client, auth, people, session):
@@ -167,7 +167,7 @@ def test_a_rubric_of_another_kind_is_refused_on_this_page(client, auth, people, 
     page = client.post(
         "/admin/rubrics/spot_check/new", data={"text": other, "fmt": "toml"}
     ).get_data(as_text=True)
-    assert "this is a open_class rubric" in page
+    assert "this is a rubric for Open class" in page
     assert versions(session, "open_class") == [(1, "published")]
     assert versions(session) == [(1, "published")]
 

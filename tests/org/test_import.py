@@ -513,7 +513,8 @@ ERROR_CASES = [
         "CS-AI,人工智能系,department,U,",
         5,
         "parent",
-        "parent 'U' is a school; a department's parent must be a college",
+        "parent 'U' is of kind 'school'; the parent of a unit of kind 'department' must be of"
+        " kind 'college'",
     ),
     (
         "school with a parent",
@@ -531,7 +532,7 @@ ERROR_CASES = [
         "MATH,数学学院,college,,",
         6,
         "parent",
-        "missing value: a college needs a parent (a school)",
+        "missing value: a unit of kind 'college' needs a parent of kind 'school'",
     ),
     (
         "duplicate code",
@@ -651,7 +652,7 @@ ERROR_CASES = [
         "MA101,数学分析,MATH",
         4,
         "department",
-        "'MATH' is a college; a course belongs to a department",
+        "'MATH' is of kind 'college'; a course belongs to a department",
     ),
     ("missing title", "courses.csv", "AI201,机器学习", "AI201,", 3, "title", "missing value"),
     (
@@ -701,7 +702,7 @@ ERROR_CASES = [
         "软件工程导师组,CS",
         3,
         "department",
-        "'CS' is a college; a tutor group belongs to a department",
+        "'CS' is of kind 'college'; a tutor group belongs to a department",
     ),
     (
         "missing column",
@@ -728,7 +729,7 @@ def test_error_is_located_and_nothing_is_written(
 
     assert result.exit_code == 1
     assert f"{file}, row {row}, column {column}: {message}" in result.output
-    assert "Nothing was written: 1 error(s)." in result.output
+    assert "Nothing was written: 1 error." in result.output
     assert all(rows == [] for rows in database(session).values())
     # The same through the function, with the location as data.
     found = import_directory(session, directory)
@@ -776,7 +777,8 @@ def test_turning_a_stored_college_into_a_department_strands_its_departments(
 
     assert result.exit_code == 1
     assert (
-        "units.csv, row 2, column kind: as a department it would leave the stored units"
+        "units.csv, row 2, column kind: as a unit of kind 'department' it would leave the"
+        " stored units"
         " CS-AI, CS-SE below it" in result.output
     )
     assert database(session) == before
@@ -809,7 +811,7 @@ def test_non_utf8_file_is_named(cli, session, tmp_path):
     assert "units.csv, row 2: the file is not UTF-8 text" in result.output
     assert "CSV UTF-8" in result.output
     # References into the unreadable file are not reported as unknown on top.
-    assert "Nothing was written: 1 error(s)." in result.output
+    assert "Nothing was written: 1 error." in result.output
     assert all(rows == [] for rows in database(session).values())
 
 
@@ -838,7 +840,7 @@ def test_every_bad_row_in_every_file_is_reported_in_file_order(cli, session, tmp
         "sections.csv, row 2, column enrolled",
         "groups.csv, row 2, column size",
     ]
-    assert result.output.splitlines()[-1].startswith("Nothing was written: 5 error(s).")
+    assert result.output.splitlines()[-1].startswith("Nothing was written: 5 errors.")
     assert all(rows == [] for rows in database(session).values())
 
 

@@ -58,7 +58,7 @@ def test_preview_shows_changes_and_writes_nothing_until_applied(client, admin, s
     assert expected["units.csv"]["unchanged"] > 0 and expected["people.csv"]["created"] > 0
     for name, c in expected.items():
         row = "".join(f'<td class="num">{c[k]}</td>' for k in ("created", "updated", "unchanged"))
-        assert f"<td>{name}</td>{row}" in page
+        assert f"<td><code>{name}</code></td>{row}" in page
     assert "SE101-02" in page and "G-AI-1" in page  # the new rows are named
     assert domain(session) == before
 
@@ -81,7 +81,7 @@ def test_an_update_shows_the_new_value(client, admin, session):
         "SE101-02,SE101,2026-2027-1,head.se,52",
     )
     page = client.get(upload(client, files).headers["Location"]).get_data(as_text=True)
-    assert "<strong>SE101-02</strong>: enrolled → 52" in page
+    assert "<strong>SE101-02</strong>: <code>enrolled</code> → 52" in page
     assert "Apply these changes" in page
 
 
@@ -93,7 +93,7 @@ def test_errors_are_listed_and_nothing_can_be_applied(client, admin, session):
     response = upload(client, files)
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "nothing can be imported yet" in page
-    assert '<td>sections.csv</td><td class="num">4</td><td>course</td>' in page
+    assert '<td><code>sections.csv</code></td><td class="num">4</td><td><code>course</code></td>' in page
     assert "AI999" in page
     assert "Apply these changes" not in page
     # Even a forged apply re-checks and writes nothing.
@@ -107,7 +107,7 @@ def test_excel_files_preview_under_their_own_names(client, admin, session, tmp_p
     write_xlsx(path, GOOD["terms.csv"])
     page = client.get(upload(client, {"terms.xlsx": path.read_bytes()}).headers["Location"])
     text = page.get_data(as_text=True)
-    assert '<td>terms.xlsx</td><td class="num">2</td>' in text
+    assert '<td><code>terms.xlsx</code></td><td class="num">2</td>' in text
 
 
 def test_unknown_or_repeated_names_are_refused_before_anything_is_staged(client, admin, app):
