@@ -271,7 +271,7 @@ def _not_utf8(byte: int) -> str:
     return _(
         "the file is not UTF-8 text (byte 0x%(byte)s); in Excel use Save As,"
         " 'CSV UTF-8 (Comma delimited)', or convert it (iconv -f GBK -t UTF-8)",
-        byte=f"{byte:02x}",
+        byte=format(byte, "02x"),
     )
 
 

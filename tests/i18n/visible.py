@@ -38,11 +38,14 @@ KEEP = frozenset(
         "SMTP",
         "TERM",
         "UNITCODE",
+        "UTF",
+        "TOML",
     ]
 )
 #: Attributes whose text a reader (or a screen reader) meets.
 SHOWN_ATTRS = ("title", "aria-label", "placeholder", "alt", "data-label")
-_SKIP = {"script", "style", "code", "kbd", "samp", "pre"}
+#: ... and a textarea's text, which is what a person typed or edits (data, not the page's).
+_SKIP = {"script", "style", "code", "kbd", "samp", "pre", "textarea"}
 _VOID = {
     "area",
     "base",
@@ -109,7 +112,13 @@ def data_words(session: Session) -> set[str]:
     """Every word stored in a text column: what a page may show in any language."""
     words: set[str] = set()
     for table in SQLModel.metadata.sorted_tables:
-        columns = [c for c in table.columns if isinstance(c.type, (String, Text))]
+        # SQLModel's AutoString is a TypeDecorator over String, not a String itself.
+        columns = [
+            c
+            for c in table.columns
+            if isinstance(c.type, (String, Text))
+            or isinstance(getattr(c.type, "impl", None), (String, Text))
+        ]
         if not columns or not inspect(session.get_bind()).has_table(table.name):
             continue
         for row in session.execute(select(*columns)):
