@@ -93,7 +93,8 @@ def test_errors_are_listed_and_nothing_can_be_applied(client, admin, session):
     response = upload(client, files)
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "nothing can be imported yet" in page
-    assert '<td><code>sections.csv</code></td><td class="num">4</td><td><code>course</code></td>' in page
+    cells = '<td><code>sections.csv</code></td><td class="num">4</td><td><code>course</code></td>'
+    assert cells in page
     assert "AI999" in page
     assert "Apply these changes" not in page
     # Even a forged apply re-checks and writes nothing.
