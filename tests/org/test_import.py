@@ -927,3 +927,39 @@ def test_a_demo_sized_import_reads_once_per_table(app, session, tmp_path):
     # The same five, the grants of the 300 people, and the closure rebuilt: no writes per row.
     assert statements.count("SELECT") == 6
     assert len(statements) < 12, statements
+
+
+def test_a_long_import_shows_its_progress_on_stderr(cli, session, tmp_path):
+    rows = "".join(f"p{i:05d},Person {i},p{i}@example.edu,\n" for i in range(2500))
+    files = {"people.csv": "username,name,email,roles\n" + rows}
+
+    result = cli("import", str(write_files(tmp_path, files)))
+
+    assert result.exit_code == 0, result.output
+    # The summary alone on standard output; the progress beside it on standard error.
+    assert result.stdout.splitlines() == ["people.csv: 2500 created, 0 updated, 0 unchanged"]
+    progress = [line.split(" (")[0].strip() for line in result.stderr.splitlines()]
+    assert progress == [
+        "people.csv: read 2,500/2,500 rows",
+        "people.csv: checked 1,000/2,500 rows",
+        "people.csv: checked 2,000/2,500 rows",
+        "people.csv: checked 2,500/2,500 rows",
+        "people.csv: wrote 2,500/2,500 rows",
+    ]
+    session.rollback()
+    assert len(session.exec(select(User)).all()) == 2500
+
+
+def test_a_short_import_prints_its_summary_only(cli, tmp_path):
+    result = cli("import", str(write_files(tmp_path, GOOD)), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+
+
+def test_the_cli_speaks_english_where_the_site_speaks_chinese(cli, app, tmp_path):
+    app.config["DEFAULT_LOCALE"] = "zh"
+    files = changed("sections.csv", "AI201-01,AI201,", "AI201-01,AI999,")
+    result = cli("import", str(write_files(tmp_path, files)))
+    assert result.exit_code == 1
+    assert "unknown course 'AI999': neither in courses.csv nor in the database" in result.output
+    assert "Nothing was written: 1 error." in result.output
