@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -178,13 +179,26 @@ def set_password_cmd(username: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Check everything and report, write nothing.")
 def import_cmd(directory: Path, dry_run: bool) -> None:
     """Import units, people, terms, courses, sections and tutor groups from CSV files."""
+    from evalsys.i18n import in_locale
     from evalsys.org.importer import import_directory
 
-    with session_scope() as session:
-        result = import_directory(session, directory, dry_run=dry_run)
+    started = time.perf_counter()
+    verbs = {"read": "read", "check": "checked", "write": "wrote"}
+
+    def progress(stage: str, file: str, done: int, total: int) -> None:
+        """Long files report on standard error; the summary alone goes to standard output."""
+        seconds = time.perf_counter() - started
+        click.echo(
+            f"  {file}: {verbs.get(stage, stage)} {done:,}/{total:,} rows ({seconds:.1f} s)",
+            err=True,
+        )
+
+    with in_locale("en"), session_scope() as session:  # the CLI speaks English
+        result = import_directory(session, directory, dry_run=dry_run, progress=progress)
         if result.errors or dry_run:
             session.rollback()
-    for line in result.report_lines():
+        lines = result.report_lines()
+    for line in lines:
         click.echo(line, err=bool(result.errors))
     if result.errors:
         sys.exit(1)

@@ -19,13 +19,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import utcnow
 from evalsys.accounts.service import audit
 from evalsys.feedback.models import Rubric, RubricImmutableError, RubricItem
-from evalsys.feedback.vocab import DIMENSIONS, FeedbackKind, RubricStatus, values
+from evalsys.feedback.vocab import (
+    DIMENSIONS,
+    FeedbackKind,
+    RubricStatus,
+    values,
+)
 
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 CODE_LIMIT = 40
@@ -84,10 +90,12 @@ def read_rubric_file(path: Path | str) -> RubricSpec:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise RubricFileError(source, [f"cannot read the file: {err}"]) from err
+        raise RubricFileError(source, [_("cannot read the file: %(reason)s", reason=err)]) from err
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".json"):
-        raise RubricFileError(source, [f"unknown file type '{suffix}': use .toml or .json"])
+        raise RubricFileError(
+            source, [_("unknown file type '%(suffix)s': use .toml or .json", suffix=suffix)]
+        )
     return read_rubric_text(text, suffix[1:], source=source)
 
 
@@ -99,11 +107,13 @@ def read_rubric_text(text: str, fmt: str, *, source: str = "rubric") -> RubricSp
         elif fmt == "json":
             data = json.loads(text)
         else:
-            raise RubricFileError(source, [f"unknown format '{fmt}': use toml or json"])
+            raise RubricFileError(
+                source, [_("unknown format '%(format)s': use toml or json", format=fmt)]
+            )
     except tomllib.TOMLDecodeError as err:
-        raise RubricFileError(source, [f"not valid TOML: {err}"]) from err
+        raise RubricFileError(source, [_("not valid TOML: %(reason)s", reason=err)]) from err
     except json.JSONDecodeError as err:
-        raise RubricFileError(source, [f"not valid JSON: {err}"]) from err
+        raise RubricFileError(source, [_("not valid JSON: %(reason)s", reason=err)]) from err
     return parse_rubric(data, source=source)
 
 
@@ -111,28 +121,42 @@ def parse_rubric(data: Any, *, source: str = "rubric") -> RubricSpec:
     """Check the structure of a rubric (a decoded file) and return it as a spec."""
     errors: list[str] = []
     if not isinstance(data, Mapping):
-        raise RubricFileError(source, ["the top level must be a table (a JSON object)"])
+        raise RubricFileError(source, [_("the top level must be a table (a JSON object)")])
     for key in sorted(set(data) - _RUBRIC_KEYS):
-        hint = " (versions are numbered when loading)" if key == "version" else ""
-        errors.append(f"{key}: unknown key{hint}; keys are {', '.join(sorted(_RUBRIC_KEYS))}")
+        keys = ", ".join(sorted(_RUBRIC_KEYS))
+        if key == "version":
+            message = _(
+                "%(key)s: unknown key (versions are numbered when loading); keys are %(keys)s",
+                key=key,
+                keys=keys,
+            )
+        else:
+            message = _("%(key)s: unknown key; keys are %(keys)s", key=key, keys=keys)
+        errors.append(message)
 
     kind = data.get("kind")
     if kind not in values(FeedbackKind):
         kinds = ", ".join(values(FeedbackKind))
-        errors.append(f"kind: unknown kind {kind!r}; expected one of {kinds}")
+        errors.append(
+            _(
+                "kind: unknown kind %(kind)s; expected one of %(kinds)s",
+                kind=repr(kind),
+                kinds=kinds,
+            )
+        )
         kind = None
     texts = _texts(data, _RUBRIC_TEXT, "", errors)
     if not texts.get("title"):
-        errors.append("title: missing; give the rubric a title")
+        errors.append(_("title: missing; give the rubric a title"))
     default_min = _int(data, "scale_min", "", errors)
     default_max = _int(data, "scale_max", "", errors)
 
     raw_items = data.get("items")
     items: list[ItemSpec] = []
     if raw_items is None or raw_items == []:
-        errors.append("items: no items; a rubric needs at least one [[items]] entry")
+        errors.append(_("items: no items; a rubric needs at least one [[items]] entry"))
     elif not isinstance(raw_items, list):
-        errors.append("items: must be a list of tables ([[items]] in TOML, an array in JSON)")
+        errors.append(_("items: must be a list of tables ([[items]] in TOML, an array in JSON)"))
     else:
         seen: dict[str, int] = {}
         for number, raw in enumerate(raw_items, start=1):
@@ -155,58 +179,107 @@ def _parse_item(
     errors: list[str],
 ) -> ItemSpec | None:
     if not isinstance(raw, Mapping):
-        errors.append(f"item {number}: must be a table with code, label, dimension, weight")
+        errors.append(
+            _("item %(number)s: must be a table with code, label, dimension, weight", number=number)
+        )
         return None
     code = raw.get("code")
-    where = f"item {number} '{code}'" if isinstance(code, str) and code else f"item {number}"
+    if isinstance(code, str) and code:
+        where = _("item %(number)s '%(code)s'", number=number, code=code)
+    else:
+        where = _("item %(number)s", number=number)
     before = len(errors)
     for key in sorted(set(raw) - _ITEM_KEYS):
-        errors.append(f"{where}: {key}: unknown key; keys are {', '.join(sorted(_ITEM_KEYS))}")
+        errors.append(
+            _(
+                "%(where)s: %(key)s: unknown key; keys are %(keys)s",
+                where=where,
+                key=key,
+                keys=", ".join(sorted(_ITEM_KEYS)),
+            )
+        )
 
     if not isinstance(code, str) or not code:
-        errors.append(f"{where}: code: missing")
+        errors.append(_("%(where)s: code: missing", where=where))
     elif len(code) > CODE_LIMIT or not CODE_PATTERN.match(code):
         errors.append(
-            f"{where}: code: use lower-case letters, digits and '_', starting with a letter, "
-            f"at most {CODE_LIMIT} characters"
+            _(
+                "%(where)s: code: use lower-case letters, digits and '_', starting with a letter,"
+                " at most %(limit)s characters",
+                where=where,
+                limit=CODE_LIMIT,
+            )
         )
     elif code in seen:
-        errors.append(f"{where}: code: duplicate item code (item {seen[code]} has it too)")
+        errors.append(
+            _(
+                "%(where)s: code: duplicate item code (item %(other)s has it too)",
+                where=where,
+                other=seen[code],
+            )
+        )
     else:
         seen[code] = number
 
-    texts = _texts(raw, _ITEM_TEXT, f"{where}: ", errors)
+    texts = _texts(raw, _ITEM_TEXT, where, errors)
     if not texts.get("label"):
-        errors.append(f"{where}: label: missing")
+        errors.append(_("%(where)s: label: missing", where=where))
 
     dimension = raw.get("dimension")
     allowed = DIMENSIONS.get(kind or "", {})
     if not isinstance(dimension, str) or not dimension:
-        errors.append(f"{where}: dimension: missing; one of {', '.join(allowed) or '…'}")
+        errors.append(
+            _(
+                "%(where)s: dimension: missing; one of %(dimensions)s",
+                where=where,
+                dimensions=", ".join(allowed) or "…",
+            )
+        )
     elif kind is not None and dimension not in allowed:
         errors.append(
-            f"{where}: dimension: unknown dimension '{dimension}' for {kind}; "
-            f"expected one of {', '.join(allowed)}"
+            _(
+                "%(where)s: dimension: unknown dimension '%(dimension)s' for %(kind)s;"
+                " expected one of %(dimensions)s",
+                where=where,
+                dimension=dimension,
+                kind=kind,
+                dimensions=", ".join(allowed),
+            )
         )
 
     scale_min = _scale(raw, "scale_min", default_min, where, errors)
     scale_max = _scale(raw, "scale_max", default_max, where, errors)
     if scale_min is not None and scale_max is not None and scale_max <= scale_min:
         errors.append(
-            f"{where}: scale_max: must be greater than scale_min ({scale_max} ≤ {scale_min})"
+            _(
+                "%(where)s: scale_max: must be greater than scale_min (%(max)s ≤ %(min)s)",
+                where=where,
+                max=scale_max,
+                min=scale_min,
+            )
         )
 
     weight = raw.get("weight")
     if weight is None:
-        errors.append(f"{where}: weight: missing")
+        errors.append(_("%(where)s: weight: missing", where=where))
     elif isinstance(weight, bool) or not isinstance(weight, int | float):
-        errors.append(f"{where}: weight: must be a number, got {weight!r}")
+        errors.append(
+            _("%(where)s: weight: must be a number, got %(value)s", where=where, value=repr(weight))
+        )
     elif not math.isfinite(weight) or weight <= 0:
-        errors.append(f"{where}: weight: must be greater than 0, got {weight}")
+        errors.append(
+            _("%(where)s: weight: must be greater than 0, got %(value)s", where=where, value=weight)
+        )
 
     required = raw.get("required", True)
     if not isinstance(required, bool):
-        errors.append(f"{where}: required: must be true or false, got {required!r}")
+        errors.append(
+            _(
+                "%(where)s: required: must be true or false, got %(value)s",
+                where=where,
+                value=repr(required),
+            )
+        )
 
     if len(errors) > before:
         return None
@@ -230,21 +303,46 @@ def _texts(
         if value is None:
             out[key] = None
         elif not isinstance(value, str):
-            errors.append(f"{where}{key}: must be text, got {value!r}")
+            errors.append(
+                _located(
+                    where, _("%(key)s: must be text, got %(value)s", key=key, value=repr(value))
+                )
+            )
         elif len(value.strip()) > limit:
-            errors.append(f"{where}{key}: {len(value.strip())} characters; the limit is {limit}")
+            errors.append(
+                _located(
+                    where,
+                    _(
+                        "%(key)s: %(length)s characters; the limit is %(limit)s",
+                        key=key,
+                        length=len(value.strip()),
+                        limit=limit,
+                    ),
+                )
+            )
         else:
             out[key] = value.strip() or None
     return out
+
+
+def _located(where: str, message: str) -> str:
+    """``message`` about an item (``where`` names it), or as it is for the rubric's top."""
+    return _("%(where)s: %(message)s", where=where, message=message) if where else message
 
 
 def _scale(
     raw: Mapping[str, Any], key: str, default: int | None, where: str, errors: list[str]
 ) -> int | None:
     if key in raw:
-        return _int(raw, key, f"{where}: ", errors)
+        return _int(raw, key, where, errors)
     if default is None:
-        errors.append(f"{where}: {key}: missing (give it here or at the top of the file)")
+        errors.append(
+            _(
+                "%(where)s: %(key)s: missing (give it here or at the top of the file)",
+                where=where,
+                key=key,
+            )
+        )
     return default
 
 
@@ -253,7 +351,12 @@ def _int(raw: Mapping[str, Any], key: str, where: str, errors: list[str]) -> int
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        errors.append(f"{where}{key}: must be a whole number, got {value!r}")
+        errors.append(
+            _located(
+                where,
+                _("%(key)s: must be a whole number, got %(value)s", key=key, value=repr(value)),
+            )
+        )
         return None
     return value
 
@@ -358,14 +461,28 @@ def publish_rubric(
 ) -> Rubric:
     """Make a draft the current rubric of its kind; the version it replaces is retired."""
     if rubric.status != RubricStatus.DRAFT:
-        raise RubricError(f"rubric {rubric.kind} v{rubric.version} is {rubric.status} already")
+        raise RubricError(
+            _(
+                "rubric %(kind)s v%(version)s is %(status)s already",
+                kind=rubric.kind,
+                version=rubric.version,
+                status=rubric.status,
+            )
+        )
     if not rubric_items(session, rubric.id):  # type: ignore[arg-type]
-        raise RubricError(f"rubric {rubric.kind} v{rubric.version} has no items")
+        raise RubricError(
+            _("rubric %(kind)s v%(version)s has no items", kind=rubric.kind, version=rubric.version)
+        )
     current = current_rubric(session, rubric.kind)
     if current is not None and current.version > rubric.version:
         raise RubricError(
-            f"rubric {rubric.kind} v{rubric.version} is older than the published "
-            f"v{current.version}; load the file again to make a newer version"
+            _(
+                "rubric %(kind)s v%(version)s is older than the published v%(current)s;"
+                " load the file again to make a newer version",
+                kind=rubric.kind,
+                version=rubric.version,
+                current=current.version,
+            )
         )
     published = session.exec(
         select(Rubric).where(Rubric.kind == rubric.kind, Rubric.status == RubricStatus.PUBLISHED)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -21,7 +23,17 @@ from wtforms.validators import Length, Optional
 from evalsys.accounts.access import login_required, require_school_admin
 from evalsys.db import get_session
 from evalsys.feedback import rubrics
-from evalsys.feedback.vocab import DIMENSIONS, FeedbackKind, RubricStatus, values
+from evalsys.feedback.vocab import (
+    DIMENSION_NAMES,
+    DIMENSIONS,
+    KIND_NAMES,
+    RUBRIC_STATUS_NAMES,
+    FeedbackKind,
+    RubricStatus,
+    name_of,
+    values,
+)
+from evalsys.i18n import fmt_num
 
 bp = Blueprint("rubrics", __name__, url_prefix="/admin/rubrics")
 
@@ -34,19 +46,31 @@ class PublishForm(FlaskForm):
 
 
 class RubricUploadForm(FlaskForm):
-    file = FileField("Rubric file (.toml or .json)")
-    text = TextAreaField("…or the rubric itself", validators=[Optional(), Length(max=TEXT_LIMIT)])
+    file = FileField(_l("Rubric file (.toml or .json)"))
+    text = TextAreaField(
+        _l("…or the rubric itself"), validators=[Optional(), Length(max=TEXT_LIMIT)]
+    )
     fmt = SelectField(
-        "Format of the text", choices=[SelectChoice("json", "JSON"), SelectChoice("toml", "TOML")]
+        _l("Format of the text"),
+        choices=[SelectChoice("json", "JSON"), SelectChoice("toml", "TOML")],
     )
     then = RadioField(
-        "Then",
+        _l("Then"),
         choices=[
-            SelectChoice("publish", "Publish it: new feedback uses it from now on"),
-            SelectChoice("draft", "Keep it as a draft to check first"),
+            SelectChoice("publish", _l("Publish it: new feedback uses it from now on")),
+            SelectChoice("draft", _l("Keep it as a draft to check first")),
         ],
         default="publish",
     )
+
+
+def _names() -> dict:
+    """The reader's words for kinds, statuses and dimensions (the templates show no codes)."""
+    return {
+        "kind_names": KIND_NAMES,
+        "status_names": RUBRIC_STATUS_NAMES,
+        "dimension_names": DIMENSION_NAMES,
+    }
 
 
 def _kind_or_404(kind: str) -> str:
@@ -65,7 +89,7 @@ def index():
     by_kind: dict[str, list] = {k: [] for k in values(FeedbackKind)}
     for rubric, count in rows:
         by_kind[rubric.kind].append((rubric, count, current.get(rubric.kind) == rubric.id))
-    return render_template("rubrics/index.html", by_kind=by_kind)
+    return render_template("rubrics/index.html", by_kind=by_kind, **_names())
 
 
 @bp.route("/<kind>/<int:version>")
@@ -86,6 +110,7 @@ def show(kind: str, version: int):
         total_weight=sum(i.weight for i in items),
         dimensions=DIMENSIONS[kind],
         form=PublishForm(),
+        **_names(),
     )
 
 
@@ -122,10 +147,17 @@ def publish(kind: str, version: int):
         rubrics.publish_rubric(session, rubric, user_id=current_user.id)
     except rubrics.RubricError as err:
         session.rollback()
-        flash(f"Not published: {err}.", "error")
+        flash(_("Not published: %(reason)s.", reason=err), "error")
     else:
         session.commit()
-        flash(f"Published {kind} v{version}: new {kind} feedback uses it from now on.", "success")
+        flash(
+            _(
+                "Published %(kind)s v%(version)s: new %(kind)s feedback uses it from now on.",
+                kind=name_of(KIND_NAMES, kind),
+                version=version,
+            ),
+            "success",
+        )
     return redirect(url_for("rubrics.show", kind=kind, version=version))
 
 
@@ -153,7 +185,12 @@ def new(kind: str):
                 if spec.kind != kind:
                     raise rubrics.RubricFileError(
                         source,
-                        [f"kind: this is a {spec.kind} rubric; open its own page to load it"],
+                        [
+                            _(
+                                "kind: this is a rubric for %(kind)s; open its own page to load it",
+                                kind=name_of(KIND_NAMES, spec.kind),
+                            )
+                        ],
                     )
                 rubric = rubrics.create_rubric(
                     session, spec, publish=form.then.data == "publish", user_id=current_user.id
@@ -166,16 +203,28 @@ def new(kind: str):
                 errors = [str(err)]
             else:
                 session.commit()
-                state = "published" if rubric.status == RubricStatus.PUBLISHED else "a draft"
-                flash(f"Stored {kind} v{rubric.version}, {state}.", "success")
+                if rubric.status == RubricStatus.PUBLISHED:
+                    message = _(
+                        "Stored %(kind)s v%(version)s, published.",
+                        kind=name_of(KIND_NAMES, kind),
+                        version=rubric.version,
+                    )
+                else:
+                    message = _(
+                        "Stored %(kind)s v%(version)s as a draft.",
+                        kind=name_of(KIND_NAMES, kind),
+                        version=rubric.version,
+                    )
+                flash(message, "success")
                 return redirect(url_for("rubrics.show", kind=kind, version=rubric.version))
         # Whatever came in stays in the box to be corrected, an uploaded file included.
         form.text.data, form.fmt.data = text, fmt
     else:
         errors = [
-            f"{form[name].label.text}: {'; '.join(msgs)}" for name, msgs in form.errors.items()
+            _("%(field)s: %(problems)s", field=form[name].label.text, problems="; ".join(msgs))
+            for name, msgs in form.errors.items()
         ]
-    return render_template("rubrics/new.html", form=form, kind=kind, errors=errors)
+    return render_template("rubrics/new.html", form=form, kind=kind, errors=errors, **_names())
 
 
 def _submitted_text(form: RubricUploadForm) -> tuple[str, str, str, list[str]]:
@@ -187,13 +236,25 @@ def _submitted_text(form: RubricUploadForm) -> tuple[str, str, str, list[str]]:
         suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
         raw = upload.read(TEXT_LIMIT + 1)
         if suffix not in ("toml", "json"):
-            return text, fmt, name, [f"{name}: use a .toml or .json file"]
+            return text, fmt, name, [_("%(file)s: use a .toml or .json file", file=name)]
         if len(raw) > TEXT_LIMIT:
-            return text, fmt, name, [f"{name}: larger than {TEXT_LIMIT:,} bytes; not a rubric"]
+            return (
+                text,
+                fmt,
+                name,
+                [
+                    _(
+                        "%(file)s: larger than %(limit)s bytes; not a rubric",
+                        file=name,
+                        limit=fmt_num(TEXT_LIMIT, 0),
+                    )
+                ],
+            )
         try:
             return raw.decode("utf-8"), suffix, name, []
         except UnicodeDecodeError:
-            return text, fmt, name, [f"{name}: not UTF-8 text; save it as UTF-8 and try again"]
+            message = _("%(file)s: not UTF-8 text; save it as UTF-8 and try again", file=name)
+            return text, fmt, name, [message]
     if not text.strip():
-        return text, fmt, "the text", ["Choose a file or paste the rubric in the box."]
-    return text, fmt, "the text", []
+        return text, fmt, _("the text"), [_("Choose a file or paste the rubric in the box.")]
+    return text, fmt, _("the text"), []

@@ -143,8 +143,17 @@ _REFERENCES: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
-def apply(session: Session, snapshot: Snapshot, changes: dict[str, FileChanges]) -> None:
-    """Write the changes in file order; the caller commits (or rolls back)."""
+def apply(
+    session: Session,
+    snapshot: Snapshot,
+    changes: dict[str, FileChanges],
+    *,
+    progress: Callable[[str, str, int, int], None] | None = None,
+) -> None:
+    """Write the changes in file order; the caller commits (or rolls back).
+
+    ``progress("write", file, rows, rows)`` is called when a file's rows are written.
+    """
     writer = _Writer(session, snapshot)
     for spec in SPECS:
         found = changes.get(spec.name)
@@ -156,6 +165,9 @@ def apply(session: Session, snapshot: Snapshot, changes: dict[str, FileChanges])
             writer.people(found)
         else:
             writer.write(spec, found.update, found.create)
+        if progress is not None:
+            rows = sum(found.counts().values())
+            progress("write", spec.name, rows, rows)
 
 
 class _Writer:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import User
@@ -30,7 +31,6 @@ from evalsys.org.import_common import (
     Planned,
     RowReader,
     max_length,
-    nowhere,
 )
 from evalsys.org.import_snapshot import Snapshot
 from evalsys.org.import_tree import check_tree, kind_changed_from_department
@@ -64,9 +64,14 @@ def check_tables(
     snapshot: Snapshot,
     issues: list[ImportIssue],
     unverified: set[str],
+    *,
+    progress: Callable[[str, str, int, int], None] | None = None,
 ) -> Plans:
-    """Check every row of every file against the others and the stored rows."""
-    return _Checker(session, snapshot, issues, unverified).run(tables)
+    """Check every row of every file against the others and the stored rows.
+
+    ``progress("check", file, rows checked, rows)`` is called after each row.
+    """
+    return _Checker(session, snapshot, issues, unverified, progress).run(tables)
 
 
 class _Checker:
@@ -76,7 +81,9 @@ class _Checker:
         snapshot: Snapshot,
         issues: list[ImportIssue],
         unverified: set[str],
+        progress: Callable[[str, str, int, int], None] | None = None,
     ) -> None:
+        self.progress = progress
         self.session = session
         self.snapshot = snapshot
         self.issues = issues
@@ -109,6 +116,8 @@ class _Checker:
         planned: dict[str, Planned] = {}
         key_limit = max_length(spec.model, spec.key)
         for number, data in enumerate(rows, start=2):
+            if self.progress is not None:
+                self.progress("check", spec.name, number - 1, len(rows))
             if not any(data.values()):
                 continue  # an empty line, or one Excel filled with commas only
             reader = RowReader(spec.name, number, data, columns, self.issues)
@@ -118,7 +127,13 @@ class _Checker:
                 continue
             if key in planned:
                 first = planned[key].row
-                reader.error(spec.key, f"duplicate {spec.key} '{key}': already on row {first}")
+                message = _(
+                    "duplicate %(column)s '%(key)s': already on row %(row)s",
+                    column=spec.key,
+                    key=key,
+                    row=first,
+                )
+                reader.error(spec.key, message)
                 continue
             planned[key] = Planned(number, values)
         self.plans.rows[spec.name] = planned
@@ -126,12 +141,19 @@ class _Checker:
             check_tree(planned, self.snapshot.units, self._unit_reporter(planned))
 
     def _missing_columns(self, spec: FileSpec, columns: frozenset[str], missing: list[str]) -> None:
-        message = (
-            f"missing column(s) {', '.join(missing)}; "
-            f"the header (row 1) must name {', '.join(spec.columns)}"
-        )
         if len(columns) == 1 and any(sep in next(iter(columns)) for sep in ";\t"):
-            message += "; the header looks separated by ';' or tabs: save it as CSV with commas"
+            message = _(
+                "missing column(s) %(missing)s; the header (row 1) must name %(columns)s;"
+                " the header looks separated by ';' or tabs: save it as CSV with commas",
+                missing=", ".join(missing),
+                columns=", ".join(spec.columns),
+            )
+        else:
+            message = _(
+                "missing column(s) %(missing)s; the header (row 1) must name %(columns)s",
+                missing=", ".join(missing),
+                columns=", ".join(spec.columns),
+            )
         self.issues.append(ImportIssue(spec.name, 1, ", ".join(missing), message))
 
     def _unit_reporter(self, planned: dict[str, Planned]) -> Callable[[str, str, str], None]:
@@ -144,7 +166,10 @@ class _Checker:
 
     def _unit(self, r: RowReader, code: str | None) -> dict[str, Any]:
         if code is not None and not _UNIT_CODE.fullmatch(code):
-            r.error("code", f"'{code}' holds a space, '@', ';' or ','; a unit code cannot")
+            r.error(
+                "code",
+                _("'%(code)s' holds a space, '@', ';' or ','; a unit code cannot", code=code),
+            )
         values: dict[str, Any] = {
             "name": r.text("name", limit=max_length(OrgUnit, "name")),
             "kind": self._kind(r),
@@ -160,7 +185,10 @@ class _Checker:
         if kind is None:
             return None
         if kind.lower() not in _KINDS:
-            r.error("kind", f"unknown kind '{kind}'; use {', '.join(_KINDS)}")
+            r.error(
+                "kind",
+                _("unknown kind '%(kind)s'; use %(kinds)s", kind=kind, kinds=", ".join(_KINDS)),
+            )
             return None
         return kind.lower()
 
@@ -174,7 +202,10 @@ class _Checker:
     def _email(self, r: RowReader, limit: int | None) -> str | None:
         email = r.text("email", required=False, limit=limit)
         if email is not None and not _EMAIL.fullmatch(email):
-            r.error("email", f"'{email}' is not an e-mail address like name@example.edu")
+            r.error(
+                "email",
+                _("'%(email)s' is not an e-mail address like name@example.edu", email=email),
+            )
             return None
         return email
 
@@ -191,14 +222,27 @@ class _Checker:
             if not self._known(UNITS, spec.unit_code, self.snapshot.units):
                 r.error(
                     "roles",
-                    f"unknown unit '{spec.unit_code}' in '{spec}': {nowhere(UNITS.name)}",
+                    _(
+                        "unknown unit '%(code)s' in '%(role)s': neither in %(file)s nor in the"
+                        " database",
+                        code=spec.unit_code,
+                        role=str(spec),
+                        file=UNITS.name,
+                    ),
                 )
         return frozenset((spec.role, spec.unit_code) for spec in specs)
 
     def _term(self, r: RowReader, code: str | None) -> dict[str, Any]:
         start, end = r.day("start_date"), r.day("end_date")
         if start is not None and end is not None and end <= start:
-            r.error("end_date", f"the end date {end} is not after the start date {start}")
+            r.error(
+                "end_date",
+                _(
+                    "the end date %(end)s is not after the start date %(start)s",
+                    end=end.isoformat(),
+                    start=start.isoformat(),
+                ),
+            )
         return {
             "name": r.text("name", limit=max_length(Term, "name")),
             "start_date": start,
@@ -208,7 +252,7 @@ class _Checker:
     def _course(self, r: RowReader, code: str | None) -> dict[str, Any]:
         values: dict[str, Any] = {
             "title": r.text("title", limit=max_length(Course, "title")),
-            "department": self._department(r, "a course"),
+            "department": self._department(r, course=True),
         }
         if r.has("title_en"):
             values["title_en"] = r.text(
@@ -230,7 +274,7 @@ class _Checker:
     def _group(self, r: RowReader, code: str | None) -> dict[str, Any]:
         return {
             "name": r.text("name", limit=max_length(TutorGroup, "name")),
-            "department": self._department(r, "a tutor group"),
+            "department": self._department(r, course=False),
             "term": self._ref(r, "term", TERMS, self.snapshot.terms),
             "tutor": self._ref(r, "tutor", PEOPLE, self.snapshot.users, required=False),
             "size": r.count("size"),
@@ -254,14 +298,32 @@ class _Checker:
     ) -> str | None:
         code = r.text(column, required=required)
         if code is not None and not self._known(target, code, stored):
-            r.error(column, f"unknown {column} '{code}': {nowhere(target.name)}")
+            message = _(
+                "unknown %(column)s '%(code)s': neither in %(file)s nor in the database",
+                column=column,
+                code=code,
+                file=target.name,
+            )
+            r.error(column, message)
         return code
 
-    def _department(self, r: RowReader, what: str) -> str | None:
+    def _department(self, r: RowReader, *, course: bool) -> str | None:
         code = self._ref(r, "department", UNITS, self.snapshot.units)
         kind = self._unit_kind(code)
         if kind is not None and kind != UnitKind.DEPARTMENT:
-            r.error("department", f"'{code}' is a {kind}; {what} belongs to a department")
+            if course:
+                message = _(
+                    "'%(code)s' is of kind '%(kind)s'; a course belongs to a department",
+                    code=code,
+                    kind=kind,
+                )
+            else:
+                message = _(
+                    "'%(code)s' is of kind '%(kind)s'; a tutor group belongs to a department",
+                    code=code,
+                    kind=kind,
+                )
+            r.error("department", message)
         return code
 
     def _unit_kind(self, code: str | None) -> str | None:
@@ -283,21 +345,29 @@ class _Checker:
         left: dict[str, list[str]] = {}
         for code, course in self.snapshot.courses.items():
             if course.department_id in changed and code not in self.plans.of(COURSES):
-                left.setdefault(changed[course.department_id], []).append(f"course {code}")
+                left.setdefault(changed[course.department_id], []).append(
+                    _("course %(code)s", code=code)
+                )
         stmt = select(TutorGroup.code, TutorGroup.department_id).where(
             col(TutorGroup.department_id).in_(list(changed))
         )
         for code, department_id in self.session.exec(stmt):
             if code not in self.plans.of(GROUPS):
-                left.setdefault(changed[department_id], []).append(f"tutor group {code}")
+                left.setdefault(changed[department_id], []).append(
+                    _("tutor group %(code)s", code=code)
+                )
         for unit_code, things in left.items():
             self.issues.append(
                 ImportIssue(
                     UNITS.name,
                     units[unit_code].row,
                     "kind",
-                    f"{', '.join(sorted(things))} belong to '{unit_code}', and only a department"
-                    " holds courses and tutor groups; move them to a department first",
+                    _(
+                        "%(things)s belong to '%(unit)s', and only a department holds courses"
+                        " and tutor groups; move them to a department first",
+                        things=", ".join(sorted(things)),
+                        unit=unit_code,
+                    ),
                 )
             )
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlmodel import SQLModel
 
 from evalsys.accounts.models import User
@@ -29,12 +30,20 @@ class ImportIssue:
     message: str
 
     def __str__(self) -> str:
-        where = self.file
-        if self.row is not None:
-            where += f", row {self.row}"
-        if self.column is not None:
-            where += f", column {self.column}"
-        return f"{where}: {self.message}"
+        if self.row is not None and self.column is not None:
+            where = _(
+                "%(file)s, row %(row)s, column %(column)s",
+                file=self.file,
+                row=self.row,
+                column=self.column,
+            )
+        elif self.row is not None:
+            where = _("%(file)s, row %(row)s", file=self.file, row=self.row)
+        elif self.column is not None:
+            where = _("%(file)s, column %(column)s", file=self.file, column=self.column)
+        else:
+            where = self.file
+        return _("%(where)s: %(problem)s", where=where, problem=self.message)
 
 
 @dataclass(frozen=True)
@@ -89,11 +98,6 @@ def max_length(model: type[SQLModel], attribute: str) -> int | None:
     return getattr(column.type, "length", None)
 
 
-def nowhere(file: str) -> str:
-    """The end of an "unknown X" message: where the code was looked for."""
-    return f"neither in {file} nor in the database"
-
-
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _WHOLE_NUMBER = re.compile(r"[+-]?\d+")
 
@@ -132,10 +136,16 @@ class RowReader:
         value = self.data.get(column, "")
         if not value:
             if required:
-                self.error(column, f"missing value: every row needs a {column}")
+                self.error(column, _("missing value: every row needs a %(column)s", column=column))
             return None
         if limit is not None and len(value) > limit:
-            self.error(column, f"'{value[:30]}...' has {len(value)} characters; at most {limit}")
+            message = _(
+                "'%(start)s...' has %(length)s characters; at most %(limit)s",
+                start=value[:30],
+                length=len(value),
+                limit=limit,
+            )
+            self.error(column, message)
             return None
         return value
 
@@ -145,11 +155,15 @@ class RowReader:
         if value is None:
             return None
         if not _WHOLE_NUMBER.fullmatch(value):
-            self.error(column, f"'{value}' is not a whole number (write 0 if not known)")
+            self.error(
+                column, _("'%(value)s' is not a whole number (write 0 if not known)", value=value)
+            )
             return None
         number = int(value)
         if number < 0:
-            self.error(column, f"{number} is negative; a count must be 0 or more")
+            self.error(
+                column, _("%(number)s is negative; a count must be 0 or more", number=number)
+            )
             return None
         return number
 
@@ -165,7 +179,10 @@ class RowReader:
         except ValueError:
             self.error(
                 column,
-                f"'{value}' is not a date written YYYY-MM-DD (for example 2026-09-01);"
-                " in Excel, format the column as text or as yyyy-mm-dd before saving",
+                _(
+                    "'%(value)s' is not a date written YYYY-MM-DD (for example 2026-09-01);"
+                    " in Excel, format the column as text or as yyyy-mm-dd before saving",
+                    value=value,
+                ),
             )
             return None

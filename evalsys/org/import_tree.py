@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from flask_babel import gettext as _
+
 from evalsys.org.hierarchy import find_cycle
-from evalsys.org.import_common import UNITS, Planned, nowhere
+from evalsys.org.import_common import UNITS, Planned
 from evalsys.org.models import PARENT_KIND, OrgUnit, UnitKind
 
 #: report(code of the file row, column, message)
@@ -42,14 +44,24 @@ def _check_parent_presence(
     for code, row in planned.items():
         kind, parent = row.values["kind"], row.values["parent"]
         if kind == UnitKind.SCHOOL and parent is not None:
-            report(code, "parent", "a school is the top of the tree; leave its parent empty")
+            report(code, "parent", _("a school is the top of the tree; leave its parent empty"))
             bad.append(code)
         elif parent is not None and parent not in kinds:
-            report(code, "parent", f"unknown parent '{parent}': {nowhere(UNITS.name)}")
+            message = _(
+                "unknown parent '%(code)s': neither in %(file)s nor in the database",
+                code=parent,
+                file=UNITS.name,
+            )
+            report(code, "parent", message)
             bad.append(code)
         elif parent is None and kind is not None and kind != UnitKind.SCHOOL:
             wanted = PARENT_KIND[UnitKind(kind)]
-            report(code, "parent", f"missing value: a {kind} needs a parent (a {wanted})")
+            message = _(
+                "missing value: a unit of kind '%(kind)s' needs a parent of kind '%(wanted)s'",
+                kind=kind,
+                wanted=wanted,
+            )
+            report(code, "parent", message)
     return bad
 
 
@@ -69,8 +81,11 @@ def _check_cycles(
             report(
                 first,
                 "parent",
-                f"cycle: {' -> '.join(cycle)}; a unit cannot be below itself,"
-                " give one of these units another parent",
+                _(
+                    "cycle: %(cycle)s; a unit cannot be below itself,"
+                    " give one of these units another parent",
+                    cycle=" -> ".join(cycle),
+                ),
             )
         parents[first] = None
     return in_cycle
@@ -91,7 +106,14 @@ def _check_parent_kinds(
         wanted = PARENT_KIND[UnitKind(kind)]
         have = kinds.get(parent)
         if have is not None and have != wanted:
-            message = f"parent '{parent}' is a {have}; a {kind}'s parent must be a {wanted}"
+            message = _(
+                "parent '%(parent)s' is of kind '%(have)s'; the parent of a unit of kind"
+                " '%(kind)s' must be of kind '%(wanted)s'",
+                parent=parent,
+                have=have,
+                kind=kind,
+                wanted=wanted,
+            )
             report(code, "parent", message)
 
 
@@ -116,8 +138,12 @@ def _check_existing_children(
         report(
             parent,
             "kind",
-            f"as a {kinds[parent]} it would leave the stored units {', '.join(sorted(children))}"
-            " below it with a parent of the wrong kind; give them a new parent in units.csv",
+            _(
+                "as a unit of kind '%(kind)s' it would leave the stored units %(units)s below it"
+                " with a parent of the wrong kind; give them a new parent in units.csv",
+                kind=kinds[parent],
+                units=", ".join(sorted(children)),
+            ),
         )
 
 

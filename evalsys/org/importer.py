@@ -17,16 +17,19 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from pathlib import Path
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlmodel import Session
 
 from evalsys.accounts.service import audit
 from evalsys.feedback.importer import COLUMNS as FEEDBACK_COLUMNS
 from evalsys.feedback.importer import FEEDBACK_FILE, check_cells, import_with_org
+from evalsys.i18n import in_locale
 from evalsys.org.import_apply import FileChanges, apply, diff
 from evalsys.org.import_check import check_tables
 from evalsys.org.import_common import SPEC_BY_NAME, SPECS, ImportIssue
@@ -40,6 +43,10 @@ FILE_NAMES: tuple[str, ...] = tuple(spec.name for spec in SPECS)
 READ_NAMES: tuple[str, ...] = (*FILE_NAMES, FEEDBACK_FILE)
 
 Table = list[dict[str, str]]
+#: ``progress(stage, file, done, total)``: stage "read", "check" or "write"; rows so far.
+Progress = Callable[[str, str, int, int], None]
+#: A long file reports its progress every this many rows (a short one stays quiet).
+PROGRESS_EVERY = 1000
 
 
 @dataclass
@@ -72,42 +79,69 @@ class ImportResult:
         if self.errors:
             lines = [str(issue) for issue in self.errors]
             lines.append(
-                f"Nothing was written: {len(self.errors)} error(s). "
-                "Fix them and run the import again (--dry-run checks without writing)."
+                ngettext(
+                    "Nothing was written: %(num)d error. Fix it and run the import again"
+                    " (--dry-run checks without writing).",
+                    "Nothing was written: %(num)d errors. Fix them and run the import again"
+                    " (--dry-run checks without writing).",
+                    len(self.errors),
+                )
             )
             return lines
         lines = [
-            f"{name}: {c['created']} created, {c['updated']} updated, {c['unchanged']} unchanged"
+            _(
+                "%(file)s: %(created)s created, %(updated)s updated, %(unchanged)s unchanged",
+                file=name,
+                created=c["created"],
+                updated=c["updated"],
+                unchanged=c["unchanged"],
+            )
             for name, c in self.counts.items()
         ]
         if self.dry_run:
-            lines.append("Dry run: nothing was written.")
+            lines.append(_("Dry run: nothing was written."))
         return lines
 
 
 def import_tables(
-    session: Session, tables: Mapping[str, Table], *, dry_run: bool = False
+    session: Session,
+    tables: Mapping[str, Table],
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
 ) -> ImportResult:
     """Import rows already read: file name -> rows (row 2 is the first data row).
 
     On errors (and in a dry run) nothing is added to the session.
     """
-    return _import(session, tables, dry_run=dry_run, read_errors=[])
+    return _import(session, tables, dry_run=dry_run, read_errors=[], progress=progress)
 
 
-def import_directory(session: Session, directory: Path, *, dry_run: bool = False) -> ImportResult:
-    """Read whichever of the known files the directory holds, then import them together."""
-    tables, read_errors, origins = read_directory(directory)
+def import_directory(
+    session: Session,
+    directory: Path,
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Read whichever of the known files the directory holds, then import them together.
+
+    ``progress`` hears of each long file (at least :data:`PROGRESS_EVERY` rows) as it is
+    read, every :data:`PROGRESS_EVERY` rows as they are checked, and as it is written.
+    """
+    tables, read_errors, origins = read_directory(directory, progress=progress)
     if not tables and not read_errors:
-        names = ", ".join(READ_NAMES)
-        message = f"none of {names} (or the same names ending .xlsx) is here; nothing to import"
+        message = _(
+            "none of %(names)s (or the same names ending .xlsx) is here; nothing to import",
+            names=", ".join(READ_NAMES),
+        )
         return ImportResult([ImportIssue(str(directory), None, None, message)], {}, dry_run)
-    result = _import(session, tables, dry_run=dry_run, read_errors=read_errors)
+    result = _import(session, tables, dry_run=dry_run, read_errors=read_errors, progress=progress)
     return _named_as_read(result, origins)
 
 
 def read_directory(
-    directory: Path,
+    directory: Path, *, progress: Progress | None = None
 ) -> tuple[dict[str, Table], list[ImportIssue], dict[str, str]]:
     """The known files in ``directory`` (names matched ignoring case, as Windows does).
 
@@ -122,18 +156,22 @@ def read_directory(
     for name in READ_NAMES:
         excel = name.removesuffix(".csv") + ".xlsx"
         if name in found and excel in found:
-            message = f"both {name} and {excel} are here; keep the one to import"
+            message = _(
+                "both %(csv)s and %(excel)s are here; keep the one to import", csv=name, excel=excel
+            )
             errors.append(ImportIssue(excel, None, None, message))
             continue
         if name in found:
-            rows = read_csv(found[name], name, errors)
+            shown, rows = name, read_csv(found[name], name, errors)
         elif excel in found:
             origins[name] = excel
-            rows = read_xlsx(found[excel], excel, errors)
+            shown, rows = excel, read_xlsx(found[excel], excel, errors)
         else:
             continue
         if rows is not None:
             tables[name] = rows
+            if progress is not None and len(rows) >= PROGRESS_EVERY:
+                progress("read", shown, len(rows), len(rows))
     return tables, errors, origins
 
 
@@ -159,7 +197,10 @@ def read_xlsx(path: Path, name: str, errors: list[ImportIssue]) -> Table | None:
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as err:
-        message = f"not readable as an Excel .xlsx workbook ({type(err).__name__}); save it again"
+        message = _(
+            "not readable as an Excel .xlsx workbook (%(reason)s); save it again",
+            reason=type(err).__name__,
+        )
         errors.append(ImportIssue(name, None, None, message))
         return None
     try:
@@ -201,7 +242,9 @@ def read_csv(path: Path, name: str, errors: list[ImportIssue]) -> Table | None:
     try:
         records = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as err:
-        errors.append(ImportIssue(name, None, None, f"not readable as CSV: {err}"))
+        errors.append(
+            ImportIssue(name, None, None, _("not readable as CSV: %(reason)s", reason=err))
+        )
         return None
     return _table(records, name, errors)
 
@@ -211,7 +254,8 @@ def _table(records: list[list[str]], name: str, errors: list[ImportIssue]) -> Ta
     if not records or not any(cell.strip() for cell in records[0]):
         spec = SPEC_BY_NAME.get(name.removesuffix(".xlsx") + ".csv")
         columns = ",".join(spec.columns if spec else FEEDBACK_COLUMNS)
-        errors.append(ImportIssue(name, 1, None, f"no header row; row 1 must be {columns}"))
+        message = _("no header row; row 1 must be %(columns)s", columns=columns)
+        errors.append(ImportIssue(name, 1, None, message))
         return None
     header = [cell.strip().lower() for cell in records[0]]
     return [_record(header, record) for record in records[1:]]
@@ -224,9 +268,10 @@ def _record(header: list[str], record: list[str]) -> dict[str, str]:
 
 
 def _not_utf8(byte: int) -> str:
-    return (
-        f"the file is not UTF-8 text (byte 0x{byte:02x}); in Excel use Save As, "
-        "'CSV UTF-8 (Comma delimited)', or convert it (iconv -f GBK -t UTF-8)"
+    return _(
+        "the file is not UTF-8 text (byte 0x%(byte)s); in Excel use Save As,"
+        " 'CSV UTF-8 (Comma delimited)', or convert it (iconv -f GBK -t UTF-8)",
+        byte=format(byte, "02x"),
     )
 
 
@@ -256,19 +301,22 @@ def _import(
     *,
     dry_run: bool,
     read_errors: list[ImportIssue],
+    progress: Progress | None = None,
 ) -> ImportResult:
     issues = list(read_errors)
     known = {name: _normalise(rows) for name, rows in tables.items() if name in SPEC_BY_NAME}
     feedback_rows = _normalise(tables[FEEDBACK_FILE]) if FEEDBACK_FILE in tables else None
     for name in tables.keys() - known.keys() - {FEEDBACK_FILE}:
-        message = f"unknown file; expected {', '.join(FILE_NAMES)}"
+        message = _("unknown file; expected %(names)s", names=", ".join(FILE_NAMES))
         issues.append(ImportIssue(name, None, None, message))
     keys = {
         name: {row.get(SPEC_BY_NAME[name].key, "") for row in rows} for name, rows in known.items()
     }
     snapshot = load_snapshot(session, keys)
     unverified = {issue.file for issue in read_errors}
-    plans = check_tables(session, known, snapshot, issues, unverified)
+    plans = check_tables(
+        session, known, snapshot, issues, unverified, progress=_long_files(progress)
+    )
     if issues:
         if feedback_rows is not None:
             pending = {row.get("username", "") for row in known.get("people.csv", [])}
@@ -283,18 +331,31 @@ def _import(
         feedback_issues, counts[FEEDBACK_FILE] = import_with_org(
             session,
             feedback_rows,
-            apply_org=lambda: apply(session, snapshot, changes),
+            apply_org=lambda: apply(session, snapshot, changes, progress=_long_files(progress)),
             dry_run=dry_run,
         )
         if feedback_issues:
             return ImportResult(feedback_issues, {}, dry_run)
     if not dry_run:
         if feedback_rows is None:
-            apply(session, snapshot, changes)
-        summary = "; ".join(result.report_lines())
+            apply(session, snapshot, changes, progress=_long_files(progress))
+        with in_locale("en"):  # the audit log is in English
+            summary = "; ".join(result.report_lines())
         audit(session, "import", user_id=None, target=", ".join(counts), detail=summary)
         session.flush()
     return result
+
+
+def _long_files(progress: Progress | None) -> Progress | None:
+    """``progress`` for files of at least PROGRESS_EVERY rows: a short import stays quiet."""
+    if progress is None:
+        return None
+
+    def report(stage: str, file: str, done: int, total: int) -> None:
+        if total >= PROGRESS_EVERY and (done % PROGRESS_EVERY == 0 or done == total):
+            progress(stage, file, done, total)
+
+    return report
 
 
 def _row_changes(changes: Mapping[str, FileChanges]) -> dict[str, RowChanges]:
@@ -312,7 +373,7 @@ def _row_changes(changes: Mapping[str, FileChanges]) -> dict[str, RowChanges]:
 
 def _shown(value: object) -> str:
     if value is None or value == "":
-        return "(empty)"
+        return _("(empty)")
     if isinstance(value, frozenset | set):
         return "; ".join(sorted("@".join(v) if isinstance(v, tuple) else str(v) for v in value))
     return str(value)

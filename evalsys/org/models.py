@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import date
 from enum import StrEnum
 
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -19,6 +21,14 @@ class UnitKind(StrEnum):
     SCHOOL = "school"
     COLLEGE = "college"
     DEPARTMENT = "department"
+
+
+#: The reader's word for each kind of unit (gettext, resolved when shown).
+UNIT_KIND_NAMES: dict[str, LazyString] = {
+    UnitKind.SCHOOL: _l("School"),
+    UnitKind.COLLEGE: _l("College"),
+    UnitKind.DEPARTMENT: _l("Department"),
+}
 
 
 #: The kind a unit's parent must have; a school has none.

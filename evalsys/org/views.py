@@ -14,7 +14,15 @@ from evalsys.accounts.models import User
 from evalsys.accounts.service import audit
 from evalsys.db import get_session
 from evalsys.org import hierarchy
-from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, UnitKind
+from evalsys.org.models import (
+    UNIT_KIND_NAMES,
+    Course,
+    OrgUnit,
+    OrgUnitClosure,
+    Section,
+    Term,
+    UnitKind,
+)
 
 bp = Blueprint("org", __name__, url_prefix="/units")
 
@@ -62,6 +70,7 @@ def unit(code: str):
         asked_term=asked_term,
         report=report,
         feedback=feedback,
+        unit_kind_names=UNIT_KIND_NAMES,
     )
 
 

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
@@ -35,11 +37,18 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 
 
 class UploadForm(FlaskForm):
-    files = MultipleFileField("Files (.csv or .xlsx)")
+    files = MultipleFileField(_l("Files (.csv or .xlsx)"))
 
 
 class StagedForm(FlaskForm):
     token = HiddenField()
+
+
+def _gone() -> str:
+    """A preview or apply of an upload that was removed."""
+    return _(
+        "That upload is no longer there (applied, discarded or a day old): upload the files again."
+    )
 
 
 def _staging_root() -> Path:
@@ -95,17 +104,21 @@ def index():
 
 def _check_names(names: list[str]) -> list[str]:
     if not names:
-        return ["Choose at least one file."]
+        return [_("Choose at least one file.")]
     problems, seen = [], set()
     for raw in names:
         name = Path(raw).name.lower()
         if name not in ACCEPTED:
             problems.append(
-                f"{raw}: not a file the import reads; name it one of "
-                f"{', '.join(READ_NAMES)} (or the same name ending .xlsx)"
+                _(
+                    "%(file)s: not a file the import reads; name it one of %(names)s"
+                    " (or the same name ending .xlsx)",
+                    file=raw,
+                    names=", ".join(READ_NAMES),
+                )
             )
         elif name in seen:
-            problems.append(f"{raw}: chosen twice")
+            problems.append(_("%(file)s: chosen twice; choose each file once", file=raw))
         seen.add(name)
     return problems
 
@@ -118,7 +131,7 @@ def preview(token: str):
     require_school_admin(session)
     directory = _staged(token)
     if directory is None:
-        flash("That upload is no longer there (applied, discarded or a day old).", "error")
+        flash(_gone(), "error")
         return redirect(url_for("imports.index"))
     result = import_directory(session, directory, dry_run=True)
     session.rollback()
@@ -134,7 +147,7 @@ def apply(token: str):
         abort(400)
     directory = _staged(token)
     if directory is None:
-        flash("That upload is no longer there (applied, discarded or a day old).", "error")
+        flash(_gone(), "error")
         return redirect(url_for("imports.index"))
     result = import_directory(session, directory, dry_run=False)
     if result.errors:
@@ -143,7 +156,7 @@ def apply(token: str):
         return _render_result(result, token, directory)
     session.commit()
     shutil.rmtree(directory, ignore_errors=True)
-    flash("Imported: " + "; ".join(result.report_lines()), "success")
+    flash(_("Imported: %(summary)s", summary="; ".join(result.report_lines())), "success")
     return redirect(url_for("imports.index"))
 
 
@@ -157,7 +170,7 @@ def discard(token: str):
     directory = _staged(token)
     if directory is not None:
         shutil.rmtree(directory, ignore_errors=True)
-    flash("Discarded the upload; nothing was imported.", "info")
+    flash(_("Discarded the upload; nothing was imported."), "info")
     return redirect(url_for("imports.index"))
 
 

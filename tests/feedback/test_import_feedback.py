@@ -570,7 +570,7 @@ def test_cli_exit_codes(cli, session, world, tmp_path):
     assert result.stderr.splitlines() == [
         "feedback.csv, row 2, column overall: unknown grade 'great'; one of excellent, good, "
         "fair, pass, fail (or 优秀, 良好, 中等, 及格/合格, 不及格/不合格)",
-        "Nothing was written: 1 error(s). Fix them and run the import again "
+        "Nothing was written: 1 error. Fix it and run the import again "
         "(--dry-run checks without writing).",
     ]
     assert records(session) == []

@@ -3,16 +3,19 @@ mistake listed with the text kept, publishing a draft, and the file round trip."
 
 from __future__ import annotations
 
+import html
 import io
 import json
 
 import pytest
+from flask_babel import gettext, ngettext
 from sqlmodel import select
 
-from evalsys.accounts.models import AuditEvent
+from evalsys.accounts.models import AuditEvent, User
 from evalsys.feedback import rubrics
 from evalsys.feedback.models import Rubric
-from evalsys.feedback.vocab import RubricStatus
+from evalsys.feedback.vocab import DIMENSIONS, KIND_NAMES, RubricStatus, name_of
+from evalsys.i18n import in_locale
 
 SMALL_TOML = """
 kind = "spot_check"
@@ -69,10 +72,10 @@ def test_only_school_admins_reach_the_rubric_pages(client, auth, people, session
 def test_index_lists_every_kind_and_marks_the_current_version(client, auth, people):
     auth.login("admin")
     page = client.get("/admin/rubrics/").get_data(as_text=True)
-    for kind in ("spot check", "open class", "tutor group"):
+    for kind in ("Spot check", "Open class", "Tutor group"):
         assert kind in page
     assert page.count("current</strong>") == 3
-    assert "督导随堂听课评价表" in page
+    assert "class inspection (spot check)" in page  # the English title, in English
 
 
 def test_pasted_toml_becomes_the_next_published_version(client, auth, people, session):
@@ -167,7 +170,7 @@ def test_a_rubric_of_another_kind_is_refused_on_this_page(client, auth, people, 
     page = client.post(
         "/admin/rubrics/spot_check/new", data={"text": other, "fmt": "toml"}
     ).get_data(as_text=True)
-    assert "this is a open_class rubric" in page
+    assert "this is a rubric for Open class" in page
     assert versions(session, "open_class") == [(1, "published")]
     assert versions(session) == [(1, "published")]
 
@@ -215,3 +218,77 @@ def test_home_page_links_school_admins_to_rubrics_and_import(client, auth, peopl
     auth.login("cs_admin")
     page = client.get("/").get_data(as_text=True)
     assert "/admin/rubrics/" not in page and "/admin/import/" not in page
+
+
+def _reader(session, username: str, locale: str) -> None:
+    user = session.exec(select(User).where(User.username == username)).one()
+    user.locale = locale
+    session.add(user)
+    session.commit()
+
+
+@pytest.mark.parametrize("locale", ["zh", "en"])
+def test_rubric_mistakes_are_in_the_readers_language(client, auth, people, session, app, locale):
+    _reader(session, "admin", locale)
+    auth.login("admin")
+    broken = SMALL_TOML.replace('dimension = "effect"', 'dimension = "charisma"')
+    response = client.post(
+        "/admin/rubrics/spot_check/new", data={"text": broken, "fmt": "toml", "then": "publish"}
+    )
+    page = html.unescape(response.get_data(as_text=True))
+    with app.test_request_context(), in_locale(locale):
+        where = gettext("item %(number)s '%(code)s'", number=2, code="effect")
+        mistake = gettext(
+            "%(where)s: dimension: unknown dimension '%(dimension)s' for %(kind)s;"
+            " expected one of %(dimensions)s",
+            where=where,
+            dimension="charisma",
+            kind="spot_check",
+            dimensions=", ".join(DIMENSIONS["spot_check"]),
+        )
+        heading = ngettext(
+            "The rubric was not stored: %(num)d thing to correct",
+            "The rubric was not stored: %(num)d things to correct",
+            1,
+        )
+        button = gettext("Store the new version")
+    assert mistake in page and heading in page and button in page
+    assert 'dimension = "charisma"' in page  # the text stays in the box, as typed
+    assert versions(session) == [(1, "published")]
+    if locale == "zh":
+        assert "unknown dimension" not in page and "not stored" not in page
+    else:
+        assert "item 2 'effect': dimension: unknown dimension 'charisma'" in page
+
+
+@pytest.mark.parametrize("locale", ["zh", "en"])
+def test_an_empty_form_and_a_publish_are_told_in_the_readers_language(
+    client, auth, people, session, app, locale
+):
+    _reader(session, "admin", locale)
+    auth.login("admin")
+    empty = client.post(
+        "/admin/rubrics/spot_check/new", data={"text": "", "fmt": "json", "then": "draft"}
+    )
+    small = client.post(
+        "/admin/rubrics/spot_check/new", data={"text": SMALL_TOML, "fmt": "toml", "then": "draft"}
+    )
+    stored = client.get(small.headers["Location"]).get_data(as_text=True)
+    client.post("/admin/rubrics/spot_check/2/publish")
+    published = client.get("/admin/rubrics/spot_check/2").get_data(as_text=True)
+    with app.test_request_context(), in_locale(locale):
+        kind = name_of(KIND_NAMES, "spot_check")
+        choose = gettext("Choose a file or paste the rubric in the box.")
+        draft = gettext("Stored %(kind)s v%(version)s as a draft.", kind=kind, version=2)
+        done = gettext(
+            "Published %(kind)s v%(version)s: new %(kind)s feedback uses it from now on.",
+            kind=kind,
+            version=2,
+        )
+    assert choose in html.unescape(empty.get_data(as_text=True))
+    assert draft in html.unescape(stored) and done in html.unescape(published)
+    if locale == "zh":
+        assert choose != "Choose a file or paste the rubric in the box."
+        assert "简表" in published  # the Chinese title
+    else:
+        assert "Short form" in published  # the English title where there is one

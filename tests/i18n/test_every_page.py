@@ -19,9 +19,6 @@ ORDER = ("anon", "root", "admin", "dean", "head", "leader", "supervisor", "tutor
 #: Blueprints not yet moved to the catalogue (the list only shrinks).
 PENDING: set[str] = {
     "feedback",
-    "rubrics",
-    "org",
-    "imports",
     "reports",
 }
 ACCEPT = {"zh": "zh-CN,zh;q=0.9", "en": "en-GB,en;q=0.9"}

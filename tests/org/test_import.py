@@ -513,7 +513,8 @@ ERROR_CASES = [
         "CS-AI,人工智能系,department,U,",
         5,
         "parent",
-        "parent 'U' is a school; a department's parent must be a college",
+        "parent 'U' is of kind 'school'; the parent of a unit of kind 'department' must be of"
+        " kind 'college'",
     ),
     (
         "school with a parent",
@@ -531,7 +532,7 @@ ERROR_CASES = [
         "MATH,数学学院,college,,",
         6,
         "parent",
-        "missing value: a college needs a parent (a school)",
+        "missing value: a unit of kind 'college' needs a parent of kind 'school'",
     ),
     (
         "duplicate code",
@@ -651,7 +652,7 @@ ERROR_CASES = [
         "MA101,数学分析,MATH",
         4,
         "department",
-        "'MATH' is a college; a course belongs to a department",
+        "'MATH' is of kind 'college'; a course belongs to a department",
     ),
     ("missing title", "courses.csv", "AI201,机器学习", "AI201,", 3, "title", "missing value"),
     (
@@ -701,7 +702,7 @@ ERROR_CASES = [
         "软件工程导师组,CS",
         3,
         "department",
-        "'CS' is a college; a tutor group belongs to a department",
+        "'CS' is of kind 'college'; a tutor group belongs to a department",
     ),
     (
         "missing column",
@@ -728,7 +729,7 @@ def test_error_is_located_and_nothing_is_written(
 
     assert result.exit_code == 1
     assert f"{file}, row {row}, column {column}: {message}" in result.output
-    assert "Nothing was written: 1 error(s)." in result.output
+    assert "Nothing was written: 1 error." in result.output
     assert all(rows == [] for rows in database(session).values())
     # The same through the function, with the location as data.
     found = import_directory(session, directory)
@@ -776,7 +777,8 @@ def test_turning_a_stored_college_into_a_department_strands_its_departments(
 
     assert result.exit_code == 1
     assert (
-        "units.csv, row 2, column kind: as a department it would leave the stored units"
+        "units.csv, row 2, column kind: as a unit of kind 'department' it would leave the"
+        " stored units"
         " CS-AI, CS-SE below it" in result.output
     )
     assert database(session) == before
@@ -809,7 +811,7 @@ def test_non_utf8_file_is_named(cli, session, tmp_path):
     assert "units.csv, row 2: the file is not UTF-8 text" in result.output
     assert "CSV UTF-8" in result.output
     # References into the unreadable file are not reported as unknown on top.
-    assert "Nothing was written: 1 error(s)." in result.output
+    assert "Nothing was written: 1 error." in result.output
     assert all(rows == [] for rows in database(session).values())
 
 
@@ -838,7 +840,7 @@ def test_every_bad_row_in_every_file_is_reported_in_file_order(cli, session, tmp
         "sections.csv, row 2, column enrolled",
         "groups.csv, row 2, column size",
     ]
-    assert result.output.splitlines()[-1].startswith("Nothing was written: 5 error(s).")
+    assert result.output.splitlines()[-1].startswith("Nothing was written: 5 errors.")
     assert all(rows == [] for rows in database(session).values())
 
 
@@ -925,3 +927,39 @@ def test_a_demo_sized_import_reads_once_per_table(app, session, tmp_path):
     # The same five, the grants of the 300 people, and the closure rebuilt: no writes per row.
     assert statements.count("SELECT") == 6
     assert len(statements) < 12, statements
+
+
+def test_a_long_import_shows_its_progress_on_stderr(cli, session, tmp_path):
+    rows = "".join(f"p{i:05d},Person {i},p{i}@example.edu,\n" for i in range(2500))
+    files = {"people.csv": "username,name,email,roles\n" + rows}
+
+    result = cli("import", str(write_files(tmp_path, files)))
+
+    assert result.exit_code == 0, result.output
+    # The summary alone on standard output; the progress beside it on standard error.
+    assert result.stdout.splitlines() == ["people.csv: 2500 created, 0 updated, 0 unchanged"]
+    progress = [line.split(" (")[0].strip() for line in result.stderr.splitlines()]
+    assert progress == [
+        "people.csv: read 2,500/2,500 rows",
+        "people.csv: checked 1,000/2,500 rows",
+        "people.csv: checked 2,000/2,500 rows",
+        "people.csv: checked 2,500/2,500 rows",
+        "people.csv: wrote 2,500/2,500 rows",
+    ]
+    session.rollback()
+    assert len(session.exec(select(User)).all()) == 2500
+
+
+def test_a_short_import_prints_its_summary_only(cli, tmp_path):
+    result = cli("import", str(write_files(tmp_path, GOOD)), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+
+
+def test_the_cli_speaks_english_where_the_site_speaks_chinese(cli, app, tmp_path):
+    app.config["DEFAULT_LOCALE"] = "zh"
+    files = changed("sections.csv", "AI201-01,AI201,", "AI201-01,AI999,")
+    result = cli("import", str(write_files(tmp_path, files)))
+    assert result.exit_code == 1
+    assert "unknown course 'AI999': neither in courses.csv nor in the database" in result.output
+    assert "Nothing was written: 1 error." in result.output

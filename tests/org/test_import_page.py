@@ -3,11 +3,15 @@ very upload that was previewed; only school admins; nothing written before "appl
 
 from __future__ import annotations
 
+import html
 import io
 
 import pytest
+from flask_babel import gettext, ngettext
 from sqlmodel import select
 
+from evalsys.accounts.models import User
+from evalsys.i18n import in_locale
 from evalsys.org.importer import import_directory
 from evalsys.org.models import Section
 from tests.org.test_import import GOOD, changed, domain, write_files
@@ -58,7 +62,7 @@ def test_preview_shows_changes_and_writes_nothing_until_applied(client, admin, s
     assert expected["units.csv"]["unchanged"] > 0 and expected["people.csv"]["created"] > 0
     for name, c in expected.items():
         row = "".join(f'<td class="num">{c[k]}</td>' for k in ("created", "updated", "unchanged"))
-        assert f"<td>{name}</td>{row}" in page
+        assert f"<td><code>{name}</code></td>{row}" in page
     assert "SE101-02" in page and "G-AI-1" in page  # the new rows are named
     assert domain(session) == before
 
@@ -81,7 +85,7 @@ def test_an_update_shows_the_new_value(client, admin, session):
         "SE101-02,SE101,2026-2027-1,head.se,52",
     )
     page = client.get(upload(client, files).headers["Location"]).get_data(as_text=True)
-    assert "<strong>SE101-02</strong>: enrolled → 52" in page
+    assert "<strong>SE101-02</strong>: <code>enrolled</code> → 52" in page
     assert "Apply these changes" in page
 
 
@@ -93,7 +97,8 @@ def test_errors_are_listed_and_nothing_can_be_applied(client, admin, session):
     response = upload(client, files)
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "nothing can be imported yet" in page
-    assert '<td>sections.csv</td><td class="num">4</td><td>course</td>' in page
+    cells = '<td><code>sections.csv</code></td><td class="num">4</td><td><code>course</code></td>'
+    assert cells in page
     assert "AI999" in page
     assert "Apply these changes" not in page
     # Even a forged apply re-checks and writes nothing.
@@ -107,7 +112,7 @@ def test_excel_files_preview_under_their_own_names(client, admin, session, tmp_p
     write_xlsx(path, GOOD["terms.csv"])
     page = client.get(upload(client, {"terms.xlsx": path.read_bytes()}).headers["Location"])
     text = page.get_data(as_text=True)
-    assert '<td>terms.xlsx</td><td class="num">2</td>' in text
+    assert '<td><code>terms.xlsx</code></td><td class="num">2</td>' in text
 
 
 def test_unknown_or_repeated_names_are_refused_before_anything_is_staged(client, admin, app):
@@ -139,3 +144,44 @@ def test_discard_removes_the_upload(client, admin, session):
     location = upload(client, GOOD).headers["Location"]
     client.post(location + "/discard")
     assert "no longer there" in client.get(location, follow_redirects=True).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("locale", ["zh", "en"])
+def test_preview_errors_are_in_the_readers_language(client, admin, session, app, locale):
+    boss = session.exec(select(User).where(User.username == "boss")).one()
+    boss.locale = locale
+    session.add(boss)
+    session.commit()
+    files = changed(
+        "sections.csv", "AI201-01,AI201,2026-2027-1,t.liu,60", "AI201-01,AI999,2026-2027-1,t.liu,60"
+    )
+    files["terms.csv"] = files["terms.csv"].replace("2026-09-01", "2026/9/1")
+    response = upload(client, files)
+    page = html.unescape(client.get(response.headers["Location"]).get_data(as_text=True))
+    with app.test_request_context(), in_locale(locale):
+        expected = [
+            ngettext(
+                "%(num)d problem: nothing can be imported yet",
+                "%(num)d problems: nothing can be imported yet",
+                2,
+            ),
+            gettext(
+                "unknown %(column)s '%(code)s': neither in %(file)s nor in the database",
+                column="course",
+                code="AI999",  # what the file says, kept as it was uploaded
+                file="courses.csv",
+            ),
+            gettext(
+                "'%(value)s' is not a date written YYYY-MM-DD (for example 2026-09-01);"
+                " in Excel, format the column as text or as yyyy-mm-dd before saving",
+                value="2026/9/1",
+            ),
+            gettext("Apply these changes"),
+        ]
+    for text in expected[:3]:
+        assert text in page
+    assert expected[3] not in page
+    if locale == "zh":  # really Chinese, not the English msgid passed through
+        assert "neither in courses.csv" not in page and "nothing can be imported" not in page
+    else:
+        assert "neither in courses.csv nor in the database" in page

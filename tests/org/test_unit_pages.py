@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import event
+import re
 
+import pytest
+from flask_babel import gettext, ngettext
+from sqlalchemy import event
+from sqlmodel import select
+
+from evalsys.accounts.models import User
 from evalsys.db import get_engine
+from evalsys.i18n import in_locale
+from evalsys.org.models import Course
+from tests.i18n.visible import data_words, foreign_words
 
 
 @pytest.fixture
@@ -125,3 +133,38 @@ def test_breadcrumb_links_only_where_allowed(client, auth, uni):
     auth.login("wang")
     page = client.get("/units/CS-SE").get_data(as_text=True)
     assert 'href="/units/U"' not in page and 'href="/units/CS"' not in page
+
+
+def _without_statistics(page: str) -> str:
+    """The page without the included term statistics (aggregation/_unit_summary.html)."""
+    return re.sub(r'<section class="term-summary".*?</section>', "", page, flags=re.S)
+
+
+@pytest.mark.parametrize("locale", ["zh", "en"])
+def test_unit_pages_speak_the_readers_language(client, auth, uni, session, app, locale):
+    uni["CS"].name_en = "School of Computer Science"
+    session.add(uni["CS"])
+    course = session.exec(select(Course).where(Course.code == "CS-SE-101")).one()
+    course.title_en = "Data Structures"
+    session.add(course)
+    dean = session.exec(select(User).where(User.username == "dean")).one()
+    dean.locale = locale
+    session.add(dean)
+    session.commit()
+    auth.login("dean")
+    allowed = data_words(session)
+    college = client.get("/units/CS").get_data(as_text=True)
+    department = client.get("/units/CS-SE").get_data(as_text=True)
+    for page in (college, department):
+        assert not foreign_words(_without_statistics(page), locale, allowed)
+    with app.test_request_context(), in_locale(locale):
+        departments = gettext("Departments")
+        sections = ngettext("%(num)d section", "%(num)d sections", 1)
+    assert f"<h2>{departments} " in college and sections in department
+    if locale == "en":
+        assert "<h1>School of Computer Science</h1>" in college
+        assert "<strong>Data Structures</strong>" in department
+    else:
+        assert departments != "Departments"
+        assert "<h1>计算机学院</h1>" in college and "<strong>数据结构</strong>" in department
+        assert "School of Computer Science" not in college

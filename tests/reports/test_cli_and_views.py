@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from evalsys.accounts.models import AuditEvent
 from evalsys.feedback.models import Feedback
+from evalsys.i18n import fmt_datetime, in_locale
 from evalsys.reports import render
 from evalsys.reports.models import Report
 from evalsys.reports.render import RenderTimeout, render_unit, time_limit, tree_units
@@ -176,8 +177,10 @@ def test_unit_pages_offer_the_pdf_and_the_feedback_to_those_in_scope(
     page = client.get("/units/CS").get_data(as_text=True)
     assert f'href="/reports/{TERM}/CS.pdf"' in page
     [record] = [r for r in _records(session) if r.path.endswith("/CS.pdf")]
-    assert f"({record.pages} pages, rendered {record.generated_at:%Y-%m-%d %H:%M} UTC" in page
-    assert "; term last aggregated " in page and "predates" not in page
+    with app.test_request_context(), in_locale("en"):
+        when = fmt_datetime(record.generated_at, "short")
+    assert f"({record.pages} pages · rendered {when}" in page
+    assert " · term last aggregated " in page and "predates" not in page
     assert 'href="/feedback/?unit=CS"' in page
     # A department in scope but not rendered: said so, with how to render it; no link.
     dept = client.get("/units/CS-SE").get_data(as_text=True)
