@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from flask import has_app_context
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, col, select
@@ -71,7 +72,11 @@ def _out_of_scope(kind: str, code: str) -> LazyString:
 
 def _label(item: RubricItem) -> LazyString:
     """An item's label in the language the message is shown in."""
-    return LazyString(localized, item, "label")
+    return LazyString(_label_now, item)
+
+
+def _label_now(item: RubricItem) -> str:
+    return localized(item, "label") if has_app_context() else item.label
 
 
 @dataclass

@@ -55,6 +55,7 @@ from evalsys.feedback.models import (
 )
 from evalsys.feedback.rubrics import current_rubric
 from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus, RevisionAction
+from evalsys.i18n import localized
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
 
 __all__ = [
@@ -701,6 +702,8 @@ class FeedbackRow:
     teacher_name: str | None
     group_code: str | None
     group_name: str | None
+    department_name_en: str | None = None
+    course_title_en: str | None = None
 
     @property
     def target_code(self) -> str:
@@ -708,7 +711,15 @@ class FeedbackRow:
 
     @property
     def target_title(self) -> str:
-        return self.course_title or self.group_name or ""
+        """The course title (in the reader's language where it has two) or the group's name."""
+        if self.course_title:
+            return localized(self, "course_title")
+        return self.group_name or ""
+
+    @property
+    def department(self) -> str:
+        """The department's name in the reader's language."""
+        return localized(self, "department_name")
 
 
 @dataclass
@@ -744,6 +755,8 @@ def _rows_query() -> Any:
             teacher.name,
             TutorGroup.code,
             TutorGroup.name,
+            OrgUnit.name_en,
+            Course.title_en,
         )
         .join(Term, col(Term.id) == Feedback.term_id)
         .join(OrgUnit, col(OrgUnit.id) == Feedback.department_id)
