@@ -432,7 +432,7 @@ def _check_scores(
                     name,
                     _l(
                         "%(value)s is outside the scale %(min)s–%(max)s of '%(label)s'",
-                        value=f"{value:g}",
+                        value=format(value, "g"),
                         min=item.scale_min,
                         max=item.scale_max,
                         label=_label(item),

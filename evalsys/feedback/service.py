@@ -368,8 +368,8 @@ def _check_may_change(
         raise FeedbackStateError(
             _l(
                 "the %(hours)s-hour edit window closed at %(when)s UTC",
-                hours=f"{hours:g}",
-                when=f"{deadline:%Y-%m-%d %H:%M}",
+                hours=format(hours, "g"),
+                when=deadline.strftime("%Y-%m-%d %H:%M"),
             )
         )
 
