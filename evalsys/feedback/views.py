@@ -95,7 +95,7 @@ def edit_window():
 
 
 def local_time(value: datetime | None) -> str:
-    """A stored UTC time in the site's zone (the scheduler's clock), with the zone named."""
+    """A stored UTC time in the site's zone (the scheduler's clock), with its UTC offset."""
     if value is None:
         return ""
     name = current_app.config.get("SCHEDULER_TIMEZONE") or "UTC"
@@ -104,7 +104,8 @@ def local_time(value: datetime | None) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         zone, name = ZoneInfo("UTC"), "UTC"
     local = value.astimezone(zone)
-    return f"{fmt_date(local)} {local:%H:%M} ({name})"
+    offset = local.strftime("%z")  # "+0800": the same in every language, unlike a zone's name
+    return f"{fmt_date(local)} {local:%H:%M} (UTC{offset[:3]}:{offset[3:]})"
 
 
 @bp.context_processor

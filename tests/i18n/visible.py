@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 
 from sqlalchemy import String, Text, inspect, select
 from sqlmodel import Session, SQLModel
+from sqlmodel.sql.sqltypes import AutoString
 
 #: Words the same in both languages (product and file-format names, units of measure).
 KEEP = frozenset(
@@ -109,7 +110,8 @@ def data_words(session: Session) -> set[str]:
     """Every word stored in a text column: what a page may show in any language."""
     words: set[str] = set()
     for table in SQLModel.metadata.sorted_tables:
-        columns = [c for c in table.columns if isinstance(c.type, (String, Text))]
+        # SQLModel's ``str`` fields are AutoString, a TypeDecorator over String.
+        columns = [c for c in table.columns if isinstance(c.type, (String, Text, AutoString))]
         if not columns or not inspect(session.get_bind()).has_table(table.name):
             continue
         for row in session.execute(select(*columns)):
