@@ -108,12 +108,17 @@ def local_time(value: datetime | None) -> str:
     return f"{fmt_date(local)} {local:%H:%M} (UTC{offset[:3]}:{offset[3:]})"
 
 
+@bp.record_once
+def _globals(state: Any) -> None:
+    """What the shared macros (``feedback/_macros.html``) need wherever they are imported."""
+    state.app.jinja_env.globals["feedback_status_names"] = FEEDBACK_STATUS_NAMES
+
+
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
     return {
         "kind_names": KIND_NAMES,
         "grade_names": GRADE_NAMES,
-        "status_names": FEEDBACK_STATUS_NAMES,
         "new_labels": NEW_LABELS,
         "action_names": ACTION_NAMES,
         "announced_names": forms.ANNOUNCED_NAMES,
