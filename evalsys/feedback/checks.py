@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from flask import has_app_context
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import Perm, may
@@ -25,18 +28,19 @@ from evalsys.feedback.inputs import (
     FeedbackInput,
     FeedbackPermissionError,
     FeedbackValidationError,
+    Message,
     clean,
 )
 from evalsys.feedback.models import TEXT_LIMITS, Rubric, RubricItem
 from evalsys.feedback.rubrics import current_rubric, rubric_items
 from evalsys.feedback.vocab import (
-    KIND_LABELS,
     FeedbackKind,
     Grade,
     MeetingFormat,
     ObserverLevel,
     values,
 )
+from evalsys.i18n import localized
 from evalsys.org.models import Course, Section, Term, TutorGroup
 
 #: The permission that lets a user submit each section-based kind.
@@ -45,7 +49,34 @@ SUBMIT_PERM = {
     FeedbackKind.OPEN_CLASS: Perm.SUBMIT_OPEN_CLASS,
 }
 
-_PLURAL = {FeedbackKind.SPOT_CHECK: "spot checks", FeedbackKind.OPEN_CLASS: "open classes"}
+#: The refusal of a field that belongs to another kind.
+_ONLY_KIND = {
+    FeedbackKind.SPOT_CHECK: _l("only spot check records have this"),
+    FeedbackKind.OPEN_CLASS: _l("only open class records have this"),
+    FeedbackKind.TUTOR_GROUP: _l("only tutor group records have this"),
+}
+#: What a finished record of the kind must say.
+_REQUIRED_DETAIL = {
+    "announced": _l("required: say whether the visit was announced"),
+    "observer_level": _l("required: your level as observer"),
+    "meeting_format": _l("required: the format of the meeting"),
+}
+
+
+def _out_of_scope(kind: str, code: str) -> LazyString:
+    """The refusal of a section outside the user's scope (a whole sentence per kind)."""
+    if kind == FeedbackKind.OPEN_CLASS:
+        return _l("the section '%(code)s' is outside your scope for open classes", code=code)
+    return _l("the section '%(code)s' is outside your scope for spot checks", code=code)
+
+
+def _label(item: RubricItem) -> LazyString:
+    """An item's label in the language the message is shown in."""
+    return LazyString(_label_now, item)
+
+
+def _label_now(item: RubricItem) -> str:
+    return localized(item, "label") if has_app_context() else item.label
 
 
 @dataclass
@@ -104,10 +135,19 @@ def check_feedback(
     """
     observer = observer or user
     today = today or dt.date.today()
-    errors: list[tuple[str, str]] = []
+    errors: list[tuple[str, Message]] = []
     kind = data.kind
     if kind not in values(FeedbackKind):
-        errors.append(("kind", f"unknown kind {kind!r}; one of {', '.join(values(FeedbackKind))}"))
+        errors.append(
+            (
+                "kind",
+                _l(
+                    "unknown kind '%(kind)s'; one of %(kinds)s",
+                    kind=kind,
+                    kinds=", ".join(values(FeedbackKind)),
+                ),
+            )
+        )
         kind = None
 
     target = _resolve_target(session, kind, data, errors)
@@ -123,7 +163,16 @@ def check_feedback(
         text = clean(getattr(data, name))
         limit = TEXT_LIMITS[name]
         if text is not None and len(text) > limit:
-            errors.append((name, f"{len(text)} characters is too long; the limit is {limit}"))
+            errors.append(
+                (
+                    name,
+                    _l(
+                        "%(length)s characters is too long; the limit is %(limit)s",
+                        length=len(text),
+                        limit=limit,
+                    ),
+                )
+            )
         columns[name] = text
 
     items: list[RubricItem] = []
@@ -132,7 +181,13 @@ def check_feedback(
         rubric = rubric or current_rubric(session, kind)
         if rubric is None:
             errors.append(
-                ("kind", f"there is no published {kind} rubric yet; an admin must publish one")
+                (
+                    "kind",
+                    _l(
+                        "there is no published %(kind)s rubric yet; an admin must publish one",
+                        kind=kind,
+                    ),
+                )
             )
         else:
             items = rubric_items(session, rubric.id)  # type: ignore[arg-type]
@@ -172,7 +227,7 @@ class _Target:
 
 
 def _resolve_target(
-    session: Session, kind: str | None, data: FeedbackInput, errors: list[tuple[str, str]]
+    session: Session, kind: str | None, data: FeedbackInput, errors: list[tuple[str, Message]]
 ) -> _Target | None:
     if kind is None:
         return None
@@ -181,18 +236,20 @@ def _resolve_target(
         if section_code is not None:
             errors.append(("section", "a tutor-group report is about a group: leave section empty"))
         if group_code is None:
-            errors.append(("group", "required: the code of your tutor group"))
+            errors.append(("group", _l("required: the code of your tutor group")))
             return None
         group = session.exec(select(TutorGroup).where(TutorGroup.code == group_code)).first()
         if group is None:
-            errors.append(("group", f"there is no tutor group with the code '{group_code}'"))
+            errors.append(
+                ("group", _l("there is no tutor group with the code '%(code)s'", code=group_code))
+            )
             return None
         term = session.get(Term, group.term_id)
         return _Target(term=term, department_id=group.department_id, group=group)  # type: ignore[arg-type]
     if group_code is not None:
-        errors.append(("group", "only tutor-group reports name a group: leave group empty"))
+        errors.append(("group", _l("only tutor-group reports name a group: leave group empty")))
     if section_code is None:
-        errors.append(("section", "required: the code of the section you visited"))
+        errors.append(("section", _l("required: the code of the section you visited")))
         return None
     row = session.exec(
         select(Section, Course)
@@ -200,7 +257,9 @@ def _resolve_target(
         .where(Section.code == section_code)
     ).first()
     if row is None:
-        errors.append(("section", f"there is no section with the code '{section_code}'"))
+        errors.append(
+            ("section", _l("there is no section with the code '%(code)s'", code=section_code))
+        )
         return None
     section, course = row
     term = session.get(Term, section.term_id)
@@ -214,42 +273,48 @@ def _check_scope(
     if observer.id != user.id:
         if not may(session, user, Perm.MANAGE, unit):
             raise FeedbackPermissionError(
-                target.field, "only an admin of the unit may record feedback for someone else"
+                target.field, _l("only an admin of the unit may record feedback for someone else")
             )
     elif target.group is not None:
         is_tutor = target.group.tutor_id == user.id and user.active
         if not (is_tutor or may(session, user, Perm.MANAGE, unit)):
             raise FeedbackPermissionError(
-                "group", f"you are not the tutor of the group '{target.group.code}'"
+                "group", _l("you are not the tutor of the group '%(code)s'", code=target.group.code)
             )
     elif not may(session, user, SUBMIT_PERM[FeedbackKind(kind)], unit):
-        raise FeedbackPermissionError(
-            "section", f"the section '{target.code}' is outside your scope for {_PLURAL[kind]}"
-        )
+        raise FeedbackPermissionError("section", _out_of_scope(kind, target.code))
     if target.section is not None and target.section.teacher_id == observer.id:
-        raise FeedbackPermissionError("section", "you cannot give feedback on your own section")
+        raise FeedbackPermissionError("section", _l("you cannot give feedback on your own section"))
 
 
 def _check_date(
-    visit: date | None, term: Term | None, today: date, errors: list[tuple[str, str]]
+    visit: date | None, term: Term | None, today: date, errors: list[tuple[str, Message]]
 ) -> None:
     if visit is None:
-        errors.append(("date", "required: the date of the visit"))
+        errors.append(("date", _l("required: the date of the visit")))
         return
     if visit > today:
-        errors.append(("date", f"{visit.isoformat()} is in the future"))
+        errors.append(("date", _l("%(date)s is in the future", date=visit.isoformat())))
     if term is not None and not term.start_date <= visit <= term.end_date:
         errors.append(
             (
                 "date",
-                f"{visit.isoformat()} is outside the term {term.code} "
-                f"({term.start_date.isoformat()} to {term.end_date.isoformat()})",
+                _l(
+                    "%(date)s is outside the term %(term)s (%(start)s to %(end)s)",
+                    date=visit.isoformat(),
+                    term=term.code,
+                    start=term.start_date.isoformat(),
+                    end=term.end_date.isoformat(),
+                ),
             )
         )
 
 
 def _check_counts(
-    kind: str | None, data: FeedbackInput, columns: dict[str, Any], errors: list[tuple[str, str]]
+    kind: str | None,
+    data: FeedbackInput,
+    columns: dict[str, Any],
+    errors: list[tuple[str, Message]],
 ) -> None:
     counts: dict[str, int] = {}
     for name in COUNT_FIELDS:
@@ -258,20 +323,36 @@ def _check_counts(
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int):
-            errors.append((name, "must be a whole number"))
+            errors.append((name, _l("must be a whole number")))
         elif value < 0:
-            errors.append((name, "must be 0 or more"))
+            errors.append((name, _l("must be 0 or more")))
         elif kind == FeedbackKind.TUTOR_GROUP and name != "attending":
-            errors.append((name, "tutor-group reports count the students attending instead"))
+            errors.append((name, _l("tutor-group reports count the students attending instead")))
         elif kind is not None and kind != FeedbackKind.TUTOR_GROUP and name == "attending":
-            errors.append((name, "only tutor-group reports count attending; use present"))
+            errors.append((name, _l("only tutor-group reports count attending; use present")))
         else:
             counts[name] = columns[name] = value
     enrolled, present, late = counts.get("enrolled"), counts.get("present"), counts.get("late")
     if enrolled is not None and present is not None and present > enrolled:
-        errors.append(("present", f"{present} present is more than the {enrolled} enrolled"))
+        errors.append(
+            (
+                "present",
+                _l(
+                    "%(present)s present is more than the %(enrolled)s enrolled",
+                    present=present,
+                    enrolled=enrolled,
+                ),
+            )
+        )
     if present is not None and late is not None and late > present:
-        errors.append(("late", f"{late} late is more than the {present} present"))
+        errors.append(
+            (
+                "late",
+                _l(
+                    "%(late)s late is more than the %(present)s present", late=late, present=present
+                ),
+            )
+        )
 
 
 def _check_details(
@@ -279,34 +360,38 @@ def _check_details(
     data: FeedbackInput,
     draft: bool,
     columns: dict[str, Any],
-    errors: list[tuple[str, str]],
+    errors: list[tuple[str, Message]],
 ) -> None:
     """The fields that belong to one kind: announced, observer level, meeting format; grade."""
     per_kind = (
-        ("announced", FeedbackKind.SPOT_CHECK, None, "say whether the visit was announced"),
-        ("observer_level", FeedbackKind.OPEN_CLASS, ObserverLevel, "your level as observer"),
-        ("meeting_format", FeedbackKind.TUTOR_GROUP, MeetingFormat, "the format of the meeting"),
+        ("announced", FeedbackKind.SPOT_CHECK, None),
+        ("observer_level", FeedbackKind.OPEN_CLASS, ObserverLevel),
+        ("meeting_format", FeedbackKind.TUTOR_GROUP, MeetingFormat),
     )
-    for name, owner, choices, what in per_kind:
+    for name, owner, choices in per_kind:
         value = getattr(data, name)
         if isinstance(value, str):
             value = clean(value)
         columns[name] = None
         if value is None:
             if kind == owner and not draft:
-                errors.append((name, f"required: {what}"))
+                errors.append((name, _REQUIRED_DETAIL[name]))
         elif kind is not None and kind != owner:
-            errors.append((name, f"only {KIND_LABELS[owner][1].lower()} records have this"))
+            errors.append((name, _ONLY_KIND[owner]))
         elif choices is None and not isinstance(value, bool):
-            errors.append((name, "must be true or false"))
+            errors.append((name, _l("must be true or false")))
         elif choices is not None and value not in values(choices):
-            errors.append((name, f"must be one of {', '.join(values(choices))}"))
+            errors.append(
+                (name, _l("must be one of %(values)s", values=", ".join(values(choices))))
+            )
         else:
             columns[name] = value
     grade = clean(data.overall_grade)
     columns["overall_grade"] = None
     if grade is not None and grade not in values(Grade):
-        errors.append(("overall_grade", f"must be one of {', '.join(values(Grade))}"))
+        errors.append(
+            ("overall_grade", _l("must be one of %(values)s", values=", ".join(values(Grade))))
+        )
     else:
         columns["overall_grade"] = grade
 
@@ -316,7 +401,7 @@ def _check_scores(
     items: list[RubricItem],
     given: Mapping[str, Any],
     draft: bool,
-    errors: list[tuple[str, str]],
+    errors: list[tuple[str, Message]],
 ) -> dict[int, float]:
     by_code = {item.code: item for item in items}
     scores: dict[int, float] = {}
@@ -325,18 +410,33 @@ def _check_scores(
         name = f"scores.{code}"
         item = by_code.get(code)
         if item is None:
-            errors.append((name, f"no item '{code}' in the {rubric.kind} rubric v{rubric.version}"))
+            errors.append(
+                (
+                    name,
+                    _l(
+                        "no item '%(code)s' in the %(kind)s rubric v%(version)s",
+                        code=code,
+                        kind=rubric.kind,
+                        version=rubric.version,
+                    ),
+                )
+            )
         elif value is None:
             continue
         elif isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            errors.append((name, "must be a number"))
+            errors.append((name, _l("must be a number")))
             refused.add(code)
         elif not item.scale_min <= value <= item.scale_max:
             errors.append(
                 (
                     name,
-                    f"{value:g} is outside the scale {item.scale_min}–{item.scale_max} "
-                    f"of '{item.label}'",
+                    _l(
+                        "%(value)s is outside the scale %(min)s–%(max)s of '%(label)s'",
+                        value=format(value, "g"),
+                        min=item.scale_min,
+                        max=item.scale_max,
+                        label=_label(item),
+                    ),
                 )
             )
             refused.add(code)
@@ -345,5 +445,10 @@ def _check_scores(
     if not draft:
         for item in items:
             if item.required and item.id not in scores and item.code not in refused:
-                errors.append((f"scores.{item.code}", f"required: '{item.label}' has no score"))
+                errors.append(
+                    (
+                        f"scores.{item.code}",
+                        _l("required: '%(label)s' has no score", label=_label(item)),
+                    )
+                )
     return scores

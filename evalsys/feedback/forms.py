@@ -14,6 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import LazyString
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     Form,
@@ -31,67 +34,66 @@ from wtforms.fields.choices import SelectChoice
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.models import TEXT_LIMITS, RubricItem
 from evalsys.feedback.vocab import (
+    DIMENSION_NAMES,
     DIMENSIONS,
-    GRADE_LABELS,
-    MEETING_FORMAT_LABELS,
-    OBSERVER_LEVEL_LABELS,
+    GRADE_NAMES,
+    MEETING_FORMAT_NAMES,
+    OBSERVER_LEVEL_NAMES,
     FeedbackKind,
 )
+from evalsys.i18n import localized
 
-#: Labels of the form fields, Chinese first (the words on paper forms), then English.
-LABELS: dict[str, tuple[str, str]] = {
-    "section": ("教学班", "Section"),
-    "group": ("导师组", "Tutor group"),
-    "date": ("听课日期", "Date of the visit"),
-    "class_period": ("节次", "Class period"),
-    "location": ("上课地点", "Location"),
-    "announced": ("听课方式", "Announced or not"),
-    "observer_level": ("听课人身份", "Your role as observer"),
-    "meeting_format": ("活动形式", "Format"),
-    "enrolled": ("应到", "Enrolled"),
-    "present": ("实到", "Present"),
-    "late": ("迟到", "Late"),
-    "attending": ("参加学生人数", "Students attending"),
-    "topics": ("主要议题", "Topics"),
-    "overall_grade": ("总体评价", "Overall grade"),
-    "strengths": ("主要优点", "Strengths"),
-    "problems": ("存在问题", "Problems found"),
-    "suggestions": ("改进建议", "Suggestions"),
-    "comment": ("评语", "Comments"),
+#: Labels of the form fields (English msgids; the Chinese are the words on paper forms).
+LABELS: dict[str, LazyString] = {
+    "section": _l("Section"),
+    "group": _l("Tutor group"),
+    "date": _l("Date of the visit"),
+    "class_period": _l("Class period"),
+    "location": _l("Location"),
+    "announced": _l("Announced or not"),
+    "observer_level": _l("Your role as observer"),
+    "meeting_format": _l("Format"),
+    "enrolled": _l("Enrolled"),
+    "present": _l("Present"),
+    "late": _l("Late"),
+    "attending": _l("Students attending"),
+    "topics": _l("Topics"),
+    "overall_grade": _l("Overall grade"),
+    "strengths": _l("Strengths"),
+    "problems": _l("Problems found"),
+    "suggestions": _l("Suggestions"),
+    "comment": _l("Comments"),
 }
 
 #: Where a kind words a field its own way.
-KIND_LABELS_OVERRIDE: dict[str, dict[str, tuple[str, str]]] = {
+KIND_LABELS_OVERRIDE: dict[str, dict[str, LazyString]] = {
     FeedbackKind.TUTOR_GROUP: {
-        "date": ("活动日期", "Date of the meeting"),
-        "problems": ("学生反映的问题", "Problems raised by students"),
-        "suggestions": ("培养方案调整建议", "Suggested adjustments to the training plan"),
+        "date": _l("Date of the meeting"),
+        "problems": _l("Problems raised by students"),
+        "suggestions": _l("Suggested adjustments to the training plan"),
     },
 }
 
 #: The form of each kind, as titled groups of fields; "scores" stands for the rubric items.
-LAYOUT: dict[str, list[tuple[tuple[str, str], tuple[str, ...]]]] = {
+LAYOUT: dict[str, list[tuple[LazyString, tuple[str, ...]]]] = {
     FeedbackKind.SPOT_CHECK: [
-        (("课堂信息", "The class"), ("section", "date", "class_period", "location", "announced")),
-        (("学生出勤", "Attendance"), ("enrolled", "present", "late")),
-        (("评分", "Scores"), ("scores",)),
+        (_l("The class"), ("section", "date", "class_period", "location", "announced")),
+        (_l("Attendance"), ("enrolled", "present", "late")),
+        (_l("Scores"), ("scores",)),
         (
-            ("总体评价与意见", "Judgement and comments"),
+            _l("Judgement and comments"),
             ("overall_grade", "strengths", "problems", "suggestions"),
         ),
     ],
     FeedbackKind.OPEN_CLASS: [
-        (("公开课信息", "The open class"), ("section", "observer_level", "date")),
-        (("评分", "Scores"), ("scores",)),
-        (("总体评价与意见", "Judgement and comments"), ("overall_grade", "comment")),
+        (_l("The open class"), ("section", "observer_level", "date")),
+        (_l("Scores"), ("scores",)),
+        (_l("Judgement and comments"), ("overall_grade", "comment")),
     ],
     FeedbackKind.TUTOR_GROUP: [
-        (
-            ("活动信息", "The meeting"),
-            ("group", "date", "meeting_format", "attending", "topics"),
-        ),
-        (("评分", "Scores"), ("scores",)),
-        (("问题与建议", "Problems and suggestions"), ("problems", "suggestions")),
+        (_l("The meeting"), ("group", "date", "meeting_format", "attending", "topics")),
+        (_l("Scores"), ("scores",)),
+        (_l("Problems and suggestions"), ("problems", "suggestions")),
     ],
 }
 
@@ -115,18 +117,21 @@ MAX_RADIO_STEPS = 11
 SECTION_LABEL_SEPARATOR = " — "
 
 
-def label(kind: str, name: str) -> tuple[str, str]:
+def label(kind: str, name: str) -> LazyString:
+    """A field's label in the reader's language (the kind's own wording where it has one)."""
     return KIND_LABELS_OVERRIDE.get(kind, {}).get(name) or LABELS[name]
 
 
-def _choices(labels: Mapping[str, tuple[str, str]]) -> list[SelectChoice]:
-    return [SelectChoice(value, f"{zh} {en}") for value, (zh, en) in labels.items()]
+def _choices(names: Mapping[str, LazyString]) -> list[SelectChoice]:
+    return [SelectChoice(value, name) for value, name in names.items()]
 
 
-ANNOUNCED_CHOICES = [
-    SelectChoice("false", "推门听课 Unannounced"),
-    SelectChoice("true", "提前通知 Announced"),
-]
+#: How a spot check came about, as the form offers it and the record page shows it.
+ANNOUNCED_NAMES: dict[str, LazyString] = {
+    "false": _l("Unannounced"),
+    "true": _l("Announced"),
+}
+ANNOUNCED_CHOICES = _choices(ANNOUNCED_NAMES)
 
 
 @dataclass(frozen=True)
@@ -139,7 +144,7 @@ class ItemView:
     description: str | None
     description_en: str | None
     dimension: str
-    dimension_label: tuple[str, str]
+    dimension_label: str | LazyString
     scale_min: int
     scale_max: int
     weight: float
@@ -153,9 +158,19 @@ class ItemView:
     def radio(self) -> bool:
         return self.scale_max - self.scale_min + 1 <= MAX_RADIO_STEPS
 
+    @property
+    def shown_label(self) -> str:
+        """The item's label in the reader's language (English where the rubric gives one)."""
+        return localized(self, "label")
+
+    @property
+    def shown_description(self) -> str:
+        return localized(self, "description")
+
     @classmethod
     def of(cls, kind: str, item: RubricItem) -> ItemView:
-        dimension = DIMENSIONS.get(kind, {}).get(item.dimension, (item.dimension, item.dimension))
+        known = item.dimension in DIMENSIONS.get(kind, {})
+        dimension = DIMENSION_NAMES.get(item.dimension) if known else None
         return cls(
             code=item.code,
             label=item.label,
@@ -163,7 +178,7 @@ class ItemView:
             description=item.description,
             description_en=item.description_en,
             dimension=item.dimension,
-            dimension_label=dimension,
+            dimension_label=dimension or item.dimension,
             scale_min=item.scale_min,
             scale_max=item.scale_max,
             weight=item.weight,
@@ -208,7 +223,8 @@ def _attribute(code: str) -> str:
 
 def scores_form_class(items: Sequence[ItemView]) -> type[ScoresForm]:
     attrs: dict[str, Any] = {
-        _attribute(item.code): ScoreField(item.label, item=item) for item in items
+        _attribute(item.code): ScoreField(LazyString(localized, item, "label"), item=item)
+        for item in items
     }
     attrs["codes"] = {item.code: _attribute(item.code) for item in items}
     return type("RubricScoresForm", (ScoresForm,), attrs)
@@ -223,8 +239,7 @@ class NumberInput(widgets.NumberInput):
 
 
 def _field(kind: str, name: str) -> Any:
-    zh, en = label(kind, name)
-    text = f"{zh} {en}"
+    text = label(kind, name)
     if name == "section":
         return StringField(text, render_kw={"autocomplete": "off", "spellcheck": "false"})
     if name == "group":
@@ -236,12 +251,12 @@ def _field(kind: str, name: str) -> Any:
     if name == "announced":
         return RadioField(text, choices=ANNOUNCED_CHOICES, validate_choice=False)
     if name == "observer_level":
-        return RadioField(text, choices=_choices(OBSERVER_LEVEL_LABELS), validate_choice=False)
+        return RadioField(text, choices=_choices(OBSERVER_LEVEL_NAMES), validate_choice=False)
     if name == "meeting_format":
-        return RadioField(text, choices=_choices(MEETING_FORMAT_LABELS), validate_choice=False)
+        return RadioField(text, choices=_choices(MEETING_FORMAT_NAMES), validate_choice=False)
     if name == "overall_grade":
-        none = SelectChoice("", "— 暂不评定 Not given —")
-        return SelectField(text, choices=[none, *_choices(GRADE_LABELS)], validate_choice=False)
+        none = SelectChoice("", _l("— Not given —"))
+        return SelectField(text, choices=[none, *_choices(GRADE_NAMES)], validate_choice=False)
     if name in ("topics", "strengths", "problems", "suggestions", "comment"):
         return TextAreaField(text, render_kw={"rows": 4})
     return StringField(text)  # class_period, location
@@ -253,8 +268,8 @@ class FeedbackForm(FlaskForm):
     kind: str = ""
     scores: Any
     idempotency_key = HiddenField()
-    save_draft = SubmitField("保存草稿 Save as draft")
-    send = SubmitField("提交 Submit")
+    save_draft = SubmitField(_l("Save as draft"))
+    send = SubmitField(_l("Submit"))
 
     def input_fields(self) -> list[str]:
         return list(KIND_FIELDS[self.kind])
@@ -298,15 +313,17 @@ class FeedbackForm(FlaskForm):
             field = self[name]
             for message in field.errors:
                 anchor = f"{field.id}-0" if isinstance(field, RadioField) else field.id
-                out.append({"anchor": anchor, "label": label(self.kind, name)[1], "text": message})
+                out.append(
+                    {"anchor": anchor, "label": str(label(self.kind, name)), "text": str(message)}
+                )
         for field in self.score_fields():
             for message in field.errors:
                 item = field.item
                 out.append(
                     {
                         "anchor": f"{field.id}-group",
-                        "label": item.label_en or item.label,
-                        "text": message,
+                        "label": item.shown_label,
+                        "text": str(message),
                     }
                 )
         return out
@@ -315,7 +332,7 @@ class FeedbackForm(FlaskForm):
 def feedback_form_class(kind: str, items: Sequence[ItemView]) -> type[FeedbackForm]:
     """The form of one kind on one rubric version."""
     attrs: dict[str, Any] = {name: _field(kind, name) for name in KIND_FIELDS[kind]}
-    attrs["scores"] = FormField(scores_form_class(items), label="评分 Scores")
+    attrs["scores"] = FormField(scores_form_class(items), label=_l("Scores"))
     attrs["kind"] = kind
     return type(f"{kind.title().replace('_', '')}Form", (FeedbackForm,), attrs)
 
@@ -355,26 +372,26 @@ def text_limit(name: str) -> int | None:
 class WithdrawForm(FlaskForm):
     """Withdraw a record (or discard a draft); the reason goes into its history."""
 
-    reason = TextAreaField("撤回原因 Reason (optional)", render_kw={"rows": 2})
-    withdraw = SubmitField("撤回 Withdraw")
+    reason = TextAreaField(_l("Reason (optional)"), render_kw={"rows": 2})
+    withdraw = SubmitField(_l("Withdraw"))
 
 
 class ResponseForm(FlaskForm):
     """A teacher's reply to feedback on their section (the service checks the text)."""
 
-    text = TextAreaField("回复 Your response", render_kw={"rows": 4})
-    respond = SubmitField("发送回复 Send response")
+    text = TextAreaField(_l("Your response"), render_kw={"rows": 4})
+    respond = SubmitField(_l("Send response"))
 
 
 class FilterForm(Form):
     """The reviewers' list filters: a GET form (nothing changes, so no CSRF token)."""
 
-    term = SelectField("学期 Term", validate_choice=False, choices=[])
-    unit = SelectField("单位 Unit", validate_choice=False, choices=[])
-    kind = SelectField("类型 Kind", validate_choice=False, choices=[])
-    teacher = StringField("教师 Teacher", render_kw={"autocomplete": "off"})
-    score_min = StringField("最低分 Score from", widget=NumberInput(min=0, max=100, step="any"))
-    score_max = StringField("最高分 Score to", widget=NumberInput(min=0, max=100, step="any"))
+    term = SelectField(_l("Term"), validate_choice=False, choices=[])
+    unit = SelectField(_l("Unit"), validate_choice=False, choices=[])
+    kind = SelectField(_l("Kind"), validate_choice=False, choices=[])
+    teacher = StringField(_l("Teacher"), render_kw={"autocomplete": "off"})
+    score_min = StringField(_l("Score from"), widget=NumberInput(min=0, max=100, step="any"))
+    score_max = StringField(_l("Score to"), widget=NumberInput(min=0, max=100, step="any"))
 
     def score(self, name: str) -> float | None:
         """A score bound, or None; a bound that is not a number 0–100 is marked on its field."""
@@ -387,6 +404,6 @@ class FilterForm(Form):
         except ValueError:
             value = -1.0
         if not 0 <= value <= 100:
-            field.errors = ["must be a number from 0 to 100"]
+            field.errors = [_("Enter a number from 0 to 100, or leave it empty.")]
             return None
         return value

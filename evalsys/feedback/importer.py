@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
-from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import User
@@ -38,6 +38,7 @@ from evalsys.feedback.inputs import (
     FeedbackInput,
     FeedbackPermissionError,
     FeedbackValidationError,
+    Message,
 )
 from evalsys.feedback.models import Feedback, FeedbackRevision
 from evalsys.feedback.service import submit_feedback
@@ -137,8 +138,9 @@ class _Reader:
         self.users: dict[str, User | None] = {}
         self.keys: dict[str, int] = {}
 
-    def error(self, row: int | None, column: str | None, message: str) -> None:
-        self.issues.append(ImportIssue(FEEDBACK_FILE, row, column, message))
+    def error(self, row: int | None, column: str | None, message: Message) -> None:
+        """A problem at a row and column; the message is shown in the reader's language."""
+        self.issues.append(ImportIssue(FEEDBACK_FILE, row, column, message))  # type: ignore[arg-type]
 
     def header(self, rows: Table) -> bool:
         columns = {column for row in rows for column in row}
@@ -147,9 +149,9 @@ class _Reader:
             self.error(
                 1,
                 ", ".join(missing),
-                _(
-                    "missing column(s) %(missing)s; the header (row 1) must name %(columns)s"
-                    " and a %(prefix)sITEM_CODE column per rubric item",
+                _l(
+                    "missing column(s) %(missing)s; the header (row 1) must name %(columns)s "
+                    "and a %(prefix)sITEM_CODE column per rubric item",
                     missing=", ".join(missing),
                     columns=", ".join(COLUMNS),
                     prefix=SCORE_PREFIX,
@@ -157,7 +159,7 @@ class _Reader:
             )
         for column in sorted(columns):
             if column.startswith(SCORE_PREFIX) and not column.removeprefix(SCORE_PREFIX):
-                self.error(1, column, _("a score column names its item: score:ITEM_CODE"))
+                self.error(1, column, _l("a score column names its item: score:ITEM_CODE"))
         return not self.issues
 
     def rows(self, rows: Table) -> Iterable[_Row]:
@@ -172,7 +174,7 @@ class _Reader:
         before = len(self.issues)
         for column, value in cells.items():
             if "\x00" in value:
-                self.error(number, column, _("contains a NUL character; save the file as text"))
+                self.error(number, column, _l("contains a NUL character; save the file as text"))
         if len(self.issues) > before:
             return None
         observer = self.observer(number, cells.get("observer", ""))
@@ -204,9 +206,9 @@ class _Reader:
             self.error(
                 number,
                 None,
-                _(
-                    "the same record as row %(row)s (same observer, date and values);"
-                    " remove one of them",
+                _l(
+                    "the same record as row %(row)s (same observer, date and values); "
+                    "remove one of them",
                     row=self.keys[key],
                 ),
             )
@@ -217,7 +219,7 @@ class _Reader:
     def observer(self, number: int, username: str) -> User | None:
         if not username:
             self.error(
-                number, "observer", _("missing value: every row needs the observer's username")
+                number, "observer", _l("missing value: every row needs the observer's username")
             )
             return None
         if username not in self.users:
@@ -229,7 +231,7 @@ class _Reader:
                 self.error(
                     number,
                     "observer",
-                    _(
+                    _l(
                         "unknown user '%(username)s': neither in people.csv nor in the database",
                         username=username,
                     ),
@@ -239,7 +241,7 @@ class _Reader:
             self.error(
                 number,
                 "observer",
-                _(
+                _l(
                     "the account '%(username)s' is deactivated; reactivate it for the import",
                     username=username,
                 ),
@@ -255,9 +257,9 @@ class _Reader:
             self.error(
                 number,
                 "overall",
-                _(
-                    "unknown grade '%(value)s'; one of excellent, good, fair, pass, fail"
-                    " (or 优秀, 良好, 中等, 及格/合格, 不及格/不合格)",
+                _l(
+                    "unknown grade '%(value)s'; one of excellent, good, fair, pass, fail "
+                    "(or 优秀, 良好, 中等, 及格/合格, 不及格/不合格)",
                     value=value,
                 ),
             )
@@ -268,16 +270,17 @@ class _Reader:
             for name, message in err.errors:
                 self.error(number, column_of(name), message)
         elif isinstance(err, FeedbackPermissionError):
-            message = err.message
-            if observer is not None:
-                message = _(
+            if observer is None:
+                message: Message = err.text
+            else:
+                message = _l(
                     "observer '%(username)s': %(problem)s",
                     username=observer.username,
-                    problem=err.message,
+                    problem=err.text,
                 )
             self.error(number, column_of(err.field or ""), message)
         else:
-            self.error(number, None, str(err))
+            self.error(number, None, err.args[0] if err.args else str(err))
 
 
 def row_key(username: str, data: FeedbackInput) -> str:
@@ -298,7 +301,7 @@ def check_cells(session: Session, rows: Table, *, pending_users: set[str]) -> li
     issues: list[ImportIssue] = []
     reader = _Reader(session, issues, pending_users)
     if reader.header(rows):
-        for _row in reader.rows(rows):
+        for _ in reader.rows(rows):
             pass
     return issues
 

@@ -12,9 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from flask import has_app_context
+from flask_babel import LazyString, force_locale
+from flask_babel import lazy_gettext as _l
 
 #: Text fields (limits in :data:`evalsys.feedback.models.TEXT_LIMITS`).
 TEXT_FIELDS = (
@@ -33,38 +38,72 @@ _TRUE = {"true", "yes", "y", "1", "是", "t"}
 _FALSE = {"false", "no", "n", "0", "否", "f"}
 
 
+#: A message for a person: text, or a lazy gettext string rendered where it is shown.
+Message = str | LazyString
+
+
+@contextmanager
+def english() -> Iterator[None]:
+    """English for programs (the API) when an app is at hand; plain msgids otherwise."""
+    if has_app_context():
+        with force_locale("en"):
+            yield
+    else:
+        yield
+
+
 class FeedbackError(Exception):
     """Something the feedback service refuses; subclasses say how a caller should answer."""
 
 
 class FeedbackValidationError(FeedbackError):
-    """Bad input: every problem found, as (field, message) pairs. Nothing was stored."""
+    """Bad input: every problem found, as (field, message) pairs. Nothing was stored.
 
-    def __init__(self, errors: list[tuple[str, str]]) -> None:
+    Messages are lazy gettext strings: a form shows them in the reader's language,
+    while :meth:`as_json` (the API) writes them in English.
+    """
+
+    def __init__(self, errors: list[tuple[str, Message]]) -> None:
         self.errors = list(errors)
-        super().__init__("; ".join(f"{f}: {m}" if f else m for f, m in self.errors))
+        super().__init__()
+
+    def __str__(self) -> str:
+        return "; ".join(f"{f}: {m}" if f else str(m) for f, m in self.errors)
 
     def fields(self) -> list[str]:
         return [f for f, _ in self.errors]
 
     def by_field(self) -> dict[str, list[str]]:
+        """Messages by field, as text in the current language."""
         out: dict[str, list[str]] = {}
         for name, message in self.errors:
-            out.setdefault(name, []).append(message)
+            out.setdefault(name, []).append(str(message))
         return out
 
     def as_json(self) -> list[dict[str, str]]:
-        """For an API's 422 body."""
-        return [{"field": f, "message": m} for f, m in self.errors]
+        """For an API's 422 body (in English, whatever the caller's language)."""
+        with english():
+            return [{"field": f, "message": str(m)} for f, m in self.errors]
 
 
 class FeedbackPermissionError(FeedbackError):
-    """The user may not do this here (an API answers 403; a form shows it at ``field``)."""
+    """The user may not do this here (an API answers 403; a form shows it at ``field``).
 
-    def __init__(self, field: str | None, message: str) -> None:
+    ``message`` is English (the API, logs); ``str(err)`` is in the reader's language.
+    """
+
+    def __init__(self, field: str | None, message: Message) -> None:
         self.field = field
-        self.message = message
-        super().__init__(message)
+        self.text = message
+        super().__init__()
+
+    @property
+    def message(self) -> str:
+        with english():
+            return str(self.text)
+
+    def __str__(self) -> str:
+        return str(self.text)
 
 
 class FeedbackStateError(FeedbackError):
@@ -100,12 +139,12 @@ class FeedbackInput:
     def from_mapping(cls, data: Any) -> FeedbackInput:
         """Read JSON values or CSV strings; raise one error listing every unreadable field."""
         if not isinstance(data, Mapping):
-            raise FeedbackValidationError([("", "expected an object of feedback fields")])
+            raise FeedbackValidationError([("", _l("expected an object of feedback fields"))])
         errors: list[tuple[str, str]] = []
         known = {f.name for f in fields(cls)}
         for key in data:
             if key not in known:
-                errors.append((str(key), "unknown field"))
+                errors.append((str(key), _l("unknown field")))
         out: dict[str, Any] = {}
         for name in (*_CODE_FIELDS, *TEXT_FIELDS):
             value = data.get(name)
@@ -116,11 +155,11 @@ class FeedbackInput:
             elif name in ("section", "group") and _is_int(value):
                 out[name] = str(value)  # a numeric code in JSON or a spreadsheet
             else:
-                errors.append((name, "must be text"))
+                errors.append((name, _l("must be text")))
         for name in COUNT_FIELDS:
-            _read(data, name, _to_int, "must be a whole number", out, errors)
-        _read(data, "announced", _to_bool, "must be true or false", out, errors)
-        _read(data, "date", _to_date, "must be a date written YYYY-MM-DD", out, errors)
+            _read(data, name, _to_int, _l("must be a whole number"), out, errors)
+        _read(data, "announced", _to_bool, _l("must be true or false"), out, errors)
+        _read(data, "date", _to_date, _l("must be a date written YYYY-MM-DD"), out, errors)
         scores = data.get("scores")
         if isinstance(scores, Mapping):
             out["scores"] = {}
@@ -128,12 +167,12 @@ class FeedbackInput:
                 try:
                     out["scores"][str(code)] = _to_float(raw)
                 except ValueError:
-                    errors.append((f"scores.{code}", "must be a number"))
+                    errors.append((f"scores.{code}", _l("must be a number")))
         elif scores not in (None, ""):
-            errors.append(("scores", "must be an object mapping item codes to numbers"))
+            errors.append(("scores", _l("must be an object mapping item codes to numbers")))
         if not out.get("kind"):
             if "kind" not in {f for f, _ in errors}:
-                errors.append(("kind", "required: spot_check, open_class or tutor_group"))
+                errors.append(("kind", _l("required: spot_check, open_class or tutor_group")))
             out["kind"] = ""
         if errors:
             raise FeedbackValidationError(errors)
@@ -152,7 +191,7 @@ def _read(
     data: Mapping[str, Any],
     name: str,
     convert: Any,
-    message: str,
+    message: Message,
     out: dict[str, Any],
     errors: list[tuple[str, str]],
 ) -> None:

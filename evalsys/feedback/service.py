@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, delete, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -53,6 +55,7 @@ from evalsys.feedback.models import (
 )
 from evalsys.feedback.rubrics import current_rubric
 from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus, RevisionAction
+from evalsys.i18n import localized
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
 
 __all__ = [
@@ -141,7 +144,12 @@ def submit_feedback(
     if key is not None:
         if len(key) > IDEMPOTENCY_KEY_LIMIT:
             raise FeedbackValidationError(
-                [("idempotency_key", f"longer than {IDEMPOTENCY_KEY_LIMIT} characters")]
+                [
+                    (
+                        "idempotency_key",
+                        _l("longer than %(limit)s characters", limit=IDEMPOTENCY_KEY_LIMIT),
+                    )
+                ]
             )
         existing = _find_by_key(session, observer.id, key)  # type: ignore[arg-type]
         if existing is not None:
@@ -255,9 +263,11 @@ def update_feedback(
     now = now or utcnow()
     _check_may_change(feedback, user, edit_window, now)
     if data.kind != feedback.kind:
-        raise FeedbackValidationError([("kind", f"a {feedback.kind} record stays {feedback.kind}")])
+        raise FeedbackValidationError(
+            [("kind", _l("a %(kind)s record stays %(kind)s", kind=feedback.kind))]
+        )
     if draft and feedback.status == FeedbackStatus.SUBMITTED:
-        raise FeedbackStateError("a submitted record cannot go back to being a draft")
+        raise FeedbackStateError(_l("a submitted record cannot go back to being a draft"))
     rubric = session.get(Rubric, feedback.rubric_id)
     checked = check_feedback(session, user=user, data=data, draft=draft, rubric=rubric, today=today)
     before = _tracked(feedback, feedback_scores(session, feedback.id))  # type: ignore[arg-type]
@@ -311,9 +321,7 @@ def withdraw_feedback(
     _check_may_change(feedback, user, edit_window, now)
     reason = clean(reason)
     if reason is not None and len(reason) > RESPONSE_LIMIT:
-        raise FeedbackValidationError(
-            [("reason", f"{len(reason)} characters is too long; the limit is {RESPONSE_LIMIT}")]
-        )
+        raise FeedbackValidationError([("reason", _too_long(len(reason), RESPONSE_LIMIT))])
     changes: dict[str, Any] = {"status": [feedback.status, FeedbackStatus.WITHDRAWN.value]}
     if reason is not None:
         changes["reason"] = [None, reason]
@@ -323,6 +331,12 @@ def withdraw_feedback(
     _record(session, feedback, user, RevisionAction.WITHDRAW, changes, now)
     session.flush()
     return feedback
+
+
+def _too_long(length: int, limit: int) -> LazyString:
+    return _l(
+        "%(length)s characters is too long; the limit is %(limit)s", length=length, limit=limit
+    )
 
 
 def edit_deadline(feedback: Feedback, edit_window: timedelta) -> datetime | None:
@@ -345,14 +359,18 @@ def _check_may_change(
     feedback: Feedback, user: User, edit_window: timedelta, now: datetime
 ) -> None:
     if feedback.observer_id != user.id or not user.active:
-        raise FeedbackPermissionError(None, "only the author may change this record")
+        raise FeedbackPermissionError(None, _l("only the author may change this record"))
     if feedback.status == FeedbackStatus.WITHDRAWN:
-        raise FeedbackStateError("this record was withdrawn; it can no longer be changed")
+        raise FeedbackStateError(_l("this record was withdrawn; it can no longer be changed"))
     deadline = edit_deadline(feedback, edit_window)
     if deadline is not None and now > deadline:
         hours = edit_window.total_seconds() / 3600
         raise FeedbackStateError(
-            f"the {hours:g}-hour edit window closed at {deadline:%Y-%m-%d %H:%M} UTC"
+            _l(
+                "the %(hours)s-hour edit window closed at %(when)s UTC",
+                hours=format(hours, "g"),
+                when=deadline.strftime("%Y-%m-%d %H:%M"),
+            )
         )
 
 
@@ -449,16 +467,14 @@ def add_teacher_response(
     """The teacher of the section replies to a submitted record about it."""
     section = session.get(Section, feedback.section_id) if feedback.section_id else None
     if section is None or section.teacher_id != user.id or not user.active:
-        raise FeedbackPermissionError(None, "only the teacher of the section may respond")
+        raise FeedbackPermissionError(None, _l("only the teacher of the section may respond"))
     if feedback.status != FeedbackStatus.SUBMITTED:
-        raise FeedbackStateError("only a submitted record can have a response")
+        raise FeedbackStateError(_l("only a submitted record can have a response"))
     cleaned = clean(text)
     if cleaned is None:
-        raise FeedbackValidationError([("text", "required: the text of your response")])
+        raise FeedbackValidationError([("text", _l("required: the text of your response"))])
     if len(cleaned) > RESPONSE_LIMIT:
-        raise FeedbackValidationError(
-            [("text", f"{len(cleaned)} characters is too long; the limit is {RESPONSE_LIMIT}")]
-        )
+        raise FeedbackValidationError([("text", _too_long(len(cleaned), RESPONSE_LIMIT))])
     response = TeacherResponse(
         feedback_id=feedback.id,  # type: ignore[arg-type]
         teacher_id=user.id,  # type: ignore[arg-type]
@@ -686,6 +702,8 @@ class FeedbackRow:
     teacher_name: str | None
     group_code: str | None
     group_name: str | None
+    department_name_en: str | None = None
+    course_title_en: str | None = None
 
     @property
     def target_code(self) -> str:
@@ -693,7 +711,15 @@ class FeedbackRow:
 
     @property
     def target_title(self) -> str:
-        return self.course_title or self.group_name or ""
+        """The course title (in the reader's language where it has two) or the group's name."""
+        if self.course_title:
+            return localized(self, "course_title")
+        return self.group_name or ""
+
+    @property
+    def department(self) -> str:
+        """The department's name in the reader's language."""
+        return localized(self, "department_name")
 
 
 @dataclass
@@ -729,6 +755,8 @@ def _rows_query() -> Any:
             teacher.name,
             TutorGroup.code,
             TutorGroup.name,
+            OrgUnit.name_en,
+            Course.title_en,
         )
         .join(Term, col(Term.id) == Feedback.term_id)
         .join(OrgUnit, col(OrgUnit.id) == Feedback.department_id)

@@ -14,6 +14,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import LazyString
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlmodel import select
 
@@ -32,6 +35,7 @@ from evalsys.feedback.models import Feedback, Rubric
 from evalsys.feedback.rubrics import current_rubric, rubric_items
 from evalsys.feedback.service import (
     INPUT_COLUMNS,
+    FeedbackError,
     FeedbackInput,
     FeedbackPermissionError,
     FeedbackStateError,
@@ -48,13 +52,38 @@ from evalsys.feedback.service import (
     update_feedback,
     withdraw_feedback,
 )
-from evalsys.feedback.vocab import GRADE_LABELS, KIND_LABELS, FeedbackKind, FeedbackStatus, values
+from evalsys.feedback.vocab import (
+    FEEDBACK_STATUS_NAMES,
+    GRADE_NAMES,
+    KIND_NAMES,
+    FeedbackKind,
+    FeedbackStatus,
+    RevisionAction,
+    name_of,
+    values,
+)
+from evalsys.i18n import fmt_date
 from evalsys.org.models import Section
 
 bp = Blueprint("feedback", __name__, url_prefix="/feedback")
 
 #: How many sections the search box lists; beyond it the section search page helps.
 DATALIST_LIMIT = 500
+
+#: The button that opens a new form of each kind.
+NEW_LABELS: dict[str, LazyString] = {
+    FeedbackKind.SPOT_CHECK: _l("New spot check"),
+    FeedbackKind.OPEN_CLASS: _l("New open class record"),
+    FeedbackKind.TUTOR_GROUP: _l("New tutor group report"),
+}
+
+#: How a record's history names each revision.
+ACTION_NAMES: dict[str, LazyString] = {
+    RevisionAction.CREATE: _l("Created"),
+    RevisionAction.EDIT: _l("Edited"),
+    RevisionAction.SUBMIT: _l("Submitted"),
+    RevisionAction.WITHDRAW: _l("Withdrawn"),
+}
 
 
 def me() -> User:
@@ -66,7 +95,7 @@ def edit_window():
 
 
 def local_time(value: datetime | None) -> str:
-    """A stored UTC time in the site's zone (the scheduler's clock), with the zone named."""
+    """A stored UTC time in the site's zone (the scheduler's clock), with its UTC offset."""
     if value is None:
         return ""
     name = current_app.config.get("SCHEDULER_TIMEZONE") or "UTC"
@@ -74,14 +103,25 @@ def local_time(value: datetime | None) -> str:
         zone = ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         zone, name = ZoneInfo("UTC"), "UTC"
-    return f"{value.astimezone(zone):%Y-%m-%d %H:%M} ({name})"
+    local = value.astimezone(zone)
+    offset = local.strftime("%z")  # "+0800": the same in every language, unlike a zone's name
+    return f"{fmt_date(local)} {local:%H:%M} (UTC{offset[:3]}:{offset[3:]})"
+
+
+@bp.record_once
+def _globals(state: Any) -> None:
+    """What the shared macros (``feedback/_macros.html``) need wherever they are imported."""
+    state.app.jinja_env.globals["feedback_status_names"] = FEEDBACK_STATUS_NAMES
 
 
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
     return {
-        "kind_labels": KIND_LABELS,
-        "grade_labels": GRADE_LABELS,
+        "kind_names": KIND_NAMES,
+        "grade_names": GRADE_NAMES,
+        "new_labels": NEW_LABELS,
+        "action_names": ACTION_NAMES,
+        "announced_names": forms.ANNOUNCED_NAMES,
         "local_time": local_time,
         "invalid": _invalid,
     }
@@ -171,9 +211,8 @@ def new(kind: str):
         return render_template(
             "error.html",
             code=503,
-            title="No form yet",
-            text=f"There is no published {KIND_LABELS[kind][1].lower()} rubric yet. "
-            "Ask the teaching-quality office to publish one.",
+            title=_("No form yet"),
+            text=_no_rubric_text(kind),
         ), 503
     items = [ItemView.of(kind, i) for i in rubric_items(session, rubric.id)]  # type: ignore[arg-type]
     form_class = feedback_form_class(kind, items)
@@ -191,7 +230,7 @@ def new(kind: str):
             )
         ).first()
         if earlier is not None:
-            flash("This form was saved already; here is the record.", "info")
+            flash(_("This form was saved already; here is the record."), "info")
             return redirect(url_for(".record", feedback_id=earlier), 303)
     return _save(form, rubric, items, user=user, feedback=None, key=key)
 
@@ -246,9 +285,13 @@ def edit(feedback_id: int):
 
 def _why_locked(feedback: Feedback) -> str:
     if feedback.status == FeedbackStatus.WITHDRAWN:
-        return "This record was withdrawn; it can no longer be changed."
+        return _("This record was withdrawn; it can no longer be changed.")
     deadline = edit_deadline(feedback, edit_window())
-    return f"The edit window of this record closed at {local_time(deadline)}."
+    return _(
+        "The edit window of this record closed at %(when)s. "
+        "Ask the teaching-quality office if it must still change.",
+        when=local_time(deadline),
+    )
 
 
 @bp.route("/<int:feedback_id>/withdraw", methods=["POST"])
@@ -277,9 +320,9 @@ def withdraw(feedback_id: int):
         abort(403)
     except (FeedbackStateError, FeedbackValidationError) as err:
         session.rollback()
-        flash(str(err).removeprefix("reason: ").capitalize(), "error")
+        flash(_why_not_withdrawn(err), "error")
         return redirect(url_for(".record", feedback_id=feedback_id), 303)
-    flash("Draft discarded." if was_draft else "Record withdrawn.", "info")
+    flash(_("Draft discarded.") if was_draft else _("Record withdrawn."), "info")
     return redirect(url_for(".record", feedback_id=feedback_id), 303)
 
 
@@ -325,7 +368,7 @@ def _save(
         status = 422
     except FeedbackPermissionError as err:
         session.rollback()
-        general = form.show_errors({err.field or "": [err.message]})
+        general = form.show_errors({err.field or "": [str(err)]})
         status = 403
     except FeedbackStateError as err:
         session.rollback()
@@ -377,12 +420,47 @@ def _read(
 
 
 def _saved_message(feedback: Feedback, draft: bool, *, edited: bool) -> str:
-    what = KIND_LABELS[feedback.kind][1]
+    what = name_of(KIND_NAMES, feedback.kind)
     if draft:
-        return f"{what} saved as a draft. Finish it any time from My records."
+        return _("%(kind)s saved as a draft. Finish it any time from My records.", kind=what)
     deadline = local_time(edit_deadline(feedback, edit_window()))
-    verb = "updated" if edited else "submitted"
-    return f"{what} {verb}. You can edit or withdraw it until {deadline}."
+    if edited:
+        return _(
+            "%(kind)s updated. You can edit or withdraw it until %(deadline)s.",
+            kind=what,
+            deadline=deadline,
+        )
+    return _(
+        "%(kind)s submitted. You can edit or withdraw it until %(deadline)s.",
+        kind=what,
+        deadline=deadline,
+    )
+
+
+def _no_rubric_text(kind: str) -> str:
+    if kind == FeedbackKind.OPEN_CLASS:
+        return _(
+            "There is no published open class rubric yet. "
+            "Ask the teaching-quality office to publish one."
+        )
+    if kind == FeedbackKind.TUTOR_GROUP:
+        return _(
+            "There is no published tutor group rubric yet. "
+            "Ask the teaching-quality office to publish one."
+        )
+    return _(
+        "There is no published spot check rubric yet. "
+        "Ask the teaching-quality office to publish one."
+    )
+
+
+def _why_not_withdrawn(err: FeedbackError) -> str:
+    """A refusal to withdraw, as one sentence (a reason that is too long names its limit)."""
+    if isinstance(err, FeedbackValidationError):
+        messages = [m for ms in err.by_field().values() for m in ms]
+        return _("The reason was not accepted: %(problem)s", problem="; ".join(messages))
+    text = str(err)
+    return text[:1].upper() + text[1:]
 
 
 def _render_form(
@@ -411,7 +489,7 @@ def _render_form(
         if current and current not in {g.code for g in groups}:
             choices.append(SelectChoice(current, current))  # keep what was sent
         if len(groups) != 1 or current == "":
-            choices.insert(0, SelectChoice("", "— 请选择 Choose a group —"))
+            choices.insert(0, SelectChoice("", _("— Choose a group —")))
         form.group.choices = choices
         sections_total = len(groups)
     is_draft = feedback is None or feedback.status == FeedbackStatus.DRAFT
@@ -439,9 +517,9 @@ def _render_form(
     ), status
 
 
-def _by_dimension(form: FeedbackForm) -> list[tuple[tuple[str, str], list[Any]]]:
+def _by_dimension(form: FeedbackForm) -> list[tuple[Any, list[Any]]]:
     """The score fields in rubric order, in runs of one dimension (for sub-headings)."""
-    runs: list[tuple[tuple[str, str], list[Any]]] = []
+    runs: list[tuple[Any, list[Any]]] = []
     for field in form.score_fields():
         if runs and runs[-1][1][0].item.dimension == field.item.dimension:
             runs[-1][1].append(field)

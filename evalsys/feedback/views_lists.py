@@ -11,6 +11,7 @@ import io
 from typing import Any
 
 from flask import Response, abort, current_app, render_template, request
+from flask_babel import gettext as _
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import Perm, login_required, scope_ids, top_units
@@ -28,7 +29,8 @@ from evalsys.feedback.service import (
     submittable_kinds,
 )
 from evalsys.feedback.views import bp, me, page_arg
-from evalsys.feedback.vocab import KIND_LABELS, FeedbackKind, values
+from evalsys.feedback.vocab import KIND_NAMES, FeedbackKind, name_of, values
+from evalsys.i18n import localized
 from evalsys.org.models import OrgUnit, Term
 from evalsys.tabular import FORMATS, XLSX_MIMETYPE, write_csv, write_xlsx
 
@@ -126,23 +128,27 @@ def _filters(session: Session, user: User) -> tuple[FilterForm, FeedbackFilters]
     form = FilterForm(request.args)
     terms = session.exec(select(Term.code, Term.name).order_by(col(Term.start_date).desc())).all()
     units = session.exec(
-        select(OrgUnit.code, OrgUnit.name, OrgUnit.kind)
+        select(OrgUnit)
         .where(col(OrgUnit.id).in_(scope_ids(user, Perm.VIEW_FEEDBACK)))
         .order_by(OrgUnit.code)
     ).all()
-    form.term.choices = [SelectChoice("", "全部 Any term")] + [
+    form.term.choices = [SelectChoice("", _("Any term"))] + [
         SelectChoice(code, name) for code, name in terms
     ]
-    form.unit.choices = [SelectChoice("", "全部 All my units")] + [
-        SelectChoice(code, ("— " if kind == "department" else "") + f"{name} ({code})")
-        for code, name, kind in units
+    form.unit.choices = [SelectChoice("", _("All my units"))] + [
+        SelectChoice(
+            unit.code,
+            ("— " if unit.kind == "department" else "")
+            + f"{localized(unit, 'name')} ({unit.code})",
+        )
+        for unit in units
     ]
-    form.kind.choices = [SelectChoice("", "全部 Any kind")] + [
-        SelectChoice(k, f"{KIND_LABELS[k][0]} {KIND_LABELS[k][1]}") for k in values(FeedbackKind)
+    form.kind.choices = [SelectChoice("", _("Any kind"))] + [
+        SelectChoice(k, name_of(KIND_NAMES, k)) for k in values(FeedbackKind)
     ]
     filters = FeedbackFilters(
-        term=_choice(form.term.data, {c for c, _ in terms}),
-        unit=_choice(form.unit.data, {c for c, _, _ in units}),
+        term=_choice(form.term.data, {code for code, _name in terms}),
+        unit=_choice(form.unit.data, {unit.code for unit in units}),
         kind=_choice(form.kind.data, set(values(FeedbackKind))),
         teacher=(form.teacher.data or "").strip()[:100] or None,
         score_min=form.score("score_min"),
@@ -157,5 +163,5 @@ def _choice(value: Any, allowed: set[str]) -> str | None:
 
 def _scope_title(tops: list[OrgUnit]) -> str:
     if len(tops) == 1:
-        return tops[0].name
-    return ", ".join(unit.name for unit in tops[:3]) + ("…" if len(tops) > 3 else "")
+        return localized(tops[0], "name")
+    return ", ".join(localized(unit, "name") for unit in tops[:3]) + ("…" if len(tops) > 3 else "")

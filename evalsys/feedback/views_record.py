@@ -8,9 +8,13 @@ name only where ``FEEDBACK_SHOW_OBSERVER_TO_TEACHER`` is on.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask_babel import LazyString
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlmodel import col, select
 
 from evalsys.accounts.access import login_required
@@ -34,12 +38,14 @@ from evalsys.feedback.service import (
 )
 from evalsys.feedback.views import bp, edit_window, me
 from evalsys.feedback.vocab import (
-    GRADE_LABELS,
-    MEETING_FORMAT_LABELS,
-    OBSERVER_LEVEL_LABELS,
+    FEEDBACK_STATUS_NAMES,
+    GRADE_NAMES,
+    MEETING_FORMAT_NAMES,
+    OBSERVER_LEVEL_NAMES,
     FeedbackStatus,
     suggested_grade,
 )
+from evalsys.i18n import fmt_date, fmt_num, localized
 from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup
 
 
@@ -83,7 +89,7 @@ def respond(feedback_id: int):
         else:
             form.text.errors = [str(err)]
         return _render(feedback, access, response_form=form, status=422)
-    flash("Your response was added.", "success")
+    flash(_("Your response was added."), "success")
     return redirect(url_for(".record", feedback_id=feedback_id) + "#responses", 303)
 
 
@@ -122,8 +128,8 @@ def _render(
         items=items,
         scores=scores,
         observer=names.get(feedback.observer_id) if sees_observer else None,
-        observer_level=OBSERVER_LEVEL_LABELS.get(feedback.observer_level or ""),
-        meeting_format=MEETING_FORMAT_LABELS.get(feedback.meeting_format or ""),
+        observer_level=OBSERVER_LEVEL_NAMES.get(feedback.observer_level or ""),
+        meeting_format=MEETING_FORMAT_NAMES.get(feedback.meeting_format or ""),
         suggested=suggested_grade(feedback.overall_score),
         responses=[
             {"text": r.text, "at": r.created_at, "by": names.get(r.teacher_id, "")}
@@ -143,25 +149,26 @@ def _target(feedback: Feedback) -> dict[str, Any]:
     session = get_session()
     if feedback.section_id is not None:
         row = session.exec(
-            select(Section.code, Course.title, Course.code, User.name, Term.code, OrgUnit.name)
+            select(Section.code, Course, User.name, Term.code, OrgUnit)
             .join(Course, col(Course.id) == Section.course_id)
             .join(Term, col(Term.id) == Section.term_id)
             .join(OrgUnit, col(OrgUnit.id) == Course.department_id)
             .outerjoin(User, col(User.id) == Section.teacher_id)
             .where(Section.id == feedback.section_id)
         ).one()
-        code, title, course_code, teacher, term, unit = row
-        return {"code": code, "title": title, "course_code": course_code, "teacher": teacher,
-                "term": term, "unit": unit, "is_group": False}  # fmt: skip
+        code, course, teacher, term, unit = row
+        return {"code": code, "title": localized(course, "title"), "course_code": course.code,
+                "teacher": teacher, "term": term, "unit": localized(unit, "name"),
+                "is_group": False}  # fmt: skip
     row = session.exec(
-        select(TutorGroup.code, TutorGroup.name, Term.code, OrgUnit.name, TutorGroup.size)
+        select(TutorGroup.code, TutorGroup.name, Term.code, OrgUnit, TutorGroup.size)
         .join(Term, col(Term.id) == TutorGroup.term_id)
         .join(OrgUnit, col(OrgUnit.id) == TutorGroup.department_id)
         .where(TutorGroup.id == feedback.group_id)
     ).one()
     code, name, term, unit, size = row
-    return {"code": code, "title": name, "term": term, "unit": unit, "size": size,
-            "is_group": True}  # fmt: skip
+    return {"code": code, "title": name, "term": term, "unit": localized(unit, "name"),
+            "size": size, "is_group": True}  # fmt: skip
 
 
 def _names(session: Any, user_ids: set[int]) -> dict[int, str]:
@@ -172,26 +179,23 @@ def _names(session: Any, user_ids: set[int]) -> dict[int, str]:
 
 
 #: How the history names the tracked columns that are not form fields.
-_HISTORY_LABELS = {
+_HISTORY_LABELS: dict[str, LazyString] = {
     "visit_date": forms.LABELS["date"],
     "section_id": forms.LABELS["section"],
     "group_id": forms.LABELS["group"],
-    "overall_score": ("总分", "Overall score"),
-    "status": ("状态", "Status"),
-    "reason": ("原因", "Reason"),
+    "overall_score": _l("Overall score"),
+    "status": _l("Status"),
+    "reason": _l("Reason"),
 }
 
 
 #: Coded values shown with their words.
-_VALUE_LABELS: dict[str, dict[str, tuple[str, str]]] = {
-    "overall_grade": GRADE_LABELS,
-    "observer_level": OBSERVER_LEVEL_LABELS,
-    "meeting_format": MEETING_FORMAT_LABELS,
-    "status": {
-        FeedbackStatus.DRAFT: ("草稿", "draft"),
-        FeedbackStatus.SUBMITTED: ("已提交", "submitted"),
-        FeedbackStatus.WITHDRAWN: ("已撤回", "withdrawn"),
-    },
+_VALUE_LABELS: dict[str, dict[str, LazyString]] = {
+    "overall_grade": GRADE_NAMES,
+    "observer_level": OBSERVER_LEVEL_NAMES,
+    "meeting_format": MEETING_FORMAT_NAMES,
+    "announced": {True: forms.ANNOUNCED_NAMES["true"], False: forms.ANNOUNCED_NAMES["false"]},  # type: ignore[dict-item]
+    "status": FEEDBACK_STATUS_NAMES,
 }
 
 
@@ -220,13 +224,18 @@ def _history(session: Any, feedback: Feedback, items: list[ItemView]) -> list[di
         if value is None:
             return "—"
         if name in _VALUE_LABELS and value in _VALUE_LABELS[name]:
-            return " ".join(_VALUE_LABELS[name][value])
+            return str(_VALUE_LABELS[name][value])
         if (name, value) in codes:
             return codes[(name, value)]
         if isinstance(value, bool):
-            return "yes" if value else "no"
+            return _("yes") if value else _("no")
         if isinstance(value, float):
-            return f"{value:.1f}" if name == "overall_score" else f"{value:g}"
+            return fmt_num(value, 1) if name == "overall_score" else f"{value:g}"
+        if name == "visit_date" and isinstance(value, str):
+            try:
+                return fmt_date(date.fromisoformat(value))
+            except ValueError:
+                return value
         return str(value)
 
     out = []
@@ -236,10 +245,14 @@ def _history(session: Any, feedback: Feedback, items: list[ItemView]) -> list[di
             old, new = (pair + [None, None])[:2] if isinstance(pair, list) else (None, pair)
             if name.startswith("scores."):
                 item = by_code.get(name.removeprefix("scores."))
-                zh_en = (item.label, item.label_en or "") if item else (name, "")
+                label = item.shown_label if item else name
             else:
-                zh_en = _HISTORY_LABELS.get(name) or forms.LABELS.get(name) or (name, "")
-            changes.append({"label": zh_en, "old": shown(name, old), "new": shown(name, new)})
+                label = str(
+                    _HISTORY_LABELS.get(name) or forms.label(feedback.kind, name)
+                    if name in _HISTORY_LABELS or name in forms.LABELS
+                    else name
+                )
+            changes.append({"label": label, "old": shown(name, old), "new": shown(name, new)})
         out.append({"at": revision.at, "by": user_name, "action": revision.action,
                     "changes": changes})  # fmt: skip
     return out

@@ -115,7 +115,7 @@ def log_in(page, base: str, username: str, password: str) -> None:
     page.goto(f"{base}/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
-    page.click("main button[type=submit]")
+    page.click("main button[type=submit]")  # not the header's language switch
     page.wait_for_load_state()
     assert "/login" not in page.url, f"login failed for {username}"
 

@@ -7,11 +7,13 @@ import functools
 from datetime import date, timedelta
 
 import pytest
+from flask_babel import gettext
 
 from evalsys.aggregation.service import aggregate_term
 from evalsys.feedback import rubrics
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.service import submit_feedback
+from evalsys.i18n import in_locale, normalise
 from tests.browser.conftest import AXE, _missing, log_in, this_term_dates
 from tests.factories import Factory
 
@@ -131,14 +133,15 @@ def test_main_pages_have_no_serious_accessibility_violations(
     assert not found, "\n".join(f"{where}:\n  " + "\n  ".join(v) for where, v in found.items())
 
 
-def test_form_errors_are_announced_and_linked(live_server, university, desktop):
+def test_form_errors_are_announced_and_linked(app, live_server, university, desktop):
     """The error summary is a live alert; each entry links to its field, which says it is invalid
     and points at its message."""
     page = desktop
     log_in(page, live_server, "sup", Factory.PASSWORD)
     page.goto(f"{live_server}/feedback/new/spot_check")
     page.fill("#section", "SE101-01")
-    page.fill("#date", (date.today() + timedelta(days=3)).isoformat())  # in the future
+    future = (date.today() + timedelta(days=3)).isoformat()
+    page.fill("#date", future)
     page.click("button[name=send]")
     summary = page.locator("#error-summary")
     assert summary.get_attribute("role") == "alert"
@@ -148,7 +151,9 @@ def test_form_errors_are_announced_and_linked(live_server, university, desktop):
     described = page.locator("#date").get_attribute("aria-describedby") or ""
     assert page.locator("#date").get_attribute("aria-invalid") == "true"
     messages = [page.locator(f"#{i}").inner_text() for i in described.split() if i]
-    assert any("future" in m for m in messages), messages
+    with app.test_request_context(), in_locale(normalise(page.get_attribute("html", "lang"))):
+        expected = gettext("%(date)s is in the future", date=future)
+    assert expected in messages, messages
     # The page works from the keyboard: Tab from the summary link reaches a form control.
     link.focus()
     page.keyboard.press("Enter")

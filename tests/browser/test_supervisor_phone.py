@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import date
 
+from flask_babel import gettext
 from sqlmodel import select
 
 from evalsys.feedback import rubrics
 from evalsys.feedback.models import Feedback, FeedbackScore
+from evalsys.i18n import in_locale, normalise
 from tests.browser.conftest import log_in, this_term_dates
 from tests.factories import Factory
 
@@ -28,7 +30,7 @@ def arrange(factory: Factory, session) -> dict:
 
 
 def test_spot_check_on_a_phone_keeps_every_entry_through_an_error(
-    live_server, phone, factory, session
+    app, live_server, phone, factory, session
 ):
     world = arrange(factory, session)
     page = phone
@@ -58,7 +60,12 @@ def test_spot_check_on_a_phone_keeps_every_entry_through_an_error(
     # Told what is wrong, where, and focused on the summary; nothing typed is lost.
     summary = page.locator("#error-summary")
     summary.wait_for()
-    assert "45 present is more than the 40 enrolled" in summary.inner_text()
+    # in the page's language (the browser asks for Chinese), as the catalogue words it
+    with app.test_request_context(), in_locale(normalise(page.get_attribute("html", "lang"))):
+        expected = gettext(
+            "%(present)s present is more than the %(enrolled)s enrolled", present=45, enrolled=40
+        )
+    assert expected in summary.inner_text()
     assert page.locator("#present").get_attribute("aria-invalid") == "true"
     assert page.input_value("#section") == "SE101-01"
     assert page.input_value("#class_period") == "3-4节"

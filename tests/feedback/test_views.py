@@ -97,12 +97,13 @@ def test_spot_form_shows_the_rubric_and_the_sections_in_scope(client, auth, sess
     auth.login("sup")
     page = text(client.get("/feedback/new/spot_check"))
     for item in items(session, SPOT):
-        assert item.label in page and item.label_en in page and item.description in page
+        # in English: the English label and criteria where the rubric has them
+        assert item.label_en in page and item.description_en in page
         # a row of buttons 0..10, one per step of the scale
         for step in (0, 5, 10):
             assert f'id="scores-{item.code}-{step}"' in page
         assert f'name="scores-{item.code}"' in page
-    assert "0–10 分 points · 权重 weight 12" in page  # the scale and the weight are shown
+    assert "0–10 points · weight 12" in page  # the scale and the weight are shown
     assert '<option value="SE101-01 — 软件工程导论 — Teacher">' in page
     assert "MA101-01" not in page  # outside the supervisor's scope
     assert re.search(r'name="idempotency_key"[^>]*value="[0-9a-f]{32}"', page)
@@ -204,7 +205,7 @@ BAD = [
     # (field overrides, field id with the error, message, status)
     ({"scores-content_focus": "11"}, "scores-content_focus", "11 is outside the scale 0–10", 422),
     ({"scores-content_focus": "abc"}, "scores-content_focus", "must be a number", 422),
-    ({"scores-content_focus": None}, "scores-content_focus", "required: '重点突出", 422),
+    ({"scores-content_focus": None}, "scores-content_focus", "required: 'Key points stressed", 422),
     ({"present": "41"}, "present", "41 present is more than the 40 enrolled", 422),
     ({"enrolled": "many"}, "enrolled", "must be a whole number", 422),
     ({"late": "-3"}, "late", "must be 0 or more", 422),
@@ -426,7 +427,7 @@ def test_edit_inside_the_window(client, auth, session, web):
     edit = revisions(session, fb.id)[-1]
     assert edit.action == "edit" and edit.changes["present"] == [36, 38]
     record = text(client.get(f"/feedback/{fb.id}"))
-    assert "修改记录 History" in record and "Edited" in record
+    assert "<h2>History</h2>" in record and "Edited" in record
     assert "<td>36</td><td>38</td>" in record.replace("\n", "")
 
 
@@ -564,7 +565,7 @@ def test_teacher_sees_no_observer_by_default(app, client, auth, session, web):
     auth.login("teacher")
     page = text(client.get(f"/feedback/{fb.id}"))
     assert "互动偏少" in page and "督导甲" not in page and "not shown" in page
-    assert "修改记录 History" not in page  # the history names the observer too
+    assert "<h2>History</h2>" not in page  # the history names the observer too
     listing = text(client.get("/feedback/teaching"))
     assert "SE101-01" in listing and "督导甲" not in listing
     app.config["FEEDBACK_SHOW_OBSERVER_TO_TEACHER"] = True

@@ -38,11 +38,14 @@ KEEP = frozenset(
         "SMTP",
         "TERM",
         "UNITCODE",
+        "UTF",
+        "TOML",
     ]
 )
 #: Attributes whose text a reader (or a screen reader) meets.
 SHOWN_ATTRS = ("title", "aria-label", "placeholder", "alt", "data-label")
-_SKIP = {"script", "style", "code", "kbd", "samp", "pre"}
+#: ... and a textarea's text, which is what a person typed or edits (data, not the page's).
+_SKIP = {"script", "style", "code", "kbd", "samp", "pre", "textarea"}
 _VOID = {
     "area",
     "base",
