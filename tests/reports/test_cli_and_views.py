@@ -35,7 +35,7 @@ def test_cli_renders_the_tree_in_workers_then_skips_it(aggregated, cli, session,
     assert "9 rendered, 0 unchanged, 0 failed" in result.output
     assert "[9/9]" in result.output
     files = sorted(p.name for p in (out / TERM).iterdir())
-    assert files == sorted(f"{code}.pdf" for code in TREE)  # no temporary file left
+    assert files == sorted(f"{code}.en.pdf" for code in TREE)  # no temporary file left
     records = _records(session)
     assert len(records) == 9
     for record in records:
