@@ -33,6 +33,7 @@ from evalsys.aggregation.service import AggregationError, find_term, last_run
 from evalsys.feedback.vocab import (
     DIMENSION_NAMES,
     DIMENSIONS,
+    GRADE_NAMES,
     KIND_NAMES,
     OBSERVER_LEVEL_NAMES,
     FeedbackKind,
@@ -253,7 +254,9 @@ def _report_data(
         "parts": parts,
         "attention": _attention(parts),
         "loop": loop_section(session, term=term, unit_id=unit.id),
-        "bands": [{"band": b, "label": BAND_LABELS[b]} for b in BANDS],
+        "bands": [
+            {"band": b, "label": BAND_LABELS[b], "name": name_of(GRADE_NAMES, b)} for b in BANDS
+        ],
         "kinds": [{"kind": k, "label": name_of(KIND_NAMES, k)} for k in KIND_ORDER],
     }
 

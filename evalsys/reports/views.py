@@ -6,10 +6,13 @@ Scoped by Perm.VIEW_REPORTS on the unit (a dean of one college never gets anothe
 report) and every download or view recorded in the audit log.
 
 The PDF is served in the reader's language (``?lang=zh|en`` asks for the other one). When
-that language's file has not been rendered yet — the scheduler renders the site's language
-and those the people in charge chose — it is rendered on demand, once, then kept and
-recorded like any other rendering; if that cannot be done (the term was never aggregated),
-the newest rendering in another language is served rather than nothing.
+that language's file has not been rendered yet but the report has been in another language
+— the scheduler renders the site's language and those the people in charge chose — it is
+rendered on demand, once, then kept and recorded like any other rendering; if that cannot be
+done (the term's figures are gone, the rendering failed), the newest rendering in another
+language is served rather than nothing. A report never rendered in any language is not
+rendered by a download: when reports are published stays the scheduler's (or an admin's)
+decision.
 """
 
 from __future__ import annotations
@@ -86,11 +89,11 @@ def download(term_code: str, unit_code: str):
     locale = normalise(request.args.get("lang")) or current_locale()
     report = latest_report(session, term.id, unit.id, locale)  # type: ignore[arg-type]
     if not _usable(report):
-        report = _render_now(term, unit, locale) or latest_report(
-            session,
-            term.id,  # type: ignore[arg-type]
-            unit.id,  # type: ignore[arg-type]
-        )
+        # Rendered in another language only: this one is made now (the report is out; the
+        # language is the reader's choice). Never rendered at all: not published yet.
+        other = latest_report(session, term.id, unit.id)  # type: ignore[arg-type]
+        if _usable(other):
+            report = _render_now(term, unit, locale) or other
     if report is None or not _usable(report):
         return (
             render_template(

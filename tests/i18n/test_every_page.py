@@ -24,7 +24,6 @@ PENDING: set[str] = {
     "org",
     "imports",
     "schedule",
-    "reports",
     "loop",
     "planner",
     "audit",

@@ -175,7 +175,7 @@ def test_unit_pages_offer_the_pdf_and_the_feedback_to_those_in_scope(
     auth.login("dean_cs")
     page = client.get("/units/CS").get_data(as_text=True)
     assert f'href="/reports/{TERM}/CS.pdf"' in page
-    [record] = [r for r in _records(session) if r.path.endswith("/CS.pdf")]
+    [record] = [r for r in _records(session) if r.path.endswith("/CS.en.pdf")]
     assert f"({record.pages} pages, rendered {record.generated_at:%Y-%m-%d %H:%M} UTC" in page
     assert "; term last aggregated " in page and "predates" not in page
     assert 'href="/feedback/?unit=CS"' in page
