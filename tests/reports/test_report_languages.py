@@ -17,7 +17,7 @@ from sqlmodel import select
 from evalsys.accounts.models import User
 from evalsys.feedback.models import Feedback
 from evalsys.i18n import in_locale
-from evalsys.org.models import OrgUnit
+from evalsys.org.models import Course, OrgUnit
 from evalsys.reports import delivery, render
 from evalsys.reports.models import Report
 from tests.i18n.visible import data_words, foreign_words, visible_text
@@ -213,6 +213,13 @@ def test_the_page_in_chinese_has_no_english_left(readers, session, client, auth,
             *session.exec(select(User.username)).all(),
         ]
         for word in re.findall(r"[A-Za-z]+", value or "")
+    }
+    stored |= {
+        *session.exec(select(OrgUnit.name)).all(),
+        *session.exec(select(Course.title)).all(),
+        *session.exec(select(User.name)).all(),
+        *[f.problems or "" for f in session.exec(select(Feedback)).all()],
+        *[f.suggestions or "" for f in session.exec(select(Feedback)).all()],
     }
     assert foreign_words(_without_loop_section(page), "zh", stored) == []
     english = client.get(f"/reports/{TERM}/CS.html").get_data(as_text=True)
