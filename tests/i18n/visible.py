@@ -109,7 +109,13 @@ def data_words(session: Session) -> set[str]:
     """Every word stored in a text column: what a page may show in any language."""
     words: set[str] = set()
     for table in SQLModel.metadata.sorted_tables:
-        columns = [c for c in table.columns if isinstance(c.type, (String, Text))]
+        # SQLModel's AutoString is a TypeDecorator over String, not a String subclass.
+        columns = [
+            c
+            for c in table.columns
+            if isinstance(c.type, (String, Text))
+            or isinstance(getattr(c.type, "impl", None), (String, Text))
+        ]
         if not columns or not inspect(session.get_bind()).has_table(table.name):
             continue
         for row in session.execute(select(*columns)):
