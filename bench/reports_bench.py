@@ -231,7 +231,9 @@ def _stages(session, app, code: str) -> dict[str, float]:
     out["charts"] = time.perf_counter() - t
     template = app.jinja_env.get_template(render.TEMPLATE)
     t = time.perf_counter()
-    html = template.render(data=data, charts=charts, generated="2027-01-20 03:00")
+    html = template.render(
+        data=data, charts=charts, generated="2027-01-20 03:00", html_lang=data["locale"]
+    )
     out["template"] = time.perf_counter() - t
     t = time.perf_counter()
     render_pdf(html)

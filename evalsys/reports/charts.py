@@ -9,7 +9,9 @@ so WeasyPrint sets it in the report's own font and the PDF stays searchable.
 
 Only the object-oriented API (no pyplot: no global state, safe in workers).
 Every function returns an ``<svg>`` element as text, without the XML prolog.
-Labels are escaped by Matplotlib's SVG writer.
+Labels are escaped by Matplotlib's SVG writer. The words a chart draws itself
+("too few", "% of records") are gettext strings in the current locale; the memo
+(:func:`cached`) keys on the locale too.
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import matplotlib
+from flask_babel import gettext as _
 
 matplotlib.use("svg")
 
 from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
 
 #: Part of the report's template version: a change here re-renders every report.
-CHART_VERSION = "2"
+CHART_VERSION = "3"
 
 DARK = "#333333"
 MID = "#8c8c8c"
@@ -168,7 +171,7 @@ def dimension_chart(
         for y, r in zip(ys, rows, strict=True):
             yy = y + (bar / 2 if parent_label else 0)
             if r["insufficient"] or r["mean"] is None:
-                ax.text(1, yy, f"n={r['n']}, too few", va="center", fontsize=6, color=DARK)
+                ax.text(1, yy, _("n=%(n)s, too few", n=r["n"]), va="center", fontsize=6, color=DARK)
             else:  # inside the dark bar, in white: clear of the parent's bar below it
                 ax.text(
                     r["mean"] - 1.5,
@@ -236,7 +239,7 @@ def band_chart(
             )
         ax.set_xticks(xs, [b["label"] for b in bands])
         ax.set_ylim(0, top * 1.15)
-        ax.set_ylabel("% of records")
+        ax.set_ylabel(_("Share of records, %"))
         if parent_label:
             ax.legend(loc="upper left")
         return _svg(fig)
@@ -279,7 +282,7 @@ def trend_chart(
         ax.set_ylim(max(0, low - 12), 100)
         for x, p in zip(xs, points, strict=True):
             if p["mean"] is None:
-                ax.text(x, max(0, low - 10), "no data", ha="center", fontsize=6, color=MID)
+                ax.text(x, max(0, low - 10), _("no data"), ha="center", fontsize=6, color=MID)
             else:
                 # Too few records: the point is drawn hollow, its figure not printed.
                 note = f"n={p['n']}" if p["insufficient"] else f"{p['mean']:.1f}"
@@ -297,7 +300,7 @@ def coverage_chart(rows: Sequence[dict[str, Any]], *, width_in: float = 3.5) -> 
         fig = _figure(
             width_in,
             0.4 + 0.3 * max(len(rows), 1),
-            left=0.12 + max([text_width(r["label_zh"]) for r in rows] + [0.3]),
+            left=0.12 + max([text_width(r["label"]) for r in rows] + [0.3]),
             bottom=0.22,
         )
         ax = fig.add_subplot()
@@ -307,7 +310,7 @@ def coverage_chart(rows: Sequence[dict[str, Any]], *, width_in: float = 3.5) -> 
         ax.barh(ys, [r["share"] or 0 for r in rows], height=0.55, color=DARK)
         for y, r in zip(ys, rows, strict=True):
             ax.text(101, y, f"{r['part']}/{r['whole']}", va="center", fontsize=6)
-        ax.set_yticks(ys, [r["label_zh"] for r in rows])
+        ax.set_yticks(ys, [r["label"] for r in rows])
         ax.set_xlim(0, 115)
         ax.set_xticks([0, 25, 50, 75, 100], ["0", "25", "50", "75", "100%"])
         ax.tick_params(axis="y", length=0)
@@ -327,7 +330,13 @@ def cached(func: Callable[..., str], *args: Any, **kwargs: Any) -> str:
     report and again in the college's own; a department's in its college's report and in
     its own. A worker renders many reports, so it draws each such chart once.
     """
-    key = func.__name__ + json.dumps([args, kwargs], sort_keys=True, default=str)
+    from evalsys.i18n import current_locale
+
+    try:
+        locale = current_locale()
+    except RuntimeError:  # no app context: gettext gives the English source
+        locale = "en"
+    key = f"{func.__name__} {locale} " + json.dumps([args, kwargs], sort_keys=True, default=str)
     svg = _MEMO.get(key)
     if svg is None:
         svg = _MEMO[key] = func(*args, **kwargs)

@@ -11,6 +11,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from evalsys.db import session_scope
+from evalsys.i18n import LOCALES
 from evalsys.reports import render
 from evalsys.reports.data import ReportError
 
@@ -27,15 +28,28 @@ from evalsys.reports.data import ReportError
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Directory for TERM/UNITCODE.pdf (default: instance/reports, or REPORT_DIR).",
+    help="Directory for TERM/UNITCODE.LANG.pdf (default: instance/reports, or REPORT_DIR).",
 )
 @click.option(
     "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (REPORT_JOBS)."
 )
 @click.option("--force", is_flag=True, help="Render even the reports whose inputs did not change.")
+@click.option(
+    "--lang",
+    "langs",
+    multiple=True,
+    type=click.Choice(list(LOCALES)),
+    help="Render in this language (repeatable); default: DEFAULT_LOCALE and the languages "
+    "chosen by the people each report is for.",
+)
 @with_appcontext
 def report_cmd(
-    term_code: str, unit_code: str | None, out_dir: Path | None, jobs: int | None, force: bool
+    term_code: str,
+    unit_code: str | None,
+    out_dir: Path | None,
+    jobs: int | None,
+    force: bool,
+    langs: tuple[str, ...],
 ) -> None:
     """Render the term's PDF reports (skipping those whose inputs did not change)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -60,7 +74,7 @@ def report_cmd(
     width = max(len(c) for c in codes)
 
     def progress(outcome: render.Outcome, done: int, total: int) -> None:
-        head = f"[{done:>{len(str(total))}}/{total}] {outcome.unit:<{width}}"
+        head = f"[{done:>{len(str(total))}}/{total}] {outcome.unit:<{width}} {outcome.locale}"
         if outcome.status == "rendered":
             click.echo(f"{head}  rendered   {outcome.pages:>3} pages  {outcome.seconds:5.1f} s")
         elif outcome.status == "unchanged":
@@ -77,6 +91,7 @@ def report_cmd(
         force=force,
         progress=progress,
         in_process=workers == 1,
+        locales=list(langs) or None,
     )
     counts = {
         s: sum(1 for o in outcomes if o.status == s) for s in ("rendered", "unchanged", "failed")

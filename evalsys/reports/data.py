@@ -20,20 +20,26 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import Role, RoleGrant, User
-from evalsys.aggregation.flags import Settings, dimension_label, kind_label
+from evalsys.aggregation.flags import Settings
 from evalsys.aggregation.models import ALL_KINDS, OVERALL, Level
 from evalsys.aggregation.read import BAND_LABELS, BANDS, COVERAGE_FIELDS
 from evalsys.aggregation.service import AggregationError, find_term, last_run
 from evalsys.feedback.vocab import (
+    DIMENSION_NAMES,
     DIMENSIONS,
-    KIND_LABELS,
-    OBSERVER_LEVEL_LABELS,
+    GRADE_NAMES,
+    KIND_NAMES,
+    OBSERVER_LEVEL_NAMES,
     FeedbackKind,
+    name_of,
 )
+from evalsys.i18n import current_locale, fmt_date, fmt_num, localized
 from evalsys.loop.report import report_section as loop_section
 from evalsys.org import hierarchy
 from evalsys.org.models import OrgUnit, Term
@@ -45,27 +51,42 @@ CHILD_LEVEL = {
     Level.DEPARTMENT.value: Level.COURSE.value,
     Level.COURSE.value: Level.SECTION.value,
 }
-LEVEL_LABELS = {
-    "school": ("学校", "School"),
-    "college": ("学院", "College"),
-    "department": ("系", "Department"),
-    "course": ("课程", "Course"),
-    "section": ("教学班", "Section"),
+#: A unit's level, in the reader's language.
+LEVEL_NAMES = {
+    "school": _l("School"),
+    "college": _l("College"),
+    "department": _l("Department"),
+    "course": _l("Course"),
+    "section": _l("Section"),
+}
+#: The heading over a table of a unit's children, per the children's level.
+CHILDREN_NAMES = {
+    "college": _l("Colleges"),
+    "department": _l("Departments"),
+    "course": _l("Courses"),
+    "section": _l("Sections"),
 }
 #: The roles a unit's report is for (who holds them on the unit itself).
 REPORT_ROLES = (Role.LEADER.value, Role.DEAN.value, Role.HEAD.value)
-ROLE_LABELS = {
-    Role.LEADER.value: ("校/院领导", "Leader"),
-    Role.DEAN.value: ("院长", "Dean"),
-    Role.HEAD.value: ("系主任", "Head of department"),
-    Role.ADMIN.value: ("管理员", "Administrator"),
+ROLE_NAMES = {
+    Role.LEADER.value: _l("Leader"),
+    Role.DEAN.value: _l("Dean"),
+    Role.HEAD.value: _l("Head of department"),
+    Role.ADMIN.value: _l("Administrator"),
 }
 #: How an observer is named when names are not shown, per kind.
-OBSERVER_ROLE_LABELS = {
-    FeedbackKind.SPOT_CHECK.value: ("督导", "Supervisor"),
-    FeedbackKind.OPEN_CLASS.value: ("听课人", "Observer"),
-    FeedbackKind.TUTOR_GROUP.value: ("导师", "Tutor"),
+OBSERVER_ROLE_NAMES = {
+    FeedbackKind.SPOT_CHECK.value: _l("Supervisor"),
+    FeedbackKind.OPEN_CLASS.value: _l("Observer"),
+    FeedbackKind.TUTOR_GROUP.value: _l("Tutor"),
 }
+#: What each coverage share counts: (part, whole, label).
+COVERAGE_NAMES = (
+    ("sections_spot", "sections", _l("Sections spot-checked")),
+    ("sections_open", "sections", _l("Sections with an open class")),
+    ("teachers_spot", "teachers", _l("Teachers spot-checked")),
+    ("tutor_groups_reported", "tutor_groups", _l("Tutor groups reporting")),
+)
 #: Terms shown in the trend, the current one included.
 TREND_TERMS = 6
 #: Kinds in the order reports show them.
@@ -85,9 +106,29 @@ def report_settings(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def report_data(
+    session: Session,
+    *,
+    term_code: str,
+    unit_code: str,
+    config: Mapping[str, Any],
+    locale: str | None = None,
+) -> dict[str, Any]:
+    """Everything one unit's report shows, except the date it is generated (see render).
+
+    Every word in it is in ``locale`` (None: the current one; an app context is needed), and
+    the locale is part of the data: a report's hash differs between its languages.
+    """
+    from evalsys.i18n import in_locale
+
+    if locale is None:
+        return _report_data(session, term_code=term_code, unit_code=unit_code, config=config)
+    with in_locale(locale):
+        return _report_data(session, term_code=term_code, unit_code=unit_code, config=config)
+
+
+def _report_data(
     session: Session, *, term_code: str, unit_code: str, config: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Everything one unit's report shows, except the date it is generated (see render)."""
     opts = report_settings(config)
     try:
         term = find_term(session, term_code)
@@ -111,7 +152,7 @@ def report_data(
     grandchild_level = CHILD_LEVEL[child_level]
     rows = _result_rows(session, term.id, unit.id, [level, child_level, grandchild_level])
     trail = [
-        {"code": a.code, "name": a.name, "level": a.kind}
+        {"code": a.code, "name": localized(a, "name"), "level": a.kind}
         for a in hierarchy.ancestors(session, unit.id)
     ]
     parent = trail[-2] if len(trail) > 1 else None
@@ -128,7 +169,7 @@ def report_data(
             by_unit,
             level=level,
             code=unit.code,
-            name=unit.name,
+            name=localized(unit, "name"),
             parent=parent,
             parent_results=_index(parent_rows).get((parent["level"], parent["code"]), {})
             if parent
@@ -146,7 +187,7 @@ def report_data(
                 level=child_level,
                 code=child["code"],
                 name=child["name"],
-                parent={"code": unit.code, "name": unit.name, "level": level},
+                parent={"code": unit.code, "name": localized(unit, "name"), "level": level},
                 parent_results=own,
                 depth=2,
                 teachers=teachers,
@@ -154,7 +195,7 @@ def report_data(
             )
         )
         parts[-1]["title"] = child["title"]
-    parts[0]["title"] = unit.name
+    parts[0]["title"] = localized(unit, "name")
 
     _add_trends(session, term, parts, level, child_level, unit.id)
     comments, totals = _comments(session, term.id, unit.id, level, opts)
@@ -179,18 +220,22 @@ def report_data(
     parts[1:] = sorted(parts[1:], key=lambda p: p["empty"])
 
     return {
+        "locale": current_locale(),
         "term": {
             "code": term.code,
-            "name": term.name,
+            "name": localized(term, "name"),
             "start": term.start_date.isoformat(),
             "end": term.end_date.isoformat(),
+            "start_text": fmt_date(term.start_date),
+            "end_text": fmt_date(term.end_date),
         },
         "unit": {
             "code": unit.code,
-            "name": unit.name,
-            "name_en": unit.name_en,
+            "name": localized(unit, "name"),
+            # The other language's name, shown under the title when it differs.
+            "other_name": unit.name if localized(unit, "name") != unit.name else unit.name_en,
             "level": level,
-            "level_label": LEVEL_LABELS[level],
+            "level_label": str(LEVEL_NAMES[level]),
         },
         "trail": trail,
         "parent": parent,
@@ -204,16 +249,15 @@ def report_data(
         "settings": settings,
         "options": opts,
         "child_level": child_level,
-        "child_level_label": LEVEL_LABELS[child_level],
-        "grandchild_level_label": LEVEL_LABELS[grandchild_level],
+        "child_level_label": str(LEVEL_NAMES[child_level]),
+        "children_label": str(CHILDREN_NAMES[child_level]),
         "parts": parts,
         "attention": _attention(parts),
         "loop": loop_section(session, term=term, unit_id=unit.id),
-        "bands": [{"band": b, "label": BAND_LABELS[b]} for b in BANDS],
-        "kinds": [{"kind": k, "label": KIND_LABELS[k]} for k in KIND_ORDER],
-        "dimensions": {
-            k: {d: list(lbl) for d, lbl in dims.items()} for k, dims in DIMENSIONS.items()
-        },
+        "bands": [
+            {"band": b, "label": BAND_LABELS[b], "name": name_of(GRADE_NAMES, b)} for b in BANDS
+        ],
+        "kinds": [{"kind": k, "label": name_of(KIND_NAMES, k)} for k in KIND_ORDER],
     }
 
 
@@ -247,6 +291,7 @@ _RESULTS = (
     _WANTED
     + """
 SELECT r.level, r.unit_id, r.unit_code, COALESCE(ou.name, c.title, sc.title) AS unit_name,
+       COALESCE(ou.name_en, c.title_en, sc.title_en) AS unit_name_en,
        COALESCE(pc.code, pu.code) AS parent_code, r.kind, r.dimension, r.n, r.observers,
        r.mean, r.sd, r.median, r.minimum, r.maximum, r.band_fail, r.band_pass, r.band_fair,
        r.band_good, r.band_excellent, r.insufficient, r.parent_mean, r.parent_diff,
@@ -270,7 +315,7 @@ WHERE w.level IN ({levels})
 _FLAGS = (
     _WANTED
     + """
-SELECT f.level, f.unit_id, f.kind, f.dimension, f.flag, f.reason
+SELECT f.level, f.unit_id, f.kind, f.dimension, f.flag, f.reason, f.value, f.threshold
 FROM wanted w
 CROSS JOIN aggregate_flag f
 WHERE w.level IN ({levels})
@@ -298,7 +343,14 @@ def _result_rows(
     flag_sql = _FLAGS.format(levels=marks)
     for f in session.execute(text(flag_sql), params).mappings():
         key = (f["level"], f["unit_id"], f["kind"], f["dimension"])
-        flags.setdefault(key, []).append({"flag": f["flag"], "reason": f["reason"]})
+        flags.setdefault(key, []).append(
+            {
+                "flag": f["flag"],
+                "reason": f["reason"],
+                "value": _r(f["value"]),
+                "threshold": _r(f["threshold"]),
+            }
+        )
     rows = []
     for r in raw:
         row = dict(r)
@@ -392,10 +444,9 @@ def _part(
             fig = _figure(row)
             fig |= {
                 "kind": kind,
-                "kind_label": kind_label(kind),
+                "kind_label": _kind_name(kind),
                 "dimension": dimension,
-                "label": dimension_label(dimension),
-                "label_zh": _dimension_zh(dimension),
+                "label": _dimension_name(dimension),
                 "parent_raw": _r(prow["mean"]) if prow and not prow["insufficient"] else None,
                 "in_table": kind != ALL_KINDS or dimension == OVERALL,
             }
@@ -403,7 +454,9 @@ def _part(
     records = []
     for kind in KIND_ORDER:
         row = results.get((kind, OVERALL))
-        records.append({"kind": kind, "label": KIND_LABELS[kind], "n": row["n"] if row else 0})
+        records.append(
+            {"kind": kind, "label": name_of(KIND_NAMES, kind), "n": row["n"] if row else 0}
+        )
     flags = _flagged(results)
     child_level = CHILD_LEVEL.get(level)
     children = []
@@ -417,7 +470,7 @@ def _part(
     return {
         "anchor": f"u-{level}-{code}",
         "level": level,
-        "level_label": LEVEL_LABELS[level],
+        "level_label": str(LEVEL_NAMES[level]),
         "code": code,
         "name": name,
         "title": name,
@@ -434,7 +487,8 @@ def _part(
         "dimensions": dims,
         "flags": flags,
         "child_level": child_level,
-        "child_level_label": LEVEL_LABELS[child_level] if child_level else None,
+        "child_level_label": str(LEVEL_NAMES[child_level]) if child_level else None,
+        "children_label": str(CHILDREN_NAMES[child_level]) if child_level else None,
         "children": children,
         "children_flagged": sum(1 for c in children if c["flags"]),
         "children_unobserved": sum(1 for c in children if c["n"] == 0),
@@ -454,7 +508,7 @@ def _child(
         for code in f["codes"]:
             counts[code] = counts.get(code, 0) + 1
     cov = crow["coverage"] if crow["coverage"]["sections"] is not None else {}
-    name = crow["unit_name"] or crow["unit_code"]
+    name = localized(crow, "unit_name") or crow["unit_code"]
     title = name
     if level == Level.SECTION.value:
         teacher = teachers.get(crow["unit_code"])
@@ -487,18 +541,18 @@ def _flagged(results: dict[tuple[str, str], dict]) -> list[dict[str, Any]]:
     for (kind, dimension), row in sorted(results.items(), key=lambda kv: _dim_order(kv[0])):
         if not row["flags"] or (kind == ALL_KINDS and dimension != OVERALL):
             continue
-        label = f"{kind_label(kind)} · {dimension_label(dimension)}"
+        label = _(
+            "%(kind)s · %(dimension)s", kind=_kind_name(kind), dimension=_dimension_name(dimension)
+        )
         out.append(
             {
                 "kind": kind,
                 "dimension": dimension,
                 "label": label,
-                "label_zh": f"{KIND_LABELS[kind][0] if kind in KIND_LABELS else '全部'} · "
-                f"{_dimension_zh(dimension)}",
                 "n": row["n"],
                 "mean": _r(row["mean"]),
                 "codes": [f["flag"] for f in row["flags"]],
-                "why": [f["reason"].removeprefix(label + ": ") for f in row["flags"]],
+                "why": [_reason(f, row) for f in row["flags"]],
             }
         )
     return out
@@ -540,13 +594,49 @@ def _dim_order(key: tuple[str, str]) -> tuple:
     )
 
 
-def _dimension_zh(dimension: str) -> str:
-    if dimension == OVERALL:
-        return "总体"
-    for dims in DIMENSIONS.values():
-        if dimension in dims:
-            return dims[dimension][0]
-    return dimension
+def _kind_name(kind: str) -> str:
+    return _("All kinds") if kind == ALL_KINDS else name_of(KIND_NAMES, kind)
+
+
+def _dimension_name(dimension: str) -> str:
+    return _("Overall") if dimension == OVERALL else name_of(DIMENSION_NAMES, dimension)
+
+
+def _reason(flag: Mapping[str, Any], row: Mapping[str, Any]) -> str:
+    """Why a result is flagged, in the reader's language, from the stored figures (the stored
+    reason is the aggregation's English sentence, for logs and the API)."""
+    mean = fmt_num(row["mean"])
+    n = row["n"]
+    code = flag["flag"]
+    if code == "below_threshold":
+        return _(
+            "mean %(mean)s is below the threshold %(limit)s (n=%(n)s)",
+            mean=mean,
+            limit=fmt_num(flag["threshold"]),
+            n=n,
+        )
+    if code == "drop":
+        return _(
+            "mean %(mean)s is %(points)s points below the previous term (%(prev)s); "
+            "flagged from a drop of %(limit)s (n=%(n)s)",
+            mean=mean,
+            points=fmt_num(-flag["value"] if flag["value"] is not None else None),
+            prev=fmt_num(row["prev_mean"]),
+            limit=fmt_num(flag["threshold"]),
+            n=n,
+        )
+    if code == "below_parent":
+        return _(
+            "mean %(mean)s is %(sds)s standard deviations below %(parent)s (mean %(parent_mean)s); "
+            "flagged from %(limit)s (n=%(n)s)",
+            mean=mean,
+            sds=fmt_num(-flag["value"] if flag["value"] is not None else None),
+            parent=row["parent_code"] or "",
+            parent_mean=fmt_num(row["parent_mean"]),
+            limit=fmt_num(flag["threshold"]),
+            n=n,
+        )
+    return flag["reason"]
 
 
 def _share(part: int | None, whole: int | None) -> float | None:
@@ -556,22 +646,15 @@ def _share(part: int | None, whole: int | None) -> float | None:
 def _coverage_rows(cov: Mapping[str, int]) -> list[dict[str, Any]]:
     if not cov:
         return []
-    rows = [
-        ("sections_spot", "sections", "教学班督导听课", "Sections spot-checked"),
-        ("sections_open", "sections", "教学班公开课", "Sections with an open class"),
-        ("teachers_spot", "teachers", "教师被督导听课", "Teachers spot-checked"),
-        ("tutor_groups_reported", "tutor_groups", "导师组已报告", "Tutor groups reporting"),
-    ]
     return [
         {
             "key": part,
-            "label_zh": zh,
-            "label": en,
+            "label": str(label),
             "part": cov.get(part, 0),
             "whole": cov.get(whole, 0),
             "share": _share(cov.get(part), cov.get(whole)),
         }
-        for part, whole, zh, en in rows
+        for part, whole, label in COVERAGE_NAMES
         if cov.get(whole)
     ]
 
@@ -579,10 +662,17 @@ def _coverage_rows(cov: Mapping[str, int]) -> list[dict[str, Any]]:
 def _coverage_text(cov: Mapping[str, int]) -> str:
     if not cov or not cov.get("sections"):
         return "—"
-    text_ = f"{cov.get('sections_spot', 0)}/{cov['sections']} sections"
+    sections = _(
+        "%(part)s/%(whole)s sections", part=cov.get("sections_spot", 0), whole=cov["sections"]
+    )
     if cov.get("tutor_groups"):
-        text_ += f", {cov.get('tutor_groups_reported', 0)}/{cov['tutor_groups']} groups"
-    return text_
+        return _(
+            "%(sections)s, %(part)s/%(whole)s groups",
+            sections=sections,
+            part=cov.get("tutor_groups_reported", 0),
+            whole=cov["tutor_groups"],
+        )
+    return sections
 
 
 def _attention(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -614,7 +704,7 @@ def _for_whom(session: Session, unit_id: int) -> list[dict[str, Any]]:
         .order_by(RoleGrant.role, User.name)
     )
     return [
-        {"role": role, "role_label": list(ROLE_LABELS.get(role, (role, role))), "name": name}
+        {"role": role, "role_label": name_of(ROLE_NAMES, role), "name": name}
         for role, name in session.exec(stmt).all()
     ]
 
@@ -690,7 +780,8 @@ _COMMENTS = """
 SELECT * FROM (
     SELECT f.id, f.kind, f.observer_level, f.visit_date, f.overall_score, f.problems,
            f.suggestions, u.name AS observer_name, s.code AS section_code,
-           c.title AS course_title, c.code AS course_code, g.name AS group_name,
+           c.title AS course_title, c.title_en AS course_title_en, c.code AS course_code,
+           g.name AS group_name,
            d.code AS department_code, p.code AS college_code, {key} AS part_key,
            ROW_NUMBER() OVER (PARTITION BY {key}
                               ORDER BY COALESCE(f.overall_score, 101), f.visit_date, f.id) AS rn,
@@ -737,19 +828,19 @@ def _comments(
         key = (part_level, r["part_key"]) if r["part_key"] is not None else ("", "")
         totals[key] = r["total"]
         if r["kind"] == FeedbackKind.OPEN_CLASS.value and r["observer_level"]:
-            role = OBSERVER_LEVEL_LABELS.get(r["observer_level"], (r["observer_level"],) * 2)
+            role = name_of(OBSERVER_LEVEL_NAMES, r["observer_level"])
         else:
-            role = OBSERVER_ROLE_LABELS.get(r["kind"], (r["kind"], r["kind"]))
+            role = name_of(OBSERVER_ROLE_NAMES, r["kind"])
         about = (
-            f"{r['course_title']} ({r['section_code']})"
+            f"{localized(r, 'course_title')} ({r['section_code']})"
             if r["section_code"]
             else (r["group_name"] or "")
         )
         out.setdefault(key, []).append(
             {
                 "kind": r["kind"],
-                "kind_label": list(KIND_LABELS.get(r["kind"], (r["kind"],) * 2)),
-                "by": list(role),
+                "kind_label": name_of(KIND_NAMES, r["kind"]),
+                "by": role,
                 "observer": r["observer_name"] if opts["show_observer_names"] else None,
                 "date": str(r["visit_date"])[:10],
                 "about": about,

@@ -9,6 +9,12 @@ after each message; the job ``deliver-reports`` calls it again later, so a faile
 send is retried until REPORT_DELIVERY_MAX_ATTEMPTS. The unique constraint on
 (term, unit, input hash, user) means a version is never queued — so never sent —
 twice to anyone, however often the tree is re-rendered.
+
+Each person gets the report in their language (``User.locale``, else DEFAULT_LOCALE): the
+tree is rendered in every language someone it is for needs (see
+:func:`evalsys.reports.render.needed_locales`), the delivery points at the rendering in
+the recipient's language, and the email's subject and body are written in the language of
+the PDF it carries.
 """
 
 from __future__ import annotations
@@ -20,13 +26,16 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, has_app_context
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlmodel import Session, col, func, select
 
 from evalsys import mail
 from evalsys.accounts.models import RoleGrant, User, utcnow
 from evalsys.accounts.service import audit
 from evalsys.aggregation.models import AggregationRun, RunStatus
+from evalsys.i18n import default_locale, in_locale, localized, normalise
 from evalsys.org.models import OrgUnit, Term
 from evalsys.reports import render
 from evalsys.reports.data import REPORT_ROLES
@@ -45,7 +54,8 @@ def render_and_queue(session: Session, app: Flask, term: Term) -> str:
         app, term_code=code, unit_codes=codes, jobs=render.worker_count(app, None)
     )
     failed = [o for o in outcomes if o.status == "failed"]
-    queued = queue_deliveries(session, term_code=code)
+    with app.app_context():
+        queued = queue_deliveries(session, term_code=code)
     session.commit()
     summary = (
         f"reports {code}: {sum(o.status == 'rendered' for o in outcomes)} rendered, "
@@ -58,26 +68,31 @@ def render_and_queue(session: Session, app: Flask, term: Term) -> str:
 
 
 def queue_deliveries(session: Session, *, term_code: str, since: datetime | None = None) -> int:
-    """One pending delivery per (newest report of a unit, person in charge with an email).
+    """One pending delivery per (newest report of a unit in the person's language, person in
+    charge with an email).
 
-    With ``since``: only the reports rendered at or after it (the final run's end).
+    The person's language is theirs (``User.locale``), else the site's DEFAULT_LOCALE (in an
+    app context); when the unit has no rendering in it, the site's language, else the newest
+    rendering of any language. With ``since``: only the reports rendered at or after it (the
+    final run's end).
     """
     term = session.exec(select(Term).where(Term.code == term_code)).one()
     newest = (
-        select(Report.unit_id, col(Report.id))
+        select(Report.unit_id, Report.locale, col(Report.id))
         .where(Report.term_id == term.id)
         .order_by(Report.unit_id, col(Report.id).desc())
     )
     if since is not None:
         newest = newest.where(Report.generated_at >= since)
-    latest: dict[int, int] = {}
-    for unit_id, report_id in session.exec(newest).all():
-        latest.setdefault(unit_id, report_id)
+    #: unit -> locale -> newest report id (dicts keep the newest-first order of the query).
+    latest: dict[int, dict[str, int]] = {}
+    for unit_id, locale, report_id in session.exec(newest).all():
+        latest.setdefault(unit_id, {}).setdefault(locale, report_id)
     if not latest:
         return 0
-    reports = {
-        r.id: r for r in session.exec(select(Report).where(col(Report.id).in_(latest.values())))
-    }
+    ids = [i for by_locale in latest.values() for i in by_locale.values()]
+    reports = {r.id: r for r in session.exec(select(Report).where(col(Report.id).in_(ids)))}
+    site = default_locale() if has_app_context() else None
     grants = session.exec(
         select(RoleGrant.unit_id, User)
         .join(User, col(User.id) == RoleGrant.user_id)
@@ -94,7 +109,10 @@ def queue_deliveries(session: Session, *, term_code: str, since: datetime | None
     }
     made = 0
     for unit_id, user in grants:
-        report = reports[latest[unit_id]]
+        by_locale = latest[unit_id]
+        wanted = normalise(user.locale) or site
+        report_id = by_locale.get(wanted or "") or by_locale.get(site or "")
+        report = reports[report_id or max(by_locale.values())]
         key = (unit_id, report.input_hash, user.id)
         if key in existing or not user.email:
             continue
@@ -138,8 +156,16 @@ def queue_final_terms(session: Session, *, now: datetime, days: int = 30) -> int
     )
 
 
-def send_pending(session: Session, config: Mapping[str, Any]) -> dict[str, int]:
-    """Send every pending or failed delivery with attempts left; commit after each one."""
+def send_pending(session: Session, app: Flask | Mapping[str, Any]) -> dict[str, int]:
+    """Send every pending or failed delivery with attempts left; commit after each one.
+
+    Pass the app (or call inside its app context) so that each email is written in the
+    language of its report.
+    """
+    if isinstance(app, Flask):
+        with app.app_context():
+            return send_pending(session, app.config)
+    config = app
     if not config.get("MAIL_SERVER"):
         return {"sent": 0, "failed": 0, "skipped": 0}
     limit = int(config.get("REPORT_DELIVERY_MAX_ATTEMPTS", 5))
@@ -192,20 +218,42 @@ def send_pending(session: Session, config: Mapping[str, Any]) -> dict[str, int]:
 def _message(
     config: Mapping[str, Any], report: Report, unit: OrgUnit, term: Term, user: User, email: str
 ) -> EmailMessage:
+    """The email carrying ``report``, written in the report's language (the recipient's, as
+    chosen when it was queued)."""
     msg = EmailMessage()
-    msg["Subject"] = f"{unit.name} · {term.name}: 教学质量报告 teaching-quality report"
+    with in_locale(report.locale):
+        name = localized(unit, "name")
+        msg["Subject"] = _(
+            "%(unit)s · %(term)s: teaching-quality report", unit=name, term=term.name
+        )
+        body = "\n\n".join(
+            [
+                _("Dear %(name)s,", name=user.name),
+                ngettext(
+                    "The %(term)s teaching-quality report of %(unit)s (%(code)s) is attached "
+                    "(%(num)d page). It leads with what needs attention.",
+                    "The %(term)s teaching-quality report of %(unit)s (%(code)s) is attached "
+                    "(%(num)d pages). It leads with what needs attention.",
+                    report.pages,
+                    term=term.name,
+                    unit=name,
+                    code=unit.code,
+                ),
+                _(
+                    "You receive it because you are in charge of %(unit)s in evalsys. "
+                    "The language switch at the top of every evalsys page also sets the "
+                    "language of your emails and reports.",
+                    unit=name,
+                ),
+            ]
+        )
     msg["From"] = config.get("MAIL_SENDER") or "evalsys@localhost"
     msg["To"] = email
-    msg.set_content(
-        f"{user.name}:\n\n"
-        f"The {term.code} teaching-quality report of {unit.name} ({unit.code}) is attached "
-        f"({report.pages} pages). It leads with what needs attention.\n\n"
-        f"附件为{unit.name}{term.name}教学质量报告。\n\n-- evalsys\n"
-    )
+    msg.set_content(f"{body}\n\n-- evalsys\n")
     msg.add_attachment(
         Path(report.path).read_bytes(),
         maintype="application",
         subtype="pdf",
-        filename=f"{unit.code}-{term.code}.pdf",
+        filename=f"{unit.code}-{term.code}-{report.locale}.pdf",
     )
     return msg

@@ -39,6 +39,6 @@ def deliver_reports(session: Session, app: Flask) -> str:
         return "MAIL_SERVER is not set: reports are not emailed"
     queued = delivery.queue_final_terms(session, now=utcnow(), days=CATCH_UP_DAYS)
     session.commit()
-    counts = delivery.send_pending(session, app.config)
+    counts = delivery.send_pending(session, app)
     late = f" ({queued} newly queued)" if queued else ""
     return f"{counts['sent']} sent, {counts['failed']} failed{late}"

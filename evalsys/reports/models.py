@@ -2,9 +2,10 @@
 
 A ``report`` row is one rendering of one unit's report for one term: where the
 file was written, its hash, the hash of its inputs (the report data and the
-template/stylesheet version) and its page count. A unit's current report is its
-newest row. A rendering is skipped when the newest row has the same input hash
-and its file is still there unchanged.
+template/stylesheet version) and its page count. A unit's current report in a
+language (``locale``: each language is its own file) is its newest row in that
+language. A rendering is skipped when that row has the same input hash and its
+file is still there unchanged.
 
 A ``report_delivery`` row is one email of one report *version* (term, unit,
 input hash) to one person: the unique constraint on those keeps a version from
@@ -34,6 +35,8 @@ class Report(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     term_id: int = Field(foreign_key="term.id", ondelete="CASCADE")
     unit_id: int = Field(foreign_key="org_unit.id", ondelete="CASCADE")
+    #: The report's language ("zh", "en"): part of its input hash and of its file name.
+    locale: str = Field(default="zh", max_length=8, sa_column_kwargs={"server_default": "zh"})
     #: Where the PDF was written (absolute, as the renderer saw it).
     path: str = Field(max_length=1000)
     sha256: str = Field(max_length=64)

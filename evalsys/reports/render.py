@@ -8,6 +8,11 @@ A unit is rendered again only when its inputs changed: the report data (which
 holds every figure, name and comment shown) and :func:`template_version` (the
 templates, the stylesheet, the chart code) are hashed, and a rendering whose
 hash equals the newest record's, with the file still there unchanged, is skipped.
+
+A report is rendered per language: the locale is part of its data (so of its hash), of its
+file name (``TERM/UNIT.zh.pdf``, ``TERM/UNIT.en.pdf``) and of its record, and each language
+is skipped or rendered on its own. :func:`needed_locales` says which languages a unit needs:
+the site's DEFAULT_LOCALE, and the language of every person in charge who chose the other.
 """
 
 from __future__ import annotations
@@ -32,20 +37,24 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask
+from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlmodel import Session, col, select
 
 from evalsys import ROOT
-from evalsys.accounts.models import utcnow
+from evalsys.accounts.models import RoleGrant, User, utcnow
 from evalsys.db import get_engine
+from evalsys.i18n import HTML_LANG, LOCALES, in_locale, normalise
 from evalsys.org.models import OrgUnit, OrgUnitClosure, Term
 from evalsys.reports import charts
-from evalsys.reports.data import ReportError, input_hash, report_data
+from evalsys.reports.data import REPORT_ROLES, ReportError, input_hash, report_data
 from evalsys.reports.models import Report
 from evalsys.reports.pdf import STYLESHEET, remove_stale_parts, render_pdf, write_atomically
 
 TEMPLATE = "reports/report.html"
 TEMPLATES = ROOT / "templates" / "reports"
+#: The catalogues: a changed translation re-renders the reports of that language.
+CATALOGUES = Path(__file__).resolve().parent.parent / "translations"
 #: Bumped by hand when the meaning of the data changes without a template change.
 DATA_VERSION = "1"
 
@@ -57,6 +66,7 @@ class RenderTimeout(Exception):
 @dataclass(frozen=True)
 class Outcome:
     unit: str
+    locale: str
     #: "rendered", "unchanged" or "failed".
     status: str
     path: str | None = None
@@ -73,7 +83,11 @@ class Outcome:
 def template_version() -> str:
     """A hash of everything besides the data that shapes a report."""
     digest = hashlib.sha256()
-    for path in sorted(TEMPLATES.glob("*.html")) + [STYLESHEET]:
+    included = [ROOT / "templates" / "loop" / "_report_section.html"]
+    catalogues = sorted(CATALOGUES.glob("*/LC_MESSAGES/*.po"))
+    for path in sorted(TEMPLATES.glob("*.html")) + included + catalogues + [STYLESHEET]:
+        if not path.is_file():
+            continue
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     digest.update(f"charts {charts.CHART_VERSION} data {DATA_VERSION}".encode())
@@ -94,8 +108,34 @@ def reports_dir(app: Flask) -> Path:
     return Path(configured) if configured else Path(app.instance_path) / "reports"
 
 
-def report_path(out_dir: Path, term_code: str, unit_code: str) -> Path:
-    return out_dir / safe_name(term_code) / f"{safe_name(unit_code)}.pdf"
+def report_path(out_dir: Path, term_code: str, unit_code: str, locale: str) -> Path:
+    """``TERM/UNIT.LOCALE.pdf``: each language its own file, never overwriting the other."""
+    return out_dir / safe_name(term_code) / f"{safe_name(unit_code)}.{safe_name(locale)}.pdf"
+
+
+def site_locale(app: Flask) -> str:
+    return normalise(app.config.get("DEFAULT_LOCALE")) or LOCALES[0]
+
+
+def needed_locales(session: Session, app: Flask, unit_code: str) -> list[str]:
+    """The languages a unit's report is rendered in: the site's, then every other language
+    chosen by someone the report is emailed to (REPORT_ROLES on the unit, active, with an
+    email)."""
+    default = site_locale(app)
+    chosen = session.exec(
+        select(User.locale)
+        .join(RoleGrant, col(RoleGrant.user_id) == User.id)
+        .join(OrgUnit, col(OrgUnit.id) == RoleGrant.unit_id)
+        .where(
+            OrgUnit.code == unit_code,
+            col(RoleGrant.role).in_(REPORT_ROLES),
+            User.active == True,  # noqa: E712
+            col(User.email).is_not(None),
+        )
+        .distinct()
+    ).all()
+    wanted = {normalise(c) for c in chosen} - {None, default}
+    return [default, *[loc for loc in LOCALES if loc in wanted]]
 
 
 def local_now(config: Mapping[str, Any]) -> datetime:
@@ -106,9 +146,16 @@ def local_now(config: Mapping[str, Any]) -> datetime:
 
 
 def build_html(app: Flask, data: Mapping[str, Any], *, generated: str) -> str:
-    """The report's HTML, from the app's Jinja environment (autoescaped: .html)."""
-    template = app.jinja_env.get_template(TEMPLATE)
-    return template.render(data=data, charts=chart_svgs(data), generated=generated)
+    """The report's HTML in the data's language, from the app's Jinja environment
+    (autoescaped: .html)."""
+    with app.app_context(), in_locale(data.get("locale")):
+        template = app.jinja_env.get_template(TEMPLATE)
+        return template.render(
+            data=data,
+            charts=chart_svgs(data),
+            generated=generated,
+            html_lang=HTML_LANG.get(data.get("locale", ""), "zh-Hans"),
+        )
 
 
 def chart_img(svg: str, alt: str) -> Markup:
@@ -131,7 +178,7 @@ def chart_svgs(data: Mapping[str, Any]) -> dict[str, dict[str, Markup]]:
         parent_label = parent["name"] if parent else None
         rows = [
             {
-                "label": f"{d['label_zh']}\n{d['label']}",
+                "label": d["label"],
                 "mean": d["mean"],
                 "parent": d["parent_raw"],
                 "n": d["n"],
@@ -150,7 +197,7 @@ def chart_svgs(data: Mapping[str, Any]) -> dict[str, dict[str, Markup]]:
                     parent_label=parent_label,
                     threshold=threshold,
                 ),
-                f"Mean per dimension of {part['name']}",
+                _("Mean per dimension of %(unit)s", unit=part["name"]),
             )
         if main:
             total = sum(part["bands"].values())
@@ -174,7 +221,7 @@ def chart_svgs(data: Mapping[str, Any]) -> dict[str, dict[str, Markup]]:
                         unit_label=part["name"],
                         parent_label=parent_label if ptotal else None,
                     ),
-                    f"Score distribution of {part['name']}",
+                    _("Score distribution of %(unit)s", unit=part["name"]),
                 )
             if part["trend"]:
                 got["trend"] = chart_img(
@@ -184,12 +231,12 @@ def chart_svgs(data: Mapping[str, Any]) -> dict[str, dict[str, Markup]]:
                         unit_label=part["name"],
                         threshold=threshold,
                     ),
-                    f"Overall mean of {part['name']} over terms",
+                    _("Overall mean of %(unit)s over terms", unit=part["name"]),
                 )
             if part["coverage_rows"]:
                 got["coverage"] = chart_img(
                     charts.cached(charts.coverage_chart, part["coverage_rows"]),
-                    f"Coverage of {part['name']}",
+                    _("Coverage of %(unit)s", unit=part["name"]),
                 )
         out[part["anchor"]] = got
     return out
@@ -204,25 +251,33 @@ def render_unit(
     out_dir: Path | None = None,
     force: bool = False,
     timeout: float | None = None,
+    locale: str | None = None,
 ) -> Outcome:
-    """Render one unit's report unless unchanged; write it atomically and record it.
+    """Render one unit's report in ``locale`` (None: the site's DEFAULT_LOCALE) unless
+    unchanged; write it atomically and record it.
 
     ``timeout`` limits the rendering proper (charts, HTML, PDF), never a database call:
     an alarm in the middle of a query would leave the connection unusable.
     """
     started = time.perf_counter()
-    data = report_data(session, term_code=term_code, unit_code=unit_code, config=app.config)
+    locale = normalise(locale) or site_locale(app)
+    with app.app_context():
+        data = report_data(
+            session, term_code=term_code, unit_code=unit_code, config=app.config, locale=locale
+        )
     digest = input_hash(data, template_version())
     term_id = session.exec(select(Term.id).where(Term.code == term_code)).one()
     unit_id = session.exec(select(OrgUnit.id).where(OrgUnit.code == unit_code)).one()
-    path = report_path(out_dir or reports_dir(app), term_code, unit_code).resolve()
-    found = latest_report(session, term_id, unit_id)  # type: ignore[arg-type]
+    path = report_path(out_dir or reports_dir(app), term_code, unit_code, locale).resolve()
+    found = latest_report(session, term_id, unit_id, locale)  # type: ignore[arg-type]
     latest = found.model_copy() if found is not None else None
     # End the read transaction now: on SQLite a read snapshot held across the rendering
     # could not be turned into the write below once another worker had written.
     session.rollback()
     if not force and latest is not None and _still_valid(latest, digest, path):
-        return Outcome(unit_code, "unchanged", latest.path, latest.pages, 0.0, None, latest.id)
+        return Outcome(
+            unit_code, locale, "unchanged", latest.path, latest.pages, 0.0, None, latest.id
+        )
     generated = local_now(app.config).strftime("%Y-%m-%d %H:%M")
     with time_limit(timeout, f"{term_code} {unit_code}"):
         html = build_html(app, data, generated=generated)
@@ -232,6 +287,7 @@ def render_unit(
     record = Report(
         term_id=term_id,  # type: ignore[arg-type]
         unit_id=unit_id,  # type: ignore[arg-type]
+        locale=locale,
         path=str(path),
         sha256=rendered.sha256,
         input_hash=digest,
@@ -244,34 +300,46 @@ def render_unit(
     session.commit()
     if rendered.refused:
         app.logger.warning("report %s %s: refused %s", term_code, unit_code, rendered.refused)
-    return Outcome(unit_code, "rendered", str(path), rendered.pages, seconds, None, record.id)
+    return Outcome(
+        unit_code, locale, "rendered", str(path), rendered.pages, seconds, None, record.id
+    )
 
 
 def unchanged_outcome(
-    session: Session, app: Flask, *, term_code: str, unit_code: str, out_dir: Path | None = None
+    session: Session,
+    app: Flask,
+    *,
+    term_code: str,
+    unit_code: str,
+    out_dir: Path | None = None,
+    locale: str | None = None,
 ) -> Outcome | None:
-    """The outcome "unchanged" when the unit's newest report still matches its inputs, else
-    None: the same test as :func:`render_unit`'s, without rendering anything."""
-    data = report_data(session, term_code=term_code, unit_code=unit_code, config=app.config)
+    """The outcome "unchanged" when the unit's newest report in ``locale`` still matches its
+    inputs, else None: the same test as :func:`render_unit`'s, without rendering anything."""
+    locale = normalise(locale) or site_locale(app)
+    with app.app_context():
+        data = report_data(
+            session, term_code=term_code, unit_code=unit_code, config=app.config, locale=locale
+        )
     digest = input_hash(data, template_version())
     term_id = session.exec(select(Term.id).where(Term.code == term_code)).one()
     unit_id = session.exec(select(OrgUnit.id).where(OrgUnit.code == unit_code)).one()
-    path = report_path(out_dir or reports_dir(app), term_code, unit_code).resolve()
-    latest = latest_report(session, term_id, unit_id)  # type: ignore[arg-type]
+    path = report_path(out_dir or reports_dir(app), term_code, unit_code, locale).resolve()
+    latest = latest_report(session, term_id, unit_id, locale)  # type: ignore[arg-type]
     session.rollback()
     if latest is None or not _still_valid(latest, digest, path):
         return None
-    return Outcome(unit_code, "unchanged", latest.path, latest.pages, 0.0, None, latest.id)
+    return Outcome(unit_code, locale, "unchanged", latest.path, latest.pages, 0.0, None, latest.id)
 
 
-def latest_report(session: Session, term_id: int, unit_id: int) -> Report | None:
-    stmt = (
-        select(Report)
-        .where(Report.term_id == term_id, Report.unit_id == unit_id)
-        .order_by(col(Report.id).desc())
-        .limit(1)
-    )
-    return session.exec(stmt).first()
+def latest_report(
+    session: Session, term_id: int, unit_id: int, locale: str | None = None
+) -> Report | None:
+    """The newest rendering of a unit's term report in ``locale`` (None: in any language)."""
+    stmt = select(Report).where(Report.term_id == term_id, Report.unit_id == unit_id)
+    if locale is not None:
+        stmt = stmt.where(Report.locale == locale)
+    return session.exec(stmt.order_by(col(Report.id).desc()).limit(1)).first()
 
 
 def _still_valid(latest: Report, digest: str, path: Path) -> bool:
@@ -352,7 +420,12 @@ def _init_worker(config: dict[str, Any]) -> None:
 
 
 def _render_in_worker(
-    term_code: str, unit_code: str, out_dir: str | None, force: bool, timeout: float | None
+    term_code: str,
+    unit_code: str,
+    out_dir: str | None,
+    force: bool,
+    timeout: float | None,
+    locale: str | None = None,
 ) -> Outcome:
     app: Flask = _worker["app"]
     started = time.perf_counter()
@@ -366,10 +439,12 @@ def _render_in_worker(
                 out_dir=Path(out_dir) if out_dir else None,
                 force=force,
                 timeout=timeout,
+                locale=locale,
             )
     except Exception as err:  # reported per unit; the others go on
         return Outcome(
             unit_code,
+            normalise(locale) or site_locale(app),
             "failed",
             seconds=time.perf_counter() - started,
             error=f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
@@ -386,8 +461,12 @@ def render_units(
     force: bool = False,
     progress: Callable[[Outcome, int, int], None] | None = None,
     in_process: bool = False,
+    locales: Sequence[str] | None = None,
 ) -> list[Outcome]:
     """Render the units in ``jobs`` worker processes; outcomes in the order they finish.
+
+    Each unit in each of ``locales``, or (None) in the languages it needs
+    (:func:`needed_locales`): one outcome per unit and language.
 
     ``in_process`` with one job: render here, one unit after the other, without starting a
     worker (which costs a fresh interpreter importing WeasyPrint and Matplotlib: seconds).
@@ -400,34 +479,46 @@ def render_units(
         (out_dir or reports_dir(app)) / safe_name(term_code), older_than=2 * (timeout or 300)
     )
     outcomes: list[Outcome] = []
-    total = len(unit_codes)
+    with Session(get_engine(app), expire_on_commit=False) as session:
+        if locales is None:
+            items = [(c, loc) for c in unit_codes for loc in needed_locales(session, app, c)]
+        else:
+            wanted = [normalise(loc) for loc in locales]
+            items = [(c, loc) for c in unit_codes for loc in wanted if loc]
+        session.rollback()
+    total = len(items)
     if not force:
         # Which reports are unchanged is decided here first: when none changed (the nightly
         # case), no worker is started at all — starting one costs seconds.
-        todo: list[str] = []
+        todo: list[tuple[str, str]] = []
         with Session(get_engine(app), expire_on_commit=False) as session:
-            for code in unit_codes:
+            for code, locale in items:
                 try:
                     found = unchanged_outcome(
-                        session, app, term_code=term_code, unit_code=code, out_dir=out_dir
+                        session,
+                        app,
+                        term_code=term_code,
+                        unit_code=code,
+                        out_dir=out_dir,
+                        locale=locale,
                     )
                 except Exception:  # noqa: BLE001  (the worker reports it, for this unit)
                     session.rollback()
                     found = None
                 if found is None:
-                    todo.append(code)
+                    todo.append((code, locale))
                     continue
                 outcomes.append(found)
                 if progress is not None:
                     progress(found, len(outcomes), total)
         if not todo:
             return outcomes
-        unit_codes = todo
+        items = todo
     if in_process and jobs <= 1:
         _worker["app"] = app
-        for code in unit_codes:
+        for code, locale in items:
             outcome = _render_in_worker(
-                term_code, code, str(out_dir) if out_dir else None, force, timeout
+                term_code, code, str(out_dir) if out_dir else None, force, timeout, locale
             )
             outcomes.append(outcome)
             if progress is not None:
@@ -437,7 +528,7 @@ def render_units(
     # "spawn": a fresh interpreter per worker, never a fork of a process holding
     # database connections or threads.
     context = multiprocessing.get_context("spawn")
-    workers = max(1, min(jobs, len(unit_codes) or 1))
+    workers = max(1, min(jobs, len(items) or 1))
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(config,)
     ) as pool:
@@ -449,8 +540,9 @@ def render_units(
                 str(out_dir) if out_dir else None,
                 force,
                 timeout,
+                locale,
             )
-            for code in unit_codes
+            for code, locale in items
         ]
         for future in as_completed(futures):
             outcome = future.result()

@@ -1,14 +1,26 @@
-"""Report downloads: `/reports/` lists what the user may read; `/reports/TERM/UNIT.pdf` serves it.
+"""Term reports on the web: `/reports/` lists what the user may read; `/reports/TERM/UNIT.pdf`
+serves a unit's PDF in the reader's language; `/reports/TERM/UNIT.html` shows the same
+report (the same data, the same charts) as a page for reading on screen.
 
-Scoped by Perm.VIEW_REPORTS on the unit (a dean of one college never gets
-another's PDF) and every download recorded in the audit log.
+Scoped by Perm.VIEW_REPORTS on the unit (a dean of one college never gets another's
+report) and every download or view recorded in the audit log.
+
+The PDF is served in the reader's language (``?lang=zh|en`` asks for the other one). When
+that language's file has not been rendered yet but the report has been in another language
+— the scheduler renders the site's language and those the people in charge chose — it is
+rendered on demand, once, then kept and recorded like any other rendering; if that cannot be
+done (the term's figures are gone, the rendering failed), the newest rendering in another
+language is served rather than nothing. A report never rendered in any language is not
+rendered by a download: when reports are published stays the scheduler's (or an admin's)
+decision.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, abort, render_template, request, send_file
+from flask import Blueprint, abort, current_app, render_template, request, send_file
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -16,9 +28,11 @@ from sqlmodel import col, select
 from evalsys.accounts.access import Perm, login_required, may, scope_ids
 from evalsys.accounts.service import audit
 from evalsys.db import get_session
+from evalsys.i18n import LOCALE_NAMES, LOCALES, current_locale, localized, normalise
 from evalsys.org.models import OrgUnit, Term
+from evalsys.reports.data import ReportError, report_data
 from evalsys.reports.models import Report
-from evalsys.reports.render import latest_report
+from evalsys.reports.render import chart_svgs, latest_report, local_now, render_unit
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -51,9 +65,8 @@ def index():
     return render_template("reports/index.html", terms=list(terms.values()))
 
 
-@bp.route("/<term_code>/<unit_code>.pdf")
-@login_required
-def download(term_code: str, unit_code: str):
+def _scoped(term_code: str, unit_code: str) -> tuple[Term, OrgUnit]:
+    """The term and unit, or 404; 403 unless the user may read the unit's reports."""
     session = get_session()
     term = session.exec(select(Term).where(Term.code == term_code)).first()
     unit = session.exec(select(OrgUnit).where(OrgUnit.code == unit_code)).first()
@@ -61,35 +74,115 @@ def download(term_code: str, unit_code: str):
         abort(404)
     if not may(session, current_user, Perm.VIEW_REPORTS, unit.id):  # type: ignore[arg-type]
         abort(403)
-    report = latest_report(session, term.id, unit.id)  # type: ignore[arg-type]
-    path = Path(report.path) if report is not None else None
-    if report is None or path is None or not path.is_file():
+    return term, unit
+
+
+def _usable(report: Report | None) -> bool:
+    return report is not None and Path(report.path).is_file()
+
+
+@bp.route("/<term_code>/<unit_code>.pdf")
+@login_required
+def download(term_code: str, unit_code: str):
+    term, unit = _scoped(term_code, unit_code)
+    session = get_session()
+    locale = normalise(request.args.get("lang")) or current_locale()
+    report = latest_report(session, term.id, unit.id, locale)  # type: ignore[arg-type]
+    if not _usable(report):
+        # Rendered in another language only: this one is made now (the report is out; the
+        # language is the reader's choice). Never rendered at all: not published yet.
+        other = latest_report(session, term.id, unit.id)  # type: ignore[arg-type]
+        if _usable(other):
+            report = _render_now(term, unit, locale) or other
+    if report is None or not _usable(report):
         return (
             render_template(
                 "error.html",
                 code=404,
-                title="Report not rendered yet",
-                text=(
-                    f"The {term.code} report of {unit.name} has not been rendered yet. "
-                    f"An administrator can render it with "
-                    f"`evalsys report --term {term.code} --unit {unit.code}`."
+                title=_("Report not rendered yet"),
+                text=_(
+                    "The %(term)s report of %(unit)s has not been rendered yet: its figures "
+                    "are computed first. An administrator can compute them and render the "
+                    "report with `evalsys aggregate --term %(code)s` and then "
+                    "`evalsys report --term %(code)s --unit %(unit_code)s`.",
+                    term=localized(term, "name"),
+                    unit=localized(unit, "name"),
+                    code=term.code,
+                    unit_code=unit.code,
                 ),
             ),
             404,
         )
+    assert report is not None
     audit(
         session,
         "report.download",
         user_id=current_user.id,
         target=f"{term.code} {unit.code}",
-        detail=f"report {report.id}, sha256 {report.sha256[:16]}",
+        detail=f"report {report.id} ({report.locale}), sha256 {report.sha256[:16]}",
         ip=request.remote_addr,
     )
     session.commit()
     return send_file(
-        path,
+        Path(report.path),
         mimetype="application/pdf",
         as_attachment=False,
-        download_name=f"{unit.code}-{term.code}.pdf",
+        download_name=f"{unit.code}-{term.code}-{report.locale}.pdf",
         max_age=0,
+    )
+
+
+def _render_now(term: Term, unit: OrgUnit, locale: str) -> Report | None:
+    """Render the unit's report in ``locale`` now (a language nobody in charge chose), or None
+    when it cannot be made (the term was never aggregated, or the rendering failed)."""
+    session = get_session()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    session.commit()
+    try:
+        outcome = render_unit(session, app, term_code=term.code, unit_code=unit.code, locale=locale)
+    except ReportError:
+        session.rollback()
+        return None
+    except Exception:  # noqa: BLE001  (a failed rendering: serve what exists, and log it)
+        session.rollback()
+        app.logger.exception(
+            "report %s %s (%s): on-demand rendering failed", term.code, unit.code, locale
+        )
+        return None
+    return session.get(Report, outcome.report_id) if outcome.report_id else None
+
+
+@bp.route("/<term_code>/<unit_code>.html")
+@login_required
+def view(term_code: str, unit_code: str):
+    """The report as a page: the data and charts of the PDF, in the reader's language."""
+    term, unit = _scoped(term_code, unit_code)
+    session = get_session()
+    locale = current_locale()
+    try:
+        data = report_data(
+            session, term_code=term.code, unit_code=unit.code, config=current_app.config
+        )
+    except ReportError:
+        session.rollback()
+        return render_template("reports/view.html", data=None, term=term, unit=unit)
+    audit(
+        session,
+        "report.view",
+        user_id=current_user.id,
+        target=f"{term.code} {unit.code}",
+        detail=f"page ({locale})",
+        ip=request.remote_addr,
+    )
+    session.commit()
+    in_pdf = {p["anchor"]: True for p in data["parts"][1:]}
+    return render_template(
+        "reports/view.html",
+        data=data,
+        term=term,
+        unit=unit,
+        charts=chart_svgs(data),
+        in_pdf=in_pdf,
+        generated=local_now(current_app.config).strftime("%Y-%m-%d %H:%M"),
+        other_locales=[(code, LOCALE_NAMES[code]) for code in LOCALES if code != locale],
     )

@@ -36,7 +36,7 @@ def test_cli_renders_the_tree_in_workers_then_skips_it(aggregated, cli, session,
     assert "9 rendered, 0 unchanged, 0 failed" in result.output
     assert "[9/9]" in result.output
     files = sorted(p.name for p in (out / TERM).iterdir())
-    assert files == sorted(f"{code}.pdf" for code in TREE)  # no temporary file left
+    assert files == sorted(f"{code}.en.pdf" for code in TREE)  # no temporary file left
     records = _records(session)
     assert len(records) == 9
     for record in records:
@@ -176,7 +176,7 @@ def test_unit_pages_offer_the_pdf_and_the_feedback_to_those_in_scope(
     auth.login("dean_cs")
     page = client.get("/units/CS").get_data(as_text=True)
     assert f'href="/reports/{TERM}/CS.pdf"' in page
-    [record] = [r for r in _records(session) if r.path.endswith("/CS.pdf")]
+    [record] = [r for r in _records(session) if r.path.endswith("/CS.en.pdf")]
     with app.test_request_context(), in_locale("en"):
         when = fmt_datetime(record.generated_at, "short")
     assert f"({record.pages} pages · rendered {when}" in page

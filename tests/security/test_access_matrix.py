@@ -153,6 +153,7 @@ ACCESS: dict[str, R] = {
     "feedback.respond": R("teacher", out="", data={"text": "Thank you, noted."}),
     "reports.index": R(EVERYONE, leak=True),
     "reports.download": R(REVIEWERS, out="root"),
+    "reports.view": R(REVIEWERS, out="root"),
     "schedule.index": R("root"),
     "schedule.run_now": R("root", params={"job_id": "no-such-job"}, allowed=frozenset({404})),
     # An unknown term: past the admin check the form refuses it, so no process is started.

@@ -1,0 +1,260 @@
+"""Reports in Chinese and English: the PDF, its file, its email, and the page for the screen.
+
+Expected words come from the catalogue (``gettext`` under ``in_locale``), never typed here.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+from flask_babel import gettext
+from pypdf import PdfReader
+from sqlmodel import select
+
+from evalsys.accounts.models import User
+from evalsys.feedback.models import Feedback
+from evalsys.i18n import in_locale
+from evalsys.org.models import Course, OrgUnit
+from evalsys.reports import delivery, render
+from evalsys.reports.models import Report
+from tests.i18n.visible import data_words, foreign_words, visible_text
+from tests.reports.conftest import pdf_text
+from tests.reports.test_delivery import smtp  # noqa: F401  (the aiosmtpd fixture)
+
+TERM = "2026-2027-1"
+
+
+def tr(app, locale: str, msgid: str, **values) -> str:
+    with app.app_context(), in_locale(locale):
+        return gettext(msgid, **values)
+
+
+def _squash(text: str) -> str:
+    """pdftotext may break or space a heading; compare without white space."""
+    return "".join(text.split())
+
+
+def test_zh_and_en_pdfs_coexist_each_in_its_language(aggregated, session, app, tmp_path):
+    zh = render.render_unit(
+        session, app, term_code=TERM, unit_code="CS", out_dir=tmp_path, locale="zh"
+    )
+    en = render.render_unit(
+        session, app, term_code=TERM, unit_code="CS", out_dir=tmp_path, locale="en"
+    )
+    assert (zh.status, en.status) == ("rendered", "rendered")
+    assert Path(zh.path) == (tmp_path / TERM / "CS.zh.pdf").resolve()
+    assert Path(en.path) == (tmp_path / TERM / "CS.en.pdf").resolve()
+    assert Path(zh.path).is_file() and Path(en.path).is_file()  # neither overwrote the other
+    records = {r.locale: r for r in session.exec(select(Report)).all()}
+    assert set(records) == {"zh", "en"} and records["zh"].input_hash != records["en"].input_hash
+
+    zh_text, en_text = _squash(pdf_text(Path(zh.path))), _squash(pdf_text(Path(en.path)))
+    for heading in (
+        "At a glance",
+        "Needs attention",
+        "Appendix: method",
+        "Term teaching-quality report",
+    ):
+        assert _squash(tr(app, "zh", heading)) in zh_text, heading
+        assert _squash(tr(app, "en", heading)) in en_text, heading
+        assert _squash(tr(app, "en", heading)) not in zh_text, heading
+    assert tr(app, "zh", "At a glance") != "At a glance"  # the catalogue really has it
+    # The chart labels are in the language too (charts keep their text as text).
+    assert _squash(tr(app, "zh", "Teaching attitude")) in zh_text
+    assert "Teachingattitude" not in zh_text and "Teachingattitude" in en_text
+
+    # Metadata title and outline follow the language.
+    for outcome, locale in ((zh, "zh"), (en, "en")):
+        reader = PdfReader(outcome.path)
+        title = tr(app, locale, "%(unit)s · %(term)s · Teaching-quality report", unit="", term="")
+        assert title.strip(" ·") in reader.metadata.title
+        outline = [item.title for item in reader.outline if not isinstance(item, list)]
+        assert tr(app, locale, "Appendix: method") in outline
+
+    # Unchanged inputs: each language is skipped on its own.
+    again = render.render_unit(
+        session, app, term_code=TERM, unit_code="CS", out_dir=tmp_path, locale="zh"
+    )
+    assert again.status == "unchanged"
+
+
+def test_html_lang_follows_the_report(aggregated, session, app):
+    from evalsys.reports.data import report_data
+
+    for locale, lang in (("zh", 'lang="zh-Hans"'), ("en", 'lang="en"')):
+        with app.app_context():
+            data = report_data(
+                session, term_code=TERM, unit_code="CS", config=app.config, locale=locale
+            )
+        html = render.build_html(app, data, generated="2027-01-20 08:00")
+        assert f"<html {lang}>" in html
+
+
+def test_needed_locales_are_the_sites_and_the_recipients(aggregated, session, app, factory):
+    factory.user("dean_cs", "dean@CS")
+    assert render.needed_locales(session, app, "CS") == ["en"]
+    chinese = factory.user("dean_cs2", "dean@CS")
+    chinese.locale = "zh"
+    session.add(chinese)
+    session.commit()
+    assert render.needed_locales(session, app, "CS") == ["en", "zh"]
+    assert render.needed_locales(session, app, "MATH") == ["en"]
+
+
+def test_each_recipient_gets_their_language(aggregated, session, app, factory, smtp):  # noqa: F811
+    zh_user = factory.user("dean_zh", "dean@CS", name="中文院长")
+    zh_user.locale = "zh"
+    session.add(zh_user)
+    factory.user("dean_en", "dean@CS", name="English Dean")  # no choice: the site's (en)
+    session.commit()
+    outcomes = render.render_units(app, term_code=TERM, unit_codes=["CS"], in_process=True)
+    assert sorted((o.unit, o.locale, o.status) for o in outcomes) == [
+        ("CS", "en", "rendered"),
+        ("CS", "zh", "rendered"),
+    ]
+    with app.app_context():
+        assert delivery.queue_deliveries(session, term_code=TERM) == 2
+    session.commit()
+    assert delivery.send_pending(session, app)["sent"] == 2
+    got = {m["To"]: m for m in smtp.messages}
+    unit = session.exec(select(OrgUnit).where(OrgUnit.code == "CS")).one()
+    term_name = aggregated.terms["T2"].name
+    for address, locale in (("dean_zh@example.edu", "zh"), ("dean_en@example.edu", "en")):
+        message = got[address]
+        with app.app_context(), in_locale(locale):
+            from evalsys.i18n import localized
+
+            subject = gettext(
+                "%(unit)s · %(term)s: teaching-quality report",
+                unit=localized(unit, "name"),
+                term=term_name,
+            )
+        import email.header
+
+        decoded = str(email.header.make_header(email.header.decode_header(message["Subject"])))
+        assert decoded == subject
+        body = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+        text = body.get_payload(decode=True).decode(body.get_content_charset())
+        assert tr(app, locale, "Dear %(name)s,", name="").rstrip(",：") in text
+        [pdf] = [p for p in message.walk() if p.get_content_type() == "application/pdf"]
+        assert pdf.get_filename() == f"CS-{TERM}-{locale}.pdf"
+        saved = Path(app.instance_path) / f"got-{locale}.pdf"
+        saved.write_bytes(pdf.get_payload(decode=True))
+        assert _squash(tr(app, locale, "At a glance")) in _squash(pdf_text(saved))
+    assert tr(app, "zh", "Dear %(name)s,", name="x") != "Dear x,"
+
+
+# --- the page for the screen ------------------------------------------------------------------
+
+
+@pytest.fixture
+def readers(aggregated, factory):
+    factory.user("dean_cs", "dean@CS")
+    factory.user("teacher_only", "teacher@CS-SE")
+    return aggregated
+
+
+def _overall_mean(session, unit_code: str, term_id: int) -> float:
+    """The college's overall mean computed here from the records (not the aggregation)."""
+    unit = session.exec(select(OrgUnit).where(OrgUnit.code == unit_code)).one()
+    departments = [u.id for u in session.exec(select(OrgUnit).where(OrgUnit.parent_id == unit.id))]
+    scores = [
+        f.overall_score
+        for f in session.exec(
+            select(Feedback).where(
+                Feedback.term_id == term_id,
+                Feedback.status == "submitted",
+            )
+        )
+        if f.department_id in departments and f.overall_score is not None
+    ]
+    return statistics.fmean(scores), len(scores)
+
+
+def test_the_page_shows_the_reports_figures_and_charts(readers, session, client, auth, app):
+    auth.login("dean_cs")
+    response = client.get(f"/reports/{TERM}/CS.html")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    mean, n = _overall_mean(session, "CS", readers.terms["T2"].id)
+    text = visible_text(page)
+    assert f"{mean:.1f}" in text and f"n={n}" in text
+    assert 'class="chart"' in page and "data:image/svg+xml;base64," in page
+    assert "<figcaption>" in page and 'alt="' in page
+    assert ' style="' not in page and "<style" not in page  # the strict CSP
+    assert f'href="/reports/{TERM}/CS.pdf"' in page
+    assert '<th scope="col">' in page
+    # Listed on the unit page and in the reports index.
+    assert f'href="/reports/{TERM}/CS.html"' in client.get("/units/CS").get_data(as_text=True)
+
+
+def _without_loop_section(page: str) -> str:
+    """The page less last term's problems (templates/loop/_report_section.html: the loop's)."""
+    return re.sub(r'<section class="loop-section">.*?</section>', "", page, flags=re.S)
+
+
+def test_the_page_in_chinese_has_no_english_left(readers, session, client, auth, app):
+    auth.login("dean_cs")
+    page = client.get(f"/reports/{TERM}/CS.html", headers={"Accept-Language": "zh-CN"}).get_data(
+        as_text=True
+    )
+    assert tr(app, "zh", "At a glance") in page
+    assert tr(app, "zh", "Needs attention") in page
+    session.rollback()
+    # Stored names and codes may show in either language.
+    stored = data_words(session) | {
+        word
+        for value in [
+            *session.exec(select(OrgUnit.code)).all(),
+            *session.exec(select(User.name)).all(),
+            *session.exec(select(User.username)).all(),
+        ]
+        for word in re.findall(r"[A-Za-z]+", value or "")
+    }
+    stored |= {
+        *session.exec(select(OrgUnit.name)).all(),
+        *session.exec(select(Course.title)).all(),
+        *session.exec(select(User.name)).all(),
+        *[f.problems or "" for f in session.exec(select(Feedback)).all()],
+        *[f.suggestions or "" for f in session.exec(select(Feedback)).all()],
+    }
+    assert foreign_words(_without_loop_section(page), "zh", stored) == []
+    english = client.get(f"/reports/{TERM}/CS.html").get_data(as_text=True)
+    assert foreign_words(_without_loop_section(english), "en", stored) == []
+
+
+def test_the_page_is_scoped_like_the_pdf(readers, client, auth):
+    auth.login("dean_cs")
+    assert client.get(f"/reports/{TERM}/MATH.html").status_code == 403
+    assert client.get(f"/reports/{TERM}/U.html").status_code == 403
+    assert client.get("/reports/NOPE/CS.html").status_code == 404
+    auth.logout()
+    auth.login("teacher_only")
+    assert client.get(f"/reports/{TERM}/CS-SE.html").status_code == 403
+    auth.logout()
+    response = client.get(f"/reports/{TERM}/CS.html")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_the_download_serves_the_readers_language_rendering_it_once(
+    readers, session, client, auth, app
+):
+    render.render_unit(session, app, term_code=TERM, unit_code="CS", locale="en")
+    auth.login("dean_cs")
+    english = client.get(f"/reports/{TERM}/CS.pdf")
+    assert english.status_code == 200 and english.data.startswith(b"%PDF")
+    english.close()
+    # Chinese was never rendered: made now, recorded, then served from its file.
+    chinese = client.get(f"/reports/{TERM}/CS.pdf", headers={"Accept-Language": "zh-CN"})
+    assert chinese.status_code == 200 and chinese.data.startswith(b"%PDF")
+    chinese.close()
+    session.rollback()
+    assert sorted(r.locale for r in session.exec(select(Report)).all()) == ["en", "zh"]
+    client.get(f"/reports/{TERM}/CS.pdf?lang=zh").close()
+    session.rollback()
+    assert len(session.exec(select(Report)).all()) == 2
+    # Never rendered in any language: not rendered by a download.
+    assert client.get(f"/reports/{TERM}/CS-SE.pdf").status_code == 404
