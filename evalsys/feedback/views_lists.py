@@ -95,7 +95,7 @@ def export(fmt: str):
     user = me()
     if not top_units(session, user, Perm.VIEW_FEEDBACK):
         abort(403)
-    _, filters = _filters(session, user)
+    _form, filters = _filters(session, user)
     table = export_feedback(session, user=user, filters=filters)
     buffer: Any
     if fmt == "xlsx":
