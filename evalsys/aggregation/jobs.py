@@ -106,5 +106,5 @@ def after_final_aggregation(session: Session, app: Flask, term: Term) -> str:
     app.logger.info(summary)
     if not app.config.get("MAIL_SERVER"):
         return f"{summary}; MAIL_SERVER is not set: nothing emailed"
-    counts = delivery.send_pending(session, app.config)
+    counts = delivery.send_pending(session, app)
     return f"{summary}; {counts['sent']} emailed, {counts['failed']} failed (retried later)"

@@ -156,13 +156,15 @@ def test_the_whole_loop(world, people, session, app):
 
     # 6. Next term's report shows it resolved, with its action and plan change.
     aggregation.aggregate_term(session, term=t2.code)
-    data = report_data(session, term_code=t2.code, unit_code="CS-SE", config=app.config)
+    with app.app_context():  # the report's words are looked up in the catalogue
+        data = report_data(session, term_code=t2.code, unit_code="CS-SE", config=app.config)
     loop = data["loop"]
     assert loop["prev_term"]["code"] == t1.code
     [shown] = loop["problems"]
     assert (shown["id"], shown["status"]) == (method.id, "resolved")
     assert (shown["actions"], shown["actions_done"], shown["plan_changes"]) == (1, 1, 1)
-    school = report_data(session, term_code=t2.code, unit_code="U", config=app.config)["loop"]
+    with app.app_context():
+        school = report_data(session, term_code=t2.code, unit_code="U", config=app.config)["loop"]
     by_code = {c["code"]: c for c in school["children"]}
     assert (by_code["CS"]["found"], by_code["CS"]["resolved"], by_code["CS"]["verified"]) == (
         1,
@@ -174,7 +176,8 @@ def test_the_whole_loop(world, people, session, app):
     # 7. Verified next term: the school's count moves.
     service.change_status(session, problem=method, to="verified", user=people["dean_cs"])
     session.commit()
-    school = report_data(session, term_code=t2.code, unit_code="U", config=app.config)["loop"]
+    with app.app_context():
+        school = report_data(session, term_code=t2.code, unit_code="U", config=app.config)["loop"]
     assert {c["code"]: c["verified"] for c in school["children"]} == {"CS": 1, "MATH": 0, "ART": 0}
 
     # 8. And the PDF says so.

@@ -77,7 +77,7 @@ def test_a_changed_record_re_renders_only_the_units_it_shows_in(aggregated, sess
     # school's college part: those three change, no other.
     assert rendered == ["MATH", "MATH-PURE", "U"]
     # A missing or altered file is rendered again even with unchanged inputs.
-    (tmp_path / TERM / "CS.pdf").unlink()
+    (tmp_path / TERM / "CS.en.pdf").unlink()
     assert render_unit(session, app, term_code=TERM, unit_code="CS", out_dir=tmp_path).status == (
         "rendered"
     )
@@ -98,7 +98,7 @@ def test_a_failed_rendering_leaves_the_previous_file_and_no_record(
     with pytest.raises(RuntimeError):
         render_unit(session, app, term_code=TERM, unit_code="ART", out_dir=tmp_path, force=True)
     assert Path(first.path).read_bytes() == before
-    assert [p.name for p in (tmp_path / TERM).iterdir()] == ["ART.pdf"]
+    assert [p.name for p in (tmp_path / TERM).iterdir()] == ["ART.en.pdf"]
     assert len(_records(session)) == 1
 
 
@@ -114,7 +114,7 @@ def test_cli_reports_a_timeout_per_unit_and_fails(aggregated, cli, app, tmp_path
     result = cli("report", "--term", TERM, "--unit", "CS", "--out", str(tmp_path), "--jobs", "1")
     assert result.exit_code == 1
     assert "FAILED" in result.output and "time limit" in result.output
-    assert not (tmp_path / TERM / "CS.pdf").exists()
+    assert not (tmp_path / TERM / "CS.en.pdf").exists()
 
 
 def test_cli_errors(uni, cli, tmp_path):
@@ -221,7 +221,7 @@ def test_nothing_changed_no_worker_is_started(aggregated, session, app, tmp_path
     assert [(o.unit, o.status) for o in outcomes] == [("CS", "unchanged"), ("MATH", "unchanged")]
     assert seen == [("CS", 1, 2), ("MATH", 2, 2)]
     # One changed unit: only that one goes to a worker (here: refused, so it shows).
-    (tmp_path / TERM / "MATH.pdf").unlink()
+    (tmp_path / TERM / "MATH.en.pdf").unlink()
     with pytest.raises(AssertionError, match="worker pool was started"):
         render.render_units(
             app, term_code=TERM, unit_codes=["CS", "MATH"], jobs=2, out_dir=tmp_path

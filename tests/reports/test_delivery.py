@@ -81,7 +81,7 @@ def test_deliver_once_retry_failures_never_twice(aggregated, session, app, facto
         p for p in got["dean_cs@example.edu"].walk() if p.get_content_type() == "application/pdf"
     ]
     assert len(pdfs) == 1 and pdfs[0].get_payload(decode=True).startswith(b"%PDF")
-    assert pdfs[0].get_filename() == f"CS-{TERM}.pdf"
+    assert pdfs[0].get_filename() == f"CS-{TERM}-en.pdf"
     failed = [d for d in _deliveries(session) if d.status == "failed"]
     assert [(d.email, d.attempts) for d in failed] == [("head_se@example.edu", 1)]
     assert "451" in failed[0].last_error
@@ -187,7 +187,7 @@ def test_the_final_aggregation_renders_the_tree_and_emails_it(
     got = {m["To"]: m for m in smtp.messages}
     assert set(got) == {"dean_cs@example.edu", "leader_u@example.edu"}
     [pdf] = [p for p in got["dean_cs@example.edu"].walk() if p.get_content_type().endswith("pdf")]
-    assert pdf.get_filename() == f"CS-{t1.code}.pdf"
+    assert pdf.get_filename() == f"CS-{t1.code}-en.pdf"
     cs_report = next(r for code, r in reports if code == "CS")
     assert pdf.get_payload(decode=True) == Path(cs_report.path).read_bytes()
     subject = email.header.make_header(

@@ -87,7 +87,7 @@ def test_killed_report_run_leaves_only_whole_pdfs_and_the_next_run_completes(
     result = cli("report", "--term", TERM, "--out", str(out), "--jobs", "2")
     assert result.exit_code == 0, result.output
     assert "0 failed" in result.output
-    assert sorted(p.name for p in _visible(term_dir)) == sorted(f"{c}.pdf" for c in TREE)
+    assert sorted(p.name for p in _visible(term_dir)) == sorted(f"{c}.en.pdf" for c in TREE)
     assert not stale.exists()
     session.rollback()
     records = session.exec(select(Report)).all()

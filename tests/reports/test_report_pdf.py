@@ -53,7 +53,7 @@ def test_college_report_shows_names_and_the_aggregated_figures(aggregated, sessi
     outcome = _render(session, app, "CS", tmp_path)
     assert outcome.status == "rendered" and outcome.pages >= 3
     path = Path(outcome.path)
-    assert path == (tmp_path / "2026-2027-1" / "CS.pdf").resolve()
+    assert path == (tmp_path / "2026-2027-1" / "CS.en.pdf").resolve()
     text = pdf_text(path)
     assert "计算机学院" in text and "示范大学" in text  # the unit and its parent, in Chinese
     term_id = aggregated.terms["T2"].id
