@@ -487,7 +487,7 @@ def merge(problem_id: int):
     form = MergeForm()
     if not form.validate_on_submit():
         abort(400)
-    target_id, _label = parse_id(form.target.data)
+    target_id = parse_id(form.target.data)[0]
     target = session.get(Problem, target_id) if target_id is not None else None
     if target is None:
         form.target.errors = [_("Choose the problem to merge into.")]
