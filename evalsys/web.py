@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, render_template, request
-from flask_babel import force_locale, gettext
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 from flask_wtf import CSRFProtect
@@ -18,9 +18,10 @@ from evalsys.db import get_session
 csrf = CSRFProtect()
 login_manager = LoginManager()
 login_manager.login_view = "accounts.login"
-login_manager.login_message = "Please log in to see this page."
+login_manager.login_message = _l("Please log in to see this page.")
 login_manager.login_message_category = "info"
-login_manager.localize_callback = gettext
+# Flask-Login flashes the message through this: the lazy string becomes the reader's words.
+login_manager.localize_callback = str
 # A stolen remember cookie from another IP/agent logs nobody in.
 login_manager.session_protection = "strong"
 

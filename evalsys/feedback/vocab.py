@@ -138,8 +138,9 @@ def suggested_grade(score: float | None) -> Grade | None:
 
 
 # The same words for the reader's language: gettext (English source, Chinese in the
-# catalogue), resolved when shown. Use these for anything a person reads; the tuples
-# above remain for code that needs the keys (and are retired as callers move over).
+# catalogue), resolved when shown. Use these for anything a person reads. The (zh, en)
+# tuples above are data, not display text: the importers accept either word, and the
+# API returns both to programs that build their own forms.
 
 KIND_NAMES: dict[str, LazyString] = {
     FeedbackKind.SPOT_CHECK: _l("Spot check"),
