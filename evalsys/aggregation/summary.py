@@ -210,6 +210,7 @@ def _coverage(c: AggregateCoverage) -> dict[str, Any]:
 _CHILDREN = f"""
 SELECT r.level, r.unit_id, r.unit_code,
        COALESCE(ou.name, c.title) AS name,
+       COALESCE(ou.name_en, c.title_en) AS name_en,
        r.n, r.mean, r.insufficient,
        cv.sections, cv.sections_spot, cv.tutor_groups, cv.tutor_groups_reported,
        (SELECT COUNT(*) FROM aggregate_flag f
@@ -235,6 +236,7 @@ def _children(session: Session, term_id: int, level: str, unit_id: int) -> list[
             "level": r["level"],
             "code": r["unit_code"],
             "name": r["name"],
+            "name_en": r["name_en"],
             "n": r["n"],
             "mean": r["mean"],
             "insufficient": bool(r["insufficient"]),

@@ -17,8 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -95,6 +97,16 @@ KIND_ORDER = [k.value for k in FeedbackKind]
 
 class ReportError(Exception):
     """A report that cannot be made (unknown term or unit, no aggregation yet)."""
+
+
+def _site_time(moment: datetime | None, config: Mapping[str, Any]) -> str | None:
+    """A stored UTC time as ``YYYY-MM-DD HH:MM`` in ``SCHEDULER_TIMEZONE``."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    zone = ZoneInfo(config.get("SCHEDULER_TIMEZONE", "UTC"))
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def report_settings(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -243,7 +255,8 @@ def _report_data(
         "run": {
             "id": run.id,
             "final": run.final,
-            "finished": run.finished_at.strftime("%Y-%m-%d %H:%M") if run.finished_at else None,
+            # On the site's clock, as the report's "generated" time beside it.
+            "finished": _site_time(run.finished_at, config),
             "records": run.record_count,
         },
         "settings": settings,
