@@ -156,16 +156,17 @@ def queue_final_terms(session: Session, *, now: datetime, days: int = 30) -> int
     )
 
 
-def send_pending(session: Session, app: Flask | Mapping[str, Any]) -> dict[str, int]:
+def send_pending(session: Session, app: Flask) -> dict[str, int]:
     """Send every pending or failed delivery with attempts left; commit after each one.
 
-    Pass the app (or call inside its app context) so that each email is written in the
-    language of its report.
+    Takes the app: each email is written in the language of its report, which needs the
+    app's catalogues (an app context is entered here).
     """
-    if isinstance(app, Flask):
-        with app.app_context():
-            return send_pending(session, app.config)
-    config = app
+    with app.app_context():
+        return _send_pending(session, app.config)
+
+
+def _send_pending(session: Session, config: Mapping[str, Any]) -> dict[str, int]:
     if not config.get("MAIL_SERVER"):
         return {"sent": 0, "failed": 0, "skipped": 0}
     limit = int(config.get("REPORT_DELIVERY_MAX_ATTEMPTS", 5))

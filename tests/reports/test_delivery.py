@@ -73,7 +73,7 @@ def test_deliver_once_retry_failures_never_twice(aggregated, session, app, facto
     session.commit()
     smtp.refuse = {"head_se@example.edu"}  # the department head's server is busy
 
-    counts = delivery.send_pending(session, app.config)
+    counts = delivery.send_pending(session, app)
     assert counts == {"sent": 2, "failed": 1, "skipped": 0}
     got = {m["To"]: m for m in smtp.messages}
     assert set(got) == {"dean_cs@example.edu", "leader_u@example.edu"}
@@ -100,7 +100,7 @@ def test_deliver_once_retry_failures_never_twice(aggregated, session, app, facto
         render_unit(session, app, term_code=TERM, unit_code=code, force=True)
     assert delivery.queue_deliveries(session, term_code=TERM) == 0
     session.commit()
-    assert delivery.send_pending(session, app.config)["sent"] == 0
+    assert delivery.send_pending(session, app)["sent"] == 0
     assert len(smtp.messages) == 3
     assert {d.status for d in _deliveries(session)} == {"sent"}
 
@@ -118,7 +118,7 @@ def test_deliver_once_retry_failures_never_twice(aggregated, session, app, facto
     assert render_unit(session, app, term_code=TERM, unit_code="CS-SE").status == "rendered"
     assert delivery.queue_deliveries(session, term_code=TERM) == 1
     session.commit()
-    assert delivery.send_pending(session, app.config)["sent"] == 1
+    assert delivery.send_pending(session, app)["sent"] == 1
     assert [m["To"] for m in smtp.messages[3:]] == ["head_se@example.edu"]
     # Every report that left by mail is in the audit log, once, with its addressee.
     sent = session.exec(select(AuditEvent).where(AuditEvent.action == "report.email")).all()
@@ -134,9 +134,9 @@ def test_gives_up_after_the_configured_attempts(aggregated, session, app, factor
     session.commit()
     app.config["REPORT_DELIVERY_MAX_ATTEMPTS"] = 2
     smtp.refuse = {"dean_cs@example.edu"}
-    delivery.send_pending(session, app.config)
-    delivery.send_pending(session, app.config)
-    assert delivery.send_pending(session, app.config) == {"sent": 0, "failed": 0, "skipped": 0}
+    delivery.send_pending(session, app)
+    delivery.send_pending(session, app)
+    assert delivery.send_pending(session, app) == {"sent": 0, "failed": 0, "skipped": 0}
     [row] = _deliveries(session)
     assert row.status == "gave_up" and row.attempts == 2 and smtp.messages == []
 
