@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+
 #: The highest class period of a day (Chinese timetables have 10 to 14).
 MAX_PERIOD = 14
 
@@ -71,25 +73,38 @@ def parse_meetings(text: str | None) -> list[Meeting]:
             continue
         match = _MEETING.match(part)
         if match is None:
-            raise TimetableError(f"'{part.strip()}' is not a weekday and periods, e.g. 'Mon 1-2'")
+            raise TimetableError(
+                _("'%(part)s' is not a weekday and periods, e.g. 'Mon 1-2'", part=part.strip())
+            )
         day_text, first_text, last_text = match.groups()
         weekday = _DAY_ALIASES.get(day_text.lower())
         if weekday is None:
             raise TimetableError(
-                f"'{day_text}' in '{part.strip()}' is not a weekday (Mon..Sun, 1..7 or 周一..周日)"
+                _(
+                    "'%(day)s' in '%(part)s' is not a weekday (Mon..Sun, 1..7 or 周一..周日)",
+                    day=day_text,
+                    part=part.strip(),
+                )
             )
         first = int(first_text)
         last = int(last_text) if last_text is not None else first
         if not 1 <= first <= last <= MAX_PERIOD:
             raise TimetableError(
-                f"periods {first}-{last} in '{part.strip()}' must run forwards"
-                f" within 1..{MAX_PERIOD}"
+                _(
+                    "periods %(first)s-%(last)s in '%(part)s' must run forwards within 1..%(max)s",
+                    first=first,
+                    last=last,
+                    part=part.strip(),
+                    max=MAX_PERIOD,
+                )
             )
         meetings.add(Meeting(weekday, first, last))
     ordered = sorted(meetings)
     for a, b in zip(ordered, ordered[1:], strict=False):
         if a.clashes(b):
-            raise TimetableError(f"'{a}' and '{b}' overlap: a section meets once at a time")
+            raise TimetableError(
+                _("'%(a)s' and '%(b)s' overlap: a section meets once at a time", a=a, b=b)
+            )
     return ordered
 
 

@@ -88,3 +88,20 @@ def test_a_bad_timetable_cell_is_reported_with_file_row_and_column(
         " (Mon..Sun, 1..7 or 周一..周日)"
     ]
     assert session.exec(select(Section)).first() is None
+
+
+@pytest.mark.parametrize("locale", ["zh", "en"])
+def test_timetable_errors_are_in_the_readers_language(app, locale: str):
+    """The import preview shows these to an admin: in their language, the cell quoted as typed."""
+    from flask_babel import gettext
+
+    from evalsys.i18n import in_locale
+
+    with app.test_request_context(), in_locale(locale):
+        with pytest.raises(TimetableError) as err:
+            parse_meetings("Mon 1-2; Mon 2-3")
+        expected = gettext(
+            "'%(a)s' and '%(b)s' overlap: a section meets once at a time", a="Mon 1-2", b="Mon 2-3"
+        )
+    assert str(err.value) == expected and "Mon 1-2" in expected and "Mon 2-3" in expected
+    assert ("overlap" in expected) == (locale == "en")
