@@ -9,6 +9,7 @@ Every ``.po`` file in a language's folder goes into its one ``messages.mo``.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,7 +39,8 @@ def read_catalog(locale: str) -> Catalog:
 def compile_locale(locale: str) -> Path:
     target = TRANSLATIONS / locale / "LC_MESSAGES" / "messages.mo"
     catalog = read_catalog(locale)
-    tmp = target.with_suffix(".mo.tmp")
+    # One temporary name per process: gunicorn workers may all compile at start-up.
+    tmp = target.with_suffix(f".mo.{os.getpid()}.tmp")
     with tmp.open("wb") as handle:
         write_mo(handle, catalog, use_fuzzy=False)
     tmp.replace(target)
