@@ -16,8 +16,15 @@ from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup
 
 @cache
 def _default_hash(password: str) -> str:
-    # scrypt is slow by design; hash the shared test password once per run.
-    return generate_password_hash(password)
+    """The shared test password's hash: one PBKDF2 round, checked in microseconds.
+
+    The product hashes with scrypt (tests/accounts/test_cli.py and
+    tests/security/test_sessions_and_headers.py check it, with passwords of their
+    own), which takes ~0.2 s to check by design. The suite logs in thousands of
+    times as the factory's users; Werkzeug reads the method from the stored hash,
+    so these users check in microseconds while every other path stays scrypt.
+    """
+    return generate_password_hash(password, method="pbkdf2:sha256:1")
 
 
 class Factory:
