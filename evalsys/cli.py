@@ -14,13 +14,32 @@ from flask.cli import FlaskGroup, ScriptInfo, routes_command, run_command, shell
 
 from evalsys import create_app, refuse_default_secret
 from evalsys.db import get_engine, session_scope
+from evalsys.validation import printable, text_problem
 
 
 def _cli_app() -> Flask:
     return create_app(serving=False)
 
 
-@click.group(cls=FlaskGroup, create_app=_cli_app, add_default_commands=False)
+class _Evalsys(FlaskGroup):
+    """The command group, refusing arguments no database can store before any command runs.
+
+    A code typed with a control character (``--term $'A\\x00'``) would otherwise reach
+    PostgreSQL, which refuses NUL in text with a traceback; the same rule as the web's
+    (:mod:`evalsys.validation`) answers with a usage error naming the argument.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for position, arg in enumerate(args, start=1):
+            if (problem := text_problem(arg)) is not None:
+                # No app context yet, so the message is the (English) msgid, as the CLI speaks.
+                raise click.UsageError(
+                    f"argument {position} ('{printable(arg)[:40]}') {problem}", ctx
+                )
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_Evalsys, create_app=_cli_app, add_default_commands=False)
 def main() -> None:
     """evalsys: teaching-quality evaluation feedback."""
 

@@ -11,6 +11,7 @@ from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 from flask_wtf.csrf import CSRFError
 
+from evalsys import validation
 from evalsys.accounts.access import enforce_declared_access
 from evalsys.accounts.models import User
 from evalsys.db import get_session
@@ -41,7 +42,10 @@ def init_app(app: Flask) -> None:
     i18n.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
+    # Before any route is added: ids in URLs are bounded like the columns they name.
+    app.url_map.converters["int"] = validation.BoundedIntegerConverter
     app.before_request(enforce_declared_access)
+    validation.init_app(app)
     from evalsys.security import bodies, headers
 
     headers.init_app(app)

@@ -42,6 +42,7 @@ from evalsys.feedback.vocab import (
 )
 from evalsys.i18n import localized
 from evalsys.org.models import Course, Section, Term, TutorGroup
+from evalsys.validation import MAX_COUNT
 
 #: The permission that lets a user submit each section-based kind.
 SUBMIT_PERM = {
@@ -326,6 +327,8 @@ def _check_counts(
             errors.append((name, _l("must be a whole number")))
         elif value < 0:
             errors.append((name, _l("must be 0 or more")))
+        elif value > MAX_COUNT:
+            errors.append((name, _l("must be at most %(limit)s", limit=MAX_COUNT)))
         elif kind == FeedbackKind.TUTOR_GROUP and name != "attending":
             errors.append((name, _l("tutor-group reports count the students attending instead")))
         elif kind is not None and kind != FeedbackKind.TUTOR_GROUP and name == "attending":

@@ -17,7 +17,6 @@ from typing import Any
 from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     Form,
     FormField,
@@ -42,6 +41,7 @@ from evalsys.feedback.vocab import (
     FeedbackKind,
 )
 from evalsys.i18n import localized
+from evalsys.validation import SafeForm, SafePlainForm
 
 #: Labels of the form fields (English msgids; the Chinese are the words on paper forms).
 LABELS: dict[str, LazyString] = {
@@ -262,11 +262,14 @@ def _field(kind: str, name: str) -> Any:
     return StringField(text)  # class_period, location
 
 
-class FeedbackForm(FlaskForm):
+class FeedbackForm(SafeForm):
     """The fields common to every kind; :func:`feedback_form_class` adds the kind's own."""
 
     kind: str = ""
     scores: Any
+    #: Text and numbers go through FeedbackInput.from_mapping, which holds them to the
+    #: shared rules (evalsys.validation) with every other error at once.
+    checks_text_itself = True
     idempotency_key = HiddenField()
     save_draft = SubmitField(_l("Save as draft"))
     send = SubmitField(_l("Submit"))
@@ -369,21 +372,21 @@ def text_limit(name: str) -> int | None:
     return TEXT_LIMITS.get(name)
 
 
-class WithdrawForm(FlaskForm):
+class WithdrawForm(SafeForm):
     """Withdraw a record (or discard a draft); the reason goes into its history."""
 
     reason = TextAreaField(_l("Reason (optional)"), render_kw={"rows": 2})
     withdraw = SubmitField(_l("Withdraw"))
 
 
-class ResponseForm(FlaskForm):
+class ResponseForm(SafeForm):
     """A teacher's reply to feedback on their section (the service checks the text)."""
 
     text = TextAreaField(_l("Your response"), render_kw={"rows": 4})
     respond = SubmitField(_l("Send response"))
 
 
-class FilterForm(Form):
+class FilterForm(SafePlainForm):
     """The reviewers' list filters: a GET form (nothing changes, so no CSRF token)."""
 
     term = SelectField(_l("Term"), validate_choice=False, choices=[])

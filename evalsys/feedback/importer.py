@@ -50,6 +50,7 @@ from evalsys.feedback.vocab import (
     Grade,
 )
 from evalsys.org.import_common import ImportIssue
+from evalsys.validation import text_problem
 
 FEEDBACK_FILE = "feedback.csv"
 #: Columns the header must name (a value may still be empty: group for spot checks...).
@@ -173,8 +174,8 @@ class _Reader:
     def row(self, number: int, cells: Mapping[str, str]) -> _Row | None:
         before = len(self.issues)
         for column, value in cells.items():
-            if "\x00" in value:
-                self.error(number, column, _l("contains a NUL character; save the file as text"))
+            if (problem := text_problem(value)) is not None:
+                self.error(number, column, problem)
         if len(self.issues) > before:
             return None
         observer = self.observer(number, cells.get("observer", ""))

@@ -10,7 +10,6 @@ read. Field names here are the API's JSON keys (``date``, ``section``,
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,6 +19,8 @@ from typing import Any
 from flask import has_app_context
 from flask_babel import LazyString, force_locale
 from flask_babel import lazy_gettext as _l
+
+from evalsys.validation import text_problem, to_int, to_number
 
 #: Text fields (limits in :data:`evalsys.feedback.models.TEXT_LIMITS`).
 TEXT_FIELDS = (
@@ -151,7 +152,10 @@ class FeedbackInput:
             if value is None or value == "":
                 continue
             if isinstance(value, str):
-                out[name] = value
+                if (problem := text_problem(value)) is not None:
+                    errors.append((name, problem))
+                else:
+                    out[name] = value
             elif name in ("section", "group") and _is_int(value):
                 out[name] = str(value)  # a numeric code in JSON or a spreadsheet
             else:
@@ -164,6 +168,9 @@ class FeedbackInput:
         if isinstance(scores, Mapping):
             out["scores"] = {}
             for code, raw in scores.items():
+                if isinstance(code, str) and (problem := text_problem(code)) is not None:
+                    errors.append(("scores", problem))
+                    continue
                 try:
                     out["scores"][str(code)] = _to_float(raw)
                 except ValueError:
@@ -213,33 +220,12 @@ def _blank(value: Any) -> bool:
 
 
 def _to_int(value: Any) -> int | None:
-    if _blank(value):
-        return None
-    if _is_int(value):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lstrip("-").isdigit():
-            return int(text)
-    raise ValueError(value)
+    # Bounds are the checks' (0..MAX_COUNT, said in words); here only "a whole number".
+    return to_int(value, lo=None, hi=None)
 
 
 def _to_float(value: Any) -> float | None:
-    if _blank(value):
-        return None
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        number = float(value.strip())
-    else:
-        raise ValueError(value)
-    if not math.isfinite(number):
-        raise ValueError(value)
-    return number
+    return to_number(value)
 
 
 def _to_bool(value: Any) -> bool | None:

@@ -57,6 +57,7 @@ from evalsys.feedback.rubrics import current_rubric
 from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus, RevisionAction
 from evalsys.i18n import localized
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
+from evalsys.validation import text_problem
 
 __all__ = [
     "DEFAULT_EDIT_WINDOW",
@@ -151,6 +152,8 @@ def submit_feedback(
                     )
                 ]
             )
+        if (problem := text_problem(key)) is not None:
+            raise FeedbackValidationError([("idempotency_key", problem)])
         existing = _find_by_key(session, observer.id, key)  # type: ignore[arg-type]
         if existing is not None:
             return existing

@@ -64,6 +64,7 @@ from evalsys.feedback.vocab import (
 )
 from evalsys.i18n import fmt_date
 from evalsys.org.models import Section
+from evalsys.validation import page_arg, storable
 
 bp = Blueprint("feedback", __name__, url_prefix="/feedback")
 
@@ -187,13 +188,6 @@ def sections():
     )
 
 
-def page_arg() -> int:
-    try:
-        return max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        return 1
-
-
 # --- the form, new ----------------------------------------------------------------------
 
 
@@ -223,7 +217,7 @@ def new(kind: str):
 
     form = form_class()
     key = (form.idempotency_key.data or "").strip() or None
-    if key is not None:
+    if key is not None and storable(key):  # the service refuses an unstorable key
         earlier = session.exec(
             select(Feedback.id).where(
                 Feedback.observer_id == user.id, Feedback.idempotency_key == key

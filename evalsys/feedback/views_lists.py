@@ -28,11 +28,12 @@ from evalsys.feedback.service import (
     responses_for,
     submittable_kinds,
 )
-from evalsys.feedback.views import bp, me, page_arg
+from evalsys.feedback.views import bp, me
 from evalsys.feedback.vocab import KIND_NAMES, FeedbackKind, name_of, values
 from evalsys.i18n import localized
 from evalsys.org.models import OrgUnit, Term
 from evalsys.tabular import FORMATS, XLSX_MIMETYPE, write_csv, write_xlsx
+from evalsys.validation import page_arg
 
 PER_PAGE = 25
 

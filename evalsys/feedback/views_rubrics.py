@@ -14,7 +14,6 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import RadioField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -34,6 +33,7 @@ from evalsys.feedback.vocab import (
     values,
 )
 from evalsys.i18n import fmt_num
+from evalsys.validation import SafeForm
 
 bp = Blueprint("rubrics", __name__, url_prefix="/admin/rubrics")
 
@@ -41,11 +41,11 @@ bp = Blueprint("rubrics", __name__, url_prefix="/admin/rubrics")
 TEXT_LIMIT = 200_000
 
 
-class PublishForm(FlaskForm):
+class PublishForm(SafeForm):
     """Empty: a POST with a CSRF token."""
 
 
-class RubricUploadForm(FlaskForm):
+class RubricUploadForm(SafeForm):
     file = FileField(_l("Rubric file (.toml or .json)"))
     text = TextAreaField(
         _l("…or the rubric itself"), validators=[Optional(), Length(max=TEXT_LIMIT)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField
 from wtforms.fields.choices import SelectChoice
 
@@ -14,11 +13,12 @@ from evalsys.accounts.models import User
 from evalsys.accounts.views import _safe_next
 from evalsys.db import get_session
 from evalsys.i18n import LOCALE_NAMES, LOCALES, SESSION_KEY, current_locale
+from evalsys.validation import SafeForm
 
 bp = Blueprint("i18n", __name__)
 
 
-class LanguageForm(FlaskForm):
+class LanguageForm(SafeForm):
     locale = SelectField(
         _l("Language"), choices=[SelectChoice(code, LOCALE_NAMES[code]) for code in LOCALES]
     )

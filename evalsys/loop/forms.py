@@ -13,7 +13,6 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     Form,
     HiddenField,
@@ -30,6 +29,7 @@ from evalsys.loop.models import (
     SEVERITY_NAMES,
     STATUS_NAMES,
 )
+from evalsys.validation import MAX_INT, SafeForm, SafePlainForm, to_int
 
 
 def choices(names: Mapping[str, Any], *, blank: Any = None) -> list:
@@ -38,7 +38,7 @@ def choices(names: Mapping[str, Any], *, blank: Any = None) -> list:
     return out + [SelectChoice(value, name) for value, name in names.items()]
 
 
-class FilterForm(Form):
+class FilterForm(SafePlainForm):
     """The problems list's filters (GET: no CSRF, nothing changes)."""
 
     term = SelectField(_l("Term"), validate_choice=False, choices=[])
@@ -53,27 +53,27 @@ class FilterForm(Form):
     )
 
 
-class ProposeForm(FlaskForm):
+class ProposeForm(SafeForm):
     term = HiddenField()
 
 
-class ProblemForm(FlaskForm):
+class ProblemForm(SafeForm):
     title = StringField(_l("Problem"))
     category = SelectField(_l("Category"), validate_choice=False, choices=choices(CATEGORY_NAMES))
     severity = SelectField(_l("Severity"), validate_choice=False, choices=choices(SEVERITY_NAMES))
     description = TextAreaField(_l("Description (optional)"))
 
 
-class StatusForm(FlaskForm):
+class StatusForm(SafeForm):
     to = HiddenField()
     reason = TextAreaField(_l("Reason (required to dismiss)"))
 
 
-class MergeForm(FlaskForm):
+class MergeForm(SafeForm):
     target = SelectField(_l("Merge into"), validate_choice=False, choices=[])
 
 
-class MeetingForm(FlaskForm):
+class MeetingForm(SafeForm):
     held_on = StringField(_l("Date (YYYY-MM-DD)"))
     title = StringField(_l("Topic"))
     attendees = SelectMultipleField(_l("Attendees"), validate_choice=False, choices=[])
@@ -82,7 +82,7 @@ class MeetingForm(FlaskForm):
     decisions = TextAreaField(_l("Decisions"))
 
 
-class ActionForm(FlaskForm):
+class ActionForm(SafeForm):
     title = StringField(_l("What will be done"))
     owner_id = SelectField(_l("Owner"), validate_choice=False, choices=[])
     due_date = StringField(_l("Due date (YYYY-MM-DD)"))
@@ -94,7 +94,7 @@ class ActionForm(FlaskForm):
     plan_from_term_id = SelectField(_l("From term"), validate_choice=False, choices=[])
 
 
-class ActionStatusForm(FlaskForm):
+class ActionStatusForm(SafeForm):
     """What an owner may change: the status and the notes."""
 
     status = SelectField(_l("Status"), validate_choice=False, choices=choices(ACTION_STATUS_NAMES))
@@ -117,7 +117,7 @@ def parse_id(value: str | None) -> tuple[int | None, str | None]:
     if not value:
         return None, None
     try:
-        return int(value), None
+        return to_int(value, lo=1, hi=MAX_INT), None  # an id: what an integer column holds
     except ValueError:
         return None, _("Choose from the list.")
 

@@ -18,6 +18,7 @@ from sqlmodel import SQLModel
 
 from evalsys.accounts.models import User
 from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup
+from evalsys.validation import MAX_COUNT, printable, text_problem
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,11 @@ class RowReader:
             if required:
                 self.error(column, _("missing value: every row needs a %(column)s", column=column))
             return None
+        if (problem := text_problem(value)) is not None:
+            self.error(
+                column, _("'%(start)s' %(problem)s", start=printable(value[:30]), problem=problem)
+            )
+            return None
         if limit is not None and len(value) > limit:
             message = _(
                 "'%(start)s...' has %(length)s characters; at most %(limit)s",
@@ -154,7 +160,7 @@ class RowReader:
         value = self.text(column)
         if value is None:
             return None
-        if not _WHOLE_NUMBER.fullmatch(value):
+        if not _WHOLE_NUMBER.fullmatch(value) or len(value) > 30:
             self.error(
                 column, _("'%(value)s' is not a whole number (write 0 if not known)", value=value)
             )
@@ -163,6 +169,16 @@ class RowReader:
         if number < 0:
             self.error(
                 column, _("%(number)s is negative; a count must be 0 or more", number=number)
+            )
+            return None
+        if number > MAX_COUNT:
+            self.error(
+                column,
+                _(
+                    "%(number)s is too large; a count is at most %(limit)s",
+                    number=value,
+                    limit=MAX_COUNT,
+                ),
             )
             return None
         return number

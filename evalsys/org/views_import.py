@@ -20,13 +20,13 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import HiddenField
 
 from evalsys.accounts.access import login_required, require_school_admin
 from evalsys.db import get_session
 from evalsys.org.importer import READ_NAMES, ImportResult, import_directory
+from evalsys.validation import SafeForm
 
 bp = Blueprint("imports", __name__, url_prefix="/admin/import")
 
@@ -36,11 +36,11 @@ STAGING_HOURS = 24
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 
 
-class UploadForm(FlaskForm):
+class UploadForm(SafeForm):
     files = MultipleFileField(_l("Files (.csv or .xlsx)"))
 
 
-class StagedForm(FlaskForm):
+class StagedForm(SafeForm):
     token = HiddenField()
 
 

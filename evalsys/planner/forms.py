@@ -6,11 +6,11 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, DecimalField, IntegerField, SubmitField
+from wtforms import BooleanField, DecimalField, SubmitField
 from wtforms.validators import InputRequired, NumberRange, Optional, ValidationError
 
 from evalsys.planner.models import PlanSetting
+from evalsys.validation import IntegerField, SafeForm
 
 
 def _weight(label: Any) -> DecimalField:
@@ -24,7 +24,7 @@ def _weight(label: Any) -> DecimalField:
     )
 
 
-class PlanSettingsForm(FlaskForm):
+class PlanSettingsForm(SafeForm):
     visits_per_week = IntegerField(
         _l("Quota: visits per supervisor per week (at least)"),
         validators=[
@@ -122,7 +122,7 @@ class PlanSettingsForm(FlaskForm):
         }
 
 
-class DrawForm(FlaskForm):
+class DrawForm(SafeForm):
     """Draw one week now, from the term page."""
 
     week = IntegerField(

@@ -12,7 +12,6 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
@@ -27,6 +26,7 @@ from evalsys.db import get_session
 from evalsys.org.models import Term
 from evalsys.scheduler import jobs, lease
 from evalsys.scheduler.models import JobRun, apscheduler_jobs
+from evalsys.validation import SafeForm
 
 bp = Blueprint("schedule", __name__, url_prefix="/admin/schedule")
 
@@ -89,11 +89,11 @@ def run_trigger(trigger: str) -> str:
     return str(TRIGGER_NAMES.get(trigger, trigger))
 
 
-class RunNowForm(FlaskForm):
+class RunNowForm(SafeForm):
     """Empty: a POST with a CSRF token."""
 
 
-class AggregateNowForm(FlaskForm):
+class AggregateNowForm(SafeForm):
     """Aggregate one term now (``evalsys aggregate --term CODE`` in a process of its own)."""
 
     term = SelectField(_l("Term"), choices=[])

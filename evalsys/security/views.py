@@ -18,6 +18,7 @@ from evalsys.accounts.access import Perm, login_required, may
 from evalsys.db import get_session
 from evalsys.org.models import OrgUnit
 from evalsys.security.audit import AuditFilters, actions, audit_page
+from evalsys.validation import page_arg
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
 
@@ -95,12 +96,8 @@ def index():
         since=_date("since", errors),
         until=_date("until", errors),
     )
-    try:
-        page_no = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        page_no = 1
     page = audit_page(
-        session, filters, page=page_no, per_page=int(current_app.config["AUDIT_PER_PAGE"])
+        session, filters, page=page_arg(), per_page=int(current_app.config["AUDIT_PER_PAGE"])
     )
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template(

@@ -285,7 +285,7 @@ BAD_FIELDS = [
     ({"overall_grade": "superb"}, "overall_grade", "must be one of excellent, good"),
     ({"comment": "x" * 4001}, "comment", "4001 characters is too long; the limit is 4000"),
     ({"location": 12}, "location", "must be text"),
-    ({"comment": "bad\x00byte"}, "comment", "NUL character"),
+    ({"comment": "bad\x00byte"}, "comment", "contains a control character (such as NUL)"),
     ({"colour": "red"}, "colour", "unknown field"),
     ({"status": "final"}, "status", "must be 'draft' or 'submitted'"),
     ({"scores": [1, 2]}, "scores", "must be an object mapping item codes to numbers"),
@@ -466,7 +466,7 @@ def test_list_filters(api, session, world, deans, stored):
         ("?page=0", "page", "must be a whole number, 1 or more"),
         ("?page=x", "page", "must be a whole number, 1 or more"),
         ("?per_page=101", "per_page", "at most 100"),
-        ("?term=a%00b", "term", "contains a NUL character"),
+        ("?term=a%00b", "term", "contains a control character (such as NUL)"),
     ],
 )
 def test_list_bad_query_is_422(api, world, query, field, message):

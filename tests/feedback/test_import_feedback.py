@@ -369,7 +369,10 @@ ROW_ERRORS = [
     ({"section": "NOPE-01"}, "section", "there is no section with the code 'NOPE-01'"),
     ({"group": "G-SE-1"}, "group", "only tutor-group reports name a group"),
     ({"comment": "长" * 4001}, "comment", "4001 characters is too long; the limit is 4000"),
-    ({"comment": "bad\x00byte"}, "comment", "contains a NUL character"),
+    ({"comment": "bad\x00byte"}, "comment", "contains a control character (such as NUL)"),
+    ({"location": "A\x1b[2J"}, "location", "contains a control character (such as NUL)"),
+    ({"enrolled": "1" + "0" * 49}, "enrolled", "must be at most 100000"),
+    ({"score:content_accuracy": "1" + "0" * 400}, "score:content_accuracy", "must be a number"),
 ]
 
 
