@@ -568,7 +568,11 @@ PATHS: dict[str, Any] = {
                     "Feedback",
                     _LOCATION | _REPLAYED,
                 ),
-                "400": _response("The body is empty, not JSON, or not a JSON object.", "Error"),
+                "400": _response(
+                    "The body is empty, not JSON, not a JSON object, or nested more than 32 "
+                    "levels deep.",
+                    "Error",
+                ),
                 "401": _UNAUTHORIZED,
                 "403": _response(
                     "The section or group is outside your scope (field names it).", "Error"

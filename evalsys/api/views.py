@@ -51,6 +51,8 @@ MAX_PAGE = 1_000_000
 #: Database integers are 32-bit: ids and counts above this cannot exist.
 MAX_INT = 2**31 - 1
 MAX_COUNT = 100_000
+#: Arrays and objects within arrays and objects: a feedback body needs 2 (its scores).
+MAX_DEPTH = 32
 NOTHING_STORED = "invalid feedback: nothing was stored"
 KEY_REUSED = "the Idempotency-Key was already used for a different request: nothing was stored"
 KEY_IN_FLIGHT = (
@@ -233,7 +235,26 @@ def _json_object() -> tuple[dict[str, Any] | None, str | None]:
         return None, f"the body is not valid JSON: {err}"
     if not isinstance(body, dict):
         return None, f"the body must be a JSON object, not {_json_type(body)}"
+    if _deeper_than(body, MAX_DEPTH):
+        return None, f"the body is nested too deeply: at most {MAX_DEPTH} levels"
     return body, None
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Arrays and objects nested more than ``limit`` deep (walked without recursion).
+
+    The checks after parsing walk the body recursively; a body json.loads still
+    reads (a few hundred levels) would exhaust the recursion limit there (a 500).
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _json_type(value: Any) -> str:

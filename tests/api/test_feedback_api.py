@@ -352,6 +352,17 @@ def test_every_bad_field_is_listed_at_once(api, session, world):
         ("42", "application/json", "the body must be a JSON object, not a number"),
         (b"\xff\xfe{}", "application/json", "the body is not valid JSON"),
         ("[" * 100_000, "application/json", "the body is not valid JSON"),
+        # Valid JSON, but deeper than Python's recursion limit lets the checks walk.
+        (
+            '{"comment": ' + "[" * 600 + "]" * 600 + "}",
+            "application/json",
+            "the body is nested too deeply",
+        ),
+        (
+            '{"scores": ' + '{"a": ' * 900 + "1" + "}" * 900 + "}",
+            "application/json",
+            "the body is nested too deeply",
+        ),
     ],
 )
 def test_body_not_a_json_object_is_400(api, session, world, data, content_type, message):
