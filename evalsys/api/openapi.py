@@ -74,6 +74,22 @@ _LOCATION = {
     }
 }
 
+_REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` when the answer is a replay of an earlier request with the "
+        "same Idempotency-Key and body; absent when the record was stored now.",
+        "schema": {"type": "string", "enum": ["true"]},
+        "required": False,
+    }
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before sending the request again.",
+        "schema": {"type": "integer", "minimum": 1},
+        "required": True,
+    }
+}
+
 INPUT_FIELDS: dict[str, Any] = {
     "kind": {"type": "string", "enum": KINDS, "description": "What kind of feedback this is."},
     "section": _nullable(
@@ -518,15 +534,26 @@ PATHS: dict[str, Any] = {
         "post": {
             "operationId": "createFeedback",
             "summary": "Submit a feedback record (or save a draft).",
-            "description": "The same checks as the web forms. With an Idempotency-Key, a "
-            "repeated request returns the record the first one stored (200) and stores nothing.",
+            "description": "The same checks as the web forms. Send an Idempotency-Key to "
+            "make retries safe: the key is bound to you and to the request body, so a retry "
+            "gets the first answer again and nothing is stored twice (see the header).",
             "parameters": [
                 {
                     "name": "Idempotency-Key",
                     "in": "header",
                     "required": False,
                     "schema": {"type": "string", "maxLength": IDEMPOTENCY_KEY_LIMIT},
-                    "description": "Any unique string per record, e.g. a UUID made by the client.",
+                    "description": "A unique string per record, made by the client (e.g. a "
+                    "UUID), kept per user. The same key with the same body (as parsed JSON: "
+                    "key order, spacing and null fields do not matter; no status is "
+                    "submitted) is a retry: 201 with the record the first request stored and "
+                    "`Idempotent-Replayed: true`; nothing is stored again. The same key with "
+                    "a different body, including a draft sent again as submitted, is 422 "
+                    "(field Idempotency-Key) and stores nothing: use a new key. The same key "
+                    "while the first request is still being stored is 409 with Retry-After. "
+                    "A failed request does not use up its key. A record stored before keys "
+                    "were bound to bodies has no digest on file: any body with its key is a "
+                    "retry.",
                 }
             ],
             "requestBody": {
@@ -534,20 +561,34 @@ PATHS: dict[str, Any] = {
                 "content": {JSON: {"schema": _ref("FeedbackInput")}},
             },
             "responses": {
-                "201": _response("Stored.", "Feedback", _LOCATION),
-                "200": _response(
-                    "Stored before under the same Idempotency-Key: that record.",
+                "201": _response(
+                    "Stored; or, for a retry with the same Idempotency-Key and body, the "
+                    "record the first request stored (as it is now), with "
+                    "Idempotent-Replayed: true.",
                     "Feedback",
-                    _LOCATION,
+                    _LOCATION | _REPLAYED,
                 ),
-                "400": _response("The body is empty, not JSON, or not a JSON object.", "Error"),
+                "400": _response(
+                    "The body is empty, not JSON, not a JSON object, or nested more than 32 "
+                    "levels deep.",
+                    "Error",
+                ),
                 "401": _UNAUTHORIZED,
                 "403": _response(
                     "The section or group is outside your scope (field names it).", "Error"
                 ),
+                "409": _response(
+                    "A request with the same Idempotency-Key is still being stored; nothing "
+                    "was stored. Retry after Retry-After seconds to get its answer.",
+                    "Error",
+                    _RETRY_AFTER,
+                ),
                 "413": _response("The body is larger than the server accepts.", "Error"),
                 "422": _response(
-                    "Invalid fields, each named; nothing was stored.", "ValidationError"
+                    "Invalid fields, each named; or the Idempotency-Key was already used for "
+                    "a different request (field Idempotency-Key: the message names the record "
+                    "it stored). Nothing was stored.",
+                    "ValidationError",
                 ),
             },
         },

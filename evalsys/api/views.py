@@ -11,6 +11,7 @@ and never sets a session cookie.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
@@ -18,7 +19,6 @@ from sqlmodel import select
 from werkzeug.exceptions import HTTPException
 
 from evalsys.accounts.access import Perm, may, public, token_required
-from evalsys.accounts.models import utcnow
 from evalsys.accounts.service import audit
 from evalsys.aggregation import export
 from evalsys.aggregation import read as aggregates
@@ -27,6 +27,11 @@ from evalsys.api import records
 from evalsys.api.auth import api_user, error_response
 from evalsys.api.openapi import openapi_document
 from evalsys.db import get_session
+from evalsys.feedback.idempotency import (
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    body_digest,
+)
 from evalsys.feedback.inputs import (
     FeedbackInput,
     FeedbackPermissionError,
@@ -34,7 +39,7 @@ from evalsys.feedback.inputs import (
     english,
 )
 from evalsys.feedback.rubrics import current_rubric
-from evalsys.feedback.service import submit_feedback
+from evalsys.feedback.service import submit_or_replay
 from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus, values
 from evalsys.org.models import OrgUnit, Term
 from evalsys.validation import printable, storable, text_problem
@@ -46,7 +51,17 @@ MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000
 #: Database integers are 32-bit: ids and counts above this cannot exist.
 MAX_INT = 2**31 - 1
+#: Arrays and objects within arrays and objects: a feedback body needs 2 (its scores).
+MAX_DEPTH = 32
 NOTHING_STORED = "invalid feedback: nothing was stored"
+KEY_REUSED = "the Idempotency-Key was already used for a different request: nothing was stored"
+KEY_IN_FLIGHT = (
+    "a request with this Idempotency-Key is still being processed: nothing was stored; "
+    "retry after Retry-After seconds to get its answer"
+)
+#: How long a request waits for an earlier, uncommitted one with its key before a 409
+#: (PostgreSQL). A first request normally commits within milliseconds.
+IN_FLIGHT_WAIT = timedelta(seconds=1)
 _KINDS = ", ".join(values(FeedbackKind))
 
 
@@ -85,6 +100,7 @@ def rubric() -> Response:
 @bp.post("/feedback")
 @token_required
 def create_feedback() -> Response:
+    """Store a record; with an Idempotency-Key, replay or refuse a repeat (docs/security.md)."""
     body, problem = _json_object()
     if problem is not None:
         return error_response(400, problem)
@@ -101,18 +117,22 @@ def create_feedback() -> Response:
     if key is not None and not storable(key):
         error = {"field": "Idempotency-Key", "message": "must be plain text"}
         return _invalid([error], NOTHING_STORED)
+    # The request the key is bound to: the body as parsed, with the status it gets.
+    digest = None
+    if key is not None:
+        digest = body_digest(body | {"status": status or FeedbackStatus.SUBMITTED.value})
     session = get_session()
     user = api_user()
-    now = utcnow()
     try:
         data = FeedbackInput.from_mapping(body)
-        feedback = submit_feedback(
+        outcome = submit_or_replay(
             session,
             user=user,
             data=data,
             draft=status == FeedbackStatus.DRAFT.value,
             idempotency_key=key,
-            now=now,
+            request_digest=digest,
+            in_flight_wait=IN_FLIGHT_WAIT,
         )
     except FeedbackValidationError as err:
         session.rollback()
@@ -124,13 +144,42 @@ def create_feedback() -> Response:
     except FeedbackPermissionError as err:
         session.rollback()
         return error_response(403, err.message, field=err.field)
+    except IdempotencyKeyReused as err:
+        session.rollback()
+        error = {"field": "Idempotency-Key", "message": _key_reused(err)}
+        return _invalid([error], KEY_REUSED)
+    except IdempotencyKeyInFlight as err:
+        session.rollback()
+        response = error_response(409, KEY_IN_FLIGHT)
+        response.headers["Retry-After"] = str(err.retry_after)
+        return response
     session.commit()
-    created = feedback.created_at == now
+    feedback = outcome.feedback
     record = records.one_record(session, user, feedback.id)  # type: ignore[arg-type]
     response = jsonify(record)
-    response.status_code = 201 if created else 200
+    # A replay answers as the first request did: 201 and the record (as it is now).
+    response.status_code = 201
     response.headers["Location"] = url_for("api.get_feedback", feedback_id=feedback.id)
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def _key_reused(err: IdempotencyKeyReused) -> str:
+    """Where the key's record is, and what to do instead: a new key (the API edits nothing)."""
+    url = url_for("api.get_feedback", feedback_id=err.feedback_id)
+    message = (
+        f"this key stored feedback {err.feedback_id} ({url}) from a different request body; "
+        "send a new Idempotency-Key for a new record"
+    )
+    if err.status == FeedbackStatus.DRAFT:
+        edit = url_for("feedback.edit", feedback_id=err.feedback_id)
+        message += (
+            f". Feedback {err.feedback_id} is a draft: the API does not change stored records, "
+            f"so submit the draft in the web form ({edit}), or send the record again under "
+            "a new Idempotency-Key (which stores a second record)"
+        )
+    return message
 
 
 def _unstorable_text(value: Any, path: str = "") -> list[dict[str, str]]:
@@ -162,7 +211,26 @@ def _json_object() -> tuple[dict[str, Any] | None, str | None]:
         return None, f"the body is not valid JSON: {err}"
     if not isinstance(body, dict):
         return None, f"the body must be a JSON object, not {_json_type(body)}"
+    if _deeper_than(body, MAX_DEPTH):
+        return None, f"the body is nested too deeply: at most {MAX_DEPTH} levels"
     return body, None
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Arrays and objects nested more than ``limit`` deep (walked without recursion).
+
+    The checks after parsing walk the body recursively; a body json.loads still
+    reads (a few hundred levels) would exhaust the recursion limit there (a 500).
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _json_type(value: Any) -> str:

@@ -40,6 +40,8 @@ TEXT_LIMITS: dict[str, int] = {
 }
 RESPONSE_LIMIT = 4000
 IDEMPOTENCY_KEY_LIMIT = 200
+#: Hex SHA-256 of the request that stored a keyed record (:mod:`evalsys.feedback.idempotency`).
+IDEMPOTENCY_DIGEST_LENGTH = 64
 
 
 class Rubric(SQLModel, table=True):
@@ -173,6 +175,9 @@ class Feedback(SQLModel, table=True):
     comment: str | None = Field(default=None, max_length=TEXT_LIMITS["comment"])
 
     idempotency_key: str | None = Field(default=None, max_length=IDEMPOTENCY_KEY_LIMIT)
+    #: The digest of the request stored under the key (API only): a retry with the same key
+    #: and another body is refused. NULL (older rows, the web form, imports): any body matches.
+    idempotency_digest: str | None = Field(default=None, max_length=IDEMPOTENCY_DIGEST_LENGTH)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     submitted_at: datetime | None = None

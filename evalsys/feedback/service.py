@@ -9,6 +9,8 @@ and all problems are reported at once (:class:`FeedbackValidationError`), so a
 form can show each message next to its field and an API can answer 422 with the
 whole list. Scope is refused with :class:`FeedbackPermissionError` (403), a
 record's state (withdrawn, edit window closed) with :class:`FeedbackStateError`.
+An idempotency key reused for another request is :class:`IdempotencyKeyReused`
+(:mod:`evalsys.feedback.idempotency`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ from evalsys.feedback.checks import (
     CheckedFeedback,
     check_feedback,
     compute_overall_score,
+)
+from evalsys.feedback.idempotency import (
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    bounded_lock_wait,
+    digests_match,
 )
 from evalsys.feedback.inputs import (
     COUNT_FIELDS,
@@ -66,8 +74,11 @@ __all__ = [
     "FeedbackFilters",
     "FeedbackRow",
     "GroupChoice",
+    "IdempotencyKeyInFlight",
+    "IdempotencyKeyReused",
     "Page",
     "SectionChoice",
+    "Submitted",
     "FeedbackError",
     "FeedbackInput",
     "FeedbackPermissionError",
@@ -92,6 +103,7 @@ __all__ = [
     "revisions",
     "section_choices",
     "submit_feedback",
+    "submit_or_replay",
     "submittable_kinds",
     "update_feedback",
     "withdraw_feedback",
@@ -137,7 +149,52 @@ def submit_feedback(
 
     With an ``idempotency_key``, a second call by the same observer with the same
     key returns the record the first call stored and stores nothing (double
-    clicks, retried API requests), even when the two calls race.
+    clicks, re-imports), even when the two calls race. No request digest is
+    kept: use :func:`submit_or_replay` to refuse a key reused for other content.
+    """
+    return submit_or_replay(
+        session,
+        user=user,
+        data=data,
+        draft=draft,
+        idempotency_key=idempotency_key,
+        observer=observer,
+        now=now,
+        today=today,
+    ).feedback
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What :func:`submit_or_replay` did: stored ``feedback`` now, or found it (``replayed``)."""
+
+    feedback: Feedback
+    replayed: bool
+
+
+def submit_or_replay(
+    session: Session,
+    *,
+    user: User,
+    data: FeedbackInput,
+    draft: bool = False,
+    idempotency_key: str | None = None,
+    request_digest: str | None = None,
+    in_flight_wait: timedelta | None = None,
+    observer: User | None = None,
+    now: datetime | None = None,
+    today: date | None = None,
+) -> Submitted:
+    """Store a new record, or replay the one an earlier request stored under the same key.
+
+    ``request_digest`` (:func:`evalsys.feedback.idempotency.body_digest` of the
+    request) is stored beside the key; a later call with the key and another
+    digest raises :class:`IdempotencyKeyReused` and stores nothing. Where either
+    side has no digest, the key alone decides (see :mod:`evalsys.feedback.idempotency`).
+
+    ``in_flight_wait`` bounds how long the insert waits for a concurrent,
+    uncommitted record with the same key (PostgreSQL); past it,
+    :class:`IdempotencyKeyInFlight`. None waits until the other transaction ends.
     """
     observer = observer or user
     now = now or utcnow()
@@ -156,7 +213,7 @@ def submit_feedback(
             raise FeedbackValidationError([("idempotency_key", problem)])
         existing = _find_by_key(session, observer.id, key)  # type: ignore[arg-type]
         if existing is not None:
-            return existing
+            return _replay(existing, request_digest)
     checked = check_feedback(
         session, user=user, data=data, draft=draft, observer=observer, today=today
     )
@@ -170,14 +227,15 @@ def submit_feedback(
         observer_id=checked.observer_id,
         status=(FeedbackStatus.DRAFT if draft else FeedbackStatus.SUBMITTED).value,
         idempotency_key=key,
+        idempotency_digest=request_digest if key is not None else None,
         created_at=now,
         updated_at=now,
         submitted_at=None if draft else now,
         **checked.columns,
     )
-    stored = _insert_once(session, feedback, key)
+    stored = _insert_once(session, feedback, key, in_flight_wait)
     if stored is not feedback:
-        return stored
+        return _replay(stored, request_digest)
     for item_id, value in checked.scores.items():
         session.add(FeedbackScore(feedback_id=feedback.id, item_id=item_id, value=value))  # type: ignore[arg-type]
     after = _tracked(feedback, _scores_by_code(checked))
@@ -191,7 +249,13 @@ def submit_feedback(
         now,
     )
     session.flush()
-    return feedback
+    return Submitted(feedback, replayed=False)
+
+
+def _replay(existing: Feedback, request_digest: str | None) -> Submitted:
+    if not digests_match(existing.idempotency_digest, request_digest):
+        raise IdempotencyKeyReused(existing.id, existing.status)  # type: ignore[arg-type]
+    return Submitted(existing, replayed=True)
 
 
 def _find_by_key(session: Session, observer_id: int, key: str) -> Feedback | None:
@@ -201,7 +265,9 @@ def _find_by_key(session: Session, observer_id: int, key: str) -> Feedback | Non
     return session.exec(stmt).first()
 
 
-def _insert_once(session: Session, feedback: Feedback, key: str | None) -> Feedback:
+def _insert_once(
+    session: Session, feedback: Feedback, key: str | None, in_flight_wait: timedelta | None = None
+) -> Feedback:
     """Insert; if a racing request stored the same idempotency key first, return its record.
 
     The insert runs in a savepoint so that losing the race leaves the caller's
@@ -209,6 +275,11 @@ def _insert_once(session: Session, feedback: Feedback, key: str | None) -> Feedb
     first write, and a savepoint taken before then is released as a commit; so
     on SQLite before any write this falls back to rolling back the (so far
     write-free) transaction instead.
+
+    On PostgreSQL the insert of a key that a concurrent transaction has inserted
+    but not committed waits for that transaction: a commit turns into the
+    IntegrityError handled here (the winner's record), a rollback lets this
+    insert through. ``in_flight_wait`` bounds the wait (:class:`IdempotencyKeyInFlight`).
     """
     if key is None:
         session.add(feedback)
@@ -217,7 +288,7 @@ def _insert_once(session: Session, feedback: Feedback, key: str | None) -> Feedb
     observer_id = feedback.observer_id
     if _savepoints_work(session):
         try:
-            with session.begin_nested():
+            with session.begin_nested(), bounded_lock_wait(session, in_flight_wait):
                 session.add(feedback)
                 session.flush()
         except IntegrityError:

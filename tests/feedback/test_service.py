@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import Session, func, select
 
 from evalsys.accounts import service as accounts
@@ -16,6 +17,7 @@ from evalsys.feedback.service import (
     FeedbackPermissionError,
     FeedbackStateError,
     FeedbackValidationError,
+    IdempotencyKeyReused,
     add_teacher_response,
     can_change,
     compute_overall_score,
@@ -25,6 +27,7 @@ from evalsys.feedback.service import (
     input_from_feedback,
     revisions,
     submit_feedback,
+    submit_or_replay,
     update_feedback,
     withdraw_feedback,
 )
@@ -344,6 +347,94 @@ def test_idempotency_race_returns_the_winner(
     assert count(session) == 1
     before = session.exec(select(AuditEvent).where(AuditEvent.action == "test.before")).all()
     assert len(before) == (1 if earlier_write else 0)
+
+
+DIGEST_A, DIGEST_B = "a" * 64, "b" * 64
+
+
+def store(session, user, data, **kw):
+    kw.setdefault("today", TODAY)
+    kw.setdefault("now", NOW)
+    return submit_or_replay(session, user=user, data=data, **kw)
+
+
+def test_key_with_another_digest_is_refused_and_stores_nothing(session: Session, world, make_input):
+    first = store(
+        session, world.supervisor, make_input(), idempotency_key="k", request_digest=DIGEST_A
+    )
+    session.commit()
+    assert not first.replayed
+    assert first.feedback.idempotency_digest == DIGEST_A
+    again = store(
+        session, world.supervisor, make_input(), idempotency_key="k", request_digest=DIGEST_A
+    )
+    assert again.replayed and again.feedback.id == first.feedback.id
+    with pytest.raises(IdempotencyKeyReused) as caught:
+        store(
+            session,
+            world.supervisor,
+            make_input(comment="other"),
+            idempotency_key="k",
+            request_digest=DIGEST_B,
+        )
+    assert (caught.value.feedback_id, caught.value.status) == (first.feedback.id, "submitted")
+    session.rollback()
+    assert count(session) == 1 and count(session, FeedbackRevision) == 1
+
+
+def test_no_digest_on_either_side_means_the_key_alone_decides(session: Session, world, make_input):
+    """The web form and the import pass no digest; older rows have none stored."""
+    with_digest = store(
+        session, world.supervisor, make_input(), idempotency_key="k1", request_digest=DIGEST_A
+    )
+    without = submit(session, world.supervisor, make_input(), idempotency_key="k2")
+    session.commit()
+    assert without.idempotency_digest is None
+    # A caller without a digest (the web form's double click) gets the record either way ...
+    assert submit(session, world.supervisor, make_input(), idempotency_key="k1").id == (
+        with_digest.feedback.id
+    )
+    # ... and a row without a digest matches any digest.
+    replay = store(
+        session, world.supervisor, make_input(), idempotency_key="k2", request_digest=DIGEST_B
+    )
+    assert replay.replayed and replay.feedback.id == without.id
+    assert count(session) == 2
+
+
+def test_a_digest_without_a_key_is_not_stored(session: Session, world, make_input):
+    fb = store(session, world.supervisor, make_input(), request_digest=DIGEST_A).feedback
+    assert fb.idempotency_key is None and fb.idempotency_digest is None
+
+
+def test_race_lost_to_another_request_is_refused(session: Session, world, make_input, monkeypatch):
+    """The lookup misses, the insert collides: the winner's digest still decides."""
+    store(session, world.supervisor, make_input(), idempotency_key="race", request_digest=DIGEST_A)
+    session.commit()
+    monkeypatch.setattr(service, "_find_by_key", _miss_once(service._find_by_key))
+    with pytest.raises(IdempotencyKeyReused):
+        store(
+            session, world.supervisor, make_input(), idempotency_key="race", request_digest=DIGEST_B
+        )
+    session.rollback()
+    assert count(session) == 1
+
+
+def test_bounded_wait_restores_the_lock_timeout(session: Session, world, make_input):
+    """The short lock_timeout covers the keyed insert only, not the rest of the transaction."""
+    if session.connection().dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no lock_timeout")
+    session.execute(text("SET lock_timeout = '7s'"))
+    store(
+        session,
+        world.supervisor,
+        make_input(),
+        idempotency_key="k",
+        request_digest=DIGEST_A,
+        in_flight_wait=timedelta(milliseconds=250),
+    )
+    assert session.execute(text("SHOW lock_timeout")).scalar_one() == "7s"
+    session.rollback()
 
 
 def _miss_once(real):
