@@ -18,12 +18,13 @@ from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
-from evalsys.accounts.access import login_required
+from evalsys.accounts.access import login_required, may
 from evalsys.accounts.models import User, utcnow
 from evalsys.db import get_session
 from evalsys.feedback import forms
+from evalsys.feedback.checks import SUBMIT_PERM
 from evalsys.feedback.forms import (
     FeedbackForm,
     ItemView,
@@ -46,6 +47,7 @@ from evalsys.feedback.service import (
     edit_window_from_config,
     group_choices,
     input_from_feedback,
+    open_terms,
     section_choices,
     submit_feedback,
     submittable_kinds,
@@ -63,7 +65,7 @@ from evalsys.feedback.vocab import (
     values,
 )
 from evalsys.i18n import fmt_date
-from evalsys.org.models import Section
+from evalsys.org.models import Course, Section
 from evalsys.validation import page_arg, storable
 
 bp = Blueprint("feedback", __name__, url_prefix="/feedback")
@@ -236,7 +238,7 @@ def _new_form_data(kind: str, user: User) -> dict[str, Any]:
         data["announced"] = "false"
     code = request.args.get("section", "").strip()
     if code and kind != FeedbackKind.TUTOR_GROUP:
-        section = get_session().exec(select(Section).where(Section.code == code)).first()
+        section = offered_section(get_session(), user=user, kind=kind, code=code)
         if section is not None:
             data["section"] = code
             if kind == FeedbackKind.SPOT_CHECK:
@@ -246,6 +248,32 @@ def _new_form_data(kind: str, user: User) -> dict[str, Any]:
         if len(groups) == 1:
             data["group"] = groups[0].code
     return data
+
+
+def offered_section(session: Session, *, user: User, kind: str, code: str) -> Section | None:
+    """The section of a link's ``?section=``, if the form offers it to the user; else None.
+
+    The rule of :func:`section_choices`: the kind's permission on the course's
+    department, a term open for new records, not one's own section. A code
+    outside the user's scope gets None like a code that does not exist, so the
+    form opens empty either way and never shows another unit's section, its
+    enrolment, or that it exists.
+    """
+    row = session.exec(
+        select(Section, Course.department_id)
+        .join(Course, col(Course.id) == Section.course_id)
+        .where(Section.code == code)
+    ).first()
+    if row is None:
+        return None
+    section, department_id = row
+    if not may(session, user, SUBMIT_PERM[FeedbackKind(kind)], department_id):
+        return None
+    if section.teacher_id == user.id:
+        return None
+    if section.term_id not in {t.id for t in open_terms(session, today=date.today())}:
+        return None
+    return section
 
 
 # --- the form, editing or finishing a draft ---------------------------------------------

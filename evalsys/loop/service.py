@@ -19,11 +19,11 @@ from datetime import date
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, exists, text
+from sqlalchemy import Select, bindparam, exists, or_, text
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import Perm, may, scope_ids
-from evalsys.accounts.models import User, utcnow
+from evalsys.accounts.models import RoleGrant, User, utcnow
 from evalsys.accounts.service import audit
 from evalsys.aggregation.flags import dimension_label
 from evalsys.feedback.vocab import DIMENSIONS, name_of
@@ -124,6 +124,38 @@ def visible_problem_ids(user: User) -> Any:
     """A subquery of the ids of the problems the user may read (for lists and dashboards)."""
     units = scope_ids(user, Perm.VIEW_REPORTS).union(scope_ids(user, Perm.MANAGE_LOOP))
     return select(Problem.id).where(col(Problem.unit_id).in_(units))
+
+
+def people_ids(unit_id: int) -> Select:
+    """A subquery of the ids of the people an action or a meeting of the unit may name.
+
+    Active users with a role at, above or below the unit: who the forms offer as
+    owners and attendees, and all the service accepts. Anyone else — a teacher of
+    another college, a head of the sister department — would be given a unit's
+    problem to read (an action's owner opens its problem) or named on its
+    meeting without belonging to it.
+    """
+    related = select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == unit_id)
+    above = select(OrgUnitClosure.ancestor_id).where(OrgUnitClosure.descendant_id == unit_id)
+    granted = select(RoleGrant.user_id).where(
+        or_(col(RoleGrant.unit_id).in_(related), col(RoleGrant.unit_id).in_(above))
+    )
+    return select(User.id).where(col(User.id).in_(granted), User.active == True)  # noqa: E712
+
+
+def people(session: Session, unit_id: int) -> list[User]:
+    """The people of :func:`people_ids`, by name: the choices of the owner and attendee fields."""
+    stmt = select(User).where(col(User.id).in_(people_ids(unit_id))).order_by(User.name, User.id)
+    return list(session.exec(stmt).all())
+
+
+def _people_among(session: Session, unit_id: int, ids: Iterable[int]) -> set[int]:
+    """Which of ``ids`` the unit's forms offer (unknown ids and strangers alike are left out)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return set()
+    stmt = select(User.id).where(col(User.id).in_(wanted), col(User.id).in_(people_ids(unit_id)))
+    return set(session.exec(stmt).all())  # type: ignore[arg-type]
 
 
 def _require_manage(session: Session, user: User | None, unit_id: int) -> None:
@@ -669,7 +701,11 @@ def create_meeting(
     other_attendees: str | None = None,
     problem_ids: Iterable[int] = (),
 ) -> Meeting:
-    """Record a subject discussion meeting: attendees, problems discussed, decisions."""
+    """Record a subject discussion meeting: attendees, problems discussed, decisions.
+
+    Attendees are people of the unit (:func:`people`), problems those of the
+    unit and the units below it; any other id is refused on its field.
+    """
     _require_manage(session, user, unit.id)  # type: ignore[arg-type]
     title, decisions = _clean(title), _clean(decisions)
     other_attendees = _clean(other_attendees) or None
@@ -689,12 +725,10 @@ def create_meeting(
         errors["other_attendees"] = _too_long(2000, other_attendees)
     if not attendee_ids and not other_attendees:
         errors["attendees"] = _("Name at least one attendee.")
-    if attendee_ids:
-        found = session.exec(select(User.id).where(col(User.id).in_(attendee_ids))).all()
-        if len(found) != len(attendee_ids):
-            errors["attendees"] = _(
-                "Some attendees are not known users; choose them from the list."
-            )
+    offered = _people_among(session, unit.id, attendee_ids)  # type: ignore[arg-type]
+    if len(offered) != len(attendee_ids):
+        # An unknown id and a person from outside the unit get the same words.
+        errors["attendees"] = _("Some attendees are not known users; choose them from the list.")
     if problem_ids:
         problems = session.exec(select(Problem).where(col(Problem.id).in_(problem_ids))).all()
         if len(problems) != len(problem_ids) or not all(
@@ -758,8 +792,10 @@ def _check_action(
         errors["title"] = _("Say what will be done.")
     elif len(title) > 500:
         errors["title"] = _too_long(500, title)
-    owner = session.get(User, data.owner_id) if data.owner_id is not None else None
-    if owner is None or not owner.active:
+    owner_ok = data.owner_id is not None and bool(
+        _people_among(session, problem.unit_id, [data.owner_id])
+    )
+    if not owner_ok:  # none, unknown, inactive or from outside the unit: the same words
         errors["owner_id"] = _("Choose who is responsible.")
     if data.due_date is None:
         errors["due_date"] = _("Give a due date.")
@@ -798,7 +834,7 @@ def _check_action(
         raise LoopValidationError(errors)
     return {
         "title": title,
-        "owner_id": owner.id,  # type: ignore[union-attr]
+        "owner_id": data.owner_id,
         "due_date": data.due_date,
         "notes": notes,
         "meeting_id": data.meeting_id,

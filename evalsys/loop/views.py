@@ -4,7 +4,10 @@ meetings, actions, and each owner's own actions.
 Reading a unit's problems needs VIEW_REPORTS or MANAGE_LOOP on it; changing
 anything needs MANAGE_LOOP (heads, deans, admins), checked again by the service;
 an action's owner may update its status and notes. Scope is the org tree: a dean
-of one college sees nothing of another (403 on a direct address).
+of one college sees nothing of another (403 on a direct address). What a form
+names (an owner, attendees, problems, a meeting, a course, a merge target) is
+resolved within the unit; one outside it is refused on its field with the words
+of an unknown id (422), so the page never tells whether it exists.
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import Perm, login_required, top_units
-from evalsys.accounts.models import RoleGrant, User
+from evalsys.accounts.models import User
 from evalsys.aggregation.service import local_today
 from evalsys.db import get_session
 from evalsys.feedback.vocab import name_of
@@ -169,22 +172,6 @@ def _problem_or_404(
     if manage:
         _require_manage(session, unit.id)  # type: ignore[arg-type]
     return problem, unit, term
-
-
-def _people(session: Session, unit_id: int) -> list[User]:
-    """Active users with a role at, above or below the unit: owners and attendees to choose."""
-    related = select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == unit_id)
-    above = select(OrgUnitClosure.ancestor_id).where(OrgUnitClosure.descendant_id == unit_id)
-    users = select(RoleGrant.user_id).where(
-        or_(col(RoleGrant.unit_id).in_(related), col(RoleGrant.unit_id).in_(above))
-    )
-    return list(
-        session.exec(
-            select(User)
-            .where(col(User.id).in_(users), User.active == True)  # noqa: E712
-            .order_by(User.name)
-        ).all()
-    )
 
 
 # --- lists -----------------------------------------------------------------------------
@@ -489,10 +476,10 @@ def merge(problem_id: int):
         abort(400)
     target_id = parse_id(form.target.data)[0]
     target = session.get(Problem, target_id) if target_id is not None else None
-    if target is None:
+    if target is None or not service.can_manage(session, current_user, target.unit_id):
+        # A problem the user may not manage is answered as one that does not exist.
         form.target.errors = [_("Choose the problem to merge into.")]
         return _problem_page(session, problem, unit, term, True, merge_form=form, code=422)
-    _require_manage(session, target.unit_id)  # a target in another unit is refused, not a 500
     try:
         service.merge_problems(session, target=target, sources=[problem], user=current_user)
     except service.LoopValidationError as err:
@@ -517,7 +504,7 @@ def new_meeting(code: str):
     session = get_session()
     unit, term = _unit_and_term(session, code)
     form = MeetingForm()
-    form.attendees.choices = [(str(u.id), u.name) for u in _people(session, unit.id)]  # type: ignore[arg-type,assignment]
+    form.attendees.choices = [(str(u.id), u.name) for u in service.people(session, unit.id)]  # type: ignore[arg-type,assignment]
     live = session.exec(
         select(Problem, Term.code)
         .join(Term, col(Term.id) == Problem.term_id)
@@ -531,7 +518,9 @@ def new_meeting(code: str):
     ).all()
     form.problems.choices = [(str(p.id), f"{tc} · #{p.id} {p.title}") for p, tc in live]  # type: ignore[assignment]
     if request.method == "GET" and request.args.get("problem"):
+        # Chosen only if offered: the select shows nothing of a problem outside the unit.
         form.problems.data = [request.args["problem"]]
+    status = 200
     if form.validate_on_submit():
         held_on, date_error = parse_date(form.held_on.data)
         ids = [parse_id(v)[0] for v in form.attendees.data or []]
@@ -557,11 +546,12 @@ def new_meeting(code: str):
             errors = {**errors, "held_on": date_error}
         if errors:
             put_errors(form, errors)
+            status = 422
         else:
             session.commit()
             flash(_("Meeting recorded."), "success")
             return redirect(url_for("loop.meeting", meeting_id=meeting.id))
-    return render_template("loop/meeting_form.html", form=form, unit=unit, term=term)
+    return render_template("loop/meeting_form.html", form=form, unit=unit, term=term), status
 
 
 @bp.route("/meetings/<int:meeting_id>")
@@ -607,7 +597,7 @@ def meeting(meeting_id: int):
 def _action_choices(session: Session, form: ActionForm, problem: Problem, unit: OrgUnit) -> None:
     form.owner_id.choices = [("", _("— choose —"))] + [  # type: ignore[assignment]
         (str(u.id), u.name)
-        for u in _people(session, unit.id)  # type: ignore[arg-type]
+        for u in service.people(session, unit.id)  # type: ignore[arg-type]
     ]
     above = select(OrgUnitClosure.ancestor_id).where(OrgUnitClosure.descendant_id == unit.id)
     meetings = session.exec(
@@ -665,7 +655,9 @@ def new_action(problem_id: int):
     form = ActionForm()
     _action_choices(session, form, problem, unit)
     if request.method == "GET" and request.args.get("meeting"):
+        # Chosen only if offered: the select shows nothing of a meeting outside the unit's line.
         form.meeting_id.data = request.args["meeting"]
+    status = 200
     if form.validate_on_submit():
         data, parse_errors = _action_input(form)
         failure: service.LoopValidationError | None = None
@@ -683,13 +675,14 @@ def new_action(problem_id: int):
         if failure or parse_errors:
             session.rollback()
             put_errors(form, _merge_errors(parse_errors, failure))
+            status = 422
         else:
             session.commit()
             flash(_("Action recorded; its owner will be emailed."), "success")
             return redirect(url_for("loop.problem", problem_id=problem.id))
     return render_template(
         "loop/action_form.html", form=form, problem=problem, unit=unit, term=term, action=None
-    )
+    ), status
 
 
 @bp.route("/actions/<int:action_id>", methods=["GET", "POST"])

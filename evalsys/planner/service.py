@@ -8,8 +8,9 @@ unannounced visits to their own classes).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import format_date
@@ -451,15 +452,73 @@ def draws_of(session: Session, term: Term) -> list[Draw]:
     return list(session.exec(stmt).all())
 
 
+@dataclass(frozen=True)
+class DrawRow:
+    """A draw as the term page lists it: what it made, as far as the reader may see."""
+
+    week: int
+    week_start: date
+    seed: int
+    trigger: str
+    created_at: datetime
+    assignments: int
+    #: username -> why they got fewer visits than their quota (English, as stored).
+    shortfalls: dict[str, str]
+
+
+def draw_rows(
+    session: Session, *, term: Term, viewer: User | None, supervisors: Collection[str] = ()
+) -> list[DrawRow]:
+    """The term's draws, newest week first, cut to the viewer's units (two queries).
+
+    A draw is the whole school's, but the term page is open to every unit admin:
+    for ``viewer`` the count is of the assignments on sections in their units, and
+    the shortfalls are those of ``supervisors`` (the usernames the page lists in
+    its supervisors' table), so another college's supervisors are never named.
+    ``viewer`` None is a school admin: the draw as it was stored.
+    """
+    draws = draws_of(session, term)
+    counts: dict[int, int] = {}
+    if viewer is not None and draws:
+        in_scope = (
+            select(Section.id)
+            .join(Course, col(Course.id) == Section.course_id)
+            .where(Section.term_id == term.id)
+            .where(col(Course.department_id).in_(_departments_in(viewer)))
+        )
+        counts = dict(
+            session.exec(
+                select(Assignment.draw_id, func.count(col(Assignment.id)))
+                .where(Assignment.term_id == term.id, col(Assignment.section_id).in_(in_scope))
+                .group_by(Assignment.draw_id)
+            ).all()  # type: ignore[arg-type]
+        )
+    shown = set(supervisors)
+    rows = []
+    for d in draws:
+        shortfalls = dict(d.parameters.get("shortfalls") or {})
+        if viewer is None:
+            made = int(d.parameters.get("assignments") or 0)
+        else:
+            made = counts.get(d.id, 0)  # type: ignore[arg-type]
+            shortfalls = {u: why for u, why in shortfalls.items() if u in shown}
+        rows.append(
+            DrawRow(d.week, d.week_start, d.seed, d.trigger, d.created_at, made, shortfalls)
+        )
+    return rows
+
+
 __all__ = [
     "AssignmentRow",
     "CoverageRow",
+    "DrawRow",
     "QuotaProgress",
     "SETTING_FIELDS",
     "SupervisorRow",
     "announced_visits",
     "coverage_by_department",
     "current_terms",
+    "draw_rows",
     "draws_of",
     "quota_progress",
     "save_settings",

@@ -147,6 +147,7 @@ def term(code: str):
     start = weeks.week_start(term, week)
     school_admin = _is_school_admin(session)
     form = DrawForm(formdata=None, data={"week": weeks.next_week_to_draw(term, today)})
+    supervisors = service.supervisor_rows(session, term=term, viewer=user, today=today)
     return render_template(
         "planner/term.html",
         term=term,
@@ -159,12 +160,17 @@ def term(code: str):
         unvisited=service.unvisited_teachers(
             session, term=term, viewer=user, target=max(target, 1)
         ),
-        supervisors=service.supervisor_rows(session, term=term, viewer=user, today=today),
+        supervisors=supervisors,
         week=week,
         assignments=service.term_assignments(
             session, term=term, viewer=user, start=start, end=start + timedelta(days=6)
         ),
-        draws=service.draws_of(session, term),
+        draws=service.draw_rows(
+            session,
+            term=term,
+            viewer=None if school_admin else user,
+            supervisors={row.username for row in supervisors},
+        ),
         school_admin=school_admin,
         form=form,
     )

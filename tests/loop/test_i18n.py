@@ -33,7 +33,7 @@ def test_meeting_form_errors_in_chinese(world, people, session, client, auth, ap
         headers=ZH,
     )
     text = resp.get_data(as_text=True)
-    assert resp.status_code == 200
+    assert resp.status_code == 422
     expected = [
         _zh(app, "Write down what the meeting decided."),
         _zh(app, "“%(value)s” is not a date; write it as YYYY-MM-DD.", value="2026-02-30"),

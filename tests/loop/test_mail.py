@@ -88,7 +88,7 @@ def test_assignment_and_reminder_each_sent_once(world, people, session, app, smt
         user=people["head_se"],
         today=today,
         data=service.ActionInput(
-            title=action.title, owner_id=people["head_ai"].id, due_date=action.due_date
+            title=action.title, owner_id=people["dean_cs"].id, due_date=action.due_date
         ),
     )
     session.commit()
@@ -98,8 +98,8 @@ def test_assignment_and_reminder_each_sent_once(world, people, session, app, smt
     assert to == [
         "teacher_se@example.edu",
         "teacher_se@example.edu",
-        "head_ai@example.edu",
-        "head_ai@example.edu",
+        "dean_cs@example.edu",
+        "dean_cs@example.edu",
     ]
     session.rollback()
     notices = session.exec(select(ActionNotice).order_by(ActionNotice.id)).all()

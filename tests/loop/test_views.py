@@ -70,7 +70,7 @@ def test_head_walks_the_loop_in_the_browser(world, people, session, client, auth
         },
     )
     text = resp.get_data(as_text=True)
-    assert resp.status_code == 200
+    assert resp.status_code == 422
     assert "is not a date" in text and "Write down what the meeting decided." in text
     assert 'value="方法研讨"' in text and 'value="2026-02-30"' in text
     assert session.exec(select(func.count()).select_from(Meeting)).one() == 0
@@ -101,7 +101,7 @@ def test_head_walks_the_loop_in_the_browser(world, people, session, client, auth
         },
     )
     text = resp.get_data(as_text=True)
-    assert resp.status_code == 200
+    assert resp.status_code == 422
     assert "Say what will be done." in text
     assert "“next week” is not a date" in text
     assert "Name the course or the programme whose plan changes." in text

@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from evalsys.loop.models import Action, Problem
 from tests.factories import Factory
-from tests.security.conftest import SecurityWorld
+from tests.security.conftest import OUTSIDE, SecurityWorld
 
 
 def _login(client, name: str) -> None:
@@ -18,12 +18,17 @@ def _login(client, name: str) -> None:
 def test_merging_into_a_problem_of_another_college_is_refused(
     client, session: Session, sworld: SecurityWorld
 ):
-    """The head of CS-SE manages the source but not the target (MATH-PURE): 403, not a 500."""
+    """The head of CS-SE manages the source but not the target (MATH-PURE): refused on the
+    field exactly as a problem that does not exist (422, the same page), not a 500."""
     source, _ = sworld.extra["open_problem_id"]
     _, foreign = sworld.extra["problem_id"]
     _login(client, "head")
     r = client.post(f"/loop/problems/{source}/merge", data={"target": str(foreign)})
-    assert r.status_code == 403
+    assert r.status_code == 422
+    assert "Choose the problem to merge into." in r.get_data(as_text=True)
+    assert OUTSIDE not in r.get_data(as_text=True)
+    none = client.post(f"/loop/problems/{source}/merge", data={"target": "987654"})
+    assert none.status_code == 422 and none.get_data() == r.get_data()
     session.expire_all()
     assert session.get(Problem, source).status == "open"  # type: ignore[union-attr]
     assert session.get(Problem, foreign).status == "in_progress"  # type: ignore[union-attr]
