@@ -269,8 +269,10 @@ def propose(code: str):
     session = get_session()
     unit = _unit(session, code, manage=True)
     form = ProposeForm()
+    if not form.validate_on_submit():  # first: the term code is checked as text before a query
+        abort(400)
     term = session.exec(select(Term).where(Term.code == (form.term.data or ""))).first()
-    if not form.validate_on_submit() or term is None:
+    if term is None:
         abort(400)
     result = service.propose_problems(session, term=term, unit=unit, user=current_user)
     session.commit()
