@@ -7,7 +7,14 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlmodel import Session, select
 
-from evalsys.accounts.access import ROLE_PERMS, Perm, login_required, top_units, user_roles
+from evalsys.accounts.access import (
+    ROLE_PERMS,
+    Perm,
+    is_school_admin,
+    login_required,
+    top_units,
+    user_roles,
+)
 from evalsys.accounts.models import Role, User
 from evalsys.aggregation.service import local_today
 from evalsys.dashboards.admin import admin_dashboard
@@ -149,8 +156,8 @@ def _actions(session: Session, user: User, by_role: dict[str, list]) -> list[dic
                 "url": url_for("feedback.teaching"),
             }
         )
-    if any(unit.parent_id is None for unit in by_role.get(Role.ADMIN, [])):
-        # School admins: the pages only they may open.
+    if is_school_admin(session, user):
+        # School admins: the pages only they may open (the same rule those pages apply).
         actions.append({"label": _l("Schedule"), "url": url_for("schedule.index")})
         actions.append({"label": _l("Audit log"), "url": url_for("audit.index")})
         actions.append({"label": _l("Rubrics"), "url": url_for("rubrics.index")})

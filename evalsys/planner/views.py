@@ -12,13 +12,13 @@ from flask_babel import ngettext
 from flask_login import current_user
 from sqlmodel import Session, col, select
 
-from evalsys.accounts.access import Perm, login_required, may, top_units
+from evalsys.accounts.access import Perm, is_school_admin, login_required, top_units
 from evalsys.accounts.models import User
 from evalsys.accounts.service import audit
 from evalsys.aggregation.service import local_today
 from evalsys.db import get_session
 from evalsys.feedback.vocab import name_of
-from evalsys.org.models import OrgUnit, Section, Term
+from evalsys.org.models import Section, Term
 from evalsys.planner import service, weeks
 from evalsys.planner.draw import DrawError, draw_week
 from evalsys.planner.forms import DrawForm, PlanSettingsForm
@@ -64,12 +64,6 @@ def _helpers() -> dict:
 
 def _me() -> User:
     return current_user._get_current_object()  # type: ignore[attr-defined]
-
-
-def _is_school_admin(session: Session) -> bool:
-    """Plan settings are the whole school's: only an admin of the root unit may set them."""
-    roots = session.exec(select(OrgUnit.id).where(col(OrgUnit.parent_id).is_(None))).all()
-    return bool(roots) and all(may(session, current_user, Perm.MANAGE, r) for r in roots)
 
 
 def _term_or_404(session: Session, code: str) -> Term:
@@ -126,7 +120,7 @@ def terms():
         "planner/terms.html",
         terms=rows,
         with_settings=settings,
-        school_admin=_is_school_admin(session),
+        school_admin=is_school_admin(session, current_user),
     )
 
 
@@ -145,7 +139,7 @@ def term(code: str):
     target = settings.visits_per_teacher if settings is not None else 1
     week = max(1, min(weeks.week_of(term, today), weeks.last_week(term)))
     start = weeks.week_start(term, week)
-    school_admin = _is_school_admin(session)
+    school_admin = is_school_admin(session, current_user)
     form = DrawForm(formdata=None, data={"week": weeks.next_week_to_draw(term, today)})
     supervisors = service.supervisor_rows(session, term=term, viewer=user, today=today)
     return render_template(
@@ -180,7 +174,7 @@ def term(code: str):
 @login_required
 def settings(code: str):
     session = get_session()
-    if not _is_school_admin(session):
+    if not is_school_admin(session, current_user):
         abort(403)
     term = _term_or_404(session, code)
     stored = service.settings_of(session, term)
@@ -204,7 +198,7 @@ def settings(code: str):
 @login_required
 def draw(code: str):
     session = get_session()
-    if not _is_school_admin(session):
+    if not is_school_admin(session, current_user):
         abort(403)
     term = _term_or_404(session, code)
     form = DrawForm()

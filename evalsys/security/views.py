@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
-from sqlmodel import Session, col, select
 
-from evalsys.accounts.access import Perm, login_required, may
+from evalsys.accounts.access import login_required, require_school_admin
 from evalsys.db import get_session
-from evalsys.org.models import OrgUnit
 from evalsys.security.audit import AuditFilters, actions, audit_page
 from evalsys.validation import page_arg
 
@@ -63,13 +60,6 @@ def action_name(code: str) -> str:
     return str(ACTION_NAMES[code]) if code in ACTION_NAMES else ""
 
 
-def _require_school_admin(session: Session) -> None:
-    """The log covers the whole school: only an admin of the root unit reads it."""
-    roots = session.exec(select(OrgUnit.id).where(col(OrgUnit.parent_id).is_(None))).all()
-    if not roots or not all(may(session, current_user, Perm.MANAGE, rid) for rid in roots):
-        abort(403)
-
-
 def _date(name: str, errors: dict[str, str]) -> date | None:
     raw = request.args.get(name, "").strip()
     if not raw:
@@ -85,7 +75,7 @@ def _date(name: str, errors: dict[str, str]) -> date | None:
 @login_required
 def index():
     session = get_session()
-    _require_school_admin(session)
+    require_school_admin(session)  # the log covers the whole school
     errors: dict[str, str] = {}
     known = actions(session)
     action = request.args.get("action", "").strip()
