@@ -186,11 +186,46 @@ def set_password_cmd(username: str) -> None:
             user = service.get_user(session, username)
             if user is None:
                 raise service.AccountError(f"no user '{username}'")
-            service.set_password(session, user, password)
             service.audit(session, "user.set_password", user_id=None, target=username)
+            ended = service.set_password(session, user, password)
     except service.AccountError as err:
         raise click.ClickException(str(err)) from err
-    click.echo(f"Password set for {username}.")
+    click.echo(f"Password set for {username}; {_sessions_ended(ended)}.")
+
+
+def _sessions_ended(count: int) -> str:
+    return f"{count} session{'' if count == 1 else 's'} ended"
+
+
+@main.command("deactivate-user")
+@click.argument("username")
+def deactivate_user_cmd(username: str) -> None:
+    """Switch an account off: it cannot log in, and its sessions end at once."""
+    _set_active(username, False)
+
+
+@main.command("activate-user")
+@click.argument("username")
+def activate_user_cmd(username: str) -> None:
+    """Switch an account on again (its old sessions stay ended)."""
+    _set_active(username, True)
+
+
+def _set_active(username: str, active: bool) -> None:
+    from evalsys.accounts import service
+
+    try:
+        with session_scope() as session:
+            user = service.get_user(session, username)
+            if user is None:
+                raise service.AccountError(f"no user '{username}'")
+            ended = service.set_active(session, user, active)
+    except service.AccountError as err:
+        raise click.ClickException(str(err)) from err
+    if active:
+        click.echo(f"User {username} activated.")
+    else:
+        click.echo(f"User {username} deactivated; {_sessions_ended(ended)}.")
 
 
 @main.command("import")

@@ -31,6 +31,10 @@ class Defaults:
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
+    #: A login session unused for this long ends (the user logs in again).
+    SESSION_IDLE_MINUTES = 120
+    #: ...and ends this long after the login, however busy.
+    SESSION_ABSOLUTE_HOURS = 12
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     #: Results computed from fewer records than this are marked insufficient.
     MIN_N = 3

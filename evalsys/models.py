@@ -4,7 +4,7 @@ Alembic's env.py and the test fixtures import this module: a model missing
 here would look to autogenerate like a table to drop.
 """
 
-from evalsys.accounts.models import AuditEvent, RoleGrant, User
+from evalsys.accounts.models import AuditEvent, RoleGrant, User, UserSession
 from evalsys.aggregation.models import (
     AggregateCoverage,
     AggregateFlag,
@@ -71,5 +71,6 @@ __all__ = [
     "Term",
     "TutorGroup",
     "User",
+    "UserSession",
     "apscheduler_jobs",
 ]

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, flash, redirect, render_template, request
+from flask import session as flask_session
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from flask_login import LoginManager
+from flask_login import LoginManager, login_url
 from flask_wtf import CSRFProtect
 from flask_wtf.csrf import CSRFError
 
-from evalsys import validation
+from evalsys import i18n, validation
+from evalsys.accounts import sessions
 from evalsys.accounts.access import enforce_declared_access
-from evalsys.accounts.models import User
+from evalsys.accounts.models import SessionEnd, User
+from evalsys.accounts.views import ENDED_KEY, flash_session_end
 from evalsys.db import get_session
 
 csrf = CSRFProtect()
@@ -29,16 +32,55 @@ login_manager.session_protection = "strong"
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
+    """The session's user while the account is active and the session record live.
+
+    A remember-me cookie (never set: logins pass no ``remember``) carries no
+    session id, so it loads nobody either.
+    """
     try:
-        user = get_session().get(User, int(user_id))
+        uid = int(user_id)
     except ValueError:
         return None
-    return user if user is not None and user.active else None
+    db = get_session()
+    # Usually the first query of the request: then the check may commit its own writes.
+    may_write = not db.in_transaction()
+    user = db.get(User, uid)
+    if user is None or not user.active:
+        _forget(None)
+        return None
+    verdict = sessions.check(
+        db,
+        flask_session.get(sessions.SESSION_KEY),
+        user_id=uid,
+        lifetimes=sessions.Lifetimes.of(current_app.config),
+        may_write=may_write,
+    )
+    if verdict.live:
+        return user
+    _forget(verdict.reason, locale=user.locale)
+    return None
+
+
+def _forget(reason: SessionEnd | None, locale: str | None = None) -> None:
+    """Drop a dead session from the cookie, leaving why (and the user's language) for the
+    login page. No gettext here: the locale selector would ask for the user being loaded."""
+    for key in ("_user_id", "_fresh", "_id", sessions.SESSION_KEY):
+        flask_session.pop(key, None)
+    if reason is not None and reason is not SessionEnd.LOGOUT:
+        flask_session[ENDED_KEY] = reason.value
+        if locale and not flask_session.get(i18n.SESSION_KEY):
+            flask_session[i18n.SESSION_KEY] = locale
+
+
+@login_manager.unauthorized_handler
+def _unauthorized() -> Any:
+    """Flask-Login's own answer (flash, then the login page), saying why a session ended."""
+    if not flash_session_end():
+        flash(str(login_manager.login_message), login_manager.login_message_category)
+    return redirect(login_url(login_manager.login_view, next_url=request.url))
 
 
 def init_app(app: Flask) -> None:
-    from evalsys import i18n
-
     i18n.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -74,6 +74,43 @@ class RoleGrant(SQLModel, table=True):
     unit_id: int = Field(foreign_key="org_unit.id", index=True, ondelete="CASCADE")
 
 
+class SessionEnd(StrEnum):
+    """Why a login session ended."""
+
+    LOGOUT = "logout"
+    PASSWORD = "password"
+    DEACTIVATED = "deactivated"
+    ROLES = "roles"
+    EXPIRED = "expired"
+
+
+class UserSession(SQLModel, table=True):
+    """One login in one browser, so that logging out (or a password change) can end it.
+
+    Flask's session cookie is signed, not stored: without this row a copied cookie
+    would keep working after logout. The cookie carries a random id; only its
+    SHA-256 digest is kept here, so a copy of the database opens no session.
+    """
+
+    __tablename__ = "user_session"
+    __table_args__ = (
+        CheckConstraint(
+            "end_reason IN (" + ", ".join(f"'{r.value}'" for r in SessionEnd) + ")",
+            name="end_reason",
+        ),
+        CheckConstraint("(ended_at IS NULL) = (end_reason IS NULL)", name="ended_with_reason"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    #: Moved on by requests at most about once a minute (see ``accounts.sessions``).
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    ended_at: datetime | None = None
+    end_reason: str | None = Field(default=None, max_length=20)
+
+
 class AuditEvent(SQLModel, table=True):
     """Who did what, when: logins, failed logins, role changes, imports, exports.
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, delete, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from evalsys.accounts.models import ROLE_VALUES, AuditEvent, RoleGrant, User
+from evalsys.accounts import sessions
+from evalsys.accounts.models import ROLE_VALUES, AuditEvent, RoleGrant, SessionEnd, User
 from evalsys.org.models import OrgUnit
 
 MIN_PASSWORD_LENGTH = 8
@@ -55,11 +56,34 @@ def check_password_strength(password: str) -> None:
         raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
 
 
-def set_password(session: Session, user: User, password: str) -> None:
+def set_password(session: Session, user: User, password: str, *, keep: str | None = None) -> int:
+    """Set the password and end the user's sessions but ``keep`` (a raw session id).
+
+    Whoever knew the old password may be logged in somewhere: a new password
+    logs them out. A user changing their own password keeps the session they did
+    it in. Returns the number of sessions ended.
+    """
     check_password_strength(password)
     # Werkzeug's default is scrypt, a memory-hard modern scheme.
     user.password_hash = generate_password_hash(password)
     session.add(user)
+    return sessions.end_all(session, user, reason=SessionEnd.PASSWORD, keep=keep)
+
+
+def set_active(session: Session, user: User, active: bool, *, by: int | None = None) -> int:
+    """Switch an account on or off (audited); switching it off ends its sessions.
+
+    Returns the number of sessions ended. A deactivated user cannot log in, and
+    their old cookies stay dead when the account is switched on again.
+    """
+    if user.active != active:
+        user.active = active
+        session.add(user)
+        action = "user.activate" if active else "user.deactivate"
+        audit(session, action, user_id=by, target=user.username)
+    if active:
+        return 0
+    return sessions.end_all(session, user, reason=SessionEnd.DEACTIVATED, by=by)
 
 
 def get_user(session: Session, username: str) -> User | None:
@@ -91,6 +115,8 @@ def replace_grants(session: Session, user: User, specs: list[RoleSpec]) -> None:
     for role, unit_id in added:
         session.add(RoleGrant(user_id=user.id, role=role, unit_id=unit_id))  # type: ignore[arg-type]
     audit_grant_changes(session, user.username, added=added, removed=removed)
+    if removed:
+        sessions.end_all(session, user, reason=SessionEnd.ROLES)
 
 
 def audit_grant_changes(
@@ -156,6 +182,8 @@ def remove_all_grants(session: Session, user: User) -> None:
     removed = [(role, unit_id) for role, unit_id in session.exec(stmt).all()]
     session.exec(delete(RoleGrant).where(RoleGrant.user_id == user.id))  # type: ignore[call-overload]
     audit_grant_changes(session, user.username, added=[], removed=removed)
+    if removed:
+        sessions.end_all(session, user, reason=SessionEnd.ROLES)
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:

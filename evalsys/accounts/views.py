@@ -14,13 +14,15 @@ from flask import (
     request,
     url_for,
 )
+from flask import session as flask_session
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 
-from evalsys.accounts import service
+from evalsys.accounts import service, sessions
 from evalsys.accounts.access import login_required, public
 from evalsys.accounts.forms import LoginForm, LogoutForm
+from evalsys.accounts.models import SessionEnd
 from evalsys.db import get_session
 from evalsys.security import ratelimit
 
@@ -30,6 +32,25 @@ bp = Blueprint("accounts", __name__)
 LOGIN_FAILED = _l("Unknown username or wrong password.")
 #: The answer once too many logins failed (for a username or from an address), with the wait.
 LOGIN_LIMITED = _l("Too many failed logins. Wait %(wait)s and try again, or ask an administrator.")
+#: Why the login page is shown again when a session ended without its user logging out.
+SESSION_EXPIRED = _l("Your session has expired. Please log in again.")
+SESSION_ENDED = _l(
+    "You were logged out because your password or roles changed. Please log in again."
+)
+#: Where the user loader leaves the reason for the next page to say (``evalsys.web``).
+ENDED_KEY = "_session_ended"
+
+
+def flash_session_end() -> bool:
+    """Say once why the session ended; False when there is nothing to say."""
+    reason = flask_session.pop(ENDED_KEY, None)
+    if reason == SessionEnd.EXPIRED:
+        flash(str(SESSION_EXPIRED), "info")
+    elif reason in (SessionEnd.PASSWORD, SessionEnd.ROLES):
+        flash(str(SESSION_ENDED), "info")
+    else:
+        return False
+    return True
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -47,6 +68,8 @@ def _safe_next(target: str | None) -> str | None:
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
+    if request.method == "GET":
+        flash_session_end()
     form = LoginForm()
     session = get_session()
     if form.validate_on_submit():
@@ -77,6 +100,8 @@ def login():
             flash(str(LOGIN_FAILED), "error")
             return render_template("accounts/login.html", form=form), 401
         login_user(user)
+        # The server-side record that logout, a password change or expiry ends.
+        flask_session[sessions.SESSION_KEY] = sessions.start(session, user)
         service.audit(session, "login", user_id=user.id, ip=request.remote_addr)
         session.commit()
         return redirect(_safe_next(request.args.get("next")) or url_for("home.index"))
@@ -90,6 +115,8 @@ def logout():
     form = LogoutForm()
     if form.validate_on_submit():
         session = get_session()
+        raw = flask_session.pop(sessions.SESSION_KEY, None)
+        sessions.end(session, raw, SessionEnd.LOGOUT)  # a copy of the cookie dies too
         service.audit(session, "logout", user_id=current_user.id, ip=request.remote_addr)
         session.commit()
         logout_user()

@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from evalsys.accounts.models import RoleGrant, User
+from evalsys.accounts import sessions
+from evalsys.accounts.models import RoleGrant, SessionEnd, User
 from evalsys.accounts.service import audit_grant_changes
 from evalsys.org import hierarchy
 from evalsys.org.import_check import Plans
@@ -251,3 +252,5 @@ class _Writer:
         audit_grant_changes(
             self.session, user.username, added=added, removed=removed, how="import", codes=codes
         )
+        if removed:  # whoever lost a role logs in again, under the roles they have now
+            sessions.end_all(self.session, user, reason=SessionEnd.ROLES)

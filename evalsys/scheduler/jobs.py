@@ -43,6 +43,7 @@ JOB_MODULES: tuple[str, ...] = (
     "evalsys.reports.jobs",
     "evalsys.loop.jobs",
     "evalsys.planner.jobs",
+    "evalsys.accounts.jobs",
 )
 
 

@@ -38,6 +38,7 @@ JOB_TITLES = {
     "loop-mail": _l("Email action owners their assignments (and retry failed sends)"),
     "plan-spot-checks": _l("Draw next week's spot-check assignments"),
     "deliver-reports": _l("Email the term reports (and retry failed sends)"),
+    "purge-sessions": _l("Delete old ended login sessions (daily)"),
 }
 #: The states of job runs and aggregation runs (the codes stay in the class names).
 RUN_STATUS_NAMES = {
