@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +12,45 @@ from flask import Flask
 
 from evalsys.config import DEFAULT_SECRET_KEY, Defaults, InsecureSecretKey, env_overrides
 
-#: The project root: ``templates/`` and ``migrations/`` live beside the package.
+#: The folder that holds the package: the checkout itself when running from one (with
+#: ``templates/`` and ``migrations/`` beside ``evalsys/``), site-packages when installed.
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _is_checkout(folder: Path) -> bool:
+    pyproject = folder / "pyproject.toml"
+    return pyproject.is_file() and 'name = "evalsys"' in pyproject.read_text(encoding="utf-8")
+
+
+#: Running from a source checkout (directly or through an editable install), not a wheel.
+FROM_CHECKOUT = _is_checkout(ROOT)
+
+
+def resource_folder(name: str) -> Path:
+    """``templates`` or ``migrations`` as a real folder on disk, from a checkout or a wheel.
+
+    In a checkout (and an editable install, which imports the package from it) the
+    folder is the checkout's own, beside the package: an edited template shows on the
+    next request (Flask's auto-reload), a new migration is found at once. This comes
+    first on purpose: the import system could also find the folder through an editable
+    install's finder, but that may belong to another checkout of the same environment
+    (a worktree run with the main checkout's virtualenv).
+
+    An installed wheel carries the folder as ``evalsys/_<name>`` (pyproject.toml maps it
+    there), found with :mod:`importlib.resources`. ``files("evalsys") / "_<name>"``
+    rather than ``files("evalsys._<name>")``: the folder has no ``__init__.py``, so the
+    latter is a namespace package whose files() is a MultiplexedPath, which neither
+    Jinja's loader nor Alembic take. pip installs a wheel as plain files, so this is a
+    real directory, as Alembic's ``script_location`` and Jinja's FileSystemLoader need;
+    a zipped install (zipimport) has none and is refused here with a clear error.
+    """
+    found: Traversable = ROOT / name if FROM_CHECKOUT else resources.files("evalsys") / f"_{name}"
+    if not isinstance(found, Path) or not found.is_dir():
+        raise RuntimeError(
+            f"evalsys: no {name}/ folder at {found}; run from a checkout or install the "
+            "wheel as files (pip install), not zipped"
+        )
+    return found
 
 
 def create_app(test_config: dict[str, Any] | None = None, *, serving: bool = True) -> Flask:
@@ -29,7 +68,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, serving: bool = Tru
         # Tests and several sites on one machine each keep their own instance folder.
         instance_path=overrides.pop("INSTANCE_PATH", None)
         or os.environ.get("EVALSYS_INSTANCE_PATH"),
-        template_folder=str(ROOT / "templates"),
+        template_folder=str(resource_folder("templates")),
         static_folder="static",
     )
     app.config.from_object(Defaults)

@@ -8,9 +8,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-from evalsys import ROOT
+from evalsys import resource_folder
 
-MIGRATIONS = ROOT / "migrations"
+#: The checkout's migrations/, or the copy an installed wheel carries as evalsys/_migrations:
+#: a real folder either way (Alembic's script_location must be a path; see resource_folder).
+MIGRATIONS = resource_folder("migrations")
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

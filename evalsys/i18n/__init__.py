@@ -121,7 +121,11 @@ def fmt_num(value: float | int | None, digits: int = 1, signed: bool = False) ->
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "en")
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", app.config.get("SCHEDULER_TIMEZONE", "UTC"))
-    ensure_compiled(app.logger)
+    # The .mo files are built from the .po at start-up, where this install may write them
+    # (beside the .po in a checkout, INSTANCE/translations in an installed wheel).
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(
+        ensure_compiled(app.logger, instance_path=app.instance_path)
+    )
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.filters.update(
         fmt_date=fmt_date, fmt_datetime=fmt_datetime, fmt_num=fmt_num, localized=localized

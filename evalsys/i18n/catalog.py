@@ -1,15 +1,30 @@
 """The gettext catalogues: English source strings, Chinese translations in ``.po`` files.
 
-``.mo`` files are generated, never committed: ``.ci/setup`` compiles them, and
-:func:`ensure_compiled` recompiles at start-up when a ``.po`` is newer (a developer
-who edited a translation sees it on the next run, without a step to remember).
-Every ``.po`` file in a language's folder goes into its one ``messages.mo``.
+``.mo`` files are generated, never committed nor shipped in the wheel:
+:func:`ensure_compiled` compiles a language at start-up when its ``.mo`` is missing
+or was compiled from other ``.po`` content (a developer who edited a translation sees
+it on the next run, an upgraded site gets its new catalogue, without a step to
+remember). Each ``.mo`` names the SHA-256 of the ``.po`` files it came from in its
+header (``Project-Id-Version``): file times are not trusted, since pip writes every
+file of a wheel with the time of the install and other installers keep older ones.
+
+Where the ``.mo`` files go: in a checkout, beside the ``.po`` (``evalsys translations
+compile`` and .ci/setup write them there too); in an installed wheel, into
+``INSTANCE/translations``, leaving site-packages as pip wrote it (a read-only install
+works, ``pip uninstall`` leaves nothing behind). A checkout that cannot be written
+falls back to the instance folder as well. Every ``.po`` file in a language's folder
+goes into its one ``messages.mo``.
+
+Extracting strings from the source (``evalsys translations check|update|missing`` and
+tests/i18n) is a developer's tool: it reads the checkout and refuses to run without one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import struct
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,11 +32,25 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from evalsys import FROM_CHECKOUT, ROOT
+
+#: The ``.po`` sources, inside the package (so in the wheel too).
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+#: The header line of a ``.mo`` that says which ``.po`` content it was compiled from.
+STAMP = "evalsys po-sha256 "
+
+
+class CatalogError(Exception):
+    """A catalogue task that cannot run here (extraction outside a checkout)."""
 
 
 def po_files(locale: str) -> list[Path]:
     return sorted((TRANSLATIONS / locale / "LC_MESSAGES").glob("*.po"))
+
+
+def locales() -> list[str]:
+    """The languages that have a ``.po`` file."""
+    return [p.name for p in sorted(TRANSLATIONS.iterdir()) if p.is_dir() and po_files(p.name)]
 
 
 def read_catalog(locale: str) -> Catalog:
@@ -36,46 +65,112 @@ def read_catalog(locale: str) -> Catalog:
     return merged
 
 
-def compile_locale(locale: str) -> Path:
-    target = TRANSLATIONS / locale / "LC_MESSAGES" / "messages.mo"
+def source_hash(locale: str) -> str:
+    digest = hashlib.sha256()
+    for path in po_files(locale):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def mo_path(locale: str, folder: Path | None = None) -> Path:
+    return (folder or TRANSLATIONS) / locale / "LC_MESSAGES" / "messages.mo"
+
+
+def compile_locale(locale: str, folder: Path | None = None) -> Path:
+    """Write ``messages.mo`` from the language's ``.po`` files into ``folder`` (default:
+    beside them)."""
+    target = mo_path(locale, folder)
+    # Hashed before reading: a .po edited in between is compiled again on the next start.
+    digest = source_hash(locale)
     catalog = read_catalog(locale)
+    catalog.project, catalog.version = "evalsys", f"po-sha256 {digest}"  # = STAMP + digest
+    target.parent.mkdir(parents=True, exist_ok=True)
     # One temporary name per process: gunicorn workers may all compile at start-up.
     tmp = target.with_suffix(f".mo.{os.getpid()}.tmp")
-    with tmp.open("wb") as handle:
-        write_mo(handle, catalog, use_fuzzy=False)
-    tmp.replace(target)
+    try:
+        with tmp.open("wb") as handle:
+            write_mo(handle, catalog, use_fuzzy=False)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
     return target
 
 
-def stale_locales() -> list[str]:
-    stale = []
-    for folder in sorted(p for p in TRANSLATIONS.iterdir() if p.is_dir()):
-        sources = po_files(folder.name)
-        if not sources:
-            continue
-        mo = folder / "LC_MESSAGES" / "messages.mo"
-        newest = max(p.stat().st_mtime for p in sources)
-        if not mo.exists() or mo.stat().st_mtime < newest:
-            stale.append(folder.name)
-    return stale
+def compiled_from(mo: Path) -> str | None:
+    """The ``.po`` hash a ``.mo`` names in its header; None if it names none or is unreadable.
+
+    Reads only the header entry (the translation of ""), not the whole catalogue:
+    this runs at every start of the app.
+    """
+    try:
+        with mo.open("rb") as handle:
+            head = handle.read(20)
+            order = {b"\xde\x12\x04\x95": "<", b"\x95\x04\x12\xde": ">"}[head[:4]]
+            count, originals, translations = struct.unpack(order + "3I", head[8:20])
+            handle.seek(originals)
+            first_length = struct.unpack(order + "I", handle.read(4))[0]
+            if count == 0 or first_length != 0:  # no header entry
+                return None
+            handle.seek(translations)
+            length, offset = struct.unpack(order + "2I", handle.read(8))
+            handle.seek(offset)
+            header = handle.read(length).decode("utf-8", "replace")
+    except (OSError, KeyError, struct.error):
+        return None
+    for line in header.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "project-id-version" and value.strip().startswith(STAMP):
+            return value.strip().removeprefix(STAMP)
+    return None
 
 
-def ensure_compiled(log: logging.Logger | None = None) -> None:
-    """Compile any language whose ``.mo`` is missing or older than its ``.po`` files."""
-    for locale in stale_locales():
+def stale_locales(folder: Path | None = None) -> list[str]:
+    """Languages whose ``.mo`` in ``folder`` is missing or was compiled from other ``.po``."""
+    return [
+        locale
+        for locale in locales()
+        if compiled_from(mo_path(locale, folder)) != source_hash(locale)
+    ]
+
+
+def ensure_compiled(
+    log: logging.Logger | None = None, *, instance_path: str | os.PathLike | None = None
+) -> Path:
+    """Compile every stale language; return the folder of ``.mo`` files to serve.
+
+    That folder is given to Flask-Babel (``BABEL_TRANSLATION_DIRECTORIES``): the
+    package's own in a checkout, ``INSTANCE/translations`` in an installed wheel or
+    when the checkout is read-only (see the module docstring).
+    """
+    places = [TRANSLATIONS] if FROM_CHECKOUT or instance_path is None else []
+    if instance_path is not None:
+        places.append(Path(instance_path) / "translations")
+    for place in places:
         try:
-            compile_locale(locale)
-        except OSError as err:  # a read-only install: serve what was compiled at setup
+            for locale in stale_locales(place):
+                compile_locale(locale, place)
+            return place
+        except OSError as err:
             if log is not None:
-                log.warning("evalsys: could not compile the %s catalogue: %s", locale, err)
+                log.warning("evalsys: could not compile the catalogues into %s: %s", place, err)
+    return places[-1]  # serve what is there: English where nothing is
 
 
-ROOT = TRANSLATIONS.parent.parent
+#: Babel's extraction mapping: which files hold strings, and how to read them.
 MAPPING = Path(__file__).resolve().parent / "babel.cfg"
 
 
 def extract() -> Catalog:
-    """Every translatable string in the code and templates, with where it was found."""
+    """Every translatable string in the code and templates, with where it was found.
+
+    Walks the checkout (``evalsys/`` and ``templates/``, as babel.cfg says): an installed
+    package has no source tree laid out that way, so this refuses to run there.
+    """
+    if not FROM_CHECKOUT:
+        raise CatalogError(
+            "extracting strings reads the source tree: run this in a checkout of evalsys, "
+            f"not an installed package ({ROOT})"
+        )
     from babel.messages.extract import extract_from_dir
     from babel.messages.frontend import parse_mapping_cfg
 
@@ -184,12 +279,13 @@ def new_catalog(locale: str) -> Catalog:
     )
 
 
-def write_missing(handle, locale: str = "zh") -> int:
-    """The missing strings as a ``.po`` with empty translations, to fill in beside messages.po."""
+def write_missing(handle, locale: str = "zh", gaps: list | None = None) -> int:
+    """The missing strings (``gaps``, else :func:`missing`) as a ``.po`` with empty
+    translations, to fill in beside messages.po."""
     from babel.messages.pofile import write_po
 
     part = new_catalog(locale)
-    for message in missing(locale):
+    for message in missing(locale) if gaps is None else gaps:
         part.add(message.id, string="", locations=message.locations, context=message.context)
     write_po(handle, part, width=96, include_lineno=False)
     return len(part)

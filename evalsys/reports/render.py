@@ -41,7 +41,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlmodel import Session, col, select
 
-from evalsys import ROOT
+from evalsys import resource_folder
 from evalsys.accounts.models import RoleGrant, User, utcnow
 from evalsys.db import get_engine
 from evalsys.i18n import HTML_LANG, LOCALES, in_locale, normalise
@@ -52,7 +52,7 @@ from evalsys.reports.models import Report
 from evalsys.reports.pdf import STYLESHEET, remove_stale_parts, render_pdf, write_atomically
 
 TEMPLATE = "reports/report.html"
-TEMPLATES = ROOT / "templates" / "reports"
+TEMPLATES = resource_folder("templates") / "reports"
 #: The catalogues: a changed translation re-renders the reports of that language.
 CATALOGUES = Path(__file__).resolve().parent.parent / "translations"
 #: Bumped by hand when the meaning of the data changes without a template change.
@@ -83,7 +83,7 @@ class Outcome:
 def template_version() -> str:
     """A hash of everything besides the data that shapes a report."""
     digest = hashlib.sha256()
-    included = [ROOT / "templates" / "loop" / "_report_section.html"]
+    included = [TEMPLATES.parent / "loop" / "_report_section.html"]
     catalogues = sorted(CATALOGUES.glob("*/LC_MESSAGES/*.po"))
     for path in sorted(TEMPLATES.glob("*.html")) + included + catalogues + [STYLESHEET]:
         if not path.is_file():
