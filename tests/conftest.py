@@ -44,6 +44,16 @@ def pytest_report_header(config) -> str:
     return "evalsys database: SQLite (set EVALSYS_TEST_DATABASE_URL for PostgreSQL)"
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests that use no database run once, in the SQLite run (.ci/test runs both)."""
+    if not PG_URL:
+        return
+    once = pytest.mark.skip(reason="uses no database: runs in the SQLite run only")
+    for item in items:
+        if item.get_closest_marker("wheel"):
+            item.add_marker(once)
+
+
 @pytest.fixture(scope="session")
 def migrated_database(tmp_path_factory) -> Iterator[str]:
     """A database at the newest migration: a template SQLite file, or a PostgreSQL database."""
