@@ -96,7 +96,10 @@ def _current(term: Term, unit: OrgUnit, locale: str | None) -> tuple[Report | No
     if pdf is None and Path(report.path).parent.is_dir():
         # Perhaps a renderer killed between recording and renaming: finish its work (this
         # ends the request's read transaction; nothing was written yet), then look again.
-        store.settle(session, Path(report.path).parent)
+        try:
+            store.settle(session, Path(report.path).parent)
+        except OSError:  # a report folder this server may only read: render it, or fail
+            current_app.logger.exception("reports: cannot settle %s", Path(report.path).parent)
         report = latest_report(session, term.id, unit.id, locale)  # type: ignore[arg-type]
         assert report is not None
         pdf = store.read_verified(Path(report.path), report.sha256)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -147,6 +148,23 @@ def test_dean_downloads_own_college_only_and_it_is_audited(rendered_cs, client, 
     session.rollback()
     events = session.exec(select(AuditEvent).where(AuditEvent.action == "report.download")).all()
     assert [(e.target, e.user_id is not None) for e in events] == [(f"{TERM} CS", True)]
+
+
+def test_a_file_that_is_not_its_rows_is_never_served_but_rendered_again(
+    rendered_cs, client, auth, session
+):
+    [before] = [r for r in _records(session) if r.path.endswith("/CS.en.pdf")]
+    Path(before.path).write_bytes(b"%PDF-1.7 changed by hand %%EOF")
+    auth.login("dean_cs")
+    response = client.get(f"/reports/{TERM}/CS.pdf")
+    assert response.status_code == 200 and b"changed by hand" not in response.data
+    [after] = [r for r in _records(session) if r.path.endswith("/CS.en.pdf")][-1:]
+    assert after.id != before.id  # rendered again, recorded
+    assert hashlib.sha256(response.data).hexdigest() == after.sha256
+    assert Path(after.path).read_bytes() == response.data
+    response.close()
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "report.download")).one()
+    assert f"report {after.id} (en), sha256 {after.sha256[:16]}" in event.detail
 
 
 def test_report_list_shows_only_what_the_user_may_read(rendered_cs, client, auth):
