@@ -90,7 +90,8 @@ def report_cmd(
         out_dir=out_dir.resolve() if out_dir else None,
         force=force,
         progress=progress,
-        in_process=workers == 1,
+        # One job renders here, unless a time limit needs a worker it can kill.
+        in_process=workers == 1 and render.report_timeout(app) is None,
         locales=list(langs) or None,
     )
     counts = {

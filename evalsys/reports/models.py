@@ -5,7 +5,9 @@ file was written, its hash, the hash of its inputs (the report data and the
 template/stylesheet version) and its page count. A unit's current report in a
 language (``locale``: each language is its own file) is its newest row in that
 language. A rendering is skipped when that row has the same input hash and its
-file is still there unchanged.
+file is still there unchanged. The row is committed just before its file is renamed
+into place, and a rename cut short is finished later, so a file on disk is always its
+newest row's (:mod:`evalsys.reports.store`).
 
 A ``report_delivery`` row is one email of one report *version* (term, unit,
 input hash) to one person: the unique constraint on those keeps a version from

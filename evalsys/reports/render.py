@@ -13,22 +13,29 @@ A report is rendered per language: the locale is part of its data (so of its has
 file name (``TERM/UNIT.zh.pdf``, ``TERM/UNIT.en.pdf``) and of its record, and each language
 is skipped or rendered on its own. :func:`needed_locales` says which languages a unit needs:
 the site's DEFAULT_LOCALE, and the language of every person in charge who chose the other.
+
+A file and its row never disagree (see :mod:`evalsys.reports.store`): the PDF goes to a
+locked temporary *part* (fsynced), the row with the hash of those bytes is committed, and
+the part renamed into place, both under the directory's lock; a run killed in between
+leaves either the old file and row or the new row and its part, which the next run
+(:func:`render_units` settles the directory first) or the next download installs. Dead
+writers' other parts are deleted then too.
+
+Workers (:mod:`evalsys.reports.workers`) die with the process that started them, and a
+report over REPORT_TIMEOUT_SECONDS has its worker killed from outside — nothing inside the
+rendering can catch or delay that.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import multiprocessing
 import os
 import pickle
 import re
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -46,10 +53,10 @@ from evalsys.accounts.models import RoleGrant, User, utcnow
 from evalsys.db import get_engine
 from evalsys.i18n import HTML_LANG, LOCALES, in_locale, normalise
 from evalsys.org.models import OrgUnit, OrgUnitClosure, Term
-from evalsys.reports import charts
+from evalsys.reports import charts, store, workers
 from evalsys.reports.data import REPORT_ROLES, ReportError, input_hash, report_data
 from evalsys.reports.models import Report
-from evalsys.reports.pdf import STYLESHEET, remove_stale_parts, render_pdf, write_atomically
+from evalsys.reports.pdf import STYLESHEET, render_pdf
 
 TEMPLATE = "reports/report.html"
 TEMPLATES = resource_folder("templates") / "reports"
@@ -57,10 +64,6 @@ TEMPLATES = resource_folder("templates") / "reports"
 CATALOGUES = Path(__file__).resolve().parent.parent / "translations"
 #: Bumped by hand when the meaning of the data changes without a template change.
 DATA_VERSION = "1"
-
-
-class RenderTimeout(Exception):
-    """A report took longer than REPORT_TIMEOUT_SECONDS to render."""
 
 
 @dataclass(frozen=True)
@@ -250,14 +253,13 @@ def render_unit(
     unit_code: str,
     out_dir: Path | None = None,
     force: bool = False,
-    timeout: float | None = None,
     locale: str | None = None,
 ) -> Outcome:
     """Render one unit's report in ``locale`` (None: the site's DEFAULT_LOCALE) unless
-    unchanged; write it atomically and record it.
+    unchanged; write it and record it, the file and the row in step (module docstring).
 
-    ``timeout`` limits the rendering proper (charts, HTML, PDF), never a database call:
-    an alarm in the middle of a query would leave the connection unusable.
+    No time limit here: one is kept from outside, by killing the worker process this runs
+    in (:func:`render_units`).
     """
     started = time.perf_counter()
     locale = normalise(locale) or site_locale(app)
@@ -272,32 +274,44 @@ def render_unit(
     found = latest_report(session, term_id, unit_id, locale)  # type: ignore[arg-type]
     latest = found.model_copy() if found is not None else None
     # End the read transaction now: on SQLite a read snapshot held across the rendering
-    # could not be turned into the write below once another worker had written.
+    # could not be turned into the write below once another worker had written. And no
+    # transaction may be open while waiting for the directory's lock below.
     session.rollback()
     if not force and latest is not None and _still_valid(latest, digest, path):
         return Outcome(
             unit_code, locale, "unchanged", latest.path, latest.pages, 0.0, None, latest.id
         )
     generated = local_now(app.config).strftime("%Y-%m-%d %H:%M")
-    with time_limit(timeout, f"{term_code} {unit_code}"):
-        html = build_html(app, data, generated=generated)
-        rendered = render_pdf(html)
-    write_atomically(path, rendered.pdf)
+    html = build_html(app, data, generated=generated)
+    rendered = render_pdf(html)
+    part = store.write_part(path, rendered.pdf)
     seconds = time.perf_counter() - started
     record = Report(
         term_id=term_id,  # type: ignore[arg-type]
         unit_id=unit_id,  # type: ignore[arg-type]
         locale=locale,
         path=str(path),
-        sha256=rendered.sha256,
+        sha256=part.sha256,  # of the bytes written
         input_hash=digest,
         pages=rendered.pages,
-        size=len(rendered.pdf),
+        size=part.size,
         seconds=round(seconds, 3),
         generated_at=utcnow(),
     )
-    session.add(record)
-    session.commit()
+    committing = False
+    try:
+        with store.directory_lock(path.parent):
+            session.add(record)
+            committing = True
+            session.commit()
+            part.install()
+    except BaseException:
+        if committing:
+            part.release()  # the row may be in: store.settle decides by the database
+        else:
+            part.discard()
+        session.rollback()
+        raise
     if rendered.refused:
         app.logger.warning("report %s %s: refused %s", term_code, unit_code, rendered.refused)
     return Outcome(
@@ -343,9 +357,9 @@ def latest_report(
 
 
 def _still_valid(latest: Report, digest: str, path: Path) -> bool:
-    if latest.input_hash != digest or latest.path != str(path) or not path.is_file():
+    if latest.input_hash != digest or latest.path != str(path):
         return False
-    return hashlib.sha256(path.read_bytes()).hexdigest() == latest.sha256
+    return store.sha256_of(path) == latest.sha256
 
 
 def tree_units(session: Session, unit_code: str | None = None) -> list[str]:
@@ -377,25 +391,6 @@ def tree_units(session: Session, unit_code: str | None = None) -> list[str]:
 # --- many units, in worker processes ---------------------------------------------------------
 
 
-@contextmanager
-def time_limit(seconds: float | None, what: str) -> Iterator[None]:
-    """Raise RenderTimeout after ``seconds`` (main thread of a process only; else no limit)."""
-    if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expired(signum: int, frame: Any) -> None:
-        raise RenderTimeout(f"{what}: rendering took longer than {seconds:g} s (the time limit)")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def portable_config(app: Flask) -> dict[str, Any]:
     """The app's configuration, as far as it pickles, for rebuilding it in a worker."""
     out: dict[str, Any] = {}
@@ -424,7 +419,6 @@ def _render_in_worker(
     unit_code: str,
     out_dir: str | None,
     force: bool,
-    timeout: float | None,
     locale: str | None = None,
 ) -> Outcome:
     app: Flask = _worker["app"]
@@ -438,7 +432,6 @@ def _render_in_worker(
                 unit_code=unit_code,
                 out_dir=Path(out_dir) if out_dir else None,
                 force=force,
-                timeout=timeout,
                 locale=locale,
             )
     except Exception as err:  # reported per unit; the others go on
@@ -449,6 +442,11 @@ def _render_in_worker(
             seconds=time.perf_counter() - started,
             error=f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
         )
+
+
+def report_timeout(app: Flask) -> float | None:
+    """REPORT_TIMEOUT_SECONDS, or None when it is 0 or unset (no limit)."""
+    return float(app.config.get("REPORT_TIMEOUT_SECONDS") or 0) or None
 
 
 def render_units(
@@ -466,20 +464,22 @@ def render_units(
     """Render the units in ``jobs`` worker processes; outcomes in the order they finish.
 
     Each unit in each of ``locales``, or (None) in the languages it needs
-    (:func:`needed_locales`): one outcome per unit and language.
+    (:func:`needed_locales`): one outcome per unit and language. A report running longer
+    than REPORT_TIMEOUT_SECONDS has its worker killed and fails; the others go on.
+
+    First the term's directory is settled (:func:`store.settle`): what a run killed
+    half-way left there is installed or deleted, before anything is compared.
 
     ``in_process`` with one job: render here, one unit after the other, without starting a
-    worker (which costs a fresh interpreter importing WeasyPrint and Matplotlib: seconds).
-    For a short-lived command; a long-lived process keeps to workers, whose memory goes
-    back to the system when they end.
+    worker (which costs a fresh interpreter importing WeasyPrint and Matplotlib: seconds),
+    and so without a time limit — nothing can stop a rendering from outside in the process
+    that runs it. For a short-lived command; a long-lived process keeps to workers, whose
+    memory goes back to the system when they end.
     """
-    timeout = float(app.config.get("REPORT_TIMEOUT_SECONDS") or 0) or None
-    # A run killed half-way leaves hidden .part files (never a half PDF); clear old ones.
-    remove_stale_parts(
-        (out_dir or reports_dir(app)) / safe_name(term_code), older_than=2 * (timeout or 300)
-    )
+    timeout = report_timeout(app)
     outcomes: list[Outcome] = []
     with Session(get_engine(app), expire_on_commit=False) as session:
+        store.settle(session, (out_dir or reports_dir(app)).resolve() / safe_name(term_code))
         if locales is None:
             items = [(c, loc) for c in unit_codes for loc in needed_locales(session, app, c)]
         else:
@@ -514,38 +514,32 @@ def render_units(
         if not todo:
             return outcomes
         items = todo
+    where = str(out_dir) if out_dir else None
     if in_process and jobs <= 1:
         _worker["app"] = app
         for code, locale in items:
-            outcome = _render_in_worker(
-                term_code, code, str(out_dir) if out_dir else None, force, timeout, locale
-            )
+            outcome = _render_in_worker(term_code, code, where, force, locale)
             outcomes.append(outcome)
             if progress is not None:
                 progress(outcome, len(outcomes), total)
         return outcomes
-    config = portable_config(app)
-    # "spawn": a fresh interpreter per worker, never a fork of a process holding
-    # database connections or threads.
-    context = multiprocessing.get_context("spawn")
-    workers = max(1, min(jobs, len(items) or 1))
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(config,)
-    ) as pool:
-        futures = [
-            pool.submit(
-                _render_in_worker,
-                term_code,
-                code,
-                str(out_dir) if out_dir else None,
-                force,
-                timeout,
-                locale,
-            )
-            for code, locale in items
-        ]
-        for future in as_completed(futures):
-            outcome = future.result()
+    tasks = [(term_code, code, where, force, locale) for code, locale in items]
+    results = workers.run_tasks(
+        _render_in_worker,
+        tasks,
+        jobs=max(1, min(jobs, len(items))),
+        timeout=timeout,
+        initializer=_init_worker,
+        initargs=(portable_config(app),),
+    )
+    with closing(results):
+        for result in results:
+            code, locale = items[result.index]
+            outcome = result.value
+            if result.error is not None or not isinstance(outcome, Outcome):
+                outcome = Outcome(
+                    code, locale, "failed", seconds=result.seconds, error=result.error
+                )
             outcomes.append(outcome)
             if progress is not None:
                 progress(outcome, len(outcomes), total)

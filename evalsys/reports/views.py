@@ -13,10 +13,17 @@ done (the term's figures are gone, the rendering failed), the newest rendering i
 language is served rather than nothing. A report never rendered in any language is not
 rendered by a download: when reports are published stays the scheduler's (or an admin's)
 decision.
+
+What is served is what the audit log names: the file is read once and its SHA-256 checked
+against its row, and those bytes are sent. A file that does not match — a renderer killed
+between recording a new version and renaming it into place — has its directory settled
+(:func:`evalsys.reports.store.settle` installs the recorded version); one still wrong after
+that (lost, altered) is rendered again, as a missing language is.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template, request, send_file
@@ -30,6 +37,7 @@ from evalsys.accounts.service import audit
 from evalsys.db import get_session
 from evalsys.i18n import LOCALE_NAMES, LOCALES, current_locale, localized, normalise
 from evalsys.org.models import OrgUnit, Term
+from evalsys.reports import store
 from evalsys.reports.data import ReportError, report_data
 from evalsys.reports.models import Report
 from evalsys.reports.render import chart_svgs, latest_report, local_now, render_unit
@@ -77,8 +85,25 @@ def _scoped(term_code: str, unit_code: str) -> tuple[Term, OrgUnit]:
     return term, unit
 
 
-def _usable(report: Report | None) -> bool:
-    return report is not None and Path(report.path).is_file()
+def _current(term: Term, unit: OrgUnit, locale: str | None) -> tuple[Report | None, bytes | None]:
+    """The newest rendering in ``locale`` (None: any language) and its file's bytes — None
+    unless they are the bytes its row describes."""
+    session = get_session()
+    report = latest_report(session, term.id, unit.id, locale)  # type: ignore[arg-type]
+    if report is None:
+        return None, None
+    pdf = store.read_verified(Path(report.path), report.sha256)
+    if pdf is None and Path(report.path).parent.is_dir():
+        # Perhaps a renderer killed between recording and renaming: finish its work (this
+        # ends the request's read transaction; nothing was written yet), then look again.
+        try:
+            store.settle(session, Path(report.path).parent)
+        except OSError:  # a report folder this server may only read: render it, or fail
+            current_app.logger.exception("reports: cannot settle %s", Path(report.path).parent)
+        report = latest_report(session, term.id, unit.id, locale)  # type: ignore[arg-type]
+        assert report is not None
+        pdf = store.read_verified(Path(report.path), report.sha256)
+    return report, pdf
 
 
 @bp.route("/<term_code>/<unit_code>.pdf")
@@ -87,14 +112,18 @@ def download(term_code: str, unit_code: str):
     term, unit = _scoped(term_code, unit_code)
     session = get_session()
     locale = normalise(request.args.get("lang")) or current_locale()
-    report = latest_report(session, term.id, unit.id, locale)  # type: ignore[arg-type]
-    if not _usable(report):
-        # Rendered in another language only: this one is made now (the report is out; the
-        # language is the reader's choice). Never rendered at all: not published yet.
-        other = latest_report(session, term.id, unit.id)  # type: ignore[arg-type]
-        if _usable(other):
-            report = _render_now(term, unit, locale) or other
-    if report is None or not _usable(report):
+    report, pdf = _current(term, unit, locale)
+    if pdf is None:
+        # Not rendered in this language, or its file is not the one recorded: rendered now
+        # if the report is out (recorded in this language, or another language's file is
+        # there). Never rendered at all: not published yet.
+        other, other_pdf = _current(term, unit, None)
+        if report is not None or other_pdf is not None:
+            if _render_now(term, unit, locale) is not None:
+                report, pdf = _current(term, unit, locale)
+            if pdf is None:
+                report, pdf = other, other_pdf
+    if report is None or pdf is None:
         return (
             render_template(
                 "error.html",
@@ -113,7 +142,6 @@ def download(term_code: str, unit_code: str):
             ),
             404,
         )
-    assert report is not None
     audit(
         session,
         "report.download",
@@ -124,7 +152,7 @@ def download(term_code: str, unit_code: str):
     )
     session.commit()
     return send_file(
-        Path(report.path),
+        io.BytesIO(pdf),  # the bytes whose hash was checked, not the path read again
         mimetype="application/pdf",
         as_attachment=False,
         download_name=f"{unit.code}-{term.code}-{report.locale}.pdf",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -11,9 +11,9 @@ from sqlmodel import select
 from evalsys.accounts.models import AuditEvent
 from evalsys.feedback.models import Feedback
 from evalsys.i18n import fmt_datetime, in_locale
-from evalsys.reports import render
+from evalsys.reports import render, store
 from evalsys.reports.models import Report
-from evalsys.reports.render import RenderTimeout, render_unit, time_limit, tree_units
+from evalsys.reports.render import render_unit, tree_units
 
 TERM = "2026-2027-1"
 TREE = ["U", "ART", "CS", "MATH", "ART-DES", "CS-AI", "CS-SE", "MATH-APP", "MATH-PURE"]
@@ -35,7 +35,7 @@ def test_cli_renders_the_tree_in_workers_then_skips_it(aggregated, cli, session,
     assert result.exit_code == 0, result.output
     assert "9 rendered, 0 unchanged, 0 failed" in result.output
     assert "[9/9]" in result.output
-    files = sorted(p.name for p in (out / TERM).iterdir())
+    files = sorted(p.name for p in (out / TERM).iterdir() if p.name != store.LOCK_NAME)
     assert files == sorted(f"{code}.en.pdf" for code in TREE)  # no temporary file left
     records = _records(session)
     assert len(records) == 9
@@ -98,23 +98,20 @@ def test_a_failed_rendering_leaves_the_previous_file_and_no_record(
     with pytest.raises(RuntimeError):
         render_unit(session, app, term_code=TERM, unit_code="ART", out_dir=tmp_path, force=True)
     assert Path(first.path).read_bytes() == before
-    assert [p.name for p in (tmp_path / TERM).iterdir()] == ["ART.en.pdf"]
+    assert sorted(p.name for p in (tmp_path / TERM).iterdir()) == [store.LOCK_NAME, "ART.en.pdf"]
     assert len(_records(session)) == 1
 
 
-def test_time_limit_raises_a_clear_error():
-    with pytest.raises(RenderTimeout, match="longer than 0.2 s"), time_limit(0.2, "T U"):
-        time.sleep(2)
-    with time_limit(1, "fine"):
-        pass
-
-
-def test_cli_reports_a_timeout_per_unit_and_fails(aggregated, cli, app, tmp_path):
+def test_cli_reports_a_timeout_per_unit_and_fails(aggregated, cli, app, session, tmp_path):
+    # One job, yet a worker: the limit is kept by killing it, from this process.
     app.config["REPORT_TIMEOUT_SECONDS"] = 0.01
     result = cli("report", "--term", TERM, "--unit", "CS", "--out", str(tmp_path), "--jobs", "1")
     assert result.exit_code == 1
-    assert "FAILED" in result.output and "time limit" in result.output
+    assert "FAILED" in result.output and "(the time limit); its worker process was killed" in (
+        result.output
+    )
     assert not (tmp_path / TERM / "CS.en.pdf").exists()
+    assert not _records(session)
 
 
 def test_cli_errors(uni, cli, tmp_path):
@@ -151,6 +148,23 @@ def test_dean_downloads_own_college_only_and_it_is_audited(rendered_cs, client, 
     session.rollback()
     events = session.exec(select(AuditEvent).where(AuditEvent.action == "report.download")).all()
     assert [(e.target, e.user_id is not None) for e in events] == [(f"{TERM} CS", True)]
+
+
+def test_a_file_that_is_not_its_rows_is_never_served_but_rendered_again(
+    rendered_cs, client, auth, session
+):
+    [before] = [r for r in _records(session) if r.path.endswith("/CS.en.pdf")]
+    Path(before.path).write_bytes(b"%PDF-1.7 changed by hand %%EOF")
+    auth.login("dean_cs")
+    response = client.get(f"/reports/{TERM}/CS.pdf")
+    assert response.status_code == 200 and b"changed by hand" not in response.data
+    [after] = [r for r in _records(session) if r.path.endswith("/CS.en.pdf")][-1:]
+    assert after.id != before.id  # rendered again, recorded
+    assert hashlib.sha256(response.data).hexdigest() == after.sha256
+    assert Path(after.path).read_bytes() == response.data
+    response.close()
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "report.download")).one()
+    assert f"report {after.id} (en), sha256 {after.sha256[:16]}" in event.detail
 
 
 def test_report_list_shows_only_what_the_user_may_read(rendered_cs, client, auth):
@@ -208,7 +222,7 @@ def test_nothing_changed_no_worker_is_started(aggregated, session, app, tmp_path
     def no_pool(*args, **kwargs):
         raise AssertionError("a worker pool was started although nothing changed")
 
-    monkeypatch.setattr(render, "ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(render.workers, "run_tasks", no_pool)
     seen: list[tuple[str, int, int]] = []
     outcomes = render.render_units(
         app,

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from evalsys.reports.fetcher import MAX_DATA_URL_BYTES
-from evalsys.reports.pdf import render_pdf, write_atomically
+from evalsys.reports.pdf import render_pdf
+from evalsys.reports.store import write_atomically
 
 
 @pytest.fixture

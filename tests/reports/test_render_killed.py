@@ -1,8 +1,12 @@
-"""The report renderer killed with SIGKILL half-way: no partial PDF visible, the next run completes.
+"""The report renderer killed with SIGKILL: its workers die with it, files and rows agree.
 
-Real processes: ``python -m evalsys.cli report`` (with its worker processes) is
-killed as a group while it renders the tree, and a process writing one large
-file through :func:`write_atomically` is killed in the middle of the write.
+Real processes, real WeasyPrint: ``python -m evalsys.cli report`` is killed — the parent
+alone, then its whole process group — while it renders; a renderer is killed at the one
+step where file and row part ways (after the commit, before the rename); a process
+writing one large file is killed in the middle of the write. After each: no process of
+the run is left, every PDF on disk is whole and is the file its newest row describes
+(or that row's part is there for the next run to install), and the next run, or the next
+download, leaves them agreeing with no temporary file left.
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ import time
 from pathlib import Path
 
 from pypdf import PdfReader
-from sqlmodel import select
+from sqlmodel import col, func, select
 
 from evalsys import ROOT
+from evalsys.accounts.models import AuditEvent
+from evalsys.org.models import OrgUnit
+from evalsys.reports import render
 from evalsys.reports.models import Report
-from tests.reports.test_cli_and_views import TERM, TREE
+from tests.reports.test_cli_and_views import TERM
 
 
 def _env(app, tmp_path: Path) -> dict[str, str]:
@@ -33,8 +40,61 @@ def _env(app, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _visible(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if not p.name.startswith("."))
+def _report(app, tmp_path: Path, *args: str) -> subprocess.Popen:
+    """``evalsys report`` in a process group of its own (its workers join it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "evalsys.cli", "report", "--term", TERM, *args],
+        env=_env(app, tmp_path),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _group(pgid: int) -> list[int]:
+    """The live processes of a process group (a zombie counts as dead)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _left_after(pgid: int, seconds: float = 5) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (left := _group(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in left:  # a failing test leaves no orphan rendering on
+        os.kill(pid, signal.SIGKILL)
+    return left
+
+
+def _until(proc: subprocess.Popen, ready, what: str, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while not ready():
+        assert proc.poll() is None, f"the report run ended before {what}"
+        assert time.monotonic() < deadline, f"{what}: not in time"
+        time.sleep(0.005)
+
+
+def _rows(session) -> int:
+    session.rollback()
+    return session.exec(select(func.count()).select_from(Report)).one()
+
+
+def _newest(session, path: Path) -> Report | None:
+    return session.exec(
+        select(Report).where(Report.path == str(path)).order_by(col(Report.id).desc()).limit(1)
+    ).first()
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _complete_pdf(path: Path) -> int:
@@ -43,68 +103,161 @@ def _complete_pdf(path: Path) -> int:
     return len(PdfReader(path).pages)
 
 
-def test_killed_report_run_leaves_only_whole_pdfs_and_the_next_run_completes(
+def _visible(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if not p.name.startswith("."))
+
+
+def _agree(session, directory: Path, *, settled: bool) -> None:
+    """Every PDF is whole and is what its newest row says — or, before the next run
+    (``settled`` False), that row's part is there, whole, for the next run to install."""
+    session.rollback()
+    for pdf in _visible(directory):
+        assert pdf.suffix == ".pdf", pdf
+        row = _newest(session, pdf.resolve())
+        assert row is not None, f"{pdf.name}: a file no row knows"
+        if _sha(pdf) != row.sha256:
+            assert not settled, f"{pdf.name}: not the file its newest row describes"
+            parts = list(directory.glob(f".{pdf.name}.{row.sha256[:16]}.*.part"))
+            assert any(_sha(p) == row.sha256 for p in parts), f"{pdf.name}: row without file"
+        assert _complete_pdf(pdf) >= 1
+    newest = session.exec(select(func.max(Report.id)).group_by(Report.path)).all()
+    for row in session.exec(select(Report).where(col(Report.id).in_(newest))).all():
+        path = Path(row.path)
+        if path.parent == directory.resolve() and settled:
+            assert _sha(path) == row.sha256 and _complete_pdf(path) == row.pages
+    if settled:
+        assert not list(directory.glob(".*.part")), "a temporary file was left"
+
+
+def _state(directory: Path, session) -> tuple:
+    return sorted((p.name, _sha(p)) for p in directory.iterdir() if p.is_file()), _rows(session)
+
+
+def test_a_killed_run_leaves_no_worker_and_files_that_agree_with_rows(
     aggregated, session, app, cli, tmp_path
 ):
     out = tmp_path / "out"
     term_dir = out / TERM
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "evalsys.cli", "report", "--term", TERM, "--out", str(out)]
-        + ["--jobs", "2"],
-        env=_env(app, tmp_path),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its workers share its process group: kill them all
-    )
+    # Two reports (one unit, two languages): small, yet a second to be busy with.
+    args = ["--unit", "CS-SE", "--lang", "en", "--lang", "zh", "--out", str(out)]
+
+    # 1. The parent alone, once the first PDF is there: its worker is on the second.
+    proc = _report(app, tmp_path, *args, "--jobs", "1")
     try:
-        deadline = time.monotonic() + 300
-        while not (term_dir.is_dir() and list(term_dir.glob("*.pdf"))):
-            assert proc.poll() is None, "the report run ended before it could be killed"
-            assert time.monotonic() < deadline, "no report appeared in time"
-            time.sleep(0.005)
+        _until(proc, lambda: term_dir.is_dir() and _visible(term_dir), "the first PDF")
+        assert len(_group(proc.pid)) > 1, "no worker process seen"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert _left_after(proc.pid) == [], "worker processes outlived their parent"
+    before = _state(term_dir, session)
+    time.sleep(1)
+    assert _state(term_dir, session) == before, "something went on writing after the kill"
+    assert len(_visible(term_dir)) == 1
+    _agree(session, term_dir, settled=False)
+
+    # 2. The whole group, once a new row is in (--force: files replaced, rows added).
+    rows = _rows(session)
+    proc = _report(app, tmp_path, *args, "--jobs", "1", "--force")
+    try:
+        _until(proc, lambda: _rows(session) > rows, "a new row")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    time.sleep(0.2)  # the workers die with the group
+    assert _left_after(proc.pid) == []
+    _agree(session, term_dir, settled=False)
 
-    shown = _visible(term_dir)
-    assert 0 < len(shown) < len(TREE), "killed half-way: some reports done, not all"
-    for path in shown:
-        assert path.suffix == ".pdf"
-        assert _complete_pdf(path) >= 2
-    session.rollback()
-    for record in session.exec(select(Report)).all():  # a record only for a whole file
-        path = Path(record.path)
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == record.sha256
-
-    # A temporary file like one left by a writer killed mid-write, older than any live writer.
-    stale = term_dir / ".CS.pdf.abc123.part"
+    # 3. A part like one left by a writer killed mid-write; the next run finishes the work.
+    stale = term_dir / ".CS-SE.en.pdf.0123456789abcdef.abc123.part"
     stale.write_bytes(b"%PDF-1.7 half")
-    old = time.time() - 3 * 3600
-    os.utime(stale, (old, old))
-
-    result = cli("report", "--term", TERM, "--out", str(out), "--jobs", "2")
+    app.config["REPORT_TIMEOUT_SECONDS"] = 0  # no limit: rendered here, no worker to start
+    result = cli("report", "--term", TERM, *args, "--jobs", "1")
     assert result.exit_code == 0, result.output
     assert "0 failed" in result.output
-    assert sorted(p.name for p in _visible(term_dir)) == sorted(f"{c}.en.pdf" for c in TREE)
-    assert not stale.exists()
+    assert [p.name for p in _visible(term_dir)] == ["CS-SE.en.pdf", "CS-SE.zh.pdf"]
+    _agree(session, term_dir, settled=True)
+
+
+#: A department: a short report, quick to render.
+UNIT = "CS-SE"
+KILL_AT_RENAME = """
+import os, signal, sys
+from pathlib import Path
+from sqlmodel import Session
+from evalsys import create_app
+from evalsys.db import get_engine
+from evalsys.reports.render import render_unit
+
+real_replace = os.replace
+
+def replace(src, dst):
+    if str(src).endswith(".part") and str(dst).endswith(".pdf"):
+        os.kill(os.getpid(), signal.SIGKILL)  # the row is committed; the file not renamed
+    return real_replace(src, dst)
+
+os.replace = replace
+app = create_app(serving=False)
+term, unit, out = sys.argv[1:]
+with Session(get_engine(app)) as session:
+    render_unit(session, app, term_code=term, unit_code=unit, out_dir=Path(out))
+"""
+
+
+def _killed_at_rename(app, tmp_path: Path, session, out: Path, version: int) -> Report:
+    """A new version of the unit's report, its renderer killed between commit and rename."""
+    unit = session.exec(select(OrgUnit).where(OrgUnit.code == UNIT)).one()
+    unit.name_en = f"Computing, version {version}"  # printed in the report: new bytes
+    session.add(unit)
+    session.commit()
+    done = subprocess.run(
+        [sys.executable, "-c", KILL_AT_RENAME, TERM, UNIT, str(out)],
+        env=_env(app, tmp_path),
+        cwd=ROOT,
+        capture_output=True,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
     session.rollback()
-    records = session.exec(select(Report)).all()
-    latest = {}
-    for record in records:
-        latest[record.unit_id] = record
-    assert len(latest) == len(TREE)
-    for record in latest.values():
-        path = Path(record.path)
-        assert _complete_pdf(path) == record.pages
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == record.sha256
+    path = (out / TERM / f"{UNIT}.en.pdf").resolve()
+    row = _newest(session, path)
+    assert row is not None and _sha(path) != row.sha256, "not killed in the window"
+    return row
+
+
+def test_killed_between_recording_and_renaming_the_download_and_the_next_run_repair(
+    aggregated, session, app, client, auth, factory, tmp_path
+):
+    out = tmp_path / "out"
+    path = (out / TERM / f"{UNIT}.en.pdf").resolve()
+    first = render.render_unit(session, app, term_code=TERM, unit_code=UNIT, out_dir=out)
+    assert first.status == "rendered"
+
+    # The download serves the recorded version, never the file left in place.
+    row = _killed_at_rename(app, tmp_path, session, out, 2)
+    factory.user("dean_cs", "dean@CS")
+    auth.login("dean_cs")
+    response = client.get(f"/reports/{TERM}/{UNIT}.pdf?lang=en")
+    assert response.status_code == 200
+    assert hashlib.sha256(response.data).hexdigest() == row.sha256
+    response.close()
+    session.rollback()
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "report.download")).one()
+    assert f"report {row.id} (en), sha256 {row.sha256[:16]}" in event.detail
+    assert _newest(session, path).id == row.id  # installed, not rendered again
+    _agree(session, out / TERM, settled=True)
+
+    # The next run installs it too, and finds the report unchanged: nothing to render.
+    row = _killed_at_rename(app, tmp_path, session, out, 3)
+    [outcome] = render.render_units(
+        app, term_code=TERM, unit_codes=[UNIT], out_dir=out, locales=["en"], in_process=True
+    )
+    assert (outcome.status, outcome.report_id) == ("unchanged", row.id)
+    _agree(session, out / TERM, settled=True)
 
 
 WRITER = """
 import sys
 from pathlib import Path
-from evalsys.reports.pdf import write_atomically
+from evalsys.reports.store import write_atomically
 write_atomically(Path(sys.argv[1]), b"%PDF-1.7\\n" + b"x" * (64 * 1024 * 1024) + b"\\n%%EOF\\n")
 """
 
