@@ -65,10 +65,18 @@ _REQUIRED_DETAIL = {
 
 
 def _out_of_scope(kind: str, code: str) -> LazyString:
-    """The refusal of a section outside the user's scope (a whole sentence per kind)."""
+    """The refusal of a section outside the user's scope, or of a code that names none.
+
+    One sentence per kind; the same for both, so the answer reveals no section code.
+    """
     if kind == FeedbackKind.OPEN_CLASS:
         return _l("the section '%(code)s' is outside your scope for open classes", code=code)
     return _l("the section '%(code)s' is outside your scope for spot checks", code=code)
+
+
+def _not_the_tutor(code: str) -> LazyString:
+    """The refusal of a group the user does not tutor (or that does not exist: the same words)."""
+    return _l("you are not the tutor of the group '%(code)s'", code=code)
 
 
 def _label(item: RubricItem) -> LazyString:
@@ -151,7 +159,7 @@ def check_feedback(
         )
         kind = None
 
-    target = _resolve_target(session, kind, data, errors)
+    target = _resolve_target(session, kind, data, errors, hide_unknown=observer.id == user.id)
     if target is not None:
         _check_scope(session, user=user, observer=observer, kind=kind, target=target)
 
@@ -228,8 +236,20 @@ class _Target:
 
 
 def _resolve_target(
-    session: Session, kind: str | None, data: FeedbackInput, errors: list[tuple[str, Message]]
+    session: Session,
+    kind: str | None,
+    data: FeedbackInput,
+    errors: list[tuple[str, Message]],
+    *,
+    hide_unknown: bool,
 ) -> _Target | None:
+    """The section or group the record is about; None when it cannot be found.
+
+    With ``hide_unknown`` (someone recording their own visit: the forms and the API),
+    a code that names nothing is refused exactly like one outside the user's scope,
+    so that the answer never tells whether a section or group exists. An admin
+    importing other observers' records (``hide_unknown`` False) sees the plain reason.
+    """
     if kind is None:
         return None
     section_code, group_code = clean(data.section), clean(data.group)
@@ -240,6 +260,8 @@ def _resolve_target(
             errors.append(("group", _l("required: the code of your tutor group")))
             return None
         group = session.exec(select(TutorGroup).where(TutorGroup.code == group_code)).first()
+        if group is None and hide_unknown:
+            raise FeedbackPermissionError("group", _not_the_tutor(group_code))
         if group is None:
             errors.append(
                 ("group", _l("there is no tutor group with the code '%(code)s'", code=group_code))
@@ -257,6 +279,8 @@ def _resolve_target(
         .join(Course, col(Course.id) == Section.course_id)
         .where(Section.code == section_code)
     ).first()
+    if row is None and hide_unknown:
+        raise FeedbackPermissionError("section", _out_of_scope(kind, section_code))
     if row is None:
         errors.append(
             ("section", _l("there is no section with the code '%(code)s'", code=section_code))
@@ -279,9 +303,7 @@ def _check_scope(
     elif target.group is not None:
         is_tutor = target.group.tutor_id == user.id and user.active
         if not (is_tutor or may(session, user, Perm.MANAGE, unit)):
-            raise FeedbackPermissionError(
-                "group", _l("you are not the tutor of the group '%(code)s'", code=target.group.code)
-            )
+            raise FeedbackPermissionError("group", _not_the_tutor(target.group.code))
     elif not may(session, user, SUBMIT_PERM[FeedbackKind(kind)], unit):
         raise FeedbackPermissionError("section", _out_of_scope(kind, target.code))
     if target.section is not None and target.section.teacher_id == observer.id:

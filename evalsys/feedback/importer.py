@@ -50,6 +50,7 @@ from evalsys.feedback.vocab import (
     Grade,
 )
 from evalsys.org.import_common import ImportIssue
+from evalsys.org.models import Section, TutorGroup
 from evalsys.validation import text_problem
 
 FEEDBACK_FILE = "feedback.csv"
@@ -325,6 +326,10 @@ def import_feedback(
         if (row.observer.id, row.key) in stored:
             outcome.unchanged += 1
             continue
+        unknown = _unknown_code(session, row.data)
+        if unknown is not None:
+            reader.located(row.number, FeedbackValidationError([unknown]), row.observer)
+            continue
         try:
             if dry_run or outcome.issues:
                 check_feedback(session, user=row.observer, data=row.data, today=today)
@@ -344,6 +349,30 @@ def import_feedback(
         outcome.created += 1
     outcome.issues.sort(key=lambda issue: issue.row or 0)  # stable: a row's own order stays
     return outcome
+
+
+def _unknown_code(session: Session, data: FeedbackInput) -> tuple[str, Message] | None:
+    """A section or group code that names nothing, said plainly.
+
+    The checks answer an unknown code like one outside the observer's scope (so
+    the forms and the API never tell whether a code exists); the importing school
+    admin sees every section anyway, and a typo deserves its own words.
+    """
+    if (
+        data.section
+        and not session.exec(select(Section.id).where(Section.code == data.section.strip())).first()
+    ):
+        code = data.section.strip()
+        return ("section", _l("there is no section with the code '%(code)s'", code=code))
+    if (
+        data.group
+        and not session.exec(
+            select(TutorGroup.id).where(TutorGroup.code == data.group.strip())
+        ).first()
+    ):
+        code = data.group.strip()
+        return ("group", _l("there is no tutor group with the code '%(code)s'", code=code))
+    return None
 
 
 def _stored_keys(session: Session, keys: set[str]) -> set[tuple[int, str]]:

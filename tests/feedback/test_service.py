@@ -128,11 +128,9 @@ LONG = "长" * 4001
     [
         (SPOT, {"kind": "lecture"}, "kind", "unknown kind 'lecture'"),
         (SPOT, {"section": None}, "section", "required"),
-        (SPOT, {"section": "NOPE-01"}, "section", "no section with the code 'NOPE-01'"),
         (SPOT, {"group": "G-SE-1"}, "group", "only tutor-group reports name a group"),
         (TUTOR, {"section": "SE101-01"}, "section", "leave section empty"),
         (TUTOR, {"group": None}, "group", "required"),
-        (TUTOR, {"group": "G-NOPE"}, "group", "no tutor group with the code 'G-NOPE'"),
         (SPOT, {"date": None}, "date", "required"),
         (SPOT, {"date": TODAY + timedelta(days=1)}, "date", "is in the future"),
         (SPOT, {"date": date(2026, 8, 31)}, "date", "outside the term 2026-2027-1"),
@@ -274,6 +272,24 @@ def test_scope_message_names_the_kind(session: Session, world, make_input):
 )
 def test_suggested_grade_bands(score, grade):
     assert suggested_grade(score) == grade
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "known", "unknown"),
+    [(SPOT, "section", "MA101-01", "NOPE-01"), (TUTOR, "group", "G-SE-2", "G-NOPE")],
+)
+def test_unknown_code_is_refused_like_one_outside_the_scope(
+    session: Session, world, make_input, kind, field, known, unknown
+):
+    """The answer never tells whether a section or group code exists (issue 13)."""
+    user = world.supervisor if kind == SPOT else world.tutor
+    answers = []
+    for code in (known, unknown):
+        with pytest.raises(FeedbackPermissionError) as caught:
+            submit(session, user, make_input(kind, **{field: code}))
+        answers.append((caught.value.field, caught.value.message.replace(code, "CODE")))
+    assert answers[0] == answers[1] == (field, answers[0][1])
+    assert count(session) == 0
 
 
 def test_scope_refused_before_validation(session: Session, world, make_input):

@@ -218,7 +218,8 @@ BAD = [
     ({"location": "x" * 201}, "location", "the limit is 200", 422),
     ({"announced": None}, "announced", "required: say whether the visit was announced", 422),
     ({"section": ""}, "section", "required: the code of the section", 422),
-    ({"section": "NOPE-9"}, "section", "there is no section with the code 'NOPE-9'", 422),
+    # An unknown code is answered like one outside the scope: no code's existence leaks.
+    ({"section": "NOPE-9"}, "section", "'NOPE-9' is outside your scope for spot checks", 403),
     ({"section": "MA101-01"}, "section", "outside your scope for spot checks", 403),
 ]
 
