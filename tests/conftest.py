@@ -81,14 +81,30 @@ def migrated_database(tmp_path_factory) -> Iterator[str]:
         yield f"sqlite:///{path}"
 
 
+def _empty_postgresql(conn) -> None:
+    """Every table empty again and every id counting from 1, as a fresh copy would be.
+
+    ``TRUNCATE`` of all 37 tables costs about half a second (it gives each table a
+    new file), which was a third of the PostgreSQL run; a test fills a few tables with
+    a few rows, so one query finds those and ``DELETE`` empties them, children first.
+    """
+    tables = SQLModel.metadata.sorted_tables
+    probe = " UNION ALL ".join(
+        f'SELECT {i} FROM (SELECT 1 FROM "{t.name}" LIMIT 1) AS t{i}' for i, t in enumerate(tables)
+    )
+    used = {row[0] for row in conn.execute(text(probe))}
+    for i in sorted(used, reverse=True):
+        conn.execute(text(f'DELETE FROM "{tables[i].name}"'))
+    conn.execute(text("SELECT setval(c.oid, 1, false) FROM pg_class AS c WHERE c.relkind = 'S'"))
+
+
 @pytest.fixture
 def database_url(migrated_database: str, tmp_path: Path) -> Iterator[str]:
     if PG_URL:
         yield migrated_database
         engine = make_engine(migrated_database)
-        tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
         with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            _empty_postgresql(conn)
         engine.dispose()
     else:
         path = tmp_path / "evalsys.sqlite3"
