@@ -23,13 +23,14 @@ from flask import Flask
 from flask.cli import ScriptInfo
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 import evalsys.models  # noqa: F401
 from evalsys import create_app, migrate
 from evalsys.cli import main
 from evalsys.db import get_engine, make_engine
 from tests.factories import Factory
+from tests.worlds import empty_tables
 
 PG_URL = os.environ.get("EVALSYS_TEST_DATABASE_URL")
 # Apps the tests start in other processes (scheduler, gunicorn, CLI) speak English too,
@@ -81,30 +82,16 @@ def migrated_database(tmp_path_factory) -> Iterator[str]:
         yield f"sqlite:///{path}"
 
 
-def _empty_postgresql(conn) -> None:
-    """Every table empty again and every id counting from 1, as a fresh copy would be.
-
-    ``TRUNCATE`` of all 37 tables costs about half a second (it gives each table a
-    new file), which was a third of the PostgreSQL run; a test fills a few tables with
-    a few rows, so one query finds those and ``DELETE`` empties them, children first.
-    """
-    tables = SQLModel.metadata.sorted_tables
-    probe = " UNION ALL ".join(
-        f'SELECT {i} FROM (SELECT 1 FROM "{t.name}" LIMIT 1) AS t{i}' for i, t in enumerate(tables)
-    )
-    used = {row[0] for row in conn.execute(text(probe))}
-    for i in sorted(used, reverse=True):
-        conn.execute(text(f'DELETE FROM "{tables[i].name}"'))
-    conn.execute(text("SELECT setval(c.oid, 1, false) FROM pg_class AS c WHERE c.relkind = 'S'"))
-
-
 @pytest.fixture
 def database_url(migrated_database: str, tmp_path: Path) -> Iterator[str]:
     if PG_URL:
         yield migrated_database
         engine = make_engine(migrated_database)
         with engine.begin() as conn:
-            _empty_postgresql(conn)
+            # As a fresh copy would be: no rows, every id counting from 1.
+            empty_tables(conn)
+            restart = "SELECT setval(c.oid, 1, false) FROM pg_class AS c WHERE c.relkind = 'S'"
+            conn.execute(text(restart))
         engine.dispose()
     else:
         path = tmp_path / "evalsys.sqlite3"

@@ -21,6 +21,7 @@ from evalsys.feedback.checks import compute_overall_score
 from evalsys.feedback.models import Feedback, FeedbackScore, Rubric, RubricItem
 from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup
 from tests.factories import Factory
+from tests.worlds import built_once
 
 NOW = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
@@ -152,12 +153,16 @@ def _base(factory: Factory, session: Session) -> Uni:
 @pytest.fixture
 def bare_uni(factory: Factory, session: Session) -> Uni:
     """The tree, terms and rubrics, with no courses or feedback: tests add what they need."""
-    return _base(factory, session)
+    return built_once("bare_uni", session, lambda: _base(factory, session))
 
 
 @pytest.fixture
 def uni(factory: Factory, session: Session) -> Uni:
     """A random university: 2 terms, ~200 records with two spot-check rubric versions."""
+    return built_once("uni", session, lambda: _generated(factory, session))
+
+
+def _generated(factory: Factory, session: Session) -> Uni:
     rng = random.Random(20261123)
     uni = _base(factory, session)
     uni.teachers = [factory.user(f"t{i}", "teacher@U") for i in range(8)]

@@ -9,14 +9,19 @@ import pytest
 
 from evalsys.aggregation import service
 from tests.aggregation.conftest import Uni, bare_uni, settings, uni  # noqa: F401  (fixtures)
+from tests.worlds import built_once
 
 
 @pytest.fixture
 def aggregated(uni: Uni, session) -> Uni:  # noqa: F811
     """Both terms aggregated (the second compares with the first)."""
-    service.aggregate_term(session, term=uni.terms["T1"].code)
-    service.aggregate_term(session, term=uni.terms["T2"].code)
-    return uni
+
+    def build() -> Uni:
+        service.aggregate_term(session, term=uni.terms["T1"].code)
+        service.aggregate_term(session, term=uni.terms["T2"].code)
+        return uni
+
+    return built_once("uni-aggregated", session, build)
 
 
 def pdf_text(path: Path) -> str:

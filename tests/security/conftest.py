@@ -25,9 +25,10 @@ from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.models import Feedback
 from evalsys.feedback.service import submit_feedback
 from evalsys.loop import service as loop
-from evalsys.org.models import Section, Term
+from evalsys.org.models import OrgUnit, Section, Term
 from evalsys.reports.models import Report
 from tests.factories import Factory
+from tests.worlds import built_once
 
 #: Inside the test term; the forms use the real date, which is checked against the term too.
 VISIT = date(2026, 10, 15)
@@ -56,6 +57,7 @@ class SecurityWorld:
     inside_feedback: Feedback  # a submitted spot check by `supervisor`
     outside_feedback: Feedback  # a submitted spot check by the MATH supervisor
     users: dict[str, User]
+    units: dict[str, OrgUnit] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     #: URL parameter -> (inside value, outside value) for objects other areas add
     #: (``world.extra["problem_id"] = (inside_problem.id, outside_problem.id)``).
@@ -85,6 +87,31 @@ def spot_check(session: Session, section: str, **extra) -> FeedbackInput:
 
 @pytest.fixture
 def sworld(app: Flask, factory: Factory, session: Session, tmp_path: Path) -> SecurityWorld:
+    world = built_once("security", session, lambda: _build(factory, session))
+    # Files are the test's own: a stand-in report for each of CS-SE and MATH-PURE, and
+    # an upload staged on the import page.
+    for unit in ("CS-SE", "MATH-PURE"):
+        pdf = tmp_path / f"{unit}.pdf"
+        content = b"%PDF-1.4\n% a stand-in report\n%%EOF\n"
+        pdf.write_bytes(content)
+        session.add(
+            Report(
+                term_id=world.term.id,  # type: ignore[arg-type]
+                unit_id=world.units[unit].id,  # type: ignore[arg-type]
+                path=str(pdf),
+                sha256=hashlib.sha256(content).hexdigest(),
+                input_hash="0" * 64,
+                pages=1,
+                size=pdf.stat().st_size,
+            )
+        )
+    session.commit()
+    world.extra["token"] = (_staged_import(app, world.users["root"]),) * 2
+    return world
+
+
+def _build(factory: Factory, session: Session) -> SecurityWorld:
+    """Everything of the world that lives in the database (built once, copied after)."""
     units = factory.university()
     units["MATH-PURE"].name = f"基础数学系 {OUTSIDE}"
     session.add(units["MATH-PURE"])
@@ -112,23 +139,6 @@ def sworld(app: Flask, factory: Factory, session: Session, tmp_path: Path) -> Se
         today=VISIT,
     )
     session.commit()
-    for unit in ("CS-SE", "MATH-PURE"):
-        pdf = tmp_path / f"{unit}.pdf"
-        content = b"%PDF-1.4\n% a stand-in report\n%%EOF\n"
-        pdf.write_bytes(content)
-        session.add(
-            Report(
-                term_id=term.id,  # type: ignore[arg-type]
-                unit_id=units[unit].id,  # type: ignore[arg-type]
-                path=str(pdf),
-                # The download serves a file only when it matches its row's hash.
-                sha256=hashlib.sha256(content).hexdigest(),
-                input_hash="0" * 64,
-                pages=1,
-                size=pdf.stat().st_size,
-            )
-        )
-    session.commit()
     world = SecurityWorld(
         term=term,
         inside_section=inside,
@@ -136,15 +146,13 @@ def sworld(app: Flask, factory: Factory, session: Session, tmp_path: Path) -> Se
         inside_feedback=fb_in,
         outside_feedback=fb_out,
         users=users,
+        units={code: units[code] for code in ("CS-SE", "MATH-PURE")},
     )
     for name, user in users.items():
         _, raw = tokens.create_token(session, user=user, name="security tests")
         world.tokens[name] = raw
     session.commit()
-    # New areas: create one object inside CS-SE and one in MATH-PURE (name the outside
-    # one with OUTSIDE) here, and put their ids in world.extra under the URL parameter name.
     _loop_objects(session, world, units, math_teacher)
-    world.extra["token"] = (_staged_import(app, users["root"]),) * 2
     return world
 
 

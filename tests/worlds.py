@@ -1,0 +1,133 @@
+"""Test worlds built once per run and copied into each test's empty database.
+
+A world (the aggregation tests' generated university, the security tests' one user
+per role, ...) takes from a few tenths of a second to seconds to build through the
+services, and dozens of tests start from the same one. :func:`built_once` builds it
+in the first test that asks, keeps every row of the database then (and, on
+PostgreSQL, where each sequence stood), and from then on writes those rows straight
+into the next test's database in place of what it holds — the same ids, the same
+values, as if built again. A world built on another (the aggregated university on
+the generated one) is saved whole, so restoring it replaces the first.
+
+The objects a world hands to its tests (ORM rows inside dataclasses, dicts, lists)
+are kept detached and merged into each test's own session without a query, so a test
+that changes one of them changes only its own copy.
+
+A world may only write database rows through the test's session: files it needs
+(stand-in PDFs, staged uploads) belong to the fixture's per-test part, after
+:func:`built_once` returns.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlmodel import Session, SQLModel
+
+from tests.factories import Factory
+
+W = TypeVar("W")
+
+
+@dataclass
+class _Saved:
+    rows: dict[str, list[dict[str, Any]]]
+    sequences: dict[str, tuple[int, bool]]
+    world: Any
+
+
+_SAVED: dict[str, _Saved] = {}
+
+
+def built_once(name: str, session: Session, build: Callable[[], W]) -> W:
+    """The world ``name``: built by ``build`` the first time, restored from its rows after."""
+    saved = _SAVED.get(name)
+    if saved is None:
+        world = build()
+        session.commit()
+        connection = session.connection()
+        saved = _Saved(_rows(connection), _sequences(connection), world)
+        session.commit()
+        # The built objects become the detached originals every test merges a copy of.
+        session.expunge_all()
+        _SAVED[name] = saved
+    else:
+        _restore(session.connection(), saved)
+        session.commit()
+    return _attach(saved.world, session)
+
+
+def _rows(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for table in SQLModel.metadata.sorted_tables:
+        found = [dict(r) for r in conn.execute(table.select()).mappings()]
+        if found:
+            rows[table.name] = found
+    return rows
+
+
+def _sequences(conn: Connection) -> dict[str, tuple[int, bool]]:
+    if conn.dialect.name != "postgresql":
+        return {}  # SQLite's ids follow the rows (no AUTOINCREMENT table in the schema)
+    names = conn.execute(text("SELECT sequencename FROM pg_sequences")).scalars().all()
+    out: dict[str, tuple[int, bool]] = {}
+    for seq in names:
+        last, called = conn.execute(text(f'SELECT last_value, is_called FROM "{seq}"')).one()
+        out[seq] = (last, called)
+    return out
+
+
+def empty_tables(conn: Connection) -> None:
+    """Deletes every row, children first, touching only the tables that hold some.
+
+    One query finds them: a test fills a few of the 37 tables, and emptying only
+    those is far cheaper than ``TRUNCATE`` of all (which gives each a new file).
+    """
+    tables = SQLModel.metadata.sorted_tables
+    probe = " UNION ALL ".join(
+        f'SELECT {i} FROM (SELECT 1 FROM "{t.name}" LIMIT 1) AS t{i}' for i, t in enumerate(tables)
+    )
+    for i in sorted({row[0] for row in conn.execute(text(probe))}, reverse=True):
+        conn.execute(tables[i].delete())
+
+
+def _restore(conn: Connection, saved: _Saved) -> None:
+    """The saved rows, in place of whatever the database holds (a world built on another)."""
+    empty_tables(conn)
+    for table in SQLModel.metadata.sorted_tables:
+        rows = saved.rows.get(table.name)
+        if rows:
+            conn.execute(table.insert(), rows)
+    for seq, (last, called) in saved.sequences.items():
+        conn.execute(
+            text("SELECT setval(CAST(:seq AS regclass), :last, :called)"),
+            {"seq": f'"{seq}"', "last": last, "called": called},
+        )
+
+
+def _attach(value: Any, session: Session) -> Any:
+    """A copy of ``value`` whose ORM objects belong to ``session`` (no query is made)."""
+    if isinstance(value, SQLModel) and hasattr(value, "__table__"):
+        return session.merge(value, load=False)
+    if isinstance(value, Session):
+        return session
+    if isinstance(value, Factory):
+        return Factory(session)
+    if isinstance(value, dict):
+        return {k: _attach(v, session) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_attach(v, session) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_attach(v, session) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = copy.copy(value)
+        for f in dataclasses.fields(value):
+            setattr(out, f.name, _attach(getattr(value, f.name), session))
+        return out
+    return copy.deepcopy(value)
