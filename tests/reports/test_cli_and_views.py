@@ -29,7 +29,7 @@ def test_tree_units_top_down(aggregated, session):
     assert tree_units(session, "CS") == ["CS"]
 
 
-def test_cli_renders_the_tree_in_workers_then_skips_it(aggregated, cli, session, tmp_path):
+def test_cli_renders_the_tree_in_workers_then_skips_it(bare_aggregated, cli, session, tmp_path):
     out = tmp_path / "out"
     result = cli("report", "--term", TERM, "--out", str(out), "--jobs", "2")
     assert result.exit_code == 0, result.output

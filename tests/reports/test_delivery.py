@@ -147,7 +147,7 @@ def test_no_mail_server_no_mail(aggregated, session, app):
 
 
 def test_the_final_aggregation_renders_the_tree_and_emails_it(
-    uni, session, app, factory, smtp, monkeypatch
+    bare_uni, session, app, factory, smtp, monkeypatch
 ):
     """The scheduler's final run of an ended term hands over: every unit's report is rendered
     from the final results (in worker processes), each person in charge gets theirs by email,
@@ -163,7 +163,7 @@ def test_the_final_aggregation_renders_the_tree_and_emails_it(
 
     factory.user("dean_cs", "dean@CS", name="计算机院长")
     factory.user("leader_u", "leader@U", name="校领导")
-    t1 = uni.terms["T1"]  # ended 2026-07-05; T2 is still open on the day below
+    t1 = bare_uni.terms["T1"]  # ended 2026-07-05; T2 is still open on the day below
     scheduler_jobs.load_job_modules(app)
     monkeypatch.setattr(service, "local_today", lambda config: date(2026, 10, 15))
     run = scheduler_jobs.run_job(app, "aggregate-ended-terms", owner="t", trigger="manual")
