@@ -17,6 +17,7 @@ from evalsys.accounts.models import ROLE_VALUES, RoleGrant, User
 from evalsys.db import get_engine
 from evalsys.demo import DEMO_PASSWORD, demo_tables, load_demo
 from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup
+from tests.worlds import built_once
 
 TABLES = demo_tables()
 PEOPLE = {r["username"]: r for r in TABLES["people.csv"]}
@@ -171,8 +172,14 @@ def _load(cli):
     return result.output
 
 
-def test_demo_command_prints_logins_and_password(cli):
-    output = _load(cli)
+@pytest.fixture
+def loaded(cli, session) -> str:
+    """The demo loaded into the test's database (run once, copied after); its first output."""
+    return built_once("demo", session, lambda: _load(cli))
+
+
+def test_demo_command_prints_logins_and_password(loaded):
+    output = loaded
     for line in demo.login_lines(TABLES["people.csv"]):
         assert line in output
     assert DEMO_PASSWORD in output
@@ -182,8 +189,7 @@ def test_demo_command_prints_logins_and_password(cli):
     assert f"Passwords: {len(PEOPLE)} set" in output
 
 
-def test_database_holds_exactly_the_demo_tables(cli, session):
-    _load(cli)
+def test_database_holds_exactly_the_demo_tables(loaded, session):
     units = session.exec(select(OrgUnit.id, OrgUnit.code)).all()
     unit_code = dict(units)
     assert {
@@ -221,8 +227,7 @@ def test_database_holds_exactly_the_demo_tables(cli, session):
     } == {tuple(r.values()) for r in TABLES["groups.csv"]}  # fmt: skip
 
 
-def test_counts_and_chinese_text_in_the_database(cli, session):
-    _load(cli)
+def test_counts_and_chinese_text_in_the_database(loaded, session):
     kinds = dict(session.exec(select(OrgUnit.kind, func.count()).group_by(OrgUnit.kind)).all())
     assert kinds["school"] == 1 and kinds["college"] >= 4 and kinds["department"] >= 12
     n_courses = session.exec(select(func.count()).select_from(Course)).one()
@@ -241,8 +246,7 @@ def test_counts_and_chinese_text_in_the_database(cli, session):
     assert "教务处管理员" in names and "王婉清" in names and "Emily Carter" in names
 
 
-def test_a_demo_dean_logs_in(cli, client):
-    _load(cli)
+def test_a_demo_dean_logs_in(loaded, client):
     dean = _with_role("dean")[0]["username"]
     r = client.post("/login", data={"username": dean, "password": "wrong password"})
     assert r.status_code == 401
@@ -262,8 +266,7 @@ def _snapshot(app) -> dict[str, list[dict]]:
         }  # fmt: skip
 
 
-def test_running_twice_changes_nothing(app, cli):
-    _load(cli)
+def test_running_twice_changes_nothing(loaded, app, cli):
     before = _snapshot(app)
     assert len(before["section"]) == len(TABLES["sections.csv"])
     assert len(before["role_grant"]) == sum(len(_grants(r)) for r in PEOPLE.values())
@@ -282,8 +285,7 @@ def test_running_twice_changes_nothing(app, cli):
     assert new_actions == ["import"]
 
 
-def test_running_again_restores_a_changed_password_only(app, cli, session):
-    _load(cli)
+def test_running_again_restores_a_changed_password_only(loaded, app, cli, session):
     user = session.exec(select(User).where(col(User.username) == "wangwq")).one()
     other = session.exec(select(User).where(col(User.username) == "yaonan")).one()
     service.set_password(session, user, "changed by the user")
@@ -304,7 +306,7 @@ def test_invalid_demo_data_is_refused(session, monkeypatch):
         load_demo(session, echo=lambda _line: None)
 
 
-def test_demo_has_feedback_and_statistics_in_every_begun_term(cli, session):
+def test_demo_has_feedback_and_statistics_in_every_begun_term(loaded, session):
     """The pages, dashboards and reports of the demo show figures, not empty states."""
     from datetime import date
 
@@ -315,7 +317,7 @@ def test_demo_has_feedback_and_statistics_in_every_begun_term(cli, session):
     from evalsys.feedback.models import Feedback
     from evalsys.org.models import Term
 
-    output = _load(cli)
+    output = loaded
     session.rollback()
     for code, _name, start, end in TERMS:
         term = session.exec(select(Term).where(Term.code == code)).one()
