@@ -15,13 +15,14 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.cli import ScriptInfo
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -166,3 +167,36 @@ class Auth:
 @pytest.fixture
 def auth(client) -> Auth:
     return Auth(client)
+
+
+class Queries:
+    """The SQL statements the app's engine runs, for tests that a page's count stays flat."""
+
+    def __init__(self, app: Flask) -> None:
+        self.engine = get_engine(app)
+
+    @contextmanager
+    def __call__(self) -> Iterator[list[str]]:
+        """Every statement run inside the block (the test's own session's included)."""
+        seen: list[str] = []
+
+        def before(conn, cursor, statement, *args) -> None:
+            seen.append(statement)
+
+        event.listen(self.engine, "before_cursor_execute", before)
+        try:
+            yield seen
+        finally:
+            event.remove(self.engine, "before_cursor_execute", before)
+
+    def page(self, client, url: str) -> int:
+        """The number of statements a successful GET of ``url`` runs."""
+        with self() as seen:
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+        return len(seen)
+
+
+@pytest.fixture
+def queries(app: Flask) -> Queries:
+    return Queries(app)

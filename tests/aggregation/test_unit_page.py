@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import event
 
 from evalsys.aggregation import service
-from evalsys.db import get_engine
 
 
 @pytest.fixture
@@ -91,23 +89,12 @@ def test_before_any_aggregation(client, auth, uni):
     assert "No term has been aggregated yet" in page
 
 
-def test_queries_do_not_grow_with_the_children(app, client, auth, aggregated, session):
+def test_queries_do_not_grow_with_the_children(app, client, auth, aggregated, session, queries):
     aggregated.factory.user("boss", "admin@U")
     auth.login("boss")
 
     def count(url: str) -> int:
-        seen: list[str] = []
-
-        def before(conn, cursor, statement, *args):
-            seen.append(statement)
-
-        engine = get_engine(app)
-        event.listen(engine, "before_cursor_execute", before)
-        try:
-            assert client.get(url).status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", before)
-        return len(seen)
+        return queries.page(client, url)
 
     small_dept, small_school = count("/units/CS-AI"), count("/units/U")
     t = aggregated.factory

@@ -6,10 +6,8 @@ import json
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import Session, func, select
 
-from evalsys.db import get_engine
 from evalsys.feedback.models import Feedback, FeedbackRevision, FeedbackScore, RubricItem
 from evalsys.feedback.rubrics import current_rubric, rubric_items
 from evalsys.org.models import OrgUnit
@@ -481,26 +479,17 @@ def test_list_pagination(api, session, world, stored):
     assert third["items"][0]["scores"] == full_scores(session, "spot_check", 8)
 
 
-def test_list_runs_a_bounded_number_of_queries(api, app, session, world, stored):
+def test_list_runs_a_bounded_number_of_queries(api, app, session, world, stored, queries):
     for i in range(12):
         stored(world.supervisor, date=TODAY - timedelta(days=i))
     api.as_("admin")
     api.get(URL)  # the token's first use writes last_used_at; later ones within a minute don't
-    statements: list[str] = []
-
-    def count_statement(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    engine = get_engine(app)
-    event.listen(engine, "before_cursor_execute", count_statement)
-    try:
+    with queries() as statements:
         api.get(URL + "?per_page=2&unit=CS")
         small = len(statements)
         statements.clear()
         response = api.get(URL + "?per_page=12&unit=CS")
         large = len(statements)
-    finally:
-        event.remove(engine, "before_cursor_execute", count_statement)
     assert len(response.get_json()["items"]) == 12
     assert small == large
     # BEGIN, token, unit, scope check, count, page, scores

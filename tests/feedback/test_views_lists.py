@@ -7,7 +7,6 @@ import re
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import Session
 
 from evalsys import create_app
@@ -150,22 +149,9 @@ def test_list_pagination_keeps_filters(client, auth, web, session, make_input):
     assert record_ids(last) == record_ids(second)
 
 
-def count_queries(app, client, url: str) -> int:
-    seen: list[str] = []
-
-    def before(conn, cursor, statement, *args):
-        seen.append(statement)
-
-    engine = get_engine(app)
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        assert client.get(url).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-    return len(seen)
-
-
-def test_queries_per_page_do_not_grow(app, client, auth, web, session, make_input, factory):
+def test_queries_per_page_do_not_grow(
+    app, client, auth, web, session, make_input, factory, queries
+):
     """5 records or 40, with several teachers and observers: the same number of queries."""
     data = make_input(date=today())
     tutor_data = make_input("tutor_group", date=today())
@@ -178,14 +164,14 @@ def test_queries_per_page_do_not_grow(app, client, auth, web, session, make_inpu
     add(3)
     auth.login("admin")
     urls = ["/feedback/", "/feedback/?kind=spot_check&score_min=10", "/feedback/mine"]
-    small = [count_queries(app, client, url) for url in urls]
+    small = [queries.page(client, url) for url in urls]
     add(20)
-    assert [count_queries(app, client, url) for url in urls] == small
+    assert [queries.page(client, url) for url in urls] == small
     client.post("/logout")
     auth.login("teacher")
-    small_teaching = count_queries(app, client, "/feedback/teaching")
+    small_teaching = queries.page(client, "/feedback/teaching")
     add(20)
-    assert count_queries(app, client, "/feedback/teaching") == small_teaching
+    assert queries.page(client, "/feedback/teaching") == small_teaching
 
 
 # --- my records, feedback on my classes -------------------------------------------------

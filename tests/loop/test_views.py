@@ -210,25 +210,13 @@ def test_forms_refuse_a_post_without_csrf_token(world, people, session, client, 
 
 
 def test_problem_list_query_count_does_not_grow_with_problems(
-    world, people, session, client, auth, app
+    world, people, session, client, auth, app, queries
 ):
-    from sqlalchemy import event
-
-    from evalsys.db import get_engine
-
     _propose(session, world, people)
     auth.login("dean_cs")
 
     def count() -> int:
-        seen = []
-        engine = get_engine(app)
-        listener = lambda *a, **k: seen.append(1)  # noqa: E731
-        event.listen(engine, "before_cursor_execute", listener)
-        try:
-            assert client.get(f"/loop/units/CS?term={T1}").status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", listener)
-        return len(seen)
+        return queries.page(client, f"/loop/units/CS?term={T1}")
 
     before = count()
     session.rollback()  # drop the read snapshot taken before the app's writes

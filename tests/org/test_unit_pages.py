@@ -6,11 +6,9 @@ import re
 
 import pytest
 from flask_babel import gettext, ngettext
-from sqlalchemy import event
 from sqlmodel import select
 
 from evalsys.accounts.models import User
-from evalsys.db import get_engine
 from evalsys.i18n import in_locale
 from evalsys.org.models import Course
 from tests.i18n.visible import data_words, foreign_words
@@ -81,23 +79,12 @@ def test_user_text_is_escaped(client, auth, uni):
     assert "<b>Operating</b>" not in page
 
 
-def test_queries_per_page_do_not_grow(app, client, auth, factory, uni):
+def test_queries_per_page_do_not_grow(app, client, auth, factory, uni, queries):
     """The department page runs the same number of queries for 2 courses as for 40."""
     auth.login("admin")
 
     def count(url: str) -> int:
-        seen: list[str] = []
-
-        def before(conn, cursor, statement, *args):
-            seen.append(statement)
-
-        engine = get_engine(app)
-        event.listen(engine, "before_cursor_execute", before)
-        try:
-            assert client.get(url).status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", before)
-        return len(seen)
+        return queries.page(client, url)
 
     small_dept, small_school = count("/units/CS-SE"), count("/units/U")
     term = factory.term("2027-2028-1")

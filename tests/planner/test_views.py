@@ -235,23 +235,10 @@ def test_admin_draws_a_week_from_the_term_page(client, auth, session: Session, p
 
 
 def test_term_page_query_count_does_not_grow_with_assignments(
-    app: Flask, client, auth, session: Session, plan: Plan
+    app: Flask, client, auth, session: Session, plan: Plan, queries
 ):
-    from sqlalchemy import event
-
-    from evalsys.db import get_engine
-
     def count_queries() -> int:
-        seen = []
-
-        def on(*args):
-            seen.append(1)
-
-        engine = get_engine(app)
-        event.listen(engine, "before_cursor_execute", on)
-        client.get(f"/planner/terms/{plan.term.code}")
-        event.remove(engine, "before_cursor_execute", on)
-        return len(seen)
+        return queries.page(client, f"/planner/terms/{plan.term.code}")
 
     auth.login("admin")
     draw_week(session, term=plan.term, week=1, seed=1)
