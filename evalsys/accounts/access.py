@@ -5,22 +5,29 @@ view must declare its access with :func:`public`, :func:`login_required` or (API
 views) :func:`token_required`;
 the app refuses to serve an endpoint that declares neither (see
 :func:`enforce_declared_access`), so a route added without thought is closed,
-not open. Views then check the unit with :func:`require`.
+not open. Views then check the unit with :func:`require`, or find what their address
+names with :func:`unit_or_404` and :func:`feedback_or_404` (``api_…`` for the JSON API):
+one place decides between 404 and 403 for every page. Who may read a feedback record is
+one SQL condition, :func:`feedback_visible_to`, for lists and single records alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from flask import abort, current_app, request
 from flask_login import current_user
-from sqlalchemy import Select, exists
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import Role, RoleGrant, User
-from evalsys.org.models import OrgUnit, OrgUnitClosure
+from evalsys.feedback.models import Feedback
+from evalsys.feedback.vocab import FeedbackStatus
+from evalsys.org.models import OrgUnit, OrgUnitClosure, Section
+from evalsys.validation import MAX_INT
 
 
 class Perm(StrEnum):
@@ -50,11 +57,17 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
 }
 
 
-def roles_with(perm: Perm) -> list[str]:
-    return sorted(role.value for role, perms in ROLE_PERMS.items() if perm in perms)
+#: One permission, or several of which any one will do (the loop's pages are read with
+#: VIEW_REPORTS or MANAGE_LOOP).
+Perms = Perm | Collection[Perm]
 
 
-def _grant_covers(user_id: int, perm: Perm, unit_id_column: Any) -> Any:
+def roles_with(perm: Perms) -> list[str]:
+    wanted = {perm} if isinstance(perm, Perm) else set(perm)
+    return sorted(role.value for role, perms in ROLE_PERMS.items() if wanted & perms)
+
+
+def _grant_covers(user_id: int, perm: Perms, unit_id_column: Any) -> Any:
     """SQL condition: some grant of the user carrying ``perm`` sits at or above the unit."""
     return exists().where(
         RoleGrant.user_id == user_id,
@@ -64,16 +77,17 @@ def _grant_covers(user_id: int, perm: Perm, unit_id_column: Any) -> Any:
     )
 
 
-def may(session: Session, user: User | Any, perm: Perm, unit_id: int) -> bool:
-    """May ``user`` do ``perm`` on the unit? One query, whatever the depth of the tree."""
-    if user is None or not getattr(user, "is_authenticated", True) or not user.active:
+def may(session: Session, user: User | Any, perm: Perms, unit_id: int) -> bool:
+    """May ``user`` do ``perm`` (any of several) on the unit? One query, whatever the depth."""
+    if not _active(user):
         return False
     stmt = select(_grant_covers(user.id, perm, unit_id))
     return bool(session.exec(stmt).one())  # type: ignore[call-overload]
 
 
-def scope_ids(user: User, perm: Perm) -> Select:
-    """A subquery of the ids of every unit where ``user`` has ``perm``, for ``.in_()`` filters."""
+def scope_ids(user: User, perm: Perms) -> Select:
+    """A subquery of the ids of every unit where ``user`` has ``perm`` (any of several),
+    for ``.in_()`` filters."""
     return (
         select(OrgUnitClosure.descendant_id)
         .join(RoleGrant, col(RoleGrant.unit_id) == OrgUnitClosure.ancestor_id)
@@ -111,10 +125,178 @@ def user_roles(session: Session, user: User) -> list[tuple[str, OrgUnit]]:
     return [(role, unit) for role, unit in session.exec(stmt).all()]
 
 
-def require(session: Session, perm: Perm, unit_id: int) -> None:
+def require(session: Session, perm: Perms, unit_id: int) -> None:
     """Abort with 403 unless the current user has ``perm`` on the unit."""
     if not may(session, current_user, perm, unit_id):
         abort(403)
+
+
+# --- one object, one rule: load it (else 404), then check it (else 403) -----------------
+#
+# flaskr's ``get_post(id, check_author)`` and Indico's ``_process_args`` / ``_check_access``:
+# every page, API call, report and loop view that names a unit or a record by its address
+# goes through these, so "which status for which refusal" is decided here once.
+
+
+def unit_by_code(session: Session, code: str) -> OrgUnit | None:
+    return session.exec(select(OrgUnit).where(OrgUnit.code == code)).first()
+
+
+def unit_or_404(session: Session, code: str, user: User | Any, perm: Perms) -> OrgUnit:
+    """The unit of the address: 404 if there is none, 403 unless ``user`` has ``perm`` on it.
+
+    The unit pages have always told these two apart (the access matrix expects the 403);
+    where a code must not reveal whether it exists (a section named on a form), the
+    caller answers both alike itself.
+    """
+    unit = unit_by_code(session, code)
+    if unit is None:
+        abort(404)
+    if not may(session, user, perm, unit.id):  # type: ignore[arg-type]
+        abort(403)
+    return unit
+
+
+class FeedbackPerm(StrEnum):
+    """What one may do with one feedback record (not a unit permission: it depends on the
+    record's author, section and status as much as on grants)."""
+
+    VIEW = "view"  # read it: see feedback_visible_to
+    CHANGE = "change"  # edit or withdraw it: its author (the edit window is the service's)
+
+
+def feedback_authored_by(user: User | Any) -> ColumnElement[bool]:
+    """SQL condition: the user wrote the record."""
+    return col(Feedback.observer_id) == user.id
+
+
+def feedback_reviewed_by(user: User | Any) -> ColumnElement[bool]:
+    """SQL condition: the record's department is in the user's ``VIEW_FEEDBACK`` scope
+    (heads their department, deans their college, leaders and admins their units)."""
+    return col(Feedback.department_id).in_(scope_ids(user, Perm.VIEW_FEEDBACK))
+
+
+def feedback_taught_to(user: User | Any) -> ColumnElement[bool]:
+    """SQL condition: the record is about a section the user teaches."""
+    return col(Feedback.section_id).in_(select(Section.id).where(Section.teacher_id == user.id))
+
+
+def feedback_visible_to(user: User | Any) -> ColumnElement[bool]:
+    """SQL condition: the one definition of who may read a feedback record.
+
+    Its author, always (drafts are theirs alone); reviewers of its department once it is
+    submitted, and still after it is withdrawn; the teacher of its section while it is
+    submitted. Lists filter with it, and the one-record check (:func:`feedback_lookup`)
+    selects it, so a record is never in a list yet refused on its page, or the reverse.
+    An inactive or anonymous user sees nothing, as with :func:`may`.
+    """
+    if not _active(user):
+        return false()
+    return or_(
+        feedback_authored_by(user),
+        and_(col(Feedback.status) != FeedbackStatus.DRAFT.value, feedback_reviewed_by(user)),
+        and_(col(Feedback.status) == FeedbackStatus.SUBMITTED.value, feedback_taught_to(user)),
+    )
+
+
+def _active(user: User | Any) -> bool:
+    """Logged in (or an API caller) and not deactivated: anyone else may do nothing."""
+    return user is not None and getattr(user, "is_authenticated", True) and bool(user.active)
+
+
+@dataclass(frozen=True)
+class FeedbackAccess:
+    """How a user stands to one record, as :func:`feedback_visible_to` and its parts say."""
+
+    status: str
+    can_view: bool  # feedback_visible_to
+    author: bool
+    reviewer: bool  # VIEW_FEEDBACK on the record's department
+    teacher: bool  # teaches the section the record is about
+
+    @property
+    def hidden(self) -> bool:
+        """Another's draft does not exist for them: refused with 404, never 403."""
+        return self.status == FeedbackStatus.DRAFT and not self.can_view
+
+    def allows(self, perm: FeedbackPerm) -> bool:
+        return self.author if perm == FeedbackPerm.CHANGE else self.can_view
+
+    def sees_observer(self, *, shown_to_teacher: bool) -> bool:
+        """Teachers see who observed them only where the site says so."""
+        return self.author or self.reviewer or (self.teacher and shown_to_teacher)
+
+
+def _access_columns(user: User | Any) -> list[Any]:
+    if not _active(user):
+        return [false(), false(), false(), false()]
+    return [
+        feedback_visible_to(user),
+        feedback_authored_by(user),
+        feedback_reviewed_by(user),
+        feedback_taught_to(user),
+    ]
+
+
+def feedback_lookup(
+    session: Session, feedback_id: int, user: User | Any
+) -> tuple[Feedback, FeedbackAccess] | None:
+    """The record and how ``user`` stands to it, in one query; None if there is no such id."""
+    if not 0 < feedback_id <= MAX_INT:  # no integer column holds it: it names nothing
+        return None
+    stmt = select(Feedback, *_access_columns(user)).where(col(Feedback.id) == feedback_id)
+    row = session.exec(stmt).first()  # type: ignore[call-overload]
+    if row is None:
+        return None
+    feedback, visible, author, reviewer, teacher = row
+    access = FeedbackAccess(feedback.status, bool(visible), *map(bool, (author, reviewer, teacher)))
+    return feedback, access
+
+
+def feedback_or_404(
+    session: Session, feedback_id: int, user: User | Any, perm: FeedbackPerm | None
+) -> tuple[Feedback, FeedbackAccess]:
+    """The record of the address for the web pages: 404 if there is none or it is another's
+    draft, 403 unless ``user`` may do ``perm`` with it (None: the caller's service decides,
+    as withdrawing does after reading its form)."""
+    found = feedback_lookup(session, feedback_id, user)
+    if found is None or found[1].hidden:
+        abort(404)
+    feedback, access = found
+    if perm is not None and not access.allows(perm):
+        abort(403)
+    return feedback, access
+
+
+# --- the same, answered as the JSON API answers (evalsys.api.auth.error_response) ----------
+
+
+def api_feedback_or_404(
+    session: Session, feedback_id: int, user: User | Any
+) -> tuple[Feedback, FeedbackAccess]:
+    """The record for an API call: anything the caller may not read is a JSON 404, never a
+    403, so an id tells nothing about records outside their scope."""
+    found = feedback_lookup(session, feedback_id, user)
+    if found is None or not found[1].can_view:
+        _api_abort(404, f"no feedback record {feedback_id} that you may see")
+    return found  # type: ignore[return-value]
+
+
+def api_require(
+    session: Session, user: User | Any, perm: Perms, unit_id: int, message: str
+) -> None:
+    """A JSON 403 with ``message`` unless ``user`` has ``perm`` on the unit. (The API finds
+    the unit among a request's other parameters: an unknown code is one of its 422's field
+    errors, not a 404, so only the scope check is shared.)"""
+    if not may(session, user, perm, unit_id):
+        _api_abort(403, message)
+
+
+def _api_abort(status: int, message: str) -> NoReturn:
+    from evalsys.api.auth import error_response
+
+    # A response raised as is: the API's error handler does not rewrite it (it has no code).
+    abort(error_response(status, message))
 
 
 # --- declaring access on views -------------------------------------------------

@@ -1,11 +1,12 @@
 """What the API shows of feedback and rubrics, and which records a caller may see.
 
-A caller sees the records they wrote (drafts too) and the submitted and
+A caller sees what :func:`evalsys.accounts.access.feedback_visible_to` allows, the
+rule of the web pages too: the records they wrote (drafts too), the submitted and
 withdrawn records of every department where a role gives them
 ``Perm.VIEW_FEEDBACK`` (deans their college, heads their department, leaders
-and admins their units): drafts are their author's alone, as on the web pages.
+and admins their units), and the submitted records on the sections they teach.
 Everything else does not exist for them: a record outside this answers 404,
-never 403, so ids reveal nothing.
+never 403, so ids reveal nothing (:func:`evalsys.accounts.access.api_feedback_or_404`).
 
 A page of records costs three queries whatever its size: the records with the
 codes they refer to (one joined query), the total, and the scores of the page.
@@ -17,10 +18,13 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, false, func, or_
+from sqlalchemy import ColumnElement, case, false, func, not_, or_
 from sqlmodel import Session, col, select
 
-from evalsys.accounts.access import Perm, scope_ids
+from evalsys.accounts.access import (
+    feedback_authored_by,
+    feedback_reviewed_by,
+)
 from evalsys.accounts.models import User
 from evalsys.feedback.models import Feedback, FeedbackScore, Rubric, RubricItem
 from evalsys.feedback.rubrics import rubric_items
@@ -29,7 +33,6 @@ from evalsys.feedback.vocab import (
     GRADE_LABELS,
     MEETING_FORMAT_LABELS,
     OBSERVER_LEVEL_LABELS,
-    FeedbackStatus,
     Grade,
 )
 from evalsys.org.models import OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
@@ -55,35 +58,12 @@ PLAIN_COLUMNS = (
 )
 
 
-def visible_to(user: User) -> ColumnElement[bool]:
-    """SQL condition: the caller wrote the record, or it is no draft and in their scope, or
-    it is a submitted record on a section they teach (as the web's record page allows)."""
-    return or_(
-        col(Feedback.observer_id) == user.id,
-        and_(
-            col(Feedback.status) != FeedbackStatus.DRAFT.value,
-            col(Feedback.department_id).in_(scope_ids(user, Perm.VIEW_FEEDBACK)),
-        ),
-        and_(
-            col(Feedback.status) == FeedbackStatus.SUBMITTED.value,
-            col(Feedback.section_id).in_(_taught_by(user)),
-        ),
-    )
-
-
-def _taught_by(user: User) -> Any:
-    return select(Section.id).where(col(Section.teacher_id) == user.id)
-
-
 def observer_hidden_from(user: User, *, shown_to_teacher: bool) -> ColumnElement[bool]:
     """SQL condition: ``user`` reads this record only as its section's teacher, and teachers
     are not told who observed them (``FEEDBACK_SHOW_OBSERVER_TO_TEACHER`` off)."""
     if shown_to_teacher:
         return false()
-    return and_(
-        col(Feedback.observer_id) != user.id,
-        col(Feedback.department_id).not_in(scope_ids(user, Perm.VIEW_FEEDBACK)),
-    )
+    return not_(or_(feedback_authored_by(user), feedback_reviewed_by(user)))
 
 
 def in_subtree(unit_id: int) -> ColumnElement[bool]:
@@ -138,12 +118,13 @@ def page_of_records(
 
 def one_record(
     session: Session, user: User, feedback_id: int, *, shown_to_teacher: bool = False
-) -> dict[str, Any] | None:
-    """The record if the caller may see it; None otherwise (the caller answers 404)."""
+) -> dict[str, Any]:
+    """One record as the API writes it, for a caller already let through (by
+    :func:`~evalsys.accounts.access.api_feedback_or_404`, or as its author who just stored
+    it); ``user`` decides only whether the observer is named."""
     hidden = observer_hidden_from(user, shown_to_teacher=shown_to_teacher)
-    stmt = _rows_query(hidden).where(col(Feedback.id) == feedback_id, visible_to(user))
-    rows = list(session.exec(stmt).all())
-    return _with_scores(session, rows)[0] if rows else None
+    rows = list(session.exec(_rows_query(hidden).where(col(Feedback.id) == feedback_id)).all())
+    return _with_scores(session, rows)[0]
 
 
 def _with_scores(session: Session, rows: list[Any]) -> list[dict[str, Any]]:

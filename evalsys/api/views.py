@@ -18,7 +18,15 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from sqlmodel import select
 from werkzeug.exceptions import HTTPException
 
-from evalsys.accounts.access import Perm, may, public, token_required
+from evalsys.accounts.access import (
+    Perm,
+    api_feedback_or_404,
+    api_require,
+    feedback_visible_to,
+    public,
+    token_required,
+    unit_by_code,
+)
 from evalsys.accounts.service import audit
 from evalsys.aggregation import export
 from evalsys.aggregation import read as aggregates
@@ -41,7 +49,7 @@ from evalsys.feedback.inputs import (
 from evalsys.feedback.rubrics import current_rubric
 from evalsys.feedback.service import submit_or_replay
 from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus, values
-from evalsys.org.models import OrgUnit, Term
+from evalsys.org.models import Term
 from evalsys.validation import printable, storable, text_problem
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -49,8 +57,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000
-#: Database integers are 32-bit: ids and counts above this cannot exist.
-MAX_INT = 2**31 - 1
 #: Arrays and objects within arrays and objects: a feedback body needs 2 (its scores).
 MAX_DEPTH = 32
 NOTHING_STORED = "invalid feedback: nothing was stored"
@@ -255,7 +261,7 @@ def list_feedback() -> Response:
     errors: list[dict[str, str]] = []
     page = _positive_int(args, "page", 1, MAX_PAGE, errors)
     per_page = _positive_int(args, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE, errors)
-    conditions = [records.visible_to(user)]
+    conditions = [feedback_visible_to(user)]
     kind = args.get("kind")
     if kind is not None:
         if kind not in values(FeedbackKind):
@@ -277,14 +283,14 @@ def list_feedback() -> Response:
     unit_code = args.get("unit")
     unit = None
     if unit_code is not None:
-        unit = session.exec(select(OrgUnit).where(OrgUnit.code == unit_code)).first()
+        unit = unit_by_code(session, unit_code)
         if unit is None:
             errors.append({"field": "unit", "message": f"there is no unit '{unit_code}'"})
     if errors:
         return _invalid(errors)
     if unit is not None:
-        if not may(session, user, Perm.VIEW_UNIT, unit.id):  # type: ignore[arg-type]
-            return error_response(403, f"the unit '{unit.code}' is outside your scope")
+        message = f"the unit '{unit.code}' is outside your scope"
+        api_require(session, user, Perm.VIEW_UNIT, unit.id, message)  # type: ignore[arg-type]
         conditions.append(records.in_subtree(unit.id))  # type: ignore[arg-type]
     assert page is not None and per_page is not None
     hidden = records.observer_hidden_from(user, shown_to_teacher=_shown_to_teacher())
@@ -320,14 +326,12 @@ def _positive_int(
 @bp.get("/feedback/<int:feedback_id>")
 @token_required
 def get_feedback(feedback_id: int) -> Response:
-    record = None
-    if feedback_id <= MAX_INT:
-        record = records.one_record(
-            get_session(), api_user(), feedback_id, shown_to_teacher=_shown_to_teacher()
-        )
-    if record is None:
-        return error_response(404, f"no feedback record {feedback_id} that you may see")
-    return jsonify(record)
+    session = get_session()
+    user = api_user()
+    api_feedback_or_404(session, feedback_id, user)
+    return jsonify(
+        records.one_record(session, user, feedback_id, shown_to_teacher=_shown_to_teacher())
+    )
 
 
 def _shown_to_teacher() -> bool:
@@ -367,8 +371,9 @@ def list_aggregates() -> Response:
     if errors:
         return _invalid(errors)
     assert term is not None
-    if unit is not None and not may(session, user, Perm.VIEW_REPORTS, unit.org_unit_id):
-        return error_response(403, f"the statistics of '{unit.code}' are outside your scope")
+    if unit is not None:
+        message = f"the statistics of '{unit.code}' are outside your scope"
+        api_require(session, user, Perm.VIEW_REPORTS, unit.org_unit_id, message)
     run = last_run(session, term.id, succeeded=True)  # type: ignore[arg-type]
     if run is None:
         return error_response(404, f"the term {term.code} has not been aggregated yet")

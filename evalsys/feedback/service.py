@@ -27,7 +27,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from evalsys.accounts.access import ROLE_PERMS, Perm, may, scope_ids
+from evalsys.accounts.access import (
+    ROLE_PERMS,
+    Perm,
+    feedback_authored_by,
+    feedback_reviewed_by,
+    feedback_taught_to,
+    scope_ids,
+)
 from evalsys.accounts.models import Role, RoleGrant, User, utcnow
 from evalsys.feedback.checks import (
     SUBMIT_PERM,
@@ -70,7 +77,6 @@ from evalsys.validation import text_problem
 __all__ = [
     "DEFAULT_EDIT_WINDOW",
     "CheckedFeedback",
-    "FeedbackAccess",
     "FeedbackFilters",
     "FeedbackRow",
     "GroupChoice",
@@ -91,7 +97,6 @@ __all__ = [
     "current_rubric",
     "edit_deadline",
     "edit_window_from_config",
-    "feedback_access",
     "feedback_by_observer",
     "feedback_in_scope",
     "feedback_on_teacher",
@@ -584,42 +589,6 @@ def submittable_kinds(session: Session, *, user: User) -> list[str]:
     return kinds
 
 
-@dataclass(frozen=True)
-class FeedbackAccess:
-    """How a user stands to one record: its author, a reviewer of its unit, its teacher."""
-
-    status: str
-    author: bool
-    reviewer: bool  # Perm.VIEW_FEEDBACK on the record's department (heads, deans, admins)
-    teacher: bool  # teaches the section the record is about
-
-    @property
-    def can_view(self) -> bool:
-        """Drafts are their author's alone; withdrawn records stay with author and reviewers."""
-        if self.status == FeedbackStatus.DRAFT:
-            return self.author
-        if self.status == FeedbackStatus.WITHDRAWN:
-            return self.author or self.reviewer
-        return self.author or self.reviewer or self.teacher
-
-    def sees_observer(self, *, shown_to_teacher: bool) -> bool:
-        """Teachers see who observed them only where the site says so."""
-        return self.author or self.reviewer or (self.teacher and shown_to_teacher)
-
-
-def feedback_access(session: Session, *, user: User, feedback: Feedback) -> FeedbackAccess:
-    teacher = False
-    if feedback.section_id is not None:
-        section = session.get(Section, feedback.section_id)
-        teacher = section is not None and section.teacher_id == user.id
-    return FeedbackAccess(
-        status=feedback.status,
-        author=feedback.observer_id == user.id,
-        reviewer=may(session, user, Perm.VIEW_FEEDBACK, feedback.department_id),
-        teacher=teacher,
-    )
-
-
 # --- what a form offers to choose from --------------------------------------------------
 
 #: A term stays open for new records this long after its last day: visits of the
@@ -884,7 +853,7 @@ def scope_conditions(user: User | None, filters: FeedbackFilters | None = None) 
     f = filters or FeedbackFilters()
     conditions: list[Any] = [Feedback.status == FeedbackStatus.SUBMITTED]
     if user is not None:
-        conditions.append(col(Feedback.department_id).in_(scope_ids(user, Perm.VIEW_FEEDBACK)))
+        conditions.append(feedback_reviewed_by(user))
     if f.term:
         conditions.append(col(Feedback.term_id).in_(select(Term.id).where(Term.code == f.term)))
     if f.unit:
@@ -920,7 +889,7 @@ def feedback_by_observer(
     session: Session, *, user: User, page: int = 1, per_page: int = 25
 ) -> Page[FeedbackRow]:
     """The user's own records, drafts first (they wait to be finished), newest visit first."""
-    conditions = [Feedback.observer_id == user.id]
+    conditions = [feedback_authored_by(user)]
     drafts_first = case((Feedback.status == FeedbackStatus.DRAFT, 0), else_=1)
     order = [drafts_first, col(Feedback.visit_date).desc()]
     return _page_of_rows(session, conditions, order, page, per_page)
@@ -930,11 +899,7 @@ def feedback_on_teacher(
     session: Session, *, user: User, page: int = 1, per_page: int = 25
 ) -> Page[FeedbackRow]:
     """Submitted records on the sections the user teaches, newest visit first."""
-    taught = select(Section.id).where(Section.teacher_id == user.id)
-    conditions = [
-        Feedback.status == FeedbackStatus.SUBMITTED,
-        col(Feedback.section_id).in_(taught),
-    ]
+    conditions = [Feedback.status == FeedbackStatus.SUBMITTED, feedback_taught_to(user)]
     return _page_of_rows(session, conditions, [col(Feedback.visit_date).desc()], page, per_page)
 
 

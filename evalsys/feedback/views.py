@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlmodel import Session, col, select
 
-from evalsys.accounts.access import login_required, may
+from evalsys.accounts.access import FeedbackPerm, feedback_or_404, login_required, may
 from evalsys.accounts.models import User, utcnow
 from evalsys.db import get_session
 from evalsys.feedback import forms
@@ -284,11 +284,7 @@ def offered_section(session: Session, *, user: User, kind: str, code: str) -> Se
 def edit(feedback_id: int):
     session = get_session()
     user = me()
-    feedback = session.get(Feedback, feedback_id)
-    if feedback is None or (feedback.observer_id != user.id and feedback.status == "draft"):
-        abort(404)
-    if feedback.observer_id != user.id:
-        abort(403)
+    feedback, _access = feedback_or_404(session, feedback_id, user, FeedbackPerm.CHANGE)
     if not can_change(feedback, user, edit_window(), utcnow()):
         flash(_why_locked(feedback), "error")
         return redirect(url_for(".record", feedback_id=feedback.id), 303)
@@ -321,9 +317,8 @@ def _why_locked(feedback: Feedback) -> str:
 def withdraw(feedback_id: int):
     session = get_session()
     user = me()
-    feedback = session.get(Feedback, feedback_id)
-    if feedback is None or (feedback.observer_id != user.id and feedback.status == "draft"):
-        abort(404)
+    # Who may withdraw is the service's answer, after the form is read.
+    feedback, _access = feedback_or_404(session, feedback_id, user, None)
     form = WithdrawForm()
     if not form.validate():
         abort(400)

@@ -1,9 +1,10 @@
 """The record page: one record with its scores, responses and history; teacher responses.
 
-Who sees a record is :class:`FeedbackAccess`'s answer: its author, reviewers
-(``VIEW_FEEDBACK`` on its department: heads, deans, leaders, admins) and the
-teacher of its section; drafts only their author. A teacher sees the observer's
-name only where ``FEEDBACK_SHOW_OBSERVER_TO_TEACHER`` is on.
+Who sees a record is :func:`evalsys.accounts.access.feedback_visible_to`'s answer
+(the lists and the API ask it too): its author, reviewers (``VIEW_FEEDBACK`` on its
+department: heads, deans, leaders, admins) and the teacher of its section; drafts
+only their author. A teacher sees the observer's name only where
+``FEEDBACK_SHOW_OBSERVER_TO_TEACHER`` is on.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlmodel import col, select
 
-from evalsys.accounts.access import login_required
+from evalsys.accounts.access import FeedbackAccess, FeedbackPerm, feedback_or_404, login_required
 from evalsys.accounts.models import User, utcnow
 from evalsys.db import get_session
 from evalsys.feedback import forms
@@ -25,14 +26,12 @@ from evalsys.feedback.forms import ItemView, ResponseForm, WithdrawForm
 from evalsys.feedback.models import Feedback, FeedbackRevision, Rubric
 from evalsys.feedback.rubrics import rubric_items
 from evalsys.feedback.service import (
-    FeedbackAccess,
     FeedbackPermissionError,
     FeedbackStateError,
     FeedbackValidationError,
     add_teacher_response,
     can_change,
     edit_deadline,
-    feedback_access,
     feedback_scores,
     responses_for,
 )
@@ -49,30 +48,18 @@ from evalsys.i18n import fmt_date, fmt_num, localized
 from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup
 
 
-def _load(feedback_id: int) -> tuple[Feedback, FeedbackAccess]:
-    """The record and how the user stands to it; 404 for others' drafts, 403 for strangers."""
-    session = get_session()
-    feedback = session.get(Feedback, feedback_id)
-    if feedback is None:
-        abort(404)
-    access = feedback_access(session, user=me(), feedback=feedback)
-    if not access.can_view:
-        abort(404 if feedback.status == FeedbackStatus.DRAFT else 403)
-    return feedback, access
-
-
 @bp.route("/<int:feedback_id>")
 @login_required
 def record(feedback_id: int):
-    feedback, access = _load(feedback_id)
+    feedback, access = feedback_or_404(get_session(), feedback_id, me(), FeedbackPerm.VIEW)
     return _render(feedback, access)
 
 
 @bp.route("/<int:feedback_id>/respond", methods=["POST"])
 @login_required
 def respond(feedback_id: int):
-    feedback, access = _load(feedback_id)
     session = get_session()
+    feedback, access = feedback_or_404(session, feedback_id, me(), FeedbackPerm.VIEW)
     form = ResponseForm()
     if not form.validate():
         return _render(feedback, access, response_form=form, status=400)

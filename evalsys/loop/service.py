@@ -109,20 +109,21 @@ TEXT_LIMIT = 4000
 # --- access ----------------------------------------------------------------------------
 
 
+#: Heads, deans and leaders (VIEW_REPORTS) read a unit's problems; managers too.
+READ_PERMS = (Perm.MANAGE_LOOP, Perm.VIEW_REPORTS)
+
+
 def can_manage(session: Session, user: User | Any, unit_id: int) -> bool:
     return may(session, user, Perm.MANAGE_LOOP, unit_id)
 
 
 def can_view(session: Session, user: User | Any, unit_id: int) -> bool:
-    """Heads, deans and leaders (VIEW_REPORTS) read a unit's problems; managers too."""
-    return may(session, user, Perm.MANAGE_LOOP, unit_id) or may(
-        session, user, Perm.VIEW_REPORTS, unit_id
-    )
+    return may(session, user, READ_PERMS, unit_id)
 
 
 def visible_problem_ids(user: User) -> Any:
     """A subquery of the ids of the problems the user may read (for lists and dashboards)."""
-    units = scope_ids(user, Perm.VIEW_REPORTS).union(scope_ids(user, Perm.MANAGE_LOOP))
+    units = scope_ids(user, READ_PERMS)
     return select(Problem.id).where(col(Problem.unit_id).in_(units))
 
 

@@ -22,7 +22,7 @@ from flask_login import current_user
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from evalsys.accounts.access import Perm, login_required, top_units
+from evalsys.accounts.access import Perm, login_required, top_units, unit_or_404
 from evalsys.accounts.models import User
 from evalsys.aggregation.service import local_today
 from evalsys.db import get_session
@@ -114,11 +114,8 @@ def _today() -> date:
 
 def _unit(session: Session, code: str, *, manage: bool) -> OrgUnit:
     """The unit of the address (404 if none) that the user may read, or ``manage`` (403)."""
-    unit = session.exec(select(OrgUnit).where(OrgUnit.code == code)).first()
-    if unit is None:
-        abort(404)
-    (_require_manage if manage else _require_view)(session, unit.id)  # type: ignore[arg-type]
-    return unit
+    perm = Perm.MANAGE_LOOP if manage else service.READ_PERMS
+    return unit_or_404(session, code, current_user, perm)
 
 
 def _pick_term(terms: list[Term], code: str | None) -> Term | None:

@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from evalsys.accounts.access import Perm, login_required, may, require, scope_ids
+from evalsys.accounts.access import Perm, login_required, may, scope_ids, unit_or_404
 from evalsys.accounts.models import User
 from evalsys.accounts.service import audit
 from evalsys.db import get_session
@@ -17,7 +17,6 @@ from evalsys.org import hierarchy
 from evalsys.org.models import (
     UNIT_KIND_NAMES,
     Course,
-    OrgUnit,
     OrgUnitClosure,
     Section,
     Term,
@@ -31,10 +30,7 @@ bp = Blueprint("org", __name__, url_prefix="/units")
 @login_required
 def unit(code: str):
     session = get_session()
-    unit = session.exec(select(OrgUnit).where(OrgUnit.code == code)).first()
-    if unit is None:
-        abort(404)
-    require(session, Perm.VIEW_UNIT, unit.id)
+    unit = unit_or_404(session, code, current_user, Perm.VIEW_UNIT)
     trail = hierarchy.ancestors(session, unit.id)
     linkable = _viewable_ancestors(session, unit.id)
     children = hierarchy.children(session, unit.id)
@@ -86,10 +82,7 @@ def statistics(code: str, fmt: str):
     if fmt not in FORMATS:
         abort(404)
     session = get_session()
-    unit = session.exec(select(OrgUnit).where(OrgUnit.code == code)).first()
-    if unit is None:
-        abort(404)
-    require(session, Perm.VIEW_REPORTS, unit.id)  # type: ignore[arg-type]
+    unit = unit_or_404(session, code, current_user, Perm.VIEW_REPORTS)
     term = session.exec(select(Term).where(Term.code == request.args.get("term", ""))).first()
     if term is None or last_run(session, term.id, succeeded=True) is None:  # type: ignore[arg-type]
         abort(404)

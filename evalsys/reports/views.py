@@ -32,7 +32,7 @@ from flask_login import current_user
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from evalsys.accounts.access import Perm, login_required, may, scope_ids
+from evalsys.accounts.access import Perm, login_required, scope_ids, unit_or_404
 from evalsys.accounts.service import audit
 from evalsys.db import get_session
 from evalsys.i18n import LOCALE_NAMES, LOCALES, current_locale, localized, normalise
@@ -77,12 +77,9 @@ def _scoped(term_code: str, unit_code: str) -> tuple[Term, OrgUnit]:
     """The term and unit, or 404; 403 unless the user may read the unit's reports."""
     session = get_session()
     term = session.exec(select(Term).where(Term.code == term_code)).first()
-    unit = session.exec(select(OrgUnit).where(OrgUnit.code == unit_code)).first()
-    if term is None or unit is None:
+    if term is None:
         abort(404)
-    if not may(session, current_user, Perm.VIEW_REPORTS, unit.id):  # type: ignore[arg-type]
-        abort(403)
-    return term, unit
+    return term, unit_or_404(session, unit_code, current_user, Perm.VIEW_REPORTS)
 
 
 def _current(term: Term, unit: OrgUnit, locale: str | None) -> tuple[Report | None, bytes | None]:
