@@ -160,14 +160,16 @@ def test_hand_written_controls_take_the_same_attributes(request_context):
     assert set(page.by_id["until"]) == {"id", "tag"} and "until-error" not in page.by_id
 
 
-#: Markup that _forms.html writes, and no other template should.
+#: Markup that _forms.html (and the pager in _macros.html) writes, and no other template should.
 OWNED = {
     "aria-invalid": "_forms.html",
     "field-error": "_forms.html",
+    'rel="prev"': "_macros.html",
+    'rel="next"': "_macros.html",
 }
 
 
-def test_no_template_writes_the_form_markup_by_hand():
+def test_no_template_writes_the_form_or_pager_markup_by_hand():
     """A sixth hand-written copy of the error markup drifts from the others (one forgot
     aria-describedby, one the hint): every template imports the macros instead."""
     copies = []
@@ -179,6 +181,7 @@ def test_no_template_writes_the_form_markup_by_hand():
         copies += [
             f"{name}: macro {m}"
             for m in re.findall(r"\{%-?\s*macro\s+(\w+)", source)
-            if m in {"field", "error", "control", "radios", "checkbox"} and name != "_forms.html"
+            if m in {"field", "error", "control", "radios", "checkbox", "pager", "share"}
+            and name not in ("_forms.html", "_macros.html")
         ]
     assert copies == []
