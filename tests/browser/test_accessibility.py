@@ -179,6 +179,8 @@ def test_form_errors_are_announced_and_linked(app, live_server, university, desk
     future = (date.today() + timedelta(days=3)).isoformat()
     page.fill("#date", future)
     page.click("button[name=send]")
+    # evalsys.js moves the focus on DOMContentLoaded: under load the click returns before it.
+    page.wait_for_load_state()
     summary = page.locator("#error-summary")
     assert summary.get_attribute("role") == "alert"
     assert page.evaluate("document.activeElement.id") == "error-summary"
