@@ -126,20 +126,7 @@ def _helpers() -> dict[str, Any]:
         "action_names": ACTION_NAMES,
         "announced_names": forms.ANNOUNCED_NAMES,
         "local_time": local_time,
-        "invalid": _invalid,
     }
-
-
-def _invalid(field: Any, hint: bool = False) -> dict[str, str]:
-    """``aria-invalid`` and ``aria-describedby`` for a field: its hint and its error text."""
-    described = [f"{field.id}-hint"] if hint else []
-    attrs = {}
-    if field.errors:
-        attrs["aria-invalid"] = "true"
-        described.append(f"{field.id}-error")
-    if described:
-        attrs["aria-describedby"] = " ".join(described)
-    return attrs
 
 
 # --- choosing a form --------------------------------------------------------------------

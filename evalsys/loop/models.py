@@ -158,7 +158,7 @@ class Problem(SQLModel, table=True):
     merged_into_id: int | None = Field(
         default=None, foreign_key="loop_problem.id", index=True, ondelete="SET NULL"
     )
-    created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_by_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     resolved_at: datetime | None = None
@@ -213,7 +213,7 @@ class Meeting(SQLModel, table=True):
     #: Attendees without an account (guests, student representatives), as typed.
     other_attendees: str | None = Field(default=None, max_length=2000)
     decisions: str = Field(max_length=8000)
-    created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_by_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -221,7 +221,9 @@ class MeetingAttendee(SQLModel, table=True):
     __tablename__ = "loop_meeting_attendee"
 
     meeting_id: int = Field(foreign_key="loop_meeting.id", primary_key=True, ondelete="CASCADE")
-    user_id: int = Field(foreign_key="user_account.id", primary_key=True, ondelete="CASCADE")
+    user_id: int = Field(
+        foreign_key="user_account.id", primary_key=True, index=True, ondelete="CASCADE"
+    )
 
 
 class MeetingProblem(SQLModel, table=True):
@@ -259,11 +261,15 @@ class Action(SQLModel, table=True):
     status: str = Field(default=ActionStatus.OPEN.value, max_length=20)
     notes: str | None = Field(default=None, max_length=4000)
     # Training-plan adjustment (培养方案调整), all optional.
-    plan_course_id: int | None = Field(default=None, foreign_key="course.id", ondelete="SET NULL")
+    plan_course_id: int | None = Field(
+        default=None, foreign_key="course.id", index=True, ondelete="SET NULL"
+    )
     plan_programme: str | None = Field(default=None, max_length=200)
     plan_change: str | None = Field(default=None, max_length=2000)
-    plan_from_term_id: int | None = Field(default=None, foreign_key="term.id", ondelete="SET NULL")
-    created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    plan_from_term_id: int | None = Field(
+        default=None, foreign_key="term.id", index=True, ondelete="SET NULL"
+    )
+    created_by_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     done_at: datetime | None = None
@@ -288,7 +294,7 @@ class ActionNotice(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     action_id: int = Field(foreign_key="loop_action.id", index=True, ondelete="CASCADE")
     kind: str = Field(max_length=20)
-    user_id: int = Field(foreign_key="user_account.id", ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
     email: str = Field(max_length=254)
     due_date: date
     status: str = Field(default=NoticeStatus.PENDING.value, max_length=20)

@@ -99,13 +99,7 @@ bp.add_app_template_global(loop_name, "loop_name")
 
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
-    return {"invalid": _invalid, "source_names": SOURCE_NAMES}
-
-
-def _invalid(field: Any) -> dict[str, str]:
-    if field.errors:
-        return {"aria-invalid": "true", "aria-describedby": f"{field.id}-error"}
-    return {}
+    return {"source_names": SOURCE_NAMES}
 
 
 def _today() -> date:

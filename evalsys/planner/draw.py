@@ -269,7 +269,7 @@ def draw_week(
         week_start=weeks.week_start(term, week),
         parameters=_parameters(inputs, result),
         trigger=trigger.value,
-        created_by=user.id if user is not None else None,
+        created_by_id=user.id if user is not None else None,
     )
     session.add(draw)
     session.flush()

@@ -98,7 +98,9 @@ class PlanSetting(SQLModel, table=True):
     #: Whether the weekly job draws this term.
     active: bool = True
     updated_at: datetime = Field(default_factory=utcnow)
-    updated_by: int | None = Field(default=None, foreign_key="user_account.id", ondelete="SET NULL")
+    updated_by_id: int | None = Field(
+        default=None, foreign_key="user_account.id", index=True, ondelete="SET NULL"
+    )
 
 
 class Draw(SQLModel, table=True):
@@ -121,7 +123,9 @@ class Draw(SQLModel, table=True):
     parameters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     trigger: str = Field(default=DrawTrigger.MANUAL.value, max_length=20)
     created_at: datetime = Field(default_factory=utcnow)
-    created_by: int | None = Field(default=None, foreign_key="user_account.id", ondelete="SET NULL")
+    created_by_id: int | None = Field(
+        default=None, foreign_key="user_account.id", index=True, ondelete="SET NULL"
+    )
 
 
 class Assignment(SQLModel, table=True):

@@ -54,7 +54,7 @@ def save_settings(
         if name in values:
             setattr(settings, name, values[name])
     settings.updated_at = utcnow()
-    settings.updated_by = user.id if user is not None else None
+    settings.updated_by_id = user.id if user is not None else None
     session.add(settings)
     session.flush()
     return settings

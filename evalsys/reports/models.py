@@ -36,7 +36,7 @@ class Report(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     term_id: int = Field(foreign_key="term.id", ondelete="CASCADE")
-    unit_id: int = Field(foreign_key="org_unit.id", ondelete="CASCADE")
+    unit_id: int = Field(foreign_key="org_unit.id", index=True, ondelete="CASCADE")
     #: The report's language ("zh", "en"): part of its input hash and of its file name.
     locale: str = Field(default="zh", max_length=8, sa_column_kwargs={"server_default": "zh"})
     #: Where the PDF was written (absolute, as the renderer saw it).
@@ -73,7 +73,7 @@ class ReportDelivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     report_id: int = Field(foreign_key="report.id", index=True, ondelete="CASCADE")
     term_id: int = Field(foreign_key="term.id", ondelete="CASCADE")
-    unit_id: int = Field(foreign_key="org_unit.id", ondelete="CASCADE")
+    unit_id: int = Field(foreign_key="org_unit.id", index=True, ondelete="CASCADE")
     input_hash: str = Field(max_length=64)
     user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
     email: str = Field(max_length=254)

@@ -37,6 +37,7 @@ PAGES = [
     ("dean", "/loop/"),
     ("dean", "/loop/units/CS"),
     ("dean", "/loop/units/CS/problems/new"),
+    ("dean", "/loop/units/CS/meetings/new"),
     ("sup", "/planner/"),
     ("admin", "/admin/schedule/"),
     ("admin", "/admin/rubrics/"),
@@ -133,6 +134,41 @@ def test_main_pages_have_no_serious_accessibility_violations(
     assert not found, "\n".join(f"{where}:\n  " + "\n  ".join(v) for where, v in found.items())
 
 
+def test_forms_showing_their_errors_have_no_serious_accessibility_violations(
+    live_server, university, desktop
+):
+    """The error state is where the form markup (templates/_forms.html) matters most: each
+    form sent back with a message beside a field, checked like the pages above."""
+    page = desktop
+    found: dict[str, list[str]] = {}
+
+    def check(where: str, selector: str) -> None:
+        page.wait_for_selector(selector)
+        if problems := violations(page):
+            found[where] = problems
+
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=username]", "sup")
+    page.click("main button[type=submit]")
+    check("/login, no password", "#password[aria-invalid=true]")
+
+    log_in(page, live_server, "sup", Factory.PASSWORD)
+    page.goto(f"{live_server}/feedback/new/spot_check")
+    page.fill("#section", "SE101-01")
+    page.fill("#date", (date.today() + timedelta(days=3)).isoformat())
+    page.fill("#enrolled", "-3")
+    page.click("button[name=send]")
+    check("/feedback/new/spot_check, sent with errors", "#enrolled[aria-invalid=true]")
+
+    page.context.clear_cookies()
+    log_in(page, live_server, "admin", Factory.PASSWORD)
+    page.goto(f"{live_server}/planner/terms/T-NOW/settings")
+    page.fill("#visits_per_week", "-1")
+    page.click("main form button[type=submit], main form input[type=submit]")
+    check("/planner/terms/T-NOW/settings, sent with errors", "#visits_per_week[aria-invalid=true]")
+    assert not found, "\n".join(f"{where}:\n  " + "\n  ".join(v) for where, v in found.items())
+
+
 def test_form_errors_are_announced_and_linked(app, live_server, university, desktop):
     """The error summary is a live alert; each entry links to its field, which says it is invalid
     and points at its message."""
@@ -143,6 +179,8 @@ def test_form_errors_are_announced_and_linked(app, live_server, university, desk
     future = (date.today() + timedelta(days=3)).isoformat()
     page.fill("#date", future)
     page.click("button[name=send]")
+    # evalsys.js moves the focus on DOMContentLoaded: under load the click returns before it.
+    page.wait_for_load_state()
     summary = page.locator("#error-summary")
     assert summary.get_attribute("role") == "alert"
     assert page.evaluate("document.activeElement.id") == "error-summary"
