@@ -28,7 +28,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import ROLE_PERMS, Perm, may, scope_ids
-from evalsys.accounts.models import Role, RoleGrant, User, utcnow
+from evalsys.accounts.models import Role, RoleGrant, User
+from evalsys.clock import utcnow
 from evalsys.feedback.checks import (
     SUBMIT_PERM,
     CheckedFeedback,

@@ -21,7 +21,8 @@ from flask_login import current_user
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import login_required, may
-from evalsys.accounts.models import User, utcnow
+from evalsys.accounts.models import User
+from evalsys.clock import utcnow
 from evalsys.db import get_session
 from evalsys.feedback import forms
 from evalsys.feedback.checks import SUBMIT_PERM
