@@ -18,6 +18,62 @@ PACKAGE = Path(clock.__file__).parent
 MOMENT = datetime(2031, 3, 1, 20, 0, tzinfo=UTC)
 
 
+# --- nothing reads the clock but clock.py ---------------------------------------------------
+
+#: Calls that read the system clock, or the server's zone, behind the site's back.
+FORBIDDEN = {"today", "now", "utcnow"}
+CLOCK_TYPES = {"date", "datetime"}
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = _dotted(node.value)
+        return None if inner is None else f"{inner}.{node.attr}"
+    return None
+
+
+def clock_reads(source: str) -> list[tuple[int, str]]:
+    """``date.today()``, ``datetime.now(...)``, ``dt.datetime.utcnow()`` and the like."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        owner = _dotted(node.func.value)
+        if node.func.attr in FORBIDDEN and owner and owner.split(".")[-1] in CLOCK_TYPES:
+            found.append((node.lineno, f"{owner}.{node.func.attr}()"))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("source", "hits"),
+    [
+        ("date.today()", 1),
+        ("import datetime as dt\ndt.date.today()", 1),
+        ("datetime.now()", 1),
+        ("datetime.now(UTC)", 1),
+        ("datetime.datetime.utcnow()", 1),
+        ("x = f(datetime.now(tz=ZoneInfo('UTC')).date())", 1),
+        ("utcnow()\nlocal_today(config)\nsession.now()\ndate(2026, 1, 1)", 0),
+    ],
+)
+def test_the_scan_finds_clock_reads(source, hits):
+    """The scan below can fail: it sees every spelling the package could use."""
+    assert len(clock_reads(source)) == hits
+
+
+def test_only_clock_py_reads_the_clock():
+    """Elsewhere the date is the site's (``clock.local_today``), the time ``clock.utcnow``."""
+    offenders = [
+        f"{path.relative_to(PACKAGE.parent)}:{line}: {call}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path != PACKAGE / "clock.py"
+        for line, call in clock_reads(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+
+
 def test_the_old_homes_are_gone():
     """One definition each, imported from evalsys.clock everywhere; no re-export left behind."""
     moved = {

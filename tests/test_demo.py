@@ -14,6 +14,7 @@ from werkzeug.security import check_password_hash
 from evalsys import demo
 from evalsys.accounts import service
 from evalsys.accounts.models import ROLE_VALUES, RoleGrant, User
+from evalsys.clock import local_today
 from evalsys.db import get_engine
 from evalsys.demo import DEMO_PASSWORD, demo_tables, load_demo
 from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup
@@ -306,7 +307,6 @@ def test_invalid_demo_data_is_refused(session, monkeypatch):
 
 def test_demo_has_feedback_and_statistics_in_every_begun_term(cli, session):
     """The pages, dashboards and reports of the demo show figures, not empty states."""
-    from datetime import date
 
     from sqlalchemy import func
 
@@ -326,7 +326,7 @@ def test_demo_has_feedback_and_statistics_in_every_begun_term(cli, session):
                 .group_by(Feedback.kind)
             ).all()
         )
-        if start >= date.today():
+        if start >= local_today():
             assert not kinds, code
             continue
         assert set(kinds) == {"spot_check", "open_class", "tutor_group"}, (code, kinds)
@@ -336,7 +336,7 @@ def test_demo_has_feedback_and_statistics_in_every_begun_term(cli, session):
                 AggregationRun.term_id == term.id, AggregationRun.status == "succeeded"
             )
         ).one()
-        assert run.final == (end < date.today())
+        assert run.final == (end < local_today())
         school = session.exec(
             select(AggregateResult).where(
                 AggregateResult.term_id == term.id,
@@ -349,4 +349,4 @@ def test_demo_has_feedback_and_statistics_in_every_begun_term(cli, session):
         latest = session.exec(
             select(func.max(Feedback.visit_date)).where(Feedback.term_id == term.id)
         ).one()
-        assert latest < date.today()  # nothing in the future
+        assert latest < local_today()  # nothing in the future

@@ -5,12 +5,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import AuditEvent, User
+from evalsys.clock import site_datetime
 from evalsys.feedback.service import Page
 
 
@@ -54,11 +55,11 @@ def _conditions(filters: AuditFilters) -> list:
             col(AuditEvent.target).like(pattern, escape="\\")
             | col(AuditEvent.detail).like(pattern, escape="\\")
         )
+    # Days on the site's calendar, the one the page shows the times in.
     if filters.since:
-        where.append(col(AuditEvent.at) >= datetime.combine(filters.since, time(), UTC))
+        where.append(col(AuditEvent.at) >= site_datetime(filters.since))
     if filters.until:
-        end = datetime.combine(filters.until + timedelta(days=1), time(), UTC)
-        where.append(col(AuditEvent.at) < end)
+        where.append(col(AuditEvent.at) < site_datetime(filters.until + timedelta(days=1)))
     return where
 
 
