@@ -74,26 +74,6 @@ def test_only_clock_py_reads_the_clock():
     assert offenders == []
 
 
-def test_the_old_homes_are_gone():
-    """One definition each, imported from evalsys.clock everywhere; no re-export left behind."""
-    moved = {
-        "evalsys.accounts.models": {"utcnow"},
-        "evalsys.aggregation.service": {"local_today"},
-    }
-    stale = []
-    for path in sorted(PACKAGE.parent.joinpath("tests").rglob("*.py")) + sorted(
-        PACKAGE.rglob("*.py")
-    ):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module in moved:
-                names = {alias.name for alias in node.names} & moved[node.module]
-                stale += [f"{path.name}: {node.module}.{name}" for name in names]
-    assert stale == []
-    import evalsys.aggregation.service as aggregation_service
-
-    assert not hasattr(aggregation_service, "local_today")
-
-
 # --- the site's calendar -------------------------------------------------------------------
 
 

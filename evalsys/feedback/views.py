@@ -66,6 +66,7 @@ from evalsys.feedback.vocab import (
 )
 from evalsys.i18n import fmt_date
 from evalsys.org.models import Course, Section
+from evalsys.pagination import page_count
 from evalsys.validation import page_arg, storable
 
 bp = Blueprint("feedback", __name__, url_prefix="/feedback")
@@ -178,7 +179,7 @@ def sections():
         limit=per_page,
         offset=(page - 1) * per_page,
     )
-    pages = max(1, -(-total // per_page))
+    pages = page_count(total, per_page)
     return render_template(
         "feedback/sections.html",
         kind=kind,

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import AuditEvent, User
 from evalsys.clock import site_datetime
-from evalsys.feedback.service import Page
+from evalsys.pagination import Page, clamp_page
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,13 @@ def _conditions(filters: AuditFilters) -> list:
     return where
 
 
-def audit_page(session: Session, filters: AuditFilters, *, page: int, per_page: int) -> Page:
+def audit_page(
+    session: Session, filters: AuditFilters, *, page: int, per_page: int
+) -> Page[AuditRow]:
     """Newest first; two queries whatever the page size (count, then the rows with usernames)."""
     where = _conditions(filters)
     total = session.exec(select(func.count()).select_from(AuditEvent).where(*where)).one()
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
+    page = clamp_page(page, total, per_page)
     rows = session.exec(
         select(AuditEvent, User.username)
         .outerjoin(User, col(User.id) == AuditEvent.user_id)
