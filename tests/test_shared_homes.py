@@ -1,5 +1,6 @@
 """What several areas share lives in one module each, imported from there (issue #14):
-``evalsys.clock`` (now, today, site time), ``evalsys.pagination`` (pages of a list).
+``evalsys.clock`` (now, today, site time), ``evalsys.pagination`` (pages of a list),
+``evalsys.org.terms`` (the previous term).
 No old home re-exports a moved name, so nothing can drift back to importing it there."""
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ ROOT = Path(evalsys.__file__).parent.parent
 #: Where a shared name used to live -> the names that must no longer be imported from there.
 MOVED = {
     "evalsys.accounts.models": {"utcnow"},
-    "evalsys.aggregation.service": {"local_today"},
+    "evalsys.aggregation.service": {"local_today", "previous_term"},
+    "evalsys.planner.inputs": {"previous_term"},
     "evalsys.feedback.service": {"Page"},
 }
 
@@ -50,9 +52,15 @@ def test_nothing_imports_a_shared_name_from_its_old_home():
 def test_no_old_home_defines_or_exports_a_moved_name():
     import evalsys.aggregation.service as aggregation_service
     import evalsys.feedback.service as feedback_service
+    import evalsys.planner.inputs as planner_inputs
+    from evalsys.org import terms
 
     assert not hasattr(aggregation_service, "local_today")
     assert "Page" not in feedback_service.__all__
+    # One previous_term: the aggregation's comparisons and the planner's "rated low last
+    # term" cannot come to mean different terms.
+    assert aggregation_service.previous_term is terms.previous_term
+    assert planner_inputs.previous_term is terms.previous_term
 
 
 # --- pages ---------------------------------------------------------------------------------

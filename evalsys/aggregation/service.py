@@ -35,6 +35,7 @@ from evalsys.aggregation.models import (
 )
 from evalsys.clock import utcnow
 from evalsys.org.models import Term
+from evalsys.org.terms import previous_term
 
 Progress = Callable[[str, str], None]
 
@@ -64,17 +65,6 @@ def find_term(session: Session, code: str) -> Term:
     if term is None:
         raise AggregationError(f"no term '{code}'")
     return term
-
-
-def previous_term(session: Session, term: Term) -> Term | None:
-    """The term with the latest start date before this one's."""
-    stmt = (
-        select(Term)
-        .where(Term.start_date < term.start_date)
-        .order_by(col(Term.start_date).desc())
-        .limit(1)
-    )
-    return session.exec(stmt).first()
 
 
 def open_terms(session: Session, today: date) -> list[Term]:
