@@ -77,6 +77,9 @@ def create_app(test_config: dict[str, Any] | None = None, *, serving: bool = Tru
         app.config.update(env_overrides())
     else:
         app.config.update(overrides)
+    from evalsys.clock import site_zone
+
+    site_zone(app.config)  # a misnamed SCHEDULER_TIMEZONE stops the start, not the first page
 
     os.makedirs(app.instance_path, exist_ok=True)
     if not app.config.get("DATABASE_URL"):

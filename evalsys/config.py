@@ -50,7 +50,8 @@ class Defaults:
     FEEDBACK_EDIT_WINDOW_HOURS = 72
     #: Whether teachers see who observed their class (off: the observer stays anonymous to them).
     FEEDBACK_SHOW_OBSERVER_TO_TEACHER = False
-    #: The scheduler's clock: cron times ("02:00 nightly") are read in this zone.
+    #: The site's zone (evalsys.clock): cron times ("02:00 nightly") are read in it,
+    #: "today" is its date, and stored UTC times are shown in it.
     SCHEDULER_TIMEZONE = "Asia/Shanghai"
     #: A scheduler whose heartbeat is older than this is taken for dead.
     SCHEDULER_LEASE_SECONDS = 60

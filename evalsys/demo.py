@@ -20,6 +20,7 @@ from werkzeug.security import check_password_hash
 
 from evalsys.accounts import service as accounts
 from evalsys.accounts.models import User
+from evalsys.clock import local_today
 from evalsys.demo_names import COLLEGES, ENGLISH_STAFF, GIVEN_NAMES, MASS_COURSES, SCHOOL, SURNAMES
 from evalsys.org.importer import import_tables
 from evalsys.org.timetable import Meeting, format_meetings
@@ -349,7 +350,7 @@ def _demo_plan(session: Session) -> str:
         return "Spot-check plan: no demo term"
     if planner.settings_of(session, term) is None:
         planner.save_settings(session, term=term, values={})
-    today = date.today()
+    today = local_today()
     if not term.start_date <= today <= term.end_date:
         return f"Spot-check plan: settings for {term.code}; draw a week with `evalsys plan draw`"
     week = weeks.week_of(term, today)

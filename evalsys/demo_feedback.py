@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, time, timedelta
 
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import User
 from evalsys.aggregation.service import aggregate_term, last_run
+from evalsys.clock import local_today, site_datetime
 from evalsys.feedback import rubrics
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.models import Feedback
@@ -69,7 +70,7 @@ def load_demo_feedback(
 ) -> None:
     """Submit the demo records of ``terms`` (codes) and aggregate each; commits."""
     rng = random.Random(SEED)
-    today = date.today()
+    today = local_today()
     observers = _observers(session)
     for code in terms:
         term = session.exec(select(Term).where(Term.code == code)).one()
@@ -149,7 +150,7 @@ def _term_records(
                 user=observer,
                 data=data,
                 idempotency_key=key,
-                now=datetime.combine(day, time(10), tzinfo=UTC),
+                now=site_datetime(day, time(10)),
                 today=day,
             )
             made += 1
@@ -166,7 +167,7 @@ def _term_records(
             user=tutors[group.tutor_id],
             data=_group_record(rng, group, day, items["tutor_group"]),
             idempotency_key=f"demo:{term.code}:{group.code}:tutor_group",
-            now=datetime.combine(day, time(16), tzinfo=UTC),
+            now=site_datetime(day, time(16)),
             today=day,
         )
         made += 1

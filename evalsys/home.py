@@ -16,7 +16,7 @@ from evalsys.accounts.access import (
     user_roles,
 )
 from evalsys.accounts.models import Role, User
-from evalsys.aggregation.service import local_today
+from evalsys.clock import local_today
 from evalsys.dashboards.admin import admin_dashboard
 from evalsys.dashboards.leader import leader_dashboard
 from evalsys.dashboards.observer import observer_dashboard

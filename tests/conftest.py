@@ -16,6 +16,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, datetime, time
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 import evalsys.models  # noqa: F401
-from evalsys import create_app, migrate
+from evalsys import clock, create_app, migrate
 from evalsys.cli import main
 from evalsys.db import get_engine, make_engine
 from tests.factories import Factory
@@ -200,3 +201,25 @@ class Queries:
 @pytest.fixture
 def queries(app: Flask) -> Queries:
     return Queries(app)
+
+
+class SiteClock:
+    """Moves the whole application in time by patching :func:`evalsys.clock._now`,
+    the one place it reads the system clock."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._monkeypatch = monkeypatch
+
+    def at(self, moment: datetime) -> None:
+        """Stop the clock at ``moment`` (aware, or naive meaning UTC)."""
+        fixed = clock.as_utc(moment)
+        self._monkeypatch.setattr(clock, "_now", lambda: fixed)
+
+    def on(self, day: date) -> None:
+        """Noon of ``day`` on the site's clock (the default SCHEDULER_TIMEZONE)."""
+        self.at(clock.site_datetime(day, time(12)))
+
+
+@pytest.fixture
+def site_clock(monkeypatch: pytest.MonkeyPatch) -> SiteClock:
+    return SiteClock(monkeypatch)

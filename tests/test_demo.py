@@ -14,6 +14,7 @@ from werkzeug.security import check_password_hash
 from evalsys import demo
 from evalsys.accounts import service
 from evalsys.accounts.models import ROLE_VALUES, RoleGrant, User
+from evalsys.clock import local_today
 from evalsys.db import get_engine
 from evalsys.demo import DEMO_PASSWORD, demo_tables, load_demo
 from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup
@@ -308,7 +309,6 @@ def test_invalid_demo_data_is_refused(session, monkeypatch):
 
 def test_demo_has_feedback_and_statistics_in_every_begun_term(loaded, session):
     """The pages, dashboards and reports of the demo show figures, not empty states."""
-    from datetime import date
 
     from sqlalchemy import func
 
@@ -328,7 +328,7 @@ def test_demo_has_feedback_and_statistics_in_every_begun_term(loaded, session):
                 .group_by(Feedback.kind)
             ).all()
         )
-        if start >= date.today():
+        if start >= local_today():
             assert not kinds, code
             continue
         assert set(kinds) == {"spot_check", "open_class", "tutor_group"}, (code, kinds)
@@ -338,7 +338,7 @@ def test_demo_has_feedback_and_statistics_in_every_begun_term(loaded, session):
                 AggregationRun.term_id == term.id, AggregationRun.status == "succeeded"
             )
         ).one()
-        assert run.final == (end < date.today())
+        assert run.final == (end < local_today())
         school = session.exec(
             select(AggregateResult).where(
                 AggregateResult.term_id == term.id,
@@ -351,4 +351,4 @@ def test_demo_has_feedback_and_statistics_in_every_begun_term(loaded, session):
         latest = session.exec(
             select(func.max(Feedback.visit_date)).where(Feedback.term_id == term.id)
         ).one()
-        assert latest < date.today()  # nothing in the future
+        assert latest < local_today()  # nothing in the future

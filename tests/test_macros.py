@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flask import render_template_string
 
-from evalsys.feedback.service import Page
+from evalsys.pagination import Page
 
 
 @pytest.fixture

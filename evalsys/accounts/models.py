@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from evalsys import db as _db  # noqa: F401  (naming convention first)
+from evalsys.clock import utcnow
 
 
 class Role(StrEnum):
@@ -22,10 +23,6 @@ class Role(StrEnum):
 
 
 ROLE_VALUES = tuple(r.value for r in Role)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class User(SQLModel, table=True):

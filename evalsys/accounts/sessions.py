@@ -24,7 +24,8 @@ from typing import Any
 from sqlalchemy import delete, or_, update
 from sqlmodel import Session, col, select
 
-from evalsys.accounts.models import SessionEnd, User, UserSession, utcnow
+from evalsys.accounts.models import SessionEnd, User, UserSession
+from evalsys.clock import utcnow
 
 #: Where the raw session id lives in Flask's (signed) session.
 SESSION_KEY = "_session_id"

@@ -17,6 +17,7 @@ from flask.cli import AppGroup, with_appcontext
 from evalsys.accounts.service import audit
 from evalsys.aggregation import export, read, service
 from evalsys.aggregation.flags import Settings, SettingsError
+from evalsys.clock import local_today
 from evalsys.db import session_scope
 from evalsys.tabular import write_file
 
@@ -41,7 +42,7 @@ def aggregate_cmd(term_code: str | None, all_open: bool, trigger: str) -> None:
     settings = settings_from_app()
     with session_scope() as session:
         if all_open:
-            today = service.local_today(current_app.config)
+            today = local_today(current_app.config)
             codes = [t.code for t in service.open_terms(session, today)]
             if not codes:
                 click.echo("No open term to aggregate.")

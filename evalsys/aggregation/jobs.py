@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from evalsys.aggregation import service
 from evalsys.aggregation.flags import Settings
+from evalsys.clock import local_today
 from evalsys.org.models import Term
 from evalsys.scheduler.jobs import JobSpec, register
 
@@ -42,13 +43,13 @@ ENDED_TERMS = register(
 
 def aggregate_open_terms(session: Session, app: Flask) -> str:
     settings = Settings.from_config(app.config)
-    terms = service.open_terms(session, service.local_today(app.config))
+    terms = service.open_terms(session, local_today(app.config))
     return _aggregate(session, app, terms, settings, final=False) or "no open term"
 
 
 def aggregate_ended_terms(session: Session, app: Flask) -> str:
     settings = Settings.from_config(app.config)
-    terms = service.terms_to_finalise(session, service.local_today(app.config))
+    terms = service.terms_to_finalise(session, local_today(app.config))
     return _aggregate(session, app, terms, settings, final=True) or "no term to finalise"
 
 

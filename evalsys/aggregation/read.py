@@ -22,8 +22,9 @@ from evalsys.aggregation.models import (
     RESULT_KINDS,
     Level,
 )
-from evalsys.aggregation.service import AggregationError, find_term, previous_term
+from evalsys.aggregation.service import AggregationError, find_term
 from evalsys.org.models import Course, OrgUnit, Section, Term
+from evalsys.org.terms import previous_term
 
 BANDS = ("fail", "pass", "fair", "good", "excellent")
 #: The bands as shown to people (on the 0-100 scale).

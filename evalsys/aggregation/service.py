@@ -16,17 +16,15 @@ import math
 import sqlite3
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, insert, text, update
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, select
 
-from evalsys.accounts.models import utcnow
 from evalsys.aggregation import sql
 from evalsys.aggregation.flags import Settings, flags_for
 from evalsys.aggregation.models import (
@@ -35,7 +33,9 @@ from evalsys.aggregation.models import (
     AggregationRun,
     RunStatus,
 )
+from evalsys.clock import utcnow
 from evalsys.org.models import Term
+from evalsys.org.terms import previous_term
 
 Progress = Callable[[str, str], None]
 
@@ -65,22 +65,6 @@ def find_term(session: Session, code: str) -> Term:
     if term is None:
         raise AggregationError(f"no term '{code}'")
     return term
-
-
-def previous_term(session: Session, term: Term) -> Term | None:
-    """The term with the latest start date before this one's."""
-    stmt = (
-        select(Term)
-        .where(Term.start_date < term.start_date)
-        .order_by(col(Term.start_date).desc())
-        .limit(1)
-    )
-    return session.exec(stmt).first()
-
-
-def local_today(config: Mapping[str, Any]) -> date:
-    """Today in the scheduler's time zone: a term ends at midnight there, not in UTC."""
-    return datetime.now(ZoneInfo(config["SCHEDULER_TIMEZONE"])).date()
 
 
 def open_terms(session: Session, today: date) -> list[Term]:

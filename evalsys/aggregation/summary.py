@@ -25,9 +25,10 @@ from evalsys.aggregation.models import (
     RunStatus,
 )
 from evalsys.aggregation.read import BAND_LABELS, BAND_NAMES, BANDS
-from evalsys.aggregation.service import last_run, previous_term
+from evalsys.aggregation.service import last_run
 from evalsys.feedback.vocab import DIMENSIONS
 from evalsys.org.models import Course, OrgUnit, Term
+from evalsys.org.terms import previous_term
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup, with_appcontext
 
-from evalsys.accounts.models import utcnow
 from evalsys.api import tokens
+from evalsys.clock import utcnow
 from evalsys.db import session_scope
 
 token_cli = AppGroup("token", help="Manage API tokens (Authorization: Bearer TOKEN).")

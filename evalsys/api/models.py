@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlmodel import Field, SQLModel
 
 from evalsys import db as _db  # noqa: F401  (naming convention first)
-from evalsys.accounts.models import utcnow
+from evalsys.clock import utcnow
 
 
 class ApiToken(SQLModel, table=True):

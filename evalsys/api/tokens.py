@@ -17,9 +17,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
-from evalsys.accounts.models import User, utcnow
+from evalsys.accounts.models import User
 from evalsys.accounts.service import audit
 from evalsys.api.models import ApiToken
+from evalsys.clock import utcnow
 
 #: Every token starts with this, so a leaked one is easy to recognise (and to grep for).
 TOKEN_PREFIX = "evs_"

@@ -34,6 +34,7 @@ from evalsys.aggregation.service import last_run
 from evalsys.api import records
 from evalsys.api.auth import api_user, error_response
 from evalsys.api.openapi import openapi_document
+from evalsys.clock import local_today
 from evalsys.db import get_session
 from evalsys.feedback.idempotency import (
     IdempotencyKeyInFlight,
@@ -139,6 +140,7 @@ def create_feedback() -> Response:
             idempotency_key=key,
             request_digest=digest,
             in_flight_wait=IN_FLIGHT_WAIT,
+            today=local_today(current_app.config),
         )
     except FeedbackValidationError as err:
         session.rollback()

@@ -24,10 +24,12 @@ from evalsys.accounts.models import User
 from evalsys.aggregation.flags import flag_name, flag_text
 from evalsys.aggregation.models import ALL_KINDS, OVERALL, RESULT_KINDS, AggregationRun
 from evalsys.aggregation.read import BAND_LABELS, BAND_NAMES, BANDS
-from evalsys.aggregation.service import last_run, previous_term
+from evalsys.aggregation.service import last_run
 from evalsys.aggregation.summary import run_min_n, terms_with_results
+from evalsys.clock import local_today
 from evalsys.feedback.vocab import KIND_NAMES, name_of
 from evalsys.org.models import OrgUnit, Term
+from evalsys.org.terms import previous_term
 
 #: At most this many units get a panel (the rest are named, with links).
 MAX_UNITS = 5
@@ -116,7 +118,7 @@ def leader_dashboard(
     session: Session, *, user: User, min_n: int, today: date | None = None
 ) -> LeaderDashboard | None:
     """None when the user may read no unit's reports."""
-    today = today or date.today()
+    today = today or local_today()
     tops = top_units(session, user, Perm.VIEW_REPORTS)
     if not tops:
         return None

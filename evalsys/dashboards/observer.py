@@ -13,6 +13,7 @@ from typing import Any
 from sqlmodel import Session
 
 from evalsys.accounts.models import User
+from evalsys.clock import local_today
 from evalsys.feedback.service import FeedbackRow, feedback_by_observer, submittable_kinds
 
 RECENT = 5
@@ -35,7 +36,6 @@ def assignments(session: Session, *, user: User) -> Any:
     """
     from flask import current_app
 
-    from evalsys.aggregation.service import local_today
     from evalsys.planner import service as planner
 
     today = local_today(current_app.config)

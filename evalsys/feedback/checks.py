@@ -9,7 +9,6 @@ import can call it row by row for a dry run; the service calls it before storing
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import Perm, may
 from evalsys.accounts.models import User
+from evalsys.clock import local_today
 from evalsys.feedback.inputs import (
     COUNT_FIELDS,
     TEXT_FIELDS,
@@ -141,9 +141,10 @@ def check_feedback(
     version to check the scores against (default: the current one of the kind).
     ``draft`` relaxes the fields a finished record needs (required items and the
     per-kind details) but nothing else: a draft is never out of scale or scope.
+    ``today`` (default: the site's date) is the latest date a visit may have.
     """
     observer = observer or user
-    today = today or dt.date.today()
+    today = today or local_today()
     errors: list[tuple[str, Message]] = []
     kind = data.kind
     if kind not in values(FeedbackKind):

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, SQLModel
 
 from evalsys import db as _db  # noqa: F401  (naming convention first)
-from evalsys.accounts.models import utcnow
+from evalsys.clock import utcnow
 from evalsys.feedback.vocab import (
     FeedbackKind,
     FeedbackStatus,

@@ -23,8 +23,8 @@ from flask_babel import gettext as _
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from evalsys.accounts.models import utcnow
 from evalsys.accounts.service import audit
+from evalsys.clock import utcnow
 from evalsys.feedback.models import Rubric, RubricImmutableError, RubricItem
 from evalsys.feedback.vocab import (
     DIMENSIONS,

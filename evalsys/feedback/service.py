@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
@@ -35,7 +35,8 @@ from evalsys.accounts.access import (
     feedback_taught_to,
     scope_ids,
 )
-from evalsys.accounts.models import Role, RoleGrant, User, utcnow
+from evalsys.accounts.models import Role, RoleGrant, User
+from evalsys.clock import utcnow
 from evalsys.feedback.checks import (
     SUBMIT_PERM,
     CheckedFeedback,
@@ -72,6 +73,7 @@ from evalsys.feedback.rubrics import current_rubric
 from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus, RevisionAction
 from evalsys.i18n import localized
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
+from evalsys.pagination import Page, clamp_page
 from evalsys.validation import text_problem
 
 __all__ = [
@@ -82,7 +84,6 @@ __all__ = [
     "GroupChoice",
     "IdempotencyKeyInFlight",
     "IdempotencyKeyReused",
-    "Page",
     "SectionChoice",
     "Submitted",
     "FeedbackError",
@@ -700,30 +701,6 @@ def group_choices(session: Session, *, user: User, today: date) -> list[GroupCho
 
 # --- lists of records -------------------------------------------------------------------
 
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a list, numbered from 1."""
-
-    items: list[T]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
 
 @dataclass(frozen=True)
 class FeedbackRow:
@@ -820,8 +797,7 @@ def _page_of_rows(
 ) -> Page[FeedbackRow]:
     """Two queries whatever the page size: the count, then the page's rows with their joins."""
     total = session.exec(select(func.count(col(Feedback.id))).where(*conditions)).one()
-    last = max(1, -(-total // per_page))
-    page = min(max(1, page), last)
+    page = clamp_page(page, total, per_page)
     stmt = _rows_query().where(*conditions).order_by(*order, col(Feedback.id).desc())
     rows = session.exec(stmt.limit(per_page).offset((page - 1) * per_page)).all()
     return Page([FeedbackRow(*row) for row in rows], page, per_page, total)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import LazyString
@@ -21,7 +20,8 @@ from flask_login import current_user
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import FeedbackPerm, feedback_or_404, login_required, may
-from evalsys.accounts.models import User, utcnow
+from evalsys.accounts.models import User
+from evalsys.clock import local_today, to_site_time, utcnow
 from evalsys.db import get_session
 from evalsys.feedback import forms
 from evalsys.feedback.checks import SUBMIT_PERM
@@ -66,6 +66,7 @@ from evalsys.feedback.vocab import (
 )
 from evalsys.i18n import fmt_date
 from evalsys.org.models import Course, Section
+from evalsys.pagination import page_count
 from evalsys.validation import page_arg, storable
 
 bp = Blueprint("feedback", __name__, url_prefix="/feedback")
@@ -97,16 +98,16 @@ def edit_window():
     return edit_window_from_config(current_app.config)
 
 
+def _today() -> date:
+    """The site's date (not the server's): a form's default date, the open terms."""
+    return local_today(current_app.config)
+
+
 def local_time(value: datetime | None) -> str:
-    """A stored UTC time in the site's zone (the scheduler's clock), with its UTC offset."""
+    """A stored UTC time on the site's clock, with its UTC offset."""
     if value is None:
         return ""
-    name = current_app.config.get("SCHEDULER_TIMEZONE") or "UTC"
-    try:
-        zone = ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone, name = ZoneInfo("UTC"), "UTC"
-    local = value.astimezone(zone)
+    local = to_site_time(value, current_app.config)
     offset = local.strftime("%z")  # "+0800": the same in every language, unlike a zone's name
     return f"{fmt_date(local)} {local:%H:%M} (UTC{offset[:3]}:{offset[3:]})"
 
@@ -160,12 +161,12 @@ def sections():
         session,
         user=me(),
         kind=kind,
-        today=date.today(),
+        today=_today(),
         query=query or None,
         limit=per_page,
         offset=(page - 1) * per_page,
     )
-    pages = max(1, -(-total // per_page))
+    pages = page_count(total, per_page)
     return render_template(
         "feedback/sections.html",
         kind=kind,
@@ -220,7 +221,7 @@ def new(kind: str):
 
 def _new_form_data(kind: str, user: User) -> dict[str, Any]:
     """A fresh form: a new idempotency key, today's date, the section asked for in the link."""
-    data: dict[str, Any] = {"idempotency_key": uuid.uuid4().hex, "date": date.today().isoformat()}
+    data: dict[str, Any] = {"idempotency_key": uuid.uuid4().hex, "date": _today().isoformat()}
     if kind == FeedbackKind.SPOT_CHECK:
         data["announced"] = "false"
     code = request.args.get("section", "").strip()
@@ -231,7 +232,7 @@ def _new_form_data(kind: str, user: User) -> dict[str, Any]:
             if kind == FeedbackKind.SPOT_CHECK:
                 data["enrolled"] = str(section.enrolled)
     if kind == FeedbackKind.TUTOR_GROUP:
-        groups = group_choices(get_session(), user=user, today=date.today())
+        groups = group_choices(get_session(), user=user, today=_today())
         if len(groups) == 1:
             data["group"] = groups[0].code
     return data
@@ -258,7 +259,7 @@ def offered_section(session: Session, *, user: User, kind: str, code: str) -> Se
         return None
     if section.teacher_id == user.id:
         return None
-    if section.term_id not in {t.id for t in open_terms(session, today=date.today())}:
+    if section.term_id not in {t.id for t in open_terms(session, today=_today())}:
         return None
     return section
 
@@ -354,7 +355,7 @@ def _save(
         data = _read(form, rubric, user=user, draft=draft, feedback=feedback)
         if feedback is None:
             stored = submit_feedback(
-                session, user=user, data=data, draft=draft, idempotency_key=key
+                session, user=user, data=data, draft=draft, idempotency_key=key, today=_today()
             )
         else:
             stored = update_feedback(
@@ -364,6 +365,7 @@ def _save(
                 data=data,
                 draft=draft,
                 edit_window=edit_window(),
+                today=_today(),
             )
         session.commit()
     except FeedbackValidationError as err:
@@ -416,7 +418,9 @@ def _read(
         bad = {name for name, _ in unreadable}
         others: list[tuple[str, str]] = []
         try:
-            check_feedback(get_session(), user=user, data=data, draft=draft, rubric=rubric)
+            check_feedback(
+                get_session(), user=user, data=data, draft=draft, rubric=rubric, today=_today()
+            )
         except FeedbackValidationError as err:
             others = [(name, message) for name, message in err.errors if name not in bad]
         raise FeedbackValidationError(unreadable + others)
@@ -484,10 +488,10 @@ def _render_form(
     sections_total = 0
     if kind != FeedbackKind.TUTOR_GROUP:
         sections, sections_total = section_choices(
-            session, user=user, kind=kind, today=date.today(), limit=DATALIST_LIMIT
+            session, user=user, kind=kind, today=_today(), limit=DATALIST_LIMIT
         )
     else:
-        groups = group_choices(session, user=user, today=date.today())
+        groups = group_choices(session, user=user, today=_today())
         choices = [SelectChoice(g.code, g.label) for g in groups]
         current = (form.group.data or "").strip()
         if current and current not in {g.code for g in groups}:
@@ -517,7 +521,7 @@ def _render_form(
         deadline=deadline,
         general=[message for _, message in general or []],
         summary=form.summary(),
-        today=date.today().isoformat(),
+        today=_today().isoformat(),
     ), status
 
 

@@ -19,7 +19,8 @@ from flask_babel import lazy_gettext as _l
 from sqlmodel import col, select
 
 from evalsys.accounts.access import FeedbackAccess, FeedbackPerm, feedback_or_404, login_required
-from evalsys.accounts.models import User, utcnow
+from evalsys.accounts.models import User
+from evalsys.clock import utcnow
 from evalsys.db import get_session
 from evalsys.feedback import forms
 from evalsys.feedback.forms import ItemView, ResponseForm, WithdrawForm

@@ -20,6 +20,7 @@ from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import Babel, force_locale, format_date, format_datetime, format_decimal
 from flask_babel import get_locale as babel_locale
 
+from evalsys.clock import to_site_time
 from evalsys.i18n.catalog import ensure_compiled
 
 #: The languages evalsys speaks, in the order the switch offers them.
@@ -94,18 +95,27 @@ def localized(obj: Any, field: str) -> str:
 
 
 def fmt_date(value: date | datetime | None, form: str = "medium") -> str:
-    """A date as the reader's language writes it ("2026年12月1日", "Dec 1, 2026")."""
+    """A date as the reader's language writes it ("2026年12月1日", "Dec 1, 2026").
+
+    A stored time is dated on the site's calendar: 23:30 UTC is already the next day
+    in Shanghai, and that is the day the reader lived it.
+    """
     if value is None:
         return "—"
     if isinstance(value, datetime):
-        value = value.date()
+        value = to_site_time(value).date()
     return format_date(value, form)
 
 
 def fmt_datetime(value: datetime | None, form: str = "medium") -> str:
+    """A stored time on the site's clock, as the reader's language writes it.
+
+    Converted by :func:`evalsys.clock.to_site_time` like every other shown time, so
+    Babel is told not to move it again.
+    """
     if value is None:
         return "—"
-    return format_datetime(value, form)
+    return format_datetime(to_site_time(value), form, rebase=False)
 
 
 def fmt_num(value: float | int | None, digits: int = 1, signed: bool = False) -> str:

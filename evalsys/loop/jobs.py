@@ -15,7 +15,7 @@ from __future__ import annotations
 from flask import Flask
 from sqlmodel import Session
 
-from evalsys.aggregation.service import local_today
+from evalsys.clock import local_today
 from evalsys.loop import notices
 from evalsys.scheduler.jobs import JobSpec, register
 

@@ -22,7 +22,8 @@ from sqlalchemy import exists, update
 from sqlmodel import Session, col, select
 
 from evalsys import mail
-from evalsys.accounts.models import User, utcnow
+from evalsys.accounts.models import User
+from evalsys.clock import utcnow
 from evalsys.i18n import fmt_date, in_locale, locale_of, localized
 from evalsys.loop.models import (
     Action,

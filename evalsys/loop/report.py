@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session
 
-from evalsys.aggregation.service import previous_term
 from evalsys.loop.service import summary
 from evalsys.org.models import Term
+from evalsys.org.terms import previous_term
 
 #: Problems listed in a report; the rest are counted.
 REPORT_PROBLEM_LIMIT = 40

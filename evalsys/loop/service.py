@@ -23,9 +23,10 @@ from sqlalchemy import Select, bindparam, exists, or_, text
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import Perm, may, scope_ids
-from evalsys.accounts.models import RoleGrant, User, utcnow
+from evalsys.accounts.models import RoleGrant, User
 from evalsys.accounts.service import audit
 from evalsys.aggregation.flags import dimension_label
+from evalsys.clock import utcnow
 from evalsys.feedback.vocab import DIMENSIONS, name_of
 from evalsys.loop.models import (
     ACTION_STATUS_NAMES,

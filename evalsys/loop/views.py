@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import Perm, login_required, top_units, unit_or_404
 from evalsys.accounts.models import User
-from evalsys.aggregation.service import local_today
+from evalsys.clock import local_today
 from evalsys.db import get_session
 from evalsys.feedback.vocab import name_of
 from evalsys.i18n import fmt_date

@@ -8,7 +8,7 @@ from flask.cli import AppGroup
 from sqlmodel import col, select
 
 from evalsys.accounts.models import User
-from evalsys.aggregation.service import local_today
+from evalsys.clock import local_today
 from evalsys.db import session_scope
 from evalsys.org.models import Section
 from evalsys.planner import weeks

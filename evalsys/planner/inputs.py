@@ -22,6 +22,7 @@ from evalsys.aggregation.models import ALL_KINDS, OVERALL, AggregateResult, Leve
 from evalsys.feedback.models import Feedback
 from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus
 from evalsys.org.models import Course, Section, Term
+from evalsys.org.terms import previous_term
 from evalsys.org.timetable import Meeting, TimetableError, parse_meetings
 from evalsys.planner.models import Assignment, AssignmentStatus, PlanSetting
 
@@ -108,16 +109,6 @@ def sections_in_scope(session: Session, user: User, term: Term) -> list[int]:
         .order_by(Section.id)
     )
     return list(session.exec(stmt).all())
-
-
-def previous_term(session: Session, term: Term) -> Term | None:
-    stmt = (
-        select(Term)
-        .where(Term.start_date < term.start_date)
-        .order_by(col(Term.start_date).desc())
-        .limit(1)
-    )
-    return session.exec(stmt).first()
 
 
 def new_staff(session: Session, term: Term) -> set[int]:

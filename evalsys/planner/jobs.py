@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Flask
 from sqlmodel import Session, col, select
 
-from evalsys.aggregation.service import local_today
+from evalsys.clock import local_today
 from evalsys.org.models import Term
 from evalsys.planner import link, weeks
 from evalsys.planner.draw import DrawError, draw_week

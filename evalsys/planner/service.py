@@ -18,7 +18,8 @@ from sqlalchemy import Integer, and_, func, or_
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import Perm, scope_ids
-from evalsys.accounts.models import Role, RoleGrant, User, utcnow
+from evalsys.accounts.models import Role, RoleGrant, User
+from evalsys.clock import utcnow
 from evalsys.feedback.models import Feedback
 from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from evalsys.accounts.access import Perm, is_school_admin, login_required, top_units
 from evalsys.accounts.models import User
 from evalsys.accounts.service import audit
-from evalsys.aggregation.service import local_today
+from evalsys.clock import local_today
 from evalsys.db import get_session
 from evalsys.feedback.vocab import name_of
 from evalsys.org.models import Section, Term

@@ -17,10 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -32,6 +31,7 @@ from evalsys.aggregation.flags import Settings
 from evalsys.aggregation.models import ALL_KINDS, OVERALL, Level
 from evalsys.aggregation.read import BAND_LABELS, BANDS, COVERAGE_FIELDS
 from evalsys.aggregation.service import AggregationError, find_term, last_run
+from evalsys.clock import to_site_time
 from evalsys.feedback.vocab import (
     DIMENSION_NAMES,
     DIMENSIONS,
@@ -103,10 +103,7 @@ def _site_time(moment: datetime | None, config: Mapping[str, Any]) -> str | None
     """A stored UTC time as ``YYYY-MM-DD HH:MM`` in ``SCHEDULER_TIMEZONE``."""
     if moment is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    zone = ZoneInfo(config.get("SCHEDULER_TIMEZONE", "UTC"))
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    return to_site_time(moment, config).strftime("%Y-%m-%d %H:%M")
 
 
 def report_settings(config: Mapping[str, Any]) -> dict[str, Any]:

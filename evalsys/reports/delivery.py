@@ -32,9 +32,10 @@ from flask_babel import ngettext
 from sqlmodel import Session, col, func, select
 
 from evalsys import mail
-from evalsys.accounts.models import RoleGrant, User, utcnow
+from evalsys.accounts.models import RoleGrant, User
 from evalsys.accounts.service import audit
 from evalsys.aggregation.models import AggregationRun, RunStatus
+from evalsys.clock import utcnow
 from evalsys.i18n import default_locale, in_locale, localized, normalise
 from evalsys.org.models import OrgUnit, Term
 from evalsys.reports import render

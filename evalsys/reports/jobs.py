@@ -16,7 +16,7 @@ from __future__ import annotations
 from flask import Flask
 from sqlmodel import Session
 
-from evalsys.accounts.models import utcnow
+from evalsys.clock import utcnow
 from evalsys.reports import delivery
 from evalsys.scheduler.jobs import JobSpec, register
 

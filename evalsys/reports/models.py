@@ -23,7 +23,7 @@ from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from evalsys import db as _db  # noqa: F401  (naming convention first)
-from evalsys.accounts.models import utcnow
+from evalsys.clock import utcnow
 from evalsys.feedback.vocab import sql_in
 
 

@@ -37,11 +37,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask_babel import gettext as _
@@ -49,7 +47,8 @@ from markupsafe import Markup
 from sqlmodel import Session, col, select
 
 from evalsys import resource_folder
-from evalsys.accounts.models import RoleGrant, User, utcnow
+from evalsys.accounts.models import RoleGrant, User
+from evalsys.clock import site_now, utcnow
 from evalsys.db import get_engine
 from evalsys.i18n import HTML_LANG, LOCALES, in_locale, normalise
 from evalsys.org.models import OrgUnit, OrgUnitClosure, Term
@@ -139,10 +138,6 @@ def needed_locales(session: Session, app: Flask, unit_code: str) -> list[str]:
     ).all()
     wanted = {normalise(c) for c in chosen} - {None, default}
     return [default, *[loc for loc in LOCALES if loc in wanted]]
-
-
-def local_now(config: Mapping[str, Any]) -> datetime:
-    return datetime.now(ZoneInfo(config.get("SCHEDULER_TIMEZONE", "UTC")))
 
 
 # --- one unit ----------------------------------------------------------------------------------
@@ -281,7 +276,7 @@ def render_unit(
         return Outcome(
             unit_code, locale, "unchanged", latest.path, latest.pages, 0.0, None, latest.id
         )
-    generated = local_now(app.config).strftime("%Y-%m-%d %H:%M")
+    generated = site_now(app.config).strftime("%Y-%m-%d %H:%M")
     html = build_html(app, data, generated=generated)
     rendered = render_pdf(html)
     part = store.write_part(path, rendered.pdf)

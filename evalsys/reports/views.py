@@ -34,13 +34,14 @@ from sqlmodel import col, select
 
 from evalsys.accounts.access import Perm, login_required, scope_ids, unit_or_404
 from evalsys.accounts.service import audit
+from evalsys.clock import site_now
 from evalsys.db import get_session
 from evalsys.i18n import LOCALE_NAMES, LOCALES, current_locale, localized, normalise
 from evalsys.org.models import OrgUnit, Term
 from evalsys.reports import store
 from evalsys.reports.data import ReportError, report_data
 from evalsys.reports.models import Report
-from evalsys.reports.render import chart_svgs, latest_report, local_now, render_unit
+from evalsys.reports.render import chart_svgs, latest_report, render_unit
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -208,6 +209,6 @@ def view(term_code: str, unit_code: str):
         unit=unit,
         charts=chart_svgs(data),
         in_pdf=in_pdf,
-        generated=local_now(current_app.config).strftime("%Y-%m-%d %H:%M"),
+        generated=site_now(current_app.config).strftime("%Y-%m-%d %H:%M"),
         other_locales=[(code, LOCALE_NAMES[code]) for code in LOCALES if code != locale],
     )

@@ -17,7 +17,7 @@ from typing import Any
 from flask import Flask
 from sqlmodel import Session
 
-from evalsys.accounts.models import utcnow
+from evalsys.clock import utcnow
 from evalsys.db import get_engine
 from evalsys.scheduler import lease
 from evalsys.scheduler.models import JobRun, RunStatus

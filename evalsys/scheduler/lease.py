@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from evalsys.accounts.models import utcnow
+from evalsys.clock import utcnow
 from evalsys.scheduler.models import SchedulerLease
 
 LEASE_NAME = "scheduler"

@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, Column, Float, LargeBinary, Table, Unico
 from sqlmodel import Field, SQLModel
 
 from evalsys import db as _db  # noqa: F401  (naming convention first)
-from evalsys.accounts.models import utcnow
+from evalsys.clock import utcnow
 
 
 class RunStatus(StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -16,6 +16,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
+from evalsys.clock import utcnow
 from evalsys.db import get_engine
 from evalsys.scheduler import jobs, lease
 
@@ -111,13 +112,13 @@ def run(
         sync_jobs(scheduler, app.config["SCHEDULER_TIMEZONE"])
         scheduler.resume()
         echo(f"evalsys scheduler {owner} running {len(jobs.JOBS)} job(s); Ctrl-C stops it.")
-        deadline = None if stop_after is None else datetime.now(UTC) + timedelta(seconds=stop_after)
+        deadline = None if stop_after is None else utcnow() + timedelta(seconds=stop_after)
         beat = max(0.5, ttl.total_seconds() / 3)
-        next_beat = datetime.now(UTC) + timedelta(seconds=beat)
+        next_beat = utcnow() + timedelta(seconds=beat)
         # The heartbeat lives on this thread, not in the job pool, so a long job
         # (a whole term's aggregation) cannot starve it and lose the lease.
         while not stop.wait(0.2):
-            now = datetime.now(UTC)
+            now = utcnow()
             if deadline is not None and now >= deadline:
                 break
             if now >= next_beat:

@@ -22,6 +22,7 @@ from wtforms.fields.choices import SelectChoice
 from evalsys.accounts.access import login_required, require_school_admin
 from evalsys.accounts.service import audit
 from evalsys.aggregation.service import recent_runs
+from evalsys.clock import as_utc, utcnow
 from evalsys.db import get_session
 from evalsys.org.models import Term
 from evalsys.scheduler import jobs, lease
@@ -107,12 +108,6 @@ def _aggregate_form(session: Session) -> AggregateNowForm:
     return form
 
 
-def _as_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 @bp.route("/")
 @login_required
 def index():
@@ -134,7 +129,7 @@ def index():
     recent = session.exec(select(JobRun).order_by(col(JobRun.id).desc()).limit(30)).all()
     holder = lease.holder(session.get_bind())  # type: ignore[arg-type]
     ttl = timedelta(seconds=current_app.config["SCHEDULER_LEASE_SECONDS"])
-    alive = holder is not None and datetime.now(UTC) - _as_utc(holder.heartbeat_at) < ttl
+    alive = holder is not None and utcnow() - as_utc(holder.heartbeat_at) < ttl
     rows = [
         {"spec": spec, "next_run": next_runs.get(spec.id), "last": last.get(spec.id)}
         for spec in jobs.JOBS

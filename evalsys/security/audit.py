@@ -5,13 +5,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import AuditEvent, User
-from evalsys.feedback.service import Page
+from evalsys.clock import site_datetime
+from evalsys.pagination import Page, clamp_page
 
 
 @dataclass(frozen=True)
@@ -54,20 +55,21 @@ def _conditions(filters: AuditFilters) -> list:
             col(AuditEvent.target).like(pattern, escape="\\")
             | col(AuditEvent.detail).like(pattern, escape="\\")
         )
+    # Days on the site's calendar, the one the page shows the times in.
     if filters.since:
-        where.append(col(AuditEvent.at) >= datetime.combine(filters.since, time(), UTC))
+        where.append(col(AuditEvent.at) >= site_datetime(filters.since))
     if filters.until:
-        end = datetime.combine(filters.until + timedelta(days=1), time(), UTC)
-        where.append(col(AuditEvent.at) < end)
+        where.append(col(AuditEvent.at) < site_datetime(filters.until + timedelta(days=1)))
     return where
 
 
-def audit_page(session: Session, filters: AuditFilters, *, page: int, per_page: int) -> Page:
+def audit_page(
+    session: Session, filters: AuditFilters, *, page: int, per_page: int
+) -> Page[AuditRow]:
     """Newest first; two queries whatever the page size (count, then the rows with usernames)."""
     where = _conditions(filters)
     total = session.exec(select(func.count()).select_from(AuditEvent).where(*where)).one()
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
+    page = clamp_page(page, total, per_page)
     rows = session.exec(
         select(AuditEvent, User.username)
         .outerjoin(User, col(User.id) == AuditEvent.user_id)

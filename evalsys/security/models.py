@@ -8,7 +8,7 @@ from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from evalsys import db as _db  # noqa: F401  (naming convention first)
-from evalsys.accounts.models import utcnow
+from evalsys.clock import utcnow
 
 
 class LoginAttempt(SQLModel, table=True):

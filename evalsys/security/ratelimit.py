@@ -12,13 +12,13 @@ number of workers at most; that is enough to stop password guessing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from flask import Flask
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
-from evalsys.accounts.models import utcnow
+from evalsys.clock import as_utc, utcnow
 from evalsys.security.models import LoginAttempt
 
 #: Attempt rows are kept this long (the window is never longer in practice).
@@ -78,7 +78,7 @@ def retry_after(
         times = list(session.exec(stmt).all())
         if len(times) >= limit:
             # Blocked until the oldest of the last `limit` failures leaves the window.
-            oldest = _aware(times[-1])
+            oldest = as_utc(times[-1])
             waits.append(max(1, int((oldest + limits.window - now).total_seconds()) + 1))
     return max(waits) if waits else None
 
@@ -88,10 +88,6 @@ def record(session: Session, *, username: str, ip: str, succeeded: bool) -> None
     now = utcnow()
     session.exec(delete(LoginAttempt).where(col(LoginAttempt.at) < now - KEEP))  # type: ignore[call-overload]
     session.add(LoginAttempt(at=now, username=_key(username), ip=ip[:64], succeeded=succeeded))
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def minutes(seconds: int) -> str:

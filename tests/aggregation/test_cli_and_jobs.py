@@ -51,12 +51,12 @@ def test_aggregate_refuses_a_bad_setting(cli, uni, app):
     assert result.exit_code == 1 and "FLAG_THRESHOLD must be within 0-100" in result.output
 
 
-def test_aggregate_all_open_takes_terms_not_yet_ended(cli, uni, session, monkeypatch):
-    monkeypatch.setattr(service, "local_today", lambda config: date(2026, 10, 15))
+def test_aggregate_all_open_takes_terms_not_yet_ended(cli, uni, session, site_clock):
+    site_clock.on(date(2026, 10, 15))
     result = cli("aggregate", "--all-open")
     assert result.exit_code == 0, result.output
     assert [r.term_id for r in _runs(session)] == [uni.terms["T2"].id]
-    monkeypatch.setattr(service, "local_today", lambda config: date(2027, 3, 1))
+    site_clock.on(date(2027, 3, 1))
     result = cli("aggregate", "--all-open")
     assert result.exit_code == 0 and "No open term" in result.output
 
@@ -198,8 +198,8 @@ def test_jobs_are_registered_for_the_scheduler(app):
     assert scheduler_jobs.job_spec("aggregate-ended-terms").trigger == "cron"
 
 
-def test_nightly_job_aggregates_the_open_terms(app, uni, session, monkeypatch):
-    monkeypatch.setattr(service, "local_today", lambda config: date(2026, 10, 15))
+def test_nightly_job_aggregates_the_open_terms(app, uni, session, site_clock):
+    site_clock.on(date(2026, 10, 15))
     run = scheduler_jobs.run_job(app, "aggregate-open-terms", owner="t", trigger="manual")
     assert run.status == "succeeded", run.detail
     assert run.detail.startswith(uni.terms["T2"].code + ":")
@@ -207,8 +207,10 @@ def test_nightly_job_aggregates_the_open_terms(app, uni, session, monkeypatch):
     assert agg.term_id == uni.terms["T2"].id and agg.trigger == "job" and not agg.final
 
 
-def test_ended_terms_get_one_final_run_and_are_handed_on(app, uni, session, monkeypatch):
-    monkeypatch.setattr(service, "local_today", lambda config: date(2027, 2, 1))
+def test_ended_terms_get_one_final_run_and_are_handed_on(
+    app, uni, session, monkeypatch, site_clock
+):
+    site_clock.on(date(2027, 2, 1))
     handed: list[str] = []
     monkeypatch.setattr(
         jobs, "after_final_aggregation", lambda session, app, term: handed.append(term.code)
@@ -227,8 +229,8 @@ def test_ended_terms_get_one_final_run_and_are_handed_on(app, uni, session, monk
     assert len(_runs(session)) == 2
 
 
-def test_a_failed_final_run_is_tried_again_the_next_day(app, uni, session, monkeypatch):
-    monkeypatch.setattr(service, "local_today", lambda config: date(2027, 2, 1))
+def test_a_failed_final_run_is_tried_again_the_next_day(app, uni, session, monkeypatch, site_clock):
+    site_clock.on(date(2027, 2, 1))
     real = service.aggregate_term
 
     def flaky(session, *, term, **kw):
@@ -254,10 +256,12 @@ def test_a_failed_final_run_is_tried_again_the_next_day(app, uni, session, monke
     assert handed == [uni.terms["T2"].code, uni.terms["T1"].code]  # each once, when final
 
 
-def test_a_failed_hand_over_fails_the_job_but_not_the_final_runs(app, uni, session, monkeypatch):
+def test_a_failed_hand_over_fails_the_job_but_not_the_final_runs(
+    app, uni, session, monkeypatch, site_clock
+):
     """Reports failing for one term: the job fails and says how to catch up; the other term
     is still handed over; neither final run is undone, so neither is aggregated again."""
-    monkeypatch.setattr(service, "local_today", lambda config: date(2027, 2, 1))
+    site_clock.on(date(2027, 2, 1))
     handed: list[str] = []
 
     def hand_over(session, app, term):

@@ -12,8 +12,9 @@ import pytest
 from sqlmodel import select
 
 from evalsys.aggregation.flags import Settings
-from evalsys.aggregation.service import aggregate_term, previous_term
+from evalsys.aggregation.service import aggregate_term
 from evalsys.org.models import Section
+from evalsys.org.terms import previous_term
 from tests.aggregation.helpers import flags, results
 
 

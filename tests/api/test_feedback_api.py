@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlmodel import Session, func, select
 
+from evalsys.clock import local_today
 from evalsys.feedback.models import Feedback, FeedbackRevision, FeedbackScore, RubricItem
 from evalsys.feedback.rubrics import current_rubric, rubric_items
 from evalsys.org.models import OrgUnit
@@ -298,7 +299,7 @@ BAD_FIELDS = [
 @pytest.mark.parametrize(("overrides", "field", "message"), BAD_FIELDS)
 def test_bad_field_is_422_named_and_stores_nothing(api, session, world, overrides, field, message):
     if overrides.get("date") == FUTURE:
-        overrides = {"date": (date.today() + timedelta(days=1)).isoformat()}
+        overrides = {"date": (local_today() + timedelta(days=1)).isoformat()}
     response = api.as_("sup").post(URL, json=good_body(session) | overrides)
     assert response.status_code == 422, response.get_json()
     data = response.get_json()

@@ -10,9 +10,10 @@ from sqlalchemy import select as select_table
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import SQLModel, col, select
 
-from evalsys.accounts.models import AuditEvent, utcnow
+from evalsys.accounts.models import AuditEvent
 from evalsys.api import tokens
 from evalsys.api.models import ApiToken
+from evalsys.clock import utcnow
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from evalsys import create_app
+from evalsys.clock import local_today
 from evalsys.db import get_engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,5 +123,5 @@ def log_in(page, base: str, username: str, password: str) -> None:
 
 def this_term_dates() -> tuple[date, date]:
     """A term around today, so "not in the future" and "within the term" both hold."""
-    today = date.today()
+    today = local_today()
     return today - timedelta(days=60), today + timedelta(days=60)

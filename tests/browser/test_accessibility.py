@@ -4,12 +4,13 @@ their users sees them: no serious or critical violation, on a desktop and on a p
 from __future__ import annotations
 
 import functools
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from flask_babel import gettext
 
 from evalsys.aggregation.service import aggregate_term
+from evalsys.clock import local_today
 from evalsys.feedback import rubrics
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.service import submit_feedback
@@ -72,7 +73,7 @@ def university(factory: Factory, session) -> dict:
         data = FeedbackInput(
             kind="spot_check",
             section=section.code,
-            date=date.today() - timedelta(days=offset + 1),
+            date=local_today() - timedelta(days=offset + 1),
             class_period="1-2",
             announced=False,
             enrolled=40,
@@ -155,7 +156,7 @@ def test_forms_showing_their_errors_have_no_serious_accessibility_violations(
     log_in(page, live_server, "sup", Factory.PASSWORD)
     page.goto(f"{live_server}/feedback/new/spot_check")
     page.fill("#section", "SE101-01")
-    page.fill("#date", (date.today() + timedelta(days=3)).isoformat())
+    page.fill("#date", (local_today() + timedelta(days=3)).isoformat())
     page.fill("#enrolled", "-3")
     page.click("button[name=send]")
     check("/feedback/new/spot_check, sent with errors", "#enrolled[aria-invalid=true]")
@@ -176,7 +177,7 @@ def test_form_errors_are_announced_and_linked(app, live_server, university, desk
     log_in(page, live_server, "sup", Factory.PASSWORD)
     page.goto(f"{live_server}/feedback/new/spot_check")
     page.fill("#section", "SE101-01")
-    future = (date.today() + timedelta(days=3)).isoformat()
+    future = (local_today() + timedelta(days=3)).isoformat()
     page.fill("#date", future)
     page.click("button[name=send]")
     # evalsys.js moves the focus on DOMContentLoaded: under load the click returns before it.

@@ -4,9 +4,10 @@ the college's PDF report from its page — the real file, with the college in it
 from __future__ import annotations
 
 import subprocess
-from datetime import date, timedelta
+from datetime import timedelta
 
 from evalsys.aggregation.service import aggregate_term
+from evalsys.clock import local_today
 from evalsys.feedback import rubrics
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.service import submit_feedback
@@ -33,7 +34,7 @@ def test_dean_drills_down_and_downloads_the_pdf(
         data = FeedbackInput(
             kind="spot_check",
             section=section.code,
-            date=date.today() - timedelta(days=offset + 1),
+            date=local_today() - timedelta(days=offset + 1),
             announced=False,
             enrolled=40,
             present=38,

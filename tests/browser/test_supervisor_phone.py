@@ -3,11 +3,10 @@ losing what was typed, corrects it, submits, and finds the record."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask_babel import gettext
 from sqlmodel import select
 
+from evalsys.clock import local_today
 from evalsys.feedback import rubrics
 from evalsys.feedback.models import Feedback, FeedbackScore
 from evalsys.i18n import in_locale, normalise
@@ -41,7 +40,7 @@ def test_spot_check_on_a_phone_keeps_every_entry_through_an_error(
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
     page.fill("#section", "SE101-01")
-    page.fill("#date", date.today().isoformat())
+    page.fill("#date", local_today().isoformat())
     page.fill("#class_period", "3-4节")
     page.fill("#location", "教三 201")
     page.check("#announced-0")

@@ -18,6 +18,7 @@ from sqlmodel import select
 from evalsys.accounts.models import User
 from evalsys.aggregation import service
 from evalsys.aggregation.models import AggregateFlag, AggregateResult, AggregationRun
+from evalsys.clock import local_today
 from evalsys.dashboards.admin import admin_dashboard, current_term
 from evalsys.dashboards.leader import leader_dashboard
 from evalsys.dashboards.teacher import mine_against_department
@@ -430,7 +431,7 @@ def test_admin_sees_supervisors_behind_quota(client, auth, aggregated, session):
     from evalsys.planner import service as planner
     from evalsys.planner.models import Draw
 
-    today = date.today()
+    today = local_today()
     f = aggregated.factory
     running = f.term("RUN", today - timedelta(days=35), today + timedelta(days=60))
     slow = f.user("slowsup", "supervisor@CS")

@@ -18,6 +18,7 @@ from sqlalchemy import select as select_table
 from sqlmodel import Session, SQLModel, col, select
 
 from evalsys.accounts.models import AuditEvent
+from evalsys.clock import local_today
 from evalsys.feedback.importer import GRADE_WORDS, row_key
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.models import Feedback, FeedbackRevision, FeedbackScore, RubricItem
@@ -328,7 +329,7 @@ def test_dry_run_through_python_leaves_the_session_clean(session, world):
 
 # --- errors: file, row, column; nothing written -----------------------------------------
 
-FUTURE = (date.today() + timedelta(days=2)).isoformat()
+FUTURE = (local_today() + timedelta(days=2)).isoformat()
 
 ROW_ERRORS = [
     (

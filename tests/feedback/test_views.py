@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from evalsys.accounts.models import utcnow
+from evalsys.clock import utcnow
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.models import Feedback, FeedbackRevision, Rubric, TeacherResponse
 from evalsys.feedback.service import feedback_scores, revisions, submit_feedback

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
+from evalsys.clock import local_today
 from evalsys.feedback.models import Feedback
 from evalsys.feedback.rubrics import current_rubric, rubric_items
 
@@ -16,7 +17,7 @@ SPOT, OPEN, TUTOR = "spot_check", "open_class", "tutor_group"
 
 
 def today() -> date:
-    return date.today()
+    return local_today()
 
 
 def items(session: Session, kind: str) -> list:

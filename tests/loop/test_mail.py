@@ -11,7 +11,7 @@ import pytest
 from flask_babel import gettext
 from sqlmodel import select
 
-from evalsys.aggregation.service import local_today
+from evalsys.clock import local_today
 from evalsys.i18n import fmt_date, in_locale, localized
 from evalsys.loop import jobs as loop_jobs  # noqa: F401  (registers the jobs)
 from evalsys.loop import service

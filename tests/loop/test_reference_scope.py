@@ -17,7 +17,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, func, select
 
-from evalsys.aggregation.service import local_today
+from evalsys.clock import local_today
 from evalsys.loop import service
 from evalsys.loop.models import Action, Meeting, MeetingAttendee, MeetingProblem, Problem
 from evalsys.org.models import OrgUnit, Term

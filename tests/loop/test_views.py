@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import func, select
 
-from evalsys.aggregation.service import local_today
+from evalsys.clock import local_today
 from evalsys.loop import service
 from evalsys.loop.models import Action, Meeting, Problem
 from tests.loop.conftest import OBSERVER_WORDS

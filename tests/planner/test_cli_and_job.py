@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import Flask
 from sqlmodel import Session, select
 
-from evalsys.aggregation.service import local_today
+from evalsys.clock import local_today
 from evalsys.planner import service, weeks
 from evalsys.planner.draw import draw_week
 from evalsys.planner.models import Assignment, AssignmentStatus, Draw

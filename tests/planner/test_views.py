@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from sqlmodel import Session, select
 
-from evalsys.aggregation.service import local_today
+from evalsys.clock import local_today
 from evalsys.org.models import Section, Term
 from evalsys.planner import service, weeks
 from evalsys.planner.draw import draw_week

@@ -147,7 +147,7 @@ def test_no_mail_server_no_mail(aggregated, session, app):
 
 
 def test_the_final_aggregation_renders_the_tree_and_emails_it(
-    bare_uni, session, app, factory, smtp, monkeypatch
+    bare_uni, session, app, factory, smtp, site_clock
 ):
     """The scheduler's final run of an ended term hands over: every unit's report is rendered
     from the final results (in worker processes), each person in charge gets theirs by email,
@@ -155,7 +155,6 @@ def test_the_final_aggregation_renders_the_tree_and_emails_it(
     appointed since."""
     from datetime import date
 
-    from evalsys.aggregation import service
     from evalsys.aggregation.models import AggregationRun
     from evalsys.org.models import OrgUnit
     from evalsys.reports.models import Report
@@ -165,7 +164,7 @@ def test_the_final_aggregation_renders_the_tree_and_emails_it(
     factory.user("leader_u", "leader@U", name="校领导")
     t1 = bare_uni.terms["T1"]  # ended 2026-07-05; T2 is still open on the day below
     scheduler_jobs.load_job_modules(app)
-    monkeypatch.setattr(service, "local_today", lambda config: date(2026, 10, 15))
+    site_clock.on(date(2026, 10, 15))
     run = scheduler_jobs.run_job(app, "aggregate-ended-terms", owner="t", trigger="manual")
     assert run.status == "succeeded", run.detail
     assert f"reports {t1.code}: 9 rendered, 0 unchanged, 0 failed; 2 deliveries queued" in (

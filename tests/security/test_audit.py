@@ -148,6 +148,28 @@ def test_filters_and_pages(app, session, people):
     assert client.get("/admin/audit/?action=nope';DROP TABLE audit_event;--").status_code == 200
 
 
+def test_date_filters_are_days_on_the_sites_calendar(app, session, people):
+    """The page shows times on the site's clock (Asia/Shanghai), so "since 1 December"
+    takes in 23:30 UTC on 30 November (07:30 on 1 December there) and not 15:30 UTC
+    (23:30 on 30 November there)."""
+    session.exec(AuditEvent.__table__.delete())  # type: ignore[attr-defined]
+    session.commit()
+    for target, at in (
+        ("late", datetime(2026, 11, 30, 23, 30)),
+        ("early", datetime(2026, 11, 30, 15, 30)),
+    ):
+        audit(session, "role.grant", user_id=None, target=target, ip="192.0.2.1")
+        event = session.exec(select(AuditEvent).order_by(col(AuditEvent.id).desc())).first()
+        event.at = at.replace(tzinfo=UTC)
+        session.add(event)
+        session.commit()
+    client = _login(app, "root")
+    since = client.get("/admin/audit/?action=role.grant&since=2026-12-01").get_data(as_text=True)
+    assert _shown(since) == ["late"]
+    until = client.get("/admin/audit/?action=role.grant&until=2026-11-30").get_data(as_text=True)
+    assert _shown(until) == ["early"]
+
+
 def test_no_route_changes_the_log(app, session, people):
     # Only GET (and HEAD/OPTIONS) is routed under /admin/audit.
     for rule in app.url_map.iter_rules():
