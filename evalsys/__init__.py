@@ -109,6 +109,7 @@ def install_proxy_fix(app: Flask) -> None:
     if any(counts.values()):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
+        # Ignored below: Flask's documented way to wrap the WSGI app.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app,
             x_for=counts["for"],

@@ -47,7 +47,7 @@ def main() -> None:
 class _CheckedRun(click.Command):
     """Flask's ``run``, refusing the default secret key like ``flask --app evalsys run`` does."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context):
         refuse_default_secret(ctx.ensure_object(ScriptInfo).load_app())
         return super().invoke(ctx)
 
@@ -267,6 +267,7 @@ def scheduler_cmd(wait: bool, stop_after: float | None) -> None:
     """Run the job scheduler in this process (run exactly one per database)."""
     from evalsys.scheduler import runner
 
+    # Ignored below: werkzeug's proxy method, untyped.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     sys.exit(runner.run(app, wait=wait, echo=click.echo, stop_after=stop_after))
 
@@ -277,6 +278,7 @@ def run_job_cmd(job_id: str) -> None:
     """Run one scheduled job now, recorded like a scheduled run."""
     from evalsys.scheduler import jobs, lease
 
+    # Ignored below: werkzeug's proxy method, untyped.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     jobs.load_job_modules(app)
     try:

@@ -83,6 +83,7 @@ def load_demo_feedback(
         session.commit()
         new = _count(session, term) - before
         echo(f"Feedback {code}: {made} records ({new} new)")
+        # Ignored below: a stored row's id, never None.
         if new or last_run(session, term.id, succeeded=True) is None:  # type: ignore[arg-type]
             run = aggregate_term(session, term=term, final=term.end_date < today)
             echo(f"Aggregated {code}: {run.result_count} results, {run.flag_count} flags")
@@ -117,6 +118,7 @@ def _term_records(
     observers: dict[str, dict[int, list[User]]],
 ) -> int:
     items = {
+        # Ignored below: the demo seeds a rubric per kind.
         kind: rubrics.rubric_items(session, rubrics.current_rubric(session, kind).id)  # type: ignore[union-attr,arg-type]
         for kind in ("spot_check", "open_class", "tutor_group")
     }

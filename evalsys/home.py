@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, render_template, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -58,8 +60,8 @@ ROLE_TASKS = {
     Role.TEACHER: [_l("Read the feedback on your own sections and respond")],
 }
 
-#: The button that opens each kind's form.
-NEW_LABELS = {
+#: The button that opens each kind's form (StrEnum keys: looked up by the plain kind string).
+NEW_LABELS: dict[str, Any] = {
     FeedbackKind.SPOT_CHECK: _l("New spot check"),
     FeedbackKind.OPEN_CLASS: _l("New open class"),
     FeedbackKind.TUTOR_GROUP: _l("New tutor-group report"),
@@ -91,7 +93,7 @@ def index():
         }
         for role, units in sorted(by_role.items(), key=lambda kv: list(Role).index(Role(kv[0])))
     ]
-    user = current_user._get_current_object()  # type: ignore[attr-defined]
+    user = current_user._get_current_object()
     return render_template(
         "home/index.html",
         cards=cards,

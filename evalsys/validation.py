@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, TypeAlias
 
 from flask import Flask, abort, render_template, request
 from flask_babel import LazyString, force_locale
@@ -57,10 +57,10 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WHOLE = re.compile(r"[+-]?\d{1,4000}")
 
 #: A message for a person: text, or a lazy gettext string rendered where it is shown.
-Message = str | LazyString
+Message: TypeAlias = str | LazyString
 
-CONTROL_CHARACTER = _l("contains a control character (such as NUL) that text cannot hold")
-BROKEN_CHARACTER = _l("contains an invalid character (an unpaired surrogate)")
+CONTROL_CHARACTER: Message = _l("contains a control character (such as NUL) that text cannot hold")
+BROKEN_CHARACTER: Message = _l("contains an invalid character (an unpaired surrogate)")
 NOT_A_WHOLE_NUMBER = _l("Enter a whole number.")
 
 
@@ -194,7 +194,7 @@ def _form_text_errors(form: Form) -> bool:
         for text in texts:
             if isinstance(text, str) and (problem := text_problem(text)) is not None:
                 # As text now: views join error lists, and this is the reader's request.
-                field.errors = [*field.errors, str(problem)]  # type: ignore[assignment]
+                field.errors = [*field.errors, str(problem)]
                 ok = False
                 break
     return ok
@@ -228,7 +228,7 @@ class SafeForm(FlaskForm):
     checks_text_itself = False
 
     def validate(self, extra_validators: Any = None) -> bool:
-        ok = super().validate(extra_validators)
+        ok: bool = super().validate(extra_validators)
         if self.checks_text_itself:
             return ok
         return _form_text_errors(self) and ok

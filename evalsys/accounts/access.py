@@ -67,13 +67,15 @@ def roles_with(perm: Perms) -> list[str]:
     return sorted(role.value for role, perms in ROLE_PERMS.items() if wanted & perms)
 
 
-def _grant_covers(user_id: int, perm: Perms, unit_id_column: Any) -> Any:
-    """SQL condition: some grant of the user carrying ``perm`` sits at or above the unit."""
+def _grant_covers(user_id: int | None, perm: Perms, unit_id_column: Any) -> Any:
+    """SQL condition: some grant of the user carrying ``perm`` sits at or above the unit.
+
+    A user never stored (no id) holds no grant: the condition then matches nothing."""
     return exists().where(
-        RoleGrant.user_id == user_id,
+        col(RoleGrant.user_id) == user_id,
         col(RoleGrant.role).in_(roles_with(perm)),
-        OrgUnitClosure.ancestor_id == RoleGrant.unit_id,
-        OrgUnitClosure.descendant_id == unit_id_column,
+        col(OrgUnitClosure.ancestor_id) == RoleGrant.unit_id,
+        col(OrgUnitClosure.descendant_id) == unit_id_column,
     )
 
 
@@ -82,7 +84,7 @@ def may(session: Session, user: User | Any, perm: Perms, unit_id: int) -> bool:
     if not _active(user):
         return False
     stmt = select(_grant_covers(user.id, perm, unit_id))
-    return bool(session.exec(stmt).one())  # type: ignore[call-overload]
+    return bool(session.exec(stmt).one())
 
 
 def scope_ids(user: User, perm: Perms) -> Select:
@@ -152,7 +154,8 @@ def unit_or_404(session: Session, code: str, user: User | Any, perm: Perms) -> O
     unit = unit_by_code(session, code)
     if unit is None:
         abort(404)
-    if not may(session, user, perm, unit.id):  # type: ignore[arg-type]
+    assert unit.id is not None  # loaded from the database
+    if not may(session, user, perm, unit.id):
         abort(403)
     return unit
 
@@ -245,7 +248,7 @@ def feedback_lookup(
     if not 0 < feedback_id <= MAX_INT:  # no integer column holds it: it names nothing
         return None
     stmt = select(Feedback, *_access_columns(user)).where(col(Feedback.id) == feedback_id)
-    row = session.exec(stmt).first()  # type: ignore[call-overload]
+    row = session.exec(stmt).first()
     if row is None:
         return None
     feedback, visible, author, reviewer, teacher = row
@@ -279,7 +282,7 @@ def api_feedback_or_404(
     found = feedback_lookup(session, feedback_id, user)
     if found is None or not found[1].can_view:
         _api_abort(404, f"no feedback record {feedback_id} that you may see")
-    return found  # type: ignore[return-value]
+    return found
 
 
 def api_require(
@@ -342,7 +345,7 @@ def enforce_declared_access() -> Any:
     if rule == "user":
         if current_user.is_authenticated and current_user.active:
             return None
-        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]  # set by Flask-Login
     if rule == "token":
         from evalsys.api.auth import authenticate_request
 
@@ -354,7 +357,8 @@ def enforce_declared_access() -> Any:
 def is_school_admin(session: Session, user: User | Any) -> bool:
     """Admin of every root unit: the school-wide pages (schedule, rubrics, audit) are theirs."""
     roots = session.exec(select(OrgUnit.id).where(col(OrgUnit.parent_id).is_(None))).all()
-    return bool(roots) and all(may(session, user, Perm.MANAGE, rid) for rid in roots)
+    # A stored row's id is never None; SQLModel types the column as Optional for inserts.
+    return bool(roots) and all(may(session, user, Perm.MANAGE, rid) for rid in roots)  # type: ignore[arg-type]
 
 
 def require_school_admin(session: Session) -> None:

@@ -92,7 +92,7 @@ def get_user(session: Session, username: str) -> User | None:
 
 def resolve_units(session: Session, specs: list[RoleSpec]) -> dict[str, OrgUnit]:
     codes = {s.unit_code for s in specs}
-    units = session.exec(select(OrgUnit).where(OrgUnit.code.in_(codes))).all()  # type: ignore[attr-defined]
+    units = session.exec(select(OrgUnit).where(col(OrgUnit.code).in_(codes))).all()
     found = {u.code: u for u in units}
     missing = sorted(codes - found.keys())
     if missing:
@@ -103,8 +103,10 @@ def resolve_units(session: Session, specs: list[RoleSpec]) -> dict[str, OrgUnit]
 def replace_grants(session: Session, user: User, specs: list[RoleSpec]) -> None:
     """Make the user's grants exactly ``specs`` (an import re-run changes nothing)."""
     units = resolve_units(session, specs)
-    wanted = {(s.role, units[s.unit_code].id) for s in specs}
+    # Units were loaded from the database, so each has its id.
+    wanted: set[tuple[str, int]] = {(s.role, units[s.unit_code].id) for s in specs}  # type: ignore[misc]
     existing = session.exec(select(RoleGrant).where(RoleGrant.user_id == user.id)).all()
+    assert user.id is not None  # stored: the query above flushed a new user
     have = {(g.role, g.unit_id) for g in existing}
     removed = []
     for grant in existing:
@@ -113,7 +115,7 @@ def replace_grants(session: Session, user: User, specs: list[RoleSpec]) -> None:
             session.delete(grant)
     added = sorted(wanted - have)
     for role, unit_id in added:
-        session.add(RoleGrant(user_id=user.id, role=role, unit_id=unit_id))  # type: ignore[arg-type]
+        session.add(RoleGrant(user_id=user.id, role=role, unit_id=unit_id))
     audit_grant_changes(session, user.username, added=added, removed=removed)
     if removed:
         sessions.end_all(session, user, reason=SessionEnd.ROLES)
@@ -138,6 +140,7 @@ def audit_grant_changes(
         return
     if codes is None:
         stmt = select(OrgUnit.id, OrgUnit.code).where(col(OrgUnit.id).in_(ids))
+        # Ids read from the table are never None; SQLModel types the column as Optional.
         codes = {unit_id: code for unit_id, code in session.exec(stmt).all()}  # type: ignore[misc]
     for action, changes in (("role.grant", added), ("role.revoke", removed)):
         for role, unit_id in sorted(changes):
@@ -180,7 +183,7 @@ def create_user(
 def remove_all_grants(session: Session, user: User) -> None:
     stmt = select(RoleGrant.role, RoleGrant.unit_id).where(RoleGrant.user_id == user.id)
     removed = [(role, unit_id) for role, unit_id in session.exec(stmt).all()]
-    session.exec(delete(RoleGrant).where(RoleGrant.user_id == user.id))  # type: ignore[call-overload]
+    session.exec(delete(RoleGrant).where(col(RoleGrant.user_id) == user.id))
     audit_grant_changes(session, user.username, added=[], removed=removed)
     if removed:
         sessions.end_all(session, user, reason=SessionEnd.ROLES)

@@ -64,8 +64,9 @@ def start(session: Session, user: User, *, now: datetime | None = None) -> str:
     """A new session for ``user`` (the caller commits); returns the raw id for the cookie."""
     now = now or utcnow()
     raw = secrets.token_urlsafe(32)
+    assert user.id is not None  # only a stored user logs in
     session.add(
-        UserSession(user_id=user.id, token_hash=digest(raw), created_at=now, last_seen_at=now)  # type: ignore[arg-type]
+        UserSession(user_id=user.id, token_hash=digest(raw), created_at=now, last_seen_at=now)
     )
     return raw
 
@@ -73,7 +74,7 @@ def start(session: Session, user: User, *, now: datetime | None = None) -> str:
 def end(session: Session, raw: str | None, reason: SessionEnd) -> None:
     """End one session (logout); an unknown or ended one is left as it is."""
     if raw:
-        session.exec(  # type: ignore[call-overload]
+        session.exec(
             update(UserSession)
             .where(col(UserSession.token_hash) == digest(raw), col(UserSession.ended_at).is_(None))
             .values(ended_at=utcnow(), end_reason=reason.value)
@@ -103,7 +104,7 @@ def end_all(
     )
     if keep:
         stmt = stmt.where(col(UserSession.token_hash) != digest(keep))
-    result = session.exec(stmt.values(ended_at=utcnow(), end_reason=reason.value))  # type: ignore[call-overload]
+    result = session.exec(stmt.values(ended_at=utcnow(), end_reason=reason.value))
     count = int(result.rowcount or 0)
     if count:
         noun = "session" if count == 1 else "sessions"
@@ -135,6 +136,7 @@ def check(
     if record is None or record.user_id != user_id:
         return Verdict(False)
     if record.ended_at is not None:
+        assert record.end_reason is not None  # the ended_with_reason check constraint
         return Verdict(False, SessionEnd(record.end_reason))
     idle_since, started = record.last_seen_at, record.created_at
     expired = now - idle_since >= lifetimes.idle or now - started >= lifetimes.absolute
@@ -145,7 +147,7 @@ def check(
         values: dict[str, Any] = {"last_seen_at": now}
         if expired:
             values = {"ended_at": now, "end_reason": SessionEnd.EXPIRED.value}
-        session.exec(  # type: ignore[call-overload]
+        session.exec(
             update(UserSession)
             .where(col(UserSession.id) == record.id, col(UserSession.ended_at).is_(None))
             .values(**values)
@@ -159,7 +161,7 @@ def purge(session: Session, *, lifetimes: Lifetimes, now: datetime | None = None
     """Delete the sessions that ended, or expired, more than :data:`KEEP` ago."""
     now = now or utcnow()
     cutoff = now - KEEP
-    result = session.exec(  # type: ignore[call-overload]
+    result = session.exec(
         delete(UserSession).where(
             or_(
                 col(UserSession.ended_at) < cutoff,

@@ -103,6 +103,7 @@ def export_aggregates_cmd(
             unit = read.find_unit(session, unit_code) if unit_code else None
         except service.AggregationError as err:
             raise click.ClickException(str(err)) from err
+        # Ignored below: a stored row's id, never None.
         run = service.last_run(session, term.id, succeeded=True)  # type: ignore[arg-type]
         if run is None:
             raise click.ClickException(

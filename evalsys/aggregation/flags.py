@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -21,8 +21,12 @@ from evalsys.aggregation.models import ALL_KINDS, OVERALL, FlagCode
 from evalsys.feedback.vocab import DIMENSION_NAMES, DIMENSIONS, KIND_LABELS, KIND_NAMES, name_of
 from evalsys.i18n import fmt_num
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import RowMapping
+
 #: The flags' names on badges.
-FLAG_NAMES = {
+#: StrEnum keys: looked up by the plain flag string stored in the table.
+FLAG_NAMES: dict[str, Any] = {
     FlagCode.BELOW_THRESHOLD: _l("below threshold"),
     FlagCode.DROP: _l("drop"),
     FlagCode.BELOW_PARENT: _l("below parent"),
@@ -182,7 +186,7 @@ def _label(kind: str, dimension: str) -> str:
 
 
 def flags_for(
-    row: Mapping[str, Any], settings: Settings, prev_term_code: str | None
+    row: Mapping[str, Any] | RowMapping, settings: Settings, prev_term_code: str | None
 ) -> list[dict[str, Any]]:
     """The flags one sufficient result raises, each with the figure, the limit and the reason.
 

@@ -69,7 +69,7 @@ def find_term(session: Session, code: str) -> Term:
 
 def open_terms(session: Session, today: date) -> list[Term]:
     """Terms whose end date is not past: re-aggregated every night."""
-    stmt = select(Term).where(Term.end_date >= today).order_by(Term.start_date)
+    stmt = select(Term).where(Term.end_date >= today).order_by(col(Term.start_date))
     return list(session.exec(stmt).all())
 
 
@@ -82,7 +82,7 @@ def terms_to_finalise(session: Session, today: date) -> list[Term]:
     stmt = (
         select(Term)
         .where(Term.end_date < today, col(Term.id).not_in(done))
-        .order_by(Term.start_date)
+        .order_by(col(Term.start_date))
     )
     return list(session.exec(stmt).all())
 

@@ -69,7 +69,8 @@ def unit_summary(
     term = next((t for t in terms if t.code == term_code), None) if term_code else terms[0]
     if term is None:
         return None
-    run = last_run(session, term.id, succeeded=True)  # type: ignore[arg-type]
+    assert term.id is not None  # loaded from the database
+    run = last_run(session, term.id, succeeded=True)
     summary = Summary(term=term, terms=terms, run=run, min_n=run_min_n(run, min_n))
     rows = session.exec(
         select(AggregateResult).where(

@@ -53,7 +53,7 @@ def create_token(
         raise TokenError(f"the account '{user.username}' is deactivated")
     raw = new_token_value()
     token = ApiToken(
-        user_id=user.id,  # type: ignore[arg-type]
+        user_id=user.id,  # type: ignore[arg-type]  # a stored row's id, never None
         name=name,
         token_hash=hash_token(raw),
         prefix=raw[:SHOWN_CHARS],
@@ -106,7 +106,7 @@ def note_use(session: Session, token: ApiToken, now: datetime | None = None) -> 
         .values(last_used_at=now)
         .execution_options(synchronize_session=False)
     )
-    written = session.exec(stmt).rowcount > 0  # type: ignore[call-overload]
+    written = session.exec(stmt).rowcount > 0
     if written:
         token.last_used_at = now
     return written

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
-from sqlmodel import select
+from sqlmodel import col, select
 from werkzeug.exceptions import HTTPException
 
 from evalsys.accounts.access import (
@@ -163,7 +163,8 @@ def create_feedback() -> Response:
         return response
     session.commit()
     feedback = outcome.feedback
-    record = records.one_record(session, user, feedback.id)  # type: ignore[arg-type]
+    assert feedback.id is not None  # stored and committed
+    record = records.one_record(session, user, feedback.id)
     response = jsonify(record)
     # A replay answers as the first request did: 201 and the record (as it is now).
     response.status_code = 201
@@ -268,20 +269,20 @@ def list_feedback() -> Response:
     if kind is not None:
         if kind not in values(FeedbackKind):
             errors.append({"field": "kind", "message": f"unknown kind '{kind}': one of {_KINDS}"})
-        conditions.append(records.Feedback.kind == kind)  # type: ignore[arg-type]
+        conditions.append(col(records.Feedback.kind) == kind)
     status = args.get("status")
     if status is not None:
         if status not in values(FeedbackStatus):
             statuses = ", ".join(values(FeedbackStatus))
             errors.append({"field": "status", "message": f"unknown status: one of {statuses}"})
-        conditions.append(records.Feedback.status == status)  # type: ignore[arg-type]
+        conditions.append(col(records.Feedback.status) == status)
     term_code = args.get("term")
     if term_code is not None:
         term = session.exec(select(Term).where(Term.code == term_code)).first()
         if term is None:
             errors.append({"field": "term", "message": f"there is no term '{term_code}'"})
         else:
-            conditions.append(records.Feedback.term_id == term.id)  # type: ignore[arg-type]
+            conditions.append(col(records.Feedback.term_id) == term.id)
     unit_code = args.get("unit")
     unit = None
     if unit_code is not None:
@@ -292,8 +293,9 @@ def list_feedback() -> Response:
         return _invalid(errors)
     if unit is not None:
         message = f"the unit '{unit.code}' is outside your scope"
-        api_require(session, user, Perm.VIEW_UNIT, unit.id, message)  # type: ignore[arg-type]
-        conditions.append(records.in_subtree(unit.id))  # type: ignore[arg-type]
+        assert unit.id is not None  # loaded from the database
+        api_require(session, user, Perm.VIEW_UNIT, unit.id, message)
+        conditions.append(records.in_subtree(unit.id))
     assert page is not None and per_page is not None
     hidden = records.observer_hidden_from(user, shown_to_teacher=_shown_to_teacher())
     items, total = records.page_of_records(
@@ -301,7 +303,9 @@ def list_feedback() -> Response:
     )
     next_url = None
     if page * per_page < total:
-        kept = {k: v for k, v in args.items() if k in ("term", "unit", "kind", "status")}
+        kept: dict[str, Any] = {
+            k: v for k, v in args.items() if k in ("term", "unit", "kind", "status")
+        }
         next_url = url_for("api.list_feedback", **kept, page=page + 1, per_page=per_page)
     return jsonify(
         {"items": items, "page": page, "per_page": per_page, "total": total, "next": next_url}
@@ -376,7 +380,8 @@ def list_aggregates() -> Response:
     if unit is not None:
         message = f"the statistics of '{unit.code}' are outside your scope"
         api_require(session, user, Perm.VIEW_REPORTS, unit.org_unit_id, message)
-    run = last_run(session, term.id, succeeded=True)  # type: ignore[arg-type]
+    assert term.id is not None  # loaded from the database
+    run = last_run(session, term.id, succeeded=True)
     if run is None:
         return error_response(404, f"the term {term.code} has not been aggregated yet")
     rows = aggregates.aggregates_for(

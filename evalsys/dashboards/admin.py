@@ -59,8 +59,8 @@ def current_term(session: Session, today: date) -> Term | None:
 
 def _visited(section_id: Any) -> Any:
     return exists().where(
-        Feedback.section_id == section_id,
-        Feedback.status == FeedbackStatus.SUBMITTED.value,
+        col(Feedback.section_id) == section_id,
+        col(Feedback.status) == FeedbackStatus.SUBMITTED.value,
         col(Feedback.kind).in_(VISIT_KINDS),
     )
 
@@ -74,7 +74,7 @@ def admin_dashboard(session: Session, *, user: User, today: date) -> AdminDashbo
     board = AdminDashboard(units=units, term=term)
     if term is not None:
         in_scope = and_(
-            Section.term_id == term.id,
+            col(Section.term_id) == term.id,
             col(Course.department_id).in_(scope_ids(user, Perm.MANAGE)),
         )
         never = ~_visited(Section.id)
@@ -87,7 +87,8 @@ def admin_dashboard(session: Session, *, user: User, today: date) -> AdminDashbo
         board.sections, board.never_visited = int(counts[0]), int(counts[1])
         teacher = aliased(User, name="teacher")
         listed = session.exec(
-            select(Section.code, Course.title, Course.title_en, OrgUnit.code, teacher.name)
+            # SQLModel's select() is typed for at most four columns; it takes any number.
+            select(Section.code, Course.title, Course.title_en, OrgUnit.code, teacher.name)  # type: ignore[call-overload]
             .select_from(Section)
             .join(Course, col(Course.id) == Section.course_id)
             .join(OrgUnit, col(OrgUnit.id) == Course.department_id)

@@ -126,6 +126,7 @@ def leader_dashboard(
     if not terms:
         return LeaderDashboard(term=None, run=None, min_n=min_n, more=tops)
     term = terms[0]
+    # Ignored below: a stored row's id, never None.
     run = last_run(session, term.id, succeeded=True)  # type: ignore[arg-type]
     shown, more = tops[:MAX_UNITS], tops[MAX_UNITS:]
     board = LeaderDashboard(term=term, run=run, min_n=run_min_n(run, min_n), more=more)
@@ -183,12 +184,14 @@ def leader_dashboard(
             {"unit_ids": ids, "today": today},
         ).mappings()
     }
+    # Ignored below: a stored row's id, never None.
     rendered = _rendered(session, term.id, ids)  # type: ignore[arg-type]
     for unit in shown:
-        rows = kpis.get(unit.id, {})  # type: ignore[arg-type]
+        rows = kpis.get(unit.id, {})  # type: ignore[arg-type]  # a stored row's id, never None
         overall = rows.get(ALL_KINDS)
         panel = UnitPanel(unit=unit, overall=_overall(overall) if overall else None)
-        panel.loop = loop.get(unit.id, {})  # type: ignore[arg-type]
+        panel.loop = loop.get(unit.id, {})
+        # Ignored below: a stored row's id, never None.
         panel.report_at = rendered.get(unit.id)  # type: ignore[arg-type]
         panel.by_kind = [
             {
@@ -202,6 +205,7 @@ def leader_dashboard(
             if kind != ALL_KINDS and kind in rows
         ]
         panel.coverage = _coverage(overall) if overall else None
+        # Ignored below: a stored row's id, never None.
         children = flagged.get(unit.id, {})  # type: ignore[arg-type]
         panel.flagged = sorted(children.values(), key=lambda c: (-c["count"], c["code"]))
         board.panels.append(panel)

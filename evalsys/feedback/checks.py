@@ -114,7 +114,7 @@ def compute_overall_score(items: list[RubricItem], scores: Mapping[int, float]) 
     """
     total = weights = 0.0
     for item in items:
-        value = scores.get(item.id)  # type: ignore[arg-type]
+        value = scores.get(item.id)  # type: ignore[arg-type]  # a stored row's id, never None
         if value is None:
             continue
         total += item.weight * (value - item.scale_min) / (item.scale_max - item.scale_min)
@@ -146,7 +146,7 @@ def check_feedback(
     observer = observer or user
     today = today or local_today()
     errors: list[tuple[str, Message]] = []
-    kind = data.kind
+    kind: str | None = data.kind
     if kind not in values(FeedbackKind):
         errors.append(
             (
@@ -162,6 +162,7 @@ def check_feedback(
 
     target = _resolve_target(session, kind, data, errors, hide_unknown=observer.id == user.id)
     if target is not None:
+        assert kind is not None  # a target is only found for a known kind
         _check_scope(session, user=user, observer=observer, kind=kind, target=target)
 
     columns: dict[str, Any] = {}
@@ -200,6 +201,7 @@ def check_feedback(
                 )
             )
         else:
+            # Ignored below: a stored row's id, never None.
             items = rubric_items(session, rubric.id)  # type: ignore[arg-type]
             scores = _check_scores(rubric, items, data.scores, draft, errors)
     if errors:
@@ -210,11 +212,11 @@ def check_feedback(
         kind=kind,
         rubric=rubric,
         items=items,
-        term_id=target.term.id,  # type: ignore[arg-type]
+        term_id=target.term.id,  # type: ignore[arg-type]  # a stored row's id, never None
         department_id=target.department_id,
         section_id=target.section.id if target.section else None,
         group_id=target.group.id if target.group else None,
-        observer_id=observer.id,  # type: ignore[arg-type]
+        observer_id=observer.id,  # type: ignore[arg-type]  # a stored row's id, never None
         columns=columns,
         scores=scores,
     )
@@ -233,6 +235,7 @@ class _Target:
 
     @property
     def code(self) -> str:
+        # Ignored below: no group means a section.
         return self.group.code if self.group is not None else self.section.code  # type: ignore[union-attr]
 
 
@@ -269,6 +272,7 @@ def _resolve_target(
             )
             return None
         term = session.get(Term, group.term_id)
+        # Ignored below: the term's foreign key: it exists.
         return _Target(term=term, department_id=group.department_id, group=group)  # type: ignore[arg-type]
     if group_code is not None:
         errors.append(("group", _l("only tutor-group reports name a group: leave group empty")))
@@ -289,11 +293,12 @@ def _resolve_target(
         return None
     section, course = row
     term = session.get(Term, section.term_id)
+    # Ignored below: the term's foreign key: it exists.
     return _Target(term=term, department_id=course.department_id, section=section)  # type: ignore[arg-type]
 
 
 def _check_scope(
-    session: Session, *, user: User, observer: User, kind: str | None, target: _Target
+    session: Session, *, user: User, observer: User, kind: str, target: _Target
 ) -> None:
     unit = target.department_id
     if observer.id != user.id:
@@ -467,7 +472,7 @@ def _check_scores(
             )
             refused.add(code)
         else:
-            scores[item.id] = float(value)  # type: ignore[index]
+            scores[item.id] = float(value)  # type: ignore[index]  # a stored row's id, never None
     if not draft:
         for item in items:
             if item.required and item.id not in scores and item.code not in refused:

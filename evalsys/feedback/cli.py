@@ -35,6 +35,7 @@ def load_cmd(file: Path, draft: bool) -> None:
     try:
         with session_scope() as session:
             rubric = rubrics.load_rubric_file(session, file, publish=not draft)
+            # Ignored below: a stored row's id, never None.
             count = len(rubrics.rubric_items(session, rubric.id))  # type: ignore[arg-type]
     except rubrics.RubricError as err:
         raise click.ClickException(str(err)) from err
@@ -103,6 +104,7 @@ def show_cmd(kind: str, version: int | None, as_json: bool) -> None:
             data = rubrics.rubric_as_dict(session, rubric)
             click.echo(json.dumps(data, ensure_ascii=False, indent=2))
             return
+        # Ignored below: a stored row's id, never None.
         items = rubrics.rubric_items(session, rubric.id)  # type: ignore[arg-type]
         current = rubrics.current_rubric(session, kind)
     is_current = current is not None and current.id == rubric.id

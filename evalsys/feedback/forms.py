@@ -209,7 +209,7 @@ class ScoresForm(Form):
 
     def field_for(self, code: str) -> ScoreField | None:
         name = self.codes.get(code)
-        return self[name] if name is not None else None  # type: ignore[return-value]
+        return self[name] if name is not None else None
 
 
 #: Names a form instance uses itself (set in ``BaseForm.__init__``, not on the class).

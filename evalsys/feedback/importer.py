@@ -142,7 +142,7 @@ class _Reader:
 
     def error(self, row: int | None, column: str | None, message: Message) -> None:
         """A problem at a row and column; the message is shown in the reader's language."""
-        self.issues.append(ImportIssue(FEEDBACK_FILE, row, column, message))  # type: ignore[arg-type]
+        self.issues.append(ImportIssue(FEEDBACK_FILE, row, column, message))
 
     def header(self, rows: Table) -> bool:
         columns = {column for row in rows for column in row}
@@ -273,7 +273,7 @@ class _Reader:
                 self.error(number, column_of(name), message)
         elif isinstance(err, FeedbackPermissionError):
             if observer is None:
-                message: Message = err.text
+                message = err.text
             else:
                 message = _l(
                     "observer '%(username)s': %(problem)s",

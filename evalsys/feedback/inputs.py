@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from flask import has_app_context
-from flask_babel import LazyString, force_locale
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
-from evalsys.validation import text_problem, to_int, to_number
+from evalsys.validation import Message, text_problem, to_int, to_number
 
 #: Text fields (limits in :data:`evalsys.feedback.models.TEXT_LIMITS`).
 TEXT_FIELDS = (
@@ -37,10 +37,6 @@ _CODE_FIELDS = ("kind", "section", "group", "observer_level", "meeting_format", 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TRUE = {"true", "yes", "y", "1", "是", "t"}
 _FALSE = {"false", "no", "n", "0", "否", "f"}
-
-
-#: A message for a person: text, or a lazy gettext string rendered where it is shown.
-Message = str | LazyString
 
 
 @contextmanager

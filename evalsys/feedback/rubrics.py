@@ -166,6 +166,7 @@ def parse_rubric(data: Any, *, source: str = "rubric") -> RubricSpec:
     if errors:
         raise RubricFileError(source, errors)
     assert kind is not None
+    # The title is checked above; the other texts are optional.
     return RubricSpec(kind=kind, items=items, **texts)  # type: ignore[arg-type]
 
 
@@ -283,14 +284,17 @@ def _parse_item(
 
     if len(errors) > before:
         return None
+    # No new error: code, dimension and weight passed their checks above. A scale can
+    # still be None: _int lets an explicit JSON null through without an error.
+    assert isinstance(code, str) and isinstance(dimension, str) and weight is not None
     return ItemSpec(
         code=code,
         dimension=dimension,
-        scale_min=scale_min,  # type: ignore[arg-type]
-        scale_max=scale_max,  # type: ignore[arg-type]
-        weight=float(weight),  # type: ignore[arg-type]
+        scale_min=scale_min,  # type: ignore[arg-type]  # None for a JSON null (see above)
+        scale_max=scale_max,  # type: ignore[arg-type]  # None for a JSON null (see above)
+        weight=float(weight),
         required=required,
-        **texts,  # type: ignore[arg-type]
+        **texts,  # type: ignore[arg-type]  # label checked above; the other texts are optional
     )
 
 
@@ -440,6 +444,7 @@ def create_rubric(
 
 def _add_items(session: Session, rubric: Rubric, items: Sequence[ItemSpec]) -> None:
     for position, item in enumerate(items, start=1):
+        # Ignored below: a stored row's id, never None.
         session.add(RubricItem(rubric_id=rubric.id, position=position, **asdict(item)))  # type: ignore[arg-type]
     session.flush()
 
@@ -469,6 +474,7 @@ def publish_rubric(
                 status=rubric.status,
             )
         )
+    # Ignored below: a stored row's id, never None.
     if not rubric_items(session, rubric.id):  # type: ignore[arg-type]
         raise RubricError(
             _("rubric %(kind)s v%(version)s has no items", kind=rubric.kind, version=rubric.version)
@@ -510,6 +516,7 @@ def update_draft_rubric(session: Session, rubric: Rubric, spec: RubricSpec) -> R
     for key in ("title", "title_en", "description", "description_en"):
         setattr(rubric, key, getattr(spec, key))
     session.add(rubric)
+    # Ignored below: a stored row's id, never None.
     for item in rubric_items(session, rubric.id):  # type: ignore[arg-type]
         session.delete(item)
     session.flush()
@@ -546,6 +553,7 @@ def ensure_default_rubrics(
 def rubric_as_dict(session: Session, rubric: Rubric) -> dict[str, Any]:
     """A rubric in the file format: saved as JSON, it loads again as a new version."""
     items = []
+    # Ignored below: a stored row's id, never None.
     for item in rubric_items(session, rubric.id):  # type: ignore[arg-type]
         entry: dict[str, Any] = {
             "code": item.code,

@@ -231,7 +231,7 @@ def _submitted_text(form: RubricUploadForm) -> tuple[str, str, str, list[str]]:
     """(text, format, source name, errors) from the upload if there is one, else the box."""
     upload = form.file.data
     text, fmt = form.text.data or "", form.fmt.data or "json"
-    if upload is not None and getattr(upload, "filename", ""):
+    if upload is not None and getattr(upload, "filename", None):
         name = upload.filename
         suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
         raw = upload.read(TEXT_LIMIT + 1)

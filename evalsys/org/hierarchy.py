@@ -36,7 +36,8 @@ MAX_DEPTH = 32
 def rebuild_closure(session: Session) -> None:
     """Recompute every (ancestor, descendant) pair from ``org_unit.parent_id``."""
     session.flush()
-    session.exec(delete(OrgUnitClosure))  # type: ignore[call-overload]
+    session.exec(delete(OrgUnitClosure))
+    # Ignored below: text(): exec() is typed for select/update/delete.
     session.exec(_CLOSURE_CTE, params={"max_depth": MAX_DEPTH})  # type: ignore[call-overload]
 
 

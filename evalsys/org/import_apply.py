@@ -208,7 +208,7 @@ class _Writer:
             for attribute, value in self.attributes(spec, changed).items():
                 setattr(row, attribute, value)
             self.session.add(row)
-        new = {
+        new: dict[str, Any] = {
             key: spec.model(**{spec.key: key}, **self.attributes(spec, planned.values))
             for key, planned in creates.items()
         }
@@ -245,8 +245,9 @@ class _Writer:
                 self.session.delete(grant)
         have = {(grant.role, grant.unit_id) for grant in stored}
         added = sorted(wanted - have)
+        assert user.id is not None  # people() wrote (and flushed) every user first
         for role, unit_id in added:
-            self.session.add(RoleGrant(user_id=user.id, role=role, unit_id=unit_id))  # type: ignore[arg-type]
+            self.session.add(RoleGrant(user_id=user.id, role=role, unit_id=unit_id))
         # Role changes are audited one by one (the import's own event only counts rows).
         codes = {unit_id: code for code, unit_id in unit_ids.items()}
         audit_grant_changes(

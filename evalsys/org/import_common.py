@@ -95,6 +95,7 @@ def max_length(model: type[SQLModel], attribute: str) -> int | None:
     Checked here because SQLite ignores VARCHAR lengths while PostgreSQL refuses the
     whole transaction, which would be a confusing way to learn a name is too long.
     """
+    # Ignored below: set on table models at run time.
     column = model.__table__.c[attribute]  # type: ignore[attr-defined]
     return getattr(column.type, "length", None)
 

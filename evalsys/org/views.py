@@ -31,10 +31,12 @@ bp = Blueprint("org", __name__, url_prefix="/units")
 def unit(code: str):
     session = get_session()
     unit = unit_or_404(session, code, current_user, Perm.VIEW_UNIT)
+    assert unit.id is not None  # loaded from the database
     trail = hierarchy.ancestors(session, unit.id)
     linkable = _viewable_ancestors(session, unit.id)
     children = hierarchy.children(session, unit.id)
-    child_counts = _course_counts(session, [c.id for c in children])
+    child_ids = [c.id for c in children]
+    child_counts = _course_counts(session, child_ids)  # type: ignore[arg-type]  # stored rows
     courses = []
     if unit.kind == UnitKind.DEPARTMENT:
         courses = _courses_with_sections(session, unit.id)
@@ -47,19 +49,20 @@ def unit(code: str):
         summary = unit_summary(
             session,
             level=unit.kind,
-            unit_id=unit.id,  # type: ignore[arg-type]
+            unit_id=unit.id,
             term_code=asked_term,
             min_n=current_app.config["MIN_N"],
         )
     report = None
     if summary is not None:
-        report = _term_report(session, summary.term.id, unit.id)  # type: ignore[arg-type]
-    feedback = may(session, current_user, Perm.VIEW_FEEDBACK, unit.id)  # type: ignore[arg-type]
+        assert summary.term.id is not None  # loaded from the database
+        report = _term_report(session, summary.term.id, unit.id)
+    feedback = may(session, current_user, Perm.VIEW_FEEDBACK, unit.id)
     return render_template(
         "org/unit.html",
         unit=unit,
         trail=[(a, a.id in linkable) for a in trail],
-        children=[(c, child_counts.get(c.id, 0)) for c in children],
+        children=[(c, child_counts.get(c.id, 0)) for c in children],  # type: ignore[arg-type]  # stored
         courses=courses,
         reports=reports,
         summary=summary,
@@ -84,6 +87,7 @@ def statistics(code: str, fmt: str):
     session = get_session()
     unit = unit_or_404(session, code, current_user, Perm.VIEW_REPORTS)
     term = session.exec(select(Term).where(Term.code == request.args.get("term", ""))).first()
+    # A loaded row's id is never None; SQLModel types the column as Optional for inserts.
     if term is None or last_run(session, term.id, succeeded=True) is None:  # type: ignore[arg-type]
         abort(404)
     rows = read.result_rows(session, term=term, unit=read.find_unit(session, unit.code))
@@ -96,6 +100,7 @@ def statistics(code: str, fmt: str):
         ip=request.remote_addr,
     )
     session.commit()
+    body: bytes | str
     if fmt == "xlsx":
         buffer = io.BytesIO()
         write_xlsx(export.CSV_FIELDS, export.sheet_rows(rows), buffer, title=term.code)
@@ -156,7 +161,7 @@ def _course_counts(session: Session, unit_ids: list[int]) -> dict[int, int]:
         select(OrgUnitClosure.ancestor_id, func.count(col(Course.id)))
         .join(Course, col(Course.department_id) == OrgUnitClosure.descendant_id)
         .where(col(OrgUnitClosure.ancestor_id).in_(unit_ids))
-        .group_by(OrgUnitClosure.ancestor_id)
+        .group_by(col(OrgUnitClosure.ancestor_id))
     )
     return dict(session.exec(stmt).all())
 
@@ -184,4 +189,5 @@ def _courses_with_sections(session: Session, department_id: int) -> list[dict]:
                 "enrolled": section.enrolled,
             }
         )
-    return [{"course": c, "sections": by_course.get(c.id, [])} for c in courses]
+    # Course ids read from the table are never None; SQLModel types the column as Optional.
+    return [{"course": c, "sections": by_course.get(c.id, [])} for c in courses]  # type: ignore[arg-type]

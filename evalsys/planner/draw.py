@@ -252,7 +252,7 @@ def draw_week(
                     term=term.code,
                 )
             )
-        session.exec(delete(Assignment).where(col(Assignment.draw_id) == existing.id))  # type: ignore[call-overload]
+        session.exec(delete(Assignment).where(col(Assignment.draw_id) == existing.id))
         session.delete(existing)
         session.flush()
 
@@ -262,8 +262,9 @@ def draw_week(
         session, term=term, week=week, days=days, weeks_left=weeks_left, settings=settings
     )
     result = plan(inputs, random.Random(seed))
+    assert term.id is not None  # loaded from the database
     draw = Draw(
-        term_id=term.id,  # type: ignore[arg-type]
+        term_id=term.id,
         week=week,
         seed=seed,
         week_start=weeks.week_start(term, week),
@@ -273,11 +274,12 @@ def draw_week(
     )
     session.add(draw)
     session.flush()
+    assert draw.id is not None  # given by the flush
     for p in result.planned:
         session.add(
             Assignment(
-                draw_id=draw.id,  # type: ignore[arg-type]
-                term_id=term.id,  # type: ignore[arg-type]
+                draw_id=draw.id,
+                term_id=term.id,
                 supervisor_id=p.supervisor_id,
                 section_id=p.section_id,
                 visit_date=p.visit_date,

@@ -86,7 +86,7 @@ class DrawInputs:
 def supervisors(session: Session) -> list[User]:
     """Active users holding the supervisor role somewhere, by id."""
     ids = select(RoleGrant.user_id).where(RoleGrant.role == Role.SUPERVISOR.value)
-    stmt = select(User).where(col(User.id).in_(ids), User.active == True).order_by(User.id)  # noqa: E712
+    stmt = select(User).where(col(User.id).in_(ids), User.active == True).order_by(col(User.id))  # noqa: E712
     return list(session.exec(stmt).all())
 
 
@@ -94,9 +94,9 @@ def term_sections(session: Session, term: Term) -> list[tuple[int, str, int | No
     stmt = (
         select(Section.id, Section.code, Section.teacher_id, Section.meetings)
         .where(Section.term_id == term.id)
-        .order_by(Section.id)
+        .order_by(col(Section.id))
     )
-    return list(session.exec(stmt).all())  # type: ignore[arg-type]
+    return list(session.exec(stmt).all())  # type: ignore[arg-type]  # stored ids, never None
 
 
 def sections_in_scope(session: Session, user: User, term: Term) -> list[int]:
@@ -106,9 +106,9 @@ def sections_in_scope(session: Session, user: User, term: Term) -> list[int]:
         .join(Course, col(Course.id) == Section.course_id)
         .where(Section.term_id == term.id)
         .where(col(Course.department_id).in_(scope_ids(user, Perm.SUBMIT_SPOT_CHECK)))
-        .order_by(Section.id)
+        .order_by(col(Section.id))
     )
-    return list(session.exec(stmt).all())
+    return list(session.exec(stmt).all())  # type: ignore[arg-type]  # ids are never None
 
 
 def new_staff(session: Session, term: Term) -> set[int]:
@@ -136,7 +136,9 @@ def low_rated(session: Session, term: Term, threshold: float) -> set[int]:
     previous = previous_term(session, term)
     if previous is None:
         return set()
-    pooled = func.sum(AggregateResult.mean * AggregateResult.n) / func.sum(AggregateResult.n)
+    pooled = func.sum(col(AggregateResult.mean) * col(AggregateResult.n)) / func.sum(
+        col(AggregateResult.n)
+    )
     stmt = (
         select(Section.teacher_id)
         .select_from(AggregateResult)
@@ -150,7 +152,7 @@ def low_rated(session: Session, term: Term, threshold: float) -> set[int]:
             col(AggregateResult.mean).is_not(None),
             col(Section.teacher_id).is_not(None),
         )
-        .group_by(Section.teacher_id)
+        .group_by(col(Section.teacher_id))
         .having(pooled < threshold)
     )
     return {t for t in session.exec(stmt).all() if t is not None}
@@ -177,10 +179,10 @@ def ever_visited(session: Session) -> set[int]:
 def visits_this_term(session: Session, term: Term) -> dict[int, int]:
     """Submitted spot checks of the term per teacher of the visited section."""
     stmt = (
-        select(Section.teacher_id, func.count(Feedback.id))
+        select(Section.teacher_id, func.count(col(Feedback.id)))
         .join(Feedback, col(Feedback.section_id) == Section.id)
         .where(Feedback.term_id == term.id, *_spot_checks(), col(Section.teacher_id).is_not(None))
-        .group_by(Section.teacher_id)
+        .group_by(col(Section.teacher_id))
     )
     return {t: n for t, n in session.exec(stmt).all() if t is not None}
 
@@ -210,7 +212,7 @@ def gather(
         if not meetings:
             unschedulable.append(code)
             continue
-        weight, reasons = 1.0, []
+        weight, reasons = 1.0, list[str]()
         if teacher_id is not None:
             if teacher_id in new:
                 weight, reasons = weight * settings.weight_new_staff, [*reasons, NEW_STAFF]
@@ -226,13 +228,13 @@ def gather(
     # Assignments of other draws of the term: who was sent where, what is still pending.
     earlier = session.exec(
         select(
-            Assignment.supervisor_id,
-            Assignment.section_id,
-            Assignment.status,
-            Assignment.visit_date,
+            col(Assignment.supervisor_id),
+            col(Assignment.section_id),
+            col(Assignment.status),
+            col(Assignment.visit_date),
         )
         .where(Assignment.term_id == term.id)
-        .order_by(Assignment.id)
+        .order_by(col(Assignment.id))
     ).all()
     sent: dict[int, set[int]] = defaultdict(set)
     covered: set[int] = set()
@@ -266,13 +268,13 @@ def gather(
     if days:
         rows = session.exec(
             select(
-                Assignment.supervisor_id,
-                Assignment.visit_date,
-                Assignment.first_period,
-                Assignment.last_period,
+                col(Assignment.supervisor_id),
+                col(Assignment.visit_date),
+                col(Assignment.first_period),
+                col(Assignment.last_period),
             )
             .where(col(Assignment.visit_date).between(days[0], days[-1]))
-            .order_by(Assignment.id)
+            .order_by(col(Assignment.id))
         ).all()
         for supervisor_id, day, first, last in rows:
             booked[supervisor_id].append((day, Meeting(day.isoweekday(), first, last)))
@@ -286,18 +288,20 @@ def gather(
             for s in sections_in_scope(session, user, term)
             if s in candidates and teacher_of.get(s) != user.id
         )
+        assert user.id is not None  # loaded from the database
         inputs_supervisors.append(
             SupervisorInput(
-                user.id,  # type: ignore[arg-type]
+                user.id,
                 user.username,
                 in_scope,
                 busy,
-                frozenset(sent.get(user.id, set())),  # type: ignore[arg-type]
-                tuple(booked.get(user.id, ())),  # type: ignore[arg-type]
+                frozenset(sent.get(user.id, set())),
+                tuple(booked.get(user.id, ())),
             )
         )
+    assert term.id is not None  # loaded from the database
     return DrawInputs(
-        term_id=term.id,  # type: ignore[arg-type]
+        term_id=term.id,
         week=week,
         days=days,
         weeks_left=weeks_left,

@@ -37,7 +37,7 @@ def draw_next_week(session: Session, app: Flask) -> str:
         select(Term)
         .join(PlanSetting, col(PlanSetting.term_id) == Term.id)
         .where(PlanSetting.active == True, Term.end_date >= today)  # noqa: E712
-        .order_by(Term.start_date)
+        .order_by(col(Term.start_date))
     ).all()
     done, failed = [], []
     for term in terms:

@@ -72,7 +72,7 @@ def feedback_changed(session: Session, feedback: Feedback) -> None:
             col(Assignment.visit_date).between(start, start + timedelta(days=6)),
         )
         .order_by(
-            case((Assignment.visit_date == feedback.visit_date, 0), else_=1),
+            case((col(Assignment.visit_date) == feedback.visit_date, 0), else_=1),
             col(Assignment.visit_date),
             col(Assignment.id),
         )
@@ -91,7 +91,7 @@ def link_draw(session: Session, draw: Draw) -> int:
     assignments = session.exec(
         select(Assignment)
         .where(Assignment.draw_id == draw.id, col(Assignment.feedback_id).is_(None))
-        .order_by(Assignment.id)
+        .order_by(col(Assignment.id))
     ).all()
     if not assignments:
         return 0
@@ -106,7 +106,7 @@ def link_draw(session: Session, draw: Draw) -> int:
             col(Feedback.observer_id).in_({a.supervisor_id for a in assignments}),
             col(Feedback.id).not_in(used),
         )
-        .order_by(Feedback.id)
+        .order_by(col(Feedback.id))
     ).all()
     linked = 0
     for record in records:
@@ -135,5 +135,5 @@ def mark_missed(session: Session, *, today: date) -> int:
         )
         .values(status=AssignmentStatus.MISSED.value)
     )
-    result = session.exec(stmt)  # type: ignore[call-overload]
+    result = session.exec(stmt)
     return int(result.rowcount or 0)

@@ -63,7 +63,7 @@ def _helpers() -> dict:
 
 
 def _me() -> User:
-    return current_user._get_current_object()  # type: ignore[attr-defined]
+    return current_user._get_current_object()
 
 
 def _term_or_404(session: Session, code: str) -> Term:
@@ -180,7 +180,8 @@ def settings(code: str):
     stored = service.settings_of(session, term)
     new = stored is None
     if stored is None:
-        stored = PlanSetting(term_id=term.id)  # type: ignore[arg-type]  (the defaults)
+        assert term.id is not None  # loaded from the database
+        stored = PlanSetting(term_id=term.id)  # the defaults
     form = PlanSettingsForm(data=PlanSettingsForm.data_of(stored))
     if form.validate_on_submit():
         service.save_settings(session, term=term, values=form.values(), user=_me())
@@ -210,11 +211,13 @@ def draw(code: str):
                 "error",
             )
         return redirect(url_for(".term", code=term.code), 303)
+    week = form.week.data
+    assert week is not None  # InputRequired, and the form validated
     try:
         made = draw_week(
             session,
             term=term,
-            week=form.week.data,  # type: ignore[arg-type]
+            week=week,
             seed=form.seed.data,
             trigger=DrawTrigger.MANUAL,
             user=_me(),

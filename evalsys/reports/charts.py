@@ -22,7 +22,7 @@ import json
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 from flask_babel import gettext as _
@@ -30,6 +30,9 @@ from flask_babel import gettext as _
 matplotlib.use("svg")
 
 from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 #: Part of the report's template version: a change here re-renders every report.
 CHART_VERSION = "3"
@@ -39,7 +42,7 @@ MID = "#8c8c8c"
 LIGHT = "#d9d9d9"
 FONT = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "DejaVu Sans"]
 
-_RC = {
+_RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "svg.hashsalt": "evalsys-report",  # stable element ids: the same data, the same SVG
     "font.family": "sans-serif",

@@ -52,6 +52,7 @@ def report_cmd(
     langs: tuple[str, ...],
 ) -> None:
     """Render the term's PDF reports (skipping those whose inputs did not change)."""
+    # Ignored below: werkzeug's proxy method, untyped.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     try:
         with session_scope() as session:

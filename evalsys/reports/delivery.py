@@ -81,13 +81,14 @@ def queue_deliveries(session: Session, *, term_code: str, since: datetime | None
     newest = (
         select(Report.unit_id, Report.locale, col(Report.id))
         .where(Report.term_id == term.id)
-        .order_by(Report.unit_id, col(Report.id).desc())
+        .order_by(col(Report.unit_id), col(Report.id).desc())
     )
     if since is not None:
         newest = newest.where(Report.generated_at >= since)
     #: unit -> locale -> newest report id (dicts keep the newest-first order of the query).
     latest: dict[int, dict[str, int]] = {}
     for unit_id, locale, report_id in session.exec(newest).all():
+        assert report_id is not None  # read from the table
         latest.setdefault(unit_id, {}).setdefault(locale, report_id)
     if not latest:
         return 0
@@ -109,22 +110,24 @@ def queue_deliveries(session: Session, *, term_code: str, since: datetime | None
         for d in session.exec(select(ReportDelivery).where(ReportDelivery.term_id == term.id))
     }
     made = 0
+    assert term.id is not None  # loaded from the database
     for unit_id, user in grants:
         by_locale = latest[unit_id]
         wanted = normalise(user.locale) or site
         report_id = by_locale.get(wanted or "") or by_locale.get(site or "")
         report = reports[report_id or max(by_locale.values())]
+        assert user.id is not None and report.id is not None  # loaded from the database
         key = (unit_id, report.input_hash, user.id)
         if key in existing or not user.email:
             continue
         existing.add(key)
         session.add(
             ReportDelivery(
-                report_id=report.id,  # type: ignore[arg-type]
-                term_id=term.id,  # type: ignore[arg-type]
+                report_id=report.id,
+                term_id=term.id,
                 unit_id=unit_id,
                 input_hash=report.input_hash,
-                user_id=user.id,  # type: ignore[arg-type]
+                user_id=user.id,
                 email=user.email,
             )
         )
@@ -172,7 +175,8 @@ def _send_pending(session: Session, config: Mapping[str, Any]) -> dict[str, int]
         return {"sent": 0, "failed": 0, "skipped": 0}
     limit = int(config.get("REPORT_DELIVERY_MAX_ATTEMPTS", 5))
     rows = session.exec(
-        select(ReportDelivery, Report, OrgUnit, Term, User)
+        # SQLModel's select() is typed for at most four entities; it takes any number.
+        select(ReportDelivery, Report, OrgUnit, Term, User)  # type: ignore[call-overload]
         .join(Report, col(Report.id) == ReportDelivery.report_id)
         .join(OrgUnit, col(OrgUnit.id) == ReportDelivery.unit_id)
         .join(Term, col(Term.id) == ReportDelivery.term_id)

@@ -266,6 +266,7 @@ def render_unit(
     term_id = session.exec(select(Term.id).where(Term.code == term_code)).one()
     unit_id = session.exec(select(OrgUnit.id).where(OrgUnit.code == unit_code)).one()
     path = report_path(out_dir or reports_dir(app), term_code, unit_code, locale).resolve()
+    # Ignored below: a stored row's id, never None.
     found = latest_report(session, term_id, unit_id, locale)  # type: ignore[arg-type]
     latest = found.model_copy() if found is not None else None
     # End the read transaction now: on SQLite a read snapshot held across the rendering
@@ -282,8 +283,8 @@ def render_unit(
     part = store.write_part(path, rendered.pdf)
     seconds = time.perf_counter() - started
     record = Report(
-        term_id=term_id,  # type: ignore[arg-type]
-        unit_id=unit_id,  # type: ignore[arg-type]
+        term_id=term_id,  # type: ignore[arg-type]  # a stored row's id, never None
+        unit_id=unit_id,  # type: ignore[arg-type]  # a stored row's id, never None
         locale=locale,
         path=str(path),
         sha256=part.sha256,  # of the bytes written
@@ -334,6 +335,7 @@ def unchanged_outcome(
     term_id = session.exec(select(Term.id).where(Term.code == term_code)).one()
     unit_id = session.exec(select(OrgUnit.id).where(OrgUnit.code == unit_code)).one()
     path = report_path(out_dir or reports_dir(app), term_code, unit_code, locale).resolve()
+    # Ignored below: a stored row's id, never None.
     latest = latest_report(session, term_id, unit_id, locale)  # type: ignore[arg-type]
     session.rollback()
     if latest is None or not _still_valid(latest, digest, path):

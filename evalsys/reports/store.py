@@ -212,6 +212,7 @@ def settle(session: Session, directory: Path) -> Settled:
                 continue
             try:
                 if _belongs(session, directory, part):
+                    # Ignored below: _belongs() matched the name.
                     target = directory / _PART.match(part.name)["name"]  # type: ignore[index]
                     os.replace(part, target)
                     _fsync_dir(directory)

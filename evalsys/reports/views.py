@@ -59,7 +59,7 @@ def index():
     latest_ids = select(newest.c.term_id, newest.c.unit_id, func.max(newest.c.id)).group_by(
         newest.c.term_id, newest.c.unit_id
     )
-    ids = [row[2] for row in session.exec(latest_ids).all()]  # type: ignore[call-overload]
+    ids = [row[2] for row in session.exec(latest_ids).all()]
     rows = session.exec(
         select(Report, Term, OrgUnit)
         .join(Term, col(Term.id) == Report.term_id)
@@ -87,6 +87,7 @@ def _current(term: Term, unit: OrgUnit, locale: str | None) -> tuple[Report | No
     """The newest rendering in ``locale`` (None: any language) and its file's bytes — None
     unless they are the bytes its row describes."""
     session = get_session()
+    # Ignored below: a stored row's id, never None.
     report = latest_report(session, term.id, unit.id, locale)  # type: ignore[arg-type]
     if report is None:
         return None, None
@@ -98,6 +99,7 @@ def _current(term: Term, unit: OrgUnit, locale: str | None) -> tuple[Report | No
             store.settle(session, Path(report.path).parent)
         except OSError:  # a report folder this server may only read: render it, or fail
             current_app.logger.exception("reports: cannot settle %s", Path(report.path).parent)
+        # Ignored below: a stored row's id, never None.
         report = latest_report(session, term.id, unit.id, locale)  # type: ignore[arg-type]
         assert report is not None
         pdf = store.read_verified(Path(report.path), report.sha256)
@@ -162,6 +164,7 @@ def _render_now(term: Term, unit: OrgUnit, locale: str) -> Report | None:
     """Render the unit's report in ``locale`` now (a language nobody in charge chose), or None
     when it cannot be made (the term was never aggregated, or the rendering failed)."""
     session = get_session()
+    # Ignored below: werkzeug's proxy method, untyped.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     session.commit()
     try:

@@ -41,7 +41,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -209,7 +209,7 @@ def run_tasks(
     timeout: float | None = None,
     initializer: Callable[..., Any] | None = None,
     initargs: tuple = (),
-) -> Iterator[TaskResult]:
+) -> Generator[TaskResult, None, None]:
     """Run ``func(*args)`` for each ``args`` in ``tasks`` in up to ``jobs`` worker processes;
     results in the order tasks end.
 

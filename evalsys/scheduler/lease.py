@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from evalsys.clock import utcnow
 from evalsys.scheduler.models import SchedulerLease
@@ -45,11 +45,13 @@ def try_acquire(engine: Engine, owner: str, ttl: timedelta, name: str = LEASE_NA
             return True
         except IntegrityError:
             session.rollback()
-        result = session.exec(  # type: ignore[call-overload]
+        result = session.exec(
             update(SchedulerLease)
             .where(
-                SchedulerLease.name == name,
-                or_(SchedulerLease.owner == owner, SchedulerLease.heartbeat_at < now - ttl),
+                col(SchedulerLease.name) == name,
+                or_(
+                    col(SchedulerLease.owner) == owner, col(SchedulerLease.heartbeat_at) < now - ttl
+                ),
             )
             .values(owner=owner, acquired_at=now, heartbeat_at=now)
         )
@@ -60,9 +62,9 @@ def try_acquire(engine: Engine, owner: str, ttl: timedelta, name: str = LEASE_NA
 def renew(engine: Engine, owner: str, name: str = LEASE_NAME) -> bool:
     """Heartbeat. False means another process took the lease: stop running jobs."""
     with Session(engine) as session:
-        result = session.exec(  # type: ignore[call-overload]
+        result = session.exec(
             update(SchedulerLease)
-            .where(SchedulerLease.name == name, SchedulerLease.owner == owner)
+            .where(col(SchedulerLease.name) == name, col(SchedulerLease.owner) == owner)
             .values(heartbeat_at=utcnow())
         )
         session.commit()
@@ -85,7 +87,9 @@ def holder(engine: Engine, name: str = LEASE_NAME) -> Holder | None:
 
 def release(engine: Engine, owner: str, name: str = LEASE_NAME) -> None:
     with Session(engine) as session:
-        session.exec(  # type: ignore[call-overload]
-            delete(SchedulerLease).where(SchedulerLease.name == name, SchedulerLease.owner == owner)
+        session.exec(
+            delete(SchedulerLease).where(
+                col(SchedulerLease.name) == name, col(SchedulerLease.owner) == owner
+            )
         )
         session.commit()

@@ -127,7 +127,7 @@ def index():
         for run in session.exec(select(JobRun).where(col(JobRun.id).in_(latest_ids)))
     }
     recent = session.exec(select(JobRun).order_by(col(JobRun.id).desc()).limit(30)).all()
-    holder = lease.holder(session.get_bind())  # type: ignore[arg-type]
+    holder = lease.holder(session.get_bind())
     ttl = timedelta(seconds=current_app.config["SCHEDULER_LEASE_SECONDS"])
     alive = holder is not None and utcnow() - as_utc(holder.heartbeat_at) < ttl
     rows = [

@@ -79,6 +79,7 @@ def audit_page(
         .offset((page - 1) * per_page)
     ).all()
     items = [
+        # Ignored below: a stored row's id, never None.
         AuditRow(e.id, e.at, e.action, name, e.target, e.detail, e.ip)  # type: ignore[arg-type]
         for e, name in rows
     ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, TextIO
+from typing import IO, Any
 
 #: A cell starting with one of these is taken for a formula by some spreadsheet.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
@@ -68,11 +68,11 @@ class _SafeDictWriter:
             self.writerow(row)
 
 
-def writer(out: TextIO, **kwargs: Any) -> _SafeWriter:
+def writer(out: IO[str], **kwargs: Any) -> _SafeWriter:
     """``csv.writer`` whose text cells are neutralised."""
     return _SafeWriter(csv.writer(out, **kwargs))
 
 
-def dict_writer(out: TextIO, fieldnames: Iterable[str], **kwargs: Any) -> _SafeDictWriter:
+def dict_writer(out: IO[str], fieldnames: Iterable[str], **kwargs: Any) -> _SafeDictWriter:
     """``csv.DictWriter`` whose text cells are neutralised (the header is the app's own)."""
     return _SafeDictWriter(csv.DictWriter(out, fieldnames=list(fieldnames), **kwargs))

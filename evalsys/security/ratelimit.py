@@ -86,7 +86,7 @@ def retry_after(
 def record(session: Session, *, username: str, ip: str, succeeded: bool) -> None:
     """Note one attempt (the caller commits) and forget those older than a day."""
     now = utcnow()
-    session.exec(delete(LoginAttempt).where(col(LoginAttempt.at) < now - KEEP))  # type: ignore[call-overload]
+    session.exec(delete(LoginAttempt).where(col(LoginAttempt.at) < now - KEEP))
     session.add(LoginAttempt(at=now, username=_key(username), ip=ip[:64], succeeded=succeeded))
 
 
