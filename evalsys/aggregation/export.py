@@ -6,42 +6,24 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
-from evalsys.aggregation.read import BANDS, COVERAGE_FIELDS
+from evalsys.aggregation.read import BANDS, COVERAGE_FIELDS, ROW_FIELDS
 from evalsys.security import csvsafe
 from evalsys.security.csvsafe import neutralise
 
 __all__ = ["CSV_FIELDS", "csv_row", "neutralise", "write_csv", "write_json"]
 
 
-#: CSV columns, in order. Numbers are written as numbers (rounded for reading);
-#: JSON keeps full precision.
-CSV_FIELDS: tuple[str, ...] = (
-    "term",
-    "level",
-    "unit_code",
-    "unit_name",
-    "parent_level",
-    "parent_code",
-    "kind",
-    "dimension",
-    "n",
-    "observers",
-    "mean",
-    "sd",
-    "median",
-    "min",
-    "max",
-    *(f"band_{band}" for band in BANDS),
-    "insufficient",
-    "parent_mean",
-    "parent_diff",
-    "parent_z",
-    "prev_term",
-    "prev_mean",
-    "prev_change",
-    *COVERAGE_FIELDS,
-    "flags",
-    "flag_reasons",
+#: The CSV column(s) of a row field that holds more than one value.
+_FLATTENED: dict[str, tuple[str, ...]] = {
+    "bands": tuple(f"band_{band}" for band in BANDS),
+    "coverage": COVERAGE_FIELDS,
+    "flags": ("flags", "flag_reasons"),
+}
+#: CSV columns, in order: the row's fields (:data:`~evalsys.aggregation.read.ROW_FIELDS`),
+#: bands, coverage and flags spread over columns. Numbers are written as numbers (rounded
+#: for reading); JSON keeps full precision.
+CSV_FIELDS: tuple[str, ...] = tuple(
+    column for name in ROW_FIELDS for column in _FLATTENED.get(name, (name,))
 )
 _ROUNDED = {"mean", "sd", "median", "min", "max", "parent_mean", "parent_diff", "prev_mean"}
 _ROUNDED |= {"prev_change", "parent_z"}

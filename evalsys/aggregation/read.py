@@ -1,4 +1,6 @@
-"""Reading a term's stored results: export rows, scoped rows for the API, a unit's summary.
+"""Reading a term's stored results: export rows, scoped rows for the API, a unit's summary,
+a report's results and trend. The pages, exports, API and reports read the results
+(``aggregate_result`` with its coverage and flags) through here, so a column is named once.
 
 Rows are plain dicts (no ORM objects leave this module), ordered top down:
 level (school first), unit code, kind (spot check, open class, tutor group,
@@ -7,7 +9,9 @@ all), dimension ('overall' first).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -17,6 +21,7 @@ from sqlmodel import Session, col, select
 from evalsys.accounts.access import Perm, may, scope_ids
 from evalsys.accounts.models import User
 from evalsys.aggregation.models import (
+    ALL_KINDS,
     LEVELS_TOP_DOWN,
     OVERALL,
     RESULT_KINDS,
@@ -52,6 +57,36 @@ COVERAGE_FIELDS = (
     "teachers_open",
     "tutor_groups",
     "tutor_groups_reported",
+)
+#: The fields of a result row as exports and the API give it, in order: the one list the
+#: CSV columns (:data:`evalsys.aggregation.export.CSV_FIELDS`) and the API's
+#: ``AggregateRow`` schema (:mod:`evalsys.api.openapi`) are built from.
+ROW_FIELDS = (
+    "term",
+    "level",
+    "unit_code",
+    "unit_name",
+    "parent_level",
+    "parent_code",
+    "kind",
+    "dimension",
+    "n",
+    "observers",
+    "mean",
+    "sd",
+    "median",
+    "min",
+    "max",
+    "bands",
+    "insufficient",
+    "parent_mean",
+    "parent_diff",
+    "parent_z",
+    "prev_term",
+    "prev_mean",
+    "prev_change",
+    "coverage",
+    "flags",
 )
 
 _LEVEL_ORDER = {level.value: i for i, level in enumerate(LEVELS_TOP_DOWN)}
@@ -96,16 +131,20 @@ def find_unit(session: Session, code: str) -> UnitRef:
     raise AggregateNotFound(f"no unit, course or section '{code}'")
 
 
-_ROWS = """
+#: A result with its coverage and the names of its unit and parent. The FROM clause is the
+#: caller's: the whole term (:func:`result_rows`) or the units below one (:func:`results_below`).
+_COLUMNS = """
 SELECT r.level, r.unit_id, r.unit_code, r.org_unit_id,
        COALESCE(ou.name, c.title, sc.title) AS unit_name,
+       COALESCE(ou.name_en, c.title_en, sc.title_en) AS unit_name_en,
        r.parent_level, COALESCE(pc.code, pu.code) AS parent_code,
        r.kind, r.dimension, r.n, r.observers, r.mean, r.sd, r.median, r.minimum, r.maximum,
        r.band_fail, r.band_pass, r.band_fair, r.band_good, r.band_excellent, r.insufficient,
        r.parent_mean, r.parent_diff, r.parent_z, r.prev_mean, r.prev_change,
        cv.sections, cv.sections_spot, cv.sections_open, cv.teachers, cv.teachers_spot,
        cv.teachers_open, cv.tutor_groups, cv.tutor_groups_reported
-FROM aggregate_result r
+"""
+_JOINS = """
 LEFT JOIN aggregate_coverage cv
        ON cv.term_id = r.term_id AND cv.level = r.level AND cv.unit_id = r.unit_id
 LEFT JOIN org_unit ou ON r.level IN ('department', 'college', 'school') AND ou.id = r.unit_id
@@ -115,8 +154,8 @@ LEFT JOIN course sc ON sc.id = s.course_id
 LEFT JOIN course pc ON r.parent_level = 'course' AND pc.id = r.parent_id
 LEFT JOIN org_unit pu ON r.parent_level IN ('department', 'college', 'school')
                      AND pu.id = r.parent_id
-WHERE r.term_id = :term_id
 """
+_ROWS = _COLUMNS + "FROM aggregate_result r" + _JOINS + "WHERE r.term_id = :term_id"
 
 
 def _unit_filter(unit: UnitRef | None) -> tuple[str, dict[str, Any]]:
@@ -154,9 +193,10 @@ def result_rows(
     if scope is not None:
         where += f" AND r.org_unit_id IN ({_inline(session, scope)})"
     raw = session.execute(text(_ROWS + where), params).mappings().all()
-    flags = _flags_by_key(session, where, params)
+    flags = _flags_by_key(session, _FLAGS + where + " ORDER BY f.flag", params)
     prev = previous_term(session, term)
-    rows = [_shape(r, term.code, prev.code if prev else None, flags) for r in raw]
+    prev_code = prev.code if prev else None
+    rows = [_shape(_figures(r, flags), term=term.code, prev_term=prev_code) for r in raw]
     rows.sort(key=_order)
     return rows
 
@@ -184,11 +224,11 @@ WHERE r.term_id = :term_id
 
 
 def _flags_by_key(
-    session: Session, where: str, params: dict[str, Any]
+    session: Session, sql: str, params: dict[str, Any]
 ) -> dict[tuple, list[dict[str, Any]]]:
-    """The flags of the rows selected by ``where`` (the same unit and scope filter on ``r``)."""
+    """The flags ``sql`` selects, by the key of their result (level, unit, kind, dimension)."""
     out: dict[tuple, list[dict[str, Any]]] = {}
-    for flag in session.execute(text(_FLAGS + where + " ORDER BY f.flag"), params).mappings():
+    for flag in session.execute(text(sql), params).mappings():
         key = (flag["level"], flag["unit_id"], flag["kind"], flag["dimension"])
         out.setdefault(key, []).append(
             {
@@ -201,14 +241,14 @@ def _flags_by_key(
     return out
 
 
-def _shape(
-    r: Any, term_code: str, prev_code: str | None, flags: dict[tuple, list[dict[str, Any]]]
-) -> dict[str, Any]:
+def _figures(r: Any, flags: dict[tuple, list[dict[str, Any]]]) -> dict[str, Any]:
+    """A stored result as a dict: every figure, its coverage and its flags, by name."""
     return {
-        "term": term_code,
         "level": r["level"],
+        "unit_id": r["unit_id"],
         "unit_code": r["unit_code"],
         "unit_name": r["unit_name"],
+        "unit_name_en": r["unit_name_en"],
         "parent_level": r["parent_level"],
         "parent_code": r["parent_code"],
         "kind": r["kind"],
@@ -225,13 +265,18 @@ def _shape(
         "parent_mean": r["parent_mean"],
         "parent_diff": r["parent_diff"],
         "parent_z": r["parent_z"],
-        "prev_term": prev_code,
         "prev_mean": r["prev_mean"],
         "prev_change": r["prev_change"],
         "coverage": {name: r[name] for name in COVERAGE_FIELDS},
         "flags": flags.get((r["level"], r["unit_id"], r["kind"], r["dimension"]), []),
-        "unit_id": r["unit_id"],
     }
+
+
+def _shape(figures: dict[str, Any], *, term: str, prev_term: str | None) -> dict[str, Any]:
+    """The row as exports and the API give it: :data:`ROW_FIELDS` in order, then the
+    internal ``unit_id`` (:func:`evalsys.aggregation.export.public_rows` drops it)."""
+    values = {**figures, "term": term, "prev_term": prev_term}
+    return {**{name: values[name] for name in ROW_FIELDS}, "unit_id": figures["unit_id"]}
 
 
 def _order(row: dict[str, Any]) -> tuple:
@@ -260,3 +305,90 @@ def aggregates_for(
     if unit is not None and not may(session, user, Perm.VIEW_REPORTS, unit.org_unit_id):
         raise AggregateForbidden(f"no access to the statistics of '{unit_code}'")
     return result_rows(session, term=term, unit=unit, scope=scope_ids(user, Perm.VIEW_REPORTS))
+
+
+# --- a report's reads ----------------------------------------------------------------------
+
+#: The (level, unit id) of every result at or below the org unit :unit_id: the units, their
+#: courses and the term's sections. Results are then looked up through their primary key
+#: (term, level, unit id), not by scanning every course and section result of the term.
+_WANTED = """
+WITH wanted(level, unit_id) AS (
+    SELECT ou2.kind, cl.descendant_id FROM org_unit_closure cl
+    JOIN org_unit ou2 ON ou2.id = cl.descendant_id WHERE cl.ancestor_id = :unit_id
+  UNION ALL
+    SELECT 'course', c2.id FROM org_unit_closure cl
+    JOIN course c2 ON c2.department_id = cl.descendant_id WHERE cl.ancestor_id = :unit_id
+  UNION ALL
+    SELECT 'section', s2.id FROM org_unit_closure cl
+    JOIN course c3 ON c3.department_id = cl.descendant_id
+    JOIN section s2 ON s2.course_id = c3.id AND s2.term_id = :term_id
+    WHERE cl.ancestor_id = :unit_id
+)
+"""
+_BELOW = (
+    _WANTED
+    + _COLUMNS
+    + "FROM wanted w CROSS JOIN aggregate_result r"
+    + _JOINS
+    + """WHERE w.level IN ({levels})
+  AND r.term_id = :term_id AND r.level = w.level AND r.unit_id = w.unit_id
+"""
+)
+_FLAGS_BELOW = (
+    _WANTED
+    + """
+SELECT f.level, f.unit_id, f.kind, f.dimension, f.flag, f.value, f.threshold, f.reason
+FROM wanted w
+CROSS JOIN aggregate_flag f
+WHERE w.level IN ({levels})
+  AND f.term_id = :term_id AND f.level = w.level AND f.unit_id = w.unit_id
+ORDER BY f.flag
+"""
+)
+
+
+def results_below(
+    session: Session, *, term_id: int, unit_id: int, levels: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The term's results of the given levels at and below an org unit, with their coverage,
+    names (``unit_name_en`` too) and flags, in no particular order: two queries.
+
+    A report's read: the rows of :func:`result_rows` without the term codes (the report
+    knows its term), found through the results' primary key.
+    """
+    marks = ", ".join(f":l{i}" for i in range(len(levels)))
+    params: dict[str, Any] = {"term_id": term_id, "unit_id": unit_id}
+    params |= {f"l{i}": level for i, level in enumerate(levels)}
+    raw = session.execute(text(_BELOW.format(levels=marks)), params).mappings().all()
+    flags = _flags_by_key(session, _FLAGS_BELOW.format(levels=marks), params)
+    return [_figures(r, flags) for r in raw]
+
+
+#: The overall mean (all kinds) of a unit and of its children, in every term up to :start:
+#: the unit through the primary key, the children through the partial index on their parent.
+_TREND = f"""
+SELECT t.code AS term, t.start_date, r.level, r.unit_code, r.n, r.mean, r.insufficient
+FROM term t JOIN aggregate_result r ON r.term_id = t.id
+WHERE t.start_date <= :start AND r.level = :l1 AND r.unit_id = :unit_id
+  AND r.kind = '{ALL_KINDS}' AND r.dimension = '{OVERALL}'
+UNION ALL
+SELECT t.code AS term, t.start_date, r.level, r.unit_code, r.n, r.mean, r.insufficient
+FROM term t JOIN aggregate_result r ON r.term_id = t.id
+WHERE t.start_date <= :start AND r.parent_level = :l1 AND r.parent_id = :unit_id
+  AND r.level = :l2 AND r.kind = '{ALL_KINDS}' AND r.dimension = '{OVERALL}'
+ORDER BY start_date
+"""
+
+
+def overall_trend(
+    session: Session, *, unit_id: int, level: str, child_level: str | None, start: date
+) -> list[dict[str, Any]]:
+    """The overall result (all kinds) of a unit and of its children of ``child_level`` in
+    every term that starts by ``start``, oldest term first: one query.
+
+    Each row: term (code), start_date, level, unit_code, n, mean, insufficient.
+    """
+    params = {"unit_id": unit_id, "l1": level, "l2": child_level, "start": start}
+    rows = session.execute(text(_TREND), params).mappings().all()
+    return [{**r, "insufficient": bool(r["insufficient"])} for r in rows]

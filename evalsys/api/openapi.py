@@ -11,7 +11,7 @@ from functools import cache
 from typing import Any
 
 from evalsys.aggregation.models import RESULT_KINDS, FlagCode, Level
-from evalsys.aggregation.read import BANDS, COVERAGE_FIELDS
+from evalsys.aggregation.read import BANDS, COVERAGE_FIELDS, ROW_FIELDS
 from evalsys.feedback.models import IDEMPOTENCY_KEY_LIMIT, TEXT_LIMITS
 from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus, Grade, MeetingFormat, ObserverLevel
 
@@ -356,6 +356,58 @@ SCHEMAS: dict[str, Any] = {
 _NUMBER = _nullable({"type": "number"})
 _LEVELS = [level.value for level in Level]
 
+#: The schema of each field of an aggregate row, by name; which fields there are, and their
+#: order, is :data:`evalsys.aggregation.read.ROW_FIELDS` (a field missing here fails at import).
+AGGREGATE_ROW_PROPERTIES: dict[str, Any] = {
+    "term": {"type": "string"},
+    "level": {"type": "string", "enum": _LEVELS},
+    "unit_code": {"type": "string", "description": "Unit, course or section code."},
+    "unit_name": _nullable({"type": "string"}),
+    "parent_level": _nullable({"type": "string", "enum": _LEVELS}),
+    "parent_code": _nullable({"type": "string"}),
+    "kind": {
+        "type": "string",
+        "enum": list(RESULT_KINDS),
+        "description": "A kind of feedback, or 'all' kinds together.",
+    },
+    "dimension": {
+        "type": "string",
+        "description": "A rubric dimension, or 'overall' (the overall score).",
+    },
+    "n": {"type": "integer", "minimum": 0, "description": "Feedback records."},
+    "observers": {"type": "integer", "minimum": 0},
+    "mean": _NUMBER,
+    "sd": _NUMBER,
+    "median": _NUMBER,
+    "min": _NUMBER,
+    "max": _NUMBER,
+    "bands": {
+        "type": "object",
+        "description": "Records per band: <60, 60-70, 70-80, 80-90, >=90.",
+        "additionalProperties": False,
+        "required": list(BANDS),
+        "properties": {band: {"type": "integer", "minimum": 0} for band in BANDS},
+    },
+    "insufficient": {"type": "boolean", "description": "n below MIN_N."},
+    "parent_mean": _NUMBER,
+    "parent_diff": _NUMBER,
+    "parent_z": _NUMBER,
+    "prev_term": _nullable({"type": "string"}),
+    "prev_mean": _NUMBER,
+    "prev_change": _NUMBER,
+    "coverage": {
+        "type": "object",
+        "description": "Sections, teachers and tutor groups of the unit, and how many "
+        "were observed (null where the level has no coverage row).",
+        "additionalProperties": False,
+        "required": list(COVERAGE_FIELDS),
+        "properties": {
+            name: _nullable({"type": "integer", "minimum": 0}) for name in COVERAGE_FIELDS
+        },
+    },
+    "flags": {"type": "array", "items": _ref("AggregateFlag")},
+}
+
 #: One row of a term's statistics: what ``evalsys export aggregates --format json`` writes.
 AGGREGATE_SCHEMAS: dict[str, Any] = {
     "AggregateFlag": {
@@ -375,82 +427,8 @@ AGGREGATE_SCHEMAS: dict[str, Any] = {
         "description": "Statistics of one (level, unit, kind, dimension) on the 0-100 scale. "
         "An insufficient row (n below MIN_N) keeps its numbers but has no comparisons "
         "or flags.",
-        "required": [
-            "term",
-            "level",
-            "unit_code",
-            "unit_name",
-            "parent_level",
-            "parent_code",
-            "kind",
-            "dimension",
-            "n",
-            "observers",
-            "mean",
-            "sd",
-            "median",
-            "min",
-            "max",
-            "bands",
-            "insufficient",
-            "parent_mean",
-            "parent_diff",
-            "parent_z",
-            "prev_term",
-            "prev_mean",
-            "prev_change",
-            "coverage",
-            "flags",
-        ],
-        "properties": {
-            "term": {"type": "string"},
-            "level": {"type": "string", "enum": _LEVELS},
-            "unit_code": {"type": "string", "description": "Unit, course or section code."},
-            "unit_name": _nullable({"type": "string"}),
-            "parent_level": _nullable({"type": "string", "enum": _LEVELS}),
-            "parent_code": _nullable({"type": "string"}),
-            "kind": {
-                "type": "string",
-                "enum": list(RESULT_KINDS),
-                "description": "A kind of feedback, or 'all' kinds together.",
-            },
-            "dimension": {
-                "type": "string",
-                "description": "A rubric dimension, or 'overall' (the overall score).",
-            },
-            "n": {"type": "integer", "minimum": 0, "description": "Feedback records."},
-            "observers": {"type": "integer", "minimum": 0},
-            "mean": _NUMBER,
-            "sd": _NUMBER,
-            "median": _NUMBER,
-            "min": _NUMBER,
-            "max": _NUMBER,
-            "bands": {
-                "type": "object",
-                "description": "Records per band: <60, 60-70, 70-80, 80-90, >=90.",
-                "additionalProperties": False,
-                "required": list(BANDS),
-                "properties": {band: {"type": "integer", "minimum": 0} for band in BANDS},
-            },
-            "insufficient": {"type": "boolean", "description": "n below MIN_N."},
-            "parent_mean": _NUMBER,
-            "parent_diff": _NUMBER,
-            "parent_z": _NUMBER,
-            "prev_term": _nullable({"type": "string"}),
-            "prev_mean": _NUMBER,
-            "prev_change": _NUMBER,
-            "coverage": {
-                "type": "object",
-                "description": "Sections, teachers and tutor groups of the unit, and how many "
-                "were observed (null where the level has no coverage row).",
-                "additionalProperties": False,
-                "required": list(COVERAGE_FIELDS),
-                "properties": {
-                    name: _nullable({"type": "integer", "minimum": 0}) for name in COVERAGE_FIELDS
-                },
-            },
-            "flags": {"type": "array", "items": _ref("AggregateFlag")},
-        },
+        "required": list(ROW_FIELDS),
+        "properties": {name: AGGREGATE_ROW_PROPERTIES[name] for name in ROW_FIELDS},
     },
     "Aggregates": {
         "type": "object",

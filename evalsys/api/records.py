@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, false, func, not_, or_
+from sqlalchemy import ColumnElement, false, not_, or_
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import (
@@ -27,6 +27,7 @@ from evalsys.accounts.access import (
 )
 from evalsys.accounts.models import User
 from evalsys.feedback.models import Feedback, FeedbackScore, Rubric, RubricItem
+from evalsys.feedback.rows import FeedbackRow, count_feedback, feedback_rows
 from evalsys.feedback.rubrics import rubric_items
 from evalsys.feedback.vocab import (
     DIMENSIONS,
@@ -35,7 +36,7 @@ from evalsys.feedback.vocab import (
     OBSERVER_LEVEL_LABELS,
     Grade,
 )
-from evalsys.org.models import OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
+from evalsys.org.models import OrgUnitClosure
 
 #: The record's fields in the order the API writes them (see openapi.py, ``Feedback``).
 PLAIN_COLUMNS = (
@@ -72,27 +73,6 @@ def in_subtree(unit_id: int) -> ColumnElement[bool]:
     return col(Feedback.department_id).in_(below)
 
 
-def _rows_query(hidden: ColumnElement[bool]) -> Any:
-    observer = case((hidden, None), else_=col(User.username))
-    return (
-        select(
-            Feedback,
-            Term.code,
-            Section.code,
-            TutorGroup.code,
-            OrgUnit.code,
-            observer,
-            Rubric.version,
-        )
-        .join(Term, col(Term.id) == Feedback.term_id)
-        .outerjoin(Section, col(Section.id) == Feedback.section_id)
-        .outerjoin(TutorGroup, col(TutorGroup.id) == Feedback.group_id)
-        .join(OrgUnit, col(OrgUnit.id) == Feedback.department_id)
-        .join(User, col(User.id) == Feedback.observer_id)
-        .join(Rubric, col(Rubric.id) == Feedback.rubric_id)
-    )
-
-
 def page_of_records(
     session: Session,
     conditions: Sequence[ColumnElement[bool]],
@@ -103,17 +83,16 @@ def page_of_records(
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of records matching every condition (newest visit first) and the total;
     ``observer`` is null on the rows where ``hidden`` holds."""
-    total = session.exec(
-        select(func.count()).select_from(Feedback).where(*conditions)  # type: ignore[arg-type]
-    ).one()
-    stmt = (
-        _rows_query(hidden)
-        .where(*conditions)
-        .order_by(col(Feedback.visit_date).desc(), col(Feedback.id).desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
+    total = count_feedback(session, conditions)
+    rows = feedback_rows(
+        session,
+        conditions,
+        order=[col(Feedback.visit_date).desc(), col(Feedback.id).desc()],
+        limit=per_page,
+        offset=(page - 1) * per_page,
+        observer_hidden=hidden,
     )
-    return _with_scores(session, list(session.exec(stmt).all())), int(total)
+    return _with_scores(session, rows), total
 
 
 def one_record(
@@ -123,12 +102,12 @@ def one_record(
     :func:`~evalsys.accounts.access.api_feedback_or_404`, or as its author who just stored
     it); ``user`` decides only whether the observer is named."""
     hidden = observer_hidden_from(user, shown_to_teacher=shown_to_teacher)
-    rows = list(session.exec(_rows_query(hidden).where(col(Feedback.id) == feedback_id)).all())
+    rows = feedback_rows(session, [col(Feedback.id) == feedback_id], observer_hidden=hidden)
     return _with_scores(session, rows)[0]
 
 
-def _with_scores(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
-    ids = [row[0].id for row in rows]
+def _with_scores(session: Session, rows: list[FeedbackRow]) -> list[dict[str, Any]]:
+    ids = [row.id for row in rows]
     scores: dict[int, dict[str, float]] = {i: {} for i in ids}
     if ids:
         stmt = (
@@ -139,31 +118,22 @@ def _with_scores(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
         )
         for feedback_id, code, value in session.exec(stmt).all():
             scores[feedback_id][code] = value
-    return [record_json(*row, scores=scores[row[0].id]) for row in rows]
+    return [record_json(row, scores=scores[row.id]) for row in rows]
 
 
-def record_json(
-    feedback: Feedback,
-    term: str,
-    section: str | None,
-    group: str | None,
-    department: str,
-    observer: str | None,
-    rubric_version: int,
-    *,
-    scores: dict[str, float],
-) -> dict[str, Any]:
+def record_json(row: FeedbackRow, *, scores: dict[str, float]) -> dict[str, Any]:
+    feedback = row.record
     out: dict[str, Any] = {
         "id": feedback.id,
         "url": f"/api/v1/feedback/{feedback.id}",
         "kind": feedback.kind,
         "status": feedback.status,
-        "rubric_version": rubric_version,
-        "term": term,
-        "section": section,
-        "group": group,
-        "department": department,
-        "observer": observer,
+        "rubric_version": row.rubric_version,
+        "term": row.term_code,
+        "section": row.section_code,
+        "group": row.group_code,
+        "department": row.department_code,
+        "observer": row.observer_username,
         "date": feedback.visit_date.isoformat(),
     }
     out.update({name: getattr(feedback, name) for name in PLAIN_COLUMNS})

@@ -14,7 +14,8 @@ from sqlmodel import Session
 
 from evalsys.accounts.models import User
 from evalsys.clock import local_today
-from evalsys.feedback.service import FeedbackRow, feedback_by_observer, submittable_kinds
+from evalsys.feedback.rows import FeedbackRow
+from evalsys.feedback.service import feedback_by_observer, submittable_kinds
 
 RECENT = 5
 

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import User
 from evalsys.feedback.importer import COLUMNS, OPTIONAL_COLUMNS, SCORE_PREFIX
 from evalsys.feedback.models import Feedback, FeedbackScore, Rubric, RubricItem
+from evalsys.feedback.rows import feedback_rows
 from evalsys.feedback.service import FeedbackFilters, scope_conditions
-from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup
 
 #: Columns after the importable ones, for reading.
 EXTRA_COLUMNS = (
@@ -77,73 +76,38 @@ def _item_codes(session: Session, conditions: Sequence[Any]) -> list[str]:
 
 
 def _rows(session: Session, conditions: Sequence[Any], item_codes: list[str]) -> Iterator[list]:
-    teacher, observer, department = aliased(User), aliased(User), aliased(OrgUnit)
-    stmt = (
-        select(
-            Feedback,
-            Section.code,
-            TutorGroup.code,
-            observer.username,
-            observer.name,
-            Term.code,
-            Course.code,
-            Course.title,
-            department.code,
-            teacher.username,
-            teacher.name,
-            Rubric.version,
-        )
-        .join(Term, col(Term.id) == Feedback.term_id)
-        .join(Rubric, col(Rubric.id) == Feedback.rubric_id)
-        .join(observer, col(observer.id) == Feedback.observer_id)
-        .join(department, col(department.id) == Feedback.department_id)
-        .outerjoin(Section, col(Section.id) == Feedback.section_id)
-        .outerjoin(Course, col(Course.id) == Section.course_id)
-        .outerjoin(teacher, col(teacher.id) == Section.teacher_id)
-        .outerjoin(TutorGroup, col(TutorGroup.id) == Feedback.group_id)
-        .where(*conditions)
-        .order_by(col(Feedback.visit_date), col(Feedback.id))
-    )
-    last_id = None
+    order = [col(Feedback.visit_date), col(Feedback.id)]
+    after: list[Any] = []
     while True:
-        page = stmt if last_id is None else stmt.where(_after(*last_id))
-        batch = session.exec(page.limit(BATCH)).all()
+        batch = feedback_rows(session, [*conditions, *after], order=order, limit=BATCH)
         if not batch:
             return
-        scores = _scores(session, [row[0].id for row in batch])
-        for (
-            fb,
-            section,
-            group,
-            obs_user,
-            obs_name,
-            term,
-            course,
-            title,
-            dept,
-            t_user,
-            t_name,
-            version,
-        ) in batch:
-            values = {"section": section, "group": group, "observer": obs_user}
-            own = scores.get(fb.id, {})
+        scores = _scores(session, [row.id for row in batch])
+        for row in batch:
+            fb = row.record
+            values = {
+                "section": row.section_code,
+                "group": row.group_code,
+                "observer": row.observer_username,
+            }
+            own = scores.get(row.id, {})
             yield [
                 *(values.get(c, getattr(fb, _FIELD_OF.get(c, c), None)) for c in COLUMNS),
                 *(getattr(fb, c) for c in OPTIONAL_COLUMNS),
                 *(own.get(code) for code in item_codes),
-                fb.id,
-                term,
-                course,
-                title,
-                dept,
-                t_user,
-                t_name,
-                obs_name,
+                row.id,
+                row.term_code,
+                row.course_code,
+                row.course_title,
+                row.department_code,
+                row.teacher_username,
+                row.teacher_name,
+                row.observer_name,
                 round(fb.overall_score, 2) if fb.overall_score is not None else None,
-                version,
+                row.rubric_version,
                 fb.submitted_at,
             ]
-        last_id = (batch[-1][0].visit_date, batch[-1][0].id)
+        after = [_after(batch[-1].visit_date, batch[-1].id)]
 
 
 def _after(visit_date: Any, feedback_id: int) -> Any:

@@ -69,9 +69,9 @@ from evalsys.feedback.models import (
     RubricItem,
     TeacherResponse,
 )
+from evalsys.feedback.rows import FeedbackRow, count_feedback, feedback_rows
 from evalsys.feedback.rubrics import current_rubric
 from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus, RevisionAction
-from evalsys.i18n import localized
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
 from evalsys.pagination import Page, clamp_page
 from evalsys.validation import text_problem
@@ -80,7 +80,6 @@ __all__ = [
     "DEFAULT_EDIT_WINDOW",
     "CheckedFeedback",
     "FeedbackFilters",
-    "FeedbackRow",
     "GroupChoice",
     "IdempotencyKeyInFlight",
     "IdempotencyKeyReused",
@@ -702,46 +701,6 @@ def group_choices(session: Session, *, user: User, today: date) -> list[GroupCho
 # --- lists of records -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FeedbackRow:
-    """A record as a list shows it: plain values, loaded with its joins in one query."""
-
-    id: int
-    kind: str
-    status: str
-    visit_date: date
-    overall_score: float | None
-    overall_grade: str | None
-    updated_at: datetime
-    term_code: str
-    department_name: str
-    observer_id: int
-    observer_name: str
-    section_code: str | None
-    course_title: str | None
-    teacher_name: str | None
-    group_code: str | None
-    group_name: str | None
-    department_name_en: str | None = None
-    course_title_en: str | None = None
-
-    @property
-    def target_code(self) -> str:
-        return self.section_code or self.group_code or ""
-
-    @property
-    def target_title(self) -> str:
-        """The course title (in the reader's language where it has two) or the group's name."""
-        if self.course_title:
-            return localized(self, "course_title")
-        return self.group_name or ""
-
-    @property
-    def department(self) -> str:
-        """The department's name in the reader's language."""
-        return localized(self, "department_name")
-
-
 @dataclass
 class FeedbackFilters:
     """The filters of the reviewers' list; None means "any"."""
@@ -754,40 +713,6 @@ class FeedbackFilters:
     score_max: float | None = None
 
 
-def _rows_query() -> Any:
-    teacher = aliased(User, name="teacher")
-    observer = aliased(User, name="observer")
-    return (
-        select(
-            Feedback.id,
-            Feedback.kind,
-            Feedback.status,
-            Feedback.visit_date,
-            Feedback.overall_score,
-            Feedback.overall_grade,
-            Feedback.updated_at,
-            Term.code,
-            OrgUnit.name,
-            Feedback.observer_id,
-            observer.name,
-            Section.code,
-            Course.title,
-            teacher.name,
-            TutorGroup.code,
-            TutorGroup.name,
-            OrgUnit.name_en,
-            Course.title_en,
-        )
-        .join(Term, col(Term.id) == Feedback.term_id)
-        .join(OrgUnit, col(OrgUnit.id) == Feedback.department_id)
-        .join(observer, col(observer.id) == Feedback.observer_id)
-        .outerjoin(Section, col(Section.id) == Feedback.section_id)
-        .outerjoin(Course, col(Course.id) == Section.course_id)
-        .outerjoin(teacher, col(teacher.id) == Section.teacher_id)
-        .outerjoin(TutorGroup, col(TutorGroup.id) == Feedback.group_id)
-    )
-
-
 def _page_of_rows(
     session: Session,
     conditions: Sequence[Any],
@@ -796,11 +721,16 @@ def _page_of_rows(
     per_page: int,
 ) -> Page[FeedbackRow]:
     """Two queries whatever the page size: the count, then the page's rows with their joins."""
-    total = session.exec(select(func.count(col(Feedback.id))).where(*conditions)).one()
+    total = count_feedback(session, conditions)
     page = clamp_page(page, total, per_page)
-    stmt = _rows_query().where(*conditions).order_by(*order, col(Feedback.id).desc())
-    rows = session.exec(stmt.limit(per_page).offset((page - 1) * per_page)).all()
-    return Page([FeedbackRow(*row) for row in rows], page, per_page, total)
+    rows = feedback_rows(
+        session,
+        conditions,
+        order=[*order, col(Feedback.id).desc()],
+        limit=per_page,
+        offset=(page - 1) * per_page,
+    )
+    return Page(rows, page, per_page, total)
 
 
 def feedback_in_scope(

@@ -1,4 +1,9 @@
-"""The plan settings form: every number checked with a message next to its field."""
+"""The plan settings form: every number checked with a message next to its field.
+
+Which settings there are is :data:`evalsys.planner.service.SETTING_FIELDS` (what the
+service saves), their types the model's columns; the form declares only how each is
+asked for and checked, and a test holds its fields to that list.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from wtforms import BooleanField, DecimalField, SubmitField
 from wtforms.validators import InputRequired, NumberRange, Optional, ValidationError
 
 from evalsys.planner.models import PlanSetting
+from evalsys.planner.service import SETTING_FIELDS
 from evalsys.validation import IntegerField, SafeForm
 
 
@@ -83,43 +89,19 @@ class PlanSettingsForm(SafeForm):
             )
 
     def values(self) -> dict[str, Any]:
-        """The checked values, as the model stores them."""
-        data: dict[str, Any] = {}
-        for name in (
-            "visits_per_week",
-            "max_visits_per_week",
-            "visits_per_teacher",
-            "buffer_weeks",
-        ):
-            data[name] = int(getattr(self, name).data)
-        for name in (
-            "weight_new_staff",
-            "weight_low_rated",
-            "low_rating_threshold",
-            "weight_never_visited",
-            "unannounced_share",
-        ):
-            data[name] = float(getattr(self, name).data)
-        data["active"] = bool(self.active.data)
-        return data
+        """The checked values, as the model stores them (each of its column's type)."""
+        return {name: _STORED_AS[name](getattr(self, name).data) for name in SETTING_FIELDS}
 
     @classmethod
     def data_of(cls, settings: PlanSetting) -> dict[str, Any]:
-        return {
-            name: getattr(settings, name)
-            for name in (
-                "visits_per_week",
-                "max_visits_per_week",
-                "visits_per_teacher",
-                "buffer_weeks",
-                "weight_new_staff",
-                "weight_low_rated",
-                "low_rating_threshold",
-                "weight_never_visited",
-                "unannounced_share",
-                "active",
-            )
-        }
+        return {name: getattr(settings, name) for name in SETTING_FIELDS}
+
+
+#: The Python type each setting is stored as (the Decimal a DecimalField reads becomes a float).
+_STORED_AS: dict[str, type] = {
+    name: PlanSetting.__table__.c[name].type.python_type  # type: ignore[attr-defined]
+    for name in SETTING_FIELDS
+}
 
 
 class DrawForm(SafeForm):

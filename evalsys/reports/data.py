@@ -27,9 +27,10 @@ from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import Role, RoleGrant, User
+from evalsys.aggregation import read
 from evalsys.aggregation.flags import Settings
 from evalsys.aggregation.models import ALL_KINDS, OVERALL, Level
-from evalsys.aggregation.read import BAND_LABELS, BANDS, COVERAGE_FIELDS
+from evalsys.aggregation.read import BAND_LABELS, BANDS
 from evalsys.aggregation.service import AggregationError, find_term, last_run
 from evalsys.clock import to_site_time
 from evalsys.feedback.vocab import (
@@ -159,7 +160,8 @@ def _report_data(
     level = unit.kind
     child_level = CHILD_LEVEL[level]
     grandchild_level = CHILD_LEVEL[child_level]
-    rows = _result_rows(session, term.id, unit.id, [level, child_level, grandchild_level])
+    levels = [level, child_level, grandchild_level]
+    rows = read.results_below(session, term_id=term.id, unit_id=unit.id, levels=levels)
     trail = [
         {"code": a.code, "name": localized(a, "name"), "level": a.kind}
         for a in hierarchy.ancestors(session, unit.id)
@@ -167,7 +169,9 @@ def _report_data(
     parent = trail[-2] if len(trail) > 1 else None
     parent_rows: list[dict[str, Any]] = []
     if parent is not None and unit.parent_id is not None:
-        parent_rows = _result_rows(session, term.id, unit.parent_id, [parent["level"]])
+        parent_rows = read.results_below(
+            session, term_id=term.id, unit_id=unit.parent_id, levels=[parent["level"]]
+        )
 
     by_unit = _index(rows)
     teachers = _section_teachers(session, term.id, unit.id) if level == "department" else {}
@@ -278,99 +282,6 @@ def input_hash(data: Mapping[str, Any], version: str) -> str:
 
 
 # --- results, indexed ----------------------------------------------------------------------
-
-#: The (level, unit id) of every result at or below the org unit :unit_id: the units, their
-#: courses and the term's sections. Results are then looked up through their primary key
-#: (term, level, unit id), not by scanning every course and section result of the term.
-_WANTED = """
-WITH wanted(level, unit_id) AS (
-    SELECT ou2.kind, cl.descendant_id FROM org_unit_closure cl
-    JOIN org_unit ou2 ON ou2.id = cl.descendant_id WHERE cl.ancestor_id = :unit_id
-  UNION ALL
-    SELECT 'course', c2.id FROM org_unit_closure cl
-    JOIN course c2 ON c2.department_id = cl.descendant_id WHERE cl.ancestor_id = :unit_id
-  UNION ALL
-    SELECT 'section', s2.id FROM org_unit_closure cl
-    JOIN course c3 ON c3.department_id = cl.descendant_id
-    JOIN section s2 ON s2.course_id = c3.id AND s2.term_id = :term_id
-    WHERE cl.ancestor_id = :unit_id
-)
-"""
-
-_RESULTS = (
-    _WANTED
-    + """
-SELECT r.level, r.unit_id, r.unit_code, COALESCE(ou.name, c.title, sc.title) AS unit_name,
-       COALESCE(ou.name_en, c.title_en, sc.title_en) AS unit_name_en,
-       COALESCE(pc.code, pu.code) AS parent_code, r.kind, r.dimension, r.n, r.observers,
-       r.mean, r.sd, r.median, r.minimum, r.maximum, r.band_fail, r.band_pass, r.band_fair,
-       r.band_good, r.band_excellent, r.insufficient, r.parent_mean, r.parent_diff,
-       r.prev_mean, r.prev_change, {coverage}
-FROM wanted w
-CROSS JOIN aggregate_result r
-LEFT JOIN aggregate_coverage cv
-       ON cv.term_id = r.term_id AND cv.level = r.level AND cv.unit_id = r.unit_id
-LEFT JOIN org_unit ou ON r.level IN ('department', 'college', 'school') AND ou.id = r.unit_id
-LEFT JOIN course c ON r.level = 'course' AND c.id = r.unit_id
-LEFT JOIN section s ON r.level = 'section' AND s.id = r.unit_id
-LEFT JOIN course sc ON sc.id = s.course_id
-LEFT JOIN course pc ON r.parent_level = 'course' AND pc.id = r.parent_id
-LEFT JOIN org_unit pu ON r.parent_level IN ('department', 'college', 'school')
-                     AND pu.id = r.parent_id
-WHERE w.level IN ({levels})
-  AND r.term_id = :term_id AND r.level = w.level AND r.unit_id = w.unit_id
-"""
-)
-
-_FLAGS = (
-    _WANTED
-    + """
-SELECT f.level, f.unit_id, f.kind, f.dimension, f.flag, f.reason, f.value, f.threshold
-FROM wanted w
-CROSS JOIN aggregate_flag f
-WHERE w.level IN ({levels})
-  AND f.term_id = :term_id AND f.level = w.level AND f.unit_id = w.unit_id
-ORDER BY f.flag
-"""
-)
-
-
-def _result_rows(
-    session: Session, term_id: int, unit_id: int, levels: list[str]
-) -> list[dict[str, Any]]:
-    """The term's results of the given levels at and below an org unit, with their coverage,
-    names and flags: two queries."""
-    marks = ", ".join(f":l{i}" for i in range(len(levels)))
-    params: dict[str, Any] = {"term_id": term_id, "unit_id": unit_id}
-    params |= {f"l{i}": level for i, level in enumerate(levels)}
-    coverage = ", ".join(f"cv.{name}" for name in COVERAGE_FIELDS)
-    raw = (
-        session.execute(text(_RESULTS.format(levels=marks, coverage=coverage)), params)
-        .mappings()
-        .all()
-    )
-    flags: dict[tuple, list[dict[str, Any]]] = {}
-    flag_sql = _FLAGS.format(levels=marks)
-    for f in session.execute(text(flag_sql), params).mappings():
-        key = (f["level"], f["unit_id"], f["kind"], f["dimension"])
-        flags.setdefault(key, []).append(
-            {
-                "flag": f["flag"],
-                "reason": f["reason"],
-                "value": _r(f["value"]),
-                "threshold": _r(f["threshold"]),
-            }
-        )
-    rows = []
-    for r in raw:
-        row = dict(r)
-        row["min"], row["max"] = row.pop("minimum"), row.pop("maximum")
-        row["bands"] = {band: row.pop(f"band_{band}") for band in BANDS}
-        row["insufficient"] = bool(row["insufficient"])
-        row["coverage"] = {name: row.pop(name) for name in COVERAGE_FIELDS}
-        row["flags"] = flags.get((r["level"], r["unit_id"], r["kind"], r["dimension"]), [])
-        rows.append(row)
-    return rows
 
 
 def _index(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[tuple[str, str], dict]]:
@@ -622,7 +533,7 @@ def _reason(flag: Mapping[str, Any], row: Mapping[str, Any]) -> str:
         return _(
             "mean %(mean)s is below the threshold %(limit)s (n=%(n)s)",
             mean=mean,
-            limit=fmt_num(flag["threshold"]),
+            limit=fmt_num(_r(flag["threshold"])),
             n=n,
         )
     if code == "drop":
@@ -630,9 +541,9 @@ def _reason(flag: Mapping[str, Any], row: Mapping[str, Any]) -> str:
             "mean %(mean)s is %(points)s points below the previous term (%(prev)s); "
             "flagged from a drop of %(limit)s (n=%(n)s)",
             mean=mean,
-            points=fmt_num(-flag["value"] if flag["value"] is not None else None),
+            points=fmt_num(_r(-flag["value"]) if flag["value"] is not None else None),
             prev=fmt_num(row["prev_mean"]),
-            limit=fmt_num(flag["threshold"]),
+            limit=fmt_num(_r(flag["threshold"])),
             n=n,
         )
     if code == "below_parent":
@@ -640,10 +551,10 @@ def _reason(flag: Mapping[str, Any], row: Mapping[str, Any]) -> str:
             "mean %(mean)s is %(sds)s standard deviations below %(parent)s (mean %(parent_mean)s); "
             "flagged from %(limit)s (n=%(n)s)",
             mean=mean,
-            sds=fmt_num(-flag["value"] if flag["value"] is not None else None),
+            sds=fmt_num(_r(-flag["value"]) if flag["value"] is not None else None),
             parent=row["parent_code"] or "",
             parent_mean=fmt_num(row["parent_mean"]),
-            limit=fmt_num(flag["threshold"]),
+            limit=fmt_num(_r(flag["threshold"])),
             n=n,
         )
     return flag["reason"]
@@ -742,13 +653,8 @@ def _add_trends(
     """Overall mean (all kinds) of each part's unit over up to TREND_TERMS terms, in one query."""
     codes = {(p["level"], p["code"]) for p in parts}
     main = parts[0]
-    rows = (
-        session.execute(
-            text(_TREND),
-            {"unit_id": unit_id, "l1": level, "l2": child_level, "start": term.start_date},
-        )
-        .mappings()
-        .all()
+    rows = read.overall_trend(
+        session, unit_id=unit_id, level=level, child_level=child_level, start=term.start_date
     )
     # The terms that have results for the report's own unit: the last TREND_TERMS of them.
     terms = [r["term"] for r in rows if (r["level"], r["unit_code"]) == (level, main["code"])]
@@ -762,7 +668,7 @@ def _add_trends(
                 "term": r["term"],
                 "n": r["n"],
                 "mean": _r(r["mean"]),
-                "insufficient": bool(r["insufficient"]),
+                "insufficient": r["insufficient"],
             }
     for part in parts:
         got = series.get((part["level"], part["code"]), {})
@@ -770,21 +676,6 @@ def _add_trends(
             got.get(t, {"term": t, "n": 0, "mean": None, "insufficient": True}) for t in terms
         ]
 
-
-#: The overall mean (all kinds) of a unit and of its children, in every term up to :start:
-#: the unit through the primary key, the children through the partial index on their parent.
-_TREND = f"""
-SELECT t.code AS term, t.start_date, r.level, r.unit_code, r.n, r.mean, r.insufficient
-FROM term t JOIN aggregate_result r ON r.term_id = t.id
-WHERE t.start_date <= :start AND r.level = :l1 AND r.unit_id = :unit_id
-  AND r.kind = '{ALL_KINDS}' AND r.dimension = '{OVERALL}'
-UNION ALL
-SELECT t.code AS term, t.start_date, r.level, r.unit_code, r.n, r.mean, r.insufficient
-FROM term t JOIN aggregate_result r ON r.term_id = t.id
-WHERE t.start_date <= :start AND r.parent_level = :l1 AND r.parent_id = :unit_id
-  AND r.level = :l2 AND r.kind = '{ALL_KINDS}' AND r.dimension = '{OVERALL}'
-ORDER BY start_date
-"""
 
 _COMMENTS = """
 SELECT * FROM (
