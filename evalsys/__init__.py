@@ -89,7 +89,9 @@ def create_app(test_config: dict[str, Any] | None = None, *, serving: bool = Tru
     if serving:
         refuse_default_secret(app)
 
-    from evalsys import db
+    # Every table mapped, and every listener of evalsys.signals connected, before the first
+    # request, command or job changes a record (see evalsys.models).
+    from evalsys import db, models  # noqa: F401
 
     db.init_app(app)
 

@@ -1,7 +1,11 @@
 """Import every table so that ``SQLModel.metadata`` is complete.
 
-Alembic's env.py and the test fixtures import this module: a model missing
-here would look to autogenerate like a table to drop.
+Alembic's env.py, the test fixtures and ``create_app`` import this module: a model
+missing here would look to autogenerate like a table to drop.
+
+It also imports every module that listens to :mod:`evalsys.signals`: a receiver
+connects on import, and every process that changes records imports this module, so
+none changes one without its listeners.
 """
 
 from evalsys.accounts.models import AuditEvent, RoleGrant, User, UserSession
@@ -30,6 +34,9 @@ from evalsys.loop.models import (
     ProblemEvidence,
 )
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
+
+# Listeners of evalsys.signals (see above): the planner links spot checks to assignments.
+from evalsys.planner import link as _planner_link  # noqa: F401
 from evalsys.planner.models import Assignment, Draw, PlanSetting
 from evalsys.reports.models import Report, ReportDelivery
 from evalsys.scheduler.models import JobRun, SchedulerLease, apscheduler_jobs

@@ -95,7 +95,10 @@ def init_app(app: Flask) -> None:
 
     from evalsys.accounts.views import bp as accounts_bp
     from evalsys.api.views import bp as api_bp
-    from evalsys.feedback.views import bp as feedback_bp
+
+    # The feedback pages are three modules on one blueprint: importing them adds their routes.
+    from evalsys.feedback import views, views_lists, views_record  # noqa: F401
+    from evalsys.feedback.blueprint import bp as feedback_bp
     from evalsys.feedback.views_rubrics import bp as rubrics_bp
     from evalsys.home import bp as home_bp
     from evalsys.i18n.views import bp as i18n_bp

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from evalsys import signals
 from evalsys.accounts.access import (
     ROLE_PERMS,
     Perm,
@@ -486,10 +487,8 @@ def _record(
             changes=changes,
         )
     )
-    # The spot-check planner marks the visit's assignment done (or open again) with it.
-    from evalsys.planner.link import feedback_changed
-
-    feedback_changed(session, feedback)
+    # Listeners (the spot-check planner) keep their own records in step, in this transaction.
+    signals.feedback_changed.send(feedback, session=session, action=action)
 
 
 # --- reading ----------------------------------------------------------------------------

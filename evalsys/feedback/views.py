@@ -1,29 +1,28 @@
 """Feedback pages: the three forms (new, finish a draft, edit, withdraw).
 
 The record page and teacher responses are in :mod:`views_record`, the lists in
-:mod:`views_lists`; all three share this blueprint. Every rule a record must
-meet is the service's: the views turn form text into a :class:`FeedbackInput`,
-call the service, and show its errors next to the fields they name.
+:mod:`views_lists`; all three add their routes to :mod:`blueprint`'s ``bp``. Every
+rule a record must meet is the service's: the views turn form text into a
+:class:`FeedbackInput`, call the service, and show its errors next to the fields
+they name.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import LazyString
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import FeedbackPerm, feedback_or_404, login_required, may
 from evalsys.accounts.models import User
-from evalsys.clock import local_today, to_site_time, utcnow
+from evalsys.clock import local_today, utcnow
 from evalsys.db import get_session
 from evalsys.feedback import forms
+from evalsys.feedback.blueprint import bp, edit_window, local_time, me
 from evalsys.feedback.checks import SUBMIT_PERM
 from evalsys.feedback.forms import (
     FeedbackForm,
@@ -44,7 +43,6 @@ from evalsys.feedback.service import (
     can_change,
     check_feedback,
     edit_deadline,
-    edit_window_from_config,
     group_choices,
     input_from_feedback,
     open_terms,
@@ -55,79 +53,23 @@ from evalsys.feedback.service import (
     withdraw_feedback,
 )
 from evalsys.feedback.vocab import (
-    FEEDBACK_STATUS_NAMES,
-    GRADE_NAMES,
     KIND_NAMES,
     FeedbackKind,
     FeedbackStatus,
-    RevisionAction,
     name_of,
     values,
 )
-from evalsys.i18n import fmt_date
 from evalsys.org.models import Course, Section
 from evalsys.pagination import page_count
 from evalsys.validation import page_arg, storable
 
-bp = Blueprint("feedback", __name__, url_prefix="/feedback")
-
 #: How many sections the search box lists; beyond it the section search page helps.
 DATALIST_LIMIT = 500
-
-#: The button that opens a new form of each kind.
-NEW_LABELS: dict[str, LazyString] = {
-    FeedbackKind.SPOT_CHECK: _l("New spot check"),
-    FeedbackKind.OPEN_CLASS: _l("New open class record"),
-    FeedbackKind.TUTOR_GROUP: _l("New tutor group report"),
-}
-
-#: How a record's history names each revision.
-ACTION_NAMES: dict[str, LazyString] = {
-    RevisionAction.CREATE: _l("Created"),
-    RevisionAction.EDIT: _l("Edited"),
-    RevisionAction.SUBMIT: _l("Submitted"),
-    RevisionAction.WITHDRAW: _l("Withdrawn"),
-}
-
-
-def me() -> User:
-    return current_user._get_current_object()  # type: ignore[attr-defined]
-
-
-def edit_window():
-    return edit_window_from_config(current_app.config)
 
 
 def _today() -> date:
     """The site's date (not the server's): a form's default date, the open terms."""
     return local_today(current_app.config)
-
-
-def local_time(value: datetime | None) -> str:
-    """A stored UTC time on the site's clock, with its UTC offset."""
-    if value is None:
-        return ""
-    local = to_site_time(value, current_app.config)
-    offset = local.strftime("%z")  # "+0800": the same in every language, unlike a zone's name
-    return f"{fmt_date(local)} {local:%H:%M} (UTC{offset[:3]}:{offset[3:]})"
-
-
-@bp.record_once
-def _globals(state: Any) -> None:
-    """What the shared macros (``feedback/_macros.html``) need wherever they are imported."""
-    state.app.jinja_env.globals["feedback_status_names"] = FEEDBACK_STATUS_NAMES
-
-
-@bp.context_processor
-def _helpers() -> dict[str, Any]:
-    return {
-        "kind_names": KIND_NAMES,
-        "grade_names": GRADE_NAMES,
-        "new_labels": NEW_LABELS,
-        "action_names": ACTION_NAMES,
-        "announced_names": forms.ANNOUNCED_NAMES,
-        "local_time": local_time,
-    }
 
 
 # --- choosing a form --------------------------------------------------------------------
@@ -534,6 +476,3 @@ def _by_dimension(form: FeedbackForm) -> list[tuple[Any, list[Any]]]:
         else:
             runs.append((field.item.dimension_label, [field]))
     return runs
-
-
-from evalsys.feedback import views_lists, views_record  # noqa: E402, F401  (their routes)

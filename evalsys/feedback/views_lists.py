@@ -18,6 +18,7 @@ from evalsys.accounts.access import Perm, login_required, scope_ids, top_units
 from evalsys.accounts.models import User
 from evalsys.accounts.service import audit
 from evalsys.db import get_session
+from evalsys.feedback.blueprint import bp, me
 from evalsys.feedback.export import export_feedback
 from evalsys.feedback.forms import FilterForm, SelectChoice
 from evalsys.feedback.service import (
@@ -28,7 +29,6 @@ from evalsys.feedback.service import (
     responses_for,
     submittable_kinds,
 )
-from evalsys.feedback.views import bp, me
 from evalsys.feedback.vocab import KIND_NAMES, FeedbackKind, name_of, values
 from evalsys.i18n import localized
 from evalsys.org.models import OrgUnit, Term

@@ -23,6 +23,7 @@ from evalsys.accounts.models import User
 from evalsys.clock import utcnow
 from evalsys.db import get_session
 from evalsys.feedback import forms
+from evalsys.feedback.blueprint import bp, edit_window, me
 from evalsys.feedback.forms import ItemView, ResponseForm, WithdrawForm
 from evalsys.feedback.models import Feedback, FeedbackRevision, Rubric
 from evalsys.feedback.rubrics import rubric_items
@@ -36,7 +37,6 @@ from evalsys.feedback.service import (
     feedback_scores,
     responses_for,
 )
-from evalsys.feedback.views import bp, edit_window, me
 from evalsys.feedback.vocab import (
     FEEDBACK_STATUS_NAMES,
     GRADE_NAMES,

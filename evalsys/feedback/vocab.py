@@ -174,6 +174,14 @@ FEEDBACK_STATUS_NAMES: dict[str, LazyString] = {
     FeedbackStatus.WITHDRAWN: _l("Withdrawn"),
 }
 
+#: How a record's history names each revision.
+REVISION_ACTION_NAMES: dict[str, LazyString] = {
+    RevisionAction.CREATE: _l("Created"),
+    RevisionAction.EDIT: _l("Edited"),
+    RevisionAction.SUBMIT: _l("Submitted"),
+    RevisionAction.WITHDRAW: _l("Withdrawn"),
+}
+
 RUBRIC_STATUS_NAMES: dict[str, LazyString] = {
     RubricStatus.DRAFT: _l("Draft"),
     RubricStatus.PUBLISHED: _l("Published"),

@@ -101,6 +101,9 @@ class ActionStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+#: The statuses of an action still to be done: these can change, be reminded, fall overdue.
+LIVE_ACTIONS = (ActionStatus.OPEN.value, ActionStatus.IN_PROGRESS.value)
+
 ACTION_STATUS_NAMES: dict[str, LazyString] = {
     ActionStatus.OPEN: _l("Not started"),
     ActionStatus.IN_PROGRESS: _l("In progress"),

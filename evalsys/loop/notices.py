@@ -26,13 +26,13 @@ from evalsys.accounts.models import User
 from evalsys.clock import utcnow
 from evalsys.i18n import fmt_date, in_locale, locale_of, localized
 from evalsys.loop.models import (
+    LIVE_ACTIONS,
     Action,
     ActionNotice,
     NoticeKind,
     NoticeStatus,
     Problem,
 )
-from evalsys.loop.service import LIVE_ACTIONS
 from evalsys.org.models import OrgUnit
 
 DEFAULT_MAX_ATTEMPTS = 5

@@ -30,6 +30,7 @@ from evalsys.clock import utcnow
 from evalsys.feedback.vocab import DIMENSIONS, name_of
 from evalsys.loop.models import (
     ACTION_STATUS_NAMES,
+    LIVE_ACTIONS,
     STATUS_NAMES,
     Action,
     ActionStatus,
@@ -43,6 +44,7 @@ from evalsys.loop.models import (
     ProblemStatus,
     Severity,
 )
+from evalsys.loop.notices import queue_assigned
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Term
 
 
@@ -90,7 +92,6 @@ ACTION_TRANSITIONS: dict[str, frozenset[str]] = {
     A.DONE: frozenset(),
     A.CANCELLED: frozenset(),
 }
-LIVE_ACTIONS = (A.OPEN.value, A.IN_PROGRESS.value)
 
 #: The category a flagged dimension suggests.
 DIMENSION_CATEGORY: dict[str, Category] = {
@@ -877,8 +878,6 @@ def create_action(
     )
     if problem.status == S.OPEN:
         change_status(session, problem=problem, to=S.IN_PROGRESS, user=user, note="action decided")
-    from evalsys.loop.notices import queue_assigned
-
     queue_assigned(session, action)
     return action
 
@@ -951,8 +950,6 @@ def update_action(
         "; ".join(f"{k}: {o} → {n}" for k, (o, n) in changes.items())[:2000],
     )
     if "owner_id" in changes or "due_date" in changes:
-        from evalsys.loop.notices import queue_assigned
-
         queue_assigned(session, action)
     if "status" in changes and action.status not in LIVE_ACTIONS:
         _maybe_resolve(session, problem)

@@ -45,6 +45,7 @@ from evalsys.loop.forms import (
 from evalsys.loop.models import (
     ACTION_STATUS_NAMES,
     CATEGORY_NAMES,
+    LIVE_ACTIONS,
     SEVERITY_NAMES,
     STATUS_NAMES,
     Action,
@@ -759,8 +760,8 @@ def action(action_id: int):
             unit=unit,
             term=term,
             manage=manage,
-            live=action.status in service.LIVE_ACTIONS,
-            overdue=action.status in service.LIVE_ACTIONS and action.due_date < _today(),
+            live=action.status in LIVE_ACTIONS,
+            overdue=action.status in LIVE_ACTIONS and action.due_date < _today(),
             status_form=status_form,
             edit_form=edit_form,
         ),
@@ -780,7 +781,7 @@ def mine():
         .join(OrgUnit, col(OrgUnit.id) == Problem.unit_id)
         .where(Action.owner_id == current_user.id)
         .order_by(
-            col(Action.status).in_(service.LIVE_ACTIONS).desc(),
+            col(Action.status).in_(LIVE_ACTIONS).desc(),
             Action.due_date,
             Action.id,
         )

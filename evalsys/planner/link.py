@@ -6,9 +6,10 @@ The rule: a submitted spot check fulfils an open assignment of **its observer** 
 week does not. A late record (its visit date in an ended week) still fulfils the
 assignment of that week, even one already marked missed.
 
-:func:`feedback_changed` is called by the feedback service on every change of a
-record (create, edit, submit, withdraw), inside the same transaction, so the
-link is never out of step with the records. :func:`link_draw` links records made
+:func:`feedback_changed` runs on every change of a record (create, edit, submit,
+withdraw): the feedback service sends :data:`evalsys.signals.feedback_changed`
+inside its transaction and this module listens, so the link is never out of step
+with the records and feedback does not depend on the planner. :func:`link_draw` links records made
 before a draw of the current week was stored.
 """
 
@@ -19,6 +20,7 @@ from datetime import date, timedelta
 from sqlalchemy import case, update
 from sqlmodel import Session, col, select
 
+from evalsys import signals
 from evalsys.feedback.models import Feedback
 from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus
 from evalsys.planner.models import Assignment, AssignmentStatus, Draw
@@ -84,6 +86,11 @@ def feedback_changed(session: Session, feedback: Feedback) -> None:
         assignment.feedback_id = feedback.id
         assignment.status = AssignmentStatus.DONE.value
         session.add(assignment)
+
+
+@signals.feedback_changed.connect
+def on_feedback_changed(feedback: Feedback, *, session: Session, **_: object) -> None:
+    feedback_changed(session, feedback)
 
 
 def link_draw(session: Session, draw: Draw) -> int:

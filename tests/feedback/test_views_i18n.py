@@ -15,13 +15,13 @@ from flask_babel import gettext, ngettext
 
 from evalsys.feedback import forms
 from evalsys.feedback.inputs import FeedbackValidationError
-from evalsys.feedback.views import ACTION_NAMES
 from evalsys.feedback.vocab import (
     DIMENSION_NAMES,
     GRADE_NAMES,
     KIND_NAMES,
     MEETING_FORMAT_NAMES,
     OBSERVER_LEVEL_NAMES,
+    REVISION_ACTION_NAMES,
 )
 from evalsys.i18n import fmt_date, in_locale, localized
 from tests.feedback.test_views import web  # noqa: F401 (the fixture)
@@ -261,7 +261,7 @@ def test_record_page_and_history_speak_the_readers_language(
         assert say(app, locale, localized, item, "label") in shown
     # the history: the action, each changed field and coded values in words
     assert f"<h2>{say(app, locale, gettext, 'History')}</h2>" in page
-    assert f"<strong>{words(app, locale, ACTION_NAMES['edit'])}</strong>" in page
+    assert f"<strong>{words(app, locale, REVISION_ACTION_NAMES['edit'])}</strong>" in page
     rows = re.sub(r"\s+", " ", page)
     present = words(app, locale, forms.LABELS["present"])
     assert f"<tr><td>{present}</td><td>36</td><td>38</td></tr>" in rows

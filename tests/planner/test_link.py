@@ -7,7 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, select
 
+from evalsys import signals
+from evalsys.feedback.models import Feedback
 from evalsys.feedback.service import input_from_feedback, update_feedback, withdraw_feedback
+from evalsys.feedback.vocab import RevisionAction
 from evalsys.org.models import Section
 from evalsys.planner import link, weeks
 from evalsys.planner.draw import draw_week
@@ -67,6 +70,34 @@ def test_withdrawing_the_record_opens_the_assignment_again(session: Session, pla
     session.commit()
     session.refresh(a)
     assert (a.status, a.feedback_id) == (AssignmentStatus.PLANNED, None)
+
+
+def test_the_feedback_service_reaches_the_planner_through_its_signal(session: Session, plan: Plan):
+    """Feedback announces each change with the session and record; the planner is listening."""
+    heard: list[tuple[int | None, str, bool]] = []
+
+    def listen(feedback: Feedback, *, session: Session, action: RevisionAction, **_) -> None:
+        heard.append((feedback.id, action, session is given))
+
+    given = session
+    a, section = _first(session, plan, 3)
+    signals.feedback_changed.connect(listen)
+    try:
+        record = visit(session, plan.cs_sup, section, a.visit_date)
+        session.commit()
+        session.refresh(a)
+        assert (a.status, a.feedback_id) == (AssignmentStatus.DONE, record.id)
+        now = datetime.combine(a.visit_date, datetime.min.time(), UTC) + timedelta(hours=12)
+        withdraw_feedback(session, user=plan.cs_sup, feedback=record, now=now)
+        session.commit()
+    finally:
+        signals.feedback_changed.disconnect(listen)
+    session.refresh(a)
+    assert (a.status, a.feedback_id) == (AssignmentStatus.PLANNED, None)
+    assert heard == [
+        (record.id, RevisionAction.CREATE, True),  # created submitted
+        (record.id, RevisionAction.WITHDRAW, True),
+    ]
 
 
 def test_missed_when_the_week_ends_and_a_late_record_still_fulfils_it(session: Session, plan: Plan):
