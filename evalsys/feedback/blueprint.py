@@ -42,7 +42,7 @@ NEW_LABELS: dict[str, LazyString] = {
 
 
 def me() -> User:
-    return current_user._get_current_object()  # type: ignore[attr-defined]
+    return current_user._get_current_object()
 
 
 def edit_window() -> timedelta:
