@@ -41,15 +41,20 @@ def _env(app, tmp_path: Path) -> dict[str, str]:
 
 
 def _report(app, tmp_path: Path, *args: str) -> subprocess.Popen:
-    """``evalsys report`` in a process group of its own (its workers join it)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "evalsys.cli", "report", "--term", TERM, *args],
-        env=_env(app, tmp_path),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    """``evalsys report`` in a process group of its own (its workers join it); what it
+    prints goes to a log beside the test's files, shown if it ends too soon."""
+    log = tmp_path / f"report-{len(list(tmp_path.glob('report-*.log')))}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "evalsys.cli", "report", "--term", TERM, *args],
+            env=_env(app, tmp_path),
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
 
 
 def _group(pgid: int) -> list[int]:
@@ -77,7 +82,9 @@ def _left_after(pgid: int, seconds: float = 5) -> list[int]:
 def _until(proc: subprocess.Popen, ready, what: str, seconds: float = 180) -> None:
     deadline = time.monotonic() + seconds
     while not ready():
-        assert proc.poll() is None, f"the report run ended before {what}"
+        if proc.poll() is not None:
+            printed = proc.log.read_text(errors="replace")[-3000:]  # type: ignore[attr-defined]
+            raise AssertionError(f"the report run ended before {what}:\n{printed}")
         assert time.monotonic() < deadline, f"{what}: not in time"
         time.sleep(0.005)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pytest
@@ -14,9 +15,11 @@ from evalsys.scheduler.models import JobRun
 
 @pytest.fixture
 def app(database_url, tmp_path):
-    """The usual test app, with the sample job module registered."""
+    """The usual test app, with the sample job module registered (for this test only)."""
     from evalsys.db import get_engine
+    from evalsys.scheduler import jobs
 
+    registered = list(jobs.JOBS)
     app = create_app(
         {
             "TESTING": True,
@@ -29,8 +32,11 @@ def app(database_url, tmp_path):
         }
     )
     yield app
-    # The sample job stays registered: its module is imported once per process.
     get_engine(app).dispose()
+    # The job list is the process's: later tests (in any order, on any worker) must not
+    # see the sample job. Its module registers it when imported, so it is forgotten too.
+    jobs.JOBS[:] = registered
+    sys.modules.pop("tests.scheduler.sample_registry", None)
 
 
 @pytest.fixture
