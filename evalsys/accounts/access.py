@@ -187,8 +187,9 @@ def feedback_taught_to(user: User | Any) -> ColumnElement[bool]:
 def feedback_visible_to(user: User | Any) -> ColumnElement[bool]:
     """SQL condition: the one definition of who may read a feedback record.
 
-    Its author, always (drafts are theirs alone); reviewers of its department once it is
-    submitted, and still after it is withdrawn; the teacher of its section while it is
+    Its author, always (drafts are theirs alone, and so is a draft discarded unsent, which
+    is stored as withdrawn); reviewers of its department once it is submitted, and still
+    after a submitted record is withdrawn; the teacher of its section while it is
     submitted. Lists filter with it, and the one-record check (:func:`feedback_lookup`)
     selects it, so a record is never in a list yet refused on its page, or the reverse.
     An inactive or anonymous user sees nothing, as with :func:`may`.
@@ -197,8 +198,23 @@ def feedback_visible_to(user: User | Any) -> ColumnElement[bool]:
         return false()
     return or_(
         feedback_authored_by(user),
-        and_(col(Feedback.status) != FeedbackStatus.DRAFT.value, feedback_reviewed_by(user)),
+        and_(feedback_was_submitted(), feedback_reviewed_by(user)),
         and_(col(Feedback.status) == FeedbackStatus.SUBMITTED.value, feedback_taught_to(user)),
+    )
+
+
+def feedback_was_submitted() -> ColumnElement[bool]:
+    """SQL condition: the record is submitted, or was before it was withdrawn.
+
+    A draft its author discards is stored as withdrawn with no ``submitted_at``: it was
+    never sent, so it stays as private as the draft was.
+    """
+    return or_(
+        col(Feedback.status) == FeedbackStatus.SUBMITTED.value,
+        and_(
+            col(Feedback.status) == FeedbackStatus.WITHDRAWN.value,
+            col(Feedback.submitted_at).is_not(None),
+        ),
     )
 
 
@@ -212,6 +228,7 @@ class FeedbackAccess:
     """How a user stands to one record, as :func:`feedback_visible_to` and its parts say."""
 
     status: str
+    sent: bool  # feedback_was_submitted: submitted, or withdrawn after it was
     can_view: bool  # feedback_visible_to
     author: bool
     reviewer: bool  # VIEW_FEEDBACK on the record's department
@@ -219,8 +236,9 @@ class FeedbackAccess:
 
     @property
     def hidden(self) -> bool:
-        """Another's draft does not exist for them: refused with 404, never 403."""
-        return self.status == FeedbackStatus.DRAFT and not self.can_view
+        """Another's draft (or draft discarded unsent) does not exist for them: refused with
+        404, never 403."""
+        return not self.sent and not self.can_view
 
     def allows(self, perm: FeedbackPerm) -> bool:
         return self.author if perm == FeedbackPerm.CHANGE else self.can_view
@@ -232,8 +250,9 @@ class FeedbackAccess:
 
 def _access_columns(user: User | Any) -> list[Any]:
     if not _active(user):
-        return [false(), false(), false(), false()]
+        return [feedback_was_submitted(), false(), false(), false(), false()]
     return [
+        feedback_was_submitted(),
         feedback_visible_to(user),
         feedback_authored_by(user),
         feedback_reviewed_by(user),
@@ -251,8 +270,8 @@ def feedback_lookup(
     row = session.exec(stmt).first()
     if row is None:
         return None
-    feedback, visible, author, reviewer, teacher = row
-    access = FeedbackAccess(feedback.status, bool(visible), *map(bool, (author, reviewer, teacher)))
+    feedback, sent, visible, author, reviewer, teacher = row
+    access = FeedbackAccess(feedback.status, *map(bool, (sent, visible, author, reviewer, teacher)))
     return feedback, access
 
 

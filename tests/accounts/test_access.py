@@ -189,7 +189,9 @@ VISIT = date(2026, 10, 15)
 NOW = datetime(2026, 10, 15, 10, 0, tzinfo=UTC)
 
 
-def _record(session, user, kind: str, target: str, *, draft=False, withdrawn=False):
+def _record(
+    session, user, kind: str, target: str, *, draft=False, withdrawn=False, discarded=False
+):
     """A record stored through the service, as the forms and the API store them."""
     rubric = rubrics.current_rubric(session, kind)
     scores = {i.code: i.scale_max for i in rubrics.rubric_items(session, rubric.id)}
@@ -199,8 +201,10 @@ def _record(session, user, kind: str, target: str, *, draft=False, withdrawn=Fal
     else:
         given = {"section": target, "enrolled": 40, "present": 36, "late": 2}
         data = FeedbackInput(kind=kind, date=VISIT, scores=scores, announced=False, **given)
-    record = submit_feedback(session, user=user, data=data, draft=draft, now=NOW, today=VISIT)
-    if withdrawn:
+    record = submit_feedback(
+        session, user=user, data=data, draft=draft or discarded, now=NOW, today=VISIT
+    )
+    if withdrawn or discarded:  # a draft withdrawn is what "discard draft" does
         withdraw_feedback(session, user=user, feedback=record, now=NOW)
     session.commit()
     return record
@@ -226,6 +230,7 @@ def records(session, factory, units, people):
         "se": _record(session, sup, spot, "SE101-01"),
         "se_draft": _record(session, sup, spot, "SE101-01", draft=True),
         "se_withdrawn": _record(session, sup, spot, "SE101-01", withdrawn=True),
+        "se_discarded": _record(session, sup, spot, "SE101-01", discarded=True),
         "se_2": _record(session, sup, spot, "SE101-02"),
         "ai": _record(session, sup, spot, "AI101-01"),
         "math": _record(session, msup, spot, "MA101-01"),
@@ -257,6 +262,12 @@ def _sees(session, user, record) -> bool:
         ("head", "se_withdrawn", True),  # reviewers keep withdrawn records
         ("head", "se_draft", False),  # ... but never drafts
         ("root", "se_draft", False),  # not even the school admin
+        # A draft discarded unsent is stored as withdrawn, and stays its author's alone.
+        ("sup", "se_discarded", True),
+        ("head", "se_discarded", False),
+        ("dean", "se_discarded", False),
+        ("root", "se_discarded", False),
+        ("teacher", "se_discarded", False),
         ("teacher", "se_2", False),  # a teacher of another section of the course
         ("ai_teacher", "se", False),  # a teacher of another department
         ("ai_head", "se", False),  # the head of the sibling department
@@ -304,6 +315,9 @@ def test_feedback_access_parts(session, people, records):
         ("teacher", "se_withdrawn", FeedbackPerm.VIEW, 403),
         ("head", "se_draft", FeedbackPerm.VIEW, 404),  # another's draft does not exist
         ("root", "se_draft", FeedbackPerm.VIEW, 404),
+        ("head", "se_discarded", FeedbackPerm.VIEW, 404),  # it never existed for them
+        ("root", "se_discarded", FeedbackPerm.VIEW, 404),
+        ("sup", "se_discarded", FeedbackPerm.VIEW, "record"),
         ("sup", "se_draft", FeedbackPerm.CHANGE, "record"),
         ("sup", "se_withdrawn", FeedbackPerm.CHANGE, "record"),  # the window is the service's
         ("head", "se", FeedbackPerm.CHANGE, 403),  # a reviewer reads, never changes
