@@ -243,10 +243,13 @@ def run_tasks(
                 )
                 ended: list[TaskResult] = []
                 for worker in list(workers):
+                    # Dead before the look, so the look has reported its task; one that dies
+                    # after it is removed at the next turn (its sentinel wakes the wait).
+                    gone = worker.process.exitcode is not None
                     result = _collect(worker, timeout)
                     if result is not None:
                         ended.append(result)
-                    if worker.process.exitcode is not None:
+                    if gone or (worker.task is None and worker.process.exitcode is not None):
                         worker.kill()  # reaped, its pipe closed
                         workers.remove(worker)
                 yield from ended
@@ -276,7 +279,10 @@ def _collect(worker: _Worker, timeout: float | None) -> TaskResult | None:
                 worker.task, worker.deadline = None, None
                 return TaskResult(index, value, error, time.monotonic() - worker.started)
     except (EOFError, OSError):
-        pass  # the worker died; its exit code says how
+        # Its end of the pipe closed: the worker is exiting. Wait for the exit code, or the
+        # task would be read as "still running" now and its worker found dead (and dropped,
+        # task and all) a moment later.
+        worker.process.join(5)
     alive = worker.process.exitcode is None
     if worker.task is None:
         if not alive and not worker.ready:
