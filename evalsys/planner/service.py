@@ -66,7 +66,7 @@ def current_terms(session: Session, today: date) -> list[Term]:
     stmt = (
         select(Term)
         .where(Term.start_date <= today, Term.end_date >= today)
-        .order_by(Term.start_date)
+        .order_by(col(Term.start_date))
     )
     return list(session.exec(stmt).all())
 
@@ -102,7 +102,7 @@ class AssignmentRow:
     @property
     def weekday(self) -> str:
         """The day's short name in the reader's language (Babel's locale data: "Mon", "周一")."""
-        return format_date(self.visit_date, "EEE")
+        return str(format_date(self.visit_date, "EEE"))
 
     @property
     def reason_names(self) -> list[str]:
@@ -116,15 +116,16 @@ def _visible_to(viewer: User) -> Any:
     return or_(
         col(Assignment.announced),
         col(Section.teacher_id).is_(None),
-        Section.teacher_id != viewer.id,
+        col(Section.teacher_id) != viewer.id,
     )
 
 
 def _rows(session: Session, *conditions: Any, viewer: User) -> list[AssignmentRow]:
     teacher = User.__table__.alias("teacher")  # type: ignore[attr-defined]
     supervisor = User.__table__.alias("supervisor")  # type: ignore[attr-defined]
+    # SQLModel's select() is typed for at most four columns; this one has twelve.
     stmt = (
-        select(
+        select(  # type: ignore[call-overload]
             Assignment.id,
             Assignment.visit_date,
             Assignment.first_period,
@@ -145,7 +146,7 @@ def _rows(session: Session, *conditions: Any, viewer: User) -> list[AssignmentRo
         .where(_visible_to(viewer), *conditions)
         .order_by(col(Assignment.visit_date), col(Assignment.first_period), col(Assignment.id))
     )
-    return [AssignmentRow(*row) for row in session.exec(stmt).all()]  # type: ignore[call-overload]
+    return [AssignmentRow(*row) for row in session.exec(stmt).all()]
 
 
 def supervisor_assignments(
@@ -178,9 +179,9 @@ def announced_visits(session: Session, *, teacher: User, today: date) -> list[As
 
 def _spot_checks_by(user_id: int, start: date, end: date) -> Any:
     return and_(
-        Feedback.observer_id == user_id,
-        Feedback.kind == FeedbackKind.SPOT_CHECK.value,
-        Feedback.status == FeedbackStatus.SUBMITTED.value,
+        col(Feedback.observer_id) == user_id,
+        col(Feedback.kind) == FeedbackKind.SPOT_CHECK.value,
+        col(Feedback.status) == FeedbackStatus.SUBMITTED.value,
         col(Feedback.visit_date).between(start, end),
     )
 
@@ -190,9 +191,9 @@ def weeks_due(session: Session, term: Term, today: date) -> int:
 
     Counting drawn weeks, not calendar weeks, keeps a plan started mid-term fair.
     """
-    stmt = select(func.count(Draw.id)).where(
+    stmt = select(func.count(col(Draw.id))).where(
         Draw.term_id == term.id,
-        Draw.week < weeks.week_of(term, today),  # type: ignore[arg-type]
+        col(Draw.week) < weeks.week_of(term, today),
     )
     return int(session.exec(stmt).one())
 
@@ -222,21 +223,21 @@ def quota_progress(session: Session, *, user: User, term: Term, today: date) -> 
     start = weeks.week_start(term, week)
     end = start + timedelta(days=6)
     visits_week = session.exec(
-        select(func.count(Feedback.id)).where(
+        select(func.count(col(Feedback.id))).where(
             Feedback.term_id == term.id,
             _spot_checks_by(user.id, start, end),  # type: ignore[arg-type]
         )
     ).one()
     visits_term = session.exec(
-        select(func.count(Feedback.id)).where(
+        select(func.count(col(Feedback.id))).where(
             Feedback.term_id == term.id,
             _spot_checks_by(user.id, term.start_date, term.end_date),  # type: ignore[arg-type]
         )
     ).one()
     assigned, done = session.exec(
         select(
-            func.count(Assignment.id),
-            func.count(Assignment.feedback_id),
+            func.count(col(Assignment.id)),
+            func.count(col(Assignment.feedback_id)),
         ).where(
             Assignment.term_id == term.id,
             Assignment.supervisor_id == user.id,
@@ -302,18 +303,18 @@ def coverage_by_department(
     reach ``target``. Two grouped queries.
     """
     visits = (
-        select(Section.teacher_id.label("teacher_id"), func.count(Feedback.id).label("n"))  # type: ignore[union-attr]
+        select(col(Section.teacher_id).label("teacher_id"), func.count(col(Feedback.id)).label("n"))
         .join(Feedback, col(Feedback.section_id) == Section.id)
         .where(
             Feedback.term_id == term.id,
             Feedback.kind == FeedbackKind.SPOT_CHECK.value,
             Feedback.status == FeedbackStatus.SUBMITTED.value,
         )
-        .group_by(Section.teacher_id)
+        .group_by(col(Section.teacher_id))
         .subquery()
     )
     teaching = (
-        select(Course.department_id.label("dept"), Section.teacher_id.label("teacher_id"))  # type: ignore[attr-defined]
+        select(col(Course.department_id).label("dept"), col(Section.teacher_id).label("teacher_id"))
         .join(Course, col(Course.id) == Section.course_id)
         .where(Section.term_id == term.id, col(Section.teacher_id).is_not(None))
         .where(col(Course.department_id).in_(_departments_in(viewer)))
@@ -335,7 +336,7 @@ def coverage_by_department(
     )
     return [
         CoverageRow(code, name, int(n), int(c or 0))
-        for code, name, n, c in session.exec(stmt).all()  # type: ignore[call-overload]
+        for code, name, n, c in session.exec(stmt).all()
     ]
 
 
@@ -344,7 +345,7 @@ def unvisited_teachers(
 ) -> list[tuple[str, str]]:
     """(name, department code) of teachers in scope still below the target, by department."""
     visits = (
-        select(func.count(Feedback.id))
+        select(func.count(col(Feedback.id)))
         .join(Section, col(Section.id) == Feedback.section_id)
         .where(
             Feedback.term_id == term.id,
@@ -386,10 +387,10 @@ def supervisor_rows(
         for supervisor_id, n, d, m, p in session.exec(
             select(  # type: ignore[call-overload]
                 Assignment.supervisor_id,
-                func.count(Assignment.id),
-                func.sum(func.cast(status == AssignmentStatus.DONE.value, Integer)),
-                func.sum(func.cast(status == AssignmentStatus.MISSED.value, Integer)),
-                func.sum(func.cast(status == AssignmentStatus.PLANNED.value, Integer)),
+                func.count(col(Assignment.id)),
+                func.sum(func.cast(col(status) == AssignmentStatus.DONE.value, Integer)),
+                func.sum(func.cast(col(status) == AssignmentStatus.MISSED.value, Integer)),
+                func.sum(func.cast(col(status) == AssignmentStatus.PLANNED.value, Integer)),
             )
             .where(Assignment.term_id == term.id, col(Assignment.section_id).in_(in_scope))
             .group_by(Assignment.supervisor_id)
@@ -397,14 +398,14 @@ def supervisor_rows(
     }
     visits = dict(
         session.exec(
-            select(Feedback.observer_id, func.count(Feedback.id))
+            select(Feedback.observer_id, func.count(col(Feedback.id)))
             .where(
                 Feedback.term_id == term.id,
                 Feedback.kind == FeedbackKind.SPOT_CHECK.value,
                 Feedback.status == FeedbackStatus.SUBMITTED.value,
                 col(Feedback.section_id).in_(in_scope),
             )
-            .group_by(Feedback.observer_id)
+            .group_by(col(Feedback.observer_id))
         ).all()
     )
     due = weeks_due(session, term, today)
@@ -423,7 +424,7 @@ def supervisor_rows(
     )
     rows = []
     for user in supervisors(session):
-        n, d, m, p = counts.get(user.id, (0, 0, 0, 0))  # type: ignore[arg-type]
+        n, d, m, p = counts.get(user.id, (0, 0, 0, 0))
         v = int(visits.get(user.id, 0))  # type: ignore[arg-type]
         if n or v or user.id in working_here:
             rows.append(SupervisorRow(user.username, user.name, n, d, m, p, v, expected))
@@ -491,8 +492,8 @@ def draw_rows(
             session.exec(
                 select(Assignment.draw_id, func.count(col(Assignment.id)))
                 .where(Assignment.term_id == term.id, col(Assignment.section_id).in_(in_scope))
-                .group_by(Assignment.draw_id)
-            ).all()  # type: ignore[arg-type]
+                .group_by(col(Assignment.draw_id))
+            ).all()
         )
     shown = set(supervisors)
     rows = []

@@ -150,7 +150,7 @@ def _report_data(
             f"no unit '{unit_code}' (reports are made for the school, colleges and departments)"
         )
     assert unit.id is not None and term.id is not None
-    run = last_run(session, term.id, succeeded=True)  # type: ignore[arg-type]
+    run = last_run(session, term.id, succeeded=True)
     if run is None:
         raise ReportError(
             f"term {term.code} has not been aggregated; run `evalsys aggregate --term "
