@@ -48,12 +48,22 @@ def pytest_report_header(config) -> str:
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Tests that use no database run once, in the SQLite run (.ci/test runs both)."""
+    """Tests that use no database run once, in the SQLite run (.ci/test runs both).
+
+    "Use no database" is read from the fixtures a test asks for, directly or through other
+    fixtures: every path to the test database goes through ``migrated_database``. A test
+    without it (the import graph, the worker pool, pure functions, the wheel, which builds
+    its own SQLite site) would do the same thing twice. ``postgres_only`` tests are kept:
+    they reach the server by its URL and are the reason for the PostgreSQL run.
+    """
     if not PG_URL:
         return
     once = pytest.mark.skip(reason="uses no database: runs in the SQLite run only")
     for item in items:
-        if item.get_closest_marker("wheel"):
+        if item.get_closest_marker("postgres_only"):
+            continue
+        uses_database = "migrated_database" in getattr(item, "fixturenames", ())
+        if item.get_closest_marker("wheel") or not uses_database:
             item.add_marker(once)
 
 
@@ -66,6 +76,10 @@ def migrated_database(tmp_path_factory) -> Iterator[str]:
         admin = create_engine(base, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
+            # A test database needs no durability: a commit need not wait for the WAL to
+            # reach the disk (what a crash would lose is thrown away anyway). Every
+            # statement still runs and locks as in production; only the flush is skipped.
+            conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit TO off'))
         url = base.set(database=name).render_as_string(hide_password=False)
         engine = make_engine(url)
         migrate.upgrade(engine)
