@@ -33,6 +33,7 @@ from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import User
 from evalsys.feedback.checks import check_feedback
+from evalsys.feedback.columns import COLUMNS, OPTIONAL_COLUMNS, SCORE_PREFIX
 from evalsys.feedback.inputs import (
     FeedbackError,
     FeedbackInput,
@@ -54,26 +55,6 @@ from evalsys.org.models import Section, TutorGroup
 from evalsys.validation import text_problem
 
 FEEDBACK_FILE = "feedback.csv"
-#: Columns the header must name (a value may still be empty: group for spot checks...).
-COLUMNS = ("kind", "section", "group", "observer", "date", "overall", "comment")
-#: Columns read when the header has them: the other fields of a record.
-OPTIONAL_COLUMNS = (
-    "announced",
-    "observer_level",
-    "meeting_format",
-    "enrolled",
-    "present",
-    "late",
-    "attending",
-    "topics",
-    "strengths",
-    "problems",
-    "suggestions",
-    "class_period",
-    "location",
-)
-#: ``score:ITEM_CODE`` columns hold the item scores (item codes of the current rubric).
-SCORE_PREFIX = "score:"
 #: Idempotency keys of imported rows start with this.
 KEY_PREFIX = "import:"
 

@@ -27,7 +27,7 @@ from flask_babel import ngettext
 from sqlmodel import Session
 
 from evalsys.accounts.service import audit
-from evalsys.feedback.importer import COLUMNS as FEEDBACK_COLUMNS
+from evalsys.feedback.columns import COLUMNS as FEEDBACK_COLUMNS
 from evalsys.feedback.importer import FEEDBACK_FILE, check_cells, import_with_org
 from evalsys.i18n import in_locale
 from evalsys.org.import_apply import FileChanges, apply, diff
