@@ -25,7 +25,7 @@ from wtforms import HiddenField
 
 from evalsys.accounts.access import login_required, require_school_admin
 from evalsys.db import get_session
-from evalsys.org.importer import READ_NAMES, ImportResult, import_directory
+from evalsys.importer.service import READ_NAMES, ImportResult, import_directory
 from evalsys.validation import SafeForm
 
 bp = Blueprint("imports", __name__, url_prefix="/admin/import")

@@ -12,7 +12,7 @@ says (observer, kind, target, date, every value), so a row already imported
 finds its record and counts as unchanged. A row changed after its import is a
 new record; correct imported records in the app instead.
 
-The org import (:mod:`evalsys.org.importer`) calls :func:`import_with_org` once
+The import (:mod:`evalsys.importer.service`) calls :func:`import_with_org` once
 the other files passed their checks: their rows are applied in a savepoint (a
 feedback row may name a section or an observer of the same import), the feedback
 rows checked and stored, and the savepoint undone on any error or in a dry run.
@@ -50,7 +50,7 @@ from evalsys.feedback.vocab import (
     OBSERVER_LEVEL_LABELS,
     Grade,
 )
-from evalsys.org.import_common import ImportIssue
+from evalsys.importer.common import ImportIssue
 from evalsys.org.models import Section, TutorGroup
 from evalsys.validation import text_problem
 
