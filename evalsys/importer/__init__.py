@@ -11,6 +11,7 @@ and the import reads, lives below, in the area it describes
 ``service`` is the entry point (:func:`~evalsys.importer.service.import_directory`,
 :func:`~evalsys.importer.service.import_tables`: read, check everything, then write
 all or nothing); ``common`` holds the file layouts and cell parsing, ``snapshot``
-the stored rows, ``check`` and ``tree`` the checks, ``apply`` the writes, and
-``feedback`` the historical feedback file.
+the stored rows, ``check`` and ``tree`` the checks, ``apply`` the writes,
+``feedback`` the historical feedback file, and ``views`` the upload, preview and
+apply pages (templates/importer/).
 """
