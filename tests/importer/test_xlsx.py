@@ -12,7 +12,7 @@ from openpyxl import Workbook
 from sqlmodel import select
 
 from evalsys.org.models import Course
-from tests.org.test_import import GOOD, GOOD_SUMMARY, changed, domain, write_files
+from tests.importer.test_org_files import GOOD, GOOD_SUMMARY, changed, domain, write_files
 
 
 def typed(value: str) -> object:
