@@ -234,7 +234,7 @@ def _set_active(username: str, active: bool) -> None:
 def import_cmd(directory: Path, dry_run: bool) -> None:
     """Import units, people, terms, courses, sections and tutor groups from CSV files."""
     from evalsys.i18n import in_locale
-    from evalsys.org.importer import import_directory
+    from evalsys.importer.service import import_directory
 
     started = time.perf_counter()
     verbs = {"read": "read", "check": "checked", "write": "wrote"}

@@ -22,7 +22,7 @@ from evalsys.accounts import service as accounts
 from evalsys.accounts.models import User
 from evalsys.clock import local_today
 from evalsys.demo_names import COLLEGES, ENGLISH_STAFF, GIVEN_NAMES, MASS_COURSES, SCHOOL, SURNAMES
-from evalsys.org.importer import import_tables
+from evalsys.importer.service import import_tables
 from evalsys.org.timetable import Meeting, format_meetings
 from evalsys.planner import service as planner
 from evalsys.planner import weeks

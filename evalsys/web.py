@@ -102,10 +102,10 @@ def init_app(app: Flask) -> None:
     from evalsys.feedback.views_rubrics import bp as rubrics_bp
     from evalsys.home import bp as home_bp
     from evalsys.i18n.views import bp as i18n_bp
+    from evalsys.importer.views import bp as imports_bp
     from evalsys.loop.views import bp as loop_bp
     from evalsys.ops.views import bp as ops_bp
     from evalsys.org.views import bp as org_bp
-    from evalsys.org.views_import import bp as imports_bp
     from evalsys.planner.views import bp as planner_bp
     from evalsys.reports.views import bp as reports_bp
     from evalsys.scheduler.views import bp as schedule_bp

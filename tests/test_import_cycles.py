@@ -14,6 +14,10 @@ work, and the ``__init__`` files import little at their top (the root only
 Top-level imports must form no cycle at all. Among all imports, the cycles left are
 listed in :data:`ALLOWED`, one import each, with the reason it is still there; the
 list can only shrink: an entry that no longer closes a cycle fails the test too.
+
+Some packages sit above others (:data:`ABOVE`): the importer writes the rows of org
+and feedback, so it imports them and they never import it, not even in a function
+or for the type checker.
 """
 
 from __future__ import annotations
@@ -46,6 +50,11 @@ ALLOWED: dict[tuple[str, str], str] = {
     ),
 }
 
+#: A package -> the packages below it, which must never import it (any import at all).
+ABOVE: dict[str, tuple[str, ...]] = {
+    "evalsys.importer": ("evalsys.org", "evalsys.feedback"),
+}
+
 
 @dataclass(frozen=True)
 class Edge:
@@ -74,9 +83,10 @@ def _is_type_checking(test: ast.expr) -> bool:
 class _Imports(ast.NodeVisitor):
     """Every import statement of one module, and whether it sits inside a function."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, type_checking: bool = False) -> None:
         self.found: list[tuple[ast.Import | ast.ImportFrom, bool]] = []
         self._depth = 0
+        self._type_checking = type_checking
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self._depth += 1
@@ -86,7 +96,7 @@ class _Imports(ast.NodeVisitor):
     visit_FunctionDef = visit_AsyncFunctionDef = _function
 
     def visit_If(self, node: ast.If) -> None:
-        if _is_type_checking(node.test):
+        if _is_type_checking(node.test) and not self._type_checking:
             for child in node.orelse:
                 self.visit(child)
         else:
@@ -106,10 +116,12 @@ def _known(name: str, modules: Mapping[str, Path]) -> str | None:
     return name or None
 
 
-def import_edges(modules: Mapping[str, Path]) -> list[Edge]:
+def import_edges(modules: Mapping[str, Path], *, type_checking: bool = False) -> list[Edge]:
+    """Every import of one evalsys module by another; ``type_checking`` adds those under
+    ``if TYPE_CHECKING:`` (never run, so no cycle, but still a dependency)."""
     edges = []
     for source, path in modules.items():
-        collector = _Imports()
+        collector = _Imports(type_checking=type_checking)
         collector.visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
         package = source if path.name == "__init__.py" else source.rpartition(".")[0]
         for node, in_function in collector.found:
@@ -132,6 +144,21 @@ def import_edges(modules: Mapping[str, Path]) -> list[Edge]:
                 if found and found != source:
                     edges.append(Edge(source, found, in_function, node.lineno))
     return edges
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def layer_breaches(edges: Iterable[Edge], above: Mapping[str, Iterable[str]] = ABOVE) -> list[str]:
+    """Each import of a package by one of the packages below it, located (once per line)."""
+    found = [
+        f"{e.source} (line {e.line}{', in a function' if e.in_function else ''}) imports {e.target}"
+        for e in edges
+        for upper, lowers in above.items()
+        if _within(e.target, upper) and any(_within(e.source, low) for low in lowers)
+    ]
+    return list(dict.fromkeys(found))
 
 
 def graph(edges: Iterable[Edge]) -> dict[str, set[str]]:
@@ -288,3 +315,44 @@ def test_a_cycle_in_the_source_is_found(tmp_path):
     one, two = "evalsys.area.one", "evalsys.area.two"
     assert cycles(graph(edges)) == [([one, two, one], [one, two])]
     assert "evalsys.area.two (line 5, in a function)" in _report(cycles(graph(edges)), edges)
+
+
+def test_org_and_feedback_never_import_the_importer():
+    """The importer is above them: it uses org and feedback, they never reach back."""
+    edges = import_edges(module_names(), type_checking=True)
+    pairs = {(e.source, e.target) for e in edges}
+    # The graph does see the importer using both (else the check below proves nothing).
+    assert ("evalsys.importer.check", "evalsys.org.models") in pairs
+    assert ("evalsys.importer.feedback", "evalsys.feedback.service") in pairs
+    breaches = layer_breaches(edges)
+    assert not breaches, (
+        "evalsys.org and evalsys.feedback must not import evalsys.importer (it sits above"
+        " them; move what both need down into org or feedback):\n" + "\n".join(breaches)
+    )
+
+
+def test_a_lower_package_importing_the_importer_is_found(tmp_path):
+    """Any way of importing counts: in a function, relative, the bare package, for types."""
+    package = tmp_path / "evalsys"
+    for area in ("org", "feedback", "importer", "reports"):
+        (package / area).mkdir(parents=True)
+        (package / area / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "importer" / "service.py").write_text("from evalsys.org import models\n")
+    (package / "org" / "models.py").write_text("")
+    (package / "org" / "views.py").write_text(
+        "def run():\n    from evalsys.importer.service import thing\n"
+    )
+    (package / "org" / "cli.py").write_text("from ..importer import service\n")
+    (package / "feedback" / "export.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import evalsys.importer\n"
+    )
+    (package / "reports" / "build.py").write_text("from evalsys.importer import service\n")
+    modules = module_names(package)
+    assert layer_breaches(import_edges(modules, type_checking=True)) == [
+        "evalsys.feedback.export (line 3) imports evalsys.importer",
+        "evalsys.org.cli (line 1) imports evalsys.importer.service",
+        "evalsys.org.views (line 2, in a function) imports evalsys.importer.service",
+    ]
+    # Left out without type_checking (they never run), as the cycle checks leave them out.
+    assert len(layer_breaches(import_edges(modules))) == 2

@@ -17,7 +17,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import User
-from evalsys.feedback.importer import COLUMNS, OPTIONAL_COLUMNS, SCORE_PREFIX
+from evalsys.feedback.columns import COLUMNS, OPTIONAL_COLUMNS, SCORE_PREFIX
 from evalsys.feedback.models import Feedback, FeedbackScore, Rubric, RubricItem
 from evalsys.feedback.rows import feedback_rows
 from evalsys.feedback.service import FeedbackFilters, scope_conditions

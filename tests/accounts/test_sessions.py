@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from evalsys.accounts import service, sessions
 from evalsys.accounts.models import AuditEvent, User, UserSession
 from evalsys.clock import utcnow
-from evalsys.org.importer import import_tables
+from evalsys.importer.service import import_tables
 from evalsys.scheduler import jobs as scheduler_jobs
 from tests.factories import Factory
 

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from evalsys.accounts.models import AuditEvent
 from evalsys.feedback import rubrics
-from evalsys.feedback.importer import COLUMNS
+from evalsys.feedback.columns import COLUMNS
 from evalsys.feedback.models import Feedback
 from evalsys.feedback.service import submit_feedback
 from tests.feedback.conftest import NOW, TODAY, full_scores

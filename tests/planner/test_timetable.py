@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from evalsys.org.importer import import_tables
+from evalsys.importer.service import import_tables
 from evalsys.org.models import Section
 from evalsys.org.timetable import Meeting, TimetableError, format_meetings, parse_meetings
 from tests.factories import Factory

@@ -250,7 +250,7 @@ def test_cli_refuses_control_characters(app: Flask, sworld: SecurityWorld, cli: 
 
 def test_counts_are_bounded_in_the_org_import(app: Flask, session: Session, tmp_path):
     """sections.csv: the enrolment is a count like the forms' (at most MAX_COUNT)."""
-    from evalsys.org.importer import import_directory
+    from evalsys.importer.service import import_directory
 
     factory = Factory(session)
     factory.university()

@@ -17,7 +17,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from evalsys.accounts.access import Perm, may
 from evalsys.accounts.models import AuditEvent, RoleGrant, User
-from evalsys.org.importer import ImportIssue, ImportResult, import_directory, import_tables
+from evalsys.importer.service import ImportIssue, ImportResult, import_directory, import_tables
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
 
 GOOD: dict[str, str] = {

@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session, SQLModel, col, select
 
 from evalsys.accounts.models import RoleGrant, User
-from evalsys.org.import_common import GROUPS, PEOPLE, SECTIONS
+from evalsys.importer.common import GROUPS, PEOPLE, SECTIONS
 from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup
 
 #: Codes per IN (...) list: far below SQLite's and PostgreSQL's bound-parameter limits.

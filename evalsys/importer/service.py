@@ -7,9 +7,9 @@ Rows are matched on their code (username for people) and updated in place, so
 running the same files again changes nothing. Neither function commits: the
 caller decides, which is what lets the CLI offer a dry run.
 
-The modules beside this one do the work: ``import_common`` (file layouts, cell
-parsing), ``import_snapshot`` (stored rows, one query per table),
-``import_check`` and ``import_tree`` (the checks), ``import_apply`` (the writes).
+The modules beside this one do the work: ``common`` (file layouts, cell parsing),
+``snapshot`` (stored rows, one query per table), ``check`` and ``tree`` (the
+checks), ``apply`` (the writes) and ``feedback`` (historical feedback records).
 """
 
 from __future__ import annotations
@@ -27,19 +27,19 @@ from flask_babel import ngettext
 from sqlmodel import Session
 
 from evalsys.accounts.service import audit
-from evalsys.feedback.importer import COLUMNS as FEEDBACK_COLUMNS
-from evalsys.feedback.importer import FEEDBACK_FILE, check_cells, import_with_org
+from evalsys.feedback.columns import COLUMNS as FEEDBACK_COLUMNS
 from evalsys.i18n import in_locale
-from evalsys.org.import_apply import FileChanges, apply, diff
-from evalsys.org.import_check import check_tables
-from evalsys.org.import_common import SPEC_BY_NAME, SPECS, ImportIssue
-from evalsys.org.import_snapshot import load_snapshot
+from evalsys.importer.apply import FileChanges, apply, diff
+from evalsys.importer.check import check_tables
+from evalsys.importer.common import SPEC_BY_NAME, SPECS, ImportIssue
+from evalsys.importer.feedback import FEEDBACK_FILE, check_cells, import_with_org
+from evalsys.importer.snapshot import load_snapshot
 
 __all__ = ["FILE_NAMES", "ImportIssue", "ImportResult", "import_directory", "import_tables"]
 
 #: The files an import reads, in the order they are written.
 FILE_NAMES: tuple[str, ...] = tuple(spec.name for spec in SPECS)
-#: ... and historical feedback records last (evalsys.feedback.importer).
+#: ... and historical feedback records last (evalsys.importer.feedback).
 READ_NAMES: tuple[str, ...] = (*FILE_NAMES, FEEDBACK_FILE)
 
 Table = list[dict[str, str]]
@@ -268,11 +268,12 @@ def _record(header: list[str], record: list[str]) -> dict[str, str]:
 
 
 def _not_utf8(byte: int) -> str:
-    return _(
+    message: str = _(  # flask_babel is untyped: gettext returns Any to mypy
         "the file is not UTF-8 text (byte 0x%(byte)s); in Excel use Save As,"
         " 'CSV UTF-8 (Comma delimited)', or convert it (iconv -f GBK -t UTF-8)",
         byte=format(byte, "02x"),
     )
+    return message
 
 
 def _normalise(rows: Table) -> Table:
@@ -373,7 +374,8 @@ def _row_changes(changes: Mapping[str, FileChanges]) -> dict[str, RowChanges]:
 
 def _shown(value: object) -> str:
     if value is None or value == "":
-        return _("(empty)")
+        empty: str = _("(empty)")
+        return empty
     if isinstance(value, frozenset | set):
         return "; ".join(sorted("@".join(v) if isinstance(v, tuple) else str(v) for v in value))
     return str(value)

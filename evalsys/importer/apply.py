@@ -17,9 +17,8 @@ from sqlmodel import Session
 from evalsys.accounts import sessions
 from evalsys.accounts.models import RoleGrant, SessionEnd, User
 from evalsys.accounts.service import audit_grant_changes
-from evalsys.org import hierarchy
-from evalsys.org.import_check import Plans
-from evalsys.org.import_common import (
+from evalsys.importer.check import Plans
+from evalsys.importer.common import (
     COURSES,
     GROUPS,
     PEOPLE,
@@ -30,7 +29,8 @@ from evalsys.org.import_common import (
     FileSpec,
     Planned,
 )
-from evalsys.org.import_snapshot import Snapshot
+from evalsys.importer.snapshot import Snapshot
+from evalsys.org import hierarchy
 from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup, UnitKind
 
 

@@ -12,7 +12,7 @@ from openpyxl import Workbook
 from sqlmodel import select
 
 from evalsys.org.models import Course
-from tests.org.test_import import GOOD, GOOD_SUMMARY, changed, domain, write_files
+from tests.importer.test_org_files import GOOD, GOOD_SUMMARY, changed, domain, write_files
 
 
 def typed(value: str) -> object:
@@ -112,7 +112,7 @@ def test_a_file_that_is_not_a_workbook_is_named(cli, session, tmp_path):
 
 
 def test_datetime_cells_and_booleans_read_as_text(tmp_path):
-    from evalsys.org.importer import read_xlsx
+    from evalsys.importer.service import read_xlsx
 
     workbook = Workbook()
     sheet = workbook.active

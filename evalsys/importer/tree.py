@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from flask_babel import gettext as _
 
+from evalsys.importer.common import UNITS, Planned
 from evalsys.org.hierarchy import find_cycle
-from evalsys.org.import_common import UNITS, Planned
 from evalsys.org.models import PARENT_KIND, OrgUnit, UnitKind
 
 #: report(code of the file row, column, message)

@@ -25,7 +25,7 @@ from wtforms import HiddenField
 
 from evalsys.accounts.access import login_required, require_school_admin
 from evalsys.db import get_session
-from evalsys.org.importer import READ_NAMES, ImportResult, import_directory
+from evalsys.importer.service import READ_NAMES, ImportResult, import_directory
 from evalsys.validation import SafeForm
 
 bp = Blueprint("imports", __name__, url_prefix="/admin/import")
@@ -86,11 +86,13 @@ def index():
     require_school_admin(session)
     form = UploadForm()
     if not form.validate_on_submit():
-        return render_template("org/import.html", form=form, accepted=ACCEPTED, problems=[])
+        return render_template("importer/upload.html", form=form, accepted=ACCEPTED, problems=[])
     uploads = [f for f in (form.files.data or []) if getattr(f, "filename", "")]
     problems = _check_names([f.filename for f in uploads])
     if problems:
-        return render_template("org/import.html", form=form, accepted=ACCEPTED, problems=problems)
+        return render_template(
+            "importer/upload.html", form=form, accepted=ACCEPTED, problems=problems
+        )
     _clean_old()
     token = secrets.token_urlsafe(24)
     directory = _staging_root() / token
@@ -180,7 +182,7 @@ def _render_result(result: ImportResult, token: str, directory: Path):
         c["created"] or c["updated"] for c in result.counts.values()
     )
     return render_template(
-        "org/import_preview.html",
+        "importer/preview.html",
         result=result,
         token=token,
         files=meta["files"],

@@ -12,10 +12,10 @@ from sqlmodel import select
 
 from evalsys.accounts.models import User
 from evalsys.i18n import in_locale
-from evalsys.org.importer import import_directory
+from evalsys.importer.service import import_directory
 from evalsys.org.models import Section
-from tests.org.test_import import GOOD, changed, domain, write_files
-from tests.org.test_import_xlsx import write_xlsx
+from tests.importer.test_org_files import GOOD, changed, domain, write_files
+from tests.importer.test_xlsx import write_xlsx
 
 
 @pytest.fixture

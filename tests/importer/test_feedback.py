@@ -19,10 +19,10 @@ from sqlmodel import Session, SQLModel, col, select
 
 from evalsys.accounts.models import AuditEvent
 from evalsys.clock import local_today
-from evalsys.feedback.importer import GRADE_WORDS, row_key
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.models import Feedback, FeedbackRevision, FeedbackScore, RubricItem
-from evalsys.org.importer import import_directory, import_tables
+from evalsys.importer.feedback import GRADE_WORDS, row_key
+from evalsys.importer.service import import_directory, import_tables
 from evalsys.org.models import OrgUnit, Section, Term
 from tests.feedback.conftest import full_scores
 

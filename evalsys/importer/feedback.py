@@ -12,7 +12,7 @@ says (observer, kind, target, date, every value), so a row already imported
 finds its record and counts as unchanged. A row changed after its import is a
 new record; correct imported records in the app instead.
 
-The org import (:mod:`evalsys.org.importer`) calls :func:`import_with_org` once
+The import (:mod:`evalsys.importer.service`) calls :func:`import_with_org` once
 the other files passed their checks: their rows are applied in a savepoint (a
 feedback row may name a section or an observer of the same import), the feedback
 rows checked and stored, and the savepoint undone on any error or in a dry run.
@@ -33,6 +33,7 @@ from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import User
 from evalsys.feedback.checks import check_feedback
+from evalsys.feedback.columns import COLUMNS, OPTIONAL_COLUMNS, SCORE_PREFIX
 from evalsys.feedback.inputs import (
     FeedbackError,
     FeedbackInput,
@@ -49,31 +50,11 @@ from evalsys.feedback.vocab import (
     OBSERVER_LEVEL_LABELS,
     Grade,
 )
-from evalsys.org.import_common import ImportIssue
+from evalsys.importer.common import ImportIssue
 from evalsys.org.models import Section, TutorGroup
 from evalsys.validation import text_problem
 
 FEEDBACK_FILE = "feedback.csv"
-#: Columns the header must name (a value may still be empty: group for spot checks...).
-COLUMNS = ("kind", "section", "group", "observer", "date", "overall", "comment")
-#: Columns read when the header has them: the other fields of a record.
-OPTIONAL_COLUMNS = (
-    "announced",
-    "observer_level",
-    "meeting_format",
-    "enrolled",
-    "present",
-    "late",
-    "attending",
-    "topics",
-    "strengths",
-    "problems",
-    "suggestions",
-    "class_period",
-    "location",
-)
-#: ``score:ITEM_CODE`` columns hold the item scores (item codes of the current rubric).
-SCORE_PREFIX = "score:"
 #: Idempotency keys of imported rows start with this.
 KEY_PREFIX = "import:"
 

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import User
 from evalsys.accounts.service import AccountError, parse_role_list
-from evalsys.org.import_common import (
+from evalsys.importer.common import (
     COURSES,
     GROUPS,
     PEOPLE,
@@ -32,8 +32,8 @@ from evalsys.org.import_common import (
     RowReader,
     max_length,
 )
-from evalsys.org.import_snapshot import Snapshot
-from evalsys.org.import_tree import check_tree, kind_changed_from_department
+from evalsys.importer.snapshot import Snapshot
+from evalsys.importer.tree import check_tree, kind_changed_from_department
 from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup, UnitKind
 from evalsys.org.timetable import TimetableError, format_meetings, parse_meetings
 
