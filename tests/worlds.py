@@ -45,8 +45,20 @@ class _Saved:
 _SAVED: dict[str, _Saved] = {}
 
 
-def built_once(name: str, session: Session, build: Callable[[], W]) -> W:
-    """The world ``name``: built by ``build`` the first time, restored from its rows after."""
+def built_once(name: str, session: Session, build: Callable[[], W], *, on: str | None = None) -> W:
+    """The world ``name``: built by ``build`` the first time, restored from its rows after.
+
+    The database must be empty, or hold the world ``on`` it is built on, as the fixture
+    left it: rows a test wrote before asking for the world would be saved into it the
+    first time (and show in every later test) and silently deleted after. So a world
+    that starts from nothing checks that nothing is there (one query).
+    """
+    if on is None:
+        held = _tables_with_rows(session.connection())
+        assert not held, (
+            f"the test world {name!r} is built on an empty database, but it holds rows in "
+            f"{', '.join(held)}: ask for the world fixture before fixtures that write"
+        )
     saved = _SAVED.get(name)
     if saved is None:
         world = build()
@@ -90,11 +102,22 @@ def empty_tables(conn: Connection) -> None:
     those is far cheaper than ``TRUNCATE`` of all (which gives each a new file).
     """
     tables = SQLModel.metadata.sorted_tables
+    for i in sorted(_indexes_with_rows(conn), reverse=True):
+        conn.execute(tables[i].delete())
+
+
+def _indexes_with_rows(conn: Connection) -> set[int]:
+    """Positions in ``sorted_tables`` of the tables that hold a row: one query."""
+    tables = SQLModel.metadata.sorted_tables
     probe = " UNION ALL ".join(
         f'SELECT {i} FROM (SELECT 1 FROM "{t.name}" LIMIT 1) AS t{i}' for i, t in enumerate(tables)
     )
-    for i in sorted({row[0] for row in conn.execute(text(probe))}, reverse=True):
-        conn.execute(tables[i].delete())
+    return {row[0] for row in conn.execute(text(probe))}
+
+
+def _tables_with_rows(conn: Connection) -> list[str]:
+    tables = SQLModel.metadata.sorted_tables
+    return [tables[i].name for i in sorted(_indexes_with_rows(conn))]
 
 
 def _restore(conn: Connection, saved: _Saved) -> None:

@@ -19,6 +19,7 @@ from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.vocab import FeedbackKind
 from evalsys.org.models import Section, Term, TutorGroup
 from tests.factories import Factory
+from tests.worlds import built_once
 
 #: A day inside the test term (2026-09-01 .. 2027-01-20) that the tests treat as today.
 TODAY = date(2026, 10, 15)
@@ -43,6 +44,11 @@ class World:
 
 @pytest.fixture
 def world(factory: Factory, session: Session) -> World:
+    """Built once per test process and copied into each test (:mod:`tests.worlds`)."""
+    return built_once("feedback", session, lambda: _build(factory, session))
+
+
+def _build(factory: Factory, session: Session) -> World:
     units = factory.university()
     term = factory.term()
     teacher = factory.user("teacher", "teacher@CS-SE")
@@ -66,7 +72,6 @@ def world(factory: Factory, session: Session) -> World:
         math_admin=factory.user("madmin", "admin@MATH"),
     )
     rubrics.ensure_default_rubrics(session)
-    session.commit()
     return world
 
 

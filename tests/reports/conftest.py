@@ -47,7 +47,7 @@ def aggregated(uni: Uni, session) -> Uni:  # noqa: F811
         service.aggregate_term(session, term=uni.terms["T2"].code)
         return uni
 
-    return built_once("uni-aggregated", session, build)
+    return built_once("uni-aggregated", session, build, on="uni")
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def bare_aggregated(bare_uni: Uni, session) -> Uni:  # noqa: F811
         service.aggregate_term(session, term=bare_uni.terms["T2"].code)
         return bare_uni
 
-    return built_once("bare-uni-aggregated", session, build)
+    return built_once("bare-uni-aggregated", session, build, on="bare_uni")
 
 
 def pdf_text(path: Path) -> str:
