@@ -12,7 +12,7 @@ from flask.cli import with_appcontext
 from sqlmodel import col, select
 
 from evalsys.db import session_scope
-from evalsys.loop import service
+from evalsys.loop import problems as service
 from evalsys.org.models import OrgUnit, Term
 
 

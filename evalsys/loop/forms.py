@@ -1,6 +1,6 @@
 """The loop's forms. They hold what the user typed, as typed; the service checks it.
 
-Every rule lives in :mod:`evalsys.loop.service`; a refusal comes back as one
+Every rule lives in :mod:`evalsys.loop.problems`; a refusal comes back as one
 message per field, which the view puts on the field, so the page returns with
 the message beside the field and nothing the user typed lost.
 """

@@ -28,7 +28,7 @@ from evalsys.clock import local_today
 from evalsys.db import get_session
 from evalsys.feedback.vocab import name_of
 from evalsys.i18n import fmt_date
-from evalsys.loop import service
+from evalsys.loop import problems as service
 from evalsys.loop.forms import (
     ActionForm,
     ActionStatusForm,

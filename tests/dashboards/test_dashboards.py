@@ -361,7 +361,7 @@ def test_leader_sees_the_loops_open_work_in_their_units_only(client, auth, aggre
     """Problems to confirm, open problems, actions under way and overdue, at and below the unit."""
     from datetime import timedelta
 
-    from evalsys.loop import service as loop
+    from evalsys.loop import problems as loop
     from evalsys.loop.models import Problem
 
     term = aggregated.terms["T2"]

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from evalsys.accounts.models import AuditEvent
 from evalsys.aggregation import service as aggregation
 from evalsys.aggregation.models import AggregateFlag, AggregateResult
-from evalsys.loop import service
+from evalsys.loop import problems as service
 from evalsys.loop.models import Problem, ProblemEvidence
 from evalsys.reports.data import report_data
 from evalsys.reports.render import render_unit

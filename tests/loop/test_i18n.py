@@ -7,7 +7,7 @@ from flask_babel import gettext
 from sqlmodel import select
 
 from evalsys.i18n import in_locale
-from evalsys.loop import service
+from evalsys.loop import problems as service
 from evalsys.loop.models import CATEGORY_NAMES, STATUS_NAMES, Problem
 from evalsys.loop.report import report_section
 from tests.i18n.visible import data_words, foreign_words

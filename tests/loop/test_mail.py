@@ -14,7 +14,7 @@ from sqlmodel import select
 from evalsys.clock import local_today
 from evalsys.i18n import fmt_date, in_locale, localized
 from evalsys.loop import jobs as loop_jobs  # noqa: F401  (registers the jobs)
-from evalsys.loop import service
+from evalsys.loop import problems as service
 from evalsys.loop.models import ActionNotice
 from evalsys.scheduler import jobs as scheduler_jobs
 from tests.reports.test_delivery import smtp  # noqa: F401  (fixture)

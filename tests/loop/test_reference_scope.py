@@ -18,7 +18,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from evalsys.clock import local_today
-from evalsys.loop import service
+from evalsys.loop import problems as service
 from evalsys.loop.models import Action, Meeting, MeetingAttendee, MeetingProblem, Problem
 from evalsys.org.models import OrgUnit, Term
 

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import func, select
 
 from evalsys.clock import local_today
-from evalsys.loop import service
+from evalsys.loop import problems as service
 from evalsys.loop.models import Action, Meeting, Problem
 from tests.loop.conftest import OBSERVER_WORDS
 

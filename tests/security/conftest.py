@@ -24,7 +24,7 @@ from evalsys.feedback import rubrics
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.models import Feedback
 from evalsys.feedback.service import submit_feedback
-from evalsys.loop import service as loop
+from evalsys.loop import problems as loop
 from evalsys.org.models import OrgUnit, Section, Term
 from evalsys.reports.models import Report
 from tests.factories import Factory
