@@ -28,7 +28,8 @@ from evalsys.clock import local_today
 from evalsys.db import get_session
 from evalsys.feedback.vocab import name_of
 from evalsys.i18n import fmt_date
-from evalsys.loop import problems as service
+from evalsys.loop import scope
+from evalsys.loop.actions import ActionInput, create_action, overdue_condition, update_action
 from evalsys.loop.forms import (
     ActionForm,
     ActionStatusForm,
@@ -42,6 +43,7 @@ from evalsys.loop.forms import (
     parse_id,
     put_errors,
 )
+from evalsys.loop.meetings import create_meeting
 from evalsys.loop.models import (
     ACTION_STATUS_NAMES,
     CATEGORY_NAMES,
@@ -57,7 +59,12 @@ from evalsys.loop.models import (
     ProblemSource,
     ProblemStatus,
 )
+from evalsys.loop.problems import change_status, create_problem, edit_problem, merge_problems
+from evalsys.loop.proposals import propose_problems
 from evalsys.loop.report import report_section
+from evalsys.loop.rules import ACTIONABLE, TRANSITIONS, LoopStateError, LoopValidationError
+from evalsys.loop.scope import READ_PERMS, can_manage, can_view
+from evalsys.loop.summary import summary
 from evalsys.org import hierarchy
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Term
 
@@ -109,7 +116,7 @@ def _today() -> date:
 
 def _unit(session: Session, code: str, *, manage: bool) -> OrgUnit:
     """The unit of the address (404 if none) that the user may read, or ``manage`` (403)."""
-    perm = Perm.MANAGE_LOOP if manage else service.READ_PERMS
+    perm = Perm.MANAGE_LOOP if manage else READ_PERMS
     return unit_or_404(session, code, current_user, perm)
 
 
@@ -129,12 +136,12 @@ def _unit_and_term(session: Session, code: str) -> tuple[OrgUnit, Term]:
 
 
 def _require_view(session: Session, unit_id: int) -> None:
-    if not service.can_view(session, current_user, unit_id):
+    if not can_view(session, current_user, unit_id):
         abort(403)
 
 
 def _require_manage(session: Session, unit_id: int) -> None:
-    if not service.can_manage(session, current_user, unit_id):
+    if not can_manage(session, current_user, unit_id):
         abort(403)
 
 
@@ -196,7 +203,7 @@ def problems(code: str):
         return render_template("loop/problems.html", unit=unit, term=None, rows=[], form=form)
     form.term.data = term.code
     rows = _problem_rows(session, unit, term, form)
-    counts = service.summary(session, term_id=term.id, unit_id=unit.id)  # type: ignore[arg-type]
+    counts = summary(session, term_id=term.id, unit_id=unit.id)  # type: ignore[arg-type]
     last = {
         "loop": report_section(session, term=term, unit_id=unit.id),  # type: ignore[arg-type]
         "unit": {"name": unit.name, "name_en": unit.name_en, "code": unit.code},
@@ -211,7 +218,7 @@ def problems(code: str):
         counts=counts,
         last=last,
         trail=hierarchy.ancestors(session, unit.id),  # type: ignore[arg-type]
-        manage=service.can_manage(session, current_user, unit.id),  # type: ignore[arg-type]
+        manage=can_manage(session, current_user, unit.id),  # type: ignore[arg-type]
         propose_form=ProposeForm(term=term.code),
         filtered=any(request.args.get(k) for k in ("status", "category", "severity")),
     )
@@ -227,7 +234,7 @@ def _problem_rows(session: Session, unit: OrgUnit, term: Term, form: FilterForm)
     )
     overdue = (
         select(Action.problem_id, func.count(col(Action.id)).label("overdue"))
-        .where(service.overdue_condition(today))
+        .where(overdue_condition(today))
         .group_by(Action.problem_id)
         .subquery()
     )
@@ -266,7 +273,7 @@ def propose(code: str):
     term = session.exec(select(Term).where(Term.code == (form.term.data or ""))).first()
     if term is None:
         abort(400)
-    result = service.propose_problems(session, term=term, unit=unit, user=current_user)
+    result = propose_problems(session, term=term, unit=unit, user=current_user)
     session.commit()
     flash(
         _(
@@ -289,7 +296,7 @@ def new_problem(code: str):
     form = ProblemForm()
     if form.validate_on_submit():
         try:
-            problem = service.create_problem(
+            problem = create_problem(
                 session,
                 term=term,
                 unit=unit,
@@ -299,7 +306,7 @@ def new_problem(code: str):
                 severity=form.severity.data or "",
                 description=form.description.data,
             )
-        except service.LoopValidationError as err:
+        except LoopValidationError as err:
             session.rollback()
             put_errors(form, err.errors)
         else:
@@ -327,14 +334,14 @@ def problem(problem_id: int):
     )
     if not owns:
         _require_view(session, unit.id)  # type: ignore[arg-type]
-    manage = service.can_manage(session, current_user, unit.id)  # type: ignore[arg-type]
+    manage = can_manage(session, current_user, unit.id)  # type: ignore[arg-type]
     edit_form = ProblemForm(obj=problem if request.method == "GET" else None)
     if request.method == "POST":
         if not manage:
             abort(403)
         if edit_form.validate_on_submit():
             try:
-                service.edit_problem(
+                edit_problem(
                     session,
                     problem=problem,
                     user=current_user,
@@ -343,10 +350,10 @@ def problem(problem_id: int):
                     severity=edit_form.severity.data or "",
                     description=edit_form.description.data,
                 )
-            except service.LoopValidationError as err:
+            except LoopValidationError as err:
                 session.rollback()
                 put_errors(edit_form, err.errors)
-            except service.LoopStateError as err:
+            except LoopStateError as err:
                 session.rollback()
                 flash(str(err), "error")
             else:
@@ -402,7 +409,7 @@ def _problem_page(
             .order_by(Problem.id)
         ).all()
     ]
-    allowed = service.TRANSITIONS.get(problem.status, frozenset())
+    allowed = TRANSITIONS.get(problem.status, frozenset())
     return (
         render_template(
             "loop/problem.html",
@@ -421,7 +428,7 @@ def _problem_page(
             status_form=status_form or StatusForm(),
             merge_form=merge_form,
             can_merge=problem.status in ("proposed", "open") and merge_form.target.choices,
-            can_act=problem.status in service.ACTIONABLE,
+            can_act=problem.status in ACTIONABLE,
         ),
         code,
     )
@@ -436,18 +443,18 @@ def problem_status(problem_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        service.change_status(
+        change_status(
             session,
             problem=problem,
             to=form.to.data or "",
             user=current_user,
             reason=form.reason.data,
         )
-    except service.LoopValidationError as err:
+    except LoopValidationError as err:
         session.rollback()
         put_errors(form, err.errors)
         return _problem_page(session, problem, unit, term, True, status_form=form, code=422)
-    except service.LoopStateError as err:
+    except LoopStateError as err:
         session.rollback()
         flash(str(err), "error")
         return _problem_page(session, problem, unit, term, True, status_form=form, code=409)
@@ -470,17 +477,17 @@ def merge(problem_id: int):
         abort(400)
     target_id = parse_id(form.target.data)[0]
     target = session.get(Problem, target_id) if target_id is not None else None
-    if target is None or not service.can_manage(session, current_user, target.unit_id):
+    if target is None or not can_manage(session, current_user, target.unit_id):
         # A problem the user may not manage is answered as one that does not exist.
         form.target.errors = [_("Choose the problem to merge into.")]
         return _problem_page(session, problem, unit, term, True, merge_form=form, code=422)
     try:
-        service.merge_problems(session, target=target, sources=[problem], user=current_user)
-    except service.LoopValidationError as err:
+        merge_problems(session, target=target, sources=[problem], user=current_user)
+    except LoopValidationError as err:
         session.rollback()
         form.target.errors = list(err.errors.values())
         return _problem_page(session, problem, unit, term, True, merge_form=form, code=422)
-    except service.LoopStateError as err:
+    except LoopStateError as err:
         session.rollback()
         flash(str(err), "error")
         return _problem_page(session, problem, unit, term, True, merge_form=form, code=409)
@@ -498,7 +505,7 @@ def new_meeting(code: str):
     session = get_session()
     unit, term = _unit_and_term(session, code)
     form = MeetingForm()
-    form.attendees.choices = [(str(u.id), u.name) for u in service.people(session, unit.id)]  # type: ignore[arg-type,assignment]
+    form.attendees.choices = [(str(u.id), u.name) for u in scope.people(session, unit.id)]  # type: ignore[arg-type,assignment]
     live = session.exec(
         select(Problem, Term.code)
         .join(Term, col(Term.id) == Problem.term_id)
@@ -521,7 +528,7 @@ def new_meeting(code: str):
         pids = [parse_id(v)[0] for v in form.problems.data or []]
         errors: dict[str, str] = {}
         try:
-            meeting = service.create_meeting(
+            meeting = create_meeting(
                 session,
                 unit=unit,
                 term=term,
@@ -533,7 +540,7 @@ def new_meeting(code: str):
                 other_attendees=form.other_attendees.data,
                 problem_ids=[i for i in pids if i is not None],
             )
-        except service.LoopValidationError as err:
+        except LoopValidationError as err:
             session.rollback()
             errors = err.errors
         if date_error:
@@ -591,7 +598,7 @@ def meeting(meeting_id: int):
 def _action_choices(session: Session, form: ActionForm, problem: Problem, unit: OrgUnit) -> None:
     form.owner_id.choices = [("", _("— choose —"))] + [  # type: ignore[assignment]
         (str(u.id), u.name)
-        for u in service.people(session, unit.id)  # type: ignore[arg-type]
+        for u in scope.people(session, unit.id)  # type: ignore[arg-type]
     ]
     above = select(OrgUnitClosure.ancestor_id).where(OrgUnitClosure.descendant_id == unit.id)
     meetings = session.exec(
@@ -615,7 +622,7 @@ def _action_choices(session: Session, form: ActionForm, problem: Problem, unit: 
     ]
 
 
-def _action_input(form: ActionForm) -> tuple[service.ActionInput, dict[str, str]]:
+def _action_input(form: ActionForm) -> tuple[ActionInput, dict[str, str]]:
     errors: dict[str, str] = {}
     due, err = parse_date(form.due_date.data)
     if err:
@@ -625,7 +632,7 @@ def _action_input(form: ActionForm) -> tuple[service.ActionInput, dict[str, str]
         ids[name], err = parse_id(getattr(form, name).data)
         if err:
             errors[name] = err
-    data = service.ActionInput(
+    data = ActionInput(
         title=form.title.data or "",
         due_date=due,
         notes=form.notes.data,
@@ -636,7 +643,7 @@ def _action_input(form: ActionForm) -> tuple[service.ActionInput, dict[str, str]
     return data, errors
 
 
-def _merge_errors(parse_errors: dict[str, str], err: service.LoopValidationError | None):
+def _merge_errors(parse_errors: dict[str, str], err: LoopValidationError | None):
     # A date that could not be read is reported as such, not as "give a due date".
     return {**(err.errors if err else {}), **parse_errors}
 
@@ -654,15 +661,13 @@ def new_action(problem_id: int):
     status = 200
     if form.validate_on_submit():
         data, parse_errors = _action_input(form)
-        failure: service.LoopValidationError | None = None
+        failure: LoopValidationError | None = None
         try:
-            service.create_action(
-                session, problem=problem, user=current_user, data=data, today=_today()
-            )
-        except service.LoopValidationError as err:
+            create_action(session, problem=problem, user=current_user, data=data, today=_today())
+        except LoopValidationError as err:
             session.rollback()
             failure = err
-        except service.LoopStateError as err:
+        except LoopStateError as err:
             session.rollback()
             flash(str(err), "error")
             return redirect(url_for("loop.problem", problem_id=problem.id))
@@ -688,7 +693,7 @@ def action(action_id: int):
     if action is None:
         abort(404)
     problem, unit, term = _problem_or_404(session, action.problem_id)
-    manage = service.can_manage(session, current_user, unit.id)  # type: ignore[arg-type]
+    manage = can_manage(session, current_user, unit.id)  # type: ignore[arg-type]
     if not manage and action.owner_id != current_user.id:
         abort(403)
     status_form = ActionStatusForm(status=action.status, notes=action.notes, prefix="s")
@@ -704,7 +709,7 @@ def action(action_id: int):
             getattr(edit_form, name).data = "" if value is None else str(value)
     elif "s-status" in request.form and status_form.validate_on_submit():
         try:
-            service.update_action(
+            update_action(
                 session,
                 action=action,
                 user=current_user,
@@ -712,11 +717,11 @@ def action(action_id: int):
                 notes=status_form.notes.data,
                 today=_today(),
             )
-        except service.LoopValidationError as err:
+        except LoopValidationError as err:
             session.rollback()
             put_errors(status_form, err.errors)
             code = 422
-        except service.LoopStateError as err:
+        except LoopStateError as err:
             session.rollback()
             status_form.status.errors = [str(err)]
             code = 409
@@ -731,12 +736,10 @@ def action(action_id: int):
             data, parse_errors = _action_input(edit_form)
             failure = None
             try:
-                service.update_action(
-                    session, action=action, user=current_user, data=data, today=_today()
-                )
-            except service.LoopValidationError as err:
+                update_action(session, action=action, user=current_user, data=data, today=_today())
+            except LoopValidationError as err:
                 failure = err
-            except service.LoopStateError as err:
+            except LoopStateError as err:
                 session.rollback()
                 flash(str(err), "error")
                 return redirect(url_for("loop.action", action_id=action.id))

@@ -8,8 +8,11 @@ import pytest
 from sqlmodel import func, select
 
 from evalsys.clock import local_today
-from evalsys.loop import problems as service
+from evalsys.loop.actions import ActionInput, create_action
 from evalsys.loop.models import Action, Meeting, Problem
+from evalsys.loop.problems import change_status, create_problem
+from evalsys.loop.proposals import propose_problems
+from evalsys.loop.rules import LoopPermissionError
 from tests.loop.conftest import OBSERVER_WORDS
 
 T1 = "2025-2026-2"
@@ -21,9 +24,7 @@ def _method(session) -> Problem:
 
 
 def _propose(session, world, people) -> Problem:
-    service.propose_problems(
-        session, term=world.uni.terms["T1"], unit=world.uni.units["CS-SE"], user=None
-    )
+    propose_problems(session, term=world.uni.terms["T1"], unit=world.uni.units["CS-SE"], user=None)
     session.commit()
     return _method(session)
 
@@ -147,13 +148,13 @@ def test_scope_dean_of_another_college_sees_and_touches_nothing(
     world, people, session, client, auth, app
 ):
     method = _propose(session, world, people)
-    service.change_status(session, problem=method, to="open", user=people["head_se"])
-    action = service.create_action(
+    change_status(session, problem=method, to="open", user=people["head_se"])
+    action = create_action(
         session,
         problem=method,
         user=people["head_se"],
         today=local_today(app.config),
-        data=service.ActionInput(
+        data=ActionInput(
             title="x", owner_id=people["teacher"].id, due_date=local_today(app.config)
         ),
     )
@@ -187,8 +188,8 @@ def test_scope_dean_of_another_college_sees_and_touches_nothing(
     resp = client.post(f"/loop/problems/{method.id}/status", data={"to": "resolved"})
     assert resp.status_code == 403
     # And the service refuses alike, whatever calls it.
-    with pytest.raises(service.LoopPermissionError):
-        service.change_status(session, problem=method, to="resolved", user=people["dean_math"])
+    with pytest.raises(LoopPermissionError):
+        change_status(session, problem=method, to="resolved", user=people["dean_math"])
 
 
 def test_forms_refuse_a_post_without_csrf_token(world, people, session, client, auth, app):
@@ -221,7 +222,7 @@ def test_problem_list_query_count_does_not_grow_with_problems(
     before = count()
     session.rollback()  # drop the read snapshot taken before the app's writes
     for i in range(15):
-        service.create_problem(
+        create_problem(
             session,
             term=world.uni.terms["T1"],
             unit=world.uni.units["CS-AI"],
