@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask_babel import gettext as _
 from sqlalchemy import exists
@@ -42,10 +42,11 @@ from evalsys.loop.rules import (
     LoopValidationError,
     audit,
     clean,
+    overdue_condition,
     too_long,
 )
-from evalsys.loop.scope import can_manage, in_subtree, people_among, require_manage
-from evalsys.org.models import Course, OrgUnitClosure, Term
+from evalsys.loop.scope import can_manage, in_subtree, people, people_among, require_manage
+from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Term
 
 S = ProblemStatus
 A = ActionStatus
@@ -248,11 +249,6 @@ def _maybe_resolve(session: Session, problem: Problem) -> None:
         )
 
 
-def overdue_condition(today: date) -> Any:
-    """SQL condition on Action: due before today and still open or in progress."""
-    return (col(Action.due_date) < today) & col(Action.status).in_(LIVE_ACTIONS)
-
-
 def overdue_actions(session: Session, *, today: date, unit_id: int | None = None) -> list[Action]:
     """Overdue actions, optionally of problems at and below a unit."""
     stmt = select(Action).where(overdue_condition(today))
@@ -264,3 +260,95 @@ def overdue_actions(session: Session, *, today: date, unit_id: int | None = None
             )
         )
     return list(session.exec(stmt.order_by(col(Action.due_date), col(Action.id))).all())
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+class ActionPlace(NamedTuple):
+    """An action with its problem, the problem's unit and term, and its owner."""
+
+    action: Action
+    problem: Problem
+    unit: OrgUnit
+    term: Term
+    owner: User
+
+
+def find_action(session: Session, action_id: int) -> ActionPlace | None:
+    """The action and all it belongs to (one query, and one for the owner unless the session
+    has them already, as it has the logged-in user); None if there is no such id."""
+    stmt = (
+        select(Action, Problem, OrgUnit, Term)
+        .join(Problem, col(Problem.id) == Action.problem_id)
+        .join(OrgUnit, col(OrgUnit.id) == Problem.unit_id)
+        .join(Term, col(Term.id) == Problem.term_id)
+        .where(col(Action.id) == action_id)
+    )
+    row = session.exec(stmt).first()
+    if row is None:
+        return None
+    action, problem, unit, term = row
+    owner = session.get(User, action.owner_id)
+    assert owner is not None  # owner_id is a NOT NULL foreign key
+    return ActionPlace(action, problem, unit, term, owner)
+
+
+def owns_action_on(session: Session, *, problem_id: int, user_id: int) -> bool:
+    """Does the user own an action of the problem? (An owner reads the problem it is on.)"""
+    stmt = select(Action.id).where(
+        col(Action.problem_id) == problem_id, col(Action.owner_id) == user_id
+    )
+    return session.exec(stmt).first() is not None
+
+
+@dataclass(frozen=True)
+class ActionChoices:
+    """What the action form of a unit's problem offers: four queries."""
+
+    owners: list[User]  # the unit's people (scope.people)
+    meetings: list[Meeting]  # of the unit or above it, newest first
+    courses: list[Course]  # of the unit or below it
+    terms: list[Term]  # from which a training-plan change applies, oldest first
+
+
+#: How many meetings the action form offers.
+MEETING_CHOICES = 50
+
+
+def action_choices(session: Session, unit_id: int) -> ActionChoices:
+    owners = people(session, unit_id)
+    above = select(OrgUnitClosure.ancestor_id).where(col(OrgUnitClosure.descendant_id) == unit_id)
+    meetings = session.exec(
+        select(Meeting)
+        .where(col(Meeting.unit_id).in_(above))
+        .order_by(col(Meeting.held_on).desc())
+        .limit(MEETING_CHOICES)
+    ).all()
+    below = select(OrgUnitClosure.descendant_id).where(col(OrgUnitClosure.ancestor_id) == unit_id)
+    courses = session.exec(
+        select(Course).where(col(Course.department_id).in_(below)).order_by(col(Course.code))
+    ).all()
+    terms = session.exec(select(Term).order_by(col(Term.start_date))).all()
+    return ActionChoices(
+        owners=owners,
+        meetings=list(meetings),
+        courses=list(courses),
+        terms=list(terms),
+    )
+
+
+def owned_actions(session: Session, user_id: int) -> list[tuple[Action, Problem, OrgUnit]]:
+    """The actions a user owns, with their problem and unit: live ones first, by due date."""
+    stmt = (
+        select(Action, Problem, OrgUnit)
+        .join(Problem, col(Problem.id) == Action.problem_id)
+        .join(OrgUnit, col(OrgUnit.id) == Problem.unit_id)
+        .where(col(Action.owner_id) == user_id)
+        .order_by(
+            col(Action.status).in_(LIVE_ACTIONS).desc(),
+            col(Action.due_date),
+            col(Action.id),
+        )
+    )
+    return [(action, problem, unit) for action, problem, unit in session.exec(stmt).all()]

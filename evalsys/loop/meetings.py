@@ -9,16 +9,23 @@ an unknown one.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from flask_babel import gettext as _
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import User
-from evalsys.loop.models import Meeting, MeetingAttendee, MeetingProblem, Problem
+from evalsys.loop.models import Action, Meeting, MeetingAttendee, MeetingProblem, Problem
 from evalsys.loop.rules import TITLE_LIMIT, LoopValidationError, audit, clean, too_long
 from evalsys.loop.scope import in_subtree, people_among, require_manage
-from evalsys.org.models import OrgUnit, Term
+from evalsys.org.models import OrgUnit, OrgUnitClosure, Term
+
+#: Problems a meeting may discuss: those not yet closed.
+TO_DISCUSS = ("proposed", "open", "in_progress", "resolved")
+#: How many of them the meeting form offers (newest terms first).
+TO_DISCUSS_LIMIT = 300
 
 
 def create_meeting(
@@ -97,3 +104,75 @@ def create_meeting(
         f"{unit.code} {held_on}: {title}; problems {problem_ids}",
     )
     return meeting
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def problems_to_discuss(session: Session, unit_id: int) -> list[tuple[Problem, str]]:
+    """The problems the meeting form offers, each with its term's code: not yet closed, of
+    the unit and below, newest term first."""
+    stmt = (
+        select(Problem, Term.code)
+        .join(Term, col(Term.id) == Problem.term_id)
+        .join(OrgUnitClosure, col(OrgUnitClosure.descendant_id) == Problem.unit_id)
+        .where(
+            col(OrgUnitClosure.ancestor_id) == unit_id,
+            col(Problem.status).in_(TO_DISCUSS),
+        )
+        .order_by(col(Term.start_date).desc(), col(Problem.id))
+        .limit(TO_DISCUSS_LIMIT)
+    )
+    return [(problem, code) for problem, code in session.exec(stmt).all()]
+
+
+class MeetingPlace(NamedTuple):
+    meeting: Meeting
+    unit: OrgUnit
+
+
+def find_meeting(session: Session, meeting_id: int) -> MeetingPlace | None:
+    """The meeting with its unit, in one query; None if there is no such id."""
+    stmt = (
+        select(Meeting, OrgUnit)
+        .join(OrgUnit, col(OrgUnit.id) == Meeting.unit_id)
+        .where(col(Meeting.id) == meeting_id)
+    )
+    row = session.exec(stmt).first()
+    return MeetingPlace(*row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class MeetingDetails:
+    """What a meeting's page shows beside the meeting itself."""
+
+    attendees: list[User]
+    problems: list[Problem]
+    actions: list[tuple[Action, User]]  # decided there, with each one's owner
+
+
+def meeting_details(session: Session, meeting: Meeting) -> MeetingDetails:
+    """Attendees, problems discussed and actions decided: three queries."""
+    attendees = session.exec(
+        select(User)
+        .join(MeetingAttendee, col(MeetingAttendee.user_id) == User.id)
+        .where(col(MeetingAttendee.meeting_id) == meeting.id)
+        .order_by(col(User.name))
+    ).all()
+    problems = session.exec(
+        select(Problem)
+        .join(MeetingProblem, col(MeetingProblem.problem_id) == Problem.id)
+        .where(col(MeetingProblem.meeting_id) == meeting.id)
+        .order_by(col(Problem.id))
+    ).all()
+    actions = session.exec(
+        select(Action, User)
+        .join(User, col(User.id) == Action.owner_id)
+        .where(col(Action.meeting_id) == meeting.id)
+        .order_by(col(Action.due_date))
+    ).all()
+    return MeetingDetails(
+        attendees=list(attendees),
+        problems=list(problems),
+        actions=[(action, owner) for action, owner in actions],
+    )

@@ -1,5 +1,6 @@
 """A problem's life once it exists: recorded by hand, edited, moved along its statuses,
-merged into another.
+merged into another; and reading it back, a unit's list of them and one with everything
+that hangs on it.
 
 Who may do it is :func:`evalsys.loop.scope.require_manage`; which moves are allowed is
 :data:`evalsys.loop.rules.TRANSITIONS`; every change is audited (``loop.problem.*``).
@@ -9,8 +10,12 @@ Proposals come from :mod:`evalsys.loop.proposals`, actions from :mod:`evalsys.lo
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import NamedTuple
 
 from flask_babel import gettext as _
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.models import User
@@ -18,7 +23,10 @@ from evalsys.clock import utcnow
 from evalsys.feedback.vocab import name_of
 from evalsys.loop.models import (
     STATUS_NAMES,
+    Action,
     Category,
+    Meeting,
+    MeetingProblem,
     Problem,
     ProblemEvidence,
     ProblemSource,
@@ -33,12 +41,15 @@ from evalsys.loop.rules import (
     LoopValidationError,
     audit,
     clean,
+    overdue_condition,
     too_long,
 )
 from evalsys.loop.scope import require_manage
-from evalsys.org.models import OrgUnit, Term
+from evalsys.org.models import OrgUnit, OrgUnitClosure, Term
 
 S = ProblemStatus
+#: Where a problem may be merged into: merge_problems takes these targets.
+MERGE_TARGETS = (S.PROPOSED.value, S.OPEN.value, S.IN_PROGRESS.value)
 
 
 def _check_problem_fields(
@@ -198,7 +209,7 @@ def merge_problems(
     """
     assert target.id is not None  # a stored row
     require_manage(session, user, target.unit_id)
-    if target.status not in (S.PROPOSED, S.OPEN, S.IN_PROGRESS):
+    if target.status not in MERGE_TARGETS:
         raise LoopStateError(
             _(
                 "The problem to merge into is “%(status)s”; choose a proposed, confirmed or"
@@ -250,3 +261,143 @@ def merge_problems(
         audit(session, user, "problem.status", f"problem {src.id}", f"{old} → merged: {target.id}")
     session.flush()
     return len(sources)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+class ProblemPlace(NamedTuple):
+    """A problem with the unit and the term it belongs to."""
+
+    problem: Problem
+    unit: OrgUnit
+    term: Term
+
+
+def find_problem(session: Session, problem_id: int) -> ProblemPlace | None:
+    """The problem with its unit and term, in one query; None if there is no such id."""
+    stmt = (
+        select(Problem, OrgUnit, Term)
+        .join(OrgUnit, col(OrgUnit.id) == Problem.unit_id)
+        .join(Term, col(Term.id) == Problem.term_id)
+        .where(col(Problem.id) == problem_id)
+    )
+    row = session.exec(stmt).first()
+    return ProblemPlace(*row) if row is not None else None
+
+
+def get_problem(session: Session, problem_id: int) -> Problem | None:
+    return session.get(Problem, problem_id)
+
+
+@dataclass(frozen=True)
+class ProblemRow:
+    """One line of a unit's list of problems."""
+
+    problem: Problem
+    unit_code: str
+    actions: int
+    overdue: int
+
+
+def problem_rows(
+    session: Session,
+    *,
+    unit_id: int,
+    term_id: int,
+    today: date,
+    status: str | None = None,
+    category: str | None = None,
+    severity: str | None = None,
+) -> list[ProblemRow]:
+    """The term's problems at and below the unit, with their action counts: one query.
+
+    Merged problems are left out unless ``status`` asks for them; those with overdue
+    actions come first, then by status, unit and age.
+    """
+    actions = (
+        select(Action.problem_id, func.count(col(Action.id)).label("actions"))
+        .group_by(col(Action.problem_id))
+        .subquery()
+    )
+    overdue = (
+        select(Action.problem_id, func.count(col(Action.id)).label("overdue"))
+        .where(overdue_condition(today))
+        .group_by(col(Action.problem_id))
+        .subquery()
+    )
+    stmt = (
+        select(Problem, OrgUnit.code, actions.c.actions, overdue.c.overdue)
+        .join(OrgUnit, col(OrgUnit.id) == Problem.unit_id)
+        .join(OrgUnitClosure, col(OrgUnitClosure.descendant_id) == Problem.unit_id)
+        .outerjoin(actions, actions.c.problem_id == Problem.id)
+        .outerjoin(overdue, overdue.c.problem_id == Problem.id)
+        .where(col(OrgUnitClosure.ancestor_id) == unit_id, col(Problem.term_id) == term_id)
+    )
+    if status:
+        stmt = stmt.where(col(Problem.status) == status)
+    else:
+        stmt = stmt.where(col(Problem.status) != S.MERGED.value)
+    if category:
+        stmt = stmt.where(col(Problem.category) == category)
+    if severity:
+        stmt = stmt.where(col(Problem.severity) == severity)
+    order = func.coalesce(overdue.c.overdue, 0).desc()
+    stmt = stmt.order_by(order, col(Problem.status), col(OrgUnit.code), col(Problem.id))
+    return [
+        ProblemRow(problem=p, unit_code=code, actions=n or 0, overdue=late or 0)
+        for p, code, n, late in session.exec(stmt).all()
+    ]
+
+
+@dataclass(frozen=True)
+class ProblemDetails:
+    """What a problem's page shows beside the problem itself."""
+
+    evidence: list[ProblemEvidence]
+    actions: list[tuple[Action, User]]  # with each one's owner, by due date
+    meetings: list[Meeting]  # where it was discussed
+    merged: list[Problem]  # merged into this one
+    target: Problem | None  # the one this was merged into
+    merge_targets: list[Problem]  # what this one may be merged into
+
+
+def problem_details(session: Session, problem: Problem) -> ProblemDetails:
+    """Evidence, actions, meetings and merges of a problem: five queries (six if merged)."""
+    evidence = session.exec(
+        select(ProblemEvidence)
+        .where(col(ProblemEvidence.problem_id) == problem.id)
+        .order_by(col(ProblemEvidence.kind), col(ProblemEvidence.id))
+    ).all()
+    actions = session.exec(
+        select(Action, User)
+        .join(User, col(User.id) == Action.owner_id)
+        .where(col(Action.problem_id) == problem.id)
+        .order_by(col(Action.due_date), col(Action.id))
+    ).all()
+    meetings = session.exec(
+        select(Meeting)
+        .join(MeetingProblem, col(MeetingProblem.meeting_id) == Meeting.id)
+        .where(col(MeetingProblem.problem_id) == problem.id)
+        .order_by(col(Meeting.held_on))
+    ).all()
+    merged = session.exec(select(Problem).where(col(Problem.merged_into_id) == problem.id)).all()
+    target = session.get(Problem, problem.merged_into_id) if problem.merged_into_id else None
+    merge_targets = session.exec(
+        select(Problem)
+        .where(
+            col(Problem.unit_id) == problem.unit_id,
+            col(Problem.term_id) == problem.term_id,
+            col(Problem.id) != problem.id,
+            col(Problem.status).in_(MERGE_TARGETS),
+        )
+        .order_by(col(Problem.id))
+    ).all()
+    return ProblemDetails(
+        evidence=list(evidence),
+        actions=[(action, owner) for action, owner in actions],
+        meetings=list(meetings),
+        merged=list(merged),
+        target=target,
+        merge_targets=list(merge_targets),
+    )

@@ -17,13 +17,15 @@ refused transition.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
+from typing import Any
 
 from flask_babel import gettext as _
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from evalsys.accounts.models import User
 from evalsys.accounts.service import audit as audit_event
-from evalsys.loop.models import ActionStatus, ProblemStatus
+from evalsys.loop.models import LIVE_ACTIONS, Action, ActionStatus, ProblemStatus
 
 
 class LoopError(Exception):
@@ -70,6 +72,13 @@ ACTION_TRANSITIONS: dict[str, frozenset[str]] = {
     A.DONE: frozenset(),
     A.CANCELLED: frozenset(),
 }
+
+
+def overdue_condition(today: date) -> Any:
+    """SQL condition on Action: due before today and still open or in progress (what every
+    list marks overdue)."""
+    return (col(Action.due_date) < today) & col(Action.status).in_(LIVE_ACTIONS)
+
 
 TITLE_LIMIT = 300
 TEXT_LIMIT = 4000

@@ -32,10 +32,6 @@ def can_manage(session: Session, user: User | Any, unit_id: int) -> bool:
     return may(session, user, Perm.MANAGE_LOOP, unit_id)
 
 
-def can_view(session: Session, user: User | Any, unit_id: int) -> bool:
-    return may(session, user, READ_PERMS, unit_id)
-
-
 def require_manage(session: Session, user: User | None, unit_id: int) -> None:
     """Refuse unless ``user`` manages the unit's loop; ``user`` None is the system (CLI, jobs)."""
     if user is not None and not can_manage(session, user, unit_id):
