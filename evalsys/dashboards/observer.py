@@ -15,7 +15,7 @@ from sqlmodel import Session
 from evalsys.accounts.models import User
 from evalsys.clock import local_today
 from evalsys.feedback.rows import FeedbackRow
-from evalsys.feedback.service import feedback_by_observer, submittable_kinds
+from evalsys.feedback.writes import feedback_by_observer, submittable_kinds
 
 RECENT = 5
 

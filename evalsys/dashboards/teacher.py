@@ -20,8 +20,8 @@ from evalsys.accounts.models import User
 from evalsys.aggregation.models import OVERALL, AggregationRun, RunStatus
 from evalsys.aggregation.summary import run_min_n
 from evalsys.feedback.rows import FeedbackRow
-from evalsys.feedback.service import feedback_on_teacher
 from evalsys.feedback.vocab import FeedbackKind
+from evalsys.feedback.writes import feedback_on_teacher
 
 #: The kinds a teacher is observed in, in the order shown.
 TEACHING_KINDS = (FeedbackKind.SPOT_CHECK.value, FeedbackKind.OPEN_CLASS.value)

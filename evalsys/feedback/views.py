@@ -33,7 +33,14 @@ from evalsys.feedback.forms import (
 )
 from evalsys.feedback.models import Feedback, Rubric
 from evalsys.feedback.rubrics import current_rubric, rubric_items
-from evalsys.feedback.service import (
+from evalsys.feedback.vocab import (
+    KIND_NAMES,
+    FeedbackKind,
+    FeedbackStatus,
+    name_of,
+    values,
+)
+from evalsys.feedback.writes import (
     INPUT_COLUMNS,
     FeedbackError,
     FeedbackInput,
@@ -51,13 +58,6 @@ from evalsys.feedback.service import (
     submittable_kinds,
     update_feedback,
     withdraw_feedback,
-)
-from evalsys.feedback.vocab import (
-    KIND_NAMES,
-    FeedbackKind,
-    FeedbackStatus,
-    name_of,
-    values,
 )
 from evalsys.org.models import Course, Section
 from evalsys.pagination import page_count

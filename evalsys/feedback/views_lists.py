@@ -21,7 +21,8 @@ from evalsys.db import get_session
 from evalsys.feedback.blueprint import bp, me
 from evalsys.feedback.export import export_feedback
 from evalsys.feedback.forms import FilterForm, SelectChoice
-from evalsys.feedback.service import (
+from evalsys.feedback.vocab import KIND_NAMES, FeedbackKind, name_of, values
+from evalsys.feedback.writes import (
     FeedbackFilters,
     feedback_by_observer,
     feedback_in_scope,
@@ -29,7 +30,6 @@ from evalsys.feedback.service import (
     responses_for,
     submittable_kinds,
 )
-from evalsys.feedback.vocab import KIND_NAMES, FeedbackKind, name_of, values
 from evalsys.i18n import localized
 from evalsys.org.models import OrgUnit, Term
 from evalsys.tabular import FORMATS, XLSX_MIMETYPE, write_csv, write_xlsx

@@ -27,7 +27,15 @@ from evalsys.feedback.blueprint import bp, edit_window, me
 from evalsys.feedback.forms import ItemView, ResponseForm, WithdrawForm
 from evalsys.feedback.models import Feedback, FeedbackRevision, Rubric
 from evalsys.feedback.rubrics import rubric_items
-from evalsys.feedback.service import (
+from evalsys.feedback.vocab import (
+    FEEDBACK_STATUS_NAMES,
+    GRADE_NAMES,
+    MEETING_FORMAT_NAMES,
+    OBSERVER_LEVEL_NAMES,
+    FeedbackStatus,
+    suggested_grade,
+)
+from evalsys.feedback.writes import (
     FeedbackPermissionError,
     FeedbackStateError,
     FeedbackValidationError,
@@ -36,14 +44,6 @@ from evalsys.feedback.service import (
     edit_deadline,
     feedback_scores,
     responses_for,
-)
-from evalsys.feedback.vocab import (
-    FEEDBACK_STATUS_NAMES,
-    GRADE_NAMES,
-    MEETING_FORMAT_NAMES,
-    OBSERVER_LEVEL_NAMES,
-    FeedbackStatus,
-    suggested_grade,
 )
 from evalsys.i18n import fmt_date, fmt_num, localized
 from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup

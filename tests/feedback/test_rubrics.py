@@ -12,13 +12,13 @@ from sqlmodel import Session, select
 from evalsys.accounts.models import AuditEvent
 from evalsys.feedback import rubrics
 from evalsys.feedback.models import Feedback, Rubric, RubricImmutableError, RubricItem
-from evalsys.feedback.service import (
+from evalsys.feedback.vocab import DIMENSIONS, FeedbackKind, RubricStatus, values
+from evalsys.feedback.writes import (
     FeedbackValidationError,
     feedback_scores,
     submit_feedback,
     update_feedback,
 )
-from evalsys.feedback.vocab import DIMENSIONS, FeedbackKind, RubricStatus, values
 from tests.feedback.conftest import NOW, TODAY
 
 KINDS = values(FeedbackKind)

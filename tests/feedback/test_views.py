@@ -11,8 +11,8 @@ from sqlmodel import Session, select
 from evalsys.clock import utcnow
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.models import Feedback, FeedbackRevision, Rubric, TeacherResponse
-from evalsys.feedback.service import feedback_scores, revisions, submit_feedback
 from evalsys.feedback.vocab import FeedbackKind
+from evalsys.feedback.writes import feedback_scores, revisions, submit_feedback
 from evalsys.org.models import Course
 from tests.feedback.test_views_support import (
     OPEN,

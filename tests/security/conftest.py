@@ -23,7 +23,7 @@ from evalsys.api import tokens
 from evalsys.feedback import rubrics
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.models import Feedback
-from evalsys.feedback.service import submit_feedback
+from evalsys.feedback.writes import submit_feedback
 from evalsys.loop.actions import ActionInput, create_action
 from evalsys.loop.meetings import create_meeting
 from evalsys.loop.problems import create_problem
