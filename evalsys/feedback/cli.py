@@ -17,8 +17,8 @@ from evalsys.accounts.service import audit
 from evalsys.db import session_scope
 from evalsys.feedback import rubrics
 from evalsys.feedback.export import export_feedback
+from evalsys.feedback.reads import FeedbackFilters
 from evalsys.feedback.vocab import DIMENSIONS, FeedbackKind, RubricStatus, values
-from evalsys.feedback.writes import FeedbackFilters
 from evalsys.org.models import OrgUnit, Term
 from evalsys.tabular import FORMATS, write_csv, write_file
 

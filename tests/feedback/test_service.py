@@ -11,22 +11,22 @@ from sqlmodel import Session, func, select
 from evalsys.accounts import service as accounts
 from evalsys.accounts.models import AuditEvent
 from evalsys.feedback import writes
-from evalsys.feedback.models import Feedback, FeedbackRevision, FeedbackScore, TeacherResponse
-from evalsys.feedback.vocab import suggested_grade
-from evalsys.feedback.writes import (
+from evalsys.feedback.checks import compute_overall_score
+from evalsys.feedback.idempotency import IdempotencyKeyReused
+from evalsys.feedback.inputs import (
     FeedbackInput,
     FeedbackPermissionError,
     FeedbackStateError,
     FeedbackValidationError,
-    IdempotencyKeyReused,
+)
+from evalsys.feedback.models import Feedback, FeedbackRevision, FeedbackScore, TeacherResponse
+from evalsys.feedback.reads import feedback_scores, input_from_feedback, revisions
+from evalsys.feedback.vocab import suggested_grade
+from evalsys.feedback.writes import (
     add_teacher_response,
     can_change,
-    compute_overall_score,
     edit_deadline,
     edit_window_from_config,
-    feedback_scores,
-    input_from_feedback,
-    revisions,
     submit_feedback,
     submit_or_replay,
     update_feedback,
