@@ -2,7 +2,7 @@
 
 Spot checks on part of each term's sections, open classes, and tutor-group reports, in
 the demo's past terms and in the current one up to yesterday. Every record goes through
-:func:`evalsys.feedback.service.submit_feedback`, so it passes the same checks as a form,
+:func:`evalsys.feedback.writes.submit_feedback`, so it passes the same checks as a form,
 and carries an idempotency key (``demo:…``), so running the demo again stores nothing
 new. Scores follow a per-teacher level (a few teachers weaker, so flags appear), drawn
 from a fixed seed: every run builds the same records. Each term is then aggregated.
@@ -23,8 +23,8 @@ from evalsys.clock import local_today, site_datetime
 from evalsys.feedback import rubrics
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.models import Feedback
-from evalsys.feedback.service import submit_feedback
 from evalsys.feedback.vocab import suggested_grade
+from evalsys.feedback.writes import submit_feedback
 from evalsys.org.models import Course, Section, Term, TutorGroup
 
 SEED = 2027

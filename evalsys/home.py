@@ -24,8 +24,8 @@ from evalsys.dashboards.leader import leader_dashboard
 from evalsys.dashboards.observer import observer_dashboard
 from evalsys.dashboards.teacher import teacher_dashboard
 from evalsys.db import get_session
+from evalsys.feedback.choices import submittable_kinds
 from evalsys.feedback.models import Feedback
-from evalsys.feedback.service import submittable_kinds
 from evalsys.feedback.vocab import FEEDBACK_STATUS_NAMES, GRADE_NAMES, KIND_NAMES, FeedbackKind
 from evalsys.loop.models import Action
 from evalsys.org.models import Section, UnitKind

@@ -22,7 +22,7 @@ feedback_changed = _signals.signal(
     "feedback-changed",
     doc="""A feedback record was created, edited, submitted or withdrawn (not committed).
 
-    Sent by :mod:`evalsys.feedback.service` after the change and its revision row are
+    Sent by :mod:`evalsys.feedback.writes` after the change and its revision row are
     added to the session. ``sender`` is the :class:`~evalsys.feedback.models.Feedback`;
     keyword arguments: ``session`` (the caller's, to write in the same transaction) and
     ``action`` (the :class:`~evalsys.feedback.vocab.RevisionAction`). One signal for

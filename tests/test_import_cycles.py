@@ -323,7 +323,7 @@ def test_org_and_feedback_never_import_the_importer():
     pairs = {(e.source, e.target) for e in edges}
     # The graph does see the importer using both (else the check below proves nothing).
     assert ("evalsys.importer.check", "evalsys.org.models") in pairs
-    assert ("evalsys.importer.feedback", "evalsys.feedback.service") in pairs
+    assert ("evalsys.importer.feedback", "evalsys.feedback.writes") in pairs
     breaches = layer_breaches(edges)
     assert not breaches, (
         "evalsys.org and evalsys.feedback must not import evalsys.importer (it sits above"

@@ -20,7 +20,6 @@ MOVED = {
     "evalsys.accounts.models": {"utcnow"},
     "evalsys.aggregation.service": {"local_today", "previous_term"},
     "evalsys.planner.inputs": {"previous_term"},
-    "evalsys.feedback.service": {"Page"},
 }
 
 
@@ -33,8 +32,8 @@ def stale_imports(source: str) -> list[str]:
 
 
 def test_the_scan_sees_an_old_import():
-    assert stale_imports("from evalsys.feedback.service import FeedbackRow, Page") == [
-        "evalsys.feedback.service.Page"
+    assert stale_imports("from evalsys.accounts.models import User, utcnow") == [
+        "evalsys.accounts.models.utcnow"
     ]
     assert stale_imports("from evalsys.pagination import Page") == []
 
@@ -49,14 +48,52 @@ def test_nothing_imports_a_shared_name_from_its_old_home():
     assert stale == []
 
 
+#: Modules split up by what they are about (#14, point 9); both are gone, and nothing may
+#: import them (an import would fail, but only when that code path runs).
+SPLIT = {"evalsys.loop.service", "evalsys.feedback.service"}
+
+
+def split_imports(source: str) -> list[str]:
+    """The split modules ``source`` imports, however it names them."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name in SPLIT]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found += [node.module] if node.module in SPLIT else []
+            found += [f"{node.module}.{a.name}" for a in node.names]
+    return [name for name in found if name in SPLIT]
+
+
+def test_the_scan_sees_an_import_of_a_split_module():
+    assert split_imports("from evalsys.loop import service as loop") == ["evalsys.loop.service"]
+    assert split_imports("import evalsys.feedback.service") == ["evalsys.feedback.service"]
+    assert split_imports("from evalsys.feedback.service import submit_feedback") == [
+        "evalsys.feedback.service"
+    ]
+    assert split_imports("from evalsys.feedback.writes import submit_feedback") == []
+
+
+def test_nothing_imports_a_split_module():
+    """Importers import from the new homes; no module re-exports the old names."""
+    files = sorted((ROOT / "evalsys").rglob("*.py")) + sorted((ROOT / "tests").rglob("*.py"))
+    stale = [
+        f"{path.relative_to(ROOT)} imports {name}: import from the modules it was split into"
+        for path in files
+        if path.name != "test_shared_homes.py"
+        for name in split_imports(path.read_text(encoding="utf-8"))
+    ]
+    assert stale == []
+    assert not (ROOT / "evalsys/loop/service.py").exists()
+    assert not (ROOT / "evalsys/feedback/service.py").exists()
+
+
 def test_no_old_home_defines_or_exports_a_moved_name():
     import evalsys.aggregation.service as aggregation_service
-    import evalsys.feedback.service as feedback_service
     import evalsys.planner.inputs as planner_inputs
     from evalsys.org import terms
 
     assert not hasattr(aggregation_service, "local_today")
-    assert "Page" not in feedback_service.__all__
     # One previous_term: the aggregation's comparisons and the planner's "rated low last
     # term" cannot come to mean different terms.
     assert aggregation_service.previous_term is terms.previous_term

@@ -48,8 +48,8 @@ from evalsys.feedback.inputs import (
     english,
 )
 from evalsys.feedback.rubrics import current_rubric
-from evalsys.feedback.service import submit_or_replay
 from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus, values
+from evalsys.feedback.writes import submit_or_replay
 from evalsys.org.models import Term
 from evalsys.validation import printable, storable, text_problem
 

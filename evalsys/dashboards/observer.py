@@ -14,8 +14,9 @@ from sqlmodel import Session
 
 from evalsys.accounts.models import User
 from evalsys.clock import local_today
+from evalsys.feedback.choices import submittable_kinds
+from evalsys.feedback.reads import feedback_by_observer
 from evalsys.feedback.rows import FeedbackRow
-from evalsys.feedback.service import feedback_by_observer, submittable_kinds
 
 RECENT = 5
 

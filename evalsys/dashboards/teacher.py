@@ -19,8 +19,8 @@ from sqlmodel import Session, col, select
 from evalsys.accounts.models import User
 from evalsys.aggregation.models import OVERALL, AggregationRun, RunStatus
 from evalsys.aggregation.summary import run_min_n
+from evalsys.feedback.reads import feedback_on_teacher
 from evalsys.feedback.rows import FeedbackRow
-from evalsys.feedback.service import feedback_on_teacher
 from evalsys.feedback.vocab import FeedbackKind
 
 #: The kinds a teacher is observed in, in the order shown.

@@ -21,7 +21,6 @@ from flask_login import current_user
 from evalsys.accounts.models import User
 from evalsys.clock import to_site_time
 from evalsys.feedback import forms
-from evalsys.feedback.service import edit_window_from_config
 from evalsys.feedback.vocab import (
     FEEDBACK_STATUS_NAMES,
     GRADE_NAMES,
@@ -29,6 +28,7 @@ from evalsys.feedback.vocab import (
     REVISION_ACTION_NAMES,
     FeedbackKind,
 )
+from evalsys.feedback.writes import edit_window_from_config
 from evalsys.i18n import fmt_date
 
 bp = Blueprint("feedback", __name__, url_prefix="/feedback")

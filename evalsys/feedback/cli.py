@@ -17,7 +17,7 @@ from evalsys.accounts.service import audit
 from evalsys.db import session_scope
 from evalsys.feedback import rubrics
 from evalsys.feedback.export import export_feedback
-from evalsys.feedback.service import FeedbackFilters
+from evalsys.feedback.reads import FeedbackFilters
 from evalsys.feedback.vocab import DIMENSIONS, FeedbackKind, RubricStatus, values
 from evalsys.org.models import OrgUnit, Term
 from evalsys.tabular import FORMATS, write_csv, write_file

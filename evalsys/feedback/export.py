@@ -19,8 +19,8 @@ from sqlmodel import Session, col, select
 from evalsys.accounts.models import User
 from evalsys.feedback.columns import COLUMNS, OPTIONAL_COLUMNS, SCORE_PREFIX
 from evalsys.feedback.models import Feedback, FeedbackScore, Rubric, RubricItem
+from evalsys.feedback.reads import FeedbackFilters, scope_conditions
 from evalsys.feedback.rows import feedback_rows
-from evalsys.feedback.service import FeedbackFilters, scope_conditions
 
 #: Columns after the importable ones, for reading.
 EXTRA_COLUMNS = (

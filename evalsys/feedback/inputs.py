@@ -33,6 +33,17 @@ TEXT_FIELDS = (
     "comment",
 )
 COUNT_FIELDS = ("enrolled", "present", "late", "attending")
+#: The columns of :class:`~evalsys.feedback.models.Feedback` that come from the input
+#: (``date`` is stored as visit_date; the section or group is stored as its id).
+INPUT_COLUMNS = (
+    "visit_date",
+    "announced",
+    "observer_level",
+    "meeting_format",
+    *COUNT_FIELDS,
+    "overall_grade",
+    *TEXT_FIELDS,
+)
 _CODE_FIELDS = ("kind", "section", "group", "observer_level", "meeting_format", "overall_grade")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TRUE = {"true", "yes", "y", "1", "是", "t"}

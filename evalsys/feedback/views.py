@@ -23,7 +23,8 @@ from evalsys.clock import local_today, utcnow
 from evalsys.db import get_session
 from evalsys.feedback import forms
 from evalsys.feedback.blueprint import bp, edit_window, local_time, me
-from evalsys.feedback.checks import SUBMIT_PERM
+from evalsys.feedback.checks import SUBMIT_PERM, check_feedback
+from evalsys.feedback.choices import group_choices, open_terms, section_choices, submittable_kinds
 from evalsys.feedback.forms import (
     FeedbackForm,
     ItemView,
@@ -31,33 +32,30 @@ from evalsys.feedback.forms import (
     WithdrawForm,
     feedback_form_class,
 )
-from evalsys.feedback.models import Feedback, Rubric
-from evalsys.feedback.rubrics import current_rubric, rubric_items
-from evalsys.feedback.service import (
+from evalsys.feedback.inputs import (
     INPUT_COLUMNS,
     FeedbackError,
     FeedbackInput,
     FeedbackPermissionError,
     FeedbackStateError,
     FeedbackValidationError,
-    can_change,
-    check_feedback,
-    edit_deadline,
-    group_choices,
-    input_from_feedback,
-    open_terms,
-    section_choices,
-    submit_feedback,
-    submittable_kinds,
-    update_feedback,
-    withdraw_feedback,
 )
+from evalsys.feedback.models import Feedback, Rubric
+from evalsys.feedback.reads import input_from_feedback
+from evalsys.feedback.rubrics import current_rubric, rubric_items
 from evalsys.feedback.vocab import (
     KIND_NAMES,
     FeedbackKind,
     FeedbackStatus,
     name_of,
     values,
+)
+from evalsys.feedback.writes import (
+    can_change,
+    edit_deadline,
+    submit_feedback,
+    update_feedback,
+    withdraw_feedback,
 )
 from evalsys.org.models import Course, Section
 from evalsys.pagination import page_count

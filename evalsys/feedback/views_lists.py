@@ -19,15 +19,15 @@ from evalsys.accounts.models import User
 from evalsys.accounts.service import audit
 from evalsys.db import get_session
 from evalsys.feedback.blueprint import bp, me
+from evalsys.feedback.choices import submittable_kinds
 from evalsys.feedback.export import export_feedback
 from evalsys.feedback.forms import FilterForm, SelectChoice
-from evalsys.feedback.service import (
+from evalsys.feedback.reads import (
     FeedbackFilters,
     feedback_by_observer,
     feedback_in_scope,
     feedback_on_teacher,
     responses_for,
-    submittable_kinds,
 )
 from evalsys.feedback.vocab import KIND_NAMES, FeedbackKind, name_of, values
 from evalsys.i18n import localized

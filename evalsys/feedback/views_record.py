@@ -25,18 +25,14 @@ from evalsys.db import get_session
 from evalsys.feedback import forms
 from evalsys.feedback.blueprint import bp, edit_window, me
 from evalsys.feedback.forms import ItemView, ResponseForm, WithdrawForm
-from evalsys.feedback.models import Feedback, FeedbackRevision, Rubric
-from evalsys.feedback.rubrics import rubric_items
-from evalsys.feedback.service import (
+from evalsys.feedback.inputs import (
     FeedbackPermissionError,
     FeedbackStateError,
     FeedbackValidationError,
-    add_teacher_response,
-    can_change,
-    edit_deadline,
-    feedback_scores,
-    responses_for,
 )
+from evalsys.feedback.models import Feedback, FeedbackRevision, Rubric
+from evalsys.feedback.reads import feedback_scores, responses_for
+from evalsys.feedback.rubrics import rubric_items
 from evalsys.feedback.vocab import (
     FEEDBACK_STATUS_NAMES,
     GRADE_NAMES,
@@ -45,6 +41,7 @@ from evalsys.feedback.vocab import (
     FeedbackStatus,
     suggested_grade,
 )
+from evalsys.feedback.writes import add_teacher_response, can_change, edit_deadline
 from evalsys.i18n import fmt_date, fmt_num, localized
 from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup
 

@@ -42,7 +42,6 @@ from evalsys.feedback.inputs import (
     Message,
 )
 from evalsys.feedback.models import Feedback, FeedbackRevision
-from evalsys.feedback.service import submit_feedback
 from evalsys.feedback.vocab import (
     GRADE_LABELS,
     KIND_LABELS,
@@ -50,6 +49,7 @@ from evalsys.feedback.vocab import (
     OBSERVER_LEVEL_LABELS,
     Grade,
 )
+from evalsys.feedback.writes import submit_feedback
 from evalsys.importer.common import ImportIssue
 from evalsys.org.models import Section, TutorGroup
 from evalsys.validation import text_problem

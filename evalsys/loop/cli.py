@@ -12,7 +12,7 @@ from flask.cli import with_appcontext
 from sqlmodel import col, select
 
 from evalsys.db import session_scope
-from evalsys.loop import service
+from evalsys.loop.proposals import propose_tree
 from evalsys.org.models import OrgUnit, Term
 
 
@@ -34,7 +34,7 @@ def propose_cmd(term_code: str, unit_code: str | None) -> None:
             root = session.exec(select(OrgUnit).where(col(OrgUnit.parent_id).is_(None))).first()
         if root is None:
             raise click.ClickException(f"no unit '{unit_code or 'school'}'")
-        result = service.propose_tree(session, term=term, root=root)
+        result = propose_tree(session, term=term, root=root)
     click.echo(
         f"{term.code} {root.code}: {result.created} problems proposed, "
         f"{result.evidence_added} evidence added to existing ones, {result.unchanged} unchanged"

@@ -1,8 +1,8 @@
 """The loop's forms. They hold what the user typed, as typed; the service checks it.
 
-Every rule lives in :mod:`evalsys.loop.service`; a refusal comes back as one
-message per field, which the view puts on the field, so the page returns with
-the message beside the field and nothing the user typed lost.
+Every rule lives in the service (:mod:`evalsys.loop.rules` and the modules beside it); a
+refusal comes back as one message per field, which the view puts on the field, so the
+page returns with the message beside the field and nothing the user typed lost.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ rather than by a foreign key: aggregate flags are derived rows, deleted and
 rewritten by every aggregation run. The flag's reason is copied at proposal time,
 so the evidence still reads right after a re-run that no longer raises the flag.
 
-Status rules live in :mod:`evalsys.loop.service`; the CHECK constraints here only
+Status rules live in :mod:`evalsys.loop.rules`; the CHECK constraints here only
 keep impossible rows out (a dismissal without a reason, a merge without a target).
 """
 

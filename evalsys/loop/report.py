@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session
 
-from evalsys.loop.service import summary
+from evalsys.loop.summary import summary
 from evalsys.org.models import Term
 from evalsys.org.terms import previous_term
 
@@ -49,7 +49,7 @@ def report_section(session: Session, *, term: Term, unit_id: int) -> dict[str, A
     """Last term's problems of the unit (and below) and what became of them.
 
     Empty (``prev_term`` None) when there is no earlier term. Counts are those
-    of :func:`evalsys.loop.service.summary` for the previous term.
+    of :func:`evalsys.loop.summary.summary` for the previous term.
     """
     prev = previous_term(session, term)
     if prev is None:

@@ -8,6 +8,10 @@ of one college sees nothing of another (403 on a direct address). What a form
 names (an owner, attendees, problems, a meeting, a course, a merge target) is
 resolved within the unit; one outside it is refused on its field with the words
 of an unknown id (422), so the page never tells whether it exists.
+
+The pages read and change only through the service modules beside this one (plain
+functions taking the session); here are the forms, the access decisions (with
+:mod:`evalsys.accounts.access`), the commit and the rendering.
 """
 
 from __future__ import annotations
@@ -19,16 +23,22 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from evalsys.accounts.access import Perm, login_required, top_units, unit_or_404
-from evalsys.accounts.models import User
+from evalsys.accounts.access import Perm, login_required, may, require, top_units, unit_or_404
 from evalsys.clock import local_today
 from evalsys.db import get_session
 from evalsys.feedback.vocab import name_of
 from evalsys.i18n import fmt_date
-from evalsys.loop import service
+from evalsys.loop.actions import (
+    ActionInput,
+    action_choices,
+    create_action,
+    find_action,
+    owned_actions,
+    owns_action_on,
+    update_action,
+)
 from evalsys.loop.forms import (
     ActionForm,
     ActionStatusForm,
@@ -42,24 +52,41 @@ from evalsys.loop.forms import (
     parse_id,
     put_errors,
 )
+from evalsys.loop.meetings import (
+    create_meeting,
+    find_meeting,
+    meeting_details,
+    problems_to_discuss,
+)
 from evalsys.loop.models import (
     ACTION_STATUS_NAMES,
     CATEGORY_NAMES,
     LIVE_ACTIONS,
     SEVERITY_NAMES,
     STATUS_NAMES,
-    Action,
-    Meeting,
-    MeetingAttendee,
-    MeetingProblem,
     Problem,
-    ProblemEvidence,
     ProblemSource,
     ProblemStatus,
 )
+from evalsys.loop.problems import (
+    ProblemPlace,
+    change_status,
+    create_problem,
+    edit_problem,
+    find_problem,
+    get_problem,
+    merge_problems,
+    problem_details,
+    problem_rows,
+)
+from evalsys.loop.proposals import propose_problems
 from evalsys.loop.report import report_section
+from evalsys.loop.rules import ACTIONABLE, TRANSITIONS, LoopStateError, LoopValidationError
+from evalsys.loop.scope import READ_PERMS, people
+from evalsys.loop.summary import summary
 from evalsys.org import hierarchy
-from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Term
+from evalsys.org.models import OrgUnit, Term
+from evalsys.org.terms import term_by_code, terms_newest_first
 
 bp = Blueprint("loop", __name__, url_prefix="/loop")
 
@@ -109,7 +136,7 @@ def _today() -> date:
 
 def _unit(session: Session, code: str, *, manage: bool) -> OrgUnit:
     """The unit of the address (404 if none) that the user may read, or ``manage`` (403)."""
-    perm = Perm.MANAGE_LOOP if manage else service.READ_PERMS
+    perm = Perm.MANAGE_LOOP if manage else READ_PERMS
     return unit_or_404(session, code, current_user, perm)
 
 
@@ -122,24 +149,14 @@ def _unit_and_term(session: Session, code: str) -> tuple[OrgUnit, Term]:
     """The preamble of the pages that change a unit's loop: the unit, the right to manage it
     and the term of ``?term=`` (else the default); 404 when there is no term at all."""
     unit = _unit(session, code, manage=True)
-    term = _pick_term(_terms(session), request.args.get("term"))
+    term = _pick_term(terms_newest_first(session), request.args.get("term"))
     if term is None:
         abort(404)
     return unit, term
 
 
-def _require_view(session: Session, unit_id: int) -> None:
-    if not service.can_view(session, current_user, unit_id):
-        abort(403)
-
-
-def _require_manage(session: Session, unit_id: int) -> None:
-    if not service.can_manage(session, current_user, unit_id):
-        abort(403)
-
-
-def _terms(session: Session) -> list[Term]:
-    return list(session.exec(select(Term).order_by(col(Term.start_date).desc())).all())
+def _manages(session: Session, unit_id: int) -> bool:
+    return may(session, current_user, Perm.MANAGE_LOOP, unit_id)
 
 
 def _default_term(terms: list[Term], today: date) -> Term | None:
@@ -151,19 +168,14 @@ def _default_term(terms: list[Term], today: date) -> Term | None:
     return started[0] if started else (terms[0] if terms else None)
 
 
-def _problem_or_404(
-    session: Session, problem_id: int, *, manage: bool = False
-) -> tuple[Problem, OrgUnit, Term]:
+def _problem_or_404(session: Session, problem_id: int, *, manage: bool = False) -> ProblemPlace:
     """The problem, its unit and term (404); with ``manage``, 403 unless the user manages it."""
-    problem = session.get(Problem, problem_id)
-    if problem is None:
+    found = find_problem(session, problem_id)
+    if found is None:
         abort(404)
-    unit = session.get(OrgUnit, problem.unit_id)
-    term = session.get(Term, problem.term_id)
-    assert unit is not None and term is not None
     if manage:
-        _require_manage(session, unit.id)  # type: ignore[arg-type]
-    return problem, unit, term
+        require(session, Perm.MANAGE_LOOP, found.problem.unit_id)
+    return found
 
 
 # --- lists -----------------------------------------------------------------------------
@@ -188,15 +200,23 @@ def index():
 def problems(code: str):
     session = get_session()
     unit = _unit(session, code, manage=False)
-    terms = _terms(session)
+    terms = terms_newest_first(session)
     form = FilterForm(request.args)
     form.term.choices = [(t.code, t.name) for t in terms]  # type: ignore[assignment]
     term = _pick_term(terms, form.term.data)
     if term is None:
         return render_template("loop/problems.html", unit=unit, term=None, rows=[], form=form)
     form.term.data = term.code
-    rows = _problem_rows(session, unit, term, form)
-    counts = service.summary(session, term_id=term.id, unit_id=unit.id)  # type: ignore[arg-type]
+    rows = problem_rows(
+        session,
+        unit_id=unit.id,  # type: ignore[arg-type]
+        term_id=term.id,  # type: ignore[arg-type]
+        today=_today(),
+        status=form.status.data,
+        category=form.category.data,
+        severity=form.severity.data,
+    )
+    counts = summary(session, term_id=term.id, unit_id=unit.id)  # type: ignore[arg-type]
     last = {
         "loop": report_section(session, term=term, unit_id=unit.id),  # type: ignore[arg-type]
         "unit": {"name": unit.name, "name_en": unit.name_en, "code": unit.code},
@@ -211,48 +231,10 @@ def problems(code: str):
         counts=counts,
         last=last,
         trail=hierarchy.ancestors(session, unit.id),  # type: ignore[arg-type]
-        manage=service.can_manage(session, current_user, unit.id),  # type: ignore[arg-type]
+        manage=_manages(session, unit.id),  # type: ignore[arg-type]
         propose_form=ProposeForm(term=term.code),
         filtered=any(request.args.get(k) for k in ("status", "category", "severity")),
     )
-
-
-def _problem_rows(session: Session, unit: OrgUnit, term: Term, form: FilterForm) -> list[dict]:
-    """The term's problems at and below the unit, with action counts: one query."""
-    today = _today()
-    actions = (
-        select(Action.problem_id, func.count(col(Action.id)).label("actions"))
-        .group_by(Action.problem_id)
-        .subquery()
-    )
-    overdue = (
-        select(Action.problem_id, func.count(col(Action.id)).label("overdue"))
-        .where(service.overdue_condition(today))
-        .group_by(Action.problem_id)
-        .subquery()
-    )
-    stmt = (
-        select(Problem, OrgUnit.code, actions.c.actions, overdue.c.overdue)
-        .join(OrgUnit, col(OrgUnit.id) == Problem.unit_id)
-        .join(OrgUnitClosure, col(OrgUnitClosure.descendant_id) == Problem.unit_id)
-        .outerjoin(actions, actions.c.problem_id == Problem.id)
-        .outerjoin(overdue, overdue.c.problem_id == Problem.id)
-        .where(OrgUnitClosure.ancestor_id == unit.id, Problem.term_id == term.id)
-    )
-    if form.status.data:
-        stmt = stmt.where(Problem.status == form.status.data)
-    else:
-        stmt = stmt.where(Problem.status != ProblemStatus.MERGED.value)
-    if form.category.data:
-        stmt = stmt.where(Problem.category == form.category.data)
-    if form.severity.data:
-        stmt = stmt.where(Problem.severity == form.severity.data)
-    order = func.coalesce(overdue.c.overdue, 0).desc()
-    stmt = stmt.order_by(order, Problem.status, OrgUnit.code, Problem.id)
-    return [
-        {"problem": p, "unit_code": ucode, "actions": n or 0, "overdue": late or 0}
-        for p, ucode, n, late in session.exec(stmt).all()  # type: ignore[call-overload]
-    ]
 
 
 @bp.route("/units/<code>/propose", methods=["POST"])
@@ -263,10 +245,10 @@ def propose(code: str):
     form = ProposeForm()
     if not form.validate_on_submit():  # first: the term code is checked as text before a query
         abort(400)
-    term = session.exec(select(Term).where(Term.code == (form.term.data or ""))).first()
+    term = term_by_code(session, form.term.data or "")
     if term is None:
         abort(400)
-    result = service.propose_problems(session, term=term, unit=unit, user=current_user)
+    result = propose_problems(session, term=term, unit=unit, user=current_user)
     session.commit()
     flash(
         _(
@@ -289,7 +271,7 @@ def new_problem(code: str):
     form = ProblemForm()
     if form.validate_on_submit():
         try:
-            problem = service.create_problem(
+            problem = create_problem(
                 session,
                 term=term,
                 unit=unit,
@@ -299,7 +281,7 @@ def new_problem(code: str):
                 severity=form.severity.data or "",
                 description=form.description.data,
             )
-        except service.LoopValidationError as err:
+        except LoopValidationError as err:
             session.rollback()
             put_errors(form, err.errors)
         else:
@@ -317,24 +299,16 @@ def new_problem(code: str):
 def problem(problem_id: int):
     session = get_session()
     problem, unit, term = _problem_or_404(session, problem_id)
-    owns = (
-        session.exec(
-            select(Action.id).where(
-                Action.problem_id == problem.id, Action.owner_id == current_user.id
-            )
-        ).first()
-        is not None
-    )
-    if not owns:
-        _require_view(session, unit.id)  # type: ignore[arg-type]
-    manage = service.can_manage(session, current_user, unit.id)  # type: ignore[arg-type]
+    if not owns_action_on(session, problem_id=problem_id, user_id=current_user.id):
+        require(session, READ_PERMS, problem.unit_id)
+    manage = _manages(session, problem.unit_id)
     edit_form = ProblemForm(obj=problem if request.method == "GET" else None)
     if request.method == "POST":
         if not manage:
             abort(403)
         if edit_form.validate_on_submit():
             try:
-                service.edit_problem(
+                edit_problem(
                     session,
                     problem=problem,
                     user=current_user,
@@ -343,10 +317,10 @@ def problem(problem_id: int):
                     severity=edit_form.severity.data or "",
                     description=edit_form.description.data,
                 )
-            except service.LoopValidationError as err:
+            except LoopValidationError as err:
                 session.rollback()
                 put_errors(edit_form, err.errors)
-            except service.LoopStateError as err:
+            except LoopStateError as err:
                 session.rollback()
                 flash(str(err), "error")
             else:
@@ -368,52 +342,24 @@ def _problem_page(
     merge_form: MergeForm | None = None,
     code: int = 200,
 ):
-    evidence = session.exec(
-        select(ProblemEvidence)
-        .where(ProblemEvidence.problem_id == problem.id)
-        .order_by(ProblemEvidence.kind, ProblemEvidence.id)
-    ).all()
-    actions = session.exec(
-        select(Action, User)
-        .join(User, col(User.id) == Action.owner_id)
-        .where(Action.problem_id == problem.id)
-        .order_by(Action.due_date, Action.id)
-    ).all()
-    meetings = session.exec(
-        select(Meeting)
-        .join(MeetingProblem, col(MeetingProblem.meeting_id) == Meeting.id)
-        .where(MeetingProblem.problem_id == problem.id)
-        .order_by(Meeting.held_on)
-    ).all()
-    merged = session.exec(select(Problem).where(Problem.merged_into_id == problem.id)).all()
-    target = session.get(Problem, problem.merged_into_id) if problem.merged_into_id else None
+    details = problem_details(session, problem)
     if merge_form is None:
         merge_form = MergeForm()
     merge_form.target.choices = [  # type: ignore[assignment]
-        (str(p.id), f"#{p.id} {p.title}")
-        for p in session.exec(
-            select(Problem)
-            .where(
-                Problem.unit_id == problem.unit_id,
-                Problem.term_id == problem.term_id,
-                Problem.id != problem.id,
-                col(Problem.status).in_(["proposed", "open", "in_progress"]),
-            )
-            .order_by(Problem.id)
-        ).all()
+        (str(p.id), f"#{p.id} {p.title}") for p in details.merge_targets
     ]
-    allowed = service.TRANSITIONS.get(problem.status, frozenset())
+    allowed = TRANSITIONS.get(problem.status, frozenset())
     return (
         render_template(
             "loop/problem.html",
             problem=problem,
             unit=unit,
             term=term,
-            evidence=evidence,
-            actions=actions,
-            meetings=meetings,
-            merged=merged,
-            target=target,
+            evidence=details.evidence,
+            actions=details.actions,
+            meetings=details.meetings,
+            merged=details.merged,
+            target=details.target,
             manage=manage,
             today=_today(),
             buttons=[(s, STATUS_BUTTONS[s]) for s in STATUS_BUTTONS if s in allowed],
@@ -421,7 +367,7 @@ def _problem_page(
             status_form=status_form or StatusForm(),
             merge_form=merge_form,
             can_merge=problem.status in ("proposed", "open") and merge_form.target.choices,
-            can_act=problem.status in service.ACTIONABLE,
+            can_act=problem.status in ACTIONABLE,
         ),
         code,
     )
@@ -436,18 +382,18 @@ def problem_status(problem_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        service.change_status(
+        change_status(
             session,
             problem=problem,
             to=form.to.data or "",
             user=current_user,
             reason=form.reason.data,
         )
-    except service.LoopValidationError as err:
+    except LoopValidationError as err:
         session.rollback()
         put_errors(form, err.errors)
         return _problem_page(session, problem, unit, term, True, status_form=form, code=422)
-    except service.LoopStateError as err:
+    except LoopStateError as err:
         session.rollback()
         flash(str(err), "error")
         return _problem_page(session, problem, unit, term, True, status_form=form, code=409)
@@ -469,18 +415,18 @@ def merge(problem_id: int):
     if not form.validate_on_submit():
         abort(400)
     target_id = parse_id(form.target.data)[0]
-    target = session.get(Problem, target_id) if target_id is not None else None
-    if target is None or not service.can_manage(session, current_user, target.unit_id):
+    target = get_problem(session, target_id) if target_id is not None else None
+    if target is None or not _manages(session, target.unit_id):
         # A problem the user may not manage is answered as one that does not exist.
         form.target.errors = [_("Choose the problem to merge into.")]
         return _problem_page(session, problem, unit, term, True, merge_form=form, code=422)
     try:
-        service.merge_problems(session, target=target, sources=[problem], user=current_user)
-    except service.LoopValidationError as err:
+        merge_problems(session, target=target, sources=[problem], user=current_user)
+    except LoopValidationError as err:
         session.rollback()
         form.target.errors = list(err.errors.values())
         return _problem_page(session, problem, unit, term, True, merge_form=form, code=422)
-    except service.LoopStateError as err:
+    except LoopStateError as err:
         session.rollback()
         flash(str(err), "error")
         return _problem_page(session, problem, unit, term, True, merge_form=form, code=409)
@@ -498,18 +444,8 @@ def new_meeting(code: str):
     session = get_session()
     unit, term = _unit_and_term(session, code)
     form = MeetingForm()
-    form.attendees.choices = [(str(u.id), u.name) for u in service.people(session, unit.id)]  # type: ignore[arg-type,assignment]
-    live = session.exec(
-        select(Problem, Term.code)
-        .join(Term, col(Term.id) == Problem.term_id)
-        .join(OrgUnitClosure, col(OrgUnitClosure.descendant_id) == Problem.unit_id)
-        .where(
-            OrgUnitClosure.ancestor_id == unit.id,
-            col(Problem.status).in_(["proposed", "open", "in_progress", "resolved"]),
-        )
-        .order_by(col(Term.start_date).desc(), Problem.id)
-        .limit(300)
-    ).all()
+    form.attendees.choices = [(str(u.id), u.name) for u in people(session, unit.id)]  # type: ignore[arg-type,assignment]
+    live = problems_to_discuss(session, unit.id)  # type: ignore[arg-type]
     form.problems.choices = [(str(p.id), f"{tc} · #{p.id} {p.title}") for p, tc in live]  # type: ignore[assignment]
     if request.method == "GET" and request.args.get("problem"):
         # Chosen only if offered: the select shows nothing of a problem outside the unit.
@@ -521,7 +457,7 @@ def new_meeting(code: str):
         pids = [parse_id(v)[0] for v in form.problems.data or []]
         errors: dict[str, str] = {}
         try:
-            meeting = service.create_meeting(
+            meeting = create_meeting(
                 session,
                 unit=unit,
                 term=term,
@@ -533,7 +469,7 @@ def new_meeting(code: str):
                 other_attendees=form.other_attendees.data,
                 problem_ids=[i for i in pids if i is not None],
             )
-        except service.LoopValidationError as err:
+        except LoopValidationError as err:
             session.rollback()
             errors = err.errors
         if date_error:
@@ -552,70 +488,42 @@ def new_meeting(code: str):
 @login_required
 def meeting(meeting_id: int):
     session = get_session()
-    meeting = session.get(Meeting, meeting_id)
-    if meeting is None:
+    found = find_meeting(session, meeting_id)
+    if found is None:
         abort(404)
-    _require_view(session, meeting.unit_id)
-    unit = session.get(OrgUnit, meeting.unit_id)
-    attendees = session.exec(
-        select(User)
-        .join(MeetingAttendee, col(MeetingAttendee.user_id) == User.id)
-        .where(MeetingAttendee.meeting_id == meeting.id)
-        .order_by(User.name)
-    ).all()
-    problems = session.exec(
-        select(Problem)
-        .join(MeetingProblem, col(MeetingProblem.problem_id) == Problem.id)
-        .where(MeetingProblem.meeting_id == meeting.id)
-        .order_by(Problem.id)
-    ).all()
-    actions = session.exec(
-        select(Action, User)
-        .join(User, col(User.id) == Action.owner_id)
-        .where(Action.meeting_id == meeting.id)
-        .order_by(Action.due_date)
-    ).all()
+    meeting, unit = found
+    require(session, READ_PERMS, meeting.unit_id)
+    details = meeting_details(session, meeting)
     return render_template(
         "loop/meeting.html",
         meeting=meeting,
         unit=unit,
-        attendees=attendees,
-        problems=problems,
-        actions=actions,
+        attendees=details.attendees,
+        problems=details.problems,
+        actions=details.actions,
     )
 
 
 # --- actions -----------------------------------------------------------------------------
 
 
-def _action_choices(session: Session, form: ActionForm, problem: Problem, unit: OrgUnit) -> None:
+def _action_choices(session: Session, form: ActionForm, unit: OrgUnit) -> None:
+    choices = action_choices(session, unit.id)  # type: ignore[arg-type]
     form.owner_id.choices = [("", _("— choose —"))] + [  # type: ignore[assignment]
-        (str(u.id), u.name)
-        for u in service.people(session, unit.id)  # type: ignore[arg-type]
+        (str(u.id), u.name) for u in choices.owners
     ]
-    above = select(OrgUnitClosure.ancestor_id).where(OrgUnitClosure.descendant_id == unit.id)
-    meetings = session.exec(
-        select(Meeting)
-        .where(col(Meeting.unit_id).in_(above))
-        .order_by(col(Meeting.held_on).desc())
-        .limit(50)
-    ).all()
     form.meeting_id.choices = [("", _("— none —"))] + [  # type: ignore[assignment]
-        (str(m.id), f"{fmt_date(m.held_on)} {m.title}") for m in meetings
+        (str(m.id), f"{fmt_date(m.held_on)} {m.title}") for m in choices.meetings
     ]
-    below = select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == unit.id)
-    courses = session.exec(
-        select(Course).where(col(Course.department_id).in_(below)).order_by(Course.code)
-    ).all()
     form.plan_course_id.choices = [("", _("— no course —"))] + [  # type: ignore[assignment]
-        (str(c.id), f"{c.code} {c.title}") for c in courses
+        (str(c.id), f"{c.code} {c.title}") for c in choices.courses
     ]
     form.plan_from_term_id.choices = [("", "—")] + [  # type: ignore[assignment]
-        (str(t.id), t.name) for t in session.exec(select(Term).order_by(Term.start_date)).all()
+        (str(t.id), t.name) for t in choices.terms
     ]
 
 
-def _action_input(form: ActionForm) -> tuple[service.ActionInput, dict[str, str]]:
+def _action_input(form: ActionForm) -> tuple[ActionInput, dict[str, str]]:
     errors: dict[str, str] = {}
     due, err = parse_date(form.due_date.data)
     if err:
@@ -625,7 +533,7 @@ def _action_input(form: ActionForm) -> tuple[service.ActionInput, dict[str, str]
         ids[name], err = parse_id(getattr(form, name).data)
         if err:
             errors[name] = err
-    data = service.ActionInput(
+    data = ActionInput(
         title=form.title.data or "",
         due_date=due,
         notes=form.notes.data,
@@ -636,7 +544,7 @@ def _action_input(form: ActionForm) -> tuple[service.ActionInput, dict[str, str]
     return data, errors
 
 
-def _merge_errors(parse_errors: dict[str, str], err: service.LoopValidationError | None):
+def _merge_errors(parse_errors: dict[str, str], err: LoopValidationError | None):
     # A date that could not be read is reported as such, not as "give a due date".
     return {**(err.errors if err else {}), **parse_errors}
 
@@ -647,22 +555,20 @@ def new_action(problem_id: int):
     session = get_session()
     problem, unit, term = _problem_or_404(session, problem_id, manage=True)
     form = ActionForm()
-    _action_choices(session, form, problem, unit)
+    _action_choices(session, form, unit)
     if request.method == "GET" and request.args.get("meeting"):
         # Chosen only if offered: the select shows nothing of a meeting outside the unit's line.
         form.meeting_id.data = request.args["meeting"]
     status = 200
     if form.validate_on_submit():
         data, parse_errors = _action_input(form)
-        failure: service.LoopValidationError | None = None
+        failure: LoopValidationError | None = None
         try:
-            service.create_action(
-                session, problem=problem, user=current_user, data=data, today=_today()
-            )
-        except service.LoopValidationError as err:
+            create_action(session, problem=problem, user=current_user, data=data, today=_today())
+        except LoopValidationError as err:
             session.rollback()
             failure = err
-        except service.LoopStateError as err:
+        except LoopStateError as err:
             session.rollback()
             flash(str(err), "error")
             return redirect(url_for("loop.problem", problem_id=problem.id))
@@ -684,16 +590,16 @@ def new_action(problem_id: int):
 def action(action_id: int):
     """An action: its owner updates status and notes; a head or dean may also edit it."""
     session = get_session()
-    action = session.get(Action, action_id)
-    if action is None:
+    found = find_action(session, action_id)
+    if found is None:
         abort(404)
-    problem, unit, term = _problem_or_404(session, action.problem_id)
-    manage = service.can_manage(session, current_user, unit.id)  # type: ignore[arg-type]
+    action, problem, unit, term, owner = found
+    manage = _manages(session, problem.unit_id)
     if not manage and action.owner_id != current_user.id:
         abort(403)
     status_form = ActionStatusForm(status=action.status, notes=action.notes, prefix="s")
     edit_form = ActionForm(prefix="e", obj=None)
-    _action_choices(session, edit_form, problem, unit)
+    _action_choices(session, edit_form, unit)
     code = 200
     if request.method == "GET":
         for name in ("title", "plan_programme", "plan_change", "notes"):
@@ -704,7 +610,7 @@ def action(action_id: int):
             getattr(edit_form, name).data = "" if value is None else str(value)
     elif "s-status" in request.form and status_form.validate_on_submit():
         try:
-            service.update_action(
+            update_action(
                 session,
                 action=action,
                 user=current_user,
@@ -712,11 +618,11 @@ def action(action_id: int):
                 notes=status_form.notes.data,
                 today=_today(),
             )
-        except service.LoopValidationError as err:
+        except LoopValidationError as err:
             session.rollback()
             put_errors(status_form, err.errors)
             code = 422
-        except service.LoopStateError as err:
+        except LoopStateError as err:
             session.rollback()
             status_form.status.errors = [str(err)]
             code = 409
@@ -731,12 +637,10 @@ def action(action_id: int):
             data, parse_errors = _action_input(edit_form)
             failure = None
             try:
-                service.update_action(
-                    session, action=action, user=current_user, data=data, today=_today()
-                )
-            except service.LoopValidationError as err:
+                update_action(session, action=action, user=current_user, data=data, today=_today())
+            except LoopValidationError as err:
                 failure = err
-            except service.LoopStateError as err:
+            except LoopStateError as err:
                 session.rollback()
                 flash(str(err), "error")
                 return redirect(url_for("loop.action", action_id=action.id))
@@ -750,7 +654,6 @@ def action(action_id: int):
                 return redirect(url_for("loop.action", action_id=action.id))
     else:
         abort(400)
-    owner = session.get(User, action.owner_id)
     return (
         render_template(
             "loop/action.html",
@@ -774,16 +677,5 @@ def action(action_id: int):
 def mine():
     """The actions the user owns: overdue first, then by due date; done ones at the end."""
     session = get_session()
-    today = _today()
-    rows = session.exec(
-        select(Action, Problem, OrgUnit)
-        .join(Problem, col(Problem.id) == Action.problem_id)
-        .join(OrgUnit, col(OrgUnit.id) == Problem.unit_id)
-        .where(Action.owner_id == current_user.id)
-        .order_by(
-            col(Action.status).in_(LIVE_ACTIONS).desc(),
-            Action.due_date,
-            Action.id,
-        )
-    ).all()
-    return render_template("loop/mine.html", rows=rows, today=today)
+    rows = owned_actions(session, current_user.id)
+    return render_template("loop/mine.html", rows=rows, today=_today())

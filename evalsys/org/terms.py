@@ -19,3 +19,12 @@ def previous_term(session: Session, term: Term) -> Term | None:
         .limit(1)
     )
     return session.exec(stmt).first()
+
+
+def term_by_code(session: Session, code: str) -> Term | None:
+    return session.exec(select(Term).where(col(Term.code) == code)).first()
+
+
+def terms_newest_first(session: Session) -> list[Term]:
+    """Every term, the latest start first: what a term picker lists."""
+    return list(session.exec(select(Term).order_by(col(Term.start_date).desc())).all())

@@ -23,14 +23,9 @@ from evalsys.accounts.access import (
 from evalsys.feedback import rubrics
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.models import Feedback
-from evalsys.feedback.service import (
-    feedback_by_observer,
-    feedback_in_scope,
-    feedback_on_teacher,
-    submit_feedback,
-    withdraw_feedback,
-)
+from evalsys.feedback.reads import feedback_by_observer, feedback_in_scope, feedback_on_teacher
 from evalsys.feedback.vocab import FeedbackKind
+from evalsys.feedback.writes import submit_feedback, withdraw_feedback
 from evalsys.org.models import OrgUnit
 
 

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from evalsys.accounts.models import User
 from evalsys.api import tokens
 from evalsys.feedback.inputs import FeedbackInput
-from evalsys.feedback.service import submit_feedback
+from evalsys.feedback.writes import submit_feedback
 from tests.factories import Factory
 from tests.feedback.conftest import NOW, TODAY, World, full_scores, make_input, world
 

@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from evalsys.db import get_engine
 from evalsys.feedback.models import Feedback, FeedbackRevision
-from evalsys.feedback.service import submit_feedback
+from evalsys.feedback.writes import submit_feedback
 from tests.api.conftest import body_of
 from tests.api.test_feedback_api import URL, count, good_body
 

@@ -13,7 +13,7 @@ from evalsys.aggregation.service import aggregate_term
 from evalsys.clock import local_today
 from evalsys.feedback import rubrics
 from evalsys.feedback.inputs import FeedbackInput
-from evalsys.feedback.service import submit_feedback
+from evalsys.feedback.writes import submit_feedback
 from evalsys.i18n import in_locale, normalise
 from tests.browser.conftest import AXE, _missing, log_in, this_term_dates
 from tests.factories import Factory

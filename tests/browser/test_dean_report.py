@@ -10,7 +10,7 @@ from evalsys.aggregation.service import aggregate_term
 from evalsys.clock import local_today
 from evalsys.feedback import rubrics
 from evalsys.feedback.inputs import FeedbackInput
-from evalsys.feedback.service import submit_feedback
+from evalsys.feedback.writes import submit_feedback
 from evalsys.reports.render import render_unit
 from tests.browser.conftest import log_in, this_term_dates
 from tests.factories import Factory

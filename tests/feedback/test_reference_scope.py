@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 from sqlmodel import Session
 
-from evalsys.feedback.service import submit_feedback
+from evalsys.feedback.writes import submit_feedback
 from evalsys.org.models import Course
 from tests.factories import Factory
 from tests.feedback.conftest import World

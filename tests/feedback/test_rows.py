@@ -8,7 +8,7 @@ from sqlmodel import col
 from evalsys.accounts.access import feedback_authored_by
 from evalsys.feedback.models import Feedback, Rubric
 from evalsys.feedback.rows import JOINED, FeedbackRow, count_feedback, feedback_rows
-from evalsys.feedback.service import submit_feedback
+from evalsys.feedback.writes import submit_feedback
 from tests.feedback.conftest import NOW, TODAY
 
 

@@ -11,14 +11,11 @@ from sqlmodel import Session, select
 
 from evalsys.accounts.models import AuditEvent
 from evalsys.feedback import rubrics
+from evalsys.feedback.inputs import FeedbackValidationError
 from evalsys.feedback.models import Feedback, Rubric, RubricImmutableError, RubricItem
-from evalsys.feedback.service import (
-    FeedbackValidationError,
-    feedback_scores,
-    submit_feedback,
-    update_feedback,
-)
+from evalsys.feedback.reads import feedback_scores
 from evalsys.feedback.vocab import DIMENSIONS, FeedbackKind, RubricStatus, values
+from evalsys.feedback.writes import submit_feedback, update_feedback
 from tests.feedback.conftest import NOW, TODAY
 
 KINDS = values(FeedbackKind)

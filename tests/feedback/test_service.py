@@ -10,28 +10,28 @@ from sqlmodel import Session, func, select
 
 from evalsys.accounts import service as accounts
 from evalsys.accounts.models import AuditEvent
-from evalsys.feedback import service
-from evalsys.feedback.models import Feedback, FeedbackRevision, FeedbackScore, TeacherResponse
-from evalsys.feedback.service import (
+from evalsys.feedback import writes
+from evalsys.feedback.checks import compute_overall_score
+from evalsys.feedback.idempotency import IdempotencyKeyReused
+from evalsys.feedback.inputs import (
     FeedbackInput,
     FeedbackPermissionError,
     FeedbackStateError,
     FeedbackValidationError,
-    IdempotencyKeyReused,
+)
+from evalsys.feedback.models import Feedback, FeedbackRevision, FeedbackScore, TeacherResponse
+from evalsys.feedback.reads import feedback_scores, input_from_feedback, revisions
+from evalsys.feedback.vocab import suggested_grade
+from evalsys.feedback.writes import (
     add_teacher_response,
     can_change,
-    compute_overall_score,
     edit_deadline,
     edit_window_from_config,
-    feedback_scores,
-    input_from_feedback,
-    revisions,
     submit_feedback,
     submit_or_replay,
     update_feedback,
     withdraw_feedback,
 )
-from evalsys.feedback.vocab import suggested_grade
 from tests.feedback.conftest import NOW, TODAY, full_scores
 
 SPOT, OPEN, TUTOR = "spot_check", "open_class", "tutor_group"
@@ -353,7 +353,7 @@ def test_idempotency_race_returns_the_winner(
     """Two requests with one key pass the lookup together; the loser gets the winner's record."""
     winner = submit(session, world.supervisor, make_input(), idempotency_key="race")
     session.commit()
-    monkeypatch.setattr(service, "_find_by_key", _miss_once(service._find_by_key))
+    monkeypatch.setattr(writes, "_find_by_key", _miss_once(writes._find_by_key))
     if earlier_write:  # the caller wrote something first: it must survive the lost race
         session.add(AuditEvent(action="test.before", user_id=None))
         session.flush()
@@ -427,7 +427,7 @@ def test_race_lost_to_another_request_is_refused(session: Session, world, make_i
     """The lookup misses, the insert collides: the winner's digest still decides."""
     store(session, world.supervisor, make_input(), idempotency_key="race", request_digest=DIGEST_A)
     session.commit()
-    monkeypatch.setattr(service, "_find_by_key", _miss_once(service._find_by_key))
+    monkeypatch.setattr(writes, "_find_by_key", _miss_once(writes._find_by_key))
     with pytest.raises(IdempotencyKeyReused):
         store(
             session, world.supervisor, make_input(), idempotency_key="race", request_digest=DIGEST_B

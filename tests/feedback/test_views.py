@@ -11,8 +11,9 @@ from sqlmodel import Session, select
 from evalsys.clock import utcnow
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.models import Feedback, FeedbackRevision, Rubric, TeacherResponse
-from evalsys.feedback.service import feedback_scores, revisions, submit_feedback
+from evalsys.feedback.reads import feedback_scores, revisions
 from evalsys.feedback.vocab import FeedbackKind
+from evalsys.feedback.writes import submit_feedback
 from evalsys.org.models import Course
 from tests.feedback.test_views_support import (
     OPEN,

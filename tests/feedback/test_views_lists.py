@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from evalsys import create_app
 from evalsys.db import get_engine
-from evalsys.feedback.service import submit_feedback, withdraw_feedback
+from evalsys.feedback.writes import submit_feedback, withdraw_feedback
 from tests.factories import Factory
 from tests.feedback.test_views_support import (
     SPOT,

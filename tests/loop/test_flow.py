@@ -11,8 +11,14 @@ from sqlmodel import col, select
 from evalsys.accounts.models import AuditEvent
 from evalsys.aggregation import service as aggregation
 from evalsys.aggregation.models import AggregateFlag, AggregateResult
-from evalsys.loop import service
+from evalsys.loop.actions import ActionInput, create_action, overdue_actions, update_action
+from evalsys.loop.meetings import create_meeting
 from evalsys.loop.models import Problem, ProblemEvidence
+from evalsys.loop.problems import change_status, create_problem, merge_problems
+from evalsys.loop.proposals import propose_problems
+from evalsys.loop.rules import LoopPermissionError, LoopStateError, LoopValidationError
+from evalsys.loop.scope import visible_problem_ids
+from evalsys.loop.summary import summary
 from evalsys.reports.data import report_data
 from evalsys.reports.render import render_unit
 from tests.loop.conftest import OBSERVER_WORDS
@@ -54,7 +60,7 @@ def test_the_whole_loop(world, people, session, app):
     # 1. Proposals: one per flagged dimension, one per observer's written problem.
     expected = _expected_flag_dimensions(session, t1.id, se.id)
     assert "method" in expected  # the fixture made method weak
-    result = service.propose_problems(session, term=t1, unit=se, user=head)
+    result = propose_problems(session, term=t1, unit=se, user=head)
     session.commit()
     assert result.created == len(expected) + 1
     problems = session.exec(select(Problem).where(Problem.unit_id == se.id)).all()
@@ -74,7 +80,7 @@ def test_the_whole_loop(world, people, session, app):
     assert worded.category == "method"  # the record's weakest dimension
 
     # 2. Idempotent: proposing again adds nothing.
-    again = service.propose_problems(session, term=t1, unit=se, user=head)
+    again = propose_problems(session, term=t1, unit=se, user=head)
     session.commit()
     assert (again.created, again.evidence_added) == (0, 0)
     assert again.unchanged == len(expected) + 1
@@ -83,11 +89,11 @@ def test_the_whole_loop(world, people, session, app):
 
     # 3. The head confirms the method problem, merges the observer's words into it,
     #    dismisses the rest with a reason.
-    service.change_status(session, problem=method, to="open", user=head)
-    service.merge_problems(session, target=method, sources=[worded], user=head)
+    change_status(session, problem=method, to="open", user=head)
+    merge_problems(session, target=method, sources=[worded], user=head)
     for p in problems:
         if p.status == "proposed":
-            service.change_status(
+            change_status(
                 session, problem=p, to="dismissed", user=head, reason="follows from method"
             )
     session.commit()
@@ -100,7 +106,7 @@ def test_the_whole_loop(world, people, session, app):
     assert f"feedback:{world.worded.id}" in keys
 
     # 4. A subject discussion meeting, then an action with a training-plan change.
-    meeting = service.create_meeting(
+    meeting = create_meeting(
         session,
         unit=se,
         term=t1,
@@ -112,12 +118,12 @@ def test_the_whole_loop(world, people, session, app):
         other_attendees="两名学生代表",
         problem_ids=[method.id],
     )
-    action = service.create_action(
+    action = create_action(
         session,
         problem=method,
         user=head,
         today=TODAY,
-        data=service.ActionInput(
+        data=ActionInput(
             title="Peer observation and lab redesign for SE1",
             owner_id=people["teacher"].id,
             due_date=TODAY + timedelta(days=30),
@@ -132,10 +138,10 @@ def test_the_whole_loop(world, people, session, app):
 
     # 5. The owner works and finishes: the problem is resolved.
     teacher = people["teacher"]
-    service.update_action(
+    update_action(
         session, action=action, user=teacher, status="in_progress", notes="started", today=TODAY
     )
-    service.update_action(session, action=action, user=teacher, status="done", today=TODAY)
+    update_action(session, action=action, user=teacher, status="done", today=TODAY)
     session.commit()
     session.refresh(method)
     assert method.status == "resolved" and method.resolved_at is not None
@@ -174,7 +180,7 @@ def test_the_whole_loop(world, people, session, app):
     assert by_code["MATH"]["found"] == 0
 
     # 7. Verified next term: the school's count moves.
-    service.change_status(session, problem=method, to="verified", user=people["dean_cs"])
+    change_status(session, problem=method, to="verified", user=people["dean_cs"])
     session.commit()
     with app.app_context():
         school = report_data(session, term_code=t2.code, unit_code="U", config=app.config)["loop"]
@@ -191,27 +197,27 @@ def test_the_whole_loop(world, people, session, app):
 def test_transitions_refused(world, people, session):
     t1, se = world.uni.terms["T1"], world.uni.units["CS-SE"]
     head = people["head_se"]
-    service.propose_problems(session, term=t1, unit=se, user=head)
+    propose_problems(session, term=t1, unit=se, user=head)
     problem = session.exec(select(Problem).where(Problem.source_key == "flag:method")).one()
     for bad in ("resolved", "verified", "in_progress", "merged", "nonsense"):
-        with pytest.raises(service.LoopStateError):
-            service.change_status(session, problem=problem, to=bad, user=head)
-    with pytest.raises(service.LoopValidationError) as err:
-        service.change_status(session, problem=problem, to="dismissed", user=head, reason="  ")
+        with pytest.raises(LoopStateError):
+            change_status(session, problem=problem, to=bad, user=head)
+    with pytest.raises(LoopValidationError) as err:
+        change_status(session, problem=problem, to="dismissed", user=head, reason="  ")
     assert set(err.value.errors) == {"reason"}
     assert problem.status == "proposed"
     # No action on an unconfirmed problem.
-    with pytest.raises(service.LoopStateError):
-        service.create_action(
+    with pytest.raises(LoopStateError):
+        create_action(
             session,
             problem=problem,
             user=head,
             today=TODAY,
-            data=service.ActionInput(title="x", owner_id=head.id, due_date=TODAY),
+            data=ActionInput(title="x", owner_id=head.id, due_date=TODAY),
         )
-    service.change_status(session, problem=problem, to="dismissed", user=head, reason="noise")
-    with pytest.raises(service.LoopStateError):
-        service.change_status(session, problem=problem, to="open", user=head)
+    change_status(session, problem=problem, to="dismissed", user=head, reason="noise")
+    with pytest.raises(LoopStateError):
+        change_status(session, problem=problem, to="open", user=head)
     # The database refuses a dismissal without a reason, whatever code path tries.
     problem.dismiss_reason = None
     session.add(problem)
@@ -223,16 +229,16 @@ def test_transitions_refused(world, people, session):
 def test_action_rules(world, people, session):
     t1, se = world.uni.terms["T1"], world.uni.units["CS-SE"]
     head, teacher = people["head_se"], people["teacher"]
-    problem = service.create_problem(
+    problem = create_problem(
         session, term=t1, unit=se, user=head, title="Labs", category="practice", severity="low"
     )
-    with pytest.raises(service.LoopValidationError) as err:
-        service.create_action(
+    with pytest.raises(LoopValidationError) as err:
+        create_action(
             session,
             problem=problem,
             user=head,
             today=TODAY,
-            data=service.ActionInput(
+            data=ActionInput(
                 title=" ",
                 owner_id=None,
                 due_date=TODAY - timedelta(days=1),
@@ -246,56 +252,54 @@ def test_action_rules(world, people, session):
         "plan_change",
         "plan_from_term_id",
     }
-    action = service.create_action(
+    action = create_action(
         session,
         problem=problem,
         user=head,
         today=TODAY,
-        data=service.ActionInput(title="Fix labs", owner_id=teacher.id, due_date=TODAY),
+        data=ActionInput(title="Fix labs", owner_id=teacher.id, due_date=TODAY),
     )
     # The owner may not change what, who or when; a stranger nothing.
-    with pytest.raises(service.LoopPermissionError):
-        service.update_action(
+    with pytest.raises(LoopPermissionError):
+        update_action(
             session,
             action=action,
             user=teacher,
-            data=service.ActionInput(title="Less", owner_id=teacher.id, due_date=TODAY),
+            data=ActionInput(title="Less", owner_id=teacher.id, due_date=TODAY),
             today=TODAY,
         )
-    with pytest.raises(service.LoopPermissionError):
-        service.update_action(
-            session, action=action, user=people["head_ai"], status="done", today=TODAY
-        )
-    service.update_action(session, action=action, user=teacher, status="cancelled", today=TODAY)
-    with pytest.raises(service.LoopStateError):
-        service.update_action(session, action=action, user=teacher, status="open", today=TODAY)
+    with pytest.raises(LoopPermissionError):
+        update_action(session, action=action, user=people["head_ai"], status="done", today=TODAY)
+    update_action(session, action=action, user=teacher, status="cancelled", today=TODAY)
+    with pytest.raises(LoopStateError):
+        update_action(session, action=action, user=teacher, status="open", today=TODAY)
     # Cancelled, not done: the problem is not resolved by it.
     assert problem.status == "in_progress"
     # Overdue: a live action due yesterday, in this unit only.
-    late = service.create_action(
+    late = create_action(
         session,
         problem=problem,
         user=head,
         today=TODAY - timedelta(days=5),
-        data=service.ActionInput(title="Late", owner_id=teacher.id, due_date=TODAY - timedelta(1)),
+        data=ActionInput(title="Late", owner_id=teacher.id, due_date=TODAY - timedelta(1)),
     )
-    assert [a.id for a in service.overdue_actions(session, today=TODAY, unit_id=se.id)] == [late.id]
-    assert service.overdue_actions(session, today=TODAY, unit_id=world.uni.units["MATH"].id) == []
+    assert [a.id for a in overdue_actions(session, today=TODAY, unit_id=se.id)] == [late.id]
+    assert overdue_actions(session, today=TODAY, unit_id=world.uni.units["MATH"].id) == []
 
 
 def test_proposals_pick_up_new_evidence_and_respect_dismissals(world, people, session):
     t1, se = world.uni.terms["T1"], world.uni.units["CS-SE"]
     head = people["head_se"]
-    service.propose_problems(session, term=t1, unit=se, user=head)
+    propose_problems(session, term=t1, unit=se, user=head)
     problem = session.exec(select(Problem).where(Problem.source_key == "flag:method")).one()
-    service.change_status(session, problem=problem, to="dismissed", user=head, reason="known")
+    change_status(session, problem=problem, to="dismissed", user=head, reason="known")
     # Drop one piece of evidence: the next proposal run adds it back, but no new problem.
     ev = session.exec(
         select(ProblemEvidence).where(ProblemEvidence.problem_id == problem.id)
     ).first()
     session.delete(ev)
     session.commit()
-    result = service.propose_problems(session, term=t1, unit=se, user=None)
+    result = propose_problems(session, term=t1, unit=se, user=None)
     assert (result.created, result.evidence_added) == (0, 1)
     assert problem.status == "dismissed"
 
@@ -314,22 +318,22 @@ def test_summary_counts_against_a_direct_count(world, people, session):
     ):
         unit = world.uni.units[code]
         admin = people["dean_math"] if code.startswith("MATH") else dean
-        p = service.create_problem(
+        p = create_problem(
             session, term=t1, unit=unit, user=admin, title=code, category="other", severity="low"
         )
         if status in ("resolved", "verified"):
-            service.change_status(session, problem=p, to="resolved", user=admin)
+            change_status(session, problem=p, to="resolved", user=admin)
         if status == "verified":
-            service.change_status(session, problem=p, to="verified", user=admin)
+            change_status(session, problem=p, to="verified", user=admin)
         made.append((code, status))
     session.commit()
-    got = service.summary(session, term_id=t1.id, unit_id=world.uni.units["CS"].id)
+    got = summary(session, term_id=t1.id, unit_id=world.uni.units["CS"].id)
     by = {c["code"]: c for c in got["children"]}
     assert (by["CS-SE"]["found"], by["CS-SE"]["resolved"], by["CS-SE"]["verified"]) == (2, 1, 0)
     assert (by["CS-AI"]["found"], by["CS-AI"]["resolved"], by["CS-AI"]["verified"]) == (1, 1, 1)
     assert got["own"]["found"] == 1  # the college's own problem
     assert got["total"]["found"] == sum(1 for c, _ in made if c.startswith("CS"))
-    school = service.summary(session, term_id=t1.id, unit_id=world.uni.units["U"].id)
+    school = summary(session, term_id=t1.id, unit_id=world.uni.units["U"].id)
     assert {c["code"]: c["found"] for c in school["children"]} == {"ART": 0, "CS": 4, "MATH": 1}
 
 
@@ -355,7 +359,7 @@ def test_visible_problem_ids_follow_the_tree(world, people, session):
     t1 = world.uni.terms["T1"]
     made = {}
     for code, user in (("CS-SE", "head_se"), ("CS-AI", "head_ai"), ("MATH-PURE", "dean_math")):
-        made[code] = service.create_problem(
+        made[code] = create_problem(
             session,
             term=t1,
             unit=world.uni.units[code],
@@ -367,7 +371,7 @@ def test_visible_problem_ids_follow_the_tree(world, people, session):
     session.commit()
 
     def seen(user: str) -> set[int]:
-        return set(session.exec(service.visible_problem_ids(people[user])).all())
+        return set(session.exec(visible_problem_ids(people[user])).all())
 
     assert seen("dean_cs") == {made["CS-SE"], made["CS-AI"]}
     assert seen("head_se") == {made["CS-SE"]}

@@ -7,8 +7,9 @@ from flask_babel import gettext
 from sqlmodel import select
 
 from evalsys.i18n import in_locale
-from evalsys.loop import service
 from evalsys.loop.models import CATEGORY_NAMES, STATUS_NAMES, Problem
+from evalsys.loop.problems import create_problem
+from evalsys.loop.proposals import propose_problems
 from evalsys.loop.report import report_section
 from tests.i18n.visible import data_words, foreign_words
 
@@ -22,9 +23,7 @@ def _zh(app, message: str, **values) -> str:
 
 
 def test_meeting_form_errors_in_chinese(world, people, session, client, auth, app):
-    service.propose_problems(
-        session, term=world.uni.terms["T1"], unit=world.uni.units["CS-SE"], user=None
-    )
+    propose_problems(session, term=world.uni.terms["T1"], unit=world.uni.units["CS-SE"], user=None)
     session.commit()
     auth.login("head_se")
     resp = client.post(
@@ -50,9 +49,7 @@ def test_meeting_form_errors_in_chinese(world, people, session, client, auth, ap
 def test_problem_list_names_codes_in_the_readers_language(
     world, people, session, client, auth, app
 ):
-    service.propose_problems(
-        session, term=world.uni.terms["T1"], unit=world.uni.units["CS-SE"], user=None
-    )
+    propose_problems(session, term=world.uni.terms["T1"], unit=world.uni.units["CS-SE"], user=None)
     session.commit()
     method = session.exec(select(Problem).where(Problem.source_key == "flag:method")).one()
     auth.login("head_se")
@@ -72,7 +69,7 @@ def test_problem_list_names_codes_in_the_readers_language(
 def test_report_section_follows_the_rendering_language(world, people, session, app):
     """reports/_part.html includes loop/_report_section.html outside any loop request:
     the codes are named by the app-wide loop_name global, in the locale being rendered."""
-    problem = service.create_problem(
+    problem = create_problem(
         session,
         term=world.uni.terms["T1"],
         unit=world.uni.units["CS-SE"],

@@ -14,8 +14,9 @@ from sqlmodel import select
 from evalsys.clock import local_today
 from evalsys.i18n import fmt_date, in_locale, localized
 from evalsys.loop import jobs as loop_jobs  # noqa: F401  (registers the jobs)
-from evalsys.loop import service
+from evalsys.loop.actions import ActionInput, create_action, update_action
 from evalsys.loop.models import ActionNotice
+from evalsys.loop.problems import create_problem
 from evalsys.scheduler import jobs as scheduler_jobs
 from tests.reports.test_delivery import smtp  # noqa: F401  (fixture)
 
@@ -32,7 +33,7 @@ def _run(app, job_id: str) -> str:
 
 def _action(session, world, people, app, *, due_in: int):
     today = local_today(app.config)
-    problem = service.create_problem(
+    problem = create_problem(
         session,
         term=world.uni.terms["T1"],
         unit=world.uni.units["CS-SE"],
@@ -41,12 +42,12 @@ def _action(session, world, people, app, *, due_in: int):
         category="practice",
         severity="medium",
     )
-    action = service.create_action(
+    action = create_action(
         session,
         problem=problem,
         user=people["head_se"],
         today=today,
-        data=service.ActionInput(
+        data=ActionInput(
             title="Rewrite the SE1 labs",
             owner_id=people["teacher"].id,
             due_date=today + timedelta(days=due_in),
@@ -82,12 +83,12 @@ def test_assignment_and_reminder_each_sent_once(world, people, session, app, smt
 
     # Reassigned: the new owner hears of it (once); the old one hears nothing more.
     today = local_today(app.config)
-    service.update_action(
+    update_action(
         session,
         action=action,
         user=people["head_se"],
         today=today,
-        data=service.ActionInput(
+        data=ActionInput(
             title=action.title, owner_id=people["dean_cs"].id, due_date=action.due_date
         ),
     )

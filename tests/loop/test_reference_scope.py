@@ -1,7 +1,7 @@
 """Every person, problem, meeting and course a loop form names is resolved within the unit.
 
 The people an action or a meeting may name are those the forms offer: active
-users with a role at, above or below the unit (:func:`service.people`). Anyone
+users with a role at, above or below the unit (:func:`scope.people`). Anyone
 else — a teacher of another college, a head of the sister department — is
 refused with a message on the field, the form comes back with what was typed,
 and nothing is stored; the service refuses alike, whoever calls it. A problem,
@@ -18,8 +18,12 @@ import pytest
 from sqlmodel import Session, func, select
 
 from evalsys.clock import local_today
-from evalsys.loop import service
+from evalsys.loop import scope
+from evalsys.loop.actions import ActionInput, create_action, update_action
+from evalsys.loop.meetings import create_meeting
 from evalsys.loop.models import Action, Meeting, MeetingAttendee, MeetingProblem, Problem
+from evalsys.loop.problems import create_problem
+from evalsys.loop.rules import LoopValidationError
 from evalsys.org.models import OrgUnit, Term
 
 T1 = "2025-2026-2"
@@ -35,7 +39,7 @@ def scene(world, people, factory, session: Session, app):
     uni = world.uni
     t1 = uni.terms["T1"]
     people["math_teacher"] = factory.user("teacher_math", "teacher@MATH-PURE", name=MATH_TEACHER)
-    cs = service.create_problem(
+    cs = create_problem(
         session,
         term=t1,
         unit=uni.units["CS-SE"],
@@ -44,7 +48,7 @@ def scene(world, people, factory, session: Session, app):
         category="method",
         severity="medium",
     )
-    math = service.create_problem(
+    math = create_problem(
         session,
         term=t1,
         unit=uni.units["MATH-PURE"],
@@ -53,7 +57,7 @@ def scene(world, people, factory, session: Session, app):
         category="method",
         severity="medium",
     )
-    meeting = service.create_meeting(
+    meeting = create_meeting(
         session,
         unit=uni.units["MATH"],
         term=t1,
@@ -140,17 +144,17 @@ def test_the_service_accepts_exactly_the_people_the_form_offers(
 ):
     cs = scene["cs"]
     person = people[who]
-    offered = {u.id for u in service.people(session, cs.unit_id)}
+    offered = {u.id for u in scope.people(session, cs.unit_id)}
     assert (person.id in offered) is allowed
-    data = service.ActionInput(title="x", owner_id=person.id, due_date=local_today(app.config))
+    data = ActionInput(title="x", owner_id=person.id, due_date=local_today(app.config))
     if allowed:
-        service.create_action(
+        create_action(
             session, problem=cs, user=people["dean_cs"], data=data, today=local_today(app.config)
         )
         session.rollback()
         return
-    with pytest.raises(service.LoopValidationError) as caught:
-        service.create_action(
+    with pytest.raises(LoopValidationError) as caught:
+        create_action(
             session, problem=cs, user=people["dean_cs"], data=data, today=local_today(app.config)
         )
     assert set(caught.value.errors) == {"owner_id"}
@@ -163,15 +167,13 @@ def test_an_inactive_person_is_refused_like_a_stranger(session, people, scene, a
     teacher.active = False
     session.add(teacher)
     session.commit()
-    assert teacher.id not in {u.id for u in service.people(session, scene["cs"].unit_id)}
-    with pytest.raises(service.LoopValidationError) as caught:
-        service.create_action(
+    assert teacher.id not in {u.id for u in scope.people(session, scene["cs"].unit_id)}
+    with pytest.raises(LoopValidationError) as caught:
+        create_action(
             session,
             problem=scene["cs"],
             user=people["dean_cs"],
-            data=service.ActionInput(
-                title="x", owner_id=teacher.id, due_date=local_today(app.config)
-            ),
+            data=ActionInput(title="x", owner_id=teacher.id, due_date=local_today(app.config)),
             today=local_today(app.config),
         )
     assert set(caught.value.errors) == {"owner_id"}
@@ -181,11 +183,11 @@ def test_changing_an_actions_owner_to_a_stranger_is_refused(
     client, auth, session, people, scene, app
 ):
     cs = scene["cs"]
-    action = service.create_action(
+    action = create_action(
         session,
         problem=cs,
         user=people["dean_cs"],
-        data=service.ActionInput(
+        data=ActionInput(
             title="Two questions per lecture",
             owner_id=people["teacher"].id,
             due_date=local_today(app.config) + timedelta(days=7),
@@ -211,12 +213,12 @@ def test_changing_an_actions_owner_to_a_stranger_is_refused(
     stored = session.get(Action, action.id)
     assert (stored.owner_id, stored.title) == (people["teacher"].id, "Two questions per lecture")
     # The service alone, as the CLI or any other caller would use it.
-    with pytest.raises(service.LoopValidationError) as caught:
-        service.update_action(
+    with pytest.raises(LoopValidationError) as caught:
+        update_action(
             session,
             action=stored,
             user=people["dean_cs"],
-            data=service.ActionInput(
+            data=ActionInput(
                 title="Three questions", owner_id=stranger.id, due_date=stored.due_date
             ),
             today=local_today(app.config),
@@ -256,7 +258,7 @@ def test_an_attendee_from_another_college_is_refused_and_nothing_is_stored(
         assert MATH_TEACHER not in page
         assert _counts(session) == before
     # The service alone, as the CLI or any other caller would use it.
-    with pytest.raises(service.LoopValidationError) as caught:
+    with pytest.raises(LoopValidationError) as caught:
         _create_meeting(session, people, scene, [ours.id, stranger.id])
     assert "attendees" in caught.value.errors
     session.rollback()
@@ -266,7 +268,7 @@ def test_an_attendee_from_another_college_is_refused_and_nothing_is_stored(
 def _create_meeting(session, people, scene, attendee_ids):
     unit = session.get(OrgUnit, scene["cs"].unit_id)
     term = session.get(Term, scene["cs"].term_id)
-    return service.create_meeting(
+    return create_meeting(
         session,
         unit=unit,
         term=term,
@@ -360,7 +362,7 @@ def test_merging_into_a_problem_of_another_college_looks_like_merging_into_none(
 ):
     cs, math = scene["cs"], scene["math"]
     # A second problem of the unit, so that the page offers a merge (and shows its errors).
-    service.create_problem(
+    create_problem(
         session,
         term=session.get(Term, cs.term_id),
         unit=session.get(OrgUnit, cs.unit_id),

@@ -8,8 +8,12 @@ import pytest
 from sqlmodel import func, select
 
 from evalsys.clock import local_today
-from evalsys.loop import service
+from evalsys.loop.actions import ActionInput, create_action
+from evalsys.loop.meetings import create_meeting
 from evalsys.loop.models import Action, Meeting, Problem
+from evalsys.loop.problems import change_status, create_problem
+from evalsys.loop.proposals import propose_problems
+from evalsys.loop.rules import LoopPermissionError
 from tests.loop.conftest import OBSERVER_WORDS
 
 T1 = "2025-2026-2"
@@ -21,9 +25,7 @@ def _method(session) -> Problem:
 
 
 def _propose(session, world, people) -> Problem:
-    service.propose_problems(
-        session, term=world.uni.terms["T1"], unit=world.uni.units["CS-SE"], user=None
-    )
+    propose_problems(session, term=world.uni.terms["T1"], unit=world.uni.units["CS-SE"], user=None)
     session.commit()
     return _method(session)
 
@@ -147,13 +149,13 @@ def test_scope_dean_of_another_college_sees_and_touches_nothing(
     world, people, session, client, auth, app
 ):
     method = _propose(session, world, people)
-    service.change_status(session, problem=method, to="open", user=people["head_se"])
-    action = service.create_action(
+    change_status(session, problem=method, to="open", user=people["head_se"])
+    action = create_action(
         session,
         problem=method,
         user=people["head_se"],
         today=local_today(app.config),
-        data=service.ActionInput(
+        data=ActionInput(
             title="x", owner_id=people["teacher"].id, due_date=local_today(app.config)
         ),
     )
@@ -187,8 +189,8 @@ def test_scope_dean_of_another_college_sees_and_touches_nothing(
     resp = client.post(f"/loop/problems/{method.id}/status", data={"to": "resolved"})
     assert resp.status_code == 403
     # And the service refuses alike, whatever calls it.
-    with pytest.raises(service.LoopPermissionError):
-        service.change_status(session, problem=method, to="resolved", user=people["dean_math"])
+    with pytest.raises(LoopPermissionError):
+        change_status(session, problem=method, to="resolved", user=people["dean_math"])
 
 
 def test_forms_refuse_a_post_without_csrf_token(world, people, session, client, auth, app):
@@ -221,7 +223,7 @@ def test_problem_list_query_count_does_not_grow_with_problems(
     before = count()
     session.rollback()  # drop the read snapshot taken before the app's writes
     for i in range(15):
-        service.create_problem(
+        create_problem(
             session,
             term=world.uni.terms["T1"],
             unit=world.uni.units["CS-AI"],
@@ -232,6 +234,79 @@ def test_problem_list_query_count_does_not_grow_with_problems(
         )
     session.commit()
     assert count() == before
+
+
+def test_problem_meeting_and_action_pages_query_counts_do_not_grow(
+    world, people, session, client, auth, app, queries
+):
+    """Each page reads what hangs on its object in a fixed number of queries (the owners of
+    a problem's actions with them, not one by one), for a manager and for an owner alike."""
+    method = _propose(session, world, people)
+    change_status(session, problem=method, to="open", user=people["head_se"])
+    today = local_today(app.config)
+    head, teacher = people["head_se"], people["teacher"]
+
+    def act(i: int, owner) -> Action:
+        return create_action(
+            session,
+            problem=method,
+            user=head,
+            today=today,
+            data=ActionInput(
+                title=f"step {i}", owner_id=owner.id, due_date=today + timedelta(days=i)
+            ),
+        )
+
+    first = act(0, teacher)
+    meeting = create_meeting(
+        session,
+        unit=world.uni.units["CS-SE"],
+        term=world.uni.terms["T1"],
+        user=head,
+        held_on=today,
+        title="方法研讨",
+        decisions="Peer observation",
+        attendee_ids=[teacher.id],
+        problem_ids=[method.id],
+    )
+    session.commit()
+    pages = {
+        "head_se": [
+            f"/loop/problems/{method.id}",
+            f"/loop/meetings/{meeting.id}",
+            f"/loop/actions/{first.id}",
+            f"/loop/problems/{method.id}/actions/new",
+        ],
+        "teacher_se": [f"/loop/problems/{method.id}", f"/loop/actions/{first.id}", "/loop/mine"],
+    }
+
+    def counts() -> dict[str, int]:
+        out = {}
+        for username, urls in pages.items():
+            auth.login(username)
+            out |= {f"{username} {url}": queries.page(client, url) for url in urls}
+            auth.logout()
+        return out
+
+    before = counts()
+    session.rollback()  # drop the read snapshot taken before the app's writes
+    # Another owner too (not the head: owning an action spares the head the scope check).
+    for i, owner in enumerate([teacher, people["dean_cs"], teacher, people["dean_cs"]]):
+        act(i + 1, owner)
+    for i in range(3):
+        create_meeting(
+            session,
+            unit=world.uni.units["CS-SE"],
+            term=world.uni.terms["T1"],
+            user=head,
+            held_on=today,
+            title=f"跟进 {i}",
+            decisions="More",
+            attendee_ids=[teacher.id, head.id],
+            problem_ids=[method.id],
+        )
+    session.commit()
+    assert counts() == before
 
 
 def test_unit_page_links_to_its_problems_for_those_who_may_read_them(world, people, client, auth):

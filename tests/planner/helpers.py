@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from evalsys.accounts.models import User
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.models import Feedback
-from evalsys.feedback.service import submit_feedback
+from evalsys.feedback.writes import submit_feedback
 from evalsys.org.models import Section
 from evalsys.planner.models import Assignment
 from tests.feedback.conftest import full_scores

@@ -9,8 +9,9 @@ from sqlmodel import Session, select
 
 from evalsys import signals
 from evalsys.feedback.models import Feedback
-from evalsys.feedback.service import input_from_feedback, update_feedback, withdraw_feedback
+from evalsys.feedback.reads import input_from_feedback
 from evalsys.feedback.vocab import RevisionAction
+from evalsys.feedback.writes import update_feedback, withdraw_feedback
 from evalsys.org.models import Section
 from evalsys.planner import link, weeks
 from evalsys.planner.draw import draw_week

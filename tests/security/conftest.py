@@ -23,8 +23,10 @@ from evalsys.api import tokens
 from evalsys.feedback import rubrics
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.models import Feedback
-from evalsys.feedback.service import submit_feedback
-from evalsys.loop import service as loop
+from evalsys.feedback.writes import submit_feedback
+from evalsys.loop.actions import ActionInput, create_action
+from evalsys.loop.meetings import create_meeting
+from evalsys.loop.problems import create_problem
 from evalsys.org.models import OrgUnit, Section, Term
 from evalsys.reports.models import Report
 from tests.factories import Factory
@@ -170,7 +172,7 @@ def _loop_objects(session: Session, world: SecurityWorld, units: dict, math_teac
         (units["MATH-PURE"], math_teacher, f" {OUTSIDE}"),
     ):
         made = [
-            loop.create_problem(
+            create_problem(
                 session,
                 term=world.term,
                 unit=unit,
@@ -182,7 +184,7 @@ def _loop_objects(session: Session, world: SecurityWorld, units: dict, math_teac
             )
             for title in ("互动偏少", "板书不清")
         ]
-        meeting = loop.create_meeting(
+        meeting = create_meeting(
             session,
             unit=unit,
             term=world.term,
@@ -193,12 +195,12 @@ def _loop_objects(session: Session, world: SecurityWorld, units: dict, math_teac
             attendee_ids=[owner.id],
             problem_ids=[made[0].id],  # type: ignore[list-item]
         )
-        action = loop.create_action(
+        action = create_action(
             session,
             problem=made[0],
             user=root,
             today=VISIT,
-            data=loop.ActionInput(
+            data=ActionInput(
                 title=f"Two questions per lecture{mark}",
                 owner_id=owner.id,
                 due_date=VISIT + timedelta(days=30),

@@ -307,7 +307,7 @@ def test_the_guard_can_fail(app: Flask, sworld: SecurityWorld):
 
     with app.app_context():
         from evalsys.db import get_session
-        from evalsys.feedback.service import submit_feedback
+        from evalsys.feedback.writes import submit_feedback
 
         session = get_session()
         submit_feedback(

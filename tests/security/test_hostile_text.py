@@ -25,7 +25,7 @@ from evalsys.aggregation import service as aggregation
 from evalsys.feedback import rubrics
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.models import Feedback
-from evalsys.feedback.service import submit_feedback
+from evalsys.feedback.writes import submit_feedback
 from evalsys.security.csvsafe import FORMULA_START, neutralise
 from tests.factories import Factory
 

@@ -1,4 +1,7 @@
-"""Feedback service: check, store, edit and withdraw feedback records; teacher responses.
+"""Changing feedback records: store a new one (a draft, or submitted), save a draft again,
+submit it, edit it within the author's window, withdraw it (or discard a draft); teacher
+responses. Reading records back is :mod:`evalsys.feedback.reads`, what the forms offer
+:mod:`evalsys.feedback.choices`.
 
 Plain functions taking ``session`` as a keyword, used alike by the forms, the
 JSON API, the CSV import, the CLI and tests. They flush but never commit: the
@@ -10,49 +13,37 @@ form can show each message next to its field and an API can answer 422 with the
 whole list. Scope is refused with :class:`FeedbackPermissionError` (403), a
 record's state (withdrawn, edit window closed) with :class:`FeedbackStateError`.
 An idempotency key reused for another request is :class:`IdempotencyKeyReused`
-(:mod:`evalsys.feedback.idempotency`).
+(:mod:`evalsys.feedback.idempotency`). Who may read a record is
+:func:`evalsys.accounts.access.feedback_visible_to`; that only its author changes it is
+checked again here (:func:`can_change`), with the edit window, for every caller.
+Each change records a revision and announces itself with
+:data:`evalsys.signals.feedback_changed`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, delete, func, or_
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from evalsys import signals
-from evalsys.accounts.access import (
-    ROLE_PERMS,
-    Perm,
-    feedback_authored_by,
-    feedback_reviewed_by,
-    feedback_taught_to,
-    scope_ids,
-)
-from evalsys.accounts.models import Role, RoleGrant, User
+from evalsys.accounts.models import User
 from evalsys.clock import utcnow
-from evalsys.feedback.checks import (
-    SUBMIT_PERM,
-    CheckedFeedback,
-    check_feedback,
-    compute_overall_score,
-)
+from evalsys.feedback.checks import CheckedFeedback, check_feedback
 from evalsys.feedback.idempotency import (
-    IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     bounded_lock_wait,
     digests_match,
 )
 from evalsys.feedback.inputs import (
-    COUNT_FIELDS,
-    TEXT_FIELDS,
+    INPUT_COLUMNS,
     FeedbackError,
     FeedbackInput,
     FeedbackPermissionError,
@@ -67,66 +58,15 @@ from evalsys.feedback.models import (
     FeedbackRevision,
     FeedbackScore,
     Rubric,
-    RubricItem,
     TeacherResponse,
 )
-from evalsys.feedback.rows import FeedbackRow, count_feedback, feedback_rows
-from evalsys.feedback.rubrics import current_rubric
-from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus, RevisionAction
-from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
-from evalsys.pagination import Page, clamp_page
+from evalsys.feedback.reads import feedback_scores
+from evalsys.feedback.vocab import FeedbackStatus, RevisionAction
+from evalsys.org.models import Section
 from evalsys.validation import text_problem
-
-__all__ = [
-    "DEFAULT_EDIT_WINDOW",
-    "CheckedFeedback",
-    "FeedbackFilters",
-    "GroupChoice",
-    "IdempotencyKeyInFlight",
-    "IdempotencyKeyReused",
-    "SectionChoice",
-    "Submitted",
-    "FeedbackError",
-    "FeedbackInput",
-    "FeedbackPermissionError",
-    "FeedbackStateError",
-    "FeedbackValidationError",
-    "add_teacher_response",
-    "can_change",
-    "check_feedback",
-    "compute_overall_score",
-    "current_rubric",
-    "edit_deadline",
-    "edit_window_from_config",
-    "feedback_by_observer",
-    "feedback_in_scope",
-    "feedback_on_teacher",
-    "feedback_scores",
-    "group_choices",
-    "input_from_feedback",
-    "open_terms",
-    "responses_for",
-    "revisions",
-    "section_choices",
-    "submit_feedback",
-    "submit_or_replay",
-    "submittable_kinds",
-    "update_feedback",
-    "withdraw_feedback",
-]
 
 DEFAULT_EDIT_WINDOW = timedelta(hours=72)
 
-#: The columns of :class:`Feedback` that come from the input (``date`` is stored as visit_date).
-INPUT_COLUMNS = (
-    "visit_date",
-    "announced",
-    "observer_level",
-    "meeting_format",
-    *COUNT_FIELDS,
-    "overall_grade",
-    *TEXT_FIELDS,
-)
 #: The columns compared and recorded when a record changes.
 TRACKED_COLUMNS = ("section_id", "group_id", *INPUT_COLUMNS, "overall_score")
 
@@ -217,15 +157,17 @@ def submit_or_replay(
             )
         if (problem := text_problem(key)) is not None:
             raise FeedbackValidationError([("idempotency_key", problem)])
-        existing = _find_by_key(session, observer.id, key)  # type: ignore[arg-type]
+        assert observer.id is not None  # a stored user
+        existing = _find_by_key(session, observer.id, key)
         if existing is not None:
             return _replay(existing, request_digest)
     checked = check_feedback(
         session, user=user, data=data, draft=draft, observer=observer, today=today
     )
+    assert checked.rubric.id is not None  # the current rubric, a stored row
     feedback = Feedback(
         kind=checked.kind,
-        rubric_id=checked.rubric.id,  # type: ignore[arg-type]
+        rubric_id=checked.rubric.id,
         term_id=checked.term_id,
         section_id=checked.section_id,
         group_id=checked.group_id,
@@ -242,8 +184,9 @@ def submit_or_replay(
     stored = _insert_once(session, feedback, key, in_flight_wait)
     if stored is not feedback:
         return _replay(stored, request_digest)
+    assert feedback.id is not None  # flushed by _insert_once
     for item_id, value in checked.scores.items():
-        session.add(FeedbackScore(feedback_id=feedback.id, item_id=item_id, value=value))  # type: ignore[arg-type]
+        session.add(FeedbackScore(feedback_id=feedback.id, item_id=item_id, value=value))
     after = _tracked(feedback, _scores_by_code(checked))
     _record(
         session,
@@ -260,7 +203,8 @@ def submit_or_replay(
 
 def _replay(existing: Feedback, request_digest: str | None) -> Submitted:
     if not digests_match(existing.idempotency_digest, request_digest):
-        raise IdempotencyKeyReused(existing.id, existing.status)  # type: ignore[arg-type]
+        assert existing.id is not None  # a stored row
+        raise IdempotencyKeyReused(existing.id, existing.status)
     return Submitted(existing, replayed=True)
 
 
@@ -342,6 +286,7 @@ def update_feedback(
     """
     now = now or utcnow()
     _check_may_change(feedback, user, edit_window, now)
+    assert feedback.id is not None  # a stored record
     if data.kind != feedback.kind:
         raise FeedbackValidationError(
             [("kind", _l("a %(kind)s record stays %(kind)s", kind=feedback.kind))]
@@ -350,7 +295,7 @@ def update_feedback(
         raise FeedbackStateError(_l("a submitted record cannot go back to being a draft"))
     rubric = session.get(Rubric, feedback.rubric_id)
     checked = check_feedback(session, user=user, data=data, draft=draft, rubric=rubric, today=today)
-    before = _tracked(feedback, feedback_scores(session, feedback.id))  # type: ignore[arg-type]
+    before = _tracked(feedback, feedback_scores(session, feedback.id))
     submitting = feedback.status == FeedbackStatus.DRAFT and not draft
 
     for name, value in checked.columns.items():
@@ -366,10 +311,10 @@ def update_feedback(
         return feedback
 
     if any(name.startswith("scores.") for name in changes):
-        session.exec(delete(FeedbackScore).where(col(FeedbackScore.feedback_id) == feedback.id))  # type: ignore[call-overload]
+        session.exec(delete(FeedbackScore).where(col(FeedbackScore.feedback_id) == feedback.id))
         session.flush()
         for item_id, value in checked.scores.items():
-            session.add(FeedbackScore(feedback_id=feedback.id, item_id=item_id, value=value))  # type: ignore[arg-type]
+            session.add(FeedbackScore(feedback_id=feedback.id, item_id=item_id, value=value))
     action = RevisionAction.EDIT
     if submitting:
         action = RevisionAction.SUBMIT
@@ -478,9 +423,10 @@ def _record(
     changes: dict[str, Any],
     now: datetime,
 ) -> None:
+    assert feedback.id is not None  # stored, or flushed before its first revision
     session.add(
         FeedbackRevision(
-            feedback_id=feedback.id,  # type: ignore[arg-type]
+            feedback_id=feedback.id,
             at=now,
             user_id=user.id,
             action=action.value,
@@ -489,46 +435,6 @@ def _record(
     )
     # Listeners (the spot-check planner) keep their own records in step, in this transaction.
     signals.feedback_changed.send(feedback, session=session, action=action)
-
-
-# --- reading ----------------------------------------------------------------------------
-
-
-def feedback_scores(session: Session, feedback_id: int) -> dict[str, float]:
-    """The record's scores by item code."""
-    stmt = (
-        select(RubricItem.code, FeedbackScore.value)
-        .join(RubricItem, col(RubricItem.id) == FeedbackScore.item_id)
-        .where(FeedbackScore.feedback_id == feedback_id)
-        .order_by(col(RubricItem.position))
-    )
-    return {code: value for code, value in session.exec(stmt).all()}
-
-
-def revisions(session: Session, feedback_id: int) -> list[FeedbackRevision]:
-    stmt = (
-        select(FeedbackRevision)
-        .where(FeedbackRevision.feedback_id == feedback_id)
-        .order_by(col(FeedbackRevision.at), col(FeedbackRevision.id))
-    )
-    return list(session.exec(stmt).all())
-
-
-def input_from_feedback(session: Session, feedback: Feedback) -> FeedbackInput:
-    """The stored record as input again: what an edit form starts from."""
-    section = session.get(Section, feedback.section_id) if feedback.section_id else None
-    group = session.get(TutorGroup, feedback.group_id) if feedback.group_id else None
-    data = FeedbackInput(
-        kind=feedback.kind,
-        section=section.code if section else None,
-        group=group.code if group else None,
-        date=feedback.visit_date,
-        scores=dict(feedback_scores(session, feedback.id)),  # type: ignore[arg-type]
-    )
-    for name in INPUT_COLUMNS:
-        if name != "visit_date":
-            setattr(data, name, getattr(feedback, name))
-    return data
 
 
 # --- teacher responses ------------------------------------------------------------------
@@ -553,273 +459,13 @@ def add_teacher_response(
         raise FeedbackValidationError([("text", _l("required: the text of your response"))])
     if len(cleaned) > RESPONSE_LIMIT:
         raise FeedbackValidationError([("text", _too_long(len(cleaned), RESPONSE_LIMIT))])
+    assert feedback.id is not None and user.id is not None  # stored rows
     response = TeacherResponse(
-        feedback_id=feedback.id,  # type: ignore[arg-type]
-        teacher_id=user.id,  # type: ignore[arg-type]
+        feedback_id=feedback.id,
+        teacher_id=user.id,
         text=cleaned,
         created_at=now or utcnow(),
     )
     session.add(response)
     session.flush()
     return response
-
-
-# --- who may do what, for pages --------------------------------------------------------
-
-
-def submittable_kinds(session: Session, *, user: User) -> list[str]:
-    """The kinds of feedback the user may record at all (which forms to offer).
-
-    The same rules as :func:`check_feedback`'s scope check, asked without a
-    target: a grant carrying the kind's permission somewhere; for tutor-group
-    reports a tutor role or a group the user tutors; an admin grant for all.
-    Whether one particular section or group is allowed is still checked on submit.
-    """
-    roles = {
-        Role(r) for r in session.exec(select(RoleGrant.role).where(RoleGrant.user_id == user.id))
-    }
-    perms: set[Perm] = set().union(*(ROLE_PERMS[r] for r in roles))
-    kinds = [kind.value for kind, perm in SUBMIT_PERM.items() if perm in perms]
-    tutors_a_group = session.exec(
-        select(TutorGroup.id).where(TutorGroup.tutor_id == user.id).limit(1)
-    ).first()
-    if Perm.MANAGE in perms or Role.TUTOR in roles or tutors_a_group is not None:
-        kinds.append(FeedbackKind.TUTOR_GROUP.value)
-    return kinds
-
-
-# --- what a form offers to choose from --------------------------------------------------
-
-#: A term stays open for new records this long after its last day: visits of the
-#: last weeks are often written up after the term ends.
-OPEN_TERM_GRACE = timedelta(days=30)
-
-
-def open_terms(session: Session, *, today: date) -> list[Term]:
-    """Terms a new record can be about: begun, and not ended more than the grace ago."""
-    stmt = (
-        select(Term)
-        .where(Term.start_date <= today, Term.end_date >= today - OPEN_TERM_GRACE)
-        .order_by(col(Term.start_date).desc())
-    )
-    return list(session.exec(stmt).all())
-
-
-@dataclass(frozen=True)
-class SectionChoice:
-    code: str
-    course_title: str
-    teacher_name: str | None
-    term_code: str
-    enrolled: int
-
-    @property
-    def label(self) -> str:
-        """``CODE — course title — teacher``: what a search box shows and accepts."""
-        return " — ".join((self.code, self.course_title, self.teacher_name or "—"))
-
-
-def section_choices(
-    session: Session,
-    *,
-    user: User,
-    kind: str,
-    today: date,
-    query: str | None = None,
-    limit: int = 500,
-    offset: int = 0,
-) -> tuple[list[SectionChoice], int]:
-    """Sections of the open terms the user may record ``kind`` on, and how many match.
-
-    Scope as in :func:`check_feedback`: the kind's permission on the course's
-    department, and never one's own section. ``query`` matches the section
-    code, the course title or the teacher's name, ignoring case.
-    """
-    perm = SUBMIT_PERM[FeedbackKind(kind)]
-    course_ids = select(Course.id).where(col(Course.department_id).in_(scope_ids(user, perm)))
-    term_ids = [t.id for t in open_terms(session, today=today)]
-    teacher = aliased(User, name="teacher")
-    conditions = [
-        col(Section.course_id).in_(course_ids),
-        col(Section.term_id).in_(term_ids),
-        or_(col(Section.teacher_id).is_(None), col(Section.teacher_id) != user.id),
-    ]
-    text = clean(query)
-    if text is not None:
-        needle = text.lower()
-        conditions.append(
-            or_(
-                func.lower(Section.code).contains(needle, autoescape=True),
-                func.lower(Course.title).contains(needle, autoescape=True),
-                func.lower(teacher.name).contains(needle, autoescape=True),
-                func.lower(teacher.username).contains(needle, autoescape=True),
-            )
-        )
-    base = (
-        select(Section.code, Course.title, teacher.name, Term.code, Section.enrolled)
-        .join(Course, col(Course.id) == Section.course_id)
-        .join(Term, col(Term.id) == Section.term_id)
-        .outerjoin(teacher, col(teacher.id) == Section.teacher_id)
-        .where(*conditions)
-    )
-    total = session.exec(select(func.count()).select_from(base.subquery())).one()
-    rows = session.exec(base.order_by(col(Section.code)).limit(limit).offset(offset)).all()
-    return [SectionChoice(*row) for row in rows], total
-
-
-@dataclass(frozen=True)
-class GroupChoice:
-    code: str
-    name: str
-    term_code: str
-    size: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} ({self.code})"
-
-
-def group_choices(session: Session, *, user: User, today: date) -> list[GroupChoice]:
-    """Tutor groups of the open terms the user may report on: their own (admins: their units')."""
-    term_ids = [t.id for t in open_terms(session, today=today)]
-    stmt = (
-        select(TutorGroup.code, TutorGroup.name, Term.code, TutorGroup.size)
-        .join(Term, col(Term.id) == TutorGroup.term_id)
-        .where(
-            col(TutorGroup.term_id).in_(term_ids),
-            or_(
-                TutorGroup.tutor_id == user.id,
-                col(TutorGroup.department_id).in_(scope_ids(user, Perm.MANAGE)),
-            ),
-        )
-        .order_by(col(Term.start_date).desc(), col(TutorGroup.code))
-    )
-    return [GroupChoice(*row) for row in session.exec(stmt).all()]
-
-
-# --- lists of records -------------------------------------------------------------------
-
-
-@dataclass
-class FeedbackFilters:
-    """The filters of the reviewers' list; None means "any"."""
-
-    term: str | None = None  # term code
-    unit: str | None = None  # unit code: records of that unit and below
-    kind: str | None = None
-    teacher: str | None = None  # part of the section teacher's name or username
-    score_min: float | None = None
-    score_max: float | None = None
-
-
-def _page_of_rows(
-    session: Session,
-    conditions: Sequence[Any],
-    order: Sequence[Any],
-    page: int,
-    per_page: int,
-) -> Page[FeedbackRow]:
-    """Two queries whatever the page size: the count, then the page's rows with their joins."""
-    total = count_feedback(session, conditions)
-    page = clamp_page(page, total, per_page)
-    rows = feedback_rows(
-        session,
-        conditions,
-        order=[*order, col(Feedback.id).desc()],
-        limit=per_page,
-        offset=(page - 1) * per_page,
-    )
-    return Page(rows, page, per_page, total)
-
-
-def feedback_in_scope(
-    session: Session,
-    *,
-    user: User,
-    filters: FeedbackFilters | None = None,
-    page: int = 1,
-    per_page: int = 25,
-) -> Page[FeedbackRow]:
-    """Submitted records of the departments where the user has ``VIEW_FEEDBACK``, filtered.
-
-    Every filter is a condition on the feedback row itself (subqueries for unit
-    and teacher), so the count and the page run the same plain query.
-    """
-    conditions = scope_conditions(user, filters)
-    order = [col(Feedback.visit_date).desc()]
-    return _page_of_rows(session, conditions, order, page, per_page)
-
-
-def scope_conditions(user: User | None, filters: FeedbackFilters | None = None) -> list[Any]:
-    """The conditions on submitted feedback for a list or an export.
-
-    ``user`` None is the whole school (the command line, run by whoever runs the server).
-    """
-    f = filters or FeedbackFilters()
-    conditions: list[Any] = [Feedback.status == FeedbackStatus.SUBMITTED]
-    if user is not None:
-        conditions.append(feedback_reviewed_by(user))
-    if f.term:
-        conditions.append(col(Feedback.term_id).in_(select(Term.id).where(Term.code == f.term)))
-    if f.unit:
-        below = (
-            select(OrgUnitClosure.descendant_id)
-            .join(OrgUnit, col(OrgUnit.id) == OrgUnitClosure.ancestor_id)
-            .where(OrgUnit.code == f.unit)
-        )
-        conditions.append(col(Feedback.department_id).in_(below))
-    if f.kind:
-        conditions.append(Feedback.kind == f.kind)
-    if f.teacher:
-        needle = f.teacher.strip().lower()
-        taught = (
-            select(Section.id)
-            .join(User, col(User.id) == Section.teacher_id)
-            .where(
-                or_(
-                    func.lower(User.name).contains(needle, autoescape=True),
-                    func.lower(User.username).contains(needle, autoescape=True),
-                )
-            )
-        )
-        conditions.append(col(Feedback.section_id).in_(taught))
-    if f.score_min is not None:
-        conditions.append(col(Feedback.overall_score) >= f.score_min)
-    if f.score_max is not None:
-        conditions.append(col(Feedback.overall_score) <= f.score_max)
-    return conditions
-
-
-def feedback_by_observer(
-    session: Session, *, user: User, page: int = 1, per_page: int = 25
-) -> Page[FeedbackRow]:
-    """The user's own records, drafts first (they wait to be finished), newest visit first."""
-    conditions = [feedback_authored_by(user)]
-    drafts_first = case((Feedback.status == FeedbackStatus.DRAFT, 0), else_=1)
-    order = [drafts_first, col(Feedback.visit_date).desc()]
-    return _page_of_rows(session, conditions, order, page, per_page)
-
-
-def feedback_on_teacher(
-    session: Session, *, user: User, page: int = 1, per_page: int = 25
-) -> Page[FeedbackRow]:
-    """Submitted records on the sections the user teaches, newest visit first."""
-    conditions = [Feedback.status == FeedbackStatus.SUBMITTED, feedback_taught_to(user)]
-    return _page_of_rows(session, conditions, [col(Feedback.visit_date).desc()], page, per_page)
-
-
-def responses_for(
-    session: Session, feedback_ids: Sequence[int]
-) -> dict[int, list[TeacherResponse]]:
-    """Teacher responses of several records in one query, oldest first."""
-    if not feedback_ids:
-        return {}
-    stmt = (
-        select(TeacherResponse)
-        .where(col(TeacherResponse.feedback_id).in_(list(feedback_ids)))
-        .order_by(col(TeacherResponse.created_at), col(TeacherResponse.id))
-    )
-    out: dict[int, list[TeacherResponse]] = {}
-    for response in session.exec(stmt).all():
-        out.setdefault(response.feedback_id, []).append(response)
-    return out
