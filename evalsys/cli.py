@@ -63,6 +63,7 @@ main.add_command(routes_command)
 
 def _add_area_commands() -> None:
     """Each area keeps its commands beside its code; they are gathered here."""
+    from evalsys.accounts import cli as accounts_cli
     from evalsys.aggregation import cli as aggregation_cli
     from evalsys.api.cli import create_token_cmd, token_cli
     from evalsys.feedback.cli import export_feedback_cmd, rubric_cli
@@ -83,6 +84,7 @@ def _add_area_commands() -> None:
     from evalsys.planner import cli as planner_cli
 
     for command in (
+        *accounts_cli.COMMANDS,
         *i18n_cli.COMMANDS,
         *loop_cli.COMMANDS,
         *planner_cli.COMMANDS,
@@ -174,15 +176,22 @@ def create_user_cmd(username: str, name: str, email: str | None, roles: tuple[st
 @main.command("set-password")
 @click.argument("username")
 def set_password_cmd(username: str) -> None:
-    """Set a password, read from standard input (never from an argument or the history)."""
+    """Set a password, read from standard input (never from an argument or the history).
+
+    The password policy applies: at least 10 characters, not one of the 10,000 most
+    common passwords, not containing the username, name or email address.
+    """
     from evalsys.accounts import service
 
     if sys.stdin.isatty():
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
     else:
         password = sys.stdin.readline().rstrip("\r\n")
+    from evalsys.i18n import in_locale
+
     try:
-        with session_scope() as session:
+        # The CLI speaks English: the policy's refusal too.
+        with in_locale("en"), session_scope() as session:
             user = service.get_user(session, username)
             if user is None:
                 raise service.AccountError(f"no user '{username}'")

@@ -92,6 +92,21 @@ class Defaults:
     LOGIN_MAX_FAILURES_PER_ADDRESS = 20
     #: The sliding window over which failed logins are counted, in seconds.
     LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
+    #: The site's address as its users reach it (https://evalsys.example.edu), for the links
+    #: in account emails (invitations, password resets). Never taken from a request's Host
+    #: header, which a client chooses. Empty: LOOP_BASE_URL; both empty: no such emails.
+    BASE_URL = ""
+    #: Days an invitation's set-password link works (until it is used, or a password set).
+    INVITATION_MAX_AGE_DAYS = 14
+    #: Minutes a password-reset link works (until it is used, or the password changed).
+    PASSWORD_RESET_MAX_AGE_MINUTES = 60
+    #: "Forgot password" requests within LOGIN_FAILURE_WINDOW_SECONDS for one email address
+    #: (known or not) before more are refused (429)...
+    PASSWORD_RESET_MAX_PER_EMAIL = 3
+    #: ...and from one client address.
+    PASSWORD_RESET_MAX_PER_ADDRESS = 20
+    #: An invitation or reset email failing this many times is given up.
+    ACCOUNT_MAIL_MAX_ATTEMPTS = 5
     #: Replace (a value) or drop (an empty value) response security headers, by header name.
     SECURITY_HEADERS: dict[str, str] = {}
     #: Audit events per page on /admin/audit.

@@ -93,6 +93,8 @@ def init_app(app: Flask) -> None:
     headers.init_app(app)
     bodies.init_app(app)
 
+    # The password pages add their routes to the accounts blueprint when imported.
+    from evalsys.accounts import views_passwords  # noqa: F401
     from evalsys.accounts.views import bp as accounts_bp
     from evalsys.api.views import bp as api_bp
 

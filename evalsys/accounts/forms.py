@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
+from evalsys.accounts.policy import MAX_LENGTH
 from evalsys.validation import SafeForm
 
 
@@ -14,3 +15,39 @@ class LoginForm(SafeForm):
 
 class LogoutForm(SafeForm):
     """Empty: logging out is a POST with a CSRF token, so no link can log a user out."""
+
+
+class NewPasswordForm(SafeForm):
+    """A new password, typed twice. The policy (``accounts.policy``) is the service's: its
+    refusal is shown beside ``password``."""
+
+    password = PasswordField(
+        _l("New password"), validators=[DataRequired(), Length(max=MAX_LENGTH)]
+    )
+    confirm = PasswordField(
+        _l("New password, again"),
+        validators=[
+            DataRequired(),
+            EqualTo("password", message=_l("The two passwords are not the same.")),
+        ],
+    )
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current = PasswordField(
+        _l("Current password"), validators=[DataRequired(), Length(max=MAX_LENGTH)]
+    )
+
+
+class ForgotPasswordForm(SafeForm):
+    email = StringField(
+        _l("Email address"),
+        validators=[
+            DataRequired(),
+            Length(max=254),
+            Regexp(
+                r"^[^@\s]+@[^@\s]+$",
+                message=_l("Enter an email address like name@example.edu."),
+            ),
+        ],
+    )

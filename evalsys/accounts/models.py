@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from evalsys import db as _db  # noqa: F401  (naming convention first)
@@ -106,6 +106,58 @@ class UserSession(SQLModel, table=True):
     last_seen_at: datetime = Field(default_factory=utcnow)
     ended_at: datetime | None = None
     end_reason: str | None = Field(default=None, max_length=20)
+
+
+def _one_of(column: str, enum: type[StrEnum]) -> str:
+    return f"{column} IN (" + ", ".join(f"'{v.value}'" for v in enum) + ")"
+
+
+class MailKind(StrEnum):
+    """What an account email carries: a set-password link for a new account, or for a reset."""
+
+    INVITE = "invite"
+    RESET = "reset"
+
+
+class MailStatus(StrEnum):
+    PENDING = "pending"
+    #: Claimed by a sender: no other sender touches it (until it is taken for dead).
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    GAVE_UP = "gave_up"
+    #: Not sent, and never will be: when its turn came, the account was switched off, its
+    #: email address had changed, or (an invitation) it had a password already.
+    DROPPED = "dropped"
+
+
+class AccountMail(SQLModel, table=True):
+    """One email with a set-password link, queued, then sent and retried like the others.
+
+    The link is not stored: it is signed when the email is sent (``accounts.links``), so
+    the table holds nothing that opens an account. ``email`` is the address it was queued
+    for; if the user's address changed since, the email is dropped, not sent to the old one.
+    """
+
+    __tablename__ = "account_mail"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", MailKind), name="kind"),
+        CheckConstraint(_one_of("status", MailStatus), name="status"),
+        CheckConstraint("attempts >= 0", name="attempts_nonneg"),
+        Index("ix_account_mail_status", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=20)
+    email: str = Field(max_length=254)
+    status: str = Field(default=MailStatus.PENDING.value, max_length=20)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = Field(default_factory=utcnow)
+    #: When a sender claimed it last; a claim this old is taken for a dead sender's.
+    claimed_at: datetime | None = None
+    sent_at: datetime | None = None
 
 
 class AuditEvent(SQLModel, table=True):

@@ -6,15 +6,15 @@ Plain functions taking a session, used alike by views, the CLI, the importer and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
+from sqlalchemy import update
 from sqlmodel import Session, col, delete, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from evalsys.accounts import sessions
+from evalsys.accounts import policy, sessions
 from evalsys.accounts.models import ROLE_VALUES, AuditEvent, RoleGrant, SessionEnd, User
 from evalsys.org.models import OrgUnit
-
-MIN_PASSWORD_LENGTH = 8
 
 # A hash of a random string, checked when the username is unknown so that an
 # unknown user and a wrong password take the same time and get the same answer.
@@ -23,6 +23,22 @@ _DUMMY_HASH = generate_password_hash("evalsys-timing-equaliser")
 
 class AccountError(ValueError):
     """A request about accounts that cannot be carried out; the message says why."""
+
+
+class PasswordRejected(AccountError):
+    """A new password breaks the policy (:mod:`evalsys.accounts.policy`); the message says
+    which rules, in the reader's language."""
+
+
+class PasswordChangedMeanwhile(AccountError):
+    """The password is no longer the one the caller saw (a set-password link used twice at
+    once): nothing was changed."""
+
+
+class _Unchecked(Enum):
+    """``set_password(replacing=...)`` left out: whatever the stored hash is, replace it."""
+
+    ANY = 0
 
 
 @dataclass(frozen=True)
@@ -51,23 +67,53 @@ def parse_role_list(text: str) -> list[RoleSpec]:
     return [parse_role_spec(p) for p in parts]
 
 
-def check_password_strength(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+def check_password_strength(password: str, user: policy.Person) -> None:
+    """Refuse a password the policy refuses, with every reason (see :mod:`.policy`)."""
+    found = policy.problems(password, user)
+    if found:
+        raise PasswordRejected(" ".join(found))
 
 
-def set_password(session: Session, user: User, password: str, *, keep: str | None = None) -> int:
-    """Set the password and end the user's sessions but ``keep`` (a raw session id).
+def set_password(
+    session: Session,
+    user: User,
+    password: str,
+    *,
+    keep: str | None = None,
+    by: int | None = None,
+    replacing: str | None | _Unchecked = _Unchecked.ANY,
+) -> int:
+    """Check the password against the policy, set it, and end the user's sessions but
+    ``keep`` (a raw session id).
 
-    Whoever knew the old password may be logged in somewhere: a new password
-    logs them out. A user changing their own password keeps the session they did
-    it in. Returns the number of sessions ended.
+    The one way a password is set (the CLI, a set-password link, "change my password"),
+    so the policy and the hashing are the same everywhere. Whoever knew the old password
+    may be logged in somewhere: a new password logs them out. A user changing their own
+    password keeps the session they did it in. Returns the number of sessions ended.
+
+    ``replacing``: the stored hash the caller saw (None: no password yet). The new one is
+    written only if it is still that one, in one UPDATE, else
+    :class:`PasswordChangedMeanwhile`: a link that works once works once even when it is
+    used twice at the same moment.
     """
-    check_password_strength(password)
+    check_password_strength(password, user)
     # Werkzeug's default is scrypt, a memory-hard modern scheme.
-    user.password_hash = generate_password_hash(password)
+    new_hash = generate_password_hash(password)
+    if not isinstance(replacing, _Unchecked):
+        written = session.exec(
+            update(User)
+            .where(
+                col(User.id) == user.id,
+                col(User.password_hash).is_not_distinct_from(replacing),
+            )
+            .values(password_hash=new_hash)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if written != 1:
+            raise PasswordChangedMeanwhile("the password was changed meanwhile; nothing changed")
+    user.password_hash = new_hash
     session.add(user)
-    return sessions.end_all(session, user, reason=SessionEnd.PASSWORD, keep=keep)
+    return sessions.end_all(session, user, reason=SessionEnd.PASSWORD, keep=keep, by=by)
 
 
 def set_active(session: Session, user: User, active: bool, *, by: int | None = None) -> int:
@@ -197,6 +243,14 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     if user is None or not user.password_hash or not user.active or not ok:
         return None
     return user
+
+
+def password_matches(user: User, password: str) -> bool:
+    """Is ``password`` the user's? Takes as long when they have none (checked against the
+    dummy hash), as :func:`authenticate` does."""
+    stored = user.password_hash or _DUMMY_HASH
+    ok = check_password_hash(stored, password)
+    return ok and bool(user.password_hash)
 
 
 def audit(

@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 
-from evalsys.accounts import service, sessions
+from evalsys.accounts import mails, service, sessions
 from evalsys.accounts.access import login_required, public
 from evalsys.accounts.forms import LoginForm, LogoutForm
 from evalsys.accounts.models import SessionEnd
@@ -84,7 +84,7 @@ def login() -> ResponseReturnValue:
             )
             session.commit()
             flash(LOGIN_LIMITED % {"wait": ratelimit.minutes(wait)}, "error")
-            response = make_response(render_template("accounts/login.html", form=form), 429)
+            response = make_response(_login_page(form), 429)
             response.headers["Retry-After"] = str(wait)
             return response
         user = service.authenticate(session, form.username.data, form.password.data)
@@ -99,7 +99,7 @@ def login() -> ResponseReturnValue:
             )
             session.commit()
             flash(str(LOGIN_FAILED), "error")
-            return render_template("accounts/login.html", form=form), 401
+            return _login_page(form), 401
         login_user(user)
         # The server-side record that logout, a password change or expiry ends.
         flask_session[sessions.SESSION_KEY] = sessions.start(session, user)
@@ -107,7 +107,13 @@ def login() -> ResponseReturnValue:
         session.commit()
         return redirect(_safe_next(request.args.get("next")) or url_for("home.index"))
     status = 400 if form.errors else 200
-    return render_template("accounts/login.html", form=form), status
+    return _login_page(form), status
+
+
+def _login_page(form: LoginForm) -> str:
+    # "Forgot your password?" only where a reset email can be sent.
+    forgot = not mails.missing_settings(current_app.config)
+    return render_template("accounts/login.html", form=form, forgot=forgot)
 
 
 @bp.route("/logout", methods=["POST"])

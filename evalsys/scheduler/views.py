@@ -40,6 +40,7 @@ JOB_TITLES = {
     "plan-spot-checks": _l("Draw next week's spot-check assignments"),
     "deliver-reports": _l("Email the term reports (and retry failed sends)"),
     "purge-sessions": _l("Delete old ended login sessions (daily)"),
+    "account-mail": _l("Email invitations and password-reset links (and retry failed sends)"),
 }
 #: The states of job runs and aggregation runs (the codes stay in the class names).
 RUN_STATUS_NAMES = {

@@ -9,6 +9,8 @@ from datetime import timedelta
 import pytest
 from flask_babel import gettext
 
+from evalsys.accounts import links
+from evalsys.accounts.models import MailKind
 from evalsys.aggregation.service import aggregate_term
 from evalsys.clock import local_today
 from evalsys.feedback import rubrics
@@ -21,6 +23,9 @@ from tests.factories import Factory
 #: (user or None for anonymous, path) for each page checked; {record} is a feedback id.
 PAGES = [
     (None, "/login"),
+    (None, "/password/forgot"),
+    (None, "/password/set/{invite}"),
+    ("sup", "/account/password"),
     ("sup", "/"),
     ("sup", "/feedback/new"),
     ("sup", "/feedback/new/spot_check"),
@@ -53,7 +58,9 @@ PAGES = [
 
 
 @pytest.fixture
-def university(factory: Factory, session) -> dict:
+def university(app, factory: Factory, session) -> dict:
+    # Account emails can be sent: the login page links to "forgot password", which shows its form.
+    app.config.update(BASE_URL="https://evalsys.example.edu", MAIL_SERVER="127.0.0.1")
     units = factory.university()
     start, end = this_term_dates()
     term = factory.term(code="T-NOW", start=start, end=end)
@@ -88,7 +95,8 @@ def university(factory: Factory, session) -> dict:
         records.append(submit_feedback(session, user=supervisor, data=data))
     session.commit()
     aggregate_term(session, term=term)
-    return {"record": records[0].id}
+    invite = links.make_token(app.config, teacher, MailKind.INVITE)
+    return {"record": records[0].id, "invite": invite}
 
 
 @functools.cache
@@ -161,7 +169,25 @@ def test_forms_showing_their_errors_have_no_serious_accessibility_violations(
     page.click("button[name=send]")
     check("/feedback/new/spot_check, sent with errors", "#enrolled[aria-invalid=true]")
 
+    page.goto(f"{live_server}/account/password")
+    page.fill("#current", "not my password")
+    page.fill("#password", "short")
+    page.fill("#confirm", "short")
+    page.click("main form button[type=submit]")
+    check("/account/password, wrong current password", "#current[aria-invalid=true]")
+
     page.context.clear_cookies()
+    page.goto(f"{live_server}/password/set/{university['invite']}")
+    page.fill("#password", "1234567890")
+    page.fill("#confirm", "1234567890")
+    page.click("main form button[type=submit]")
+    check("/password/set/..., a common password", "#password[aria-invalid=true]")
+
+    page.goto(f"{live_server}/password/forgot")
+    page.fill("#email", "not an address")
+    page.click("main form button[type=submit]")
+    check("/password/forgot, not an address", "#email[aria-invalid=true]")
+
     log_in(page, live_server, "admin", Factory.PASSWORD)
     page.goto(f"{live_server}/planner/terms/T-NOW/settings")
     page.fill("#visits_per_week", "-1")

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from evalsys.accounts.models import User
+from evalsys.accounts import links
+from evalsys.accounts.models import MailKind, User
 from evalsys.api import tokens
 from evalsys.feedback import rubrics
 from evalsys.feedback.inputs import FeedbackInput
@@ -109,7 +110,18 @@ def sworld(app: Flask, factory: Factory, session: Session, tmp_path: Path) -> Se
         )
     session.commit()
     world.extra["token"] = (_staged_import(app, world.users["root"]),) * 2
+    _password_links(app, session, world)
     return world
+
+
+def _password_links(app: Flask, session: Session, world: SecurityWorld) -> None:
+    """Account emails can be sent (the "forgot password" form shows), and a set-password
+    link of each kind for ``mteacher``, whom no principal is (setting their password
+    logs no principal out)."""
+    app.config.update(BASE_URL="https://evalsys.example.edu", MAIL_SERVER="127.0.0.1", MAIL_PORT=9)
+    user = session.exec(select(User).where(User.username == "mteacher")).one()
+    for name, kind in (("invite_token", MailKind.INVITE), ("reset_token", MailKind.RESET)):
+        world.extra[name] = (links.make_token(app.config, user, kind),) * 2
 
 
 def _build(factory: Factory, session: Session) -> SecurityWorld:

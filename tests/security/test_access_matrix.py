@@ -67,6 +67,8 @@ REVIEWERS = "root admin leader dean head"
 MANAGERS = "root admin dean head"
 #: Planner pages name a term by its code in <code>.
 TERM = {"code": "{term_code}"}
+#: A new password the policy takes, for the password forms.
+NEW_PW = "a brand new passphrase"
 
 
 def _names(spec: str | Iterable[str]) -> frozenset[str]:
@@ -128,6 +130,20 @@ ACCESS: dict[str, R] = {
     "static": R(PUBLIC),
     "accounts.login": R(PUBLIC),
     "accounts.logout": R(EVERYONE),
+    # A wrong current password: every logged-in user gets the form back with its error.
+    "accounts.change_password": R(
+        EVERYONE, data={"current": "not my password", "password": NEW_PW, "confirm": NEW_PW}
+    ),
+    # The same answer for an address no account has as for one that has it.
+    "accounts.forgot_password": R(PUBLIC, data={"email": "nobody@example.edu"}),
+    # Set-password links for a user no principal is (tests/security/conftest.py): the first
+    # POST sets the password, the later ones get the "used" page (410), both let through.
+    "accounts.set_password": R(
+        PUBLIC, params={"token": "{invite_token}"}, data={"password": NEW_PW, "confirm": NEW_PW}
+    ),
+    "accounts.reset_password": R(
+        PUBLIC, params={"token": "{reset_token}"}, data={"password": NEW_PW, "confirm": NEW_PW}
+    ),
     "i18n.switch": R(PUBLIC, data={"locale": "en", "next": "/"}),
     "home.index": R(EVERYONE, leak=True),
     "org.unit": R(EVERYONE, out="root"),

@@ -93,7 +93,15 @@ QUERY_NAMES = (
 RECORDS_OF_REFUSALS = {"audit_event", "login_attempt", "user_session"}
 
 #: Public endpoints are probed as a stranger (a logged-in user is sent elsewhere).
-_ANONYMOUS = {"accounts.login", "ops.healthz", "api.openapi", "static"}
+_ANONYMOUS = {
+    "accounts.login",
+    "accounts.forgot_password",
+    "accounts.set_password",
+    "accounts.reset_password",
+    "ops.healthz",
+    "api.openapi",
+    "static",
+}
 
 
 def _wire(value: str) -> str:
