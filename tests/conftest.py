@@ -34,6 +34,14 @@ from evalsys.db import get_engine, make_engine
 from tests.factories import Factory
 from tests.worlds import empty_tables
 
+#: Fixtures shared across areas (see tests/fixtures/__init__.py).
+pytest_plugins = [
+    "tests.fixtures.universities",
+    "tests.fixtures.feedback_world",
+    "tests.fixtures.security_world",
+    "tests.fixtures.mail",
+]
+
 PG_URL = os.environ.get("EVALSYS_TEST_DATABASE_URL")
 # Apps the tests start in other processes (scheduler, gunicorn, CLI) speak English too,
 # unless a test sets the variable itself.

@@ -15,7 +15,6 @@ from evalsys.accounts import service
 from evalsys.accounts.models import AccountMail, AuditEvent, User
 from evalsys.clock import utcnow
 from evalsys.scheduler import jobs as scheduler_jobs
-from tests.reports.test_delivery import smtp  # noqa: F401  (fixture)
 
 BASE = "https://evalsys.example.edu"
 LINK = re.compile(re.escape(BASE) + r"(/password/(?:set|reset)/[A-Za-z0-9_.\-]+)")
@@ -69,7 +68,7 @@ def _hash(session, username: str) -> str | None:
     return session.exec(select(User.password_hash).where(User.username == username)).one()
 
 
-def test_dry_run_names_the_selected_users_and_sends_nothing(cli, people, smtp, session):  # noqa: F811
+def test_dry_run_names_the_selected_users_and_sends_nothing(cli, people, smtp, session):
     r = cli("invite", "--unit", "CS", "--role", "teacher", "--dry-run")
     assert r.exit_code == 0, r.output
     assert "would invite t_ai <t_ai@example.edu>" in r.output
@@ -83,7 +82,7 @@ def test_dry_run_names_the_selected_users_and_sends_nothing(cli, people, smtp, s
     assert _mails(session) == []
 
 
-def test_invite_a_unit_counts_and_sends_to_exactly_the_selected(cli, people, smtp, session):  # noqa: F811
+def test_invite_a_unit_counts_and_sends_to_exactly_the_selected(cli, people, smtp, session):
     r = cli("invite", "--unit", "CS")
     assert r.exit_code == 0, r.output
     assert (
@@ -106,7 +105,7 @@ def test_invite_a_unit_counts_and_sends_to_exactly_the_selected(cli, people, smt
     assert all(_path(m).rsplit("/", 1)[1] not in repr(_mails(session)) for m in smtp.messages)
 
 
-def test_everyone_without_a_filter_and_a_role_anywhere(cli, people, smtp):  # noqa: F811
+def test_everyone_without_a_filter_and_a_role_anywhere(cli, people, smtp):
     r = cli("invite", "--role", "TEACHER")
     assert r.exit_code == 0, r.output
     assert sorted(m["To"] for m in smtp.messages) == [
@@ -121,7 +120,7 @@ def test_everyone_without_a_filter_and_a_role_anywhere(cli, people, smtp):  # no
     assert "nobody@example.edu" in {m["To"] for m in smtp.messages}
 
 
-def test_the_link_works_exactly_once(cli, client, people, smtp, session):  # noqa: F811
+def test_the_link_works_exactly_once(cli, client, people, smtp, session):
     assert cli("invite", "--unit", "CS-SE").exit_code == 0
     (msg,) = smtp.messages
     path = _path(msg)
@@ -157,7 +156,7 @@ def test_the_link_works_exactly_once(cli, client, people, smtp, session):  # noq
     assert smtp.messages == []
 
 
-def test_an_expired_link_is_refused(cli, client, people, smtp, session, site_clock):  # noqa: F811
+def test_an_expired_link_is_refused(cli, client, people, smtp, session, site_clock):
     sent_at = utcnow()
     assert cli("invite", "--unit", "CS-SE").exit_code == 0
     path = _path(smtp.messages[0])
@@ -177,7 +176,7 @@ def test_an_expired_link_is_refused(cli, client, people, smtp, session, site_clo
     assert event.target == "t_se" and event.detail == "invite link: expired"
 
 
-def test_an_altered_link_or_one_for_another_page_is_refused(cli, client, people, smtp, session):  # noqa: F811
+def test_an_altered_link_or_one_for_another_page_is_refused(cli, client, people, smtp, session):
     assert cli("invite", "--unit", "CS-SE").exit_code == 0
     path = _path(smtp.messages[0])
     token = path.rsplit("/", 1)[1]
@@ -199,7 +198,7 @@ def test_resending_is_safe_and_the_first_link_works_until_one_is_used(
     cli,
     client,
     people,
-    smtp,  # noqa: F811
+    smtp,
     session,
     site_clock,
 ):
@@ -215,7 +214,7 @@ def test_resending_is_safe_and_the_first_link_works_until_one_is_used(
     assert client.get(first).status_code == 410  # used up with the second
 
 
-def test_bad_arguments_send_nothing(cli, people, smtp, session):  # noqa: F811
+def test_bad_arguments_send_nothing(cli, people, smtp, session):
     r = cli("invite", "--unit", "NOPE")
     assert r.exit_code != 0 and "unknown unit 'NOPE'" in r.output
     r = cli("invite", "--role", "janitor")
@@ -234,7 +233,7 @@ def test_without_mail_settings_nothing_is_queued(app, cli, people, session):
     assert _mails(session) == []
 
 
-def test_the_email_is_in_the_users_language(cli, people, smtp, session):  # noqa: F811
+def test_the_email_is_in_the_users_language(cli, people, smtp, session):
     user = people["t_se"]
     user.locale = "zh"
     session.add(user)
@@ -246,7 +245,7 @@ def test_the_email_is_in_the_users_language(cli, people, smtp, session):  # noqa
     assert _path(msg).startswith("/password/set/")
 
 
-def test_a_failed_send_is_retried_by_the_account_mail_job(app, cli, client, people, smtp, session):  # noqa: F811
+def test_a_failed_send_is_retried_by_the_account_mail_job(app, cli, client, people, smtp, session):
     smtp.refuse = {"t_se@example.edu"}
     r = cli("invite", "--unit", "CS-SE")
     assert r.exit_code == 1
@@ -269,7 +268,7 @@ def test_an_invitation_queued_for_someone_who_then_set_a_password_is_dropped(
     app,
     cli,
     people,
-    smtp,  # noqa: F811
+    smtp,
     session,
 ):
     smtp.refuse = {"t_se@example.edu"}

@@ -17,7 +17,6 @@ from evalsys.accounts.models import AccountMail, AuditEvent, User
 from evalsys.clock import utcnow
 from evalsys.security.models import LoginAttempt
 from tests.factories import Factory
-from tests.reports.test_delivery import smtp  # noqa: F401  (fixture)
 
 BASE = "https://evalsys.example.edu"
 LINK = re.compile(re.escape(BASE) + r"(/password/reset/[A-Za-z0-9_.\-]+)")
@@ -75,7 +74,7 @@ def _refused(response) -> bool:
 # --- "forgot password" --------------------------------------------------------------------
 
 
-def test_the_answer_is_the_same_for_a_known_and_an_unknown_address(app, teacher, smtp, session):  # noqa: F811
+def test_the_answer_is_the_same_for_a_known_and_an_unknown_address(app, teacher, smtp, session):
     known, known_page = _forgot(app, "T.Zhang@Example.edu")  # any case
     assert len(smtp.messages) == 1
     unknown, unknown_page = _forgot(app, "nobody@example.edu")
@@ -97,7 +96,7 @@ def test_the_answer_is_the_same_for_a_known_and_an_unknown_address(app, teacher,
     assert [e.target for e in requests] == ["t.zhang", None]
 
 
-def test_requests_are_rate_limited_for_known_and_unknown_alike(app, teacher, smtp, session):  # noqa: F811
+def test_requests_are_rate_limited_for_known_and_unknown_alike(app, teacher, smtp, session):
     for email in ("t.zhang@example.edu", "nobody@example.edu"):
         for _ in range(3):  # PASSWORD_RESET_MAX_PER_EMAIL
             assert _forgot(app, email)[0].status_code == 302
@@ -111,7 +110,7 @@ def test_requests_are_rate_limited_for_known_and_unknown_alike(app, teacher, smt
     assert _login(app)[1]
 
 
-def test_requests_from_one_address_are_limited(app, teacher, smtp):  # noqa: F811
+def test_requests_from_one_address_are_limited(app, teacher, smtp):
     app.config["PASSWORD_RESET_MAX_PER_ADDRESS"] = 4
     for n in range(4):
         assert _forgot(app, f"someone{n}@example.edu")[0].status_code == 302
@@ -122,7 +121,7 @@ def test_requests_from_one_address_are_limited(app, teacher, smtp):  # noqa: F81
     assert r.status_code == 302 and len(smtp.messages) == 1
 
 
-def test_the_reset_link_works_once_and_ends_every_session(app, teacher, smtp, session):  # noqa: F811
+def test_the_reset_link_works_once_and_ends_every_session(app, teacher, smtp, session):
     browser, _ = _login(app)
     laptop, _ = _login(app)
     _forgot(app, "t.zhang@example.edu")
@@ -145,7 +144,7 @@ def test_the_reset_link_works_once_and_ends_every_session(app, teacher, smtp, se
     assert _hash(session) == stored
 
 
-def test_a_reset_link_expires(app, teacher, smtp, session, site_clock):  # noqa: F811
+def test_a_reset_link_expires(app, teacher, smtp, session, site_clock):
     asked = utcnow()
     _forgot(app, "t.zhang@example.edu")
     path = _reset_path(smtp)
@@ -159,14 +158,14 @@ def test_a_reset_link_expires(app, teacher, smtp, session, site_clock):  # noqa:
     assert _events(session, "password.link_refused")[0].detail == "reset link: expired"
 
 
-def test_a_reset_link_dies_when_the_password_changes_any_other_way(app, cli, teacher, smtp):  # noqa: F811
+def test_a_reset_link_dies_when_the_password_changes_any_other_way(app, cli, teacher, smtp):
     _forgot(app, "t.zhang@example.edu")
     path = _reset_path(smtp)
     assert cli("set-password", "t.zhang", input="set by the office today\n").exit_code == 0
     assert app.test_client().get(path).status_code == 410
 
 
-def test_the_link_page_refuses_a_weak_password_and_keeps_the_link(app, teacher, smtp, session):  # noqa: F811
+def test_the_link_page_refuses_a_weak_password_and_keeps_the_link(app, teacher, smtp, session):
     _forgot(app, "t.zhang@example.edu")
     path = _reset_path(smtp)
     before = _hash(session)
@@ -186,7 +185,7 @@ def test_the_link_page_refuses_a_weak_password_and_keeps_the_link(app, teacher, 
     assert client.post(path, data={"password": NEW, "confirm": NEW}).status_code == 302
 
 
-def test_pages_speak_the_readers_language(app, teacher, smtp, site_clock):  # noqa: F811
+def test_pages_speak_the_readers_language(app, teacher, smtp, site_clock):
     _forgot(app, "t.zhang@example.edu")
     path = _reset_path(smtp)
     zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
@@ -200,7 +199,7 @@ def test_pages_speak_the_readers_language(app, teacher, smtp, site_clock):  # no
     assert "忘记密码？" in forgot
 
 
-def test_a_switched_off_account_gets_nothing_but_the_same_answer(app, teacher, smtp, session):  # noqa: F811
+def test_a_switched_off_account_gets_nothing_but_the_same_answer(app, teacher, smtp, session):
     service.set_active(session, session.merge(teacher), False)
     session.commit()
     r, _ = _forgot(app, "t.zhang@example.edu")

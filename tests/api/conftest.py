@@ -14,9 +14,7 @@ from evalsys.api import tokens
 from evalsys.feedback.inputs import FeedbackInput
 from evalsys.feedback.writes import submit_feedback
 from tests.factories import Factory
-from tests.feedback.conftest import NOW, TODAY, World, full_scores, make_input, world
-
-__all__ = ["NOW", "TODAY", "World", "full_scores", "make_input", "world"]
+from tests.fixtures.feedback_world import NOW, TODAY, World
 
 
 @pytest.fixture

@@ -10,9 +10,6 @@ from sqlmodel import select
 
 from evalsys.accounts.models import AuditEvent, User
 from evalsys.aggregation import service
-from tests.aggregation.conftest import bare_uni, uni
-
-__all__ = ["bare_uni", "uni"]
 
 URL = "/api/v1/aggregates"
 

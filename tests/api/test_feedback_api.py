@@ -12,7 +12,8 @@ from evalsys.clock import local_today
 from evalsys.feedback.models import Feedback, FeedbackRevision, FeedbackScore, RubricItem
 from evalsys.feedback.rubrics import current_rubric, rubric_items
 from evalsys.org.models import OrgUnit
-from tests.api.conftest import TODAY, body_of, full_scores
+from tests.api.conftest import body_of
+from tests.fixtures.feedback_world import TODAY, full_scores
 
 URL = "/api/v1/feedback"
 

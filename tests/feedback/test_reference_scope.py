@@ -18,7 +18,6 @@ from sqlmodel import Session
 from evalsys.feedback.writes import submit_feedback
 from evalsys.org.models import Course
 from tests.factories import Factory
-from tests.feedback.conftest import World
 from tests.feedback.test_views_support import (
     OPEN,
     SPOT,
@@ -30,6 +29,7 @@ from tests.feedback.test_views_support import (
     text,
     today,
 )
+from tests.fixtures.feedback_world import World
 
 #: The MATH section's enrolment: a number no other field of the form holds.
 MATH_ENROLLED = 73

@@ -9,7 +9,7 @@ from evalsys.accounts.access import feedback_authored_by
 from evalsys.feedback.models import Feedback, Rubric
 from evalsys.feedback.rows import JOINED, FeedbackRow, count_feedback, feedback_rows
 from evalsys.feedback.writes import submit_feedback
-from tests.feedback.conftest import NOW, TODAY
+from tests.fixtures.feedback_world import NOW, TODAY
 
 
 def _store(session, world, make_input):

@@ -16,7 +16,7 @@ from evalsys.feedback.models import Feedback, Rubric, RubricImmutableError, Rubr
 from evalsys.feedback.reads import feedback_scores
 from evalsys.feedback.vocab import DIMENSIONS, FeedbackKind, RubricStatus, values
 from evalsys.feedback.writes import submit_feedback, update_feedback
-from tests.feedback.conftest import NOW, TODAY
+from tests.fixtures.feedback_world import NOW, TODAY
 
 KINDS = values(FeedbackKind)
 

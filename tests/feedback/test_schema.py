@@ -13,7 +13,7 @@ from sqlmodel import Session, SQLModel
 
 from evalsys.feedback import rubrics
 from evalsys.feedback.models import Feedback, FeedbackScore, Rubric
-from tests.feedback.conftest import TODAY
+from tests.fixtures.feedback_world import TODAY
 
 FEEDBACK_TABLES = {
     "rubric",

@@ -32,7 +32,7 @@ from evalsys.feedback.writes import (
     update_feedback,
     withdraw_feedback,
 )
-from tests.feedback.conftest import NOW, TODAY, full_scores
+from tests.fixtures.feedback_world import NOW, TODAY, full_scores
 
 SPOT, OPEN, TUTOR = "spot_check", "open_class", "tutor_group"
 

@@ -26,20 +26,10 @@ from tests.feedback.test_views_support import (
     fresh,
     input_tag,
     items,
-    move_term_around_today,
     only_record,
     text,
     today,
 )
-
-
-@pytest.fixture
-def web(world, session: Session):
-    move_term_around_today(session, world.term)
-    world.supervisor.name = "督导甲"
-    session.add(world.supervisor)
-    session.commit()
-    return world
 
 
 def post_new(client, kind: str, data: dict):

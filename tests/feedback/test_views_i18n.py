@@ -24,7 +24,6 @@ from evalsys.feedback.vocab import (
     REVISION_ACTION_NAMES,
 )
 from evalsys.i18n import fmt_date, in_locale, localized
-from tests.feedback.test_views import web  # noqa: F401 (the fixture)
 from tests.feedback.test_views_support import (
     OPEN,
     SPOT,
@@ -68,7 +67,7 @@ def no_other_language(page: str, locale: str, session, typed: dict[str, str] | N
 
 
 @pytest.mark.parametrize("locale", LOCALES)
-def test_spot_form_speaks_the_readers_language(app, client, auth, session, web, locale):  # noqa: F811
+def test_spot_form_speaks_the_readers_language(app, client, auth, session, web, locale):
     auth.login("sup")
     page = text(client.get("/feedback/new/spot_check", headers=ACCEPT[locale]))
     shown = visible_text(page)
@@ -101,7 +100,7 @@ def test_spot_form_speaks_the_readers_language(app, client, auth, session, web, 
 
 @pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize("kind", [OPEN, TUTOR])
-def test_other_forms_speak_the_readers_language(app, client, auth, session, web, locale, kind):  # noqa: F811
+def test_other_forms_speak_the_readers_language(app, client, auth, session, web, locale, kind):
     auth.login("leader" if kind == OPEN else "tutor")
     page = text(client.get(f"/feedback/new/{kind}", headers=ACCEPT[locale]))
     names = OBSERVER_LEVEL_NAMES if kind == OPEN else MEETING_FORMAT_NAMES
@@ -118,7 +117,7 @@ def test_errors_speak_the_readers_language_and_keep_the_typing(
     client,
     auth,
     session,
-    web,  # noqa: F811
+    web,
     locale,
 ):
     auth.login("sup")
@@ -182,7 +181,7 @@ def test_unreadable_values_are_explained_in_the_readers_language(
     client,
     auth,
     session,
-    web,  # noqa: F811
+    web,
     locale,
 ):
     auth.login("sup")
@@ -235,7 +234,7 @@ def test_record_page_and_history_speak_the_readers_language(
     client,
     auth,
     session,
-    web,  # noqa: F811
+    web,
     locale,
 ):
     auth.login("sup")
@@ -276,7 +275,7 @@ def test_record_page_and_history_speak_the_readers_language(
 
 
 @pytest.mark.parametrize("locale", LOCALES)
-def test_lists_speak_the_readers_language(app, client, auth, session, web, locale):  # noqa: F811
+def test_lists_speak_the_readers_language(app, client, auth, session, web, locale):
     auth.login("sup")
     client.post("/feedback/new/spot_check", data=form_post(session, SPOT), headers=ACCEPT[locale])
     page = text(client.get("/feedback/mine", headers=ACCEPT[locale]))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from flask import Flask, url_for
 
+from tests.fixtures.security_world import PRINCIPALS, SecurityWorld
 from tests.i18n.visible import data_words, foreign_words
-from tests.security.conftest import PRINCIPALS, SecurityWorld
 from tests.security.test_access_matrix import ACCESS, Principals, _fill, _url_values, endpoint_of
 
 #: Who opens each page: the first of these the row lets in.

@@ -24,7 +24,7 @@ from evalsys.feedback.models import Feedback, FeedbackRevision, FeedbackScore, R
 from evalsys.importer.feedback import GRADE_WORDS, row_key
 from evalsys.importer.service import import_directory, import_tables
 from evalsys.org.models import OrgUnit, Section, Term
-from tests.feedback.conftest import full_scores
+from tests.fixtures.feedback_world import full_scores
 
 FEEDBACK = "feedback.csv"
 REQUIRED = ["kind", "section", "group", "observer", "date", "overall", "comment"]

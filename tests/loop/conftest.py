@@ -14,7 +14,7 @@ import pytest
 
 from evalsys.aggregation import service as aggregation
 from evalsys.feedback.models import Feedback
-from tests.aggregation.conftest import Uni, bare_uni  # noqa: F401  (fixture)
+from tests.fixtures.universities import Uni
 
 OBSERVER_WORDS = "讲授照本宣科，学生参与少 — lecturing from the slides, students barely involved"
 
@@ -36,7 +36,7 @@ def _scores(uni: Uni, *, method: float | None) -> dict[str, float]:
 
 
 @pytest.fixture
-def world(bare_uni: Uni, factory, session) -> LoopWorld:  # noqa: F811
+def world(bare_uni: Uni, factory, session) -> LoopWorld:
     uni = bare_uni
     observer = factory.user("sup", "supervisor@U")
     uni.observers = [observer]

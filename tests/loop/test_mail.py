@@ -18,7 +18,6 @@ from evalsys.loop.actions import ActionInput, create_action, update_action
 from evalsys.loop.models import ActionNotice
 from evalsys.loop.problems import create_problem
 from evalsys.scheduler import jobs as scheduler_jobs
-from tests.reports.test_delivery import smtp  # noqa: F401  (fixture)
 
 
 def _subject(msg) -> str:
@@ -57,7 +56,7 @@ def _action(session, world, people, app, *, due_in: int):
     return action
 
 
-def test_assignment_and_reminder_each_sent_once(world, people, session, app, smtp):  # noqa: F811
+def test_assignment_and_reminder_each_sent_once(world, people, session, app, smtp):
     app.config["LOOP_BASE_URL"] = "https://evalsys.example.edu/"
     action = _action(session, world, people, app, due_in=1)
 
@@ -112,7 +111,7 @@ def test_assignment_and_reminder_each_sent_once(world, people, session, app, smt
     ]
 
 
-def test_not_due_yet_no_reminder_and_failed_send_retried(world, people, session, app, smtp):  # noqa: F811
+def test_not_due_yet_no_reminder_and_failed_send_retried(world, people, session, app, smtp):
     _action(session, world, people, app, due_in=10)
     smtp.refuse = {"teacher_se@example.edu"}
     assert _run(app, "loop-reminders") == "0 reminders queued; 0 sent, 1 failed"
@@ -140,7 +139,7 @@ def test_owner_gets_assignment_and_reminder_in_their_language(
     people,
     session,
     app,
-    smtp,  # noqa: F811
+    smtp,
     locale,
 ):
     """The owner's language, not the site's nor the head's who assigned it."""

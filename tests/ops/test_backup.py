@@ -24,8 +24,8 @@ from evalsys.aggregation import service as aggregation
 from evalsys.api import tokens
 from evalsys.db import get_engine, make_engine
 from evalsys.ops import backup as backups
-from tests.aggregation.conftest import Uni, settings, uni  # noqa: F401  (fixtures)
 from tests.conftest import Cli
+from tests.fixtures.universities import Uni
 
 
 def table_digests(engine: Engine) -> dict[str, tuple[int, str]]:
@@ -81,7 +81,7 @@ def restored_app(empty_url: str, tmp_path: Path) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def filled(uni: Uni, session: Session, factory) -> Uni:  # noqa: F811
+def filled(uni: Uni, session: Session, factory) -> Uni:
     """The generated university, aggregated, with a token and audit events: many tables used."""
     aggregation.aggregate_term(session, term=uni.terms["T1"].code)
     aggregation.aggregate_term(session, term=uni.terms["T2"].code)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+from flask import Flask
 from sqlmodel import Session
 
 from evalsys.accounts.models import User
+from evalsys.clock import local_today
 from evalsys.feedback import rubrics
 from evalsys.org.models import OrgUnit, Section, Term
-from evalsys.planner import service
+from evalsys.planner import service, weeks
+from evalsys.planner.draw import draw_week
 from tests.factories import Factory
 
 #: A Monday-started term of 18 weeks: 2026-09-07 .. 2027-01-10.
@@ -80,3 +83,19 @@ def plan(factory: Factory, session: Session) -> Plan:
     rubrics.ensure_default_rubrics(session)
     session.commit()
     return p
+
+
+@pytest.fixture
+def now_plan(app: Flask, session: Session, factory: Factory, plan: Plan) -> Plan:
+    """The plan moved to a term running today, with this week drawn."""
+    today = local_today(app.config)
+    term = factory.term("NOW", today - timedelta(days=28), today + timedelta(days=70))
+    plan.term = term
+    plan.sections = {}
+    add_sections(factory, plan, "CS-SE", 6, prefix="NSE")
+    add_sections(factory, plan, "MATH-PURE", 4, prefix="NMA")
+    service.save_settings(session, term=term, values={"visits_per_week": 3})
+    session.commit()
+    draw_week(session, term=term, week=weeks.week_of(term, today), seed=12)
+    session.commit()
+    return plan

@@ -12,7 +12,7 @@ from evalsys.feedback.models import Feedback
 from evalsys.feedback.writes import submit_feedback
 from evalsys.org.models import Section
 from evalsys.planner.models import Assignment
-from tests.feedback.conftest import full_scores
+from tests.fixtures.feedback_world import full_scores
 
 
 def visit(

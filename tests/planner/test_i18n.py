@@ -13,7 +13,6 @@ from evalsys.planner.draw import DrawError, draw_week
 from evalsys.planner.models import Assignment, Draw
 from tests.i18n.visible import data_words, foreign_words
 from tests.planner.conftest import Plan
-from tests.planner.test_views import now_plan  # noqa: F401  (fixture)
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 
@@ -27,7 +26,7 @@ def test_my_assignments_name_the_weekday_in_each_language(
     client,
     auth,
     session: Session,
-    now_plan: Plan,  # noqa: F811
+    now_plan: Plan,
 ):
     auth.login("cs-sup")
     rows = session.exec(

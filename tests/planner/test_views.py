@@ -15,24 +15,8 @@ from evalsys.planner import service, weeks
 from evalsys.planner.draw import draw_week
 from evalsys.planner.models import Assignment, AssignmentStatus, Draw, PlanSetting
 from tests.factories import Factory
-from tests.planner.conftest import Plan, add_sections
+from tests.planner.conftest import Plan
 from tests.planner.helpers import visit
-
-
-@pytest.fixture
-def now_plan(app: Flask, session: Session, factory: Factory, plan: Plan) -> Plan:
-    """The plan moved to a term running today, with this week drawn."""
-    today = local_today(app.config)
-    term = factory.term("NOW", today - timedelta(days=28), today + timedelta(days=70))
-    plan.term = term
-    plan.sections = {}
-    add_sections(factory, plan, "CS-SE", 6, prefix="NSE")
-    add_sections(factory, plan, "MATH-PURE", 4, prefix="NMA")
-    service.save_settings(session, term=term, values={"visits_per_week": 3})
-    session.commit()
-    draw_week(session, term=term, week=weeks.week_of(term, today), seed=12)
-    session.commit()
-    return plan
 
 
 def _mine(session: Session, plan: Plan, user_id: int) -> list[Assignment]:

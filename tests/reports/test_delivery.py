@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import email
 import email.header
-import socket
 from pathlib import Path
 
-import pytest
-from aiosmtpd.controller import Controller
 from sqlmodel import select
 
 from evalsys.accounts.models import AuditEvent
@@ -20,41 +17,6 @@ from evalsys.reports.models import ReportDelivery
 from evalsys.reports.render import render_unit
 
 TERM = "2026-2027-1"
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps the messages and can refuse some recipients."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.Message] = []
-        self.refuse: set[str] = set()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
-        if address in self.refuse:
-            return "451 4.3.0 mailbox busy, try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 Message accepted"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def smtp(app):
-    inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_SENDER="evalsys@test")
-    yield inbox
-    controller.stop()
 
 
 def _deliveries(session) -> list[ReportDelivery]:

@@ -11,7 +11,8 @@ from aiosmtpd.controller import Controller
 from evalsys.reports import delivery
 from evalsys.reports.jobs import deliver_reports
 from evalsys.reports.render import render_unit
-from tests.reports.test_delivery import TERM, Inbox, _deliveries, _free_port
+from tests.fixtures.mail import Inbox, free_port
+from tests.reports.test_delivery import TERM, _deliveries
 
 
 class Server:
@@ -19,7 +20,7 @@ class Server:
 
     def __init__(self, inbox: Inbox) -> None:
         self.inbox = inbox
-        self.port = _free_port()
+        self.port = free_port()
         self.controller: Controller | None = None
 
     def up(self) -> None:

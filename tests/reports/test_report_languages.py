@@ -22,7 +22,6 @@ from evalsys.reports import delivery, render
 from evalsys.reports.models import Report
 from tests.i18n.visible import data_words, foreign_words, visible_text
 from tests.reports.conftest import pdf_text
-from tests.reports.test_delivery import smtp  # noqa: F401  (the aiosmtpd fixture)
 
 TERM = "2026-2027-1"
 
@@ -104,7 +103,7 @@ def test_needed_locales_are_the_sites_and_the_recipients(aggregated, session, ap
     assert render.needed_locales(session, app, "MATH") == ["en"]
 
 
-def test_each_recipient_gets_their_language(aggregated, session, app, factory, smtp):  # noqa: F811
+def test_each_recipient_gets_their_language(aggregated, session, app, factory, smtp):
     zh_user = factory.user("dean_zh", "dean@CS", name="中文院长")
     zh_user.locale = "zh"
     session.add(zh_user)

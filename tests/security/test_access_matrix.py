@@ -56,7 +56,7 @@ from flask import Flask, url_for
 from evalsys.accounts.access import ACCESS_ATTR
 from evalsys.accounts.models import Role
 from tests.factories import Factory
-from tests.security.conftest import OUTSIDE, PRINCIPALS, SecurityWorld
+from tests.fixtures.security_world import OUTSIDE, PRINCIPALS, SecurityWorld
 
 LOGGED_IN = frozenset(p for p, grant in PRINCIPALS.items() if grant)
 EVERYONE = "EVERYONE"
@@ -423,7 +423,7 @@ def _api_body(app: Flask, data: dict[str, Any]) -> dict[str, Any]:
     if "section" not in data:
         return data
     from evalsys.db import get_session
-    from tests.security.conftest import spot_check
+    from tests.fixtures.security_world import spot_check
 
     with app.app_context():
         body = spot_check(get_session(), data["section"]).__dict__

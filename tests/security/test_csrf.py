@@ -18,7 +18,7 @@ from sqlmodel import Session, SQLModel
 from evalsys.accounts.access import ACCESS_ATTR
 from evalsys.db import get_engine
 from tests.factories import Factory
-from tests.security.conftest import SecurityWorld
+from tests.fixtures.security_world import SecurityWorld
 from tests.security.test_access_matrix import ACCESS, R, _fill, _url_values, endpoint_of
 
 EXPIRED = "security token was missing or expired"

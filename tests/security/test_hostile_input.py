@@ -33,7 +33,7 @@ from sqlmodel import SQLModel
 
 from evalsys.accounts.access import ACCESS_ATTR
 from evalsys.db import get_engine
-from tests.security.conftest import PRINCIPALS, SecurityWorld
+from tests.fixtures.security_world import PRINCIPALS, SecurityWorld
 from tests.security.test_access_matrix import (
     ACCESS,
     Principals,
@@ -311,7 +311,7 @@ def test_the_guard_can_fail(app: Flask, sworld: SecurityWorld):
     """A refused request that writes, and a 500, are both caught (the guard is not blind)."""
     counts = RowCounts(app)
     before = counts()
-    from tests.security.conftest import spot_check
+    from tests.fixtures.security_world import spot_check
 
     with app.app_context():
         from evalsys.db import get_session

@@ -18,7 +18,7 @@ from sqlmodel import Session, SQLModel, select
 
 from evalsys.feedback.models import Feedback
 from tests.factories import Factory
-from tests.security.conftest import OUTSIDE, SecurityWorld
+from tests.fixtures.security_world import OUTSIDE, SecurityWorld
 
 INJECTIONS = [
     "' OR '1'='1",

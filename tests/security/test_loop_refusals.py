@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from evalsys.loop.models import Action, Problem
 from tests.factories import Factory
-from tests.security.conftest import OUTSIDE, SecurityWorld
+from tests.fixtures.security_world import OUTSIDE, SecurityWorld
 
 
 def _login(client, name: str) -> None:

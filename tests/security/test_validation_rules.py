@@ -24,7 +24,7 @@ from evalsys.validation import (
 )
 from tests.conftest import Cli
 from tests.factories import Factory
-from tests.security.conftest import VISIT, SecurityWorld, spot_check
+from tests.fixtures.security_world import VISIT, SecurityWorld, spot_check
 
 # --- the rules themselves -----------------------------------------------------------------
 
