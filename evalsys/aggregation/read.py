@@ -114,6 +114,7 @@ class UnitRef:
 
 def find_unit(session: Session, code: str) -> UnitRef:
     """An org unit, else a course, else a section with this code."""
+    # Rows read from the database: their ids are set, where the types say int | None.
     unit = session.exec(select(OrgUnit).where(OrgUnit.code == code)).first()
     if unit is not None:
         return UnitRef(unit.kind, unit.id, unit.code, unit.id)  # type: ignore[arg-type]

@@ -60,7 +60,7 @@ class FeedbackRow:
     # The names the list templates read (they were the row's own fields before).
     @property
     def id(self) -> int:
-        return self.record.id  # type: ignore[return-value]
+        return self.record.id  # type: ignore[return-value]  # a stored record: never None
 
     @property
     def kind(self) -> str:

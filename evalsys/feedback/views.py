@@ -138,7 +138,8 @@ def new(kind: str):
             title=_("No form yet"),
             text=_no_rubric_text(kind),
         ), 503
-    items = [ItemView.of(kind, i) for i in rubric_items(session, rubric.id)]  # type: ignore[arg-type]
+    assert rubric.id is not None  # a stored rubric
+    items = [ItemView.of(kind, i) for i in rubric_items(session, rubric.id)]
     form_class = feedback_form_class(kind, items)
 
     if request.method == "GET":
@@ -217,8 +218,8 @@ def edit(feedback_id: int):
         flash(_why_locked(feedback), "error")
         return redirect(url_for(".record", feedback_id=feedback.id), 303)
     rubric = session.get(Rubric, feedback.rubric_id)
-    assert rubric is not None
-    items = [ItemView.of(feedback.kind, i) for i in rubric_items(session, rubric.id)]  # type: ignore[arg-type]
+    assert rubric is not None and rubric.id is not None
+    items = [ItemView.of(feedback.kind, i) for i in rubric_items(session, rubric.id)]
     form_class = feedback_form_class(feedback.kind, items)
     if request.method == "GET":
         form = form_class(

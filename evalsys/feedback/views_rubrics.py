@@ -100,7 +100,8 @@ def show(kind: str, version: int):
     rubric = rubrics.get_rubric(session, _kind_or_404(kind), version)
     if rubric is None:
         abort(404)
-    items = rubrics.rubric_items(session, rubric.id)  # type: ignore[arg-type]
+    assert rubric.id is not None  # a stored rubric
+    items = rubrics.rubric_items(session, rubric.id)
     current = rubrics.current_rubric(session, kind)
     return render_template(
         "rubrics/show.html",

@@ -75,7 +75,7 @@ def report_section(session: Session, *, term: Term, unit_id: int) -> dict[str, A
         }
         for r in rows[:REPORT_PROBLEM_LIMIT]
     ]
-    counts = summary(session, term_id=prev.id, unit_id=unit_id)  # type: ignore[arg-type]
+    counts = summary(session, term_id=prev.id, unit_id=unit_id)  # type: ignore[arg-type]  # a stored term
     return {
         "prev_term": {"code": prev.code, "name": prev.name},
         "problems": problems,

@@ -99,6 +99,7 @@ class PlanSettingsForm(SafeForm):
 
 #: The Python type each setting is stored as (the Decimal a DecimalField reads becomes a float).
 _STORED_AS: dict[str, type] = {
+    # SQLModel table classes have __table__ at run time, not in their type.
     name: PlanSetting.__table__.c[name].type.python_type  # type: ignore[attr-defined]
     for name in SETTING_FIELDS
 }

@@ -50,7 +50,8 @@ def save_settings(
     session: Session, *, term: Term, values: dict[str, Any], user: User | None = None
 ) -> PlanSetting:
     """Create or update the term's settings from checked values; flushes."""
-    settings = session.get(PlanSetting, term.id) or PlanSetting(term_id=term.id)  # type: ignore[arg-type]
+    assert term.id is not None  # a stored term
+    settings = session.get(PlanSetting, term.id) or PlanSetting(term_id=term.id)
     for name in SETTING_FIELDS:
         if name in values:
             setattr(settings, name, values[name])
@@ -121,6 +122,7 @@ def _visible_to(viewer: User) -> Any:
 
 
 def _rows(session: Session, *conditions: Any, viewer: User) -> list[AssignmentRow]:
+    # SQLModel table classes have __table__ at run time, not in their type.
     teacher = User.__table__.alias("teacher")  # type: ignore[attr-defined]
     supervisor = User.__table__.alias("supervisor")  # type: ignore[attr-defined]
     # SQLModel's select() is typed for at most four columns; this one has twelve.
@@ -219,19 +221,20 @@ class QuotaProgress:
 def quota_progress(session: Session, *, user: User, term: Term, today: date) -> QuotaProgress:
     """How the supervisor stands against the quota this week and this term (3 queries)."""
     settings = session.get(PlanSetting, term.id)
+    assert user.id is not None  # a stored user
     week = max(1, min(weeks.week_of(term, today), weeks.last_week(term)))
     start = weeks.week_start(term, week)
     end = start + timedelta(days=6)
     visits_week = session.exec(
         select(func.count(col(Feedback.id))).where(
             Feedback.term_id == term.id,
-            _spot_checks_by(user.id, start, end),  # type: ignore[arg-type]
+            _spot_checks_by(user.id, start, end),
         )
     ).one()
     visits_term = session.exec(
         select(func.count(col(Feedback.id))).where(
             Feedback.term_id == term.id,
-            _spot_checks_by(user.id, term.start_date, term.end_date),  # type: ignore[arg-type]
+            _spot_checks_by(user.id, term.start_date, term.end_date),
         )
     ).one()
     assigned, done = session.exec(
@@ -425,6 +428,7 @@ def supervisor_rows(
     rows = []
     for user in supervisors(session):
         n, d, m, p = counts.get(user.id, (0, 0, 0, 0))
+        # A stored user: its id is set (get() with None would find nothing anyway).
         v = int(visits.get(user.id, 0))  # type: ignore[arg-type]
         if n or v or user.id in working_here:
             rows.append(SupervisorRow(user.username, user.name, n, d, m, p, v, expected))
@@ -502,6 +506,7 @@ def draw_rows(
         if viewer is None:
             made = int(d.parameters.get("assignments") or 0)
         else:
+            # A stored draw: its id is set (get() with None would find nothing anyway).
             made = counts.get(d.id, 0)  # type: ignore[arg-type]
             shortfalls = {u: why for u, why in shortfalls.items() if u in shown}
         rows.append(
