@@ -73,6 +73,12 @@ def pytest_collection_modifyitems(config, items) -> None:
         uses_database = "migrated_database" in getattr(item, "fixturenames", ())
         if item.get_closest_marker("wheel") or not uses_database:
             item.add_marker(once)
+        elif (marker := item.get_closest_marker("once")) is not None:
+            # A test that needs a database to set the scene, but checks what does not
+            # depend on which one (the reason says what).
+            item.add_marker(
+                pytest.mark.skip(reason=f"runs in the SQLite run only: {marker.args[0]}")
+            )
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,11 @@ from evalsys.i18n import in_locale, normalise
 from tests.browser.conftest import AXE, _missing, log_in, this_term_dates
 from tests.factories import Factory
 
+pytestmark = pytest.mark.once(
+    "axe reads the rendered HTML (roles, labels, contrast), which no database changes; the"
+    " journeys in the other browser tests run on both"
+)
+
 #: (user or None for anonymous, path) for each page checked; {record} is a feedback id.
 PAGES = [
     (None, "/login"),
