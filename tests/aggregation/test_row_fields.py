@@ -1,11 +1,13 @@
-"""One list of an aggregate row's fields (read.ROW_FIELDS): the rows read, the CSV columns
-and the API's AggregateRow schema all follow it, so none can gain or lose a field alone."""
+"""One list of an aggregate row's fields (the AggregateRow model, whose field names are
+read.ROW_FIELDS): the rows read, the CSV columns and the API's AggregateRow schema all
+follow it, so none can gain or lose a field alone."""
 
 from __future__ import annotations
 
 from evalsys.aggregation import read, service
 from evalsys.aggregation.export import CSV_FIELDS, csv_row, public_rows
-from evalsys.api.openapi import AGGREGATE_ROW_PROPERTIES, openapi_document
+from evalsys.aggregation.row import AggregateRow
+from evalsys.api.spec import openapi_document
 
 
 def test_the_rows_read_are_the_fields_in_order(uni, session):
@@ -14,14 +16,19 @@ def test_the_rows_read_are_the_fields_in_order(uni, session):
     assert rows
     assert {tuple(row) for row in rows} == {read.ROW_FIELDS}
     assert all(tuple(csv_row(row)) == CSV_FIELDS for row in rows)
+    # Every row is what the model (and so the API document) says, value by value.
+    for row in rows:
+        assert AggregateRow.model_validate(row).model_dump(mode="json") == row
 
 
 def test_the_api_schema_has_exactly_the_fields():
-    schema = openapi_document()["components"]["schemas"]["AggregateRow"]
+    schemas = openapi_document()["components"]["schemas"]
+    schema = schemas["AggregateRow"]
     assert tuple(schema["properties"]) == read.ROW_FIELDS
     assert tuple(schema["required"]) == read.ROW_FIELDS
-    # No schema of a field that rows no longer have.
-    assert set(AGGREGATE_ROW_PROPERTIES) == set(read.ROW_FIELDS)
+    assert schema["additionalProperties"] is False
+    assert tuple(schemas["Bands"]["properties"]) == read.BANDS
+    assert tuple(schemas["Coverage"]["properties"]) == read.COVERAGE_FIELDS
 
 
 def test_the_csv_spreads_the_nested_fields_and_keeps_the_rest_in_order():

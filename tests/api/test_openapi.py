@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from evalsys.api.openapi import openapi_document
+from evalsys.api.spec import openapi_document
 from tests.api.conftest import TODAY, full_scores
 
 DOC_URL = "/api/v1/openapi.json"
@@ -35,7 +35,7 @@ def test_document_is_valid_openapi(client):
     assert response.headers["Content-Type"] == "application/json"
     document = response.get_json()
     validate(document)  # raises on any error
-    assert document["openapi"] == "3.0.3"
+    assert document["openapi"] == "3.1.0"
     assert document["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http",
         "scheme": "bearer",
