@@ -254,6 +254,7 @@ def _scores(value: Any) -> Any:
 
 
 Text = Annotated[str | None, read_as(MUST_BE_TEXT, stored_text)]
+#: A code of something in the database: a spreadsheet may hold a numeric one as a number.
 Code = Annotated[str | None, read_as(MUST_BE_TEXT, _code)]
 Count = Annotated[int | None, read_as(_l("must be a whole number"), _to_int)]
 Date = Annotated[dt.date | None, read_as(_l("must be a date written YYYY-MM-DD"), _to_date)]
@@ -307,14 +308,14 @@ class FeedbackFields(BaseModel):
     announced: Annotated[bool | None, read_as(_l("must be true or false"), _to_bool)] = Field(
         None, description="spot_check only, and required there: was the visit announced?"
     )
-    observer_level: Code = _choice(ObserverLevel, "open_class only, and required there.")
-    meeting_format: Code = _choice(MeetingFormat, "tutor_group only, and required there.")
+    observer_level: Text = _choice(ObserverLevel, "open_class only, and required there.")
+    meeting_format: Text = _choice(MeetingFormat, "tutor_group only, and required there.")
     enrolled: Count = _count("Students enrolled (not for tutor_group).")
     present: Count = _count("Students present; at most enrolled (not for tutor_group).")
     late: Count = _count("Students late; at most present (not for tutor_group).")
     attending: Count = _count("Students attending (tutor_group only).")
     topics: Text = _text("topics", "Topics discussed (tutor_group).")
-    overall_grade: Code = _choice(Grade, "The observer's overall judgement.")
+    overall_grade: Text = _choice(Grade, "The observer's overall judgement.")
     strengths: Text = _text("strengths", "Strengths seen.")
     problems: Text = _text("problems", "Problems found, or raised by students.")
     suggestions: Text = _text("suggestions", "Suggestions, adjustments to the plan.")
