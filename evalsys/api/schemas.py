@@ -14,7 +14,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 from pydantic.json_schema import SkipJsonSchema
 
@@ -79,7 +78,9 @@ class ValidationErrors(BaseModel):
 
 # --- feedback ---------------------------------------------------------------------------
 
-DRAFT_OR_SUBMITTED = _l("must be 'draft' or 'submitted' (the default)")
+# The API's own messages are English only, as its answers are (the shared ones, from
+# FeedbackFields and evalsys.validation, are catalogue strings the forms translate).
+DRAFT_OR_SUBMITTED = "must be 'draft' or 'submitted' (the default)"
 
 
 class FeedbackIn(FeedbackFields):

@@ -12,7 +12,7 @@ from the URL map. This module configures it for our API:
 - an answer that does not match its model is logged and answered as a plain 500
   (:func:`_checked`): the document never promises what an answer lacks;
 - what spectree cannot say (response headers; the info text) is added to the
-  document in :func:`openapi_document`.
+  document in :func:`document`.
 
 Tests validate the document (openapi-spec-validator) and fuzz every operation against
 it (schemathesis): a status code, a header or a field that it does not name fails.
@@ -24,10 +24,9 @@ import json
 import logging
 from collections.abc import Mapping
 from copy import deepcopy
-from functools import cache
 from typing import Any
 
-from flask import Flask, Request, Response, abort, g
+from flask import Blueprint, Flask, Request, Response, abort, g
 from pydantic import BaseModel, ValidationError
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.models import SecureType
@@ -228,17 +227,15 @@ RESPONSE_HEADERS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
-@cache
-def openapi_document() -> dict[str, Any]:
-    """The document: spectree's, with what spectree cannot declare.
+def document(blueprint: Blueprint) -> dict[str, Any]:
+    """The document of the views of ``blueprint``: spectree's, with what spectree cannot
+    declare (:func:`evalsys.api.views.openapi_document` keeps it).
 
-    Written from the API blueprint alone (on an app of its own, so it needs no app
-    context and no configuration, and is the same whichever app serves it).
+    Written from the blueprint alone (on an app of its own, so it needs no app context
+    and no configuration, and is the same whichever app serves it).
     """
-    from evalsys.api.views import bp  # the views declare the operations
-
     app = Flask(__name__)
-    app.register_blueprint(bp)
+    app.register_blueprint(blueprint)
     with app.app_context():
         document = deepcopy(api.spec)
     for item in document["paths"].values():

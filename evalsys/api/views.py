@@ -16,6 +16,7 @@ exempt from CSRF (no cookies are used) and never sets a session cookie.
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
@@ -52,7 +53,7 @@ from evalsys.api.schemas import (
     RubricQuery,
     ValidationErrors,
 )
-from evalsys.api.spec import MAX_DEPTH, api, openapi_document, refused
+from evalsys.api.spec import MAX_DEPTH, api, document, refused
 from evalsys.clock import local_today
 from evalsys.db import get_session
 from evalsys.feedback.idempotency import (
@@ -80,6 +81,12 @@ KEY_IN_FLIGHT = (
 IN_FLIGHT_WAIT = timedelta(seconds=1)
 
 UNAUTHORIZED = (Error, "No token, or an unknown or revoked one.")
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of these views (built once per process)."""
+    return document(bp)
 
 
 @bp.errorhandler(HTTPException)

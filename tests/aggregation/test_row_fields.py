@@ -7,7 +7,7 @@ from __future__ import annotations
 from evalsys.aggregation import read, service
 from evalsys.aggregation.export import CSV_FIELDS, csv_row, public_rows
 from evalsys.aggregation.row import AggregateRow
-from evalsys.api.spec import openapi_document
+from evalsys.api.views import openapi_document
 
 
 def test_the_rows_read_are_the_fields_in_order(uni, session):

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from evalsys.api.spec import openapi_document
+from evalsys.api.views import openapi_document
 from evalsys.feedback.inputs import COUNT_FIELDS, TEXT_FIELDS, FeedbackInput
 from evalsys.feedback.models import IDEMPOTENCY_KEY_LIMIT, TEXT_LIMITS
 from evalsys.feedback.vocab import FeedbackKind, Grade, MeetingFormat, ObserverLevel, values
