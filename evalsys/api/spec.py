@@ -237,7 +237,7 @@ def document(blueprint: Blueprint) -> dict[str, Any]:
     app = Flask(__name__)
     app.register_blueprint(blueprint)
     with app.app_context():
-        document = deepcopy(api.spec)
+        document: dict[str, Any] = deepcopy(api.spec)
     for item in document["paths"].values():
         for operation in item.values():
             _complete(operation)
