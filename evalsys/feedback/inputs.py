@@ -30,7 +30,14 @@ from typing import Annotated, Any, ClassVar
 from flask import has_app_context
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
 from pydantic.config import JsonDict
 
 from evalsys.feedback.models import TEXT_LIMITS
@@ -257,7 +264,13 @@ Text = Annotated[str | None, read_as(MUST_BE_TEXT, stored_text)]
 #: A code of something in the database: a spreadsheet may hold a numeric one as a number.
 Code = Annotated[str | None, read_as(MUST_BE_TEXT, _code)]
 Count = Annotated[int | None, read_as(_l("must be a whole number"), _to_int)]
-Date = Annotated[dt.date | None, read_as(_l("must be a date written YYYY-MM-DD"), _to_date)]
+#: Read as None when left out (the checks then say "required", with the record's other
+#: errors), but shown as what it must be: a date, and required.
+Date = Annotated[
+    dt.date | None,
+    read_as(_l("must be a date written YYYY-MM-DD"), _to_date),
+    WithJsonSchema({"type": "string", "format": "date"}),
+]
 Score = Annotated[float | None, read_as(_l("must be a number"), _to_float)]
 ScoreCode = Annotated[str, read_as(MUST_BE_TEXT, _score_code)]
 
@@ -278,12 +291,20 @@ def _count(description: str) -> Any:
     return Field(None, description=description, json_schema_extra=schema)
 
 
+def _date_required(schema: JsonDict) -> None:
+    required = schema.setdefault("required", [])
+    assert isinstance(required, list)
+    required.append("date")
+
+
 class FeedbackFields(BaseModel):
     """A new feedback record. Unknown keys are refused. Besides the types shown, counts and
     scores may be numbers written as strings, section and group numbers, and announced one
     of yes/no/true/false/1/0 (as the CSV import reads them); empty text is no answer."""
 
-    model_config = ConfigDict(extra="forbid", title="FeedbackFields")
+    model_config = ConfigDict(
+        extra="forbid", title="FeedbackFields", json_schema_extra=_date_required
+    )
 
     #: What a field left out is told (the others: "required").
     REQUIRED: ClassVar[dict[str, Message]] = {"kind": KIND_REQUIRED}
@@ -301,7 +322,7 @@ class FeedbackFields(BaseModel):
     date: Date = Field(
         None,
         description="Day of the visit or meeting, YYYY-MM-DD: inside the term of the section "
-        "or group, not in the future. Required.",
+        "or group, not in the future.",
     )
     class_period: Text = _text("class_period", "e.g. 3-4节")
     location: Text = _text("location", "Room or place.")
