@@ -8,7 +8,7 @@ from the URL map. This module configures it for our API:
 - the body is read here (:class:`_Plugin`), so that what is not a JSON object is a
   400 saying why (spectree alone would read a broken body as ``{}``);
 - a refused request answers in the API's one error shape, with our messages
-  (:func:`_refused`), never pydantic's;
+  (:func:`refused`), never pydantic's;
 - an answer that does not match its model is logged and answered as a plain 500
   (:func:`_checked`): the document never promises what an answer lacks;
 - what spectree cannot say (response headers; the info text) is added to the
@@ -129,7 +129,8 @@ def _json_type(value: Any) -> str:
 
 def refused(message: str, *models: type[BaseModel]) -> Any:
     """A ``before`` hook: a request its models refused gets a 422 in our shape, ``message``
-    and every field with our words (English: the API speaks to programs)."""
+    and every field with our words (English: the API speaks to programs). Fields are named
+    as the client wrote them (a header by its name: pydantic reports aliases)."""
     required: dict[str, Message] = {}
     for model in models:
         required |= getattr(model, "REQUIRED", {})
@@ -142,11 +143,8 @@ def refused(message: str, *models: type[BaseModel]) -> Any:
         assert isinstance(err, ValidationError)
         with english():
             errors = [{"field": f, "message": str(m)} for f, m in field_errors(err, required)]
-        for error in errors:
-            if error["field"] == "idempotency_key":
-                error["field"] = "Idempotency-Key"
-        body = {"error": message, "status": 422, "errors": errors}
-        resp.set_data(json.dumps(body, ensure_ascii=False))
+        # Spectree aborts with the response it made: give it our body (as every error's).
+        resp.set_data(error_response(422, message, errors=errors).get_data())
         resp.status_code = 422
 
     return before
@@ -157,7 +155,7 @@ def _checked(req: Any, resp: Response, err: Exception | None, instance: Any, ada
     if err is None:
         return
     log.error("%s %s: the answer does not match its model: %s", req.method, req.path, err)
-    resp.set_data(json.dumps({"error": "Internal Server Error", "status": 500}))
+    resp.set_data(error_response(500, "Internal Server Error").get_data())
     resp.status_code = 500
 
 
