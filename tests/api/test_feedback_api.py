@@ -369,7 +369,7 @@ def test_every_unreadable_field_is_named_at_once_in_english(api, session, world)
         "colour": "red",
         "a\u0000b": 1,
     }
-    raw = json.dumps(body).replace("\\\\u0000", "\\u0000")
+    raw = json.dumps(body)  # NUL travels as the escape \\u0000, as a client writes it
     response = api.as_("sup").post(
         URL, data=raw, content_type="application/json", headers={"Accept-Language": "zh"}
     )
@@ -386,6 +386,41 @@ def test_every_unreadable_field_is_named_at_once_in_english(api, session, world)
         {"field": "colour", "message": "unknown field"},
         {"field": "a\\x00b", "message": "unknown field"},
     ]
+    assert count(session) == 0
+
+
+#: Raw JSON values a hostile or broken client sends: numbers Python reads as inf, nan or
+#: 400 digits, nested junk, a lone surrogate.
+HOSTILE_JSON = {
+    "inf": "1e999",
+    "nan": "NaN",
+    "huge": "1" + "0" * 400,
+    "huge_negative": "-" + "9" * 40,
+    "nested": "[[[[{}]]]]",
+    "surrogate": '"\\ud800"',
+}
+
+
+@pytest.mark.parametrize("label", list(HOSTILE_JSON))
+def test_hostile_values_are_refused_naming_the_field(api, session, world, label):
+    """Every field of FeedbackIn (and a score), sent each hostile value: a 4xx whose body
+    names the field, never a 5xx, nothing stored."""
+    from evalsys.api.schemas import FeedbackIn
+
+    api.as_("sup")
+    marker = '"__HOSTILE__"'
+    for field in [*FeedbackIn.model_fields, "scores.content_accuracy"]:
+        body = good_body(session)
+        if field.startswith("scores."):
+            body["scores"][field.removeprefix("scores.")] = "__HOSTILE__"
+        else:
+            body[field] = "__HOSTILE__"
+        raw = json.dumps(body).replace(marker, HOSTILE_JSON[label])
+        response = api.post(URL, data=raw, content_type="application/json")
+        answer = response.get_json()
+        assert 400 <= response.status_code < 500, (field, label, response.status_code, answer)
+        named = [e["field"] for e in answer.get("errors", [])] + [answer.get("field")]
+        assert field in named, (field, label, answer)
     assert count(session) == 0
 
 
