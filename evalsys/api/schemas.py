@@ -28,7 +28,7 @@ from evalsys.feedback.vocab import (
     ObserverLevel,
     values,
 )
-from evalsys.validation import MAX_PAGE, Message, read_as, storable, stored_text
+from evalsys.validation import MAX_PAGE, Message, read_as, refuse, storable, text_problem
 
 KINDS = ", ".join(values(FeedbackKind))
 STATUSES = ", ".join(values(FeedbackStatus))
@@ -83,6 +83,13 @@ class ValidationErrors(BaseModel):
 DRAFT_OR_SUBMITTED = "must be 'draft' or 'submitted' (the default)"
 
 
+def _text(value: Any) -> Any:
+    """Text as sent (an empty status is refused, not taken for none); unstorable refused."""
+    if isinstance(value, str) and (problem := text_problem(value)) is not None:
+        raise refuse(problem)
+    return value
+
+
 class FeedbackIn(FeedbackFields):
     """A new feedback record. Unknown keys are refused. Besides the types shown, counts and
     scores may be numbers written as strings, section and group numbers, and announced one
@@ -92,12 +99,12 @@ class FeedbackIn(FeedbackFields):
 
     model_config = ConfigDict(extra="forbid", title="FeedbackIn")
 
-    status: Annotated[
-        Literal["draft", "submitted"] | None, read_as(DRAFT_OR_SUBMITTED, stored_text)
-    ] = Field(
-        None,
-        description="draft stores it unfinished (required items and per-kind details may be "
-        "missing); submitted (the default) is final.",
+    status: Annotated[Literal["draft", "submitted"] | None, read_as(DRAFT_OR_SUBMITTED, _text)] = (
+        Field(
+            None,
+            description="draft stores it unfinished (required items and per-kind details may be "
+            "missing); submitted (the default) is final.",
+        )
     )
 
 

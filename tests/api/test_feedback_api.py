@@ -292,6 +292,8 @@ BAD_FIELDS = [
     ({"comment": "bad\x00byte"}, "comment", "contains a control character (such as NUL)"),
     ({"colour": "red"}, "colour", "unknown field"),
     ({"status": "final"}, "status", "must be 'draft' or 'submitted'"),
+    ({"status": ""}, "status", "must be 'draft' or 'submitted'"),
+    ({"status": "draft\x00"}, "status", "contains a control character (such as NUL)"),
     ({"scores": [1, 2]}, "scores", "must be an object mapping item codes to numbers"),
 ]
 
