@@ -32,7 +32,6 @@ from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.models import SecureType
 from spectree.plugins.base import Context
 from spectree.plugins.flask_plugin import FlaskPlugin
-from spectree.utils import get_multidict_items
 
 from evalsys.api.auth import error_response
 from evalsys.api.schemas import ValidationErrors
@@ -54,7 +53,8 @@ class _Plugin(FlaskPlugin):
     """Spectree's Flask plugin, reading the body itself: a body that is empty, not JSON, not
     an object or nested too deeply is a 400 naming the problem, whatever its Content-Type.
     (Spectree reads ``request.get_json(silent=True) or {}``: a broken body would be ``{}``,
-    and a JSON body sent as a form would not be read at all.)"""
+    and a JSON body sent as a form would not be read at all.) A query parameter given
+    twice is read once, by its first value, as the views always read them."""
 
     def request_validation(
         self, request: Request, query: Any, json: Any, form: Any, headers: Any, cookies: Any
@@ -68,9 +68,8 @@ class _Plugin(FlaskPlugin):
                 # A response raised as is: no error handler rewrites it (it has no code).
                 abort(error_response(400, str(err)))
         request.context = Context(  # type: ignore[attr-defined]
-            adapter.validate_obj(query, get_multidict_items(request.args, query))
-            if query
-            else None,
+            # A parameter given twice counts once, its first value (as request.args.get).
+            adapter.validate_obj(query, request.args.to_dict()) if query else None,
             adapter.validate_obj(json, body) if json else None,
             None,
             adapter.validate_obj(headers, dict(iter(request.headers))) if headers else None,

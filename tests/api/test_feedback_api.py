@@ -592,6 +592,8 @@ def test_list_filters(api, session, world, deans, stored):
     assert ids("?term=2026-2027-1&unit=U&kind=spot_check") == sorted([spot.id, math.id])
     assert ids("?status=submitted&unit=MATH") == [math.id]
     assert ids("?status=draft") == []
+    # A parameter given twice counts by its first value.
+    assert ids("?kind=open_class&kind=lecture") == [open_class.id]
 
 
 @pytest.mark.parametrize(
