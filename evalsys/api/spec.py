@@ -36,7 +36,7 @@ from spectree.plugins.flask_plugin import FlaskPlugin
 from evalsys.api.auth import error_response
 from evalsys.api.schemas import ValidationErrors
 from evalsys.feedback.inputs import english
-from evalsys.validation import Message, field_errors
+from evalsys.validation import MAX_QUERY_LENGTH, Message, field_errors
 
 log = logging.getLogger(__name__)
 
@@ -250,9 +250,18 @@ def document(blueprint: Blueprint) -> dict[str, Any]:
     return document
 
 
+#: Said of a 422 a view does not describe itself (spectree adds one to every operation).
+QUERY_REFUSED = (
+    "A query parameter holds text no database can store (a control character, an unpaired "
+    f"surrogate) or is longer than {MAX_QUERY_LENGTH:,} characters (each named in errors)."
+)
+
+
 def _complete(operation: dict[str, Any]) -> None:
     responses: Mapping[str, dict[str, Any]] = operation["responses"]
     for status, response in responses.items():
+        if status == "422" and response["description"] == "Unprocessable Content":
+            response["description"] = QUERY_REFUSED
         headers = dict(RESPONSE_HEADERS.get((operation["operationId"], status), {}))
         if status == "401":
             headers |= _WWW_AUTHENTICATE

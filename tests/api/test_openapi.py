@@ -163,6 +163,18 @@ def test_document_names_every_route_and_method(app):
     assert served == documented
 
 
+def test_every_operation_documents_the_422_of_an_unstorable_query_parameter(client):
+    """Any /api/v1 address answers 422 for a parameter no database can store (the
+    before_request rule): the document says so on every operation."""
+    for path, item in openapi_document()["paths"].items():
+        for method, operation in item.items():
+            assert "422" in operation["responses"], (method, path)
+            assert operation["responses"]["422"]["description"] != "Unprocessable Content"
+    response = client.get("/api/v1/openapi.json?x=a%00b")
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["field"] == "x"
+
+
 def test_every_protected_operation_documents_401():
     for path, item in openapi_document()["paths"].items():
         for method, operation in item.items():
