@@ -20,7 +20,11 @@ here, once, and every path calls them:
   before any view runs a query;
 - **forms** (:class:`SafeForm`, :class:`SafePlainForm`): every text field of a
   form is held to :func:`text_problem`, its message shown beside the field and
-  everything typed kept.
+  everything typed kept;
+- **pydantic models** (the API's bodies and queries, the CSV import's rows): each
+  field reads its value with :func:`read_as` (these same rules), and
+  :func:`field_errors` turns a failed validation into (field, message) pairs in our
+  words, never pydantic's, so a client, a form and an import all read the same message.
 
 docs/security.md lists these rules; ``tests/security/test_hostile_input.py``
 sends hostile values to every route to hold them.
@@ -30,12 +34,15 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
 
 from flask import Flask, abort, render_template, request
 from flask_babel import LazyString, force_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from pydantic import ValidationError, WrapValidator
+from pydantic_core import PydanticCustomError
 from werkzeug.routing import IntegerConverter
 from wtforms import Form
 from wtforms import IntegerField as _IntegerField
@@ -136,6 +143,90 @@ def int_arg(name: str, default: int, *, lo: int = 1, hi: int = MAX_INT) -> int:
     except ValueError:
         return default
     return default if value is None else value
+
+
+# --- pydantic models ----------------------------------------------------------------
+
+#: The error type of a refusal in our words; its message is in the error's context.
+REFUSED = "evalsys"
+UNKNOWN_FIELD = _l("unknown field")
+REQUIRED = _l("required")
+
+
+def refuse(message: Message) -> PydanticCustomError:
+    """A pydantic error carrying our message (lazy: shown in the reader's language)."""
+    return PydanticCustomError(REFUSED, "{message}", {"message": message})
+
+
+def read_as(
+    message: Message | Callable[[Any], Message],
+    convert: Callable[[Any], Any] | None = None,
+) -> WrapValidator:
+    """A field validator: ``convert`` the value (a ValueError refuses it), then let
+    pydantic check the field's type and bounds; any refusal says ``message`` (or
+    ``message(value)``). A :func:`refuse` raised by ``convert`` passes unchanged.
+
+    The field's type stays what its annotation says, so the JSON schema (and the
+    OpenAPI document built from it) shows the type; this only decides how a value
+    is read and what a client is told when it cannot be.
+    """
+
+    def validate(value: Any, handler: Callable[[Any], Any]) -> Any:
+        try:
+            return handler(convert(value) if convert is not None else value)
+        except PydanticCustomError as err:
+            if err.type == REFUSED:
+                raise
+            raise refuse(_say(message, value)) from None
+        except ValueError:  # also pydantic's ValidationError from ``handler``
+            raise refuse(_say(message, value)) from None
+
+    return WrapValidator(validate)
+
+
+def _say(message: Message | Callable[[Any], Message], value: Any) -> Message:
+    if isinstance(message, str | LazyString):
+        return message
+    return message(value)
+
+
+def stored_text(value: Any) -> Any:
+    """``convert`` for a text field: empty text is no answer; unstorable text is refused."""
+    if isinstance(value, str):
+        if (problem := text_problem(value)) is not None:
+            raise refuse(problem)
+        return value or None
+    return value
+
+
+def field_errors(
+    err: ValidationError, required: Mapping[str, Message] | None = None
+) -> list[tuple[str, Message]]:
+    """A model's failed validation as (field, message) pairs, in the model's field order.
+
+    Fields are the JSON keys (``scores.ITEM_CODE`` within an object; a bad key of an
+    object names the object), written printable. A field left out says
+    ``required[field]`` (else "required"); a key the model does not know, "unknown
+    field". Every other refusal went through :func:`read_as` and carries its message.
+    """
+    out: list[tuple[str, Message]] = []
+    for error in err.errors(include_url=False):
+        loc = [str(part) for part in error["loc"]]
+        if "[key]" in loc:
+            loc = loc[: loc.index("[key]") - 1]
+        field = printable(".".join(loc))
+        kind = error["type"]
+        message: Message
+        if kind == REFUSED:
+            message = error["ctx"]["message"]
+        elif kind == "extra_forbidden":
+            message = UNKNOWN_FIELD
+        elif kind == "missing":
+            message = (required or {}).get(field, REQUIRED)
+        else:  # a field without read_as: pydantic's words, better than none
+            message = error["msg"]
+        out.append((field, message))
+    return out
 
 
 # --- URLs -------------------------------------------------------------------------------

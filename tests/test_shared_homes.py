@@ -1,6 +1,7 @@
 """What several areas share lives in one module each, imported from there (issue #14):
 ``evalsys.clock`` (now, today, site time), ``evalsys.pagination`` (pages of a list),
-``evalsys.org.terms`` (the previous term).
+``evalsys.org.terms`` (the previous term), ``evalsys.aggregation.row`` (a result row's
+fields).
 No old home re-exports a moved name, so nothing can drift back to importing it there."""
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ MOVED = {
     "evalsys.accounts.models": {"utcnow"},
     "evalsys.aggregation.service": {"local_today", "previous_term"},
     "evalsys.planner.inputs": {"previous_term"},
+    # A result row's fields: the model evalsys.aggregation.row.AggregateRow.
+    "evalsys.aggregation.read": {"ROW_FIELDS", "BANDS", "COVERAGE_FIELDS"},
 }
 
 

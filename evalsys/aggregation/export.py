@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
-from evalsys.aggregation.read import BANDS, COVERAGE_FIELDS, ROW_FIELDS
+from evalsys.aggregation.row import BANDS, COVERAGE_FIELDS, ROW_FIELDS
 from evalsys.security import csvsafe
 from evalsys.security.csvsafe import neutralise
 
@@ -19,7 +19,7 @@ _FLATTENED: dict[str, tuple[str, ...]] = {
     "coverage": COVERAGE_FIELDS,
     "flags": ("flags", "flag_reasons"),
 }
-#: CSV columns, in order: the row's fields (:data:`~evalsys.aggregation.read.ROW_FIELDS`),
+#: CSV columns, in order: the row's fields (:data:`~evalsys.aggregation.row.ROW_FIELDS`),
 #: bands, coverage and flags spread over columns. Numbers are written as numbers (rounded
 #: for reading); JSON keeps full precision.
 CSV_FIELDS: tuple[str, ...] = tuple(

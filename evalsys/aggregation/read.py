@@ -27,11 +27,15 @@ from evalsys.aggregation.models import (
     RESULT_KINDS,
     Level,
 )
+from evalsys.aggregation.row import BANDS, COVERAGE_FIELDS, ROW_FIELDS
 from evalsys.aggregation.service import AggregationError, find_term
 from evalsys.org.models import Course, OrgUnit, Section, Term
 from evalsys.org.terms import previous_term
 
-BANDS = ("fail", "pass", "fair", "good", "excellent")
+# ROW_FIELDS, BANDS and COVERAGE_FIELDS (imported above) are the fields of a row in order,
+# from the one model of a row (evalsys.aggregation.row.AggregateRow): the rows read here,
+# the CSV columns (evalsys.aggregation.export.CSV_FIELDS) and the API's schema follow it.
+
 #: The bands as shown to people (on the 0-100 scale).
 BAND_LABELS = {
     "fail": "< 60",
@@ -48,46 +52,7 @@ BAND_NAMES = {
     "good": _l("Good (80 to 90)"),
     "excellent": _l("Excellent (90 and above)"),
 }
-COVERAGE_FIELDS = (
-    "sections",
-    "sections_spot",
-    "sections_open",
-    "teachers",
-    "teachers_spot",
-    "teachers_open",
-    "tutor_groups",
-    "tutor_groups_reported",
-)
-#: The fields of a result row as exports and the API give it, in order: the one list the
-#: CSV columns (:data:`evalsys.aggregation.export.CSV_FIELDS`) and the API's
-#: ``AggregateRow`` schema (:mod:`evalsys.api.openapi`) are built from.
-ROW_FIELDS = (
-    "term",
-    "level",
-    "unit_code",
-    "unit_name",
-    "parent_level",
-    "parent_code",
-    "kind",
-    "dimension",
-    "n",
-    "observers",
-    "mean",
-    "sd",
-    "median",
-    "min",
-    "max",
-    "bands",
-    "insufficient",
-    "parent_mean",
-    "parent_diff",
-    "parent_z",
-    "prev_term",
-    "prev_mean",
-    "prev_change",
-    "coverage",
-    "flags",
-)
+assert tuple(BAND_LABELS) == tuple(BAND_NAMES) == BANDS, "a band without its label or name"
 
 _LEVEL_ORDER = {level.value: i for i, level in enumerate(LEVELS_TOP_DOWN)}
 _KIND_ORDER = {kind: i for i, kind in enumerate(RESULT_KINDS)}

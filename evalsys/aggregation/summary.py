@@ -24,7 +24,8 @@ from evalsys.aggregation.models import (
     AggregationRun,
     RunStatus,
 )
-from evalsys.aggregation.read import BAND_LABELS, BAND_NAMES, BANDS
+from evalsys.aggregation.read import BAND_LABELS, BAND_NAMES
+from evalsys.aggregation.row import BANDS
 from evalsys.aggregation.service import last_run
 from evalsys.feedback.vocab import DIMENSIONS
 from evalsys.org.models import Course, OrgUnit, Term

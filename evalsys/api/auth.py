@@ -61,6 +61,6 @@ def authenticate_request() -> Response | None:
 def api_user() -> User:
     """The user whose token authenticated this request (in a ``@token_required`` view)."""
     user = g.get("api_user")
-    if user is None:
+    if not isinstance(user, User):
         raise RuntimeError("api_user() outside a @token_required view")
     return user

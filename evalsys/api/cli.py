@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 from flask.cli import AppGroup, with_appcontext
 
@@ -92,5 +94,5 @@ def revoke_cmd(ref: str) -> None:
         )
 
 
-def _when(value) -> str:
+def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else ""

@@ -26,6 +26,7 @@ from evalsys.accounts.access import (
     feedback_reviewed_by,
 )
 from evalsys.accounts.models import User
+from evalsys.api.schemas import FeedbackOut
 from evalsys.feedback.models import Feedback, FeedbackScore, Rubric, RubricItem
 from evalsys.feedback.rows import FeedbackRow, count_feedback, feedback_rows
 from evalsys.feedback.rubrics import rubric_items
@@ -38,25 +39,9 @@ from evalsys.feedback.vocab import (
 )
 from evalsys.org.models import OrgUnitClosure
 
-#: The record's fields in the order the API writes them (see openapi.py, ``Feedback``).
-PLAIN_COLUMNS = (
-    "class_period",
-    "location",
-    "announced",
-    "observer_level",
-    "meeting_format",
-    "enrolled",
-    "present",
-    "late",
-    "attending",
-    "topics",
-    "overall_grade",
-    "overall_score",
-    "strengths",
-    "problems",
-    "suggestions",
-    "comment",
-)
+#: The record's fields, in order: :class:`~evalsys.api.schemas.FeedbackOut` names them once
+#: (the document shows it, and every answer is checked against it).
+FIELDS = tuple(FeedbackOut.model_fields)
 
 
 def observer_hidden_from(user: User, *, shown_to_teacher: bool) -> ColumnElement[bool]:
@@ -122,12 +107,11 @@ def _with_scores(session: Session, rows: list[FeedbackRow]) -> list[dict[str, An
 
 
 def record_json(row: FeedbackRow, *, scores: dict[str, float]) -> dict[str, Any]:
+    """The record as the API writes it: each field of FeedbackOut, from the joined row or,
+    by the same name, from the record's own column."""
     feedback = row.record
-    out: dict[str, Any] = {
-        "id": feedback.id,
+    joined: dict[str, Any] = {
         "url": f"/api/v1/feedback/{feedback.id}",
-        "kind": feedback.kind,
-        "status": feedback.status,
         "rubric_version": row.rubric_version,
         "term": row.term_code,
         "section": row.section_code,
@@ -135,12 +119,12 @@ def record_json(row: FeedbackRow, *, scores: dict[str, float]) -> dict[str, Any]
         "department": row.department_code,
         "observer": row.observer_username,
         "date": feedback.visit_date.isoformat(),
+        "scores": scores,
+        "created_at": _iso(feedback.created_at),
+        "updated_at": _iso(feedback.updated_at),
+        "submitted_at": _iso(feedback.submitted_at),
     }
-    out.update({name: getattr(feedback, name) for name in PLAIN_COLUMNS})
-    out["scores"] = scores
-    for name in ("created_at", "updated_at", "submitted_at"):
-        out[name] = _iso(getattr(feedback, name))
-    return out
+    return {name: joined[name] if name in joined else getattr(feedback, name) for name in FIELDS}
 
 
 def _iso(value: date | datetime | None) -> str | None:

@@ -1,20 +1,26 @@
 """The /api/v1 blueprint: rubrics, feedback (submit, list, read), term aggregates, OpenAPI.
 
 Every answer is JSON; every error is ``{"error": message, "status": code, ...}``
-(422s add ``errors``: a list of ``{"field", "message"}``). The document served at
-``/api/v1/openapi.json`` (:mod:`evalsys.api.openapi`) describes exactly this;
-change both together. Requests authenticate with a bearer token
-(``@token_required``); the blueprint is exempt from CSRF (no cookies are used)
-and never sets a session cookie.
+(422s add ``errors``: a list of ``{"field", "message"}``). Each view declares its
+query, body, headers and answers as pydantic models (:mod:`evalsys.api.schemas`)
+with ``@api.validate``: spectree validates the request with them before the view
+runs, checks the answer against them after, and the document served at
+``/api/v1/openapi.json`` (:mod:`evalsys.api.spec`) is written from them, so it
+cannot drift from what the views do. A view's docstring is its summary (first
+paragraph) and description in that document: write it for the API's clients.
+
+Requests authenticate with a bearer token (``@token_required``); the blueprint is
+exempt from CSRF (no cookies are used) and never sets a session cookie.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from spectree import Response as Answers
 from sqlmodel import col, select
 from werkzeug.exceptions import HTTPException
 
@@ -33,7 +39,21 @@ from evalsys.aggregation import read as aggregates
 from evalsys.aggregation.service import last_run
 from evalsys.api import records
 from evalsys.api.auth import api_user, error_response
-from evalsys.api.openapi import openapi_document
+from evalsys.api.schemas import (
+    Aggregates,
+    AggregatesQuery,
+    Error,
+    FeedbackIn,
+    FeedbackOut,
+    FeedbackPage,
+    FeedbackQuery,
+    IdempotencyHeader,
+    OpenAPIDocument,
+    Rubric,
+    RubricQuery,
+    ValidationErrors,
+)
+from evalsys.api.spec import MAX_DEPTH, api, document, refused
 from evalsys.clock import local_today
 from evalsys.db import get_session
 from evalsys.feedback.idempotency import (
@@ -41,26 +61,16 @@ from evalsys.feedback.idempotency import (
     IdempotencyKeyReused,
     body_digest,
 )
-from evalsys.feedback.inputs import (
-    FeedbackInput,
-    FeedbackPermissionError,
-    FeedbackValidationError,
-    english,
-)
+from evalsys.feedback.inputs import FeedbackPermissionError, FeedbackValidationError
 from evalsys.feedback.rubrics import current_rubric
-from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus, values
+from evalsys.feedback.vocab import FeedbackStatus
 from evalsys.feedback.writes import submit_or_replay
 from evalsys.org.models import Term
-from evalsys.validation import printable, storable, text_problem
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-DEFAULT_PER_PAGE = 20
-MAX_PER_PAGE = 100
-MAX_PAGE = 1_000_000
-#: Arrays and objects within arrays and objects: a feedback body needs 2 (its scores).
-MAX_DEPTH = 32
 NOTHING_STORED = "invalid feedback: nothing was stored"
+INVALID = "invalid request"
 KEY_REUSED = "the Idempotency-Key was already used for a different request: nothing was stored"
 KEY_IN_FLIGHT = (
     "a request with this Idempotency-Key is still being processed: nothing was stored; "
@@ -69,7 +79,14 @@ KEY_IN_FLIGHT = (
 #: How long a request waits for an earlier, uncommitted one with its key before a 409
 #: (PostgreSQL). A first request normally commits within milliseconds.
 IN_FLIGHT_WAIT = timedelta(seconds=1)
-_KINDS = ", ".join(values(FeedbackKind))
+
+UNAUTHORIZED = (Error, "No token, or an unknown or revoked one.")
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of these views (built once per process)."""
+    return document(bp)
 
 
 @bp.errorhandler(HTTPException)
@@ -81,61 +98,95 @@ def _http_error(err: HTTPException) -> Response:
     return response
 
 
-def _invalid(errors: list[dict[str, str]], message: str = "invalid request") -> Response:
+def _invalid(errors: list[dict[str, str]], message: str = INVALID) -> Response:
     return error_response(422, message, errors=errors)
 
 
 @bp.get("/openapi.json")
 @public
+@api.validate(
+    resp=Answers(HTTP_200=(OpenAPIDocument, "The OpenAPI document.")),
+    security=[],
+    operation_id="openapi",
+)
 def openapi() -> Response:
+    """This document."""
     return jsonify(openapi_document())
 
 
 @bp.get("/rubrics")
 @token_required
-def rubric() -> Response:
-    kind = request.args.get("kind", "")
-    if kind not in values(FeedbackKind):
-        given = f"unknown kind '{kind}'" if kind else "required"
-        return _invalid([{"field": "kind", "message": f"{given}: one of {_KINDS}"}])
-    found = current_rubric(get_session(), kind)
+@api.validate(
+    resp=Answers(
+        HTTP_200=(Rubric, "The rubric new feedback of this kind is given on."),
+        HTTP_401=UNAUTHORIZED,
+        HTTP_404=(Error, "No rubric of this kind is published yet."),
+        HTTP_422=(ValidationErrors, "kind missing or unknown (the message lists the kinds)."),
+    ),
+    before=refused(INVALID, RubricQuery),
+    operation_id="getRubric",
+)
+def rubric(query: RubricQuery) -> Response:
+    """The current rubric of a kind: item codes, labels, scales, weights."""
+    found = current_rubric(get_session(), query.kind)
     if found is None:
-        return error_response(404, f"there is no published {kind} rubric yet")
+        return error_response(404, f"there is no published {query.kind} rubric yet")
     return jsonify(records.rubric_json(get_session(), found))
 
 
 @bp.post("/feedback")
 @token_required
-def create_feedback() -> Response:
-    """Store a record; with an Idempotency-Key, replay or refuse a repeat (docs/security.md)."""
-    body, problem = _json_object()
-    if problem is not None:
-        return error_response(400, problem)
-    assert body is not None
-    status = body.pop("status", None)
-    errors = _unstorable_text(body)
-    if status not in (None, FeedbackStatus.DRAFT.value, FeedbackStatus.SUBMITTED.value):
-        errors.append(
-            {"field": "status", "message": "must be 'draft' or 'submitted' (the default)"}
-        )
-    if errors:
-        return _invalid(errors, NOTHING_STORED)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not storable(key):
-        error = {"field": "Idempotency-Key", "message": "must be plain text"}
-        return _invalid([error], NOTHING_STORED)
-    # The request the key is bound to: the body as parsed, with the status it gets.
+@api.validate(
+    resp=Answers(
+        HTTP_201=(
+            FeedbackOut,
+            "Stored; or, for a retry with the same Idempotency-Key and body, the record the "
+            "first request stored (as it is now), with Idempotent-Replayed: true.",
+        ),
+        HTTP_400=(
+            Error,
+            "The body is empty, not JSON, not a JSON object, or nested more than "
+            f"{MAX_DEPTH} levels deep.",
+        ),
+        HTTP_401=UNAUTHORIZED,
+        HTTP_403=(Error, "The section or group is outside your scope (field names it)."),
+        HTTP_409=(
+            Error,
+            "A request with the same Idempotency-Key is still being stored; nothing was "
+            "stored. Retry after Retry-After seconds to get its answer.",
+        ),
+        HTTP_413=(Error, "The body is larger than the server accepts."),
+        HTTP_422=(
+            ValidationErrors,
+            "Invalid fields, each named; or the Idempotency-Key was already used for a "
+            "different request (field Idempotency-Key: the message names the record it "
+            "stored). Nothing was stored.",
+        ),
+    ),
+    before=refused(NOTHING_STORED, FeedbackIn, IdempotencyHeader),
+    operation_id="createFeedback",
+)
+def create_feedback(json: FeedbackIn, headers: IdempotencyHeader) -> Response:
+    """Submit a feedback record (or save a draft).
+
+    The same checks as the web forms. Send an Idempotency-Key to make retries safe: the
+    key is bound to you and to the request body, so a retry gets the first answer again
+    and nothing is stored twice (see the header).
+    """
+    key = headers.idempotency_key
+    status = json.status
+    # The request the key is bound to: the body as sent (not as read), with its status.
     digest = None
     if key is not None:
-        digest = body_digest(body | {"status": status or FeedbackStatus.SUBMITTED.value})
+        sent = {name: value for name, value in g.json_body.items() if name != "status"}
+        digest = body_digest(sent | {"status": status or FeedbackStatus.SUBMITTED.value})
     session = get_session()
     user = api_user()
     try:
-        data = FeedbackInput.from_mapping(body)
         outcome = submit_or_replay(
             session,
             user=user,
-            data=data,
+            data=json.to_input(),
             draft=status == FeedbackStatus.DRAFT.value,
             idempotency_key=key,
             request_digest=digest,
@@ -191,104 +242,49 @@ def _key_reused(err: IdempotencyKeyReused) -> str:
     return message
 
 
-def _unstorable_text(value: Any, path: str = "") -> list[dict[str, str]]:
-    """Text no database can store: NUL characters, lone surrogates (from JSON ``\\ud800``)."""
-    if isinstance(value, dict):
-        found = []
-        for key, item in value.items():
-            name = f"{path}.{key}" if path else str(key)
-            found += _unstorable_text(key, name) + _unstorable_text(item, name)
-        return found
-    if isinstance(value, list):
-        return [e for item in value for e in _unstorable_text(item, path)]
-    if isinstance(value, str) and (problem := text_problem(value)) is not None:
-        with english():
-            return [{"field": printable(path), "message": str(problem)}]
-    return []
-
-
-def _json_object() -> tuple[dict[str, Any] | None, str | None]:
-    """The body as a JSON object, or why not (for a 400)."""
-    raw = request.get_data(cache=False)
-    if not raw.strip():
-        return None, "the body is empty: send the feedback as a JSON object"
-    try:
-        body = json.loads(raw)
-    except RecursionError:
-        return None, "the body is not valid JSON: nested too deeply"
-    except ValueError as err:  # also UnicodeDecodeError
-        return None, f"the body is not valid JSON: {err}"
-    if not isinstance(body, dict):
-        return None, f"the body must be a JSON object, not {_json_type(body)}"
-    if _deeper_than(body, MAX_DEPTH):
-        return None, f"the body is nested too deeply: at most {MAX_DEPTH} levels"
-    return body, None
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Arrays and objects nested more than ``limit`` deep (walked without recursion).
-
-    The checks after parsing walk the body recursively; a body json.loads still
-    reads (a few hundred levels) would exhaust the recursion limit there (a 500).
-    """
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return False
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if value is None:
-        return "null"
-    return "a number"
-
-
 @bp.get("/feedback")
 @token_required
-def list_feedback() -> Response:
+@api.validate(
+    resp=Answers(
+        HTTP_200=(FeedbackPage, "A page of records."),
+        HTTP_401=UNAUTHORIZED,
+        HTTP_403=(Error, "The unit is outside your scope."),
+        HTTP_422=(
+            ValidationErrors,
+            "Unknown term, unit, kind or status, or a bad page number.",
+        ),
+    ),
+    before=refused(INVALID, FeedbackQuery),
+    operation_id="listFeedback",
+)
+def list_feedback(query: FeedbackQuery) -> Response:
+    """Records you may see, newest visit first, a page at a time.
+
+    Your own records (drafts too), the submitted and withdrawn records of the departments
+    where your roles let you read feedback (dean, head, leader, admin), and the submitted
+    records on the sections you teach.
+    """
     session = get_session()
     user = api_user()
-    args = request.args
-    # Unstorable text in any parameter was refused before the view (evalsys.validation).
+    # Unstorable text in any parameter was refused before the view (evalsys.validation),
+    # the parameters' types and bounds by FeedbackQuery; here what needs the database.
     errors: list[dict[str, str]] = []
-    page = _positive_int(args, "page", 1, MAX_PAGE, errors)
-    per_page = _positive_int(args, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE, errors)
     conditions = [feedback_visible_to(user)]
-    kind = args.get("kind")
-    if kind is not None:
-        if kind not in values(FeedbackKind):
-            errors.append({"field": "kind", "message": f"unknown kind '{kind}': one of {_KINDS}"})
-        conditions.append(col(records.Feedback.kind) == kind)
-    status = args.get("status")
-    if status is not None:
-        if status not in values(FeedbackStatus):
-            statuses = ", ".join(values(FeedbackStatus))
-            errors.append({"field": "status", "message": f"unknown status: one of {statuses}"})
-        conditions.append(col(records.Feedback.status) == status)
-    term_code = args.get("term")
-    if term_code is not None:
-        term = session.exec(select(Term).where(Term.code == term_code)).first()
+    if query.kind is not None:
+        conditions.append(col(records.Feedback.kind) == query.kind)
+    if query.status is not None:
+        conditions.append(col(records.Feedback.status) == query.status)
+    if query.term is not None:
+        term = session.exec(select(Term).where(Term.code == query.term)).first()
         if term is None:
-            errors.append({"field": "term", "message": f"there is no term '{term_code}'"})
+            errors.append({"field": "term", "message": f"there is no term '{query.term}'"})
         else:
             conditions.append(col(records.Feedback.term_id) == term.id)
-    unit_code = args.get("unit")
     unit = None
-    if unit_code is not None:
-        unit = unit_by_code(session, unit_code)
+    if query.unit is not None:
+        unit = unit_by_code(session, query.unit)
         if unit is None:
-            errors.append({"field": "unit", "message": f"there is no unit '{unit_code}'"})
+            errors.append({"field": "unit", "message": f"there is no unit '{query.unit}'"})
     if errors:
         return _invalid(errors)
     if unit is not None:
@@ -296,7 +292,7 @@ def list_feedback() -> Response:
         assert unit.id is not None  # loaded from the database
         api_require(session, user, Perm.VIEW_UNIT, unit.id, message)
         conditions.append(records.in_subtree(unit.id))
-    assert page is not None and per_page is not None
+    page, per_page = query.page, query.per_page
     hidden = records.observer_hidden_from(user, shown_to_teacher=_shown_to_teacher())
     items, total = records.page_of_records(
         session, conditions, page=page, per_page=per_page, hidden=hidden
@@ -304,7 +300,7 @@ def list_feedback() -> Response:
     next_url = None
     if page * per_page < total:
         kept: dict[str, Any] = {
-            k: v for k, v in args.items() if k in ("term", "unit", "kind", "status")
+            k: v for k, v in request.args.items() if k in ("term", "unit", "kind", "status")
         }
         next_url = url_for("api.list_feedback", **kept, page=page + 1, per_page=per_page)
     return jsonify(
@@ -312,26 +308,19 @@ def list_feedback() -> Response:
     )
 
 
-def _positive_int(
-    args: Any, name: str, default: int, maximum: int, errors: list[dict[str, str]]
-) -> int | None:
-    raw = args.get(name)
-    if raw is None:
-        return default
-    text = raw.strip()
-    if not text.isascii() or not text.isdigit() or int(text) < 1:
-        errors.append({"field": name, "message": "must be a whole number, 1 or more"})
-        return None
-    value = int(text)
-    if value > maximum:
-        errors.append({"field": name, "message": f"at most {maximum}"})
-        return None
-    return value
-
-
 @bp.get("/feedback/<int:feedback_id>")
 @token_required
+@api.validate(
+    resp=Answers(
+        HTTP_200=(FeedbackOut, "The record."),
+        HTTP_401=UNAUTHORIZED,
+        HTTP_404=(Error, "No such record, or not one you may see."),
+    ),
+    path_parameter_descriptions={"feedback_id": "The record's id."},
+    operation_id="getFeedback",
+)
 def get_feedback(feedback_id: int) -> Response:
+    """One record."""
     session = get_session()
     user = api_user()
     api_feedback_or_404(session, feedback_id, user)
@@ -346,33 +335,39 @@ def _shown_to_teacher() -> bool:
 
 @bp.get("/aggregates")
 @token_required
-def list_aggregates() -> Response:
-    """A term's statistics within the caller's scope: the rows of ``evalsys export aggregates``.
+@api.validate(
+    resp=Answers(
+        HTTP_200=(Aggregates, "The rows (possibly none in your scope)."),
+        HTTP_401=UNAUTHORIZED,
+        HTTP_403=(Error, "The unit is outside your scope."),
+        HTTP_404=(Error, "The term has not been aggregated yet."),
+        HTTP_422=(ValidationErrors, "term missing, or an unknown term or unit."),
+    ),
+    before=refused(INVALID, AggregatesQuery),
+    operation_id="listAggregates",
+)
+def list_aggregates(query: AggregatesQuery) -> Response:
+    """A term's statistics within your scope, the rows of `evalsys export aggregates`.
 
-    Rows at and below ``unit`` (default: every unit the caller may read reports of).
-    Unknown or missing term or unit: 422 like the other lists; a unit outside the
-    caller's scope: 403; a term not aggregated yet: 404.
+    One row per (level, unit, kind, dimension), school first, for the units where your
+    roles let you read reports (dean, head, leader, admin); with `unit`, that unit and
+    everything below it.
     """
+    # Unknown or missing term or unit: 422 like the other lists; a unit outside the
+    # caller's scope: 403; a term not aggregated yet: 404.
     session = get_session()
     user = api_user()
-    args = request.args
     errors: list[dict[str, str]] = []
-    term_code = args.get("term", "")
-    term = None
-    if not term_code:
-        errors.append({"field": "term", "message": "required: a term code"})
-    else:
-        term = session.exec(select(Term).where(Term.code == term_code)).first()
-        if term is None:
-            errors.append({"field": "term", "message": f"there is no term '{term_code}'"})
-    unit_code = args.get("unit")
+    term = session.exec(select(Term).where(Term.code == query.term)).first()
+    if term is None:
+        errors.append({"field": "term", "message": f"there is no term '{query.term}'"})
     unit = None
-    if unit_code is not None:
+    if query.unit is not None:
         try:
-            unit = aggregates.find_unit(session, unit_code)
+            unit = aggregates.find_unit(session, query.unit)
         except aggregates.AggregateNotFound:
             errors.append(
-                {"field": "unit", "message": f"there is no unit, course or section '{unit_code}'"}
+                {"field": "unit", "message": f"there is no unit, course or section '{query.unit}'"}
             )
     if errors:
         return _invalid(errors)

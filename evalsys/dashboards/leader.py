@@ -23,7 +23,8 @@ from evalsys.accounts.access import Perm, top_units
 from evalsys.accounts.models import User
 from evalsys.aggregation.flags import flag_name, flag_text
 from evalsys.aggregation.models import ALL_KINDS, OVERALL, RESULT_KINDS, AggregationRun
-from evalsys.aggregation.read import BAND_LABELS, BAND_NAMES, BANDS
+from evalsys.aggregation.read import BAND_LABELS, BAND_NAMES
+from evalsys.aggregation.row import BANDS
 from evalsys.aggregation.service import last_run
 from evalsys.aggregation.summary import run_min_n, terms_with_results
 from evalsys.clock import local_today

@@ -1,10 +1,21 @@
 """What a caller hands the feedback service, and the errors it gets back.
 
-Forms, the JSON API and the CSV import all build a :class:`FeedbackInput`;
-the API and the import use :meth:`FeedbackInput.from_mapping`, which turns
-JSON values or CSV strings into typed values and names every field it cannot
-read. Field names here are the API's JSON keys (``date``, ``section``,
-``scores.ITEM_CODE``), so an error list can go back to a client unchanged.
+Forms, the JSON API and the CSV import all build a :class:`FeedbackInput`.
+:class:`FeedbackFields` (a pydantic model) reads one from JSON values, CSV
+strings or a form's data, and names every field it cannot read: the API
+validates its body with it (as ``FeedbackIn``, which adds ``status``), and
+:meth:`FeedbackInput.from_mapping` uses it for the import and the forms, so a
+value is read the same way whichever path it comes by. Field names here are the
+API's JSON keys (``date``, ``section``, ``scores.ITEM_CODE``), so an error list
+can go back to a client unchanged.
+
+The model reads; it does not judge. Whether a code names a kind, a grade or a
+section, whether a count or a text is within bounds, whether the date lies in the
+term: those rules need the database or other fields, and
+:func:`evalsys.feedback.checks.check_feedback` applies them all at once, for every
+path. The model's JSON schema still shows those bounds and choices (written from
+the same constants), so the API's document says what the checks will hold a
+client to.
 """
 
 from __future__ import annotations
@@ -14,13 +25,34 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 from flask import has_app_context
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic.config import JsonDict
 
-from evalsys.validation import Message, text_problem, to_int, to_number
+from evalsys.feedback.models import TEXT_LIMITS
+from evalsys.feedback.vocab import FeedbackKind, Grade, MeetingFormat, ObserverLevel, values
+from evalsys.validation import (
+    MAX_COUNT,
+    Message,
+    field_errors,
+    read_as,
+    refuse,
+    stored_text,
+    text_problem,
+    to_int,
+    to_number,
+)
 
 #: Text fields (limits in :data:`evalsys.feedback.models.TEXT_LIMITS`).
 TEXT_FIELDS = (
@@ -44,7 +76,6 @@ INPUT_COLUMNS = (
     "overall_grade",
     *TEXT_FIELDS,
 )
-_CODE_FIELDS = ("kind", "section", "group", "observer_level", "meeting_format", "overall_grade")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TRUE = {"true", "yes", "y", "1", "是", "t"}
 _FALSE = {"false", "no", "n", "0", "否", "f"}
@@ -148,49 +179,11 @@ class FeedbackInput:
         """Read JSON values or CSV strings; raise one error listing every unreadable field."""
         if not isinstance(data, Mapping):
             raise FeedbackValidationError([("", _l("expected an object of feedback fields"))])
-        errors: list[tuple[str, str]] = []
-        known = {f.name for f in fields(cls)}
-        for key in data:
-            if key not in known:
-                errors.append((str(key), _l("unknown field")))
-        out: dict[str, Any] = {}
-        for name in (*_CODE_FIELDS, *TEXT_FIELDS):
-            value = data.get(name)
-            if value is None or value == "":
-                continue
-            if isinstance(value, str):
-                if (problem := text_problem(value)) is not None:
-                    errors.append((name, problem))
-                else:
-                    out[name] = value
-            elif name in ("section", "group") and _is_int(value):
-                out[name] = str(value)  # a numeric code in JSON or a spreadsheet
-            else:
-                errors.append((name, _l("must be text")))
-        for name in COUNT_FIELDS:
-            _read(data, name, _to_int, _l("must be a whole number"), out, errors)
-        _read(data, "announced", _to_bool, _l("must be true or false"), out, errors)
-        _read(data, "date", _to_date, _l("must be a date written YYYY-MM-DD"), out, errors)
-        scores = data.get("scores")
-        if isinstance(scores, Mapping):
-            out["scores"] = {}
-            for code, raw in scores.items():
-                if isinstance(code, str) and (problem := text_problem(code)) is not None:
-                    errors.append(("scores", problem))
-                    continue
-                try:
-                    out["scores"][str(code)] = _to_float(raw)
-                except ValueError:
-                    errors.append((f"scores.{code}", _l("must be a number")))
-        elif scores not in (None, ""):
-            errors.append(("scores", _l("must be an object mapping item codes to numbers")))
-        if not out.get("kind"):
-            if "kind" not in {f for f, _ in errors}:
-                errors.append(("kind", _l("required: spot_check, open_class or tutor_group")))
-            out["kind"] = ""
-        if errors:
-            raise FeedbackValidationError(errors)
-        return cls(**out)
+        try:
+            read = FeedbackFields.model_validate(dict(data))
+        except ValidationError as err:
+            raise FeedbackValidationError(field_errors(err, FeedbackFields.REQUIRED)) from None
+        return read.to_input()
 
 
 def clean(value: Any) -> Any:
@@ -199,23 +192,6 @@ def clean(value: Any) -> Any:
         value = value.strip()
         return value or None
     return value
-
-
-def _read(
-    data: Mapping[str, Any],
-    name: str,
-    convert: Any,
-    message: Message,
-    out: dict[str, Any],
-    errors: list[tuple[str, str]],
-) -> None:
-    try:
-        value = convert(data.get(name))
-    except ValueError:
-        errors.append((name, message))
-        return
-    if value is not None:
-        out[name] = value
 
 
 def _is_int(value: Any) -> bool:
@@ -261,3 +237,134 @@ def _to_date(value: Any) -> dt.date | None:
     if isinstance(value, str) and _ISO_DATE.match(value.strip()):
         return dt.date.fromisoformat(value.strip())
     raise ValueError(value)
+
+
+# --- reading: the pydantic model behind the API's FeedbackIn and from_mapping -----------
+
+MUST_BE_TEXT = _l("must be text")
+KIND_REQUIRED = _l("required: spot_check, open_class or tutor_group")
+
+
+def _kind(value: Any) -> Any:
+    if value is None or value == "":
+        raise refuse(KIND_REQUIRED)
+    return stored_text(value)
+
+
+def _code(value: Any) -> Any:
+    if _is_int(value):
+        return str(value)  # a numeric code in JSON or a spreadsheet
+    return stored_text(value)
+
+
+def _score_code(value: Any) -> Any:
+    if isinstance(value, str) and (problem := text_problem(value)) is not None:
+        raise refuse(problem)
+    return value
+
+
+def _scores(value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, Mapping):
+        raise refuse(_l("must be an object mapping item codes to numbers"))
+    return dict(value)
+
+
+Text = Annotated[str | None, read_as(MUST_BE_TEXT, stored_text)]
+#: A code of something in the database: a spreadsheet may hold a numeric one as a number.
+Code = Annotated[str | None, read_as(MUST_BE_TEXT, _code)]
+Count = Annotated[int | None, read_as(_l("must be a whole number"), _to_int)]
+#: Read as None when left out (the checks then say "required", with the record's other
+#: errors), but shown as what it must be: a date, and required.
+Date = Annotated[
+    dt.date | None,
+    read_as(_l("must be a date written YYYY-MM-DD"), _to_date),
+    WithJsonSchema({"type": "string", "format": "date"}),
+]
+Score = Annotated[float | None, read_as(_l("must be a number"), _to_float)]
+ScoreCode = Annotated[str, read_as(MUST_BE_TEXT, _score_code)]
+
+
+def _choice(enum: Any, description: str) -> Any:
+    """A code the checks hold to ``enum`` (shown in the schema; null is no answer)."""
+    return Field(None, description=description, json_schema_extra={"enum": [*values(enum), None]})
+
+
+def _text(name: str, description: str) -> Any:
+    """Text the checks hold to its column's limit (after trimming spaces)."""
+    return Field(None, description=description, json_schema_extra={"maxLength": TEXT_LIMITS[name]})
+
+
+def _count(description: str) -> Any:
+    """A head count the checks hold to 0..MAX_COUNT."""
+    schema: JsonDict = {"minimum": 0, "maximum": MAX_COUNT}
+    return Field(None, description=description, json_schema_extra=schema)
+
+
+def _date_required(schema: JsonDict) -> None:
+    required = schema.setdefault("required", [])
+    assert isinstance(required, list)
+    required.append("date")
+
+
+class FeedbackFields(BaseModel):
+    """A new feedback record. Unknown keys are refused. Besides the types shown, counts and
+    scores may be numbers written as strings, section and group numbers, and announced one
+    of yes/no/true/false/1/0 (as the CSV import reads them); empty text is no answer."""
+
+    model_config = ConfigDict(
+        extra="forbid", title="FeedbackFields", json_schema_extra=_date_required
+    )
+
+    #: What a field left out is told (the others: "required").
+    REQUIRED: ClassVar[dict[str, Message]] = {"kind": KIND_REQUIRED}
+
+    kind: Annotated[str, read_as(MUST_BE_TEXT, _kind)] = Field(
+        description="What kind of feedback this is.",
+        json_schema_extra={"enum": list(values(FeedbackKind))},
+    )
+    section: Code = Field(
+        None,
+        description="Code of the section visited (spot_check, open_class); must be within "
+        "your scope. Leave out for tutor_group.",
+    )
+    group: Code = Field(None, description="Code of your tutor group (tutor_group only).")
+    date: Date = Field(
+        None,
+        description="Day of the visit or meeting, YYYY-MM-DD: inside the term of the section "
+        "or group, not in the future.",
+    )
+    class_period: Text = _text("class_period", "e.g. 3-4节")
+    location: Text = _text("location", "Room or place.")
+    announced: Annotated[bool | None, read_as(_l("must be true or false"), _to_bool)] = Field(
+        None, description="spot_check only, and required there: was the visit announced?"
+    )
+    observer_level: Text = _choice(ObserverLevel, "open_class only, and required there.")
+    meeting_format: Text = _choice(MeetingFormat, "tutor_group only, and required there.")
+    enrolled: Count = _count("Students enrolled (not for tutor_group).")
+    present: Count = _count("Students present; at most enrolled (not for tutor_group).")
+    late: Count = _count("Students late; at most present (not for tutor_group).")
+    attending: Count = _count("Students attending (tutor_group only).")
+    topics: Text = _text("topics", "Topics discussed (tutor_group).")
+    overall_grade: Text = _choice(Grade, "The observer's overall judgement.")
+    strengths: Text = _text("strengths", "Strengths seen.")
+    problems: Text = _text("problems", "Problems found, or raised by students.")
+    suggestions: Text = _text("suggestions", "Suggestions, adjustments to the plan.")
+    comment: Text = _text("comment", "Anything else.")
+    scores: Annotated[dict[ScoreCode, Score] | None, BeforeValidator(_scores)] = Field(
+        None,
+        description="Item code -> value on the item's scale (see GET /rubrics). Every "
+        "required item of the current rubric needs a value unless status is draft.",
+    )
+
+    def to_input(self) -> FeedbackInput:
+        values_ = {name: getattr(self, name) for name in _INPUT_FIELDS}
+        return FeedbackInput(**values_ | {"scores": self.scores or {}})
+
+
+#: The fields of a record, in order: FeedbackInput's, which FeedbackFields must match.
+_INPUT_FIELDS = tuple(f.name for f in fields(FeedbackInput))
+assert tuple(FeedbackFields.model_fields) == _INPUT_FIELDS, (
+    "FeedbackFields and FeedbackInput name different fields"
+)

@@ -30,7 +30,8 @@ from evalsys.accounts.models import Role, RoleGrant, User
 from evalsys.aggregation import read
 from evalsys.aggregation.flags import Settings
 from evalsys.aggregation.models import ALL_KINDS, OVERALL, Level
-from evalsys.aggregation.read import BAND_LABELS, BANDS
+from evalsys.aggregation.read import BAND_LABELS
+from evalsys.aggregation.row import BANDS
 from evalsys.aggregation.service import AggregationError, find_term, last_run
 from evalsys.clock import to_site_time
 from evalsys.feedback.vocab import (

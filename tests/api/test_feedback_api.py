@@ -293,6 +293,8 @@ BAD_FIELDS = [
     ({"comment": "bad\x00byte"}, "comment", "contains a control character (such as NUL)"),
     ({"colour": "red"}, "colour", "unknown field"),
     ({"status": "final"}, "status", "must be 'draft' or 'submitted'"),
+    ({"status": ""}, "status", "must be 'draft' or 'submitted'"),
+    ({"status": "draft\x00"}, "status", "contains a control character (such as NUL)"),
     ({"scores": [1, 2]}, "scores", "must be an object mapping item codes to numbers"),
 ]
 
@@ -311,6 +313,162 @@ def test_bad_field_is_422_named_and_stores_nothing(api, session, world, override
     assert any(message in m for m in messages), messages
     assert count(session) == 0
     assert count(session, FeedbackRevision) == 0
+
+
+#: A value of the wrong JSON type for each field, and what the client is told.
+WRONG_TYPES = [
+    ("kind", 3, "must be text"),
+    ("section", [1], "must be text"),
+    ("group", {"a": 1}, "must be text"),
+    ("date", 20261015, "must be a date written YYYY-MM-DD"),
+    ("class_period", 3.5, "must be text"),
+    ("location", True, "must be text"),
+    ("announced", [], "must be true or false"),
+    ("observer_level", 1, "must be text"),
+    ("meeting_format", False, "must be text"),
+    ("enrolled", "forty", "must be a whole number"),
+    ("present", True, "must be a whole number"),
+    ("late", [2], "must be a whole number"),
+    ("attending", {"n": 1}, "must be a whole number"),
+    ("topics", ["a"], "must be text"),
+    ("overall_grade", {}, "must be text"),
+    ("strengths", 1, "must be text"),
+    ("problems", 2.0, "must be text"),
+    ("suggestions", 0, "must be text"),
+    ("comment", [[["deep"]]], "must be text"),
+    ("scores", "eight", "must be an object mapping item codes to numbers"),
+    ("status", 1, "must be 'draft' or 'submitted' (the default)"),
+]
+
+
+def test_every_field_is_tried_with_a_wrong_type():
+    from evalsys.api.schemas import FeedbackIn
+
+    assert [name for name, _, _ in WRONG_TYPES] == list(FeedbackIn.model_fields)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), WRONG_TYPES)
+def test_a_field_of_the_wrong_type_is_named_in_our_words(
+    api, session, world, field, value, message
+):
+    response = api.as_("sup").post(URL, json=good_body(session) | {field: value})
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json() == {
+        "error": "invalid feedback: nothing was stored",
+        "status": 422,
+        "errors": [{"field": field, "message": message}],
+    }
+    assert count(session) == 0
+
+
+def test_every_unreadable_field_is_named_at_once_in_english(api, session, world):
+    """Pydantic reads the body, but its words never reach a client; a client asking for
+    Chinese still reads English (the API speaks to programs), and keys no database can
+    store are written printable."""
+    body = good_body(session) | {
+        "enrolled": "forty",
+        "date": "tomorrow",
+        "scores": {"content_accuracy": "high", "bad\u0000code": 1},
+        "colour": "red",
+        "a\u0000b": 1,
+    }
+    raw = json.dumps(body)  # NUL travels as the escape \\u0000, as a client writes it
+    response = api.as_("sup").post(
+        URL, data=raw, content_type="application/json", headers={"Accept-Language": "zh"}
+    )
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]
+    assert errors == [
+        {"field": "date", "message": "must be a date written YYYY-MM-DD"},
+        {"field": "enrolled", "message": "must be a whole number"},
+        {"field": "scores.content_accuracy", "message": "must be a number"},
+        {
+            "field": "scores",
+            "message": "contains a control character (such as NUL) that text cannot hold",
+        },
+        {"field": "colour", "message": "unknown field"},
+        {"field": "a\\x00b", "message": "unknown field"},
+    ]
+    assert count(session) == 0
+
+
+#: Raw JSON values a hostile or broken client sends: numbers Python reads as inf, nan or
+#: 400 digits, nested junk, a lone surrogate.
+HOSTILE_JSON = {
+    "inf": "1e999",
+    "nan": "NaN",
+    "huge": "1" + "0" * 400,
+    "huge_negative": "-" + "9" * 40,
+    "nested": "[[[[{}]]]]",
+    "surrogate": '"\\ud800"',
+}
+
+
+@pytest.mark.parametrize("label", list(HOSTILE_JSON))
+def test_hostile_values_are_refused_naming_the_field(api, session, world, label):
+    """Every field of FeedbackIn (and a score), sent each hostile value: a 4xx whose body
+    names the field, never a 5xx, nothing stored."""
+    from evalsys.api.schemas import FeedbackIn
+
+    api.as_("sup")
+    marker = '"__HOSTILE__"'
+    for field in [*FeedbackIn.model_fields, "scores.content_accuracy"]:
+        body = good_body(session)
+        if field.startswith("scores."):
+            body["scores"][field.removeprefix("scores.")] = "__HOSTILE__"
+        else:
+            body[field] = "__HOSTILE__"
+        raw = json.dumps(body).replace(marker, HOSTILE_JSON[label])
+        response = api.post(URL, data=raw, content_type="application/json")
+        answer = response.get_json()
+        assert 400 <= response.status_code < 500, (field, label, response.status_code, answer)
+        named = [e["field"] for e in answer.get("errors", [])] + [answer.get("field")]
+        assert field in named, (field, label, answer)
+    assert count(session) == 0
+
+
+def test_a_missing_kind_says_which_kinds_there_are(api, session, world):
+    body = good_body(session)
+    del body["kind"]
+    response = api.as_("sup").post(URL, json=body)
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == [
+        {"field": "kind", "message": "required: spot_check, open_class or tutor_group"}
+    ]
+
+
+def test_an_unstorable_idempotency_key_is_named(api, session, world):
+    response = api.as_("sup").post(
+        URL, json=good_body(session), headers={"Idempotency-Key": "k\x01ey"}
+    )
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == [
+        {"field": "Idempotency-Key", "message": "must be plain text"}
+    ]
+    assert count(session) == 0
+
+
+def test_a_json_body_is_read_whatever_its_content_type(api, session, world):
+    """As before: the body is JSON whatever the client calls it."""
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        response = api.as_("sup").post(
+            URL, data=json.dumps(good_body(session)), content_type=content_type
+        )
+        assert response.status_code == 201, (content_type, response.get_json())
+    assert count(session) == 2
+
+
+def test_an_answer_that_breaks_its_model_is_a_plain_500(api, session, world, stored, monkeypatch):
+    """The document promises only what answers have: an answer its model refuses (here a
+    key the model does not list) is not sent; the client gets our 500 and the log the why."""
+    from evalsys.api import records
+
+    record = stored(world.supervisor)
+    real = records.record_json
+    monkeypatch.setattr(records, "record_json", lambda *a, **kw: real(*a, **kw) | {"extra": 1})
+    response = api.as_("sup").get(f"{URL}/{record.id}")
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "Internal Server Error", "status": 500}
 
 
 @pytest.mark.parametrize(
@@ -435,6 +593,8 @@ def test_list_filters(api, session, world, deans, stored):
     assert ids("?term=2026-2027-1&unit=U&kind=spot_check") == sorted([spot.id, math.id])
     assert ids("?status=submitted&unit=MATH") == [math.id]
     assert ids("?status=draft") == []
+    # A parameter given twice counts by its first value.
+    assert ids("?kind=open_class&kind=lecture") == [open_class.id]
 
 
 @pytest.mark.parametrize(
@@ -447,6 +607,9 @@ def test_list_filters(api, session, world, deans, stored):
         ("?page=0", "page", "must be a whole number, 1 or more"),
         ("?page=x", "page", "must be a whole number, 1 or more"),
         ("?per_page=101", "per_page", "at most 100"),
+        ("?per_page=2.5", "per_page", "must be a whole number, 1 or more"),
+        ("?page=-1", "page", "must be a whole number, 1 or more"),
+        ("?page=" + "9" * 30, "page", "at most 1000000"),
         ("?term=a%00b", "term", "contains a control character (such as NUL)"),
     ],
 )

@@ -323,7 +323,7 @@ def test_in_flight_on_sqlite_waits_and_replays(app, api, session, world, token_f
 
 
 def test_document_describes_idempotency():
-    from evalsys.api.openapi import openapi_document
+    from evalsys.api.views import openapi_document
 
     post = openapi_document()["paths"]["/feedback"]["post"]
     header = next(p for p in post["parameters"] if p["name"] == "Idempotency-Key")

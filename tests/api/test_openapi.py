@@ -1,5 +1,9 @@
 """The OpenAPI document: valid, complete, and true to the API (fuzzed with schemathesis).
 
+It is generated (spectree, from the pydantic models of evalsys.api.schemas): the tests
+below hold it to the constants the checks use (a limit changed in one place shows in
+the other), and to the views (every route, every documented constraint enforced).
+
 The property-based test asks schemathesis for up to 25 requests per operation,
 valid and invalid ones (missing and wrong-typed fields, bad parameters, strange
 strings, missing or malformed credentials), sends them to the app in process
@@ -9,6 +13,8 @@ document names; schema-violating requests refused. It needs no network.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 import schemathesis
@@ -23,7 +29,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from evalsys.api.openapi import openapi_document
+from evalsys.api.views import openapi_document
+from evalsys.feedback.inputs import COUNT_FIELDS, TEXT_FIELDS, FeedbackInput
+from evalsys.feedback.models import IDEMPOTENCY_KEY_LIMIT, TEXT_LIMITS
+from evalsys.feedback.vocab import FeedbackKind, Grade, MeetingFormat, ObserverLevel, values
+from evalsys.validation import MAX_COUNT
+from tests.api.test_feedback_api import URL, count, good_body
 from tests.fixtures.feedback_world import TODAY, full_scores
 
 DOC_URL = "/api/v1/openapi.json"
@@ -35,12 +46,108 @@ def test_document_is_valid_openapi(client):
     assert response.headers["Content-Type"] == "application/json"
     document = response.get_json()
     validate(document)  # raises on any error
-    assert document["openapi"] == "3.0.3"
+    assert document["openapi"] == "3.1.0"
+    assert document["servers"] == [{"url": "/api/v1"}]
     assert document["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http",
         "scheme": "bearer",
         "description": "A token from `evalsys token create USERNAME`.",
     }
+    # Served as generated, and the same whichever app serves it.
+    assert document == openapi_document()
+
+
+def _schemas() -> dict:
+    return openapi_document()["components"]["schemas"]
+
+
+def test_document_lists_every_feedback_field_with_its_constraint():
+    """FeedbackIn is every field of a record (and status), each with the bound, length or
+    choices the checks hold it to, from the same constants."""
+    schema = _schemas()["FeedbackIn"]
+    fields = schema["properties"]
+    assert list(fields) == [f.name for f in dataclasses.fields(FeedbackInput)] + ["status"]
+    assert schema["additionalProperties"] is False
+    assert schema["required"] == ["kind", "date"]
+    for name in TEXT_FIELDS:
+        assert fields[name]["maxLength"] == TEXT_LIMITS[name], name
+    for name in COUNT_FIELDS:
+        assert (fields[name]["minimum"], fields[name]["maximum"]) == (0, MAX_COUNT), name
+    assert fields["kind"]["enum"] == list(values(FeedbackKind))
+    for name, enum in (
+        ("observer_level", ObserverLevel),
+        ("meeting_format", MeetingFormat),
+        ("overall_grade", Grade),
+    ):
+        assert fields[name]["enum"] == [*values(enum), None], name
+    assert {"type": "integer"} in fields["enrolled"]["anyOf"]
+    assert fields["date"]["type"] == "string" and fields["date"]["format"] == "date"
+    assert {"type": "boolean"} in fields["announced"]["anyOf"]
+    assert {
+        "type": "object",
+        "additionalProperties": {"anyOf": [{"type": "number"}, {"type": "null"}]},
+    } in (fields["scores"]["anyOf"])
+    assert fields["status"]["anyOf"][0]["enum"] == ["draft", "submitted"]
+    # Every field tells a client what it is for.
+    assert all(field.get("description") for field in fields.values()), fields
+    post = openapi_document()["paths"]["/feedback"]["post"]
+    header = next(p for p in post["parameters"] if p["name"] == "Idempotency-Key")
+    assert (header["in"], header["required"]) == ("header", False)
+    assert header["schema"]["maxLength"] == IDEMPOTENCY_KEY_LIMIT
+
+
+def test_document_describes_the_answers_exactly():
+    """Answers forbid keys they do not list, and list the ones clients read."""
+    schemas = _schemas()
+    for name in ("FeedbackOut", "FeedbackPage", "Error", "ValidationErrors", "Rubric"):
+        assert schemas[name]["additionalProperties"] is False, name
+    record = schemas["FeedbackOut"]
+    assert set(record["required"]) == set(record["properties"])
+    assert {"id", "url", "observer", "scores", "overall_score", "created_at"} <= set(
+        record["properties"]
+    )
+    assert schemas["Error"]["required"] == ["error", "status"]
+    assert schemas["ValidationErrors"]["properties"]["errors"]["minItems"] == 1
+    page = openapi_document()["paths"]["/feedback"]["get"]
+    params = {p["name"]: p for p in page["parameters"]}
+    assert params["per_page"]["schema"]["maximum"] == 100
+    assert params["page"]["schema"]["minimum"] == 1
+    assert params["kind"]["schema"]["enum"] == list(values(FeedbackKind))
+
+
+def _breaking(schema: dict) -> list[object]:
+    """A value breaking each constraint the schema states (or one of its branches)."""
+    out: list[object] = []
+    for branch in schema.get("anyOf", []):
+        out += _breaking(branch)
+    if "maxLength" in schema:
+        out.append("x" * (schema["maxLength"] + 1))
+    if "maximum" in schema:
+        out.append(schema["maximum"] + 1)
+    if "minimum" in schema:
+        out.append(schema["minimum"] - 1)
+    if "enum" in schema:
+        out.append("not-one-of-them")
+    return out
+
+
+def test_every_constraint_the_document_states_is_enforced(api, session, world):
+    """Each bound, length and choice of FeedbackIn, as the served document states it, is
+    refused with a 422 naming the field (a constraint documented but not checked fails)."""
+    fields = api.client.get("/api/v1/openapi.json").get_json()["components"]["schemas"][
+        "FeedbackIn"
+    ]["properties"]
+    tried = 0
+    api.as_("sup")
+    for name, schema in fields.items():
+        for value in _breaking(schema):
+            response = api.post(URL, json=good_body(session) | {name: value})
+            assert response.status_code == 422, (name, value, response.get_json())
+            named = [e["field"] for e in response.get_json()["errors"]]
+            assert name in named, (name, value, named)
+            tried += 1
+    assert tried >= len(TEXT_FIELDS) + 2 * len(COUNT_FIELDS) + 5
+    assert count(session) == 0
 
 
 def test_document_names_every_route_and_method(app):
@@ -54,6 +161,18 @@ def test_document_names_every_route_and_method(app):
         (path, method) for path, item in openapi_document()["paths"].items() for method in item
     }
     assert served == documented
+
+
+def test_every_operation_documents_the_422_of_an_unstorable_query_parameter(client):
+    """Any /api/v1 address answers 422 for a parameter no database can store (the
+    before_request rule): the document says so on every operation."""
+    for path, item in openapi_document()["paths"].items():
+        for method, operation in item.items():
+            assert "422" in operation["responses"], (method, path)
+            assert operation["responses"]["422"]["description"] != "Unprocessable Content"
+    response = client.get("/api/v1/openapi.json?x=a%00b")
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["field"] == "x"
 
 
 def test_every_protected_operation_documents_401():
