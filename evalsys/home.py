@@ -150,6 +150,8 @@ def _actions(session: Session, user: User, by_role: dict[str, list]) -> list[dic
         actions.append({"label": _l("My assignments"), "url": url_for("planner.mine")})
     if top_units(session, user, Perm.MANAGE):
         actions.append({"label": _l("Spot-check plans"), "url": url_for("planner.terms")})
+        # The role card's "manage users": the users of their units (all, for school admins).
+        actions.append({"label": _l("Users"), "url": url_for("users.index")})
     teaches = session.exec(select(Section.id).where(Section.teacher_id == user.id).limit(1))
     if Role.TEACHER in by_role or teaches.first() is not None:
         actions.append(

@@ -123,6 +123,7 @@ PARAMS: dict[str, Callable[[SecurityWorld], tuple[Any, Any]]] = {
     "feedback_id": lambda w: (w.inside_feedback.id, w.outside_feedback.id),
     "kind": lambda w: ("spot_check", "spot_check"),
     "filename": lambda w: ("evalsys.css", "evalsys.css"),
+    "username": lambda w: ("teacher", "mteacher"),
 }
 
 #: The expectations, one row per endpoint (``endpoint[variant]`` for more rows of one).
@@ -175,6 +176,20 @@ ACCESS: dict[str, R] = {
     # An unknown term: past the admin check the form refuses it, so no process is started.
     "schedule.aggregate_now": R("root", data={"term": "NO-SUCH-TERM"}),
     "audit.index": R("root"),
+    # User administration: admins of the user's units (teacher inside, mteacher outside);
+    # an admin of another college gets a 404 for the user, as if there were none.
+    "users.index": R("root admin", leak=True),
+    "users.show": R("root admin", out="root", denied=frozenset({403, 404})),
+    "users.grant": R(
+        "root admin", out="root", data={"spec": "tutor@CS-SE"}, denied=frozenset({403, 404})
+    ),
+    # A role the user does not hold: the answer says so (400), and the user stays in scope.
+    "users.revoke": R(
+        "root admin", out="root", data={"spec": "head@CS-SE"}, denied=frozenset({403, 404})
+    ),
+    "users.deactivate": R("root admin", out="root", denied=frozenset({403, 404})),
+    "users.reactivate": R("root admin", out="root", denied=frozenset({403, 404})),
+    "users.invite": R("root admin", out="root", denied=frozenset({403, 404})),
     "ops.healthz": R(PUBLIC),
     "api.openapi": R(PUBLIC),
     "api.rubric": R(EVERYONE, query={"kind": "spot_check"}),
