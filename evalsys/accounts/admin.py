@@ -23,8 +23,8 @@ from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Subquery, exists, func, or_, true
 from sqlmodel import Session, col, select
 
-from evalsys.accounts import invitations, sessions
-from evalsys.accounts.access import Perm, is_school_admin, may, scope_ids
+from evalsys.accounts import invitations, mails, sessions
+from evalsys.accounts.access import Perm, is_school_admin, may, roles_with, scope_ids
 from evalsys.accounts.models import (
     AccountMail,
     MailKind,
@@ -78,7 +78,9 @@ class UserDetail:
 def manages_anyone(session: Session, actor: User) -> bool:
     """Has the actor any unit to administer (an ``admin@`` grant)? Else the pages are 403."""
     stmt = select(
-        exists().where(col(RoleGrant.user_id) == actor.id, col(RoleGrant.role) == "admin")
+        exists().where(
+            col(RoleGrant.user_id) == actor.id, col(RoleGrant.role).in_(roles_with(Perm.MANAGE))
+        )
     )
     return bool(actor.active) and bool(session.exec(stmt).one())
 
@@ -216,7 +218,7 @@ def detail(session: Session, actor: User, target: User) -> UserDetail:
         .where(
             AccountMail.user_id == target.id,
             AccountMail.kind == MailKind.INVITE.value,
-            col(AccountMail.status).in_(("pending", "sending", "failed")),
+            col(AccountMail.status).in_(mails.WAITING),
         )
     ).one()
     return UserDetail(

@@ -58,7 +58,6 @@ def _user_page(
     target: User,
     *,
     grant_form: RoleSpecForm | None = None,
-    error: str | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
     session = get_session()
@@ -67,7 +66,6 @@ def _user_page(
         d=admin.detail(session, actor, target),
         grant_form=grant_form or RoleSpecForm(formdata=None),
         confirm=ConfirmForm(),
-        error=error,
         is_self=actor.id == target.id,
     ), status
 
@@ -82,11 +80,18 @@ def show(username: str) -> ResponseReturnValue:
 def _refused(
     actor: User, target: User, err: AccountError, form: RoleSpecForm | None = None
 ) -> tuple[str, int]:
-    """Nothing of the refused change is kept; the page says why (403 beyond the scope)."""
+    """Nothing of the refused change is kept; the page says why: beside the grant field
+    for a grant that cannot be read or made, at the top of the page for the rest and for
+    anything beyond the administrator's units (403; the grant form may not be shown)."""
     session = get_session()
     session.rollback()
-    status = 403 if isinstance(err, admin.NotAllowed) else 400
-    return _user_page(actor, target, grant_form=form, error=str(err), status=status)
+    beyond = isinstance(err, admin.NotAllowed)
+    status = 403 if beyond else 400
+    if form is not None and not beyond:
+        form.spec.errors = [str(err)]
+    else:
+        flash(str(err), "error")
+    return _user_page(actor, target, grant_form=form, status=status)
 
 
 @bp.post("/<username>/grant")
@@ -114,7 +119,8 @@ def revoke(username: str) -> ResponseReturnValue:
     target = _target(actor, username)
     form = RoleSpecForm()
     if not form.validate_on_submit():
-        return _user_page(actor, target, error=" ".join(form.spec.errors), status=400)
+        flash(" ".join(map(str, form.spec.errors)), "error")
+        return _user_page(actor, target, status=400)
     session = get_session()
     try:
         spec = admin.revoke(session, actor, target, form.spec.data)

@@ -101,6 +101,9 @@ def test_college_admin_sees_and_changes_only_inside_the_college(app, people, ses
     assert client.get("/admin/users/both").status_code == 200
     r = client.post("/admin/users/both/deactivate")
     assert r.status_code == 403 and "teacher@MATH-PURE" in _text(r)
+    r = client.post("/admin/users/both/grant", data={"spec": "tutor@CS-SE"})
+    assert r.status_code == 403 and "teacher@MATH-PURE" in _text(r)
+    assert _roles(session, "both") == {"teacher@CS-SE", "teacher@MATH-PURE"}
     assert _roles(session, "t_se") == {"teacher@CS-SE"}
     # Inside the college: granted, including admin of a unit below.
     r = client.post("/admin/users/t_se/grant", data={"spec": "admin@CS-SE"})
@@ -130,6 +133,7 @@ def test_a_bad_grant_says_why_and_changes_nothing(app, people, session, spec, sa
     r = client.post("/admin/users/t_se/grant", data={"spec": spec})
     assert r.status_code == 400
     assert says in _text(r)
+    assert 'id="spec" ' in _text(r) and 'aria-invalid="true"' in _text(r)  # beside the field
     assert _roles(session, "t_se") == {"teacher@CS-SE"}
     assert len(_audit(session, "role.grant")) == before
 
