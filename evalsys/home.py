@@ -90,6 +90,8 @@ def index():
             "units": units,
             "tasks": ROLE_TASKS.get(role, []),
             "can_view": Perm.VIEW_UNIT in ROLE_PERMS[Role(role)],
+            # The admin card promises "manage users": it leads to where that is done.
+            "users_url": url_for("users.index") if role == Role.ADMIN else None,
         }
         for role, units in sorted(by_role.items(), key=lambda kv: list(Role).index(Role(kv[0])))
     ]

@@ -247,5 +247,7 @@ def test_the_list_runs_the_same_queries_for_more_users(app, people, factory, que
 
 
 def test_home_links_admins_to_the_users_page(app, people):
-    assert 'href="/admin/users/"' in _client(app, "cs_admin").get("/").get_data(as_text=True)
+    page = _client(app, "cs_admin").get("/").get_data(as_text=True)
+    assert '<a href="/admin/users/">Manage users</a>' in page  # the admin card's promise
+    assert 'href="/admin/users/"' in page
     assert 'href="/admin/users/"' not in _client(app, "t_se").get("/").get_data(as_text=True)
