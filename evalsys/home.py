@@ -90,6 +90,8 @@ def index():
             "units": units,
             "tasks": ROLE_TASKS.get(role, []),
             "can_view": Perm.VIEW_UNIT in ROLE_PERMS[Role(role)],
+            # The admin card promises "manage users": it leads to where that is done.
+            "users_url": url_for("users.index") if role == Role.ADMIN else None,
         }
         for role, units in sorted(by_role.items(), key=lambda kv: list(Role).index(Role(kv[0])))
     ]
@@ -150,6 +152,8 @@ def _actions(session: Session, user: User, by_role: dict[str, list]) -> list[dic
         actions.append({"label": _l("My assignments"), "url": url_for("planner.mine")})
     if top_units(session, user, Perm.MANAGE):
         actions.append({"label": _l("Spot-check plans"), "url": url_for("planner.terms")})
+        # The role card's "manage users": the users of their units (all, for school admins).
+        actions.append({"label": _l("Users"), "url": url_for("users.index")})
     teaches = session.exec(select(Section.id).where(Section.teacher_id == user.id).limit(1))
     if Role.TEACHER in by_role or teaches.first() is not None:
         actions.append(

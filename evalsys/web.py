@@ -96,6 +96,7 @@ def init_app(app: Flask) -> None:
     # The password pages add their routes to the accounts blueprint when imported.
     from evalsys.accounts import views_passwords  # noqa: F401
     from evalsys.accounts.views import bp as accounts_bp
+    from evalsys.accounts.views_users import bp as users_bp
     from evalsys.api.views import bp as api_bp
 
     # The feedback pages are three modules on one blueprint: importing them adds their routes.
@@ -126,6 +127,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(loop_bp)
     app.register_blueprint(planner_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(users_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(i18n_bp)
 

@@ -51,3 +51,16 @@ class ForgotPasswordForm(SafeForm):
             ),
         ],
     )
+
+
+class RoleSpecForm(SafeForm):
+    """One grant, ``ROLE@UNITCODE``, read by the service as ``people.csv`` is."""
+
+    spec = StringField(
+        _l("Role"),
+        validators=[DataRequired(message=_l("Enter a role as ROLE@UNITCODE.")), Length(max=120)],
+    )
+
+
+class ConfirmForm(SafeForm):
+    """Empty: a change made by pressing a button is a POST with a CSRF token."""

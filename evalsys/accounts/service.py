@@ -126,7 +126,9 @@ def set_active(session: Session, user: User, active: bool, *, by: int | None = N
         user.active = active
         session.add(user)
         action = "user.activate" if active else "user.deactivate"
-        audit(session, action, user_id=by, target=user.username)
+        before, after = ("inactive", "active") if active else ("active", "inactive")
+        detail = f"before: {before}; after: {after}"
+        audit(session, action, user_id=by, target=user.username, detail=detail)
     if active:
         return 0
     return sessions.end_all(session, user, reason=SessionEnd.DEACTIVATED, by=by)

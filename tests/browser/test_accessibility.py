@@ -56,6 +56,10 @@ PAGES = [
     ("admin", "/admin/rubrics/spot_check/new"),
     ("admin", "/admin/import/"),
     ("admin", "/admin/audit/"),
+    ("admin", "/admin/users/"),
+    ("admin", "/admin/users/?q=CS-SE"),
+    ("admin", "/admin/users/teacher"),
+    ("admin", "/admin/users/teacher/deactivate"),
     ("admin", "/planner/terms/"),
     ("admin", "/planner/terms/T-NOW"),
     ("admin", "/planner/terms/T-NOW/settings"),
@@ -228,3 +232,17 @@ def test_form_errors_are_announced_and_linked(app, live_server, university, desk
     link.focus()
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "date"
+
+
+def test_user_administration_fits_a_phone(live_server, university, phone):
+    """The user list and a user's page at 390 px: tables scroll in their own box, the page
+    itself never sideways; a role granted there shows in its table."""
+    page = phone
+    log_in(page, live_server, "admin", Factory.PASSWORD)
+    for path in ("/admin/users/", "/admin/users/teacher"):
+        page.goto(live_server + path)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+    page.fill("#spec", "tutor@CS-SE")
+    page.click("form[action$='/grant'] button[type=submit]")
+    page.wait_for_selector("td code:has-text('tutor@CS-SE')")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

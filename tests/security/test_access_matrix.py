@@ -20,7 +20,7 @@ and only the school admin outside it::
   ``feedback_id``, ``term_code``, ...); a new parameter name needs one entry there
   (inside value, outside value), or give ``params={...}`` / ``params_out={...}`` on the row.
   For ids of new kinds of objects (``problem_id``, ``meeting_id``), create one inside
-  CS-SE and one in MATH-PURE in ``sworld`` (``tests/security/conftest.py``) and set
+  CS-SE and one in MATH-PURE in ``sworld`` (``tests/fixtures/security_world.py``) and set
   ``world.extra["problem_id"] = (inside.id, outside.id)``;
 - ``query=`` adds a query string, ``data=`` a form or JSON body for POSTs; a value
   ``"{name}"`` there or in ``params=`` is filled from the URL values, ``term_code``
@@ -34,7 +34,7 @@ and only the school admin outside it::
 - ``leak=True`` checks that an allowed page never shows the ``OUTSIDE-SCOPE``
   marker the outside objects carry (for lists and dashboards).
 
-The principals (``tests/security/conftest.py``): ``anon``; ``root`` (admin@U);
+The principals (``tests/fixtures/security_world.py``): ``anon``; ``root`` (admin@U);
 ``admin`` (admin@CS); ``supervisor``, ``leader``, ``dean`` (@CS); ``tutor``,
 ``head``, ``teacher`` (@CS-SE). Inside objects are in CS-SE, outside ones in MATH-PURE.
 Each principal uses its own session (web views) or its own API token (``@token_required``
@@ -123,6 +123,7 @@ PARAMS: dict[str, Callable[[SecurityWorld], tuple[Any, Any]]] = {
     "feedback_id": lambda w: (w.inside_feedback.id, w.outside_feedback.id),
     "kind": lambda w: ("spot_check", "spot_check"),
     "filename": lambda w: ("evalsys.css", "evalsys.css"),
+    "username": lambda w: ("teacher", "mteacher"),
 }
 
 #: The expectations, one row per endpoint (``endpoint[variant]`` for more rows of one).
@@ -136,7 +137,7 @@ ACCESS: dict[str, R] = {
     ),
     # The same answer for an address no account has as for one that has it.
     "accounts.forgot_password": R(PUBLIC, data={"email": "nobody@example.edu"}),
-    # Set-password links for a user no principal is (tests/security/conftest.py): the first
+    # Set-password links for a user no principal is (tests/fixtures/security_world.py): the first
     # POST sets the password, the later ones get the "used" page (410), both let through.
     "accounts.set_password": R(
         PUBLIC, params={"token": "{invite_token}"}, data={"password": NEW_PW, "confirm": NEW_PW}
@@ -175,6 +176,20 @@ ACCESS: dict[str, R] = {
     # An unknown term: past the admin check the form refuses it, so no process is started.
     "schedule.aggregate_now": R("root", data={"term": "NO-SUCH-TERM"}),
     "audit.index": R("root"),
+    # User administration: admins of the user's units (teacher inside, mteacher outside);
+    # an admin of another college gets a 404 for the user, as if there were none.
+    "users.index": R("root admin", leak=True),
+    "users.show": R("root admin", out="root", denied=frozenset({403, 404})),
+    "users.grant": R(
+        "root admin", out="root", data={"spec": "tutor@CS-SE"}, denied=frozenset({403, 404})
+    ),
+    # A role the user does not hold: the answer says so (400), and the user stays in scope.
+    "users.revoke": R(
+        "root admin", out="root", data={"spec": "head@CS-SE"}, denied=frozenset({403, 404})
+    ),
+    "users.deactivate": R("root admin", out="root", denied=frozenset({403, 404})),
+    "users.reactivate": R("root admin", out="root", denied=frozenset({403, 404})),
+    "users.invite": R("root admin", out="root", denied=frozenset({403, 404})),
     "ops.healthz": R(PUBLIC),
     "api.openapi": R(PUBLIC),
     "api.rubric": R(EVERYONE, query={"kind": "spot_check"}),
@@ -202,7 +217,9 @@ ACCESS: dict[str, R] = {
     "rubrics.publish": R("root", params={"version": 1}),
     "rubrics.new": R("root", data={"text": "", "fmt": "json", "then": "draft"}),
     "imports.index": R("root"),
-    "imports.preview": R("root"),  # <token>: an upload root staged (tests/security/conftest.py)
+    "imports.preview": R(
+        "root"
+    ),  # <token>: an upload root staged (tests/fixtures/security_world.py)
     "imports.apply": R("root"),
     "imports.discard": R("root"),
     # The loop: VIEW_REPORTS or MANAGE_LOOP reads a unit's problems, MANAGE_LOOP changes them;
