@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import select
 
 from evalsys import ROOT
-from evalsys.scheduler.models import JobRun
+from evalsys.scheduler.models import JobRun, SchedulerLease
 
 
 def _start(database_url, tmp_path, specs, *, stop_after, wait=False, lease_seconds=3):
@@ -41,6 +41,20 @@ def _at(seconds: float) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
 
 
+def _holds_lease(session, proc: subprocess.Popen) -> None:
+    """Wait until the scheduler ``proc`` holds the lease, so that one started next finds it
+    taken. A fixed sleep was not enough on a loaded machine: the first process can take
+    longer to start than the second, which then took the lease and failed the test."""
+    deadline = time.monotonic() + 60
+    while True:
+        session.rollback()  # a fresh snapshot each look
+        if session.exec(select(SchedulerLease)).first() is not None:
+            return
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < deadline, "the first scheduler never took the lease"
+        time.sleep(0.05)
+
+
 def _runs(session, job_id):
     session.rollback()  # end the read transaction: under WAL it would keep an old snapshot
     return session.exec(select(JobRun.status).where(JobRun.job_id == job_id)).all()
@@ -55,7 +69,7 @@ def test_second_scheduler_exits_and_the_job_runs_once(database_url, app, session
         "trigger_args": {"run_date": _at(3)},
     }
     first = _start(database_url, tmp_path, [spec], stop_after=6)
-    time.sleep(1.5)
+    _holds_lease(session, first)
     second = _start(database_url, tmp_path, [spec], stop_after=6)
     out2, _ = second.communicate(timeout=60)
     out1, _ = first.communicate(timeout=60)
@@ -74,7 +88,7 @@ def test_waiting_scheduler_takes_over_without_rerunning(database_url, app, sessi
         "trigger_args": {"seconds": 4},
     }
     first = _start(database_url, tmp_path, [spec], stop_after=5)
-    time.sleep(1.0)
+    _holds_lease(session, first)
     second = _start(database_url, tmp_path, [spec], stop_after=5, wait=True)
     out1, _ = first.communicate(timeout=60)
     out2, _ = second.communicate(timeout=60)
