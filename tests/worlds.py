@@ -78,10 +78,42 @@ def built_once(name: str, session: Session, build: Callable[[], W], *, on: str |
 def _rows(conn: Connection) -> dict[str, list[dict[str, Any]]]:
     rows: dict[str, list[dict[str, Any]]] = {}
     for table in SQLModel.metadata.sorted_tables:
-        found = [dict(r) for r in conn.execute(table.select()).mappings()]
+        stmt = table.select().order_by(*table.primary_key.columns)
+        found = [dict(r) for r in conn.execute(stmt).mappings()]
         if found:
-            rows[table.name] = found
+            rows[table.name] = _parents_first(table, found)
     return rows
+
+
+def _parents_first(table: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` ordered so that a row a foreign key of the same table points at (a unit's
+    parent) is inserted before the row that points at it.
+
+    Tables are inserted in dependency order already; within one table the order read back
+    is not that order on PostgreSQL (an updated row moves to the end of the heap), and its
+    foreign keys are checked row by row."""
+    keys = [
+        (fk.parent.name, fk.column.name) for fk in table.foreign_keys if fk.column.table is table
+    ]
+    if not keys:
+        return rows
+    by_value = {(target, row[target]): i for _, target in keys for i, row in enumerate(rows)}
+    placed: set[int] = set()
+    out: list[dict[str, Any]] = []
+
+    def place(i: int) -> None:
+        if i in placed:
+            return
+        placed.add(i)
+        for column, target in keys:
+            j = by_value.get((target, rows[i][column]))
+            if j is not None:
+                place(j)
+        out.append(rows[i])
+
+    for i in range(len(rows)):
+        place(i)
+    return out
 
 
 def _sequences(conn: Connection) -> dict[str, tuple[int, bool]]:
