@@ -68,9 +68,11 @@ def test_second_scheduler_exits_and_the_job_runs_once(database_url, app, session
         "trigger": "date",
         "trigger_args": {"run_date": _at(3)},
     }
-    first = _start(database_url, tmp_path, [spec], stop_after=6)
+    # A lease far longer than the test: on a loaded machine the first one's heartbeat can
+    # be late by more than the usual 3 s, and the second would rightly take a stale lease.
+    first = _start(database_url, tmp_path, [spec], stop_after=6, lease_seconds=60)
     _holds_lease(session, first)
-    second = _start(database_url, tmp_path, [spec], stop_after=6)
+    second = _start(database_url, tmp_path, [spec], stop_after=6, lease_seconds=60)
     out2, _ = second.communicate(timeout=60)
     out1, _ = first.communicate(timeout=60)
     assert second.returncode == 2, out2
