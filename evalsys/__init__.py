@@ -77,9 +77,11 @@ def create_app(test_config: dict[str, Any] | None = None, *, serving: bool = Tru
         app.config.update(env_overrides())
     else:
         app.config.update(overrides)
+    from evalsys.accounts import signin
     from evalsys.clock import site_zone
 
     site_zone(app.config)  # a misnamed SCHEDULER_TIMEZONE stops the start, not the first page
+    signin.check_settings(app.config)  # likewise a PASSWORD_LOGIN that is not on/admins/off
 
     os.makedirs(app.instance_path, exist_ok=True)
     if not app.config.get("DATABASE_URL"):

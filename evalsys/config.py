@@ -107,6 +107,51 @@ class Defaults:
     PASSWORD_RESET_MAX_PER_ADDRESS = 20
     #: An invitation or reset email failing this many times is given up.
     ACCOUNT_MAIL_MAX_ATTEMPTS = 5
+    #: Who may log in with an evalsys password (the login form, checked against the stored
+    #: hash): "on" everyone, "admins" only holders of an admin role (a way in when single
+    #: sign-on fails), "off" nobody. Directory (LDAP) and OpenID Connect logins are not
+    #: affected. Invitations and reset emails are sent only where a password can be used.
+    PASSWORD_LOGIN = "on"
+    #: OpenID Connect single sign-on (docs/accounts.md). Empty issuer: no SSO button.
+    #: The issuer's URL; its /.well-known/openid-configuration is read at login.
+    OIDC_ISSUER = ""
+    OIDC_CLIENT_ID = ""
+    OIDC_CLIENT_SECRET = ""
+    #: Scopes asked for; the claim below must be among what they release.
+    OIDC_SCOPES = "openid profile email"
+    #: The ID-token (or userinfo) claim that names the evalsys user...
+    OIDC_USER_CLAIM = "preferred_username"
+    #: ...matched against this field of an existing user: "username" or "email".
+    OIDC_MATCH = "username"
+    #: The login button's text by language; a language missing here gets the generic text.
+    OIDC_LABEL: dict[str, str] = {}
+    #: Seconds to wait for the provider (discovery, token, keys) before giving up.
+    OIDC_TIMEOUT_SECONDS = 10
+    #: LDAP directory login (docs/accounts.md): the login form's username and password are
+    #: checked by a bind. Empty URL: no directory. ldap://host:389 or ldaps://host:636.
+    LDAP_URL = ""
+    #: Upgrade an ldap:// connection with StartTLS before sending a password.
+    LDAP_START_TLS = False
+    #: A CA certificate file to check the server's certificate against (None: the system's).
+    LDAP_CA_FILE: str | None = None
+    #: Direct bind: the user's DN from the typed username, e.g. "uid={username},ou=people,
+    #: dc=example,dc=edu". Empty: search-then-bind with the settings below.
+    LDAP_BIND_DN_TEMPLATE = ""
+    #: Search-then-bind: the service account that searches (empty: anonymous search)...
+    LDAP_SEARCH_BIND_DN = ""
+    LDAP_SEARCH_BIND_PASSWORD = ""
+    #: ...where, and with what filter ({username} is the typed name, escaped).
+    LDAP_SEARCH_BASE = ""
+    LDAP_SEARCH_FILTER = "(uid={username})"
+    #: The directory attribute whose value names the evalsys user...
+    LDAP_USER_ATTRIBUTE = "uid"
+    #: ...matched against this field of an existing user: "username" or "email".
+    LDAP_MATCH = "username"
+    #: Seconds to wait for the directory before giving up.
+    LDAP_TIMEOUT_SECONDS = 10
+    #: Require a second factor (an authenticator app, TOTP) of school administrators at
+    #: every login; they enrol at their next login. Anyone may enrol of their own accord.
+    ADMIN_TOTP_REQUIRED = False
     #: Replace (a value) or drop (an empty value) response security headers, by header name.
     SECURITY_HEADERS: dict[str, str] = {}
     #: Audit events per page on /admin/audit.
@@ -122,7 +167,15 @@ class Defaults:
 
 
 #: Keys whose value is text even when it looks like a number (a numeric secret stays a string).
-_ALWAYS_STRINGS = {"SECRET_KEY", "DATABASE_URL", "SERVER_NAME", "MAIL_PASSWORD"}
+_ALWAYS_STRINGS = {
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "SERVER_NAME",
+    "MAIL_PASSWORD",
+    "OIDC_CLIENT_SECRET",
+    "OIDC_CLIENT_ID",
+    "LDAP_SEARCH_BIND_PASSWORD",
+}
 
 
 def env_overrides(environ: os._Environ[str] | dict[str, str] | None = None) -> dict[str, Any]:

@@ -40,6 +40,12 @@ class User(SQLModel, table=True):
     #: "zh" or "en"; None follows the browser (web) or the site default (emails, reports).
     locale: str | None = Field(default=None, max_length=8)
     created_at: datetime = Field(default_factory=utcnow)
+    #: The base32 secret of the user's authenticator app (TOTP, ``accounts.totp``); None:
+    #: no second factor. Only used once ``totp_enabled_at`` is set (enrolment confirmed).
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_enabled_at: datetime | None = None
+    #: The last TOTP time step accepted, so that one code cannot be used twice.
+    totp_last_step: int | None = None
 
     # What Flask-Login asks of a user object (UserMixin does not mix with SQLModel).
     @property
@@ -81,6 +87,14 @@ class SessionEnd(StrEnum):
     EXPIRED = "expired"
 
 
+class SignInMethod(StrEnum):
+    """How a login session was opened: a local password, the LDAP directory, or OpenID Connect."""
+
+    PASSWORD = "password"
+    LDAP = "ldap"
+    OIDC = "oidc"
+
+
 class UserSession(SQLModel, table=True):
     """One login in one browser, so that logging out (or a password change) can end it.
 
@@ -96,6 +110,9 @@ class UserSession(SQLModel, table=True):
             name="end_reason",
         ),
         CheckConstraint("(ended_at IS NULL) = (end_reason IS NULL)", name="ended_with_reason"),
+        CheckConstraint(
+            "method IN (" + ", ".join(f"'{m.value}'" for m in SignInMethod) + ")", name="method"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -106,6 +123,22 @@ class UserSession(SQLModel, table=True):
     last_seen_at: datetime = Field(default_factory=utcnow)
     ended_at: datetime | None = None
     end_reason: str | None = Field(default=None, max_length=20)
+    method: str = Field(default=SignInMethod.PASSWORD.value, max_length=10)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A one-time code that stands in for the authenticator app when it is lost.
+
+    Only the SHA-256 digest is kept (the codes are random, so no slow hash is needed);
+    ``used_at`` is set when one is spent, and a new set replaces the old.
+    """
+
+    __tablename__ = "recovery_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
+    code_hash: str = Field(max_length=64)
+    used_at: datetime | None = None
 
 
 def _one_of(column: str, enum: type[StrEnum]) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import delete, or_, update
 from sqlmodel import Session, col, select
 
-from evalsys.accounts.models import SessionEnd, User, UserSession
+from evalsys.accounts.models import SessionEnd, SignInMethod, User, UserSession
 from evalsys.clock import utcnow
 
 #: Where the raw session id lives in Flask's (signed) session.
@@ -60,13 +60,25 @@ def digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def start(session: Session, user: User, *, now: datetime | None = None) -> str:
+def start(
+    session: Session,
+    user: User,
+    *,
+    method: SignInMethod = SignInMethod.PASSWORD,
+    now: datetime | None = None,
+) -> str:
     """A new session for ``user`` (the caller commits); returns the raw id for the cookie."""
     now = now or utcnow()
     raw = secrets.token_urlsafe(32)
     assert user.id is not None  # only a stored user logs in
     session.add(
-        UserSession(user_id=user.id, token_hash=digest(raw), created_at=now, last_seen_at=now)
+        UserSession(
+            user_id=user.id,
+            token_hash=digest(raw),
+            created_at=now,
+            last_seen_at=now,
+            method=method.value,
+        )
     )
     return raw
 

@@ -18,9 +18,9 @@ from flask import session as flask_session
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 
-from evalsys.accounts import mails, service, sessions
+from evalsys.accounts import mails, service, sessions, signin
 from evalsys.accounts.access import login_required, public
 from evalsys.accounts.forms import LoginForm, LogoutForm
 from evalsys.accounts.models import SessionEnd
@@ -87,9 +87,11 @@ def login() -> ResponseReturnValue:
             response = make_response(_login_page(form), 429)
             response.headers["Retry-After"] = str(wait)
             return response
-        user = service.authenticate(session, form.username.data, form.password.data)
-        ratelimit.record(session, username=form.username.data, ip=ip, succeeded=user is not None)
-        if user is None:
+        found = signin.check_credentials(
+            session, current_app.config, form.username.data, form.password.data
+        )
+        ratelimit.record(session, username=form.username.data, ip=ip, succeeded=found is not None)
+        if found is None:
             service.audit(
                 session,
                 "login.failed",
@@ -100,12 +102,9 @@ def login() -> ResponseReturnValue:
             session.commit()
             flash(str(LOGIN_FAILED), "error")
             return _login_page(form), 401
-        login_user(user)
-        # The server-side record that logout, a password change or expiry ends.
-        flask_session[sessions.SESSION_KEY] = sessions.start(session, user)
-        service.audit(session, "login", user_id=user.id, ip=request.remote_addr)
-        session.commit()
-        return redirect(_safe_next(request.args.get("next")) or url_for("home.index"))
+        user, method = found
+        next_url = _safe_next(request.args.get("next")) or url_for("home.index")
+        return signin.finish(session, user, method, next_url)
     status = 400 if form.errors else 200
     return _login_page(form), status
 

@@ -1,0 +1,148 @@
+"""Signing in, whichever way the user came: a password, the directory, or single sign-on.
+
+Every way ends in :func:`finish`, so the session record, the audit event and (where the
+site asks for it) the second factor are the same for all of them. Outside identities
+(LDAP, OpenID Connect) only ever map to an **existing** user (:func:`find_user`): an
+identity nobody imported gets a page that says so and an audit event, never an account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from flask import redirect, request
+from flask import session as flask_session
+from flask.typing import ResponseReturnValue
+from flask_login import login_user
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from evalsys.accounts import service, sessions
+from evalsys.accounts.models import Role, RoleGrant, SignInMethod, User
+
+
+class PasswordLogin(StrEnum):
+    """Who may log in with an evalsys password (``PASSWORD_LOGIN``)."""
+
+    ON = "on"
+    ADMINS = "admins"
+    OFF = "off"
+
+
+class Match(StrEnum):
+    """Which field of a user an outside identity's value is matched against."""
+
+    USERNAME = "username"
+    EMAIL = "email"
+
+
+def password_login(config: Mapping[str, Any]) -> PasswordLogin:
+    """The site's ``PASSWORD_LOGIN``; a value that is none of on/admins/off stops the start."""
+    value = str(config.get("PASSWORD_LOGIN", "on")).strip().lower()
+    try:
+        return PasswordLogin(value)
+    except ValueError:
+        choices = ", ".join(p.value for p in PasswordLogin)
+        raise ValueError(f"PASSWORD_LOGIN is {value!r}; it must be one of {choices}") from None
+
+
+def match_setting(config: Mapping[str, Any], name: str) -> Match:
+    """``OIDC_MATCH`` or ``LDAP_MATCH``; neither username nor email stops the start."""
+    value = str(config.get(name, "username")).strip().lower()
+    try:
+        return Match(value)
+    except ValueError:
+        raise ValueError(f"{name} is {value!r}; it must be 'username' or 'email'") from None
+
+
+def check_settings(config: Mapping[str, Any]) -> None:
+    """Refuse, at start-up, sign-in settings that would only fail at someone's login."""
+    password_login(config)
+    match_setting(config, "OIDC_MATCH")
+    match_setting(config, "LDAP_MATCH")
+
+
+def holds_admin_role(session: Session, user: User) -> bool:
+    """Does the user hold ``admin`` anywhere (the ``PASSWORD_LOGIN = "admins"`` rule)?"""
+    stmt = select(func.count()).where(
+        RoleGrant.user_id == user.id, RoleGrant.role == Role.ADMIN.value
+    )
+    return bool(session.exec(stmt).one())
+
+
+def may_use_password(session: Session, config: Mapping[str, Any], user: User) -> bool:
+    """May this user log in (or be sent a link to set) an evalsys password?"""
+    mode = password_login(config)
+    if mode is PasswordLogin.ON:
+        return True
+    if mode is PasswordLogin.ADMINS:
+        return holds_admin_role(session, user)
+    return False
+
+
+def check_password(
+    session: Session, config: Mapping[str, Any], username: str, password: str
+) -> User | None:
+    """The user if the evalsys password is right, the account active and password login
+    allowed for them; None otherwise, with the same answer (and time) for every reason."""
+    user = service.authenticate(session, username, password)
+    if user is None or not may_use_password(session, config, user):
+        return None
+    return user
+
+
+def check_credentials(
+    session: Session, config: Mapping[str, Any], username: str, password: str
+) -> tuple[User, SignInMethod] | None:
+    """Who the login form's username and password name, and how that was checked.
+
+    The one place the form's credentials are judged, so that every way of checking them
+    (an evalsys password; the directory, where LDAP is set up) gives the same answer to the
+    same refusal.
+    """
+    user = check_password(session, config, username, password)
+    if user is not None:
+        return user, SignInMethod.PASSWORD
+    return None
+
+
+def find_user(session: Session, value: str, match: Match) -> User | None:
+    """The one existing user an outside identity names, or None.
+
+    Usernames match exactly (as the login form does); emails case-insensitively, and only
+    when exactly one account has that address: two accounts sharing one would make the
+    login a guess, so it is refused like an unknown identity.
+    """
+    value = value.strip()
+    if not value:
+        return None
+    if match is Match.USERNAME:
+        return session.exec(select(User).where(User.username == value)).first()
+    users = session.exec(
+        select(User).where(func.lower(col(User.email)) == value.lower()).limit(2)
+    ).all()
+    return users[0] if len(users) == 1 else None
+
+
+def record_unknown(
+    session: Session, method: SignInMethod, identity: str, *, ip: str | None
+) -> None:
+    """Audit a login by an identity that names no evalsys user (the caller commits)."""
+    service.audit(
+        session, "login.unknown", user_id=None, target=identity[:300], detail=method.value, ip=ip
+    )
+
+
+def finish(
+    session: Session, user: User, method: SignInMethod, next_url: str
+) -> ResponseReturnValue:
+    """Log ``user`` in by ``method``: the server-side session, the audit event, the commit,
+    and the redirect to ``next_url`` (a same-site path the caller checked)."""
+    login_user(user)
+    # The server-side record that logout, a password change or expiry ends.
+    flask_session[sessions.SESSION_KEY] = sessions.start(session, user, method=method)
+    service.audit(session, "login", user_id=user.id, detail=method.value, ip=request.remote_addr)
+    session.commit()
+    return redirect(next_url)
