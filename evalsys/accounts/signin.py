@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from flask import redirect, request
+from flask import redirect, render_template, request
 from flask import session as flask_session
 from flask.typing import ResponseReturnValue
 from flask_login import login_user
@@ -135,6 +135,35 @@ def record_unknown(
     )
 
 
+def unknown_identity_page(
+    session: Session,
+    method: SignInMethod,
+    identity: str,
+    *,
+    user: User | None,
+    ip: str | None,
+) -> ResponseReturnValue:
+    """The answer to an outside identity (directory, SSO) that names no usable account:
+    none at all (never made here: accounts come from the import), or one switched off.
+    Audited; the page says in the reader's language whom to ask."""
+    if user is None:
+        record_unknown(session, method, identity, ip=ip)
+    else:
+        service.audit(
+            session,
+            "login.inactive",
+            user_id=None,
+            target=user.username,
+            detail=method.value,
+            ip=ip,
+        )
+    session.commit()
+    page = render_template(
+        "accounts/unknown_identity.html", identity=identity, switched_off=user is not None
+    )
+    return page, 403
+
+
 def finish(
     session: Session, user: User, method: SignInMethod, next_url: str
 ) -> ResponseReturnValue:
@@ -143,6 +172,8 @@ def finish(
     login_user(user)
     # The server-side record that logout, a password change or expiry ends.
     flask_session[sessions.SESSION_KEY] = sessions.start(session, user, method=method)
-    service.audit(session, "login", user_id=user.id, detail=method.value, ip=request.remote_addr)
+    # A password login is the default and says nothing more; the others name their way.
+    how = None if method is SignInMethod.PASSWORD else method.value
+    service.audit(session, "login", user_id=user.id, detail=how, ip=request.remote_addr)
     session.commit()
     return redirect(next_url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import (
@@ -20,11 +21,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
 
-from evalsys.accounts import mails, service, sessions, signin
+from evalsys.accounts import mails, oidc, service, sessions, signin
 from evalsys.accounts.access import login_required, public
 from evalsys.accounts.forms import LoginForm, LogoutForm
 from evalsys.accounts.models import SessionEnd
 from evalsys.db import get_session
+from evalsys.i18n import current_locale
 from evalsys.security import ratelimit
 
 bp = Blueprint("accounts", __name__)
@@ -34,6 +36,10 @@ LOGIN_FAILED = _l("Unknown username or wrong password.")
 #: The answer once too many logins failed (for a username or from an address), with the wait.
 LOGIN_LIMITED = _l("Too many failed logins. Wait %(wait)s and try again, or ask an administrator.")
 #: Why the login page is shown again when a session ended without its user logging out.
+#: The single sign-on button where the site gave it no text of its own.
+SSO_BUTTON = _l("Sign in with your university account")
+#: The answer to a login form posted where the site has switched password login off.
+PASSWORDS_OFF = _l("Password login is switched off on this site: use the button above.")
 SESSION_EXPIRED = _l("Your session has expired. Please log in again.")
 SESSION_ENDED = _l(
     "You were logged out because your password or roles changed. Please log in again."
@@ -54,7 +60,7 @@ def flash_session_end() -> bool:
     return True
 
 
-def _safe_next(target: str | None) -> str | None:
+def safe_next(target: str | None) -> str | None:
     """Only same-site paths: ``next=//evil.example`` must not become an open redirect."""
     if not target:
         return None
@@ -71,6 +77,9 @@ def login() -> ResponseReturnValue:
         return redirect(url_for("home.index"))
     if request.method == "GET":
         flash_session_end()
+    if request.method == "POST" and not _form_offered(current_app.config):
+        flash(str(PASSWORDS_OFF), "error")
+        return login_page(), 403
     form = LoginForm()
     session = get_session()
     if form.validate_on_submit():
@@ -84,7 +93,7 @@ def login() -> ResponseReturnValue:
             )
             session.commit()
             flash(LOGIN_LIMITED % {"wait": ratelimit.minutes(wait)}, "error")
-            response = make_response(_login_page(form), 429)
+            response = make_response(login_page(form), 429)
             response.headers["Retry-After"] = str(wait)
             return response
         found = signin.check_credentials(
@@ -101,18 +110,43 @@ def login() -> ResponseReturnValue:
             )
             session.commit()
             flash(str(LOGIN_FAILED), "error")
-            return _login_page(form), 401
+            return login_page(form), 401
         user, method = found
-        next_url = _safe_next(request.args.get("next")) or url_for("home.index")
+        next_url = safe_next(request.args.get("next")) or url_for("home.index")
         return signin.finish(session, user, method, next_url)
     status = 400 if form.errors else 200
-    return _login_page(form), status
+    return login_page(form), status
 
 
-def _login_page(form: LoginForm) -> str:
-    # "Forgot your password?" only where a reset email can be sent.
-    forgot = not mails.missing_settings(current_app.config)
-    return render_template("accounts/login.html", form=form, forgot=forgot)
+def _form_offered(config: Any) -> bool:
+    """Is there a username-and-password form: passwords (for some) or the directory?"""
+    return signin.password_login(config) is not signin.PasswordLogin.OFF or bool(
+        config.get("LDAP_URL")
+    )
+
+
+def login_page(form: LoginForm | None = None) -> str:
+    """The login page: the single sign-on button where the site has one, the username and
+    password form where passwords or the directory are used, each as the site set it."""
+    config = current_app.config
+    mode = signin.password_login(config)
+    form_shown = _form_offered(config)
+    # "Forgot your password?" only where a reset email can be sent and a password used.
+    forgot = mode is not signin.PasswordLogin.OFF and not mails.missing_settings(config)
+    sso = None
+    if oidc.configured(config):
+        label = oidc.button_label(config, current_locale())
+        sso = {
+            "url": url_for("accounts.sso_login", next=safe_next(request.args.get("next"))),
+            "label": label or str(SSO_BUTTON),
+        }
+    return render_template(
+        "accounts/login.html",
+        form=(form or LoginForm()) if form_shown else None,
+        forgot=forgot,
+        sso=sso,
+        admins_only=mode is signin.PasswordLogin.ADMINS and not config.get("LDAP_URL"),
+    )
 
 
 @bp.route("/logout", methods=["POST"])
@@ -122,9 +156,23 @@ def logout() -> ResponseReturnValue:
     if form.validate_on_submit():
         session = get_session()
         raw = flask_session.pop(sessions.SESSION_KEY, None)
+        id_token = flask_session.pop(oidc.ID_TOKEN_KEY, None)
         sessions.end(session, raw, SessionEnd.LOGOUT)  # a copy of the cookie dies too
         service.audit(session, "logout", user_id=current_user.id, ip=request.remote_addr)
         session.commit()
         logout_user()
         flash(_("You are logged out."), "info")
+        # An SSO session ends at the provider too, which then sends the browser back here.
+        elsewhere = _provider_logout(id_token)
+        if elsewhere:
+            return redirect(elsewhere)
     return redirect(url_for("accounts.login"))
+
+
+def _provider_logout(id_token: str | None) -> str | None:
+    """The provider's end-session address for an SSO login (RP-initiated logout), or None."""
+    if not id_token or not oidc.configured(current_app.config):
+        return None
+    base = mails.base_url(current_app.config)
+    back = base + url_for("accounts.login") if base else url_for("accounts.login", _external=True)
+    return oidc.logout_url(id_token, back)

@@ -10,7 +10,7 @@ from wtforms.fields.choices import SelectChoice
 
 from evalsys.accounts.access import public
 from evalsys.accounts.models import User
-from evalsys.accounts.views import _safe_next
+from evalsys.accounts.views import safe_next
 from evalsys.db import get_session
 from evalsys.i18n import LOCALE_NAMES, LOCALES, SESSION_KEY, current_locale
 from evalsys.validation import SafeForm
@@ -45,4 +45,4 @@ def switch():
             user = db.get(User, current_user.id)
             user.locale = form.locale.data
             db.commit()
-    return redirect(_safe_next(form.next.data) or url_for("home.index"))
+    return redirect(safe_next(form.next.data) or url_for("home.index"))

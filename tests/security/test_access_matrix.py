@@ -130,6 +130,9 @@ PARAMS: dict[str, Callable[[SecurityWorld], tuple[Any, Any]]] = {
 ACCESS: dict[str, R] = {
     "static": R(PUBLIC),
     "accounts.login": R(PUBLIC),
+    # Single sign-on: public by nature; on a site without a provider (this one) a 404.
+    "accounts.sso_login": R(PUBLIC, allowed=frozenset({404})),
+    "accounts.sso_callback": R(PUBLIC, allowed=frozenset({404})),
     "accounts.logout": R(EVERYONE),
     # A wrong current password: every logged-in user gets the form back with its error.
     "accounts.change_password": R(
