@@ -9,6 +9,8 @@ replace or (with an empty value) drop any of them, for a proxy that sets its own
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, Response, current_app
 
 #: What every response carries unless the config says otherwise.
@@ -33,10 +35,29 @@ def security_headers() -> dict[str, str]:
             headers[name] = value
         else:
             headers.pop(name, None)
+    origin = _provider_origin(str(current_app.config.get("OIDC_ISSUER") or ""))
+    csp = headers.get("Content-Security-Policy", "")
+    if origin and "form-action 'self'" in csp:
+        # The logout form's answer sends an SSO user on to the provider's end-session
+        # page (RP-initiated logout); browsers apply form-action to that redirect too.
+        headers["Content-Security-Policy"] = csp.replace(
+            "form-action 'self'", f"form-action 'self' {origin}"
+        )
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         # Served over HTTPS only: tell browsers never to try plain HTTP again.
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return headers
+
+
+def _provider_origin(issuer: str) -> str | None:
+    """``scheme://host[:port]`` of the OpenID Connect issuer, or None (none, or malformed:
+    nothing unchecked goes into the policy)."""
+    parts = urlsplit(issuer.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    if any(c in parts.netloc for c in " ;,'\"") or "@" in parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _add_headers(response: Response) -> Response:

@@ -231,7 +231,7 @@ def test_password_login_off(client, app, session, sso, people, auth):
 def test_password_login_for_admins_only(client, app, session, sso, people, auth):
     app.config["PASSWORD_LOGIN"] = "admins"
     page = client.get("/login").get_data(as_text=True)
-    assert "kept for administrators" in page and 'name="password"' in page
+    assert "Administrators may also log in" in page and 'name="password"' in page
     refused = auth.login("dean_cs")
     assert refused.status_code == 401 and str(LOGIN_FAILED) in refused.get_data(as_text=True)
     assert auth.login("office").status_code == 302
@@ -260,3 +260,18 @@ def test_an_unknown_password_login_setting_stops_the_start(database_url, tmp_pat
 def test_without_sso_there_is_no_button_and_no_route(client, people):
     assert b"/login/sso" not in client.get("/login").data
     assert client.get("/login/sso").status_code == 404
+
+
+def test_the_logout_may_go_on_to_the_provider_and_nowhere_else(client, app, oidc_provider):
+    policy = client.get("/login").headers["Content-Security-Policy"]
+    assert "form-action 'self';" in policy
+    app.config.update(oidc_provider.app_settings())
+    policy = client.get("/login").headers["Content-Security-Policy"]
+    assert f"form-action 'self' {oidc_provider.issuer};" in policy
+    # Only the origin goes into the policy: a path cannot add a directive...
+    app.config["OIDC_ISSUER"] = "https://idp.example.edu/realms/x'; script-src *"
+    policy = client.get("/login").headers["Content-Security-Policy"]
+    assert "form-action 'self' https://idp.example.edu;" in policy and "*" not in policy
+    # ...and a host that is not a plain host adds nothing.
+    app.config["OIDC_ISSUER"] = "https://idp.example.edu';script-src:*/"
+    assert "form-action 'self';" in client.get("/login").headers["Content-Security-Policy"]
