@@ -16,10 +16,13 @@ Each is audited, and so is each refusal (a wrong current password, a dead link).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from evalsys.accounts import mails, service
+from evalsys.accounts import mails, service, signin
 from evalsys.accounts.links import LinkError, LinkHolder
 from evalsys.accounts.models import MailKind, User
 
@@ -53,7 +56,9 @@ def change_password(
     return ended
 
 
-def request_reset(session: Session, email: str, *, ip: str | None) -> list[int]:
+def request_reset(
+    session: Session, config: Mapping[str, Any], email: str, *, ip: str | None
+) -> list[int]:
     """Queue a reset email to each active account with this address (case aside); the
     ids of the queued emails, none for an address no account has. Audited either way."""
     typed = email.strip()
@@ -64,6 +69,18 @@ def request_reset(session: Session, email: str, *, ip: str | None) -> list[int]:
     ).all()
     ids = []
     for user in users:
+        if not signin.may_use_password(session, config, user):
+            # The site signs this account in another way (PASSWORD_LOGIN): a password it
+            # set could not be used. The answer on the page stays the same as ever.
+            service.audit(
+                session,
+                "password.reset_request",
+                user_id=None,
+                target=user.username,
+                detail="no email: password login is not used for this account",
+                ip=ip,
+            )
+            continue
         row = mails.queue(session, user, MailKind.RESET)
         if row is not None and row.id is not None:
             ids.append(row.id)

@@ -33,7 +33,7 @@ from flask_babel import ngettext
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from evalsys.accounts import links, mails, passwords, policy, service, sessions
+from evalsys.accounts import links, mails, passwords, policy, service, sessions, signin
 from evalsys.accounts.access import login_required, public
 from evalsys.accounts.forms import ChangePasswordForm, ForgotPasswordForm, NewPasswordForm
 from evalsys.accounts.links import LinkError, LinkProblem
@@ -94,9 +94,14 @@ def policy_hint() -> str:
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def change_password() -> ResponseReturnValue:
-    form = ChangePasswordForm()
     session = get_session()
     user: User = current_user._get_current_object()
+    if not signin.may_use_password(session, current_app.config, user):
+        # Signed in by single sign-on or the directory: there is no evalsys password to
+        # change, and one set here could not be used.
+        page = render_template("accounts/password_change.html", form=None)
+        return page, 403 if request.method == "POST" else 200
+    form = ChangePasswordForm()
     status = 200
     if form.validate_on_submit():
         ip = request.remote_addr or ""
@@ -173,7 +178,7 @@ def forgot_password() -> ResponseReturnValue:
             response.headers["Retry-After"] = str(wait)
             return response
         ratelimit.record(session, username=email, ip=ip, succeeded=False, kind=AttemptKind.RESET)
-        ids = passwords.request_reset(session, email, ip=ip)
+        ids = passwords.request_reset(session, config, email, ip=ip)
         session.commit()
         minutes = int(links.max_age(config, MailKind.RESET).total_seconds() // 60)
         flash(RESET_REQUESTED % {"email": email, "minutes": minutes}, "info")

@@ -292,3 +292,39 @@ def test_the_header_links_to_the_change_page(app, teacher):
     here, _ = _login(app)
     page = here.get("/").get_data(as_text=True)
     assert f'href="{CHANGE}"' in page
+
+
+# --- where the site signs people in another way (PASSWORD_LOGIN) --------------------------
+
+
+def test_no_reset_email_for_an_account_that_may_not_use_a_password(app, teacher, smtp, session):
+    app.config["PASSWORD_LOGIN"] = "admins"
+    answer, page = _forgot(app, "t.zhang@example.edu")
+    # The same answer as ever (it tells nothing), but no email: the password could not be used.
+    assert answer.status_code == 302 and "If an account has the address" in page.get_data(
+        as_text=True
+    )
+    assert smtp.messages == []
+    (event,) = _events(session, "password.reset_request")
+    assert event.target == "t.zhang" and "not used" in event.detail
+
+
+def test_an_admin_still_gets_one_where_passwords_are_for_admins(app, teacher, factory, smtp):
+    app.config["PASSWORD_LOGIN"] = "admins"
+    factory.user("office", "admin@U")
+    _forgot(app, "office@example.edu")
+    (msg,) = smtp.messages
+    assert msg["To"] == "office@example.edu"
+
+
+def test_no_password_to_change_where_passwords_are_off(app, teacher, session):
+    client, ok = _login(app)
+    assert ok
+    app.config["PASSWORD_LOGIN"] = "off"  # switched off while the teacher was signed in
+    page = client.get(CHANGE)
+    assert page.status_code == 200 and 'name="current"' not in page.get_data(as_text=True)
+    assert "university account" in page.get_data(as_text=True)
+    before = _hash(session)
+    data = {"current": Factory.PASSWORD, "password": NEW, "confirm": NEW}
+    assert client.post(CHANGE, data=data).status_code == 403
+    assert _hash(session) == before
