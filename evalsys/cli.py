@@ -64,6 +64,7 @@ main.add_command(routes_command)
 def _add_area_commands() -> None:
     """Each area keeps its commands beside its code; they are gathered here."""
     from evalsys.accounts import cli as accounts_cli
+    from evalsys.accounts import cli_sso
     from evalsys.aggregation import cli as aggregation_cli
     from evalsys.api.cli import create_token_cmd, token_cli
     from evalsys.feedback.cli import export_feedback_cmd, rubric_cli
@@ -85,6 +86,7 @@ def _add_area_commands() -> None:
 
     for command in (
         *accounts_cli.COMMANDS,
+        *cli_sso.COMMANDS,
         *i18n_cli.COMMANDS,
         *loop_cli.COMMANDS,
         *planner_cli.COMMANDS,

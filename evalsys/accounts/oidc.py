@@ -225,3 +225,80 @@ def button_label(config: Mapping[str, Any], locale: str) -> str | None:
     labels = config.get("OIDC_LABEL") or {}
     label = labels.get(locale) if isinstance(labels, Mapping) else None
     return str(label) if label else None
+
+
+@dataclass
+class ProviderCheck:
+    """What ``evalsys sso-check`` found: facts to show, and problems that stop SSO."""
+
+    facts: list[tuple[str, str]]
+    problems: list[str]
+    warnings: list[str]
+
+
+def check_provider(config: Mapping[str, Any]) -> ProviderCheck:
+    """Read the provider's discovery document and keys afresh, as a login would, and say
+    what would go wrong: for the office setting SSO up, before anyone tries to sign in."""
+    facts: list[tuple[str, str]] = []
+    problems: list[str] = []
+    warnings: list[str] = []
+    result = ProviderCheck(facts, problems, warnings)
+    if not configured(config):
+        problems.append("OIDC_ISSUER is not set: there is no single sign-on")
+        return result
+    for name in ("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"):
+        if not str(config.get(name) or "").strip():
+            problems.append(f"{name} is not set")
+    timeout = float(config.get("OIDC_TIMEOUT_SECONDS") or 10)
+    url = issuer(config) + "/.well-known/openid-configuration"
+    facts.append(("discovery", url))
+    try:
+        answer = requests.get(url, timeout=timeout)
+        answer.raise_for_status()
+        metadata = answer.json()
+    except (requests.RequestException, ValueError) as exc:
+        problems.append(f"the discovery document could not be read: {exc}")
+        return result
+    if not isinstance(metadata, dict):
+        problems.append("the discovery document is not a JSON object")
+        return result
+    found = str(metadata.get("issuer", "")).rstrip("/")
+    if found != issuer(config):
+        problems.append(f"the provider calls itself {found!r}, not OIDC_ISSUER {issuer(config)!r}")
+    for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+        if isinstance(metadata.get(key), str):
+            facts.append((key, metadata[key]))
+        else:
+            problems.append(f"the discovery document has no {key}")
+    methods = metadata.get("code_challenge_methods_supported")
+    if isinstance(methods, list) and "S256" not in methods:
+        problems.append("the provider does not offer PKCE with S256")
+    scopes = str(config.get("OIDC_SCOPES") or "").split()
+    offered = metadata.get("scopes_supported")
+    if isinstance(offered, list):
+        missing = [s for s in scopes if s not in offered]
+        if missing:
+            warnings.append(f"scopes the provider does not list: {', '.join(missing)}")
+    claim = str(config.get("OIDC_USER_CLAIM") or "")
+    claims = metadata.get("claims_supported")
+    if isinstance(claims, list) and claim not in claims:
+        warnings.append(f"the provider does not list the claim {claim!r} (OIDC_USER_CLAIM)")
+    if isinstance(metadata.get("jwks_uri"), str):
+        try:
+            keys = requests.get(metadata["jwks_uri"], timeout=timeout).json().get("keys")
+        except (requests.RequestException, ValueError, AttributeError) as exc:
+            problems.append(f"the provider's keys could not be read: {exc}")
+        else:
+            if not isinstance(keys, list) or not keys:
+                problems.append("the provider publishes no signing keys")
+            else:
+                facts.append(("signing keys", str(len(keys))))
+    end = metadata.get("end_session_endpoint")
+    if isinstance(end, str) and end:
+        facts.append(("end_session_endpoint", end))
+    else:
+        warnings.append(
+            "the provider offers no end_session_endpoint: logging out of evalsys leaves "
+            "the user signed in at the provider"
+        )
+    return result

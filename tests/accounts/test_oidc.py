@@ -275,3 +275,27 @@ def test_the_logout_may_go_on_to_the_provider_and_nowhere_else(client, app, oidc
     # ...and a host that is not a plain host adds nothing.
     app.config["OIDC_ISSUER"] = "https://idp.example.edu';script-src:*/"
     assert "form-action 'self';" in client.get("/login").headers["Content-Security-Policy"]
+
+
+def test_sso_check_reads_the_provider_and_says_what_to_register(app, cli, oidc_provider):
+    app.config.update(oidc_provider.app_settings())
+    result = cli("sso-check")
+    assert result.exit_code == 0, result.output
+    assert "Register redirect URI:  http://localhost/login/sso/callback" in result.output
+    assert "Register logout URI:    http://localhost/login" in result.output
+    assert f"end_session_endpoint: {oidc_provider.issuer}/session/end" in result.output
+    assert "BASE_URL is plain http" in result.output  # a warning, not a problem
+    assert "ready" in result.output
+
+
+def test_sso_check_fails_on_a_wrong_issuer_or_a_dead_provider(app, cli, oidc_provider):
+    app.config.update(oidc_provider.app_settings(OIDC_ISSUER=oidc_provider.issuer + "/realm"))
+    result = cli("sso-check")
+    assert result.exit_code == 1 and "could not be read" in result.output  # 404 there
+    app.config.update(OIDC_ISSUER=oidc_provider.issuer.replace("127.0.0.1", "localhost"))
+    result = cli("sso-check")
+    assert result.exit_code == 1
+    assert f"calls itself '{oidc_provider.issuer}'" in result.output
+    app.config.update(OIDC_ISSUER="", OIDC_CLIENT_ID="")
+    result = cli("sso-check")
+    assert result.exit_code == 1 and "OIDC_ISSUER is not set" in result.output
