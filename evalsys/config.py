@@ -40,6 +40,9 @@ class Defaults:
     MIN_N = 3
     #: Term aggregation flags a sufficient mean (0-100) below this...
     FLAG_THRESHOLD = 70.0
+    #: ...or below its kind's own threshold here. A tutor group's 1-5 agreement answers
+    #: score "neutral" at 50 and "agree" at 75: their ordinary meeting is not a problem.
+    FLAG_THRESHOLD_BY_KIND: dict[str, float] = {"tutor_group": 50.0}
     #: ...a fall of at least this many points since the previous term...
     FLAG_DROP = 10.0
     #: ...and a mean at least this many of the parent unit's standard deviations below it.

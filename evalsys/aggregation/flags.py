@@ -37,12 +37,21 @@ class SettingsError(ValueError):
     """A configured limit that makes no sense; the message names the key."""
 
 
+#: ``FLAG_THRESHOLD_BY_KIND``'s default: a tutor group's 1-5 agreement answers put "agree"
+#: at 75 and "neutral" at 50, so an ordinary meeting (mostly 4s and 3s) scores about 62.5;
+#: the spot-check threshold would flag nearly every group. Below 50 is worse than neutral.
+DEFAULT_THRESHOLD_BY_KIND: dict[str, float] = {"tutor_group": 50.0}
+
+
 @dataclass(frozen=True)
 class Settings:
     #: Results from fewer records are insufficient: no comparisons, no flags.
     min_n: int = 3
-    #: A mean below this (0-100) is flagged.
+    #: A mean below this (0-100) is flagged...
     threshold: float = 70.0
+    #: ...unless its kind has a threshold of its own (kind code to 0-100; the results of all
+    #: kinds together use ``threshold``).
+    threshold_by_kind: tuple[tuple[str, float], ...] = tuple(DEFAULT_THRESHOLD_BY_KIND.items())
     #: A fall of at least this many points since the previous term is flagged.
     drop: float = 10.0
     #: A mean at least this many of the parent's standard deviations below it is flagged.
@@ -83,19 +92,52 @@ class Settings:
             )
         if values["pause"] < 0:
             raise SettingsError(f"AGGREGATION_PAUSE_SECONDS must be >= 0, got {values['pause']}")
+        by_kind = _thresholds_by_kind(
+            config.get("FLAG_THRESHOLD_BY_KIND", DEFAULT_THRESHOLD_BY_KIND)
+        )
         return cls(
             min_n=int(values["min_n"]),
             threshold=float(values["threshold"]),
+            threshold_by_kind=by_kind,
             drop=float(values["drop"]),
             parent_sd=float(values["parent_sd"]),
             pause=float(values["pause"]),
         )
 
+    def threshold_for(self, kind: str) -> float:
+        """The mean below which a result of ``kind`` is flagged."""
+        return dict(self.threshold_by_kind).get(kind, self.threshold)
+
+    @property
+    def highest_threshold(self) -> float:
+        """The highest of the thresholds: the SQL prefilter of flag candidates."""
+        return max([self.threshold, *(t for _, t in self.threshold_by_kind)])
+
     def recorded(self) -> dict[str, Any]:
         """What a run stores about how it was computed (the pause is no part of it)."""
         out = asdict(self)
         out.pop("pause")
+        out["threshold_by_kind"] = dict(self.threshold_by_kind)
         return out
+
+
+def _thresholds_by_kind(raw: Any) -> tuple[tuple[str, float], ...]:
+    """``FLAG_THRESHOLD_BY_KIND`` checked: known kinds, numbers within 0-100."""
+    if not isinstance(raw, Mapping):
+        raise SettingsError(
+            f"FLAG_THRESHOLD_BY_KIND must be a mapping of kind to threshold, got {raw!r}"
+        )
+    out = []
+    for kind, value in sorted(raw.items()):
+        if kind not in KIND_LABELS:
+            known = ", ".join(str(k) for k in KIND_LABELS)
+            raise SettingsError(f"FLAG_THRESHOLD_BY_KIND: unknown kind {kind!r}; kinds are {known}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+            raise SettingsError(
+                f"FLAG_THRESHOLD_BY_KIND[{kind!r}] must be a number within 0-100, got {value!r}"
+            )
+        out.append((str(kind), float(value)))
+    return tuple(out)
 
 
 def kind_label(kind: str) -> str:
@@ -191,7 +233,7 @@ def flags_for(
     """The flags one sufficient result raises, each with the figure, the limit and the reason.
 
     ``row`` holds the result's figures and its parent's code, sd and n (see
-    ``sql.FLAG_CANDIDATES``). Insufficient results never get here: their
+    ``sql.flag_candidates``). Insufficient results never get here: their
     comparisons are empty, and the query asks for n >= MIN_N.
     """
     if row["n"] < settings.min_n or row["mean"] is None:
@@ -200,15 +242,18 @@ def flags_for(
     n = row["n"]
     mean = row["mean"]
     found: list[dict[str, Any]] = []
-    if mean < settings.threshold:
+    threshold = settings.threshold_for(row["kind"])
+    if row["kind"] == ALL_KINDS and row.get("threshold_sum") is not None:
+        # All kinds together: the average of the values' own thresholds (see sql).
+        threshold = float(row["threshold_sum"]) / n
+    if mean < threshold:
         found.append(
             {
                 "flag": FlagCode.BELOW_THRESHOLD.value,
                 "value": mean,
-                "threshold": settings.threshold,
+                "threshold": threshold,
                 "reason": (
-                    f"{label}: mean {mean:.1f} is below the threshold "
-                    f"{settings.threshold:g} (n={n})"
+                    f"{label}: mean {mean:.1f} is below the threshold {threshold:g} (n={n})"
                 ),
             }
         )

@@ -304,11 +304,16 @@ def _insert_flags(
     conn: Connection, params: dict[str, Any], settings: Settings, prev_term: Term | None
 ) -> int:
     """Flags are decided in SQL (the candidates) and worded here, on those few rows."""
+    by_kind = settings.threshold_by_kind
+    kind_params: dict[str, Any] = {f"kind_{i}": kind for i, (kind, _) in enumerate(by_kind)}
+    kind_params |= {f"threshold_{i}": value for i, (_, value) in enumerate(by_kind)}
     candidates = conn.execute(
-        text(sql.FLAG_CANDIDATES),
+        text(sql.flag_candidates(len(by_kind))),
         {
             **params,
-            "threshold": settings.threshold,
+            **kind_params,
+            "threshold": settings.highest_threshold,
+            "default_threshold": settings.threshold,
             "drop": settings.drop,
             "parent_sd": settings.parent_sd,
         },

@@ -93,7 +93,7 @@ def expected_flags(rows: dict[Key, dict[str, Any]], settings: Settings) -> set[t
     for key, row in rows.items():
         if row["n"] < settings.min_n:
             continue
-        if row["mean"] < settings.threshold:
+        if row["mean"] < row["own_threshold"]:
             out.add((*key, "below_threshold"))
         if row["prev_change"] is not None and row["prev_change"] <= -settings.drop:
             out.add((*key, "drop"))
@@ -107,6 +107,8 @@ def _stats(session: Session, term: Term, settings: Settings) -> dict[Key, dict[s
     sections = {s.id: s for s in session.exec(select(Section).where(Section.term_id == term.id))}
     courses = {c.id: c for c in session.exec(select(Course)).all()}
     values: dict[Key, list[tuple[float, int]]] = defaultdict(list)
+    # Each value's own threshold (its record's kind's): a mixed row is held to their mean.
+    thresholds: dict[Key, list[float]] = defaultdict(list)
     records = session.exec(
         select(Feedback).where(Feedback.term_id == term.id, Feedback.status == "submitted")
     ).all()
@@ -121,6 +123,8 @@ def _stats(session: Session, term: Term, settings: Settings) -> dict[Key, dict[s
             for level, unit_id in where:
                 for kind in (feedback.kind, "all"):
                     values[(level, unit_id, kind, dim)].append((value, feedback.observer_id))
+                    own = settings.threshold_for(feedback.kind)
+                    thresholds[(level, unit_id, kind, dim)].append(own)
 
     # Every unit of the term, with its parent, for the empty-unit rows and comparisons.
     parents: dict[tuple[str, int], tuple[str | None, int | None]] = {}
@@ -155,6 +159,7 @@ def _stats(session: Session, term: Term, settings: Settings) -> dict[Key, dict[s
             "insufficient": n < settings.min_n,
             "parent_level": parent_level,
             "parent_id": parent_id,
+            "own_threshold": statistics.fmean(thresholds[key]),
         }
     seen_units = {(k[0], k[1]) for k in out}
     for (level, unit_id), (parent_level, parent_id) in parents.items():

@@ -139,3 +139,102 @@ def test_insufficient_results_are_never_compared_or_flagged(known):
     # The college (n = 9) is compared with nothing (the school is its only parent: n = 9).
     college = got[("college", known.units["CS"].id, "all", "overall")]
     assert not college.insufficient and college.parent_diff == pytest.approx(0)
+
+
+# --- thresholds per kind ------------------------------------------------------------------
+
+
+@pytest.fixture
+def ordinary_tutor_groups(bare_uni):
+    """MATH-PURE: a tutor group answered mostly 4s and 3s (62.5 on 0-100), and a section
+    observed at 62.5 too: an ordinary meeting, and a weak class."""
+    uni = bare_uni
+    t = uni.factory
+    tutors = [t.user(f"tu{i}", "tutor@U") for i in range(4)]
+    uni.groups = {"G": t.group("G", uni.units["MATH-PURE"], uni.terms["T2"])}
+    for tutor, value in zip(tutors, (4.0, 3.0, 4.0, 3.0), strict=True):
+        uni.add("tutor_group", observer=tutor, group="G",
+                scores={i.code: value for i in uni.item_codes("tutor_group")})  # fmt: skip
+    return uni
+
+
+def _below(flags_found, kind: str, unit_id: int) -> list:
+    return [
+        f
+        for key, f in flags_found.items()
+        if key[0] == "department" and key[1] == unit_id and key[2] == kind
+        and key[3] == "overall" and key[4] == "below_threshold"
+    ]  # fmt: skip
+
+
+def test_an_ordinary_tutor_group_is_not_flagged(ordinary_tutor_groups):
+    uni = ordinary_tutor_groups
+    uni.session.commit()
+    aggregate_term(uni.session, term=uni.terms["T2"].code, settings=Settings())
+    got = results(uni.session, uni.terms["T2"].id)
+    found = flags(uni.session, uni.terms["T2"].id)
+    dept = uni.units["MATH-PURE"].id
+    mean = statistics.fmean([75.0, 50.0, 75.0, 50.0])
+    assert got[("department", dept, "tutor_group", "overall")].mean == pytest.approx(mean)
+    assert mean < 70  # the school-wide threshold would have flagged it
+    assert _below(found, "tutor_group", dept) == []
+    # All kinds together here are tutor groups only: the same threshold applies.
+    assert _below(found, "all", dept) == []
+
+
+def test_without_a_threshold_of_its_own_the_tutor_group_is_flagged(ordinary_tutor_groups):
+    uni = ordinary_tutor_groups
+    uni.session.commit()
+    settings = Settings(threshold_by_kind=())
+    aggregate_term(uni.session, term=uni.terms["T2"].code, settings=settings)
+    found = flags(uni.session, uni.terms["T2"].id)
+    (flag,) = _below(found, "tutor_group", uni.units["MATH-PURE"].id)
+    assert flag.threshold == 70
+
+
+def test_mixed_kinds_are_held_to_their_values_own_thresholds(ordinary_tutor_groups):
+    """All kinds together: the threshold is the average of each value's own kind's
+    threshold, so the mix is flagged exactly when its values fall short on average."""
+    uni = ordinary_tutor_groups
+    t = uni.factory
+    course = t.course("M1", uni.units["MATH-PURE"])
+    t.section("M1-T2", course, uni.terms["T2"])
+    uni.sections = {s.code: s for s in uni.session.exec(select(Section)).all()}
+    supervisors = [t.user(f"sv{i}", "supervisor@U") for i in range(3)]
+    for supervisor in supervisors:  # three spot checks at 60: below their own 70
+        uni.add("spot_check", observer=supervisor, section="M1-T2",
+                scores={i.code: 6.0 for i in uni.item_codes("spot_check")})  # fmt: skip
+    uni.session.commit()
+    aggregate_term(uni.session, term=uni.terms["T2"].code, settings=Settings())
+    got = results(uni.session, uni.terms["T2"].id)
+    found = flags(uni.session, uni.terms["T2"].id)
+    dept = uni.units["MATH-PURE"].id
+    mixed = got[("department", dept, "all", "overall")]
+    assert mixed.n == 7 and mixed.mean == pytest.approx((62.5 * 4 + 60 * 3) / 7)
+    own = (4 * 50 + 3 * 70) / 7  # 58.6: the mix (61.4) is above what its values ask
+    assert mixed.mean > own
+    assert _below(found, "all", dept) == []
+    assert len(_below(found, "spot_check", dept)) == 1  # the weak class still is flagged
+
+    # The spot checks now far lower: the mix falls short on average and is flagged.
+    for supervisor in supervisors:
+        uni.add("spot_check", observer=supervisor, section="M1-T2",
+                scores={i.code: 1.0 for i in uni.item_codes("spot_check")})  # fmt: skip
+    uni.session.commit()
+    aggregate_term(uni.session, term=uni.terms["T2"].code, settings=Settings())
+    got = results(uni.session, uni.terms["T2"].id)
+    mixed = got[("department", dept, "all", "overall")]
+    own = (4 * 50 + 6 * 70) / 10
+    (flag,) = _below(flags(uni.session, uni.terms["T2"].id), "all", dept)
+    assert mixed.mean < own and flag.threshold == pytest.approx(own, abs=0.05)
+
+
+def test_thresholds_by_kind_are_checked():
+    from evalsys.aggregation.flags import SettingsError
+
+    assert Settings.from_config({}).threshold_for("tutor_group") == 50
+    assert Settings.from_config({}).threshold_for("spot_check") == 70
+    with pytest.raises(SettingsError, match="unknown kind 'tutorial'"):
+        Settings.from_config({"FLAG_THRESHOLD_BY_KIND": {"tutorial": 40}})
+    with pytest.raises(SettingsError, match=r"FLAG_THRESHOLD_BY_KIND\['tutor_group'\]"):
+        Settings.from_config({"FLAG_THRESHOLD_BY_KIND": {"tutor_group": 140}})

@@ -61,7 +61,13 @@ def test_other_settings_change_insufficiency_comparisons_and_flags(session, uni)
     aggregate_term(session, term=uni.terms["T2"].code, settings=strict)
     _check_term(session, uni.terms["T2"], strict)
     run = session.exec(select(AggregationRun).order_by(AggregationRun.id.desc())).first()  # type: ignore[union-attr]
-    assert run.settings == {"min_n": 5, "threshold": 85.0, "drop": 3.0, "parent_sd": 0.5}
+    assert run.settings == {
+        "min_n": 5,
+        "threshold": 85.0,
+        "threshold_by_kind": {"tutor_group": 50.0},
+        "drop": 3.0,
+        "parent_sd": 0.5,
+    }
 
 
 def test_coverage_matches_an_independent_count(session, uni, settings):

@@ -114,8 +114,10 @@ def test_queries_do_not_grow_with_the_children(app, client, auth, aggregated, se
     service.aggregate_term(session, term=term.code)
     page = client.get("/units/CS-AI").get_data(as_text=True)
     assert len(re.findall(r"<small class=\"muted\">X\d+</small>", page)) == 15
-    assert count("/units/CS-AI") == small_dept
-    assert count("/units/U") == small_school
+    # Not more (flags may have come or gone with the new figures: a page without flags
+    # asks less).
+    assert count("/units/CS-AI") <= small_dept
+    assert count("/units/U") <= small_school
 
 
 def test_unit_page_offers_its_statistics_as_excel_and_csv_to_reviewers_only(
