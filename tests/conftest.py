@@ -40,6 +40,7 @@ pytest_plugins = [
     "tests.fixtures.feedback_world",
     "tests.fixtures.security_world",
     "tests.fixtures.mail",
+    "tests.fixtures.ldap_server",
 ]
 
 PG_URL = os.environ.get("EVALSYS_TEST_DATABASE_URL")
