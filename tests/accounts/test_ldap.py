@@ -220,3 +220,48 @@ def test_no_invitations_for_directory_users(app, cli, direct, factory, session, 
     r = client.post("/admin/users/t_new/invite")
     assert r.status_code == 400
     assert "may not use an evalsys password" in html.unescape(r.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("how", ["ldaps", "starttls"])
+def test_tls_with_the_right_ca_logs_in(app, client, ldap_directory, people, session, how):
+    settings = ldap_directory.direct_bind()
+    if how == "ldaps":
+        settings["LDAP_URL"] = ldap_directory.ldaps_url
+    else:
+        port = ldap_directory.url.rsplit(":", 1)[1]
+        settings.update(LDAP_URL=f"ldap://localhost:{port}", LDAP_START_TLS=True)
+    app.config.update(settings, LDAP_CA_FILE=ldap_directory.ca_file)
+    assert _login(client, "zhangwei", DIRECTORY_PASSWORD).status_code == 302
+    assert _methods(session) == ["ldap"]
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        "other CA",
+        # ldap3 drops the TLS socket of a name that does not match without closing it (the
+        # garbage collector does, with a ResourceWarning).
+        pytest.param("other name", marks=pytest.mark.filterwarnings("ignore::ResourceWarning")),
+        "plain LDAP to the TLS port",
+    ],
+)
+def test_tls_the_server_cannot_prove_itself_is_unavailable(
+    app, client, ldap_directory, people, session, wrong
+):
+    """No password goes to a server whose certificate does not check out."""
+    tls_port = ldap_directory.ldaps_url.rsplit(":", 1)[1]
+    settings = {**ldap_directory.direct_bind(), "LDAP_CA_FILE": ldap_directory.ca_file}
+    if wrong == "other CA":
+        settings.update(
+            LDAP_URL=ldap_directory.ldaps_url, LDAP_CA_FILE=ldap_directory.other_ca_file
+        )
+    elif wrong == "other name":  # the certificate names localhost, not 127.0.0.1
+        settings["LDAP_URL"] = f"ldaps://127.0.0.1:{tls_port}"
+    else:  # plain LDAP spoken to a TLS port
+        settings["LDAP_URL"] = f"ldap://localhost:{tls_port}"
+        settings["LDAP_TIMEOUT_SECONDS"] = 1
+    app.config.update(settings)
+    r = _login(client, "zhangwei", DIRECTORY_PASSWORD)
+    assert r.status_code == 503
+    assert str(DIRECTORY_UNAVAILABLE) in r.get_data(as_text=True)
+    assert len(_actions(session, "ldap.unavailable")) == 1
