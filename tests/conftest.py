@@ -41,6 +41,7 @@ pytest_plugins = [
     "tests.fixtures.security_world",
     "tests.fixtures.mail",
     "tests.fixtures.oidc_provider",
+    "tests.fixtures.ldap_server",
 ]
 
 PG_URL = os.environ.get("EVALSYS_TEST_DATABASE_URL")

@@ -16,20 +16,24 @@ commit: the views do.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Subquery, exists, func, or_, true
 from sqlmodel import Session, col, select
 
-from evalsys.accounts import invitations, mails, sessions
+from evalsys.accounts import directory, invitations, mails, sessions, signin
 from evalsys.accounts.access import Perm, is_school_admin, may, roles_with, scope_ids
 from evalsys.accounts.models import (
     AccountMail,
     MailKind,
     RoleGrant,
     SessionEnd,
+    SignInMethod,
     User,
     UserSession,
 )
@@ -73,6 +77,20 @@ class UserDetail:
     pending_invitations: int
     #: May the viewer change this account (deactivate, invite) and its roles at all?
     changeable: bool
+    #: How the newest session was opened (:data:`SIGN_IN_METHODS`), None before any login.
+    last_method: str | None = None
+    #: May this user have an evalsys password (``PASSWORD_LOGIN``): else no invitation.
+    password_allowed: bool = True
+    #: Is a directory (LDAP) set up, so that a user without a password may still sign in?
+    directory: bool = False
+
+
+#: How each sign-in method is named on the user page.
+SIGN_IN_METHODS = {
+    SignInMethod.PASSWORD.value: _l("evalsys password"),
+    SignInMethod.LDAP.value: _l("directory (LDAP)"),
+    SignInMethod.OIDC.value: _l("single sign-on"),
+}
 
 
 def manages_anyone(session: Session, actor: User) -> bool:
@@ -196,7 +214,7 @@ def _check_changeable(session: Session, actor: User, target: User) -> None:
         )
 
 
-def detail(session: Session, actor: User, target: User) -> UserDetail:
+def detail(session: Session, actor: User, target: User, *, config: Mapping[str, Any]) -> UserDetail:
     stmt = (
         select(RoleGrant.role, OrgUnit)
         .join(OrgUnit, col(OrgUnit.id) == RoleGrant.unit_id)
@@ -204,9 +222,13 @@ def detail(session: Session, actor: User, target: User) -> UserDetail:
         .order_by(RoleGrant.role, OrgUnit.code)
     )
     roles = [(role, unit) for role, unit in session.exec(stmt).all()]
-    last = session.exec(
-        select(func.max(UserSession.created_at)).where(UserSession.user_id == target.id)
-    ).one()
+    newest = session.exec(
+        select(UserSession.created_at, UserSession.method)
+        .where(UserSession.user_id == target.id)
+        .order_by(col(UserSession.created_at).desc(), col(UserSession.id).desc())
+        .limit(1)
+    ).first()
+    last, last_method = newest if newest is not None else (None, None)
     open_sessions = session.exec(
         select(UserSession)
         .where(UserSession.user_id == target.id, col(UserSession.ended_at).is_(None))
@@ -228,6 +250,9 @@ def detail(session: Session, actor: User, target: User) -> UserDetail:
         open_sessions=list(open_sessions),
         pending_invitations=int(pending),
         changeable=not _outside_grants(session, actor, target),
+        last_method=str(SIGN_IN_METHODS.get(last_method, last_method)) if last_method else None,
+        password_allowed=signin.may_use_password(session, config, target),
+        directory=directory.configured(config),
     )
 
 
@@ -352,11 +377,14 @@ def set_account_active(session: Session, actor: User, target: User, active: bool
     return set_active(session, target, active, by=actor.id)
 
 
-def resend_invitation(session: Session, actor: User, target: User) -> list[int]:
+def resend_invitation(
+    session: Session, actor: User, target: User, *, config: Mapping[str, Any]
+) -> list[int]:
     """Queue an invitation to ``target`` as ``evalsys invite`` does; the ids to send.
 
-    Refused, with the reason, for an account that has a password, no email address or
-    is switched off (the cases ``evalsys invite`` counts and leaves alone)."""
+    Refused, with the reason, for an account that has a password, no email address, is
+    switched off, or may not use a password (``PASSWORD_LOGIN``: they sign in through the
+    directory) - the cases ``evalsys invite`` counts and leaves alone."""
     _check_changeable(session, actor, target)
     if not target.active:
         raise AccountError(
@@ -369,6 +397,14 @@ def resend_invitation(session: Session, actor: User, target: User) -> list[int]:
         raise AccountError(
             _(
                 "%(username)s has a password already: no invitation is needed.",
+                username=target.username,
+            )
+        )
+    if not signin.may_use_password(session, config, target):
+        raise AccountError(
+            _(
+                "%(username)s may not use an evalsys password (PASSWORD_LOGIN): "
+                "no invitation is needed.",
                 username=target.username,
             )
         )

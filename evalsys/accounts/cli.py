@@ -27,10 +27,11 @@ def _plural(count: int, noun: str) -> str:
 def invite_cmd(unit: str | None, role: str | None, dry_run: bool) -> None:
     """Email a set-password link to each selected user who has no password yet.
 
-    Users with a password, without an email address or switched off are counted and
-    left alone. Safe to run again: a second email goes to whoever still has no
-    password, and their first link keeps working until one is used or expires
-    (INVITATION_MAX_AGE_DAYS). An email that fails is retried by the account-mail job.
+    Users with a password, without an email address, switched off, or who may not use a
+    password (PASSWORD_LOGIN "admins" or "off") are counted and left alone. Safe to run
+    again: a second email goes to whoever still has no password, and their first link
+    keeps working until one is used or expires (INVITATION_MAX_AGE_DAYS). An email that
+    fails is retried by the account-mail job.
     """
     from evalsys import refuse_default_secret
     from evalsys.accounts import invitations, mails
@@ -47,7 +48,9 @@ def invite_cmd(unit: str | None, role: str | None, dry_run: bool) -> None:
             )
     try:
         with session_scope() as session:
-            selection = invitations.select_users(session, unit_code=unit, role=role)
+            selection = invitations.select_users(
+                session, unit_code=unit, role=role, config=app.config
+            )
             ids = [] if dry_run else invitations.queue_invitations(session, selection.invite)
             invited = [(u.username, u.email) for u in selection.invite]
     except AccountError as err:
@@ -57,6 +60,11 @@ def invite_cmd(unit: str | None, role: str | None, dry_run: bool) -> None:
         f"{len(selection.no_email)} without an email address, "
         f"{len(selection.inactive)} switched off"
     )
+    if selection.password_not_allowed:
+        # Only where PASSWORD_LOGIN is "admins" or "off" (people sign in another way).
+        skipped += (
+            f", {len(selection.password_not_allowed)} who may not use a password (PASSWORD_LOGIN)"
+        )
     if dry_run:
         for username, email in invited:
             click.echo(f"  would invite {username} <{email}>")

@@ -8,6 +8,7 @@ identity nobody imported gets a page that says so and an audit event, never an a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -15,12 +16,15 @@ from typing import Any
 from flask import redirect, render_template, request
 from flask import session as flask_session
 from flask.typing import ResponseReturnValue
+from flask_babel import lazy_gettext as _l
 from flask_login import login_user
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from evalsys.accounts import service, sessions
+from evalsys.accounts import directory, service, sessions
 from evalsys.accounts.models import Role, RoleGrant, SignInMethod, User
+
+log = logging.getLogger(__name__)
 
 
 class PasswordLogin(StrEnum):
@@ -93,18 +97,65 @@ def check_password(
     return user
 
 
+class UnknownIdentity(Exception):
+    """An outside identity checked out but names no evalsys user (:func:`unknown_identity_page`)."""
+
+    def __init__(self, method: SignInMethod, identity: str) -> None:
+        super().__init__(f"{method.value}: {identity}")
+        self.method = method
+        self.identity = identity
+
+
 def check_credentials(
-    session: Session, config: Mapping[str, Any], username: str, password: str
+    session: Session,
+    config: Mapping[str, Any],
+    username: str,
+    password: str,
+    *,
+    ip: str | None = None,
 ) -> tuple[User, SignInMethod] | None:
     """Who the login form's username and password name, and how that was checked.
 
     The one place the form's credentials are judged, so that every way of checking them
     (an evalsys password; the directory, where LDAP is set up) gives the same answer to the
-    same refusal.
+    same refusal: None for a wrong password, an unknown user or a switched-off account.
+
+    Where ``LDAP_URL`` is set the directory is asked first (it is where most people's
+    passwords live); if it refuses, the evalsys password is tried, as ``PASSWORD_LOGIN``
+    allows (a local administrator still gets in). If the directory cannot be reached, the
+    evalsys password is tried all the same, and only if that fails too is
+    :class:`~evalsys.accounts.directory.Unavailable` raised, so the page can say the
+    directory is down rather than that the password is wrong. A directory identity that
+    names no evalsys user raises :class:`UnknownIdentity`. Audit events are added, not
+    committed (the caller commits).
     """
+    unavailable: directory.Unavailable | None = None
+    if directory.configured(config):
+        try:
+            identity = directory.authenticate(config, username, password)
+        except directory.Unavailable as err:
+            log.warning("LDAP directory unavailable at %s: %s", config.get("LDAP_URL"), err)
+            service.audit(
+                session,
+                "ldap.unavailable",
+                user_id=None,
+                target=username[:80],
+                detail=str(err)[:2000],
+                ip=ip,
+            )
+            unavailable = err
+        else:
+            if identity is not None:
+                user = find_user(session, identity.value, match_setting(config, "LDAP_MATCH"))
+                if user is None:
+                    raise UnknownIdentity(SignInMethod.LDAP, identity.value)
+                # A switched-off account is refused like a wrong password, as locally.
+                return (user, SignInMethod.LDAP) if user.active else None
     user = check_password(session, config, username, password)
     if user is not None:
         return user, SignInMethod.PASSWORD
+    if unavailable is not None:
+        raise unavailable
     return None
 
 
@@ -135,17 +186,32 @@ def record_unknown(
     )
 
 
+#: What the unknown-identity page says: no account, or one switched off...
+UNKNOWN_IDENTITY_TITLE = _l("Your account is not set up in evalsys")
+UNKNOWN_IDENTITY_TEXT = _l(
+    "Your account is not set up in evalsys; ask the teaching-quality office."
+)
+SWITCHED_OFF_TITLE = _l("Your evalsys account is switched off")
+SWITCHED_OFF_TEXT = _l("Your evalsys account is switched off; ask the teaching-quality office.")
+#: ...and who said who the reader is.
+UNKNOWN_IDENTITY_HOW = {
+    SignInMethod.LDAP: _l("The directory accepted your username and password as %(identity)s."),
+    SignInMethod.OIDC: _l("Your single sign-on account is %(identity)s."),
+}
+
+
 def unknown_identity_page(
     session: Session,
     method: SignInMethod,
     identity: str,
     *,
-    user: User | None,
     ip: str | None,
+    user: User | None = None,
 ) -> ResponseReturnValue:
-    """The answer to an outside identity (directory, SSO) that names no usable account:
-    none at all (never made here: accounts come from the import), or one switched off.
-    Audited; the page says in the reader's language whom to ask."""
+    """The 403 page for an outside identity that names no usable evalsys account — none
+    at all, or ``user`` switched off — audited (``login.unknown``, ``login.inactive``) and
+    committed. Nobody is logged in and no account is made: who may use evalsys is decided
+    by the people import, not by the directory or the provider."""
     if user is None:
         record_unknown(session, method, identity, ip=ip)
     else:
@@ -158,8 +224,14 @@ def unknown_identity_page(
             ip=ip,
         )
     session.commit()
+    how = UNKNOWN_IDENTITY_HOW.get(method)
+    off = user is not None
     page = render_template(
-        "accounts/unknown_identity.html", identity=identity, switched_off=user is not None
+        "accounts/unknown_identity.html",
+        title=SWITCHED_OFF_TITLE if off else UNKNOWN_IDENTITY_TITLE,
+        text=SWITCHED_OFF_TEXT if off else UNKNOWN_IDENTITY_TEXT,
+        how=how % {"identity": identity} if how is not None else None,
+        method=method.value,
     )
     return page, 403
 

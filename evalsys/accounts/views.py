@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
 
-from evalsys.accounts import mails, oidc, service, sessions, signin
+from evalsys.accounts import directory, mails, oidc, service, sessions, signin
 from evalsys.accounts.access import login_required, public
 from evalsys.accounts.forms import LoginForm, LogoutForm
 from evalsys.accounts.models import SessionEnd
@@ -33,6 +33,11 @@ bp = Blueprint("accounts", __name__)
 
 #: The one answer for an unknown user, a wrong password and a disabled account.
 LOGIN_FAILED = _l("Unknown username or wrong password.")
+#: The answer when the directory (LDAP) could not be asked and no evalsys password matched.
+DIRECTORY_UNAVAILABLE = _l(
+    "The directory could not be reached to check your password. Try again in a few "
+    "minutes; if it keeps happening, tell the IT service desk."
+)
 #: The answer once too many logins failed (for a username or from an address), with the wait.
 LOGIN_LIMITED = _l("Too many failed logins. Wait %(wait)s and try again, or ask an administrator.")
 #: Why the login page is shown again when a session ended without its user logging out.
@@ -96,9 +101,16 @@ def login() -> ResponseReturnValue:
             response = make_response(login_page(form), 429)
             response.headers["Retry-After"] = str(wait)
             return response
-        found = signin.check_credentials(
-            session, current_app.config, form.username.data, form.password.data
-        )
+        refusal, status = LOGIN_FAILED, 401
+        try:
+            found = signin.check_credentials(
+                session, current_app.config, form.username.data, form.password.data, ip=ip
+            )
+        except signin.UnknownIdentity as unknown:
+            ratelimit.record(session, username=form.username.data, ip=ip, succeeded=False)
+            return signin.unknown_identity_page(session, unknown.method, unknown.identity, ip=ip)
+        except directory.Unavailable:
+            found, refusal, status = None, DIRECTORY_UNAVAILABLE, 503
         ratelimit.record(session, username=form.username.data, ip=ip, succeeded=found is not None)
         if found is None:
             service.audit(
@@ -109,8 +121,8 @@ def login() -> ResponseReturnValue:
                 ip=request.remote_addr,
             )
             session.commit()
-            flash(str(LOGIN_FAILED), "error")
-            return login_page(form), 401
+            flash(str(refusal), "error")
+            return login_page(form), status
         user, method = found
         next_url = safe_next(request.args.get("next")) or url_for("home.index")
         return signin.finish(session, user, method, next_url)

@@ -63,7 +63,7 @@ def _user_page(
     session = get_session()
     return render_template(
         "accounts/user.html",
-        d=admin.detail(session, actor, target),
+        d=admin.detail(session, actor, target, config=current_app.config),
         grant_form=grant_form or RoleSpecForm(formdata=None),
         confirm=ConfirmForm(),
         is_self=actor.id == target.id,
@@ -206,7 +206,7 @@ def invite(username: str) -> ResponseReturnValue:
         )
         return _refused(actor, target, err)
     try:
-        ids = admin.resend_invitation(session, actor, target)
+        ids = admin.resend_invitation(session, actor, target, config=config)
     except AccountError as err:
         return _refused(actor, target, err)
     session.commit()
