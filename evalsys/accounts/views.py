@@ -99,8 +99,9 @@ def login() -> ResponseReturnValue:
         found = signin.check_credentials(
             session, current_app.config, form.username.data, form.password.data
         )
-        ratelimit.record(session, username=form.username.data, ip=ip, succeeded=found is not None)
         if found is None:
+            # A success is recorded when the login completes (after a second factor, if any).
+            ratelimit.record(session, username=form.username.data, ip=ip, succeeded=False)
             service.audit(
                 session,
                 "login.failed",
