@@ -147,7 +147,7 @@ def test_required_admin_enrols_at_login_end_to_end(world, client, session, movin
     ).all()
     assert len(stored) == 10 and not set(stored) & set(codes)  # digests, not the codes
     assert len(_events(session, "totp.enable")) == 1
-    assert [e.detail for e in _events(session, "login")] == ["password"]
+    assert [e.detail for e in _events(session, "login")] == [None]  # a password login
 
     # The next login asks for a code, not for enrolment.
     client.post("/logout")
@@ -184,7 +184,7 @@ def test_a_right_code_logs_in_and_works_once(world, app, session, moving):
     answer = first.post("/login/verify", data={"code": code[:3] + " " + code[3:]})
     assert answer.status_code == 302 and answer.headers["Location"] == HOME
     assert _logged_in(first)
-    assert [e.detail for e in _events(session, "login")] == ["password"]
+    assert [e.detail for e in _events(session, "login")] == [None]  # a password login
 
     # The same code, in the same 30 seconds, from another browser: refused.
     second = app.test_client()
