@@ -410,3 +410,28 @@ def test_the_reset_form_needs_its_csrf_token(world, session, moving):
     assert _logged_in(client)
     assert client.post("/admin/users/t.zhang/second-factor/reset").status_code == 400
     assert totp.enabled(_user(session, "t.zhang"))
+
+
+# --- every way in ends in the same check -------------------------------------------------
+
+
+def test_single_sign_on_stops_at_the_second_factor_too(
+    app, client, session, factory, oidc_provider, idp_browser
+):
+    """The provider's login is the first step only: a required school admin coming back
+    from it sets up the app before being logged in, and the login is recorded as SSO."""
+    from tests.accounts.test_oidc import sign_in
+
+    app.config.update(oidc_provider.app_settings(), ADMIN_TOTP_REQUIRED=True)
+    factory.university()
+    # An identity the provider knows, imported here as a school admin.
+    factory.user("dean_cs", "admin@U", name="李院长")
+    back = sign_in(client, idp_browser, "dean_cs", next_path="/admin/users/")
+    assert back.status_code == 302 and back.headers["Location"] == "/login/enrol"
+    assert client.get("/admin/users/").status_code == 302  # not logged in
+    secret = _secret_on_page(client.get("/login/enrol").get_data(as_text=True))
+    done = client.post("/login/enrol", data={"code": _code(secret)})
+    assert 'href="/admin/users/"' in done.get_data(as_text=True)
+    assert client.get("/admin/users/").status_code == 200
+    (row,) = session.exec(select(UserSession)).all()
+    assert row.method == "oidc"
