@@ -435,3 +435,23 @@ def test_single_sign_on_stops_at_the_second_factor_too(
     assert client.get("/admin/users/").status_code == 200
     (row,) = session.exec(select(UserSession)).all()
     assert row.method == "oidc"
+
+
+def test_two_requests_with_one_code_cannot_both_win(world, session, moving):
+    """Two workers each loaded the user before either wrote: the step is taken by one
+    conditional UPDATE, so the second is refused although its copy looks unused."""
+    from sqlmodel import Session
+
+    from evalsys.db import get_engine
+
+    secret, _codes = _enrol(session, "t.zhang", moving)
+    code = _code(secret)
+    engine = get_engine(world)
+    with Session(engine) as one, Session(engine, expire_on_commit=False) as two:
+        first = one.exec(select(User).where(User.username == "t.zhang")).one()
+        second = two.exec(select(User).where(User.username == "t.zhang")).one()
+        two.commit()  # its copy stays as read (SQLite would refuse a write after this read)
+        assert totp.check_code(one, first, code)
+        one.commit()
+        assert not totp.check_code(two, second, code)
+        two.commit()
