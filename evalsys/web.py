@@ -93,9 +93,9 @@ def init_app(app: Flask) -> None:
     headers.init_app(app)
     bodies.init_app(app)
 
-    # The password and single sign-on pages add their routes to the accounts blueprint
-    # when imported.
-    from evalsys.accounts import views_passwords, views_sso  # noqa: F401
+    # The password, single sign-on and second-factor pages add their routes to the accounts
+    # blueprint when imported.
+    from evalsys.accounts import views_passwords, views_sso, views_totp  # noqa: F401
     from evalsys.accounts.views import bp as accounts_bp
     from evalsys.accounts.views_users import bp as users_bp
     from evalsys.api.views import bp as api_bp

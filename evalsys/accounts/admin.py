@@ -416,3 +416,16 @@ def resend_invitation(
             )
         )
     return invitations.queue_invitations(session, [target], by=actor.id)
+
+
+def reset_second_factor(session: Session, actor: User, target: User, *, ip: str | None) -> int:
+    """Clear ``target``'s second factor (a lost phone) and end their sessions; the number
+    ended. Only for an account the actor may change, and one that has something to clear."""
+    from evalsys.accounts import totp
+
+    _check_changeable(session, actor, target)
+    if not target.totp_secret:
+        raise AccountError(
+            _("%(username)s has no second factor to reset.", username=target.username)
+        )
+    return totp.reset(session, target, by=actor.id, ip=ip)

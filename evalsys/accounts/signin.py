@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from flask import redirect, render_template, request
+from flask import current_app, redirect, render_template, request, url_for
 from flask import session as flask_session
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from evalsys.accounts import directory, service, sessions
 from evalsys.accounts.models import Role, RoleGrant, SignInMethod, User
+from evalsys.security import ratelimit
 
 log = logging.getLogger(__name__)
 
@@ -239,11 +240,35 @@ def unknown_identity_page(
 def finish(
     session: Session, user: User, method: SignInMethod, next_url: str
 ) -> ResponseReturnValue:
+    """The first step passed: log ``user`` in, or, when they have a second factor (or the
+    site requires one of them and they have none yet), park the login and ask for it.
+
+    A parked login (``accounts.pending``) is not a login: the user is logged in by
+    :func:`_complete` only after the code (``accounts.views_totp``).
+    """
+    from evalsys.accounts import pending, totp
+
+    if totp.wanted(session, current_app.config, user):
+        pending.begin(session, user, method, next_url)
+        session.commit()
+        where = "verify" if totp.enabled(user) else "enrol"
+        return redirect(url_for(f"accounts.login_{where}"))
+    return _complete(session, user, method, next_url)
+
+
+def _complete(
+    session: Session, user: User, method: SignInMethod, next_url: str
+) -> ResponseReturnValue:
     """Log ``user`` in by ``method``: the server-side session, the audit event, the commit,
-    and the redirect to ``next_url`` (a same-site path the caller checked)."""
+    and the redirect to ``next_url`` (a same-site path the caller checked).
+
+    A completed login clears the username's failed tries (``security.ratelimit``): only
+    here, not after the password alone, so wrong codes keep counting after a right one.
+    """
     login_user(user)
     # The server-side record that logout, a password change or expiry ends.
     flask_session[sessions.SESSION_KEY] = sessions.start(session, user, method=method)
+    ratelimit.record(session, username=user.username, ip=request.remote_addr or "", succeeded=True)
     # A password login is the default and says nothing more; the others name their way.
     how = None if method is SignInMethod.PASSWORD else method.value
     service.audit(session, "login", user_id=user.id, detail=how, ip=request.remote_addr)

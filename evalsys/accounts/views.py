@@ -111,8 +111,9 @@ def login() -> ResponseReturnValue:
             return signin.unknown_identity_page(session, unknown.method, unknown.identity, ip=ip)
         except directory.Unavailable:
             found, refusal, status = None, DIRECTORY_UNAVAILABLE, 503
-        ratelimit.record(session, username=form.username.data, ip=ip, succeeded=found is not None)
         if found is None:
+            # A success is recorded when the login completes (after a second factor, if any).
+            ratelimit.record(session, username=form.username.data, ip=ip, succeeded=False)
             service.audit(
                 session,
                 "login.failed",

@@ -225,3 +225,31 @@ def invite(username: str) -> ResponseReturnValue:
             "error",
         )
     return redirect(url_for("users.show", username=target.username))
+
+
+@bp.post("/<username>/second-factor/reset")
+@login_required
+def reset_totp(username: str) -> ResponseReturnValue:
+    """A lost phone: clear the user's second factor and recovery codes, end their sessions."""
+    actor = _actor()
+    target = _target(actor, username)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    session = get_session()
+    try:
+        ended = admin.reset_second_factor(session, actor, target, ip=request.remote_addr)
+    except AccountError as err:
+        return _refused(actor, target, err)
+    session.commit()
+    flash(
+        ngettext(
+            "The second factor of %(username)s is reset (%(num)d session ended): they set "
+            "up their app again at their next login, or from their security page.",
+            "The second factor of %(username)s is reset (%(num)d sessions ended): they set "
+            "up their app again at their next login, or from their security page.",
+            ended,
+            username=target.username,
+        ),
+        "info",
+    )
+    return redirect(url_for("users.show", username=target.username))

@@ -148,6 +148,15 @@ ACCESS: dict[str, R] = {
     "accounts.reset_password": R(
         PUBLIC, params={"token": "{reset_token}"}, data={"password": NEW_PW, "confirm": NEW_PW}
     ),
+    # The second factor at login: public, but without a pending login (no principal has one)
+    # the answer is the login page again, not a login.
+    "accounts.login_verify": R(PUBLIC, data={"code": "000000"}),
+    "accounts.login_enrol": R(PUBLIC, data={"code": "000000"}),
+    # One's own second factor: nobody here has one, so the changes send back to the page.
+    "accounts.security": R(EVERYONE),
+    "accounts.security_enrol": R(EVERYONE, data={"code": "000000"}),
+    "accounts.recovery_codes": R(EVERYONE, data={"regenerate-code": "000000"}),
+    "accounts.totp_disable": R(EVERYONE, data={"disable-password": "not my password"}),
     "i18n.switch": R(PUBLIC, data={"locale": "en", "next": "/"}),
     "home.index": R(EVERYONE, leak=True),
     "org.unit": R(EVERYONE, out="root"),
@@ -193,6 +202,8 @@ ACCESS: dict[str, R] = {
     "users.deactivate": R("root admin", out="root", denied=frozenset({403, 404})),
     "users.reactivate": R("root admin", out="root", denied=frozenset({403, 404})),
     "users.invite": R("root admin", out="root", denied=frozenset({403, 404})),
+    # The teacher has no second factor: the answer says so (400), inside the scope.
+    "users.reset_totp": R("root admin", out="root", denied=frozenset({403, 404})),
     "ops.healthz": R(PUBLIC),
     "api.openapi": R(PUBLIC),
     "api.rubric": R(EVERYONE, query={"kind": "spot_check"}),
