@@ -24,6 +24,7 @@ from evalsys.accounts.service import audit
 from evalsys.aggregation.service import recent_runs
 from evalsys.clock import as_utc, utcnow
 from evalsys.db import get_session
+from evalsys.i18n import localized
 from evalsys.org.models import Term
 from evalsys.scheduler import jobs, lease
 from evalsys.scheduler.models import JobRun, apscheduler_jobs
@@ -105,7 +106,7 @@ class AggregateNowForm(SafeForm):
 def _aggregate_form(session: Session) -> AggregateNowForm:
     form = AggregateNowForm()
     terms = session.exec(select(Term).order_by(col(Term.start_date).desc())).all()
-    form.term.choices = [SelectChoice(t.code, f"{t.code} · {t.name}") for t in terms]
+    form.term.choices = [SelectChoice(t.code, f"{t.code} · {localized(t, 'name')}") for t in terms]
     return form
 
 
