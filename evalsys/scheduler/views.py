@@ -28,6 +28,7 @@ from evalsys.i18n import localized
 from evalsys.org.models import Term
 from evalsys.scheduler import jobs, lease
 from evalsys.scheduler.models import JobRun, apscheduler_jobs
+from evalsys.scheduler.wording import run_detail, schedule_text
 from evalsys.validation import SafeForm
 
 bp = Blueprint("schedule", __name__, url_prefix="/admin/schedule")
@@ -86,6 +87,10 @@ def zone_name(zone: str) -> str:
         return get_timezone_location(get_timezone(zone), locale=get_locale())
     except LookupError:
         return zone
+
+
+bp.add_app_template_global(schedule_text, "schedule_text")
+bp.add_app_template_global(run_detail, "run_detail")
 
 
 @bp.app_template_global()

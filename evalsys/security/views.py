@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 from evalsys.accounts.access import login_required, require_school_admin
 from evalsys.db import get_session
 from evalsys.security.audit import AuditFilters, actions, audit_page
+from evalsys.security.details import detail_text
 from evalsys.validation import page_arg
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
@@ -57,6 +58,7 @@ ACTION_NAMES = {
     "feedback.export": _l("Feedback exported"),
     "report.download": _l("Report downloaded"),
     "report.email": _l("Report emailed"),
+    "report.view": _l("Report read on the web"),
     "plan.settings": _l("Spot-check plan settings changed"),
     "plan.draw": _l("Spot-check assignments drawn"),
     "propose": _l("Problems proposed"),
@@ -110,6 +112,7 @@ def index():
         page=page,
         actions=known,
         action_name=action_name,
+        detail_text=detail_text,
         values={k: request.args.get(k, "") for k in ("action", "who", "q", "since", "until")},
         errors=errors,
         args=args,
