@@ -339,3 +339,7 @@ def test_the_report_page_names_the_term_in_the_readers_language(
     )
     assert "Autumn term 2026" in english and "2026-2027学年第一学期" not in english
     assert "2026-2027学年第一学期" in chinese and "Autumn term 2026" not in chinese
+    # The appendix says what its limits mean, not what they are called in the config.
+    for text in (english, chinese):
+        assert not re.findall(r"\b[A-Z]+(?:_[A-Z]+)+\b", text)  # FLAG_THRESHOLD, MIN_N, …
+    assert "the flag threshold" in english and "标记阈值" in chinese
