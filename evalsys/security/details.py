@@ -150,6 +150,25 @@ def _proposed(detail: str) -> str | None:
     )
 
 
+def _imported(detail: str) -> str | None:
+    """The import's summary, a file per part, as the import page words it."""
+    pattern = r"(\S+): (\d+) created, (\d+) updated, (\d+) unchanged"
+    parts = [re.fullmatch(pattern, part) for part in detail.split("; ")]
+    if not all(parts):
+        return None
+    return _sep().join(
+        _(
+            "%(file)s: %(created)s created, %(updated)s updated, %(unchanged)s unchanged",
+            file=m.group(1),
+            created=m.group(2),
+            updated=m.group(3),
+            unchanged=m.group(4),
+        )
+        for m in parts
+        if m is not None
+    )
+
+
 _RULES: dict[str, Callable[[str], str | None]] = {
     "user.activate": _before_after,
     "user.deactivate": _before_after,
@@ -164,6 +183,7 @@ _RULES: dict[str, Callable[[str], str | None]] = {
     "feedback.export": _export,
     "plan.draw": _draw,
     "propose": _proposed,
+    "import": _imported,
 }
 
 

@@ -74,6 +74,13 @@ def test_stored_details_stay_english_and_are_shown_translated(app, session, peop
         ("aggregates.export", "csv, 12 rows, web", "CSV, 12 行；网页导出"),
         ("feedback.export", "xlsx, 3 records, to out.xlsx", "XLSX, 3 条记录；导出至 out.xlsx"),
         ("plan.draw", "week 5 seed 2026", "第 5 周，种子 2026"),
+        (
+            "import",
+            "units.csv: 3 created, 1 updated, 10 unchanged; "
+            "terms.csv: 0 created, 0 updated, 2 unchanged",
+            "units.csv：新增 3 条，更新 1 条，未变 10 条；"
+            "terms.csv：新增 0 条，更新 0 条，未变 2 条",
+        ),
         # Free text and details no rule knows are shown as stored.
         ("problem.create", "CS: 课堂纪律松散", "CS: 课堂纪律松散"),
         ("role.grant", "something else entirely", "something else entirely"),
@@ -96,3 +103,21 @@ def test_the_chinese_page_shows_the_translated_detail(app, session, people):
     text = visible_text(client.get("/admin/audit/?action=user.deactivate").get_data(as_text=True))
     assert "变更前：启用；变更后：停用" in text
     assert "before: active" not in text
+
+
+def test_every_action_evalsys_records_has_a_name_for_people():
+    """A code without a name shows raw on the page (``report.view``, say): every literal
+    action code passed to an audit call in evalsys must be in the page's list."""
+    import re
+
+    from evalsys import ROOT
+    from evalsys.security.views import ACTION_NAMES
+
+    call = re.compile(r"\baudit\(\s*(?:session,\s*)?(?:[\w.]+,\s*)?\"([a-z_]+(?:\.[a-z_]+)*)\"")
+    used = {
+        code
+        for path in (ROOT / "evalsys").rglob("*.py")
+        for code in call.findall(path.read_text(encoding="utf-8"))
+    }
+    assert {"login", "import", "report.view", "problem.status"} <= used  # the scan finds them
+    assert sorted(used - set(ACTION_NAMES)) == []
