@@ -169,6 +169,59 @@ def _imported(detail: str) -> str | None:
     )
 
 
+def _action_created(detail: str) -> str | None:
+    match = re.fullmatch(r"problem (\d+); owner (\d+|None); due (\S+)", detail)
+    if not match:
+        return None
+    problem, owner, due = match.groups()
+    return _(
+        "problem #%(problem)s; owner: user %(owner)s; due %(due)s",
+        problem=problem,
+        owner=owner,
+        due=due,
+    )
+
+
+def _meeting_created(detail: str) -> str | None:
+    match = re.fullmatch(r"(\S+) (\d{4}-\d\d-\d\d): (.*); problems \[([\d, ]*)\]", detail, re.S)
+    if not match:
+        return None
+    unit, held_on, title, ids = match.groups()
+    problems = ", ".join(f"#{i.strip()}" for i in ids.split(",") if i.strip()) or "—"
+    return _(
+        "%(unit)s, %(date)s: %(title)s; problems %(problems)s",
+        unit=unit,
+        date=held_on,
+        title=title,
+        problems=problems,
+    )
+
+
+def _problem_created(detail: str) -> str | None:
+    match = re.fullmatch(r"(\S+): (.*)", detail, re.S)
+    if not match:
+        return None
+    return match.group(1) + ("：" if current_locale() == "zh" else ": ") + match.group(2)
+
+
+#: The loop's targets ("problem 12"): what the number is of, in words.
+TARGET_NAMES = {
+    "problem": _l("problem #%(id)s"),
+    "action": _l("action #%(id)s"),
+    "meeting": _l("meeting #%(id)s"),
+}
+
+
+def target_text(target: str | None) -> str:
+    """An audit event's target in the reader's language where evalsys named a loop record."""
+    if not target:
+        return ""
+    match = re.fullmatch(r"(problem|action|meeting) (\d+)", target)
+    if not match:
+        return target
+    return str(TARGET_NAMES[match.group(1)]) % {"id": match.group(2)}
+
+
 _RULES: dict[str, Callable[[str], str | None]] = {
     "user.activate": _before_after,
     "user.deactivate": _before_after,
@@ -184,6 +237,9 @@ _RULES: dict[str, Callable[[str], str | None]] = {
     "plan.draw": _draw,
     "propose": _proposed,
     "import": _imported,
+    "action.create": _action_created,
+    "meeting.create": _meeting_created,
+    "problem.create": _problem_created,
 }
 
 

@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from evalsys.accounts.access import login_required, require_school_admin
 from evalsys.db import get_session
 from evalsys.security.audit import AuditFilters, actions, audit_page
-from evalsys.security.details import detail_text
+from evalsys.security.details import detail_text, target_text
 from evalsys.validation import page_arg
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
@@ -113,6 +113,7 @@ def index():
         actions=known,
         action_name=action_name,
         detail_text=detail_text,
+        target_text=target_text,
         values={k: request.args.get(k, "") for k in ("action", "who", "q", "since", "until")},
         errors=errors,
         args=args,

@@ -81,8 +81,19 @@ def test_stored_details_stay_english_and_are_shown_translated(app, session, peop
             "units.csv：新增 3 条，更新 1 条，未变 10 条；"
             "terms.csv：新增 0 条，更新 0 条，未变 2 条",
         ),
-        # Free text and details no rule knows are shown as stored.
-        ("problem.create", "CS: 课堂纪律松散", "CS: 课堂纪律松散"),
+        (
+            "action.create",
+            "problem 4; owner 7; due 2026-12-31",
+            "问题 #4；负责人：用户 7；截止 2026-12-31",
+        ),
+        (
+            "meeting.create",
+            "CS-SE 2026-11-30: 教学方法研讨; problems [3, 4]",
+            "CS-SE，2026-11-30：教学方法研讨；问题 #3, #4",
+        ),
+        # Free text is shown as typed, with the reader's punctuation around it.
+        ("problem.create", "CS: 课堂纪律松散; 迟到多", "CS：课堂纪律松散; 迟到多"),
+        # Details no rule knows are shown as stored.
         ("role.grant", "something else entirely", "something else entirely"),
         ("custom.thing", "before: active; after: inactive", "before: active; after: inactive"),
     ],
@@ -121,3 +132,15 @@ def test_every_action_evalsys_records_has_a_name_for_people():
     }
     assert {"login", "import", "report.view", "problem.status"} <= used  # the scan finds them
     assert sorted(used - set(ACTION_NAMES)) == []
+
+
+def test_loop_targets_name_what_the_number_is_of(app):
+    from evalsys.security.details import target_text
+
+    with app.test_request_context(), in_locale("zh"):
+        assert target_text("problem 12") == "问题 #12"
+        assert target_text("action 3") == "整改措施 #3"
+        assert target_text("meeting 5") == "研讨会 #5"
+        assert target_text("2026-2027-1 CS") == "2026-2027-1 CS"  # codes stay codes
+    with app.test_request_context(), in_locale("en"):
+        assert target_text("problem 12") == "problem #12"
