@@ -34,12 +34,16 @@ DEMO_PASSWORD = "demo-password-2026"
 SEED = 2026
 EMAIL_DOMAIN = "ecmu.edu.cn"
 
-#: (code, name, first day, last day): an earlier term to compare with, the current one, the next.
-TERMS: list[tuple[str, str, date, date]] = [
-    ("2025-2026-1", "2025-2026学年第一学期（2025秋）", date(2025, 9, 8), date(2026, 1, 18)),
-    ("2025-2026-2", "2025-2026学年第二学期（2026春）", date(2026, 2, 23), date(2026, 7, 5)),
-    ("2026-2027-1", "2026-2027学年第一学期（2026秋）", date(2026, 9, 7), date(2027, 1, 17)),
-]
+#: (code, name, first day, last day, English name): an earlier term to compare with, the
+#: current one, the next.
+TERMS: list[tuple[str, str, date, date, str]] = [
+    ("2025-2026-1", "2025-2026学年第一学期（2025秋）", date(2025, 9, 8), date(2026, 1, 18),
+     "2025–2026 first term (autumn 2025)"),
+    ("2025-2026-2", "2025-2026学年第二学期（2026春）", date(2026, 2, 23), date(2026, 7, 5),
+     "2025–2026 second term (spring 2026)"),
+    ("2026-2027-1", "2026-2027学年第一学期（2026秋）", date(2026, 9, 7), date(2027, 1, 17),
+     "2026–2027 first term (autumn 2026)"),
+]  # fmt: skip
 
 #: The import files the demo fills, with the label its progress line shows.
 TABLES = {
@@ -156,8 +160,9 @@ def demo_tables() -> dict[str, list[dict[str, str]]]:
             teachers[dept_code] = staff + ([dean] if dept_code == first_department else [])
             courses.extend(_courses(dept_code, catalogue))
 
-    terms = [{"code": c, "name": n, "start_date": s.isoformat(), "end_date": e.isoformat()}
-             for c, n, s, e in TERMS]  # fmt: skip
+    terms = [{"code": c, "name": n, "start_date": s.isoformat(), "end_date": e.isoformat(),
+              "name_en": en}
+             for c, n, s, e, en in TERMS]  # fmt: skip
     titles = {c["code"]: c["title"] for c in courses}
     sections = _sections(rng, courses, titles, teachers, deans)
     _timetable(sections)

@@ -44,7 +44,7 @@ def test_tables_are_reproducible_and_complete():
     columns = {
         "units.csv": ["code", "name", "kind", "parent", "name_en"],
         "people.csv": ["username", "name", "email", "roles"],
-        "terms.csv": ["code", "name", "start_date", "end_date"],
+        "terms.csv": ["code", "name", "start_date", "end_date", "name_en"],
         "courses.csv": ["code", "title", "department", "title_en"],
         "sections.csv": ["code", "course", "term", "teacher", "enrolled", "meetings"],
         "groups.csv": ["code", "name", "department", "term", "tutor", "size"],
@@ -209,7 +209,7 @@ def test_database_holds_exactly_the_demo_tables(loaded, session):
 
     term_code = dict(session.exec(select(Term.id, Term.code)).all())
     assert {
-        (t.code, t.name, t.start_date.isoformat(), t.end_date.isoformat())
+        (t.code, t.name, t.start_date.isoformat(), t.end_date.isoformat(), t.name_en)
         for t in session.exec(select(Term)).all()
     } == {tuple(r.values()) for r in TABLES["terms.csv"]}
     courses = {c.id: c for c in session.exec(select(Course)).all()}
@@ -319,8 +319,9 @@ def test_demo_has_feedback_and_statistics_in_every_begun_term(loaded, session):
 
     output = loaded
     session.rollback()
-    for code, _name, start, end in TERMS:
+    for code, _name, start, end, name_en in TERMS:
         term = session.exec(select(Term).where(Term.code == code)).one()
+        assert term.name_en == name_en  # English pages and PDFs name the term in English
         kinds = dict(
             session.exec(
                 select(Feedback.kind, func.count())

@@ -28,7 +28,7 @@ TEACHING_KINDS = (FeedbackKind.SPOT_CHECK.value, FeedbackKind.OPEN_CLASS.value)
 LATEST = 5
 
 _MINE_AGAINST_DEPARTMENT = f"""
-SELECT t.code AS term_code, t.name AS term_name, t.start_date,
+SELECT t.code AS term_code, t.name AS term_name, t.name_en AS term_name_en, t.start_date,
        d.code AS department_code, d.name AS department_name, d.name_en AS department_name_en,
        r.kind,
        SUM(r.n) AS n, SUM(r.n * r.mean) / SUM(r.n) AS mean, COUNT(*) AS sections,
@@ -44,7 +44,7 @@ LEFT JOIN aggregate_result dr
 WHERE r.level = 'section' AND r.dimension = '{OVERALL}' AND r.n > 0 AND r.mean IS NOT NULL
   AND r.kind IN ('{TEACHING_KINDS[0]}', '{TEACHING_KINDS[1]}')
   AND s.teacher_id = :teacher_id
-GROUP BY t.id, t.code, t.name, t.start_date, d.code, d.name, d.name_en, r.kind,
+GROUP BY t.id, t.code, t.name, t.name_en, t.start_date, d.code, d.name, d.name_en, r.kind,
          dr.n, dr.mean, dr.insufficient
 ORDER BY t.start_date DESC, d.code, r.kind
 """
@@ -75,6 +75,7 @@ def mine_against_department(session: Session, *, user: User, min_n: int) -> list
             {
                 "term": r["term_code"],
                 "term_name": r["term_name"],
+                "term_name_en": r["term_name_en"],
                 "department": r["department_code"],
                 "department_name": r["department_name"],
                 "department_name_en": r["department_name_en"],

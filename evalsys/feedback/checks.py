@@ -166,7 +166,7 @@ def check_feedback(
         _check_scope(session, user=user, observer=observer, kind=kind, target=target)
 
     columns: dict[str, Any] = {}
-    _check_date(data.date, target.term if target else None, today, errors)
+    _check_date(data.date, target.term if target else None, today, errors, kind=kind)
     columns["visit_date"] = data.date
     _check_counts(kind, data, columns, errors)
     _check_details(kind, data, draft, columns, errors)
@@ -317,10 +317,19 @@ def _check_scope(
 
 
 def _check_date(
-    visit: date | None, term: Term | None, today: date, errors: list[tuple[str, Message]]
+    visit: date | None,
+    term: Term | None,
+    today: date,
+    errors: list[tuple[str, Message]],
+    *,
+    kind: str | None = None,
 ) -> None:
     if visit is None:
-        errors.append(("date", _l("required: the date of the visit")))
+        # A tutor group meets; nobody visits a class (the form's label says so too).
+        if kind == FeedbackKind.TUTOR_GROUP:
+            errors.append(("date", _l("required: the date of the meeting")))
+        else:
+            errors.append(("date", _l("required: the date of the visit")))
         return
     if visit > today:
         errors.append(("date", _l("%(date)s is in the future", date=visit.isoformat())))

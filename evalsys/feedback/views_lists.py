@@ -127,14 +127,14 @@ def export(fmt: str):
 def _filters(session: Session, user: User) -> tuple[FilterForm, FeedbackFilters]:
     """The filter form from the query string, with choices limited to the user's scope."""
     form = FilterForm(request.args)
-    terms = session.exec(select(Term.code, Term.name).order_by(col(Term.start_date).desc())).all()
+    terms = session.exec(select(Term).order_by(col(Term.start_date).desc())).all()
     units = session.exec(
         select(OrgUnit)
         .where(col(OrgUnit.id).in_(scope_ids(user, Perm.VIEW_FEEDBACK)))
         .order_by(OrgUnit.code)
     ).all()
     form.term.choices = [SelectChoice("", _("Any term"))] + [
-        SelectChoice(code, name) for code, name in terms
+        SelectChoice(term.code, localized(term, "name")) for term in terms
     ]
     form.unit.choices = [SelectChoice("", _("All my units"))] + [
         SelectChoice(
@@ -148,7 +148,7 @@ def _filters(session: Session, user: User) -> tuple[FilterForm, FeedbackFilters]
         SelectChoice(k, name_of(KIND_NAMES, k)) for k in values(FeedbackKind)
     ]
     filters = FeedbackFilters(
-        term=_choice(form.term.data, {code for code, _name in terms}),
+        term=_choice(form.term.data, {term.code for term in terms}),
         unit=_choice(form.unit.data, {unit.code for unit in units}),
         kind=_choice(form.kind.data, set(values(FeedbackKind))),
         teacher=(form.teacher.data or "").strip()[:100] or None,

@@ -165,7 +165,6 @@ def _names(session: Any, user_ids: set[int]) -> dict[int, str]:
 
 #: How the history names the tracked columns that are not form fields.
 _HISTORY_LABELS: dict[str, LazyString] = {
-    "visit_date": forms.LABELS["date"],
     "section_id": forms.LABELS["section"],
     "group_id": forms.LABELS["group"],
     "overall_score": _l("Overall score"),
@@ -231,6 +230,8 @@ def _history(session: Any, feedback: Feedback, items: list[ItemView]) -> list[di
             if name.startswith("scores."):
                 item = by_code.get(name.removeprefix("scores."))
                 label = item.shown_label if item else name
+            elif name == "visit_date":  # the kind's word: a visit's date, a meeting's date
+                label = str(forms.label(feedback.kind, "date"))
             else:
                 label = str(
                     _HISTORY_LABELS.get(name) or forms.label(feedback.kind, name)

@@ -94,6 +94,15 @@ def localized(obj: Any, field: str) -> str:
     return value or ""
 
 
+def colon() -> str:
+    """The colon between a label and its value: full-width "：" in Chinese, ": " in English.
+
+    For templates that join a shown name and its value themselves (a whole sentence is a
+    gettext message with its own punctuation instead).
+    """
+    return "：" if current_locale() == "zh" else ": "
+
+
 def fmt_date(value: date | datetime | None, form: str = "medium") -> str:
     """A date as the reader's language writes it ("2026年12月1日", "Dec 1, 2026").
 
@@ -140,7 +149,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
         fmt_date=fmt_date, fmt_datetime=fmt_datetime, fmt_num=fmt_num, localized=localized
     )
-    app.jinja_env.globals.update(localized=localized, LOCALES=LOCALES, LOCALE_NAMES=LOCALE_NAMES)
+    app.jinja_env.globals.update(
+        localized=localized, colon=colon, LOCALES=LOCALES, LOCALE_NAMES=LOCALE_NAMES
+    )
 
     @app.context_processor
     def _inject_locale() -> dict:

@@ -64,7 +64,12 @@ def _user_values(user: User, s: Snapshot) -> dict[str, Any]:
 
 
 def _term_values(term: Term, s: Snapshot) -> dict[str, Any]:
-    return {"name": term.name, "start_date": term.start_date, "end_date": term.end_date}
+    return {
+        "name": term.name,
+        "name_en": term.name_en,
+        "start_date": term.start_date,
+        "end_date": term.end_date,
+    }
 
 
 def _course_values(course: Course, s: Snapshot) -> dict[str, Any]:

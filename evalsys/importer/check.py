@@ -243,11 +243,15 @@ class _Checker:
                     start=start.isoformat(),
                 ),
             )
-        return {
+        values: dict[str, Any] = {
             "name": r.text("name", limit=max_length(Term, "name")),
             "start_date": start,
             "end_date": end,
         }
+        if r.has("name_en"):
+            limit = max_length(Term, "name_en")
+            values["name_en"] = r.text("name_en", required=False, limit=limit)
+        return values
 
     def _course(self, r: RowReader, code: str | None) -> dict[str, Any]:
         values: dict[str, Any] = {

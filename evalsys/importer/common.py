@@ -63,7 +63,9 @@ class FileSpec:
 
 UNITS = FileSpec("units.csv", OrgUnit, "code", ("code", "name", "kind", "parent"), ("name_en",))
 PEOPLE = FileSpec("people.csv", User, "username", ("username", "name", "email", "roles"))
-TERMS = FileSpec("terms.csv", Term, "code", ("code", "name", "start_date", "end_date"))
+TERMS = FileSpec(
+    "terms.csv", Term, "code", ("code", "name", "start_date", "end_date"), ("name_en",)
+)
 COURSES = FileSpec("courses.csv", Course, "code", ("code", "title", "department"), ("title_en",))
 SECTIONS = FileSpec(
     "sections.csv",

@@ -29,7 +29,7 @@ from evalsys.accounts.access import Perm, login_required, may, require, top_unit
 from evalsys.clock import local_today
 from evalsys.db import get_session
 from evalsys.feedback.vocab import name_of
-from evalsys.i18n import fmt_date
+from evalsys.i18n import fmt_date, localized
 from evalsys.loop.actions import (
     ActionInput,
     action_choices,
@@ -202,7 +202,7 @@ def problems(code: str):
     unit = _unit(session, code, manage=False)
     terms = terms_newest_first(session)
     form = FilterForm(request.args)
-    form.term.choices = [(t.code, t.name) for t in terms]  # type: ignore[assignment]
+    form.term.choices = [(t.code, localized(t, "name")) for t in terms]  # type: ignore[assignment]
     term = _pick_term(terms, form.term.data)
     if term is None:
         return render_template("loop/problems.html", unit=unit, term=None, rows=[], form=form)

@@ -87,6 +87,8 @@ class Term(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=40, unique=True)
     name: str = Field(max_length=200)
+    #: The term's name for English readers ("Autumn 2026"); None: the name serves both.
+    name_en: str | None = Field(default=None, max_length=200)
     start_date: date
     end_date: date
 

@@ -210,6 +210,8 @@ def _report_data(
         )
         parts[-1]["title"] = child["title"]
     parts[0]["title"] = localized(unit, "name")
+    for part in parts:
+        part["outline"] = outline_label(part["level_label"], part["title"])
 
     _add_trends(session, term, parts, level, child_level, unit.id)
     comments, totals = _comments(session, term.id, unit.id, level, opts)
@@ -416,6 +418,19 @@ def _part(
         "children_unobserved": sum(1 for c in children if c["n"] == 0),
         "min_n": min_n,
     }
+
+
+def outline_label(level_label: str, title: str) -> str:
+    """A part's entry in the PDF's outline (bookmarks): its title, with its level only
+    when the title does not already say it.
+
+    The heading shows the level as a small label beside the name; the outline runs them
+    together, so "Department" + "Department of Mathematics" read "Department Department
+    of Mathematics", and "系" + "软件工程系" read "系 软件工程系".
+    """
+    if level_label.casefold() in title.casefold():
+        return title
+    return _("%(level)s: %(name)s", level=level_label, name=title)
 
 
 def _child(

@@ -228,9 +228,9 @@ def _message(
     chosen when it was queued)."""
     msg = EmailMessage()
     with in_locale(report.locale):
-        name = localized(unit, "name")
+        name, term_name = localized(unit, "name"), localized(term, "name")
         msg["Subject"] = _(
-            "%(unit)s · %(term)s: teaching-quality report", unit=name, term=term.name
+            "%(unit)s · %(term)s: teaching-quality report", unit=name, term=term_name
         )
         body = "\n\n".join(
             [
@@ -241,7 +241,7 @@ def _message(
                     "The %(term)s teaching-quality report of %(unit)s (%(code)s) is attached "
                     "(%(num)d pages). It leads with what needs attention.",
                     report.pages,
-                    term=term.name,
+                    term=term_name,
                     unit=name,
                     code=unit.code,
                 ),

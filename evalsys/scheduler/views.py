@@ -24,9 +24,11 @@ from evalsys.accounts.service import audit
 from evalsys.aggregation.service import recent_runs
 from evalsys.clock import as_utc, utcnow
 from evalsys.db import get_session
+from evalsys.i18n import localized
 from evalsys.org.models import Term
 from evalsys.scheduler import jobs, lease
 from evalsys.scheduler.models import JobRun, apscheduler_jobs
+from evalsys.scheduler.wording import run_detail, schedule_text
 from evalsys.validation import SafeForm
 
 bp = Blueprint("schedule", __name__, url_prefix="/admin/schedule")
@@ -87,6 +89,10 @@ def zone_name(zone: str) -> str:
         return zone
 
 
+bp.add_app_template_global(schedule_text, "schedule_text")
+bp.add_app_template_global(run_detail, "run_detail")
+
+
 @bp.app_template_global()
 def run_trigger(trigger: str) -> str:
     return str(TRIGGER_NAMES.get(trigger, trigger))
@@ -105,7 +111,7 @@ class AggregateNowForm(SafeForm):
 def _aggregate_form(session: Session) -> AggregateNowForm:
     form = AggregateNowForm()
     terms = session.exec(select(Term).order_by(col(Term.start_date).desc())).all()
-    form.term.choices = [SelectChoice(t.code, f"{t.code} · {t.name}") for t in terms]
+    form.term.choices = [SelectChoice(t.code, f"{t.code} · {localized(t, 'name')}") for t in terms]
     return form
 
 

@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 from evalsys.accounts.access import login_required, require_school_admin
 from evalsys.db import get_session
 from evalsys.security.audit import AuditFilters, actions, audit_page
+from evalsys.security.details import detail_text, target_text
 from evalsys.validation import page_arg
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
@@ -31,6 +32,7 @@ ACTION_NAMES = {
     "login.sso_unavailable": _l("Single sign-on failed: the provider could not be reached"),
     "login.sso_refused": _l("Single sign-on refused: the answer failed a security check"),
     "login.sso_cancelled": _l("Single sign-on cancelled at the provider"),
+    "ldap.unavailable": _l("The directory (LDAP) could not be reached at a sign-in"),
     "user.create": _l("User created"),
     "user.set_password": _l("Password set"),
     "user.invite": _l("Invitation to set a password queued"),
@@ -63,6 +65,7 @@ ACTION_NAMES = {
     "feedback.export": _l("Feedback exported"),
     "report.download": _l("Report downloaded"),
     "report.email": _l("Report emailed"),
+    "report.view": _l("Report read on the web"),
     "plan.settings": _l("Spot-check plan settings changed"),
     "plan.draw": _l("Spot-check assignments drawn"),
     "propose": _l("Problems proposed"),
@@ -116,6 +119,8 @@ def index():
         page=page,
         actions=known,
         action_name=action_name,
+        detail_text=detail_text,
+        target_text=target_text,
         values={k: request.args.get(k, "") for k in ("action", "who", "q", "since", "until")},
         errors=errors,
         args=args,

@@ -8,6 +8,7 @@ a test fails when a string bypasses gettext or its translation goes missing.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -162,8 +163,9 @@ def test_errors_speak_the_readers_language_and_keep_the_typing(
     )
     assert heading in summary
     present = words(app, locale, forms.LABELS["present"])
-    assert f'<a href="#present">{present}</a>: {more}' in summary
-    assert f'<a href="#scores-content_focus-group">{label}</a>: {missing}' in summary
+    colon = "：" if locale == "zh" else ": "  # Chinese punctuation in Chinese text
+    assert f'<a href="#present">{present}</a>{colon}{more}' in summary
+    assert f'<a href="#scores-content_focus-group">{label}</a>{colon}{missing}' in summary
 
     # nothing typed is lost, Chinese text included
     for name in ("class_period", "location"):
@@ -291,3 +293,25 @@ def test_lists_speak_the_readers_language(app, client, auth, session, web, local
     page = text(client.get("/feedback/sections?kind=spot_check", headers=ACCEPT[locale]))
     assert say(app, locale, gettext, "Find a section") in visible_text(page)
     no_other_language(page, locale, session)
+
+
+def test_a_tutor_group_meeting_is_not_called_a_class_visit(app, client, auth, session, web):
+    """A tutor group meets and someone records it: no 听课 (attending a class) on its pages."""
+    zh = ACCEPT["zh"]
+    auth.login("tutor")
+    response = client.post("/feedback/new/tutor_group", data=form_post(session, TUTOR, date=""),
+                           headers=zh)  # fmt: skip
+    assert response.status_code == 422
+    page = text(response)
+    assert error_next_to(page, "date") == "必填：请填写活动日期"
+    assert "听课" not in visible_text(page)
+
+    assert client.post("/feedback/new/tutor_group", data=form_post(session, TUTOR),
+                       headers=zh).status_code == 303  # fmt: skip
+    fb = only_record(session)
+    earlier = (today() - timedelta(days=1)).isoformat()
+    edit = form_post(session, TUTOR, date=earlier)
+    assert client.post(f"/feedback/{fb.id}/edit", data=edit, headers=zh).status_code == 303
+    shown = visible_text(text(client.get(f"/feedback/{fb.id}", headers=zh)))
+    assert "记录人" in shown and shown.count("活动日期") >= 2  # the facts, and the history
+    assert "听课" not in shown

@@ -41,9 +41,9 @@ GOOD: dict[str, str] = {
         "nobody,赵敏,,\n"
     ),
     "terms.csv": (
-        "code,name,start_date,end_date\n"
-        "2026-2027-1,2026-2027学年第一学期,2026-09-01,2027-01-20\n"
-        "2026-2027-2,2026-2027学年第二学期,2027-02-24,2027-07-10\n"
+        "code,name,start_date,end_date,name_en\n"
+        "2026-2027-1,2026-2027学年第一学期,2026-09-01,2027-01-20,Autumn 2026\n"
+        "2026-2027-2,2026-2027学年第二学期,2027-02-24,2027-07-10,\n"
     ),
     "courses.csv": (
         "code,title,department,title_en\n"
@@ -164,10 +164,17 @@ def test_full_import_through_the_cli_writes_every_row(cli, session, tmp_path):
     assert grants(session, "head.se") == {"head@CS-SE", "teacher@CS-SE"}
     assert grants(session, "t.liu") == {"teacher@CS-AI", "tutor@CS-AI"}
     assert grants(session, "nobody") == set()
-    terms = {t.code: (t.name, t.start_date, t.end_date) for t in session.exec(select(Term))}
+    terms = {
+        t.code: (t.name, t.name_en, t.start_date, t.end_date) for t in session.exec(select(Term))
+    }
     assert terms == {
-        "2026-2027-1": ("2026-2027学年第一学期", date(2026, 9, 1), date(2027, 1, 20)),
-        "2026-2027-2": ("2026-2027学年第二学期", date(2027, 2, 24), date(2027, 7, 10)),
+        "2026-2027-1": (
+            "2026-2027学年第一学期",
+            "Autumn 2026",
+            date(2026, 9, 1),
+            date(2027, 1, 20),
+        ),
+        "2026-2027-2": ("2026-2027学年第二学期", None, date(2027, 2, 24), date(2027, 7, 10)),
     }
     courses = {
         c.code: (c.title, c.title_en, code_of[c.department_id])
@@ -313,6 +320,34 @@ def test_moving_a_department_to_another_college(cli, session, tmp_path):
     assert may(session, dean, Perm.VIEW_FEEDBACK, ids["CS-SE"])
     name_en = session.exec(select(OrgUnit.name_en).where(OrgUnit.code == "CS")).one()
     assert name_en == "Computer Science"  # a file without name_en leaves it as it was
+
+
+def test_term_english_name_is_updated_cleared_or_kept(cli, session, tmp_path):
+    assert cli("import", str(write_files(tmp_path / "a", GOOD))).exit_code == 0
+    files = changed("terms.csv", "2027-07-10,", "2027-07-10,Spring 2027")
+    files = changed("terms.csv", "2027-01-20,Autumn 2026", "2027-01-20,", files)
+    files = {"terms.csv": files["terms.csv"]}
+
+    result = cli("import", str(write_files(tmp_path / "b", files)))
+
+    assert result.exit_code == 0, result.output
+    assert "terms.csv: 0 created, 2 updated, 0 unchanged" in result.output
+    session.rollback()
+    session.expire_all()
+    english = dict(session.exec(select(Term.code, Term.name_en)).all())
+    assert english == {"2026-2027-1": None, "2026-2027-2": "Spring 2027"}
+
+    # A file without the column leaves the stored English names alone.
+    without = {
+        "terms.csv": "code,name,start_date,end_date\n2026-2027-2,春季,2027-02-24,2027-07-10\n"
+    }
+    result = cli("import", str(write_files(tmp_path / "c", without)))
+
+    assert result.exit_code == 0, result.output
+    session.rollback()
+    session.expire_all()
+    term = session.exec(select(Term).where(Term.code == "2026-2027-2")).one()
+    assert (term.name, term.name_en) == ("春季", "Spring 2027")
 
 
 def test_grants_are_replaced_on_reimport(cli, session, factory, tmp_path):
@@ -700,6 +735,15 @@ ERROR_CASES = [
         3,
         "department",
         "'CS' is of kind 'college'; a tutor group belongs to a department",
+    ),
+    (
+        "term English name too long",
+        "terms.csv",
+        "2027-01-20,Autumn 2026",
+        "2027-01-20," + "A" * 201,
+        2,
+        "name_en",
+        "'" + "A" * 30 + "...' has 201 characters; at most 200",
     ),
     (
         "missing column",

@@ -99,3 +99,42 @@ def test_report_section_follows_the_rendering_language(world, people, session, a
             out[locale] = html
     assert out["zh"] != out["en"]
     assert not foreign_words(out["zh"], "zh", data_words(session))
+
+
+def test_an_action_is_a_corrective_measure_not_a_ui_operation(
+    world, people, session, client, auth, app
+):
+    """措施 (what will be done about a problem), never 操作 (a button's column)."""
+    from datetime import date, timedelta
+
+    from evalsys.loop.actions import ActionInput, create_action
+
+    head = people["head_se"]
+    problem = create_problem(
+        session,
+        term=world.uni.terms["T1"],
+        unit=world.uni.units["CS-SE"],
+        user=head,
+        title="实验课时不足",
+        category="practice",
+        severity="low",
+    )
+    today = date(2026, 7, 10)
+    action = create_action(
+        session,
+        problem=problem,
+        user=head,
+        today=today,
+        data=ActionInput(
+            title="增加实验课时",
+            owner_id=people["teacher"].id,
+            due_date=today + timedelta(days=30),
+        ),
+    )
+    session.commit()
+    auth.login("head_se")
+    page = client.get(f"/loop/actions/{action.id}", headers=ZH).get_data(as_text=True)
+    from tests.i18n.visible import visible_text
+
+    text = visible_text(page)
+    assert "整改措施" in text and "操作" not in text

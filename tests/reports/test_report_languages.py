@@ -257,3 +257,103 @@ def test_the_download_serves_the_readers_language_rendering_it_once(
     assert len(session.exec(select(Report)).all()) == 2
     # Never rendered in any language: not rendered by a download.
     assert client.get(f"/reports/{TERM}/CS-SE.pdf").status_code == 404
+
+
+# --- names in the reader's language: the term, the units, the outline --------------------
+
+
+def _name_in_both_languages(session, aggregated) -> None:
+    term = aggregated.terms["T2"]
+    term.name, term.name_en = "2026-2027学年第一学期", "Autumn term 2026"
+    for code, name, name_en in (
+        ("CS", "计算机学院", "School of Computer Science"),
+        ("CS-SE", "软件工程系", "Department of Software Engineering"),
+    ):
+        unit = aggregated.units[code]
+        unit.name, unit.name_en = name, name_en
+        session.add(unit)
+    session.add(term)
+    session.commit()
+
+
+def _flat_outline(items) -> list[str]:
+    out: list[str] = []
+    for item in items:
+        out.extend(_flat_outline(item) if isinstance(item, list) else [item.title])
+    return out
+
+
+def test_pdfs_and_emails_name_the_term_in_the_readers_language(
+    aggregated, session, app, tmp_path, factory, smtp
+):
+    _name_in_both_languages(session, aggregated)
+    zh_user = factory.user("dean_zh", "dean@CS", name="中文院长")
+    zh_user.locale = "zh"
+    session.add(zh_user)
+    factory.user("dean_en", "dean@CS", name="English Dean")
+    session.commit()
+    outcomes = render.render_units(app, term_code=TERM, unit_codes=["CS"], in_process=True)
+    paths = {o.locale: Path(o.path) for o in outcomes}
+
+    zh_text, en_text = _squash(pdf_text(paths["zh"])), _squash(pdf_text(paths["en"]))
+    assert "2026-2027学年第一学期" in zh_text and "Autumnterm2026" not in zh_text
+    assert "Autumnterm2026" in en_text and "2026-2027学年第一学期" not in en_text
+
+    # The outline names each unit once, with its level only where the name lacks it.
+    zh_outline = _flat_outline(PdfReader(paths["zh"]).outline)
+    en_outline = _flat_outline(PdfReader(paths["en"]).outline)
+    assert "Department of Software Engineering" in en_outline
+    assert not [t for t in en_outline if "Department Department" in t], en_outline
+    assert "Department: CS-AI" in en_outline  # a name without the level gets it
+    assert "软件工程系" in zh_outline and "系：CS-AI" in zh_outline
+    assert not [t for t in zh_outline if t.startswith("系 ")], zh_outline
+
+    with app.app_context():
+        assert delivery.queue_deliveries(session, term_code=TERM) == 2
+    session.commit()
+    assert delivery.send_pending(session, app)["sent"] == 2
+    import email.header
+
+    for address, term_name, college in (
+        ("dean_zh@example.edu", "2026-2027学年第一学期", "计算机学院"),
+        ("dean_en@example.edu", "Autumn term 2026", "School of Computer Science"),
+    ):
+        message = next(m for m in smtp.messages if m["To"] == address)
+        subject = str(email.header.make_header(email.header.decode_header(message["Subject"])))
+        assert subject.startswith(f"{college} · {term_name}"), subject
+        body = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+        assert term_name in body.get_payload(decode=True).decode(body.get_content_charset())
+
+
+def test_the_report_page_names_the_term_in_the_readers_language(
+    aggregated, session, client, auth, factory
+):
+    _name_in_both_languages(session, aggregated)
+    factory.user("dean_cs", "dean@CS")
+    auth.login("dean_cs")
+    english = visible_text(client.get(f"/reports/{TERM}/CS.html").get_data(as_text=True))
+    chinese = visible_text(
+        client.get(f"/reports/{TERM}/CS.html", headers={"Accept-Language": "zh-CN"}).get_data(
+            as_text=True
+        )
+    )
+    assert "Autumn term 2026" in english and "2026-2027学年第一学期" not in english
+    assert "2026-2027学年第一学期" in chinese and "Autumn term 2026" not in chinese
+    # The dean's home board and the unit page name the term the same way.
+    for path in ("/", "/units/CS"):
+        english = visible_text(client.get(path).get_data(as_text=True))
+        chinese = visible_text(
+            client.get(path, headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+        )
+        assert "Autumn term 2026" in english and "2026-2027学年第一学期" not in english, path
+        assert "2026-2027学年第一学期" in chinese and "Autumn term 2026" not in chinese, path
+    english = visible_text(client.get(f"/reports/{TERM}/CS.html").get_data(as_text=True))
+    chinese = visible_text(
+        client.get(f"/reports/{TERM}/CS.html", headers={"Accept-Language": "zh-CN"}).get_data(
+            as_text=True
+        )
+    )
+    # The appendix says what its limits mean, not what they are called in the config.
+    for text in (english, chinese):
+        assert not re.findall(r"\b[A-Z]+(?:_[A-Z]+)+\b", text)  # FLAG_THRESHOLD, MIN_N, …
+    assert "the flag threshold" in english and "标记阈值" in chinese
