@@ -115,8 +115,11 @@ def test_waiting_scheduler_takes_over_without_rerunning(database_url, app, sessi
     assert owners == sorted(owners, key=owners.index), shown  # no going back and forth
     for before, after in zip(runs, runs[1:], strict=False):
         assert before.finished_at is not None and before.finished_at <= after.started_at, shown
-        # Fire times are 4 s apart: two runs for one fire time would start together.
-        assert (after.started_at - before.started_at).total_seconds() >= 2, shown
+        if before.owner != after.owner:
+            # At the handover: fire times are 4 s apart, so the first's last run and the
+            # second's first run for one fire time would start together. (One scheduler's
+            # own runs may come closer: a fire time missed while it waited runs at once.)
+            assert (after.started_at - before.started_at).total_seconds() >= 2, shown
 
 
 def test_missed_job_runs_once_after_restart(database_url, app, session, tmp_path):
