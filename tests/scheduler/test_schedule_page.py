@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 
@@ -19,6 +20,10 @@ def app(database_url, tmp_path):
     from evalsys.db import get_engine
     from evalsys.scheduler import jobs
 
+    # Every module's jobs first: a module first imported by this app would otherwise be
+    # forgotten below while staying imported, and its jobs would be gone for good.
+    for name in jobs.JOB_MODULES:
+        importlib.import_module(name)
     registered = list(jobs.JOBS)
     app = create_app(
         {
