@@ -85,6 +85,8 @@ class SessionEnd(StrEnum):
     DEACTIVATED = "deactivated"
     ROLES = "roles"
     EXPIRED = "expired"
+    #: An administrator reset the user's second factor (a lost phone).
+    SECOND_FACTOR = "second_factor"
 
 
 class SignInMethod(StrEnum):

@@ -197,7 +197,7 @@ def reset(session: Session, user: User, *, by: int | None, ip: str | None = None
     a new one up at their next login (if required) or from their security page."""
     was_on = enabled(user)
     left = _clear(session, user)
-    ended = sessions.end_all(session, user, reason=SessionEnd.PASSWORD, by=by)
+    ended = sessions.end_all(session, user, reason=SessionEnd.SECOND_FACTOR, by=by)
     before = f"on, {left} recovery codes left" if was_on else "off"
     service.audit(
         session,

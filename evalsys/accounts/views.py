@@ -49,6 +49,10 @@ SESSION_EXPIRED = _l("Your session has expired. Please log in again.")
 SESSION_ENDED = _l(
     "You were logged out because your password or roles changed. Please log in again."
 )
+SECOND_FACTOR_RESET = _l(
+    "You were logged out because an administrator reset your second factor. Log in again "
+    "to set it up anew."
+)
 #: Where the user loader leaves the reason for the next page to say (``evalsys.web``).
 ENDED_KEY = "_session_ended"
 
@@ -60,6 +64,8 @@ def flash_session_end() -> bool:
         flash(str(SESSION_EXPIRED), "info")
     elif reason in (SessionEnd.PASSWORD, SessionEnd.ROLES):
         flash(str(SESSION_ENDED), "info")
+    elif reason == SessionEnd.SECOND_FACTOR:
+        flash(str(SECOND_FACTOR_RESET), "info")
     else:
         return False
     return True

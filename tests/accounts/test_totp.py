@@ -375,6 +375,11 @@ def test_an_admin_reset_clears_the_factor_and_ends_the_sessions(world, app, sess
     assert user.totp_secret is None and user.totp_enabled_at is None and user.totp_last_step is None
     assert session.exec(select(RecoveryCode).where(RecoveryCode.user_id == user.id)).all() == []
     assert not _logged_in(teacher)
+    # The teacher's next page says why: not "your password or roles changed".
+    said = teacher.get("/login", follow_redirects=True).get_data(as_text=True)
+    assert "an administrator reset your second factor" in said
+    ended = session.exec(select(UserSession.end_reason).where(UserSession.user_id == user.id))
+    assert set(ended.all()) == {"second_factor"}
     (event,) = _events(session, "totp.reset")
     assert event.target == "t.zhang"
     assert event.detail == "before: on, 10 recovery codes left; after: off; 1 sessions ended"
