@@ -119,3 +119,38 @@ def test_sqlite_write_requests_take_the_write_lock_at_begin(app, method, locks):
         finally:
             other.close()
             get_session().rollback()
+
+
+def test_sqlite_migrations_that_copy_a_parent_table_keep_its_children(tmp_path):
+    """SQLite alters a table by copying it and dropping the old one; with foreign keys on,
+    dropping ``user_account`` would cascade into every table that points at it. The
+    migrations run with them off and check the keys afterwards (migrations/env.py)."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from evalsys import migrate
+    from evalsys.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO user_account (username, name, active, created_at) "
+                "VALUES ('a', 'A', 1, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO user_session (user_id, token_hash, created_at, last_seen_at, "
+                "method) VALUES (1, 'x', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'oidc')"
+            )
+        )
+    # Down past the migration that added user_account's second-factor columns (dropping a
+    # column copies the table), and up again.
+    command.downgrade(migrate.alembic_config(engine), "4b163d367d00")
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT token_hash FROM user_session")).all() == [("x",)]
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").one() == (1,)
+    engine.dispose()
