@@ -168,23 +168,44 @@ def login_enrol() -> ResponseReturnValue:
     if not totp.required(session, current_app.config, user):
         pending.drop()
         return _back_to_login()
+
+    def done(codes: list[str]) -> ResponseReturnValue:
+        pending.drop()
+        signin._complete(session, user, found.method, found.next_url)
+        return _codes_page(codes, found.next_url, first=True)
+
+    return _enrol(session, user, at_login=True, done=done)
+
+
+def _enrol(
+    session: Session,
+    user: User,
+    *,
+    at_login: bool,
+    done: Callable[[list[str]], ResponseReturnValue],
+) -> ResponseReturnValue:
+    """The enrolment form, at a login or from the security page: the key (kept until a
+    first code confirms it), then ``done`` with the recovery codes. Wrong codes count
+    against the login rate limit, as at the login itself."""
     secret = totp.pending_secret(session, user)
     session.commit()
     form = CodeForm()
+
+    def page() -> str:
+        return _enrol_page(user, secret, form, at_login=at_login)
+
     if form.validate_on_submit():
-        blocked = _limited(session, user, lambda: _enrol_page(user, secret, form, at_login=True))
+        blocked = _limited(session, user, page)
         if blocked is not None:
             return blocked
         codes = totp.enable(session, user, form.code.data, ip=_ip())
         if codes is None:
-            _failed(session, user, "enrol at login")
+            _failed(session, user, "enrol at login" if at_login else "enrol")
             form.code.errors = [str(WRONG_CODE)]
-            return _no_store(_enrol_page(user, secret, form, at_login=True), 400)
-        pending.drop()
-        signin._complete(session, user, found.method, found.next_url)
-        return _codes_page(codes, found.next_url, first=True)
+            return _no_store(page(), 400)
+        return done(codes)
     status = 400 if form.errors else 200
-    return _no_store(_enrol_page(user, secret, form, at_login=True), status)
+    return _no_store(page(), status)
 
 
 # --- the user's own security page -----------------------------------------------------
@@ -228,22 +249,12 @@ def security_enrol() -> ResponseReturnValue:
     user = _me()
     if totp.enabled(user):
         return redirect(url_for("accounts.security"))
-    secret = totp.pending_secret(session, user)
-    session.commit()
-    form = CodeForm()
-    if form.validate_on_submit():
-        blocked = _limited(session, user, lambda: _enrol_page(user, secret, form, at_login=False))
-        if blocked is not None:
-            return blocked
-        codes = totp.enable(session, user, form.code.data, ip=_ip())
-        if codes is None:
-            _failed(session, user, "enrol")
-            form.code.errors = [str(WRONG_CODE)]
-            return _no_store(_enrol_page(user, secret, form, at_login=False), 400)
+
+    def done(codes: list[str]) -> ResponseReturnValue:
         session.commit()
         return _codes_page(codes, url_for("accounts.security"), first=True)
-    status = 400 if form.errors else 200
-    return _no_store(_enrol_page(user, secret, form, at_login=False), status)
+
+    return _enrol(session, user, at_login=False, done=done)
 
 
 @bp.post("/account/security/recovery-codes")
