@@ -24,24 +24,38 @@ that (lost, altered) is rendered again, as a missing language is.
 from __future__ import annotations
 
 import io
+from datetime import datetime
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, render_template, request, send_file
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from evalsys.accounts.access import Perm, login_required, scope_ids, unit_or_404
+from evalsys.accounts.access import Perm, login_required, may, scope_ids, unit_or_404
 from evalsys.accounts.service import audit
+from evalsys.aggregation.models import AggregationRun, RunStatus
 from evalsys.clock import site_now
 from evalsys.db import get_session
 from evalsys.i18n import LOCALE_NAMES, LOCALES, current_locale, localized, normalise
 from evalsys.org.models import OrgUnit, Term
-from evalsys.reports import store
+from evalsys.reports import publishing, store
 from evalsys.reports.data import ReportError, report_data
 from evalsys.reports.models import Report
 from evalsys.reports.render import chart_svgs, latest_report, render_unit
+from evalsys.scheduler.spawn import spawn_cli
+from evalsys.validation import SafeForm
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -124,24 +138,7 @@ def download(term_code: str, unit_code: str):
             if pdf is None:
                 report, pdf = other, other_pdf
     if report is None or pdf is None:
-        return (
-            render_template(
-                "error.html",
-                code=404,
-                title=_("Report not rendered yet"),
-                text=_(
-                    "The %(term)s report of %(unit)s has not been rendered yet: its figures "
-                    "are computed first. An administrator can compute them and render the "
-                    "report with `evalsys aggregate --term %(code)s` and then "
-                    "`evalsys report --term %(code)s --unit %(unit_code)s`.",
-                    term=localized(term, "name"),
-                    unit=localized(unit, "name"),
-                    code=term.code,
-                    unit_code=unit.code,
-                ),
-            ),
-            404,
-        )
+        return _not_out_yet(term, unit), 404
     audit(
         session,
         "report.download",
@@ -158,6 +155,93 @@ def download(term_code: str, unit_code: str):
         download_name=f"{unit.code}-{term.code}-{report.locale}.pdf",
         max_age=0,
     )
+
+
+def _may_render(unit: OrgUnit) -> bool:
+    """Administrators of the unit (or above it) may render its report by hand."""
+    return may(get_session(), current_user, Perm.MANAGE, unit.id)  # type: ignore[arg-type]
+
+
+def _not_out_yet(term: Term, unit: OrgUnit) -> str:
+    """The page for a report not published yet: when it comes out by itself, where its
+    figures can be read meanwhile, and for its administrators a button to render it now.
+    Nobody is told to type a command."""
+    due = publishing.publication_time(current_app.config, term)
+    return render_template(
+        "reports/not_out_yet.html",
+        term=term,
+        unit=unit,
+        due=due,
+        overdue=due <= site_now(current_app.config),
+        has_figures=_has_figures(term),
+        form=RenderForm() if _may_render(unit) else None,
+    )
+
+
+@bp.app_template_global()
+def report_due(term: Term) -> datetime:
+    """When the term's reports come out by themselves (for pages that lack one)."""
+    return publishing.publication_time(current_app.config, term)
+
+
+@bp.app_template_global()
+def may_render_report(unit: OrgUnit) -> bool:
+    return bool(current_user.is_authenticated) and _may_render(unit)
+
+
+@bp.app_template_global()
+def render_report_form() -> RenderForm:
+    return RenderForm()
+
+
+def _has_figures(term: Term) -> bool:
+    """Has the term been aggregated (successfully) at least once?"""
+    found = get_session().exec(
+        select(func.count(col(AggregationRun.id))).where(
+            AggregationRun.term_id == term.id,
+            AggregationRun.status == RunStatus.SUCCEEDED.value,
+        )
+    )
+    return bool(found.one())
+
+
+class RenderForm(SafeForm):
+    """Render one unit's report now, in a process of its own (administrators)."""
+
+
+@bp.route("/<term_code>/<unit_code>/render", methods=["POST"])
+@login_required
+def render(term_code: str, unit_code: str):
+    """Start rendering the unit's report (every language it is read in) in its own process."""
+    term, unit = _scoped(term_code, unit_code)
+    if not _may_render(unit):
+        abort(403)
+    if not RenderForm().validate_on_submit():
+        abort(400)
+    if not _has_figures(term):
+        flash(_("The term's figures have not been computed yet: aggregate it first."), "error")
+        return redirect(url_for("org.unit", code=unit.code))
+    session = get_session()
+    spawn_cli(
+        ["report", "--term", term.code, "--unit", unit.code], f"report-{term.code}-{unit.code}"
+    )
+    audit(
+        session,
+        "report.render_requested",
+        user_id=current_user.id,
+        target=f"{term.code} {unit.code}",
+        ip=request.remote_addr,
+    )
+    session.commit()
+    flash(
+        _(
+            "Rendering the report of %(unit)s started in its own process; the PDF is ready "
+            "in a minute or two.",
+            unit=localized(unit, "name"),
+        ),
+        "success",
+    )
+    return redirect(url_for("org.unit", code=unit.code))
 
 
 def _render_now(term: Term, unit: OrgUnit, locale: str) -> Report | None:

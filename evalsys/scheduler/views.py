@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -21,13 +18,16 @@ from wtforms.fields.choices import SelectChoice
 
 from evalsys.accounts.access import login_required, require_school_admin
 from evalsys.accounts.service import audit
+from evalsys.aggregation.models import AggregationRun, RunStatus
 from evalsys.aggregation.service import recent_runs
 from evalsys.clock import as_utc, utcnow
 from evalsys.db import get_session
 from evalsys.i18n import localized
 from evalsys.org.models import Term
+from evalsys.reports import publishing
 from evalsys.scheduler import jobs, lease
 from evalsys.scheduler.models import JobRun, apscheduler_jobs
+from evalsys.scheduler.spawn import spawn_cli
 from evalsys.scheduler.wording import run_detail, schedule_text
 from evalsys.validation import SafeForm
 
@@ -108,11 +108,46 @@ class AggregateNowForm(SafeForm):
     term = SelectField(_l("Term"), choices=[])
 
 
+class RenderReportsForm(SafeForm):
+    """Render one term's reports now (``evalsys report --term CODE`` in a process of its own)."""
+
+    term = SelectField(_l("Term"), choices=[])
+
+
+def _term_choices(session: Session) -> list[SelectChoice]:
+    terms = session.exec(select(Term).order_by(col(Term.start_date).desc())).all()
+    return [SelectChoice(t.code, f"{t.code} · {localized(t, 'name')}") for t in terms]
+
+
 def _aggregate_form(session: Session) -> AggregateNowForm:
     form = AggregateNowForm()
-    terms = session.exec(select(Term).order_by(col(Term.start_date).desc())).all()
-    form.term.choices = [SelectChoice(t.code, f"{t.code} · {localized(t, 'name')}") for t in terms]
+    form.term.choices = _term_choices(session)
     return form
+
+
+def _reports_form(session: Session) -> RenderReportsForm:
+    form = RenderReportsForm(prefix="reports")
+    form.term.choices = _term_choices(session)
+    return form
+
+
+def _report_rows(session: Session) -> list[dict[str, Any]]:
+    """The terms that have figures, newest first: how far their reports have got and when
+    they come out by themselves."""
+    aggregated = select(AggregationRun.term_id).where(
+        AggregationRun.status == RunStatus.SUCCEEDED.value
+    )
+    terms = session.exec(
+        select(Term).where(col(Term.id).in_(aggregated)).order_by(col(Term.start_date).desc())
+    ).all()
+    return [
+        {
+            "term": term,
+            "progress": publishing.progress(session, term),
+            "due": publishing.publication_time(current_app.config, term),
+        }
+        for term in terms[:6]
+    ]
 
 
 @bp.route("/")
@@ -145,6 +180,8 @@ def index():
         "scheduler/schedule.html",
         aggregation_runs=recent_runs(session, limit=20),
         aggregate_form=_aggregate_form(session),
+        reports_form=_reports_form(session),
+        report_rows=_report_rows(session),
         rows=rows,
         recent=recent,
         holder=holder,
@@ -192,7 +229,7 @@ def aggregate_now():
         flash(_("Choose a term to aggregate."), "error")
         return redirect(url_for("schedule.index"))
     code = form.term.data
-    _spawn(["aggregate", "--term", code, "--trigger", "manual"], f"aggregate-{code}")
+    spawn_cli(["aggregate", "--term", code, "--trigger", "manual"], f"aggregate-{code}")
     audit(session, "aggregation.run_requested", user_id=current_user.id, target=code,
           ip=request.remote_addr)  # fmt: skip
     session.commit()
@@ -207,31 +244,32 @@ def aggregate_now():
     return redirect(url_for("schedule.index"))
 
 
+@bp.route("/reports", methods=["POST"])
+@login_required
+def render_reports():
+    """Render one term's reports in a process of its own; the page shows how far it got."""
+    session = get_session()
+    require_school_admin(session)
+    form = _reports_form(session)
+    if not form.validate_on_submit():
+        flash(_("Choose a term whose reports to render."), "error")
+        return redirect(url_for("schedule.index", _anchor="reports"))
+    code = form.term.data
+    spawn_cli(["report", "--term", code], f"report-{code}")
+    audit(session, "report.render_requested", user_id=current_user.id, target=code,
+          ip=request.remote_addr)  # fmt: skip
+    session.commit()
+    flash(
+        _(
+            "Started rendering the reports of %(term)s in its own process. Reload this page "
+            "to see how many are done.",
+            term=code,
+        ),
+        "success",
+    )
+    return redirect(url_for("schedule.index", _anchor="reports"))
+
+
 def _start_detached(job_id: str) -> None:
     """Run the job in a process of its own: never in the web worker that served the click."""
-    _spawn(["run-job", job_id], job_id)
-
-
-def _spawn(args: list[str], name: str) -> None:
-    """``python -m evalsys.cli ARGS`` detached, on this app's database and instance folder."""
-    app = current_app
-    env = {
-        **os.environ,
-        "EVALSYS_DATABASE_URL": app.config["DATABASE_URL"],
-        "EVALSYS_INSTANCE_PATH": app.instance_path,
-    }
-    extra = app.config.get("SCHEDULER_EXTRA_JOB_MODULES")
-    if extra:
-        import json
-
-        env["EVALSYS_SCHEDULER_EXTRA_JOB_MODULES"] = json.dumps(list(extra))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "evalsys.cli", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    # Reap it when it ends, so a long-lived web worker collects no zombies.
-    threading.Thread(target=proc.wait, name=f"reap-{name}", daemon=True).start()
+    spawn_cli(["run-job", job_id], job_id)

@@ -65,6 +65,7 @@ ACTION_NAMES = {
     "feedback.export": _l("Feedback exported"),
     "report.download": _l("Report downloaded"),
     "report.email": _l("Report emailed"),
+    "report.render_requested": _l("Reports rendered by hand"),
     "report.view": _l("Report read on the web"),
     "plan.settings": _l("Spot-check plan settings changed"),
     "plan.draw": _l("Spot-check assignments drawn"),

@@ -143,7 +143,10 @@ def test_dean_downloads_own_college_only_and_it_is_audited(rendered_cs, client, 
     assert client.get(f"/reports/{TERM}/U.pdf").status_code == 403
     missing = client.get(f"/reports/{TERM}/CS-SE.pdf")  # in scope, never rendered
     assert missing.status_code == 404
-    assert b"evalsys report --term 2026-2027-1 --unit CS-SE" in missing.data
+    # What will happen and when, and where to read the figures meanwhile; no command.
+    text = missing.get_data(as_text=True)
+    assert "comes out by itself on" in text and "<code>" not in text
+    assert f"/reports/{TERM}/CS-SE.html" in text and "Render this report now" not in text
     assert client.get("/reports/NOPE/CS.pdf").status_code == 404
     session.rollback()
     events = session.exec(select(AuditEvent).where(AuditEvent.action == "report.download")).all()

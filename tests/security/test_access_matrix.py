@@ -183,10 +183,13 @@ ACCESS: dict[str, R] = {
     "reports.index": R(EVERYONE, leak=True),
     "reports.download": R(REVIEWERS, out="root"),
     "reports.view": R(REVIEWERS, out="root"),
+    # Administrators of the unit; the world's term has no figures, so nothing is spawned.
+    "reports.render": R("root admin", out="root"),
     "schedule.index": R("root"),
     "schedule.run_now": R("root", params={"job_id": "no-such-job"}, allowed=frozenset({404})),
     # An unknown term: past the admin check the form refuses it, so no process is started.
     "schedule.aggregate_now": R("root", data={"term": "NO-SUCH-TERM"}),
+    "schedule.render_reports": R("root", data={"reports-term": "NO-SUCH-TERM"}),
     "audit.index": R("root"),
     # User administration: admins of the user's units (teacher inside, mteacher outside);
     # an admin of another college gets a 404 for the user, as if there were none.
