@@ -6,6 +6,7 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -302,7 +303,12 @@ def run_job_cmd(job_id: str) -> None:
 
 
 @main.command("demo")
-def demo_cmd() -> None:
+@click.option(
+    "--render",
+    is_flag=True,
+    help="Then render the ended terms' reports in the background, as the scheduler would have.",
+)
+def demo_cmd(render: bool) -> None:
     """Fill the database with a demo university and print the demo logins (idempotent)."""
     from evalsys import migrate
     from evalsys.demo import load_demo
@@ -324,6 +330,26 @@ def demo_cmd() -> None:
         click.echo(f"  {line}")
     url = current_app.config["DATABASE_URL"]
     click.echo(f"Database: {url}. Serve it with `evalsys run`, then log in at /login.")
+    if render:
+        _render_demo_reports(click.echo)
+
+
+def _render_demo_reports(echo: Callable[[str], None]) -> None:
+    """The ended terms' reports, in a process of their own: on a real site the scheduler
+    renders them the night after a term ends; the demo's terms ended before it existed."""
+    from evalsys.clock import local_today
+    from evalsys.demo import TERMS
+    from evalsys.scheduler.spawn import spawn_cli
+
+    today = local_today(current_app.config)
+    ended = [code for code, _name, _start, end, _en in TERMS if end < today]
+    for code in ended:
+        spawn_cli(["report", "--term", code], f"demo-report-{code}")
+    if ended:
+        echo(
+            f"Rendering the reports of {', '.join(ended)} in the background: "
+            "they appear on the unit pages and at /reports/ within a minute or two."
+        )
 
 
 if __name__ == "__main__":  # `python -m evalsys.cli`, used to start jobs from the admin page
