@@ -56,6 +56,10 @@ class TeacherDashboard:
     total: int
     #: Per term (latest first): {"term", "department", "kind", "n", "mean", ...}.
     terms: list[dict[str, Any]] = field(default_factory=list)
+    #: Per kind, over the latest terms together (see :func:`pooled`).
+    pooled: list[dict[str, Any]] = field(default_factory=list)
+    #: How many of the latest terms :attr:`pooled` covers.
+    pooled_terms: int = 0
 
 
 def mine_against_department(session: Session, *, user: User, min_n: int) -> list[dict[str, Any]]:
@@ -94,6 +98,49 @@ def mine_against_department(session: Session, *, user: User, min_n: int) -> list
     return out
 
 
+def pooled(rows: list[dict[str, Any]], *, terms: int, min_n: int) -> list[dict[str, Any]]:
+    """My figures over the ``terms`` latest terms together, per kind, against my
+    departments' over the same terms: with one or two visits a term, a single term is
+    nearly always too few to compare, and a teacher would never learn where they stand.
+
+    From the per-term rows of :func:`mine_against_department` (a handful of stored
+    results, not records): a pooled mean is the n-weighted mean of the terms' means,
+    which is the mean over all the records; the department's is pooled over the same
+    (term, department) pairs. Compared only when mine reaches ``min_n`` together.
+    """
+    recent: list[str] = []
+    for r in rows:
+        if r["term"] not in recent:
+            recent.append(r["term"])
+    chosen = set(recent[:terms])
+    out = []
+    for kind in TEACHING_KINDS:
+        mine = [r for r in rows if r["kind"] == kind and r["term"] in chosen]
+        if not mine:
+            continue
+        n = sum(r["n"] for r in mine)
+        mean = sum(r["n"] * r["mean"] for r in mine) / n
+        depts = {(r["term"], r["department"]): r for r in mine if r["dept_mean"] is not None}
+        dept_n = sum(r["dept_n"] for r in depts.values())
+        dept_mean = (
+            sum(r["dept_n"] * r["dept_mean"] for r in depts.values()) / dept_n if dept_n else None
+        )
+        sufficient = n >= min_n and dept_n >= min_n
+        out.append(
+            {
+                "kind": kind,
+                "terms": sorted({r["term"] for r in mine}, reverse=True),
+                "n": n,
+                "mean": mean,
+                "insufficient": n < min_n,
+                "dept_n": dept_n,
+                "dept_mean": dept_mean,
+                "diff": mean - dept_mean if sufficient and dept_mean is not None else None,
+            }
+        )
+    return out
+
+
 def min_n_by_term(session: Session, *, default: int) -> dict[int, int]:
     """The MIN_N each term's latest successful run used: the stored flags follow it."""
     latest = (
@@ -105,10 +152,17 @@ def min_n_by_term(session: Session, *, default: int) -> dict[int, int]:
     return {run.term_id: run_min_n(run, default) for run in runs}
 
 
+#: The latest terms a teacher's pooled figures cover (two academic years).
+POOLED_TERMS = 4
+
+
 def teacher_dashboard(session: Session, *, user: User, min_n: int) -> TeacherDashboard:
     page = feedback_on_teacher(session, user=user, page=1, per_page=LATEST)
+    terms = mine_against_department(session, user=user, min_n=min_n)
     return TeacherDashboard(
         latest=page.items,
         total=page.total,
-        terms=mine_against_department(session, user=user, min_n=min_n),
+        terms=terms,
+        pooled=pooled(terms, terms=POOLED_TERMS, min_n=min_n),
+        pooled_terms=POOLED_TERMS,
     )

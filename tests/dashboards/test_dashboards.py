@@ -133,7 +133,8 @@ def test_teacher_table_on_the_page(client, auth, aggregated, session):
     rows = mine_against_department(session, user=user(session, "t0"), min_n=3)
     sufficient = next(r for r in rows if not r["insufficient"] and r["diff"] is not None)
     assert f"{sufficient['mean']:.1f}" in page and f"{sufficient['diff']:+.1f}" in page
-    assert page.count("insufficient") >= sum(r["insufficient"] for r in rows)
+    # My own mean is shown even from too few records (they are mine), but not compared.
+    assert page.count("too few to compare") >= sum(r["insufficient"] for r in rows)
 
 
 # --- head / dean / leader --------------------------------------------------------------------
@@ -449,3 +450,54 @@ def test_admin_sees_supervisors_behind_quota(client, auth, aggregated, session):
     page = part(home(client, auth, "boss"), "dash-admin")
     assert 'data-user="slowsup"' in page
     assert slow.id
+
+
+def test_teacher_pooled_figures_match_the_records_of_the_latest_terms(aggregated, session):
+    """Over the latest terms together, per kind: my mean over all my records there, the
+    department's over all its records in the same (term, department) pairs."""
+    from evalsys.dashboards.teacher import pooled
+
+    teacher = user(session, "t0")
+    sections = {s.id: s for s in session.exec(select(Section)).all()}
+    by_start = sorted(aggregated.terms.values(), key=lambda t: t.start_date, reverse=True)
+    rows = mine_against_department(session, user=teacher, min_n=3)
+    for keep in (1, len(by_start)):
+        chosen = {t.id for t in by_start if any(r["term"] == t.code for r in rows)}
+        chosen = set(sorted(chosen, key=lambda i: -next(
+            t.start_date.toordinal() for t in by_start if t.id == i))[:keep])  # fmt: skip
+        got = {p["kind"]: p for p in pooled(rows, terms=keep, min_n=3)}
+        for kind in ("spot_check", "open_class"):
+            mine = [score(f) for f in submitted(session) if f.kind == kind
+                    and f.term_id in chosen and sections[f.section_id].teacher_id == teacher.id]  # type: ignore[index]  # fmt: skip
+            if not mine:
+                assert kind not in got
+                continue
+            pairs = {(f.term_id, f.department_id) for f in submitted(session) if f.kind == kind
+                     and f.term_id in chosen and sections[f.section_id].teacher_id == teacher.id}  # type: ignore[index]  # fmt: skip
+            dept = [score(f) for f in submitted(session)
+                    if f.kind == kind and (f.term_id, f.department_id) in pairs]  # fmt: skip
+            p = got[kind]
+            assert p["n"] == len(mine) and close(p["mean"], statistics.fmean(mine))
+            assert p["dept_n"] == len(dept) and close(p["dept_mean"], statistics.fmean(dept))
+            assert p["insufficient"] == (len(mine) < 3)
+            if len(mine) >= 3:
+                assert close(p["diff"], statistics.fmean(mine) - statistics.fmean(dept))
+
+
+def test_a_teacher_with_too_few_records_each_term_sees_a_pooled_comparison(
+    client, auth, aggregated, session
+):
+    """Two visits a term are too few to compare; two terms of them together are not."""
+    from evalsys.dashboards.teacher import pooled
+
+    teacher = user(session, "t0")
+    rows = mine_against_department(session, user=teacher, min_n=3)
+    thin = [r for r in rows if r["insufficient"]]
+    assert thin  # the world has such terms for t0
+    page = part(home(client, auth, "t0"), "dash-teacher")
+    assert "too few to compare" in page
+    pooled_rows = pooled(rows, terms=4, min_n=3)
+    assert 'class="striped my-pooled"' in page
+    for p in pooled_rows:
+        row = page.split(f'data-kind="{p["kind"]}"', 1)[1].split("</tr>", 1)[0]
+        assert f'<td class="num">{p["n"]}</td>' in row
