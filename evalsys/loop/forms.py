@@ -22,6 +22,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from evalsys.loop.models import (
     ACTION_STATUS_NAMES,
@@ -74,18 +75,31 @@ class MergeForm(SafeForm):
 
 
 class MeetingForm(SafeForm):
-    held_on = StringField(_l("Date (YYYY-MM-DD)"))
+    # A date picker where the browser has one; the server still reads and checks the text.
+    held_on = StringField(_l("Date"), render_kw={"type": "date"})
     title = StringField(_l("Topic"))
-    attendees = SelectMultipleField(_l("Attendees"), validate_choice=False, choices=[])
+    attendees = SelectMultipleField(
+        _l("Attendees"),
+        validate_choice=False,
+        choices=[],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
     other_attendees = TextAreaField(_l("Other attendees (names, one per line)"))
-    problems = SelectMultipleField(_l("Problems discussed"), validate_choice=False, choices=[])
+    problems = SelectMultipleField(
+        _l("Problems discussed"),
+        validate_choice=False,
+        choices=[],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
     decisions = TextAreaField(_l("Decisions"))
 
 
 class ActionForm(SafeForm):
     title = StringField(_l("What will be done"))
     owner_id = SelectField(_l("Owner"), validate_choice=False, choices=[])
-    due_date = StringField(_l("Due date (YYYY-MM-DD)"))
+    due_date = StringField(_l("Due date"), render_kw={"type": "date"})
     meeting_id = SelectField(_l("Decided at meeting"), validate_choice=False, choices=[])
     notes = TextAreaField(_l("Notes"))
     plan_course_id = SelectField(_l("Course"), validate_choice=False, choices=[])

@@ -99,6 +99,19 @@ STATUS_BUTTONS = {
     ProblemStatus.DISMISSED: _l("Dismiss"),
 }
 
+#: The question a status button asks before it changes something that is hard to undo.
+STATUS_CONFIRM = {
+    ProblemStatus.RESOLVED: _l(
+        "Mark this problem resolved? Next term's figures are the check that it really is."
+    ),
+    ProblemStatus.VERIFIED: _l("Verify and close this problem? A closed problem stays closed."),
+    ProblemStatus.DISMISSED: _l("Dismiss this problem? A dismissed problem stays dismissed."),
+}
+MERGE_CONFIRM = _l(
+    "Merge this problem into the one chosen? This one closes as merged; its evidence and "
+    "actions go with it."
+)
+
 #: Where a problem came from, as its page says it.
 SOURCE_NAMES = {
     ProblemSource.FLAG: _l("proposed from the term's flags"),
@@ -345,9 +358,12 @@ def _problem_page(
     details = problem_details(session, problem)
     if merge_form is None:
         merge_form = MergeForm()
-    merge_form.target.choices = [  # type: ignore[assignment]
-        (str(p.id), f"#{p.id} {p.title}") for p in details.merge_targets
-    ]
+    # Nothing chosen until the user chooses: a preselected target merged into whatever
+    # came first in the list.
+    targets = [(str(p.id), f"#{p.id} {p.title}") for p in details.merge_targets]
+    merge_form.target.choices = (  # type: ignore[assignment]
+        [("", str(_("— choose a problem —")))] + targets if targets else []
+    )
     allowed = TRANSITIONS.get(problem.status, frozenset())
     return (
         render_template(
@@ -362,7 +378,12 @@ def _problem_page(
             target=details.target,
             manage=manage,
             today=_today(),
-            buttons=[(s, STATUS_BUTTONS[s]) for s in STATUS_BUTTONS if s in allowed],
+            buttons=[
+                (to, STATUS_BUTTONS[to], STATUS_CONFIRM.get(to))
+                for to in STATUS_BUTTONS
+                if to in allowed
+            ],
+            merge_confirm=MERGE_CONFIRM,
             edit_form=edit_form or ProblemForm(obj=problem),
             status_form=status_form or StatusForm(),
             merge_form=merge_form,

@@ -5,4 +5,33 @@ document.addEventListener("DOMContentLoaded", function () {
   if (summary) {
     summary.focus();
   }
+
+  // A search box above a list of checkboxes narrows it to the options whose text holds
+  // what was typed (checked options always stay shown).
+  document.querySelectorAll("input[data-filters]").forEach(function (box) {
+    var list = document.getElementById(box.getAttribute("data-filters"));
+    if (!list) {
+      return;
+    }
+    box.addEventListener("input", function () {
+      var wanted = box.value.trim().toLowerCase();
+      list.querySelectorAll("label").forEach(function (label) {
+        var input = label.querySelector("input");
+        var shown = !wanted || (input && input.checked) ||
+          label.textContent.toLowerCase().indexOf(wanted) !== -1;
+        label.hidden = !shown;
+      });
+    });
+  });
+
+  // Forms and buttons that change something for good ask first (data-confirm: the question).
+  document.querySelectorAll("form").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      var by = event.submitter;
+      var question = (by && by.getAttribute("data-confirm")) || form.getAttribute("data-confirm");
+      if (question && !window.confirm(question)) {
+        event.preventDefault();
+      }
+    });
+  });
 });

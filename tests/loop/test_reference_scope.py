@@ -310,7 +310,8 @@ def test_a_meeting_form_linked_from_a_problem_outside_the_unit_shows_nothing_of_
         as_text=True
     ).replace(f"problem={UNKNOWN_ID}", "problem=ID")
     inside = client.get(f"/loop/units/CS-SE/meetings/new?term={T1}&problem={cs.id}")
-    assert re.search(rf'<option selected value="{cs.id}">', inside.get_data(as_text=True))
+    checked = rf'<input checked[^>]* name="problems" type="checkbox" value="{cs.id}">'
+    assert re.search(checked, inside.get_data(as_text=True))
 
 
 # --- what an action refers to: its meeting and its plan course ----------------------------

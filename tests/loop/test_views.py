@@ -317,3 +317,47 @@ def test_unit_page_links_to_its_problems_for_those_who_may_read_them(world, peop
     page = client.get("/units/CS-SE")
     assert page.status_code == 200 and "/loop/units/" not in page.get_data(as_text=True)
     assert client.get("/loop/units/CS-SE").status_code == 403
+
+
+def test_merge_has_no_preselected_target_and_asks_first(world, people, session, client, auth):
+    auth.login("head_se")
+    assert client.post("/loop/units/CS-SE/propose", data={"term": T1}).status_code == 302
+    problems = session.exec(select(Problem).order_by(Problem.id)).all()
+    assert len(problems) >= 2
+    source = problems[-1]
+    page = client.get(f"/loop/problems/{source.id}").get_data(as_text=True)
+    merge_form = page.split('action="/loop/problems/', 2)[2].split("</form>", 1)[0]
+    assert "merge" in merge_form and "data-confirm=" in merge_form
+    # The first option is "choose", and nothing is selected: a click merges nothing.
+    first = merge_form.split("<option", 2)[1]
+    assert 'value=""' in first and "selected" not in merge_form
+    refused = client.post(f"/loop/problems/{source.id}/merge", data={"target": ""})
+    assert refused.status_code == 422
+    assert "Choose the problem to merge into." in refused.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(Problem, source.id).status == "proposed"
+    # Resolving and dismissing ask before they change anything for good.
+    client.post(f"/loop/problems/{source.id}/status", data={"to": "open"})
+    page = client.get(f"/loop/problems/{source.id}").get_data(as_text=True)
+    resolve = page.split('value="resolved"', 1)[1].split(">", 1)[0]
+    dismiss = page.split('value="dismissed"', 1)[1].split(">", 1)[0]
+    assert "data-confirm=" in resolve and "data-confirm=" in dismiss
+    start = page.split('value="in_progress"', 1)[1].split(">", 1)[0]
+    assert "data-confirm=" not in start  # starting work is easily undone: no question
+
+
+def test_meeting_form_has_a_date_picker_and_attendee_checkboxes(world, people, client, auth):
+    auth.login("head_se")
+    teacher = people["teacher"]
+    page = client.get(f"/loop/units/CS-SE/meetings/new?term={T1}").get_data(as_text=True)
+    assert 'name="held_on" type="date"' in page
+    assert f'name="attendees" type="checkbox" value="{teacher.id}"' in page
+    assert "Ctrl" not in page
+    # After an error the ticked attendee is still ticked, the typed date still there.
+    resp = client.post(
+        f"/loop/units/CS-SE/meetings/new?term={T1}",
+        data={"held_on": "2026-07-08", "title": "", "decisions": "", "attendees": [teacher.id]},
+    )
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 422 and 'value="2026-07-08"' in text
+    assert '<input checked id="attendees-' in text
