@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import format_date
+from flask_babel import gettext as _
 from sqlalchemy import Integer, and_, func, or_
 from sqlmodel import Session, col, select
 
@@ -100,6 +101,28 @@ class AssignmentRow:
         if self.first_period == self.last_period:
             return str(self.first_period)
         return f"{self.first_period}-{self.last_period}"
+
+    @property
+    def period_text(self) -> str:
+        """The periods as an observer writes them on the form, in the reader's language."""
+        if self.first_period == self.last_period:
+            return str(_("period %(period)s", period=self.first_period))
+        return str(_("periods %(first)s-%(last)s", first=self.first_period, last=self.last_period))
+
+    @property
+    def form_args(self) -> dict[str, str]:
+        """The spot-check form's link for this visit: the form starts from what was assigned.
+
+        The record is then linked to the assignment by :mod:`evalsys.planner.link`
+        (its observer, section and week), as any spot check is. There is no room to
+        pass: the timetable (``Section.meetings``) holds days and periods only.
+        """
+        return {
+            "section": self.section_code,
+            "date": self.visit_date.isoformat(),
+            "period": self.period_text,
+            "announced": "true" if self.announced else "false",
+        }
 
     @property
     def weekday(self) -> str:
