@@ -21,8 +21,9 @@ from evalsys.accounts.access import ROLE_PERMS, Perm, scope_ids
 from evalsys.accounts.models import Role, RoleGrant, User
 from evalsys.feedback.checks import SUBMIT_PERM
 from evalsys.feedback.inputs import clean
-from evalsys.feedback.vocab import FeedbackKind
-from evalsys.org.models import Course, Section, Term, TutorGroup
+from evalsys.feedback.vocab import FeedbackKind, ObserverLevel
+from evalsys.i18n import localized
+from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup, UnitKind
 
 
 def submittable_kinds(session: Session, *, user: User) -> list[str]:
@@ -65,14 +66,20 @@ def open_terms(session: Session, *, today: date) -> list[Term]:
 class SectionChoice:
     code: str
     course_title: str
+    course_title_en: str | None
     teacher_name: str | None
     term_code: str
     enrolled: int
 
     @property
+    def shown_title(self) -> str:
+        """The course title in the reader's language (the English one where there is one)."""
+        return localized(self, "course_title")
+
+    @property
     def label(self) -> str:
         """``CODE — course title — teacher``: what a search box shows and accepts."""
-        return " — ".join((self.code, self.course_title, self.teacher_name or "—"))
+        return " — ".join((self.code, self.shown_title, self.teacher_name or "—"))
 
 
 def section_choices(
@@ -89,7 +96,8 @@ def section_choices(
 
     Scope as in :func:`check_feedback`: the kind's permission on the course's
     department, and never one's own section. ``query`` matches the section
-    code, the course title or the teacher's name, ignoring case.
+    code, the course title (Chinese or English, whichever the reader typed) or
+    the teacher's name or username, ignoring case.
     """
     perm = SUBMIT_PERM[FeedbackKind(kind)]
     course_ids = select(Course.id).where(col(Course.department_id).in_(scope_ids(user, perm)))
@@ -107,6 +115,7 @@ def section_choices(
             or_(
                 func.lower(Section.code).contains(needle, autoescape=True),
                 func.lower(Course.title).contains(needle, autoescape=True),
+                func.lower(Course.title_en).contains(needle, autoescape=True),
                 func.lower(teacher.name).contains(needle, autoescape=True),
                 func.lower(teacher.username).contains(needle, autoescape=True),
             )
@@ -114,7 +123,7 @@ def section_choices(
     # sqlmodel's select() is typed for at most four columns; it takes any number.
     base = (
         select(  # type: ignore[call-overload]
-            Section.code, Course.title, teacher.name, Term.code, Section.enrolled
+            Section.code, Course.title, Course.title_en, teacher.name, Term.code, Section.enrolled
         )
         .join(Course, col(Course.id) == Section.course_id)
         .join(Term, col(Term.id) == Section.term_id)
@@ -124,6 +133,32 @@ def section_choices(
     total = session.exec(select(func.count()).select_from(base.subquery())).one()
     rows = session.exec(base.order_by(col(Section.code)).limit(limit).offset(offset)).all()
     return [SectionChoice(*row) for row in rows], total
+
+
+#: The open-class observer level a leader's grant implies, by the kind of its unit.
+_LEADER_LEVEL: dict[str, ObserverLevel] = {
+    UnitKind.SCHOOL: ObserverLevel.SCHOOL_LEADER,
+    UnitKind.COLLEGE: ObserverLevel.COLLEGE_LEADER,
+}
+
+
+def observer_level_of(session: Session, *, user: User) -> str | None:
+    """The observer level an open-class form starts with: a leader of the school is a
+    school leader, a leader of a college a college leader (the school's grant wins when
+    they hold both). None for anyone else (a department's leader, a peer, an admin):
+    the form then asks, as the observer's own judgement is what is stored.
+    """
+    kinds = set(
+        session.exec(
+            select(OrgUnit.kind)
+            .join(RoleGrant, col(RoleGrant.unit_id) == OrgUnit.id)
+            .where(RoleGrant.user_id == user.id, RoleGrant.role == Role.LEADER.value)
+        ).all()
+    )
+    for kind in (UnitKind.SCHOOL, UnitKind.COLLEGE):
+        if kind in kinds:
+            return _LEADER_LEVEL[kind].value
+    return None
 
 
 @dataclass(frozen=True)

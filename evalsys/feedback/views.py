@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlmodel import Session, col, select
 
 from evalsys.accounts.access import FeedbackPerm, feedback_or_404, login_required, may
@@ -24,7 +25,13 @@ from evalsys.db import get_session
 from evalsys.feedback import forms
 from evalsys.feedback.blueprint import bp, edit_window, local_time, me
 from evalsys.feedback.checks import SUBMIT_PERM, check_feedback
-from evalsys.feedback.choices import group_choices, open_terms, section_choices, submittable_kinds
+from evalsys.feedback.choices import (
+    group_choices,
+    observer_level_of,
+    open_terms,
+    section_choices,
+    submittable_kinds,
+)
 from evalsys.feedback.forms import (
     FeedbackForm,
     ItemView,
@@ -161,22 +168,51 @@ def new(kind: str):
 
 
 def _new_form_data(kind: str, user: User) -> dict[str, Any]:
-    """A fresh form: a new idempotency key, today's date, the section asked for in the link."""
-    data: dict[str, Any] = {"idempotency_key": uuid.uuid4().hex, "date": _today().isoformat()}
+    """A fresh form: a new idempotency key, and what the link and the user's role tell.
+
+    A link may carry the visit it is for (the planner's "log the visit" on an
+    assignment): ``section``, ``date``, ``period``, ``room`` and ``announced``. Each
+    is a default the user can still change, used only when it makes sense (a section
+    the form offers the user, an ISO date, true/false); without one, today's date
+    and an unannounced visit. A leader's open class starts at the observer level
+    of their role. Only a fresh form (GET) is filled so: a form sent back with errors
+    shows exactly what the user sent.
+    """
+    args = request.args
+    data: dict[str, Any] = {
+        "idempotency_key": uuid.uuid4().hex,
+        "date": _link_date(args.get("date")) or _today().isoformat(),
+    }
     if kind == FeedbackKind.SPOT_CHECK:
-        data["announced"] = "false"
-    code = request.args.get("section", "").strip()
+        data["announced"] = "true" if args.get("announced") == "true" else "false"
+        for name, arg in (("class_period", "period"), ("location", "room")):
+            text = args.get(arg, "").strip()
+            if text and storable(text) and len(text) <= (forms.text_limit(name) or 200):
+                data[name] = text
+    code = args.get("section", "").strip()
     if code and kind != FeedbackKind.TUTOR_GROUP:
         section = offered_section(get_session(), user=user, kind=kind, code=code)
         if section is not None:
             data["section"] = code
             if kind == FeedbackKind.SPOT_CHECK:
                 data["enrolled"] = str(section.enrolled)
+    if kind == FeedbackKind.OPEN_CLASS:
+        level = observer_level_of(get_session(), user=user)
+        if level is not None:
+            data["observer_level"] = level
     if kind == FeedbackKind.TUTOR_GROUP:
         groups = group_choices(get_session(), user=user, today=_today())
         if len(groups) == 1:
             data["group"] = groups[0].code
     return data
+
+
+def _link_date(text: str | None) -> str | None:
+    """A link's ``date`` if it is an ISO date (the service still checks it lies in the term)."""
+    try:
+        return date.fromisoformat((text or "").strip()).isoformat()
+    except ValueError:
+        return None
 
 
 def offered_section(session: Session, *, user: User, kind: str, code: str) -> Section | None:
@@ -293,7 +329,10 @@ def _save(
     was_draft = feedback is None or feedback.status == FeedbackStatus.DRAFT
     general: list[tuple[str, str]] = []
     try:
-        data = _read(form, rubric, user=user, draft=draft, feedback=feedback)
+        ambiguous = _find_section(form, user=user)
+        data = _read(
+            form, rubric, user=user, draft=draft, feedback=feedback, section_error=ambiguous
+        )
         if feedback is None:
             stored = submit_feedback(
                 session, user=user, data=data, draft=draft, idempotency_key=key, today=_today()
@@ -329,20 +368,65 @@ def _save(
     )
 
 
+def _find_section(form: FeedbackForm, *, user: User) -> str | None:
+    """Let the section box take a teacher's name, a course title or part of a code.
+
+    What is not a section code is searched for as the section page searches (in the
+    user's scope): one match is taken, and the box then shows it in full (on a page
+    that comes back with other errors, the user sees which section it found); several
+    give the message returned, asking to pick one. No match is left to the service,
+    which refuses an unknown code as it refuses one outside the scope.
+    """
+    if "section" not in form.input_fields():
+        return None
+    text = (form.section.data or "").strip()
+    if not text:
+        return None
+    session = get_session()
+    code = forms.section_code(text)
+    if session.exec(select(Section.id).where(Section.code == code)).first() is not None:
+        return None
+    found, total = section_choices(
+        session, user=user, kind=form.kind, today=_today(), query=text[:100], limit=1
+    )
+    if total == 1:
+        form.section.data = found[0].label
+        return None
+    if total > 1:
+        return ngettext(
+            "“%(text)s” matches %(num)d section in your scope.",
+            "“%(text)s” matches %(num)d sections in your scope: pick one from the list, "
+            "or type more of its code, course or teacher.",
+            total,
+            text=text,
+        )
+    return None
+
+
 def _read(
-    form: FeedbackForm, rubric: Rubric, *, user: User, draft: bool, feedback: Feedback | None
+    form: FeedbackForm,
+    rubric: Rubric,
+    *,
+    user: User,
+    draft: bool,
+    feedback: Feedback | None,
+    section_error: str | None = None,
 ) -> FeedbackInput:
     """The form's text as service input; unreadable values are refused with every other error.
 
     An edit starts from the stored record, so a field the form does not show
     (a comment sent through the API on a spot check) keeps its value.
+    ``section_error`` refuses the section box's text (see :func:`_find_section`).
     """
     mapping = form.to_mapping()
+    unreadable: list[tuple[str, str]] = []
+    if section_error is not None:
+        unreadable.append(("section", section_error))
+        mapping["section"] = None
     try:
         data = FeedbackInput.from_mapping(mapping)
-        unreadable: list[tuple[str, str]] = []
     except FeedbackValidationError as err:
-        unreadable = err.errors
+        unreadable += err.errors
         bad = set(err.fields())
         readable = {k: v for k, v in mapping.items() if k not in bad}
         readable["scores"] = {

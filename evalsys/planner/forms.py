@@ -45,6 +45,10 @@ class PlanSettingsForm(SafeForm):
             NumberRange(min=0, max=30, message=_l("Between 0 and 30 visits a week.")),
         ],
     )
+    quota_from_week = IntegerField(
+        _l("The quota counts from week (1: the whole term)"),
+        validators=[InputRequired(_l("Enter the week of the term the quota starts, e.g. 1."))],
+    )
     visits_per_teacher = IntegerField(
         _l("Coverage target: visits per teacher per term (0: no target)"),
         validators=[
@@ -80,6 +84,24 @@ class PlanSettingsForm(SafeForm):
     )
     active = BooleanField(_l("Draw this term every week (the Friday job)"))
     save = SubmitField(_l("Save settings"))
+
+    #: The term's last week (weeks.last_week), set by the view: the quota's first week
+    #: must lie in the term. None: only "from week 1 on" is checked.
+    last_week: int | None = None
+
+    def validate_quota_from_week(self, field: IntegerField) -> None:
+        week = field.data
+        if week is None:
+            return
+        if self.last_week is not None and not 1 <= week <= self.last_week:
+            raise ValidationError(
+                _(
+                    "A week of this term: from 1 to %(last)s (week 1 holds the term's first day).",
+                    last=self.last_week,
+                )
+            )
+        if week < 1:
+            raise ValidationError(_("A week of the term, from 1."))
 
     def validate_max_visits_per_week(self, field: IntegerField) -> None:
         low = self.visits_per_week.data

@@ -64,6 +64,7 @@ class PlanSetting(SQLModel, table=True):
         ),
         CheckConstraint("visits_per_teacher >= 0", name="coverage_nonneg"),
         CheckConstraint("buffer_weeks >= 0", name="buffer_nonneg"),
+        CheckConstraint("quota_from_week >= 1", name="quota_from_week_positive"),
         CheckConstraint(
             "weight_new_staff > 0 AND weight_low_rated > 0 AND weight_never_visited > 0",
             name="weights_positive",
@@ -81,6 +82,9 @@ class PlanSetting(SQLModel, table=True):
     visits_per_week: int = 2
     #: ...and at most this many, when the coverage target needs more than the quota.
     max_visits_per_week: int = 4
+    #: The week of the term the quota starts: "expected by now" counts the quota for
+    #: every ended week from this one (a plan started mid-term sets its first week).
+    quota_from_week: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     #: The coverage target: every teacher of the term visited at least this often (0: none).
     visits_per_teacher: int = 1
     #: Aim to reach the target this many weeks before the term ends (room for missed visits).

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import format_date
+from flask_babel import gettext as _
 from sqlalchemy import Integer, and_, func, or_
 from sqlmodel import Session, col, select
 
@@ -31,6 +32,7 @@ from evalsys.planner.models import Assignment, AssignmentStatus, Draw, PlanSetti
 SETTING_FIELDS = (
     "visits_per_week",
     "max_visits_per_week",
+    "quota_from_week",
     "visits_per_teacher",
     "buffer_weeks",
     "weight_new_staff",
@@ -99,6 +101,28 @@ class AssignmentRow:
         if self.first_period == self.last_period:
             return str(self.first_period)
         return f"{self.first_period}-{self.last_period}"
+
+    @property
+    def period_text(self) -> str:
+        """The periods as an observer writes them on the form, in the reader's language."""
+        if self.first_period == self.last_period:
+            return str(_("period %(period)s", period=self.first_period))
+        return str(_("periods %(first)s-%(last)s", first=self.first_period, last=self.last_period))
+
+    @property
+    def form_args(self) -> dict[str, str]:
+        """The spot-check form's link for this visit: the form starts from what was assigned.
+
+        The record is then linked to the assignment by :mod:`evalsys.planner.link`
+        (its observer, section and week), as any spot check is. There is no room to
+        pass: the timetable (``Section.meetings``) holds days and periods only.
+        """
+        return {
+            "section": self.section_code,
+            "date": self.visit_date.isoformat(),
+            "period": self.period_text,
+            "announced": "true" if self.announced else "false",
+        }
 
     @property
     def weekday(self) -> str:
@@ -188,16 +212,16 @@ def _spot_checks_by(user_id: int, start: date, end: date) -> Any:
     )
 
 
-def weeks_due(session: Session, term: Term, today: date) -> int:
-    """Drawn weeks of the term that have ended: the weeks the quota was due in.
+def weeks_due(settings: PlanSetting, term: Term, today: date) -> int:
+    """The weeks the quota was due in so far: every ended week of the term from the
+    plan's ``quota_from_week`` on (all of them once the term is over).
 
-    Counting drawn weeks, not calendar weeks, keeps a plan started mid-term fair.
+    Calendar weeks, drawn or not: counting only drawn weeks said "0 expected" in
+    week 13 of a term whose draws had just begun, and nobody was ever behind. A
+    plan started mid-term sets ``quota_from_week`` so the weeks before it are not due.
     """
-    stmt = select(func.count(col(Draw.id))).where(
-        Draw.term_id == term.id,
-        col(Draw.week) < weeks.week_of(term, today),
-    )
-    return int(session.exec(stmt).one())
+    ended = min(weeks.week_of(term, today) - 1, weeks.last_week(term))
+    return max(0, ended - settings.quota_from_week + 1)
 
 
 @dataclass(frozen=True)
@@ -210,8 +234,10 @@ class QuotaProgress:
     assigned_this_week: int
     done_this_week: int
     visits_this_term: int
-    #: Quota times the drawn weeks that have ended (None without settings).
+    #: Quota times the weeks that have ended since the quota started (None without settings).
     expected_so_far: int | None
+    #: The week of the term the quota starts (None without settings).
+    quota_from_week: int | None = None
 
     @property
     def behind(self) -> bool:
@@ -248,6 +274,7 @@ def quota_progress(session: Session, *, user: User, term: Term, today: date) -> 
         )
     ).one()
     quota = settings.visits_per_week if settings is not None else None
+    due = None if settings is None else weeks_due(settings, term, today)
     return QuotaProgress(
         term=term,
         week=week,
@@ -257,7 +284,8 @@ def quota_progress(session: Session, *, user: User, term: Term, today: date) -> 
         assigned_this_week=int(assigned),
         done_this_week=int(done),
         visits_this_term=int(visits_term),
-        expected_so_far=None if quota is None else quota * weeks_due(session, term, today),
+        expected_so_far=None if quota is None or due is None else quota * due,
+        quota_from_week=None if settings is None else settings.quota_from_week,
     )
 
 
@@ -411,8 +439,9 @@ def supervisor_rows(
             .group_by(col(Feedback.observer_id))
         ).all()
     )
-    due = weeks_due(session, term, today)
-    expected = None if settings is None else settings.visits_per_week * due
+    expected = (
+        None if settings is None else settings.visits_per_week * weeks_due(settings, term, today)
+    )
     # Supervisors whose spot-check scope meets the viewer's units, with or without visits.
     working_here = set(
         session.exec(
@@ -535,4 +564,5 @@ __all__ = [
     "term_assignments",
     "term_by_code",
     "unvisited_teachers",
+    "weeks_due",
 ]

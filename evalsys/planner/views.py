@@ -155,6 +155,7 @@ def term(code: str):
             session, term=term, viewer=user, target=max(target, 1)
         ),
         supervisors=supervisors,
+        weeks_due=None if settings is None else service.weeks_due(settings, term, today),
         week=week,
         assignments=service.term_assignments(
             session, term=term, viewer=user, start=start, end=start + timedelta(days=6)
@@ -183,6 +184,7 @@ def settings(code: str):
         assert term.id is not None  # loaded from the database
         stored = PlanSetting(term_id=term.id)  # the defaults
     form = PlanSettingsForm(data=PlanSettingsForm.data_of(stored))
+    form.last_week = weeks.last_week(term)
     if form.validate_on_submit():
         service.save_settings(session, term=term, values=form.values(), user=_me())
         audit(
@@ -192,7 +194,9 @@ def settings(code: str):
         flash(_("Plan settings of %(term)s saved.", term=term.code), "success")
         return redirect(url_for(".term", code=term.code), 303)
     status = 422 if form.errors else 200
-    return render_template("planner/settings.html", term=term, form=form, new=new), status
+    return render_template(
+        "planner/settings.html", term=term, form=form, new=new, last_week=form.last_week
+    ), status
 
 
 @bp.route("/terms/<code>/draw", methods=["POST"])

@@ -34,6 +34,7 @@ def test_values_are_every_setting_as_the_model_stores_it(request_context):
     typed = {
         "visits_per_week": "3",
         "max_visits_per_week": "5",
+        "quota_from_week": "3",
         "visits_per_teacher": "2",
         "buffer_weeks": "1",
         "weight_new_staff": "2.5",
