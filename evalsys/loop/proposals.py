@@ -182,10 +182,19 @@ def feedback_proposals(session: Session, *, term: Term, unit: OrgUnit) -> list[P
     ).all():
         if share is not None and (fid not in weakest or share < weakest[fid][0]):
             weakest[fid] = (share, dimension)
-    out = []
+    # One proposal per distinct text: observers who typed the same words on several
+    # records (one visit written up twice, or a phrase kept from visit to visit) raise one
+    # problem with every record as its evidence, not one problem each.
+    groups: dict[str, list[Any]] = {}
     for r in rows:
         words = " ".join(r["problems"].split())
-        score = r["overall_score"]
+        groups.setdefault(words.casefold(), []).append(r)
+    out = []
+    for same in groups.values():
+        first = min(same, key=lambda r: r["id"])
+        words = " ".join(first["problems"].split())
+        scores = [r["overall_score"] for r in same if r["overall_score"] is not None]
+        score = min(scores) if scores else None
         if score is None:
             severity = Severity.MEDIUM
         elif score < 60:
@@ -194,13 +203,17 @@ def feedback_proposals(session: Session, *, term: Term, unit: OrgUnit) -> list[P
             severity = Severity.MEDIUM
         else:
             severity = Severity.LOW
-        dim = weakest.get(r["id"], (0.0, ""))[1]
+        dim = weakest.get(first["id"], (0.0, ""))[1]
         short = words if len(words) <= 120 else words[:119] + "…"
         out.append(
             Proposal(
                 source=ProblemSource.FEEDBACK.value,
-                source_key=f"feedback:{r['id']}",
-                title=f"{r['target_code']}: {short}"[:TITLE_LIMIT],
+                # The first record's key: what earlier runs stored for it, so a re-run
+                # finds the problem again.
+                source_key=f"feedback:{first['id']}",
+                # The observer's words alone: the section is in the evidence, and a title
+                # that starts with a code reads as a code.
+                title=short[:TITLE_LIMIT],
                 category=DIMENSION_CATEGORY.get(dim, Category.OTHER).value,
                 severity=severity.value,
                 description=None,
@@ -209,9 +222,10 @@ def feedback_proposals(session: Session, *, term: Term, unit: OrgUnit) -> list[P
                         "kind": "feedback",
                         "key": f"feedback:{r['id']}",
                         "feedback_id": r["id"],
-                        "text": r["problems"][:TEXT_LIMIT],
-                        "value": score,
+                        "text": f"{r['target_code']}: {r['problems']}"[:TEXT_LIMIT],
+                        "value": r["overall_score"],
                     }
+                    for r in sorted(same, key=lambda r: r["id"])
                 ],
             )
         )

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from evalsys.accounts.models import AuditEvent
 from evalsys.aggregation import service as aggregation
 from evalsys.aggregation.models import AggregateFlag, AggregateResult
+from evalsys.feedback.models import Feedback
 from evalsys.loop.actions import ActionInput, create_action, overdue_actions, update_action
 from evalsys.loop.meetings import create_meeting
 from evalsys.loop.models import Problem, ProblemEvidence
@@ -302,6 +303,39 @@ def test_proposals_pick_up_new_evidence_and_respect_dismissals(world, people, se
     result = propose_problems(session, term=t1, unit=se, user=None)
     assert (result.created, result.evidence_added) == (0, 1)
     assert problem.status == "dismissed"
+
+
+def test_the_same_words_on_several_records_make_one_problem_titled_by_the_words(
+    world, people, session
+):
+    t1, se = world.uni.terms["T1"], world.uni.units["CS-SE"]
+    records = session.exec(
+        select(Feedback)
+        .where(Feedback.term_id == t1.id, Feedback.department_id == se.id)
+        .order_by(Feedback.id)
+    ).all()
+    others = [r for r in records if r.id != world.worded.id]
+    # The same words again, spaced and cased otherwise; and different words elsewhere.
+    others[0].problems = "  " + OBSERVER_WORDS.upper().replace(" ", "   ") + "\n"
+    others[1].problems = "板书潦草"
+    session.add_all(others[:2])
+    session.commit()
+    propose_problems(session, term=t1, unit=se, user=people["head_se"])
+    from_words = session.exec(
+        select(Problem).where(Problem.unit_id == se.id, Problem.source == "feedback")
+    ).all()
+    assert len(from_words) == 2  # one per distinct text, not one per record
+    by_title = {p.title: p for p in from_words}
+    assert set(by_title) == {OBSERVER_WORDS, "板书潦草"}  # the words, no section code
+    evidence = session.exec(
+        select(ProblemEvidence.feedback_id).where(
+            ProblemEvidence.problem_id == by_title[OBSERVER_WORDS].id
+        )
+    ).all()
+    assert sorted(evidence) == sorted([world.worded.id, others[0].id])
+    # A second run finds them again: nothing new.
+    result = propose_problems(session, term=t1, unit=se, user=None)
+    assert result.created == 0
 
 
 def test_summary_counts_against_a_direct_count(world, people, session):
