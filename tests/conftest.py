@@ -31,8 +31,12 @@ import evalsys.models  # noqa: F401
 from evalsys import clock, create_app, migrate
 from evalsys.cli import main
 from evalsys.db import get_engine, make_engine
+from tests import compiled_once
 from tests.factories import Factory
 from tests.worlds import empty_tables
+
+# Each test's app reuses the URL builders and template code earlier apps generated.
+compiled_once.install()
 
 #: Fixtures shared across areas (see tests/fixtures/__init__.py).
 pytest_plugins = [
