@@ -13,9 +13,9 @@ only (production is untouched: each app there is created once):
   and whether unknown values are appended as a query string: the same key gives the
   same function (unbound; each rule still binds it to itself, and its own converters
   are read through ``self`` at call time);
-- a template's code is kept in a Jinja bytecode cache, which checks the template's
-  source checksum (an edited template compiles again) and is keyed here also by the
-  environment settings that change the generated code.
+- a template's code is kept in a Jinja bytecode cache (in memory, the code objects
+  themselves), checked against the template's source checksum (an edited template
+  compiles again) and keyed also by the environment settings that shape the code.
 
 Nothing else is shared: each app keeps its own rules, converters, Jinja environment,
 globals, filters and translations.
@@ -24,6 +24,7 @@ globals, filters and translations.
 from __future__ import annotations
 
 import typing as t
+from types import CodeType
 
 from flask import Flask
 from jinja2 import Environment
@@ -53,7 +54,9 @@ class _TemplateCode(BytecodeCache):
     """Compiled templates in memory, by template and by the settings that shape the code."""
 
     def __init__(self) -> None:
-        self._code: dict[str, bytes] = {}
+        # The code objects themselves (immutable), by key, with the source checksum they
+        # were compiled from: no marshalling to and fro.
+        self._code: dict[str, tuple[str, CodeType]] = {}
 
     def get_bucket(
         self, environment: Environment, name: str, filename: str | None, source: str
@@ -85,12 +88,13 @@ class _TemplateCode(BytecodeCache):
         return bucket
 
     def load_bytecode(self, bucket: Bucket) -> None:
-        code = self._code.get(bucket.key)
-        if code is not None:
-            bucket.bytecode_from_string(code)
+        checksum, code = self._code.get(bucket.key, (None, None))
+        if checksum == bucket.checksum:  # else the template changed: compiled again
+            bucket.code = code
 
     def dump_bytecode(self, bucket: Bucket) -> None:
-        self._code[bucket.key] = bucket.bytecode_to_string()
+        if bucket.code is not None:
+            self._code[bucket.key] = (bucket.checksum, bucket.code)
 
 
 _TEMPLATES = _TemplateCode()
