@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,15 +25,35 @@ from click.testing import CliRunner, Result
 from flask import Flask
 from flask.cli import ScriptInfo
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
 import evalsys.models  # noqa: F401
 from evalsys import clock, create_app, migrate
 from evalsys.cli import main
 from evalsys.db import get_engine, make_engine
+from tests import compiled_once
 from tests.factories import Factory
 from tests.worlds import empty_tables
+
+# Each test's app reuses the URL builders and template code earlier apps generated.
+compiled_once.install()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_without_flushing(dbapi_connection, _record) -> None:
+    """A test's SQLite database needs no durability, as the PostgreSQL one (below): a commit
+    need not wait for the disk (fsync of the WAL, at every commit and checkpoint), which
+    the tests' own files spent more time on than on their SQL. What is thrown away after
+    the test is all an operating-system crash could lose; statements, locks and
+    transactions are the same. Only this test process: the apps tests start in other
+    processes (CLI, scheduler, gunicorn) keep the production setting.
+    """
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.close()
+
 
 #: Fixtures shared across areas (see tests/fixtures/__init__.py).
 pytest_plugins = [

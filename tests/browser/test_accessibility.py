@@ -22,7 +22,7 @@ from tests.factories import Factory
 
 pytestmark = pytest.mark.once(
     "axe reads the rendered HTML (roles, labels, contrast), which no database changes; the"
-    " journeys in the other browser tests run on both"
+    " pages' data runs on both through the test client (tests/i18n/test_every_page.py)"
 )
 
 #: (user or None for anonymous, path) for each page checked; {record} is a feedback id.

@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 from datetime import timedelta
 
+import pytest
+
 from evalsys.aggregation.service import aggregate_term
 from evalsys.clock import local_today
 from evalsys.feedback import rubrics
@@ -16,6 +18,11 @@ from tests.browser.conftest import log_in, this_term_dates
 from tests.factories import Factory
 
 
+@pytest.mark.once(
+    "what Chromium adds (the links followed, the download) does not depend on the "
+    "database; the scoped pages and the PDF download run on both in "
+    "tests/reports/test_cli_and_views.py"
+)
 def test_dean_drills_down_and_downloads_the_pdf(
     app, live_server, desktop, factory, session, tmp_path
 ):

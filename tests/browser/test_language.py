@@ -3,6 +3,7 @@ which a signed-in user keeps on their account (another browser then follows it).
 
 from __future__ import annotations
 
+import pytest
 from flask_babel import gettext
 
 from evalsys.i18n import in_locale
@@ -15,6 +16,11 @@ def _said(app, locale: str, text: str) -> str:
         return gettext(text)
 
 
+@pytest.mark.once(
+    "what Chromium adds (its Accept-Language, the switch's form and redirect) does not "
+    "depend on the database; the choice kept on the account runs on both in "
+    "tests/i18n/test_locale.py"
+)
 def test_the_browser_chooses_and_the_switch_is_kept(app, live_server, browser, factory):
     factory.university()
     factory.user("teacher", "teacher@CS-SE")

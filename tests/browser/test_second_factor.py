@@ -36,6 +36,11 @@ def _password(page, base: str) -> None:
     page.wait_for_load_state()
 
 
+@pytest.mark.once(
+    "what Chromium adds (the QR page read and typed, on two screen sizes) does not depend "
+    "on the database; enrolment, codes used once and recovery codes run on both in "
+    "tests/accounts/test_totp.py"
+)
 @pytest.mark.parametrize("device", ["phone", "desktop"])
 def test_a_required_admin_sets_up_and_uses_the_app(
     device, request, app, live_server, factory, site_clock

@@ -34,6 +34,11 @@ def _zh(app, text: str) -> str:
         return gettext(text)
 
 
+@pytest.mark.once(
+    "what Chromium adds (the provider's own pages, its cookies, the redirects) does not "
+    "depend on the database; sign-in, matching and logout run on both in "
+    "tests/accounts/test_oidc.py"
+)
 def test_sign_in_and_out_through_the_provider(app, live_server, provider, phone, factory):
     factory.university()
     factory.user("dean_cs", "dean@CS", name="李院长")

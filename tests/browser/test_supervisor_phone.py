@@ -3,6 +3,7 @@ losing what was typed, corrects it, submits, and finds the record."""
 
 from __future__ import annotations
 
+import pytest
 from flask_babel import gettext
 from sqlmodel import select
 
@@ -28,6 +29,11 @@ def arrange(factory: Factory, session) -> dict:
     return {"section": section, "items": items}
 
 
+@pytest.mark.once(
+    "what Chromium adds (taps, focus, the form kept through an error on a phone) does not "
+    "depend on the database; the refused and the saved spot check run on both in "
+    "tests/feedback/test_views.py"
+)
 def test_spot_check_on_a_phone_keeps_every_entry_through_an_error(
     app, live_server, phone, factory, session
 ):

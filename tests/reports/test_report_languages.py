@@ -80,6 +80,10 @@ def test_zh_and_en_pdfs_coexist_each_in_its_language(aggregated, session, app, t
     assert again.status == "unchanged"
 
 
+@pytest.mark.once(
+    "the lang attribute follows the locale asked for; the report data's queries run on both"
+    " (tests/reports/test_report_pdf.py)"
+)
 def test_html_lang_follows_the_report(aggregated, session, app):
     from evalsys.reports.data import report_data
 
@@ -195,6 +199,11 @@ def _without_loop_section(page: str) -> str:
     return re.sub(r'<section class="loop-section">.*?</section>', "", page, flags=re.S)
 
 
+@pytest.mark.once(
+    "the page's words come from the catalogue and the templates; its figures and its scope"
+    " run on both (test_the_page_shows_the_reports_figures_and_charts,"
+    " test_the_page_is_scoped_like_the_pdf)"
+)
 def test_the_page_in_chinese_has_no_english_left(readers, session, client, auth, app):
     auth.login("dean_cs")
     page = client.get(f"/reports/{TERM}/CS.html", headers={"Accept-Language": "zh-CN"}).get_data(
@@ -283,6 +292,11 @@ def _flat_outline(items) -> list[str]:
     return out
 
 
+@pytest.mark.once(
+    "the name is chosen in Python (evalsys.i18n.localized) from the stored pair; rendering"
+    " and delivering in each reader's language run on both"
+    " (test_each_recipient_gets_their_language)"
+)
 def test_pdfs_and_emails_name_the_term_in_the_readers_language(
     aggregated, session, app, tmp_path, factory, smtp
 ):
@@ -325,6 +339,10 @@ def test_pdfs_and_emails_name_the_term_in_the_readers_language(
         assert term_name in body.get_payload(decode=True).decode(body.get_content_charset())
 
 
+@pytest.mark.once(
+    "the name is chosen in Python (evalsys.i18n.localized) from the stored pair; these"
+    " pages' data run on both (tests/reports, tests/dashboards, tests/aggregation)"
+)
 def test_the_report_page_names_the_term_in_the_readers_language(
     aggregated, session, client, auth, factory
 ):
