@@ -380,7 +380,9 @@ def _find_section(form: FeedbackForm, *, user: User) -> str | None:
     if "section" not in form.input_fields():
         return None
     text = (form.section.data or "").strip()
-    if not text:
+    if not text or not storable(text):
+        # Nothing to look up; text no database can hold is refused by the service, with
+        # every other error, rather than sent to a query.
         return None
     session = get_session()
     code = forms.section_code(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -224,24 +225,18 @@ def aggregate_now():
     """Start one term's aggregation in a process of its own; its run shows on the page."""
     session = get_session()
     require_school_admin(session)
-    form = _aggregate_form(session)
-    if not form.validate_on_submit():
-        flash(_("Choose a term to aggregate."), "error")
-        return redirect(url_for("schedule.index"))
-    code = form.term.data
-    spawn_cli(["aggregate", "--term", code, "--trigger", "manual"], f"aggregate-{code}")
-    audit(session, "aggregation.run_requested", user_id=current_user.id, target=code,
-          ip=request.remote_addr)  # fmt: skip
-    session.commit()
-    flash(
-        _(
+    return _start_for_term(
+        _aggregate_form(session),
+        lambda code: ["aggregate", "--term", code, "--trigger", "manual"],
+        action="aggregation.run_requested",
+        missing=_("Choose a term to aggregate."),
+        started=lambda code: _(
             "Started the aggregation of %(term)s in its own process. Reload this page to see "
             "its run under Aggregation runs.",
             term=code,
         ),
-        "success",
+        anchor=None,
     )
-    return redirect(url_for("schedule.index"))
 
 
 @bp.route("/reports", methods=["POST"])
@@ -250,24 +245,42 @@ def render_reports():
     """Render one term's reports in a process of its own; the page shows how far it got."""
     session = get_session()
     require_school_admin(session)
-    form = _reports_form(session)
-    if not form.validate_on_submit():
-        flash(_("Choose a term whose reports to render."), "error")
-        return redirect(url_for("schedule.index", _anchor="reports"))
-    code = form.term.data
-    spawn_cli(["report", "--term", code], f"report-{code}")
-    audit(session, "report.render_requested", user_id=current_user.id, target=code,
-          ip=request.remote_addr)  # fmt: skip
-    session.commit()
-    flash(
-        _(
+    return _start_for_term(
+        _reports_form(session),
+        lambda code: ["report", "--term", code],
+        action="report.render_requested",
+        missing=_("Choose a term whose reports to render."),
+        started=lambda code: _(
             "Started rendering the reports of %(term)s in its own process. Reload this page "
             "to see how many are done.",
             term=code,
         ),
-        "success",
+        anchor="reports",
     )
-    return redirect(url_for("schedule.index", _anchor="reports"))
+
+
+def _start_for_term(
+    form: AggregateNowForm | RenderReportsForm,
+    command: Callable[[str], list[str]],
+    *,
+    action: str,
+    missing: str,
+    started: Callable[[str], str],
+    anchor: str | None,
+) -> Any:
+    """The chosen term's command in a process of its own, audited, and back to the page."""
+    back = url_for("schedule.index", _anchor=anchor)
+    if not form.validate_on_submit():
+        flash(missing, "error")
+        return redirect(back)
+    code = form.term.data
+    args = command(code)
+    spawn_cli(args, f"{args[0]}-{code}")
+    session = get_session()
+    audit(session, action, user_id=current_user.id, target=code, ip=request.remote_addr)
+    session.commit()
+    flash(started(code), "success")
+    return redirect(back)
 
 
 def _start_detached(job_id: str) -> None:
