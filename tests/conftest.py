@@ -78,6 +78,42 @@ def pytest_report_header(config) -> str:
     return "evalsys database: SQLite (set EVALSYS_TEST_DATABASE_URL for PostgreSQL)"
 
 
+#: Test files that take longest (seconds of one worker, measured on the two-core machine of
+#: docs/benchmarks.md with both runs side by side), heaviest first. .ci/test hands files to
+#: its workers in the order of :func:`_heaviest_first` (``--no-loadscope-reorder``): a file
+#: of a few long tests started last keeps one worker busy while the others wait (seen: the
+#: wheel's two minutes at the end of a run). A file missing here only runs later.
+HEAVIEST_FILES = (
+    "tests/reports/test_cli_and_views.py",  # 240: renders trees of PDFs
+    "tests/scheduler/test_process.py",  # 235: schedulers waiting for fire times
+    "tests/security/test_hostile_input.py",  # 235
+    "tests/reports/test_render_killed.py",  # 150
+    "tests/reports/test_delivery.py",  # 140
+    "tests/test_wheel.py",  # 120: builds, installs and serves the wheel
+    "tests/reports/test_report_languages.py",  # 100
+    "tests/reports/test_report_pdf.py",  # 80
+    "tests/reports/test_publishing.py",  # 60
+    "tests/browser/test_accessibility.py",  # 55
+    "tests/test_demo.py",  # 55
+    "tests/test_make_config.py",  # 50
+)
+
+
+def _heaviest_first(items: list[pytest.Item]) -> None:
+    """The known heavy files first, then the others by their number of tests (what xdist's
+    own reordering does), each file's tests in their order."""
+    rank = {name: i for i, name in enumerate(HEAVIEST_FILES)}
+    sizes: dict[str, int] = {}
+    for item in items:
+        sizes[item.nodeid.split("::")[0]] = sizes.get(item.nodeid.split("::")[0], 0) + 1
+
+    def key(item: pytest.Item) -> tuple[int, int]:
+        name = item.nodeid.split("::")[0]
+        return (rank.get(name, len(rank)), -sizes[name] if name not in rank else 0)
+
+    items.sort(key=key)  # stable: a file's tests keep their order
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """Tests that use no database run once, in the SQLite run (.ci/test runs both).
 
@@ -87,6 +123,7 @@ def pytest_collection_modifyitems(config, items) -> None:
     its own SQLite site) would do the same thing twice. ``postgres_only`` tests are kept:
     they reach the server by its URL and are the reason for the PostgreSQL run.
     """
+    _heaviest_first(items)
     if not PG_URL:
         return
     once = pytest.mark.skip(reason="uses no database: runs in the SQLite run only")

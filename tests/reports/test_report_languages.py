@@ -36,6 +36,10 @@ def _squash(text: str) -> str:
     return "".join(text.split())
 
 
+@pytest.mark.once(
+    "the two files, their names and languages come from the renderer; the report data's"
+    " queries run on both (tests/reports/test_report_pdf.py)"
+)
 def test_zh_and_en_pdfs_coexist_each_in_its_language(aggregated, session, app, tmp_path):
     zh = render.render_unit(
         session, app, term_code=TERM, unit_code="CS", out_dir=tmp_path, locale="zh"

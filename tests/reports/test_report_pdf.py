@@ -114,6 +114,10 @@ def _outline_titles(items) -> list:
     return out
 
 
+@pytest.mark.once(
+    "the outline and the embedded fonts come from the HTML and WeasyPrint; the report data's"
+    " queries run on both in the tests beside it"
+)
 def test_outline_nests_as_the_hierarchy(aggregated, session, app, tmp_path):
     outcome = _render(session, app, "U", tmp_path)
     reader = PdfReader(outcome.path)
@@ -146,6 +150,9 @@ def test_outline_nests_as_the_hierarchy(aggregated, session, app, tmp_path):
     assert reader.trailer["/Root"]["/Lang"] == "en"  # the tests' site language
 
 
+@pytest.mark.once(
+    "the parts' anchors and outline come from the template; the data runs on both above"
+)
 def test_department_report_holds_each_course_as_a_linked_part(aggregated, session, app, tmp_path):
     outcome = _render(session, app, "CS-SE", tmp_path)
     outline = _outline_titles(PdfReader(outcome.path).outline)
@@ -182,6 +189,10 @@ def spy_server():
     server.server_close()
 
 
+@pytest.mark.once(
+    "escaping and the URL fetcher act on the text as read back, the same from either"
+    " database (storing hostile text on both: tests/security/test_hostile_text.py)"
+)
 def test_hostile_observer_text_is_escaped_and_fetches_nothing(
     aggregated, session, app, tmp_path, spy_server
 ):
