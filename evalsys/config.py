@@ -56,6 +56,14 @@ class Defaults:
     #: The site's zone (evalsys.clock): cron times ("02:00 nightly") are read in it,
     #: "today" is its date, and stored UTC times are shown in it.
     SCHEDULER_TIMEZONE = "Asia/Shanghai"
+    #: When each class period (节次) starts and ends, site time: the calendar feed's visits
+    #: get these times ("N=HH:MM-HH:MM", separated by ";"). A period missing here: the visit
+    #: is a whole-day event naming its periods. A text that cannot be read stops the start.
+    CLASS_PERIOD_TIMES = (
+        "1=08:00-08:45; 2=08:55-09:40; 3=10:00-10:45; 4=10:55-11:40; 5=14:00-14:45;"
+        " 6=14:55-15:40; 7=16:00-16:45; 8=16:55-17:40; 9=19:00-19:45; 10=19:55-20:40;"
+        " 11=20:50-21:35; 12=21:45-22:30"
+    )
     #: A scheduler whose heartbeat is older than this is taken for dead.
     SCHEDULER_LEASE_SECONDS = 60
     #: A job's lock is taken for dead (its process killed) after this long.

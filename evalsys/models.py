@@ -37,7 +37,7 @@ from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, T
 
 # Listeners of evalsys.signals (see above): the planner links spot checks to assignments.
 from evalsys.planner import link as _planner_link  # noqa: F401
-from evalsys.planner.models import Assignment, Draw, PlanSetting
+from evalsys.planner.models import Assignment, CalendarFeed, Draw, PlanSetting
 from evalsys.reports.models import Report, ReportDelivery
 from evalsys.scheduler.models import JobRun, SchedulerLease, apscheduler_jobs
 from evalsys.security.models import LoginAttempt
@@ -52,6 +52,7 @@ __all__ = [
     "ApiToken",
     "Assignment",
     "AuditEvent",
+    "CalendarFeed",
     "Course",
     "Draw",
     "Feedback",

@@ -110,6 +110,7 @@ def init_app(app: Flask) -> None:
     from evalsys.loop.views import bp as loop_bp
     from evalsys.ops.views import bp as ops_bp
     from evalsys.org.views import bp as org_bp
+    from evalsys.planner import views_calendar  # noqa: F401  (its routes join planner_bp)
     from evalsys.planner.views import bp as planner_bp
     from evalsys.reports.views import bp as reports_bp
     from evalsys.scheduler.views import bp as schedule_bp

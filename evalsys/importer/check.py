@@ -382,7 +382,20 @@ def _meetings(r: RowReader) -> str | None:
     if text is None:
         return None
     try:
-        return format_meetings(parse_meetings(text)) or None
+        canonical = format_meetings(parse_meetings(text)) or None
     except TimetableError as err:
         r.error("meetings", str(err))
         return None
+    limit = max_length(Section, "meetings")
+    if canonical is not None and limit is not None and len(canonical) > limit:
+        # "周一 1-2@A" is stored as "Mon 1-2 @ A": a cell just within the limit can outgrow it.
+        r.error(
+            "meetings",
+            _(
+                "written out as '%(text)s' it is longer than %(max)s characters",
+                text=canonical,
+                max=limit,
+            ),
+        )
+        return None
+    return canonical

@@ -7,7 +7,10 @@ in evalsys does, so the timetable is one short text column on :class:`Section`
 
 A meeting is a weekday (1 = Monday … 7 = Sunday) and a block of consecutive
 class periods (节次), e.g. periods 3 to 4. Two meetings clash when they fall on
-the same day and their period blocks overlap. Weeks of the term are not modelled:
+the same day and their period blocks overlap. A meeting may name its room after an ``@``
+(``Mon 1-2 @ 教三-201``): the room is where a supervisor goes, so the planner's
+"log the visit" link and the calendar feed carry it; it plays no part in clashes.
+Weeks of the term are not modelled:
 a section is assumed to meet every week of its term (odd/even-week classes are
 planned as if weekly; a visit on a week without the class is simply rescheduled).
 """
@@ -15,7 +18,7 @@ planned as if weekly; a visit on a week without the class is simply rescheduled)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 
@@ -31,7 +34,10 @@ for _i, _c in enumerate(_CHINESE_DAYS, 1):
     _DAY_ALIASES[f"星期{_c}"] = _i
 _DAY_ALIASES["周天"] = _DAY_ALIASES["星期天"] = 7
 
-_MEETING = re.compile(r"^\s*(\S+?)\s*(\d+)\s*(?:-\s*(\d+))?\s*节?\s*$")
+#: The longest room name kept (a building and a room number, in either language).
+MAX_ROOM = 40
+
+_MEETING = re.compile(r"^\s*([^\s@]+?)\s*(\d+)\s*(?:-\s*(\d+))?\s*节?\s*(?:@\s*(.*?))?\s*$")
 
 
 class TimetableError(ValueError):
@@ -43,6 +49,8 @@ class Meeting:
     weekday: int  # 1 = Monday … 7 = Sunday (ISO)
     first: int  # first class period of the block
     last: int  # last class period (== first for a single period)
+    #: Where it meets, if the timetable says; not part of equality (a slot is a slot).
+    room: str | None = field(default=None, compare=False)
 
     def clashes(self, other: Meeting) -> bool:
         return (
@@ -55,14 +63,16 @@ class Meeting:
         return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
 
     def __str__(self) -> str:
-        return f"{WEEKDAY_NAMES[self.weekday - 1]} {self.periods}"
+        slot = f"{WEEKDAY_NAMES[self.weekday - 1]} {self.periods}"
+        return f"{slot} @ {self.room}" if self.room else slot
 
 
 def parse_meetings(text: str | None) -> list[Meeting]:
-    """``"Mon 1-2; Wed 3-4"`` → meetings, sorted; empty text → none.
+    """``"Mon 1-2; Wed 3-4 @ B-204"`` → meetings, sorted; empty text → none.
 
     Parts are separated by ``;`` (or ``,``, ``；``, ``，``); a weekday is ``Mon``..``Sun``,
-    ``1``..``7`` or ``周一``..``周日``; periods are ``N`` or ``N-M`` (1 ≤ N ≤ M ≤ 14).
+    ``1``..``7`` or ``周一``..``周日``; periods are ``N`` or ``N-M`` (1 ≤ N ≤ M ≤ 14);
+    then, optionally, ``@`` and the room (at most :data:`MAX_ROOM` characters).
     Raises :class:`TimetableError` naming the first bad part.
     """
     if text is None or not text.strip():
@@ -76,7 +86,17 @@ def parse_meetings(text: str | None) -> list[Meeting]:
             raise TimetableError(
                 _("'%(part)s' is not a weekday and periods, e.g. 'Mon 1-2'", part=part.strip())
             )
-        day_text, first_text, last_text = match.groups()
+        day_text, first_text, last_text, room = match.groups()
+        if room is not None and not room:
+            raise TimetableError(_("'%(part)s' has an @ but no room after it", part=part.strip()))
+        if room is not None and len(room) > MAX_ROOM:
+            raise TimetableError(
+                _(
+                    "the room in '%(part)s' is longer than %(max)s characters",
+                    part=part.strip(),
+                    max=MAX_ROOM,
+                )
+            )
         weekday = _DAY_ALIASES.get(day_text.lower())
         if weekday is None:
             raise TimetableError(
@@ -98,7 +118,13 @@ def parse_meetings(text: str | None) -> list[Meeting]:
                     max=MAX_PERIOD,
                 )
             )
-        meetings.add(Meeting(weekday, first, last))
+        meeting = Meeting(weekday, first, last, room or None)
+        for known in meetings:
+            if known == meeting and known.room != meeting.room:
+                raise TimetableError(
+                    _("'%(a)s' and '%(b)s' are one slot in two rooms", a=known, b=meeting)
+                )
+        meetings.add(meeting)
     ordered = sorted(meetings)
     for a, b in zip(ordered, ordered[1:], strict=False):
         if a.clashes(b):

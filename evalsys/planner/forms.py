@@ -145,3 +145,7 @@ class DrawForm(SafeForm):
         ],
     )
     draw = SubmitField(_l("Draw"))
+
+
+class CalendarForm(SafeForm):
+    """Make a new calendar address, or stop the feed (the buttons carry no value)."""

@@ -169,3 +169,18 @@ class Assignment(SQLModel, table=True):
     #: The section's weight in the draw and why ("new staff", "never visited", "coverage").
     weight: float = 1.0
     reasons: str | None = Field(default=None, max_length=200)
+
+
+class CalendarFeed(SQLModel, table=True):
+    """A person's private calendar address (``/calendar/<token>.ics``): their visits in
+    their phone's calendar. Only a SHA-256 digest of the token is kept, as for API tokens;
+    a new address replaces the old one, and stopping the feed deletes the row."""
+
+    __tablename__ = "calendar_feed"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", unique=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    #: When a calendar last read it (kept to the quarter hour), so its owner sees it in use.
+    last_read_at: datetime | None = None

@@ -24,6 +24,7 @@ from evalsys.clock import utcnow
 from evalsys.feedback.models import Feedback
 from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term
+from evalsys.org.timetable import TimetableError, parse_meetings
 from evalsys.planner import weeks
 from evalsys.planner.inputs import REASON_NAMES, supervisors
 from evalsys.planner.models import Assignment, AssignmentStatus, Draw, PlanSetting
@@ -95,6 +96,24 @@ class AssignmentRow:
     supervisor_name: str
     reasons: str | None
     feedback_id: int | None
+    course_title_en: str | None = None
+    meetings: str | None = None
+
+    @property
+    def room(self) -> str | None:
+        """Where the class meets at the visit's slot, if the timetable names a room."""
+        try:
+            slots = parse_meetings(self.meetings)
+        except TimetableError:  # stored canonical by the import; an old row may not be
+            return None
+        for slot in slots:
+            if (slot.weekday, slot.first, slot.last) == (
+                self.visit_date.isoweekday(),
+                self.first_period,
+                self.last_period,
+            ):
+                return slot.room
+        return None
 
     @property
     def periods(self) -> str:
@@ -114,15 +133,18 @@ class AssignmentRow:
         """The spot-check form's link for this visit: the form starts from what was assigned.
 
         The record is then linked to the assignment by :mod:`evalsys.planner.link`
-        (its observer, section and week), as any spot check is. There is no room to
-        pass: the timetable (``Section.meetings``) holds days and periods only.
+        (its observer, section and week), as any spot check is. The room comes from the
+        timetable (``Mon 1-2 @ B-204``) when it names one.
         """
-        return {
+        args = {
             "section": self.section_code,
             "date": self.visit_date.isoformat(),
             "period": self.period_text,
             "announced": "true" if self.announced else "false",
         }
+        if room := self.room:
+            args["room"] = room
+        return args
 
     @property
     def weekday(self) -> str:
@@ -149,9 +171,9 @@ def _rows(session: Session, *conditions: Any, viewer: User) -> list[AssignmentRo
     # SQLModel table classes have __table__ at run time, not in their type.
     teacher = User.__table__.alias("teacher")  # type: ignore[attr-defined]
     supervisor = User.__table__.alias("supervisor")  # type: ignore[attr-defined]
-    # SQLModel's select() is typed for at most four columns; this one has twelve.
+    # SQLModel's select() is typed for at most four columns; this one has fourteen.
     stmt = (
-        select(  # type: ignore[call-overload]
+        select(  # type: ignore[call-overload,misc]
             Assignment.id,
             Assignment.visit_date,
             Assignment.first_period,
@@ -164,6 +186,8 @@ def _rows(session: Session, *conditions: Any, viewer: User) -> list[AssignmentRo
             supervisor.c.name,
             Assignment.reasons,
             Assignment.feedback_id,
+            Course.title_en,
+            Section.meetings,
         )
         .join(Section, col(Section.id) == Assignment.section_id)
         .join(Course, col(Course.id) == Section.course_id)

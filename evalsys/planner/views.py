@@ -19,9 +19,9 @@ from evalsys.clock import local_today
 from evalsys.db import get_session
 from evalsys.feedback.vocab import name_of
 from evalsys.org.models import Section, Term
-from evalsys.planner import service, weeks
+from evalsys.planner import calendar, service, weeks
 from evalsys.planner.draw import DrawError, draw_week
-from evalsys.planner.forms import DrawForm, PlanSettingsForm
+from evalsys.planner.forms import CalendarForm, DrawForm, PlanSettingsForm
 from evalsys.planner.models import (
     ASSIGNMENT_STATUS_NAMES,
     TRIGGER_NAMES,
@@ -105,6 +105,8 @@ def mine():
         announced=announced,
         is_teacher=teaches.first() is not None,
         today=today,
+        feed=calendar.feed_of(session, user),
+        calendar_form=CalendarForm(),
     )
 
 

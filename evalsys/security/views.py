@@ -69,6 +69,8 @@ ACTION_NAMES = {
     "report.view": _l("Report read on the web"),
     "plan.settings": _l("Spot-check plan settings changed"),
     "plan.draw": _l("Spot-check assignments drawn"),
+    "calendar.new": _l("Calendar address made"),
+    "calendar.stop": _l("Calendar feed stopped"),
     "propose": _l("Problems proposed"),
     "problem.create": _l("Problem created"),
     "problem.edit": _l("Problem edited"),

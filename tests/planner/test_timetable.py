@@ -105,3 +105,31 @@ def test_timetable_errors_are_in_the_readers_language(app, locale: str):
         )
     assert str(err.value) == expected and "Mon 1-2" in expected and "Mon 2-3" in expected
     assert ("overlap" in expected) == (locale == "en")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Mon 1-2 @ 教三-201", "Mon 1-2 @ 教三-201"),
+        ("周三 3-4节@B 204; Mon 1", "Mon 1; Wed 3-4 @ B 204"),
+        ("Mon 1-2 @ A-1; Mon 1-2 @ A-1", "Mon 1-2 @ A-1"),
+    ],
+)
+def test_a_meeting_may_name_its_room(text, expected):
+    meetings = parse_meetings(text)
+    assert format_meetings(meetings) == expected
+    assert parse_meetings(format_meetings(meetings)) == meetings
+    assert [m.room for m in parse_meetings(format_meetings(meetings))] == [m.room for m in meetings]
+
+
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("Mon 1-2 @", "has an @ but no room"),
+        ("Mon 1-2 @ " + "x" * 41, "longer than 40 characters"),
+        ("Mon 1-2 @ A; Mon 1-2 @ B", "one slot in two rooms"),
+    ],
+)
+def test_a_room_that_cannot_be_kept_is_named(text, named):
+    with pytest.raises(TimetableError, match=named):
+        parse_meetings(text)

@@ -289,6 +289,11 @@ ACCESS: dict[str, R] = {
     "planner.term": R("root admin", params=TERM, leak=True),
     "planner.settings": R("root", params=TERM),
     "planner.draw": R("root", params=TERM),
+    # Everyone may have a calendar address of their own visits (none shows another's).
+    "planner.calendar_new": R(EVERYONE),
+    "planner.calendar_stop": R(EVERYONE),
+    # Read by calendar apps, the token being the key: an unknown one is a 404 for anybody.
+    "planner.calendar_feed": R(PUBLIC, params={"token": "no-such-token"}, allowed=frozenset({404})),
 }
 
 
