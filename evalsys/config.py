@@ -64,6 +64,9 @@ class Defaults:
         " 6=14:55-15:40; 7=16:00-16:45; 8=16:55-17:40; 9=19:00-19:45; 10=19:55-20:40;"
         " 11=20:50-21:35; 12=21:45-22:30"
     )
+    #: Minutes between looks for open terms whose feedback changed; each such term is
+    #: aggregated again (the aggregate-fresh job). 0: only the nightly run.
+    FRESH_FIGURES_MINUTES = 5
     #: A scheduler whose heartbeat is older than this is taken for dead.
     SCHEDULER_LEASE_SECONDS = 60
     #: A job's lock is taken for dead (its process killed) after this long.

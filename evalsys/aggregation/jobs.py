@@ -2,6 +2,9 @@
 
 * ``aggregate-open-terms`` — every night at 02:00 (SCHEDULER_TIMEZONE): every term
   whose end date is not past is aggregated again, so the pages show yesterday's state.
+* ``aggregate-fresh`` — every ``FRESH_FIGURES_MINUTES`` (5; 0 switches it off): each open
+  term whose feedback changed since its last run is aggregated again, so pages are
+  minutes behind the records, not a night (:mod:`evalsys.aggregation.freshness`).
 * ``aggregate-ended-terms`` — every day at 03:00: each term that has ended and has no
   successful *final* run yet gets its final aggregation, then
   :func:`after_final_aggregation` hands it on (report rendering, issue 5).
@@ -12,10 +15,12 @@ once; each term's aggregation is further recorded as an AggregationRun.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask
 from sqlmodel import Session
 
-from evalsys.aggregation import service
+from evalsys.aggregation import freshness, service
 from evalsys.aggregation.flags import Settings
 from evalsys.clock import local_today
 from evalsys.org.models import Term
@@ -39,6 +44,31 @@ ENDED_TERMS = register(
         trigger_args={"hour": 3, "minute": 0},
     )
 )
+
+
+FRESH = register(
+    JobSpec(
+        id="aggregate-fresh",
+        title="Aggregate the open terms whose feedback changed",
+        func="evalsys.aggregation.jobs:aggregate_fresh",
+        trigger="interval",
+        minutes_setting="FRESH_FIGURES_MINUTES",
+    )
+)
+
+
+def aggregate_fresh(session: Session, app: Flask) -> str:
+    """Each open term whose feedback changed since its last run, again (see
+    :mod:`evalsys.aggregation.freshness`); nothing, at the cost of a query a term, if none."""
+    settings = Settings.from_config(app.config)
+    busy_for = timedelta(seconds=app.config["SCHEDULER_JOB_LOCK_SECONDS"])
+    terms = [
+        t
+        for t in service.open_terms(session, local_today(app.config))
+        if freshness.needs_run(session, t.id, busy_for=busy_for)  # type: ignore[arg-type]
+    ]
+    session.rollback()  # end the read transaction before the runs take their own
+    return _aggregate(session, app, terms, settings, final=False) or "no open term changed"
 
 
 def aggregate_open_terms(session: Session, app: Flask) -> str:

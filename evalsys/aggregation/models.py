@@ -100,6 +100,10 @@ class AggregationRun(SQLModel, table=True):
     result_count: int | None = None
     coverage_count: int | None = None
     flag_count: int | None = None
+    #: The term's feedback as the run found it before reading it (see
+    #: :func:`evalsys.aggregation.freshness.feedback_state`): the fresh-figures job runs the
+    #: term again only when today's state differs.
+    source_state: str | None = Field(default=None, max_length=100)
     #: MIN_N and the flag limits the run used, so a figure can be explained later.
     settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     error: str | None = Field(default=None, max_length=4000)

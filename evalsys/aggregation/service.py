@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 
 from evalsys.aggregation import sql
 from evalsys.aggregation.flags import Settings, flags_for
+from evalsys.aggregation.freshness import feedback_state
 from evalsys.aggregation.models import (
     LEVELS_TOP_DOWN,
     AggregateFlag,
@@ -151,8 +152,15 @@ def aggregate_term(
     prev = previous_term(session, term)
     term_id, term_code = term.id, term.code
     assert term_id is not None
+    # Read before the data, so the state recorded is never newer than what the run saw:
+    # a record sent meanwhile makes the next look differ and run again, never the reverse.
+    state = feedback_state(session, term_id)
     run = AggregationRun(
-        term_id=term_id, final=final, trigger=trigger, settings=settings.recorded()
+        term_id=term_id,
+        final=final,
+        trigger=trigger,
+        settings=settings.recorded(),
+        source_state=state,
     )
     session.add(run)
     session.commit()

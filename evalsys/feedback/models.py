@@ -140,6 +140,8 @@ class Feedback(SQLModel, table=True):
         ),
         UniqueConstraint("observer_id", "idempotency_key", name="uq_feedback_observer_key"),
         Index("ix_feedback_term_kind", "term_id", "kind"),
+        # The fresh-figures job's look at a term (evalsys.aggregation.freshness), index only.
+        Index("ix_feedback_term_state", "term_id", "status", "updated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -9,7 +9,7 @@ Other areas add their jobs to :data:`JOBS` (aggregation, reports, reminders).
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -31,6 +31,18 @@ class JobSpec:
     func: str
     trigger: str  # "cron" or "interval"
     trigger_args: dict[str, Any] = field(default_factory=dict)
+    #: For an "interval" job the site times: the setting that holds its interval in minutes;
+    #: 0 leaves the job unscheduled (it can still be run by hand).
+    minutes_setting: str | None = None
+
+    def schedule_args(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The trigger's arguments on this site, or None when the site switched it off."""
+        if self.minutes_setting is None:
+            return dict(self.trigger_args)
+        minutes = int(config.get(self.minutes_setting) or 0)
+        if minutes <= 0:
+            return None
+        return {**self.trigger_args, "minutes": minutes}
 
 
 #: Every scheduled job. Ids are fixed: a restarted scheduler replaces, never duplicates.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -42,16 +43,22 @@ def make_scheduler(app: Flask) -> BackgroundScheduler:
     )
 
 
-def sync_jobs(scheduler: BackgroundScheduler, tz: str) -> None:
+def sync_jobs(scheduler: BackgroundScheduler, tz: str, config: Mapping[str, Any]) -> None:
     """Add the registered jobs, keeping a stored job whose trigger did not change.
 
     Replacing an unchanged job would recompute its next run time from now and
     silently drop a run missed while the scheduler was down; keeping it lets
-    APScheduler run the missed job (once, coalesced) when it resumes.
+    APScheduler run the missed job (once, coalesced) when it resumes. A job the
+    site switched off (:meth:`JobSpec.schedule_args` None) is taken out of the store.
     """
     for spec in jobs.JOBS:
-        trigger = _TRIGGERS[spec.trigger](timezone=tz, **spec.trigger_args)
+        args = spec.schedule_args(config)
         stored = scheduler.get_job(spec.id, jobstore="default")
+        if args is None:
+            if stored is not None:
+                scheduler.remove_job(spec.id, jobstore="default")
+            continue
+        trigger = _TRIGGERS[spec.trigger](timezone=tz, **args)
         if stored is not None and str(stored.trigger) == str(trigger):
             continue
         scheduler.add_job(
@@ -109,7 +116,7 @@ def run(
 
     scheduler.start(paused=True)
     try:
-        sync_jobs(scheduler, app.config["SCHEDULER_TIMEZONE"])
+        sync_jobs(scheduler, app.config["SCHEDULER_TIMEZONE"], app.config)
         scheduler.resume()
         echo(f"evalsys scheduler {owner} running {len(jobs.JOBS)} job(s); Ctrl-C stops it.")
         deadline = None if stop_after is None else utcnow() + timedelta(seconds=stop_after)

@@ -37,6 +37,7 @@ bp = Blueprint("schedule", __name__, url_prefix="/admin/schedule")
 #: The registered jobs' titles for people (a job the list does not know shows its own title).
 JOB_TITLES = {
     "aggregate-open-terms": _l("Aggregate the open terms again (nightly)"),
+    "aggregate-fresh": _l("Aggregate the open terms whose feedback changed"),
     "aggregate-ended-terms": _l("Final aggregation of the terms that have ended"),
     "loop-reminders": _l("Remind action owners of what is due (daily)"),
     "loop-mail": _l("Email action owners their assignments (and retry failed sends)"),
@@ -174,7 +175,12 @@ def index():
     ttl = timedelta(seconds=current_app.config["SCHEDULER_LEASE_SECONDS"])
     alive = holder is not None and utcnow() - as_utc(holder.heartbeat_at) < ttl
     rows = [
-        {"spec": spec, "next_run": next_runs.get(spec.id), "last": last.get(spec.id)}
+        {
+            "spec": spec,
+            "args": spec.schedule_args(current_app.config),
+            "next_run": next_runs.get(spec.id),
+            "last": last.get(spec.id),
+        }
         for spec in jobs.JOBS
     ]
     return render_template(

@@ -103,6 +103,7 @@ _PARTS: list[tuple[re.Pattern[str], LazyString]] = [
             r"(?P<failed>\d+) failed",
             _l("reports %(term)s: %(rendered)s rendered, %(same)s unchanged, %(failed)s failed"),
         ),
+        (r"no open term changed", _l("no open term changed")),
         (r"(?P<n>\d+) deliveries queued", _l("%(n)s deliveries queued")),
         (r"(?P<n>\d+) marked missed", _l("%(n)s marked missed")),
         (

@@ -153,3 +153,15 @@ def test_the_page_is_in_the_admins_language(app, client, auth, people, session, 
     response = client.post("/admin/schedule/aggregate", data={}, follow_redirects=True)
     with app.test_request_context(), in_locale(locale):
         assert gettext("Choose a term to aggregate.") in response.get_data(as_text=True)
+
+
+def test_a_job_the_site_times_shows_its_interval_or_that_it_is_off(app, client, auth, people):
+    auth.login("admin")
+    app.config["FRESH_FIGURES_MINUTES"] = 7
+    page = client.get("/admin/schedule/").get_data(as_text=True)
+    row = page.split("<code>aggregate-fresh</code>", 1)[0].rsplit("<tr>", 1)[1]
+    assert "every 7 minutes" in row
+    app.config["FRESH_FIGURES_MINUTES"] = 0
+    page = client.get("/admin/schedule/").get_data(as_text=True)
+    row = page.split("<code>aggregate-fresh</code>", 1)[0].rsplit("<tr>", 1)[1]
+    assert "switched off on this site (FRESH_FIGURES_MINUTES = 0)" in row
