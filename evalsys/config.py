@@ -79,6 +79,11 @@ class Defaults:
     REPORT_JOBS: int | None = None
     #: A report taking longer than this to render is abandoned with an error.
     REPORT_TIMEOUT_SECONDS = 300
+    #: A Redis URL (redis://host:6379/0): reports are rendered by `evalsys worker` processes,
+    #: on any machine, from this queue (docs/reports.md). Empty: in local processes.
+    REPORT_QUEUE_URL = ""
+    #: The queue's name in that Redis (sites sharing one Redis each need their own).
+    REPORT_QUEUE_NAME = "evalsys-reports"
     #: Whether reports name the observer beside a quoted comment (off: their role only).
     REPORT_SHOW_OBSERVER_NAMES = False
     #: Observers' comments printed per unit part of a report (lowest scores first).

@@ -85,6 +85,7 @@ def pytest_report_header(config) -> str:
 #: wheel's two minutes at the end of a run). A file missing here only runs later.
 HEAVIEST_FILES = (
     "tests/reports/test_cli_and_views.py",  # 240: renders trees of PDFs
+    "tests/reports/test_queue.py",  # 55-150: evalsys worker processes render trees
     "tests/scheduler/test_process.py",  # 235: schedulers waiting for fire times
     "tests/security/test_hostile_input.py",  # 235
     "tests/reports/test_render_killed.py",  # 150

@@ -51,17 +51,33 @@ def render_and_queue(session: Session, app: Flask, term: Term) -> str:
     # End this read transaction: the workers write the reports, and a snapshot held from
     # before (SQLite, PostgreSQL repeatable read) would not see their rows below.
     session.commit()
-    outcomes = render.render_units(
-        app, term_code=code, unit_codes=codes, jobs=render.worker_count(app, None)
-    )
+    note = ""
+    outcomes: list[render.Outcome] | None = None
+    if app.config.get("REPORT_QUEUE_URL"):
+        # The workers render them; the deliver-reports job queues each as its row appears.
+        from evalsys.reports.queue import QueueUnavailable
+
+        try:
+            outcomes = render.render_units(
+                app, term_code=code, unit_codes=codes, queue=True, wait=False
+            )
+        except QueueUnavailable as err:
+            app.logger.warning("%s: rendering here instead", err)
+            note = "; the report queue is not reachable: rendered here"
+    if outcomes is None:
+        outcomes = render.render_units(
+            app, term_code=code, unit_codes=codes, jobs=render.worker_count(app, None)
+        )
     failed = [o for o in outcomes if o.status == "failed"]
     with app.app_context():
         queued = queue_deliveries(session, term_code=code)
     session.commit()
+    on_queue = sum(o.status == "queued" for o in outcomes)
     summary = (
         f"reports {code}: {sum(o.status == 'rendered' for o in outcomes)} rendered, "
-        f"{sum(o.status == 'unchanged' for o in outcomes)} unchanged, {len(failed)} failed; "
-        f"{queued} deliveries queued"
+        f"{sum(o.status == 'unchanged' for o in outcomes)} unchanged, {len(failed)} failed"
+        + (f", {on_queue} on the queue" if on_queue else "")
+        + f"; {queued} deliveries queued{note}"
     )
     if failed:
         raise RuntimeError(summary + "; " + "; ".join(f"{o.unit}: {o.error}" for o in failed[:10]))

@@ -69,7 +69,7 @@ DATA_VERSION = "1"
 class Outcome:
     unit: str
     locale: str
-    #: "rendered", "unchanged" or "failed".
+    #: "rendered", "unchanged" or "failed"; "queued" for a job left on the report queue.
     status: str
     path: str | None = None
     pages: int = 0
@@ -457,8 +457,14 @@ def render_units(
     progress: Callable[[Outcome, int, int], None] | None = None,
     in_process: bool = False,
     locales: Sequence[str] | None = None,
+    queue: bool = False,
+    wait: bool = True,
 ) -> list[Outcome]:
     """Render the units in ``jobs`` worker processes; outcomes in the order they finish.
+
+    ``queue``: put them on the report queue instead (REPORT_QUEUE_URL,
+    :mod:`evalsys.reports.queue`), for ``evalsys worker`` processes anywhere to render;
+    with ``wait`` the outcomes come as the workers finish, else each is "queued".
 
     Each unit in each of ``locales``, or (None) in the languages it needs
     (:func:`needed_locales`): one outcome per unit and language. A report running longer
@@ -511,6 +517,27 @@ def render_units(
         if not todo:
             return outcomes
         items = todo
+    if queue:
+        from evalsys.reports import queue as report_queue
+
+        ids = report_queue.enqueue(
+            app, term_code=term_code, items=items, out_dir=out_dir, force=force
+        )
+        if not wait:
+            queued = [Outcome(code, locale, "queued") for code, locale in items]
+            for outcome in queued:
+                outcomes.append(outcome)
+                if progress is not None:
+                    progress(outcome, len(outcomes), total)
+            return outcomes
+
+        def report(outcome: Outcome) -> None:
+            outcomes.append(outcome)
+            if progress is not None:
+                progress(outcome, len(outcomes), total)
+
+        report_queue.wait(app, ids, items, progress=report)
+        return outcomes
     where = str(out_dir) if out_dir else None
     if in_process and jobs <= 1:
         _worker["app"] = app

@@ -104,6 +104,18 @@ _PARTS: list[tuple[re.Pattern[str], LazyString]] = [
             _l("reports %(term)s: %(rendered)s rendered, %(same)s unchanged, %(failed)s failed"),
         ),
         (r"no open term changed", _l("no open term changed")),
+        (
+            r"reports (?P<term>\S+): (?P<rendered>\d+) rendered, (?P<same>\d+) unchanged, "
+            r"(?P<failed>\d+) failed, (?P<queued>\d+) on the queue",
+            _l(
+                "reports %(term)s: %(rendered)s rendered, %(same)s unchanged, %(failed)s failed,"
+                " %(queued)s on the queue"
+            ),
+        ),
+        (
+            r"the report queue is not reachable: rendered here",
+            _l("the report queue is not reachable: rendered here"),
+        ),
         (r"(?P<n>\d+) deliveries queued", _l("%(n)s deliveries queued")),
         (r"(?P<n>\d+) marked missed", _l("%(n)s marked missed")),
         (
