@@ -95,6 +95,16 @@ def screen_width(smallest_px: float = 11.0, column_px: float = 328.0) -> float:
     return round(column_px * LOOKS["screen"]["note"] / smallest_px / 72, 2)
 
 
+def _legend_cols(style: str, labels: Sequence[str], width_in: float) -> int:
+    """Two legend entries side by side, or (on screen, when they would not fit) one above
+    the other."""
+    if style != "screen":
+        return 2
+    size = float(LOOKS["screen"]["rc"]["legend.fontsize"])
+    wide = sum(text_width(label, size) + 0.45 for label in labels)
+    return 2 if wide <= width_in * 0.95 else 1
+
+
 def _figure(
     width_in: float,
     height_in: float,
@@ -174,12 +184,14 @@ def dimension_chart(
     look = _look(style)
     k = look["font"] / 7.0  # the rows and margins grow with the text
     with matplotlib.rc_context({**_RC, **look["rc"]}):
+        cols = _legend_cols(style, [unit_label, parent_label or ""], width_in)
+        extra = 0.2 * k if parent_label and cols == 1 else 0  # a second legend row
         height = 0.45 * k + 0.3 * k * max(len(rows), 1) + (0.25 * k if parent_label else 0)
         fig = _figure(
             width_in,
-            height,
+            height + extra,
             left=0.12 + max([text_width(r["label"], look["font"]) for r in rows] + [0.3]),
-            bottom=(0.25 + (0.22 if parent_label else 0)) * k,
+            bottom=(0.25 + (0.22 if parent_label else 0)) * k + extra,
         )
         ax = fig.add_subplot()
         _tidy(ax)
@@ -235,7 +247,7 @@ def dimension_chart(
         ax.set_xticks([0, 20, 40, 60, 80, 100])
         ax.tick_params(axis="y", length=0)
         if parent_label:
-            fig.legend(loc="lower center", bbox_to_anchor=(0.5, 0.0), ncols=2)
+            fig.legend(loc="lower center", bbox_to_anchor=(0.5, 0.0), ncols=cols)
         return _svg(fig, look["rc"])
 
 
@@ -254,7 +266,21 @@ def band_chart(
     look = _look(style)
     k = look["font"] / 7.0
     with matplotlib.rc_context({**_RC, **look["rc"]}):
-        fig = _figure(width_in, 2.0 * k, left=0.42 * k, bottom=0.25 * k)
+        # On screen the legend goes below the bars (large text would cover them).
+        below = style == "screen" and parent_label is not None
+        cols = _legend_cols(style, [unit_label, parent_label or ""], width_in)
+        if below and cols == 1:
+            below_in = 0.5
+        elif below:
+            below_in = 0.3
+        else:
+            below_in = 0.0
+        fig = _figure(
+            width_in,
+            2.0 * k + below_in,
+            left=0.42 * k,
+            bottom=0.25 * k + below_in,
+        )
         ax = fig.add_subplot()
         _tidy(ax)
         xs = list(range(len(bands)))
@@ -289,7 +315,9 @@ def band_chart(
         ax.set_xticks(xs, [b["label"] for b in bands])
         ax.set_ylim(0, top * 1.15)
         ax.set_ylabel(_("Share of records, %"))
-        if parent_label:
+        if below:
+            fig.legend(loc="lower center", bbox_to_anchor=(0.5, 0.0), ncols=cols)
+        elif parent_label:
             ax.legend(loc="upper left")
         return _svg(fig, look["rc"])
 

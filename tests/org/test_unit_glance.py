@@ -73,9 +73,15 @@ def test_the_headline_matches_an_independent_computation(
     own = {f for f in flags if f[0] == unit.kind and f[1] == unit.id}
     assert _glance(page, "flags") == str(len(own))
     for _level, _unit_id, kind, dimension, flag in own:
-        # Each flagged result is named and links to its reason in "Needs attention".
+        # Each flag's reason is in "Needs attention", under an id of its own.
         assert f'id="flag-{kind}-{dimension}-{flag}"' in page
-        assert f'href="#flag-{kind}-{dimension}-' in page
+    # The headline names the first three flagged results, each linked to its reason.
+    results = {(kind, dimension) for _l, _u, kind, dimension, _f in own}
+    fig = page[page.index('data-glance="flags"') :]
+    note = fig[: fig.index("</div>", fig.index('class="note"'))]
+    linked = re.findall(r'href="#flag-([a-z_]+)-([a-z_]+)-[a-z_]+"', note)
+    assert len(linked) == min(3, len(results)) and set(linked) <= results
+    assert ('href="#attention"' in note) == (len(results) > 3)
 
 
 def test_the_generated_data_has_what_the_headline_tests_need(aggregated, want, settings):
