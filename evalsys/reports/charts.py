@@ -382,27 +382,38 @@ def trend_chart(
         return _svg(fig, look["rc"])
 
 
-def coverage_chart(rows: Sequence[dict[str, Any]], *, width_in: float = 3.5) -> str:
+def coverage_chart(
+    rows: Sequence[dict[str, Any]], *, width_in: float = 3.5, style: str = "print"
+) -> str:
     """Shares observed (sections, teachers, tutor groups) as 0-100 % bars with x/y labels."""
-    with matplotlib.rc_context(_RC):
+    look = _look(style)
+    k = look["font"] / 7.0
+    with matplotlib.rc_context({**_RC, **look["rc"]}):
         fig = _figure(
             width_in,
-            0.4 + 0.3 * max(len(rows), 1),
-            left=0.12 + max([text_width(r["label"]) for r in rows] + [0.3]),
-            bottom=0.22,
+            0.4 * k + 0.3 * k * max(len(rows), 1),
+            left=0.12 + max([text_width(r["label"], look["font"]) for r in rows] + [0.3]),
+            bottom=0.22 * k,
         )
         ax = fig.add_subplot()
         _tidy(ax)
         ys = list(range(len(rows)))[::-1]
-        ax.barh(ys, [100] * len(rows), height=0.55, color="white", edgecolor=MID, linewidth=0.5)
-        ax.barh(ys, [r["share"] or 0 for r in rows], height=0.55, color=DARK)
+        ax.barh(
+            ys,
+            [100] * len(rows),
+            height=0.55,
+            color="white",
+            edgecolor=look["parent"],
+            linewidth=0.5,
+        )
+        ax.barh(ys, [r["share"] or 0 for r in rows], height=0.55, color=look["unit"])
         for y, r in zip(ys, rows, strict=True):
-            ax.text(101, y, f"{r['part']}/{r['whole']}", va="center", fontsize=6)
+            ax.text(101, y, f"{r['part']}/{r['whole']}", va="center", fontsize=look["note"])
         ax.set_yticks(ys, [r["label"] for r in rows])
-        ax.set_xlim(0, 115)
+        ax.set_xlim(0, 115 if k == 1 else 125)
         ax.set_xticks([0, 25, 50, 75, 100], ["0", "25", "50", "75", "100%"])
         ax.tick_params(axis="y", length=0)
-        return _svg(fig)
+        return _svg(fig, look["rc"])
 
 
 # --- a per-process memo ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""A dean on a phone in Chromium: home → the college at a glance → a department → a course →
-a section's records → one record. Every page fits 360 px without sideways scrolling, the
-charts are shown (loaded, within the column) and their smallest text is readable.
+"""A dean on a phone in Chromium: home → the college at a glance (and its report's web view)
+→ a department → a course → a section's records → one record. Every page fits 360 px
+without sideways scrolling, the charts are shown (loaded, within the column) and their
+smallest text is readable.
 
 ``EVALSYS_SCREENSHOTS=docs/screenshots`` also saves the college page at 390 px, in Chinese,
 as ``unit-phone.png`` (the screenshot in docs/).
@@ -98,6 +99,14 @@ def test_dean_reads_a_college_at_a_glance_and_drills_down_to_records_on_a_phone(
         page.locator("details.all-figures > summary").click()
         assert page.locator("table.stats").first.is_visible()
         _fits(page)
+
+        # The report's web view: readable charts, long tables folded, no sideways scroll.
+        page.locator("main a[href$='/CS.html']").click()
+        page.wait_for_url(lambda url: url.endswith("/CS.html"))
+        assert _charts_readable(page) >= 4
+        assert not page.locator("table.dims").first.is_visible()
+        _fits(page)
+        page.go_back()
 
         page.locator("table.children-stats a[href^='/units/CS-SE?']").click()
         page.wait_for_url(lambda url: "/units/CS-SE" in url)
