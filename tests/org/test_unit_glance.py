@@ -358,3 +358,22 @@ def test_an_unknown_term_on_the_course_page_is_not_found(client, auth, aggregate
     aggregated.factory.user("boss", "admin@U")
     auth.login("boss")
     assert client.get("/units/CS-SE/courses/SE1?term=NOPE").status_code == 404
+
+
+@pytest.mark.parametrize("locale", ["zh", "en"])
+def test_glance_and_course_pages_speak_the_readers_language(
+    client, auth, aggregated, session, locale
+):
+    from evalsys.accounts.models import User
+    from tests.i18n.visible import data_words, foreign_words
+
+    aggregated.factory.user("head", "head@CS-SE")
+    head = session.exec(select(User).where(User.username == "head")).one()
+    head.locale = locale
+    session.add(head)
+    session.commit()
+    auth.login("head")
+    allowed = data_words(session)
+    for url in ("/units/CS-SE", _course_url(aggregated, "CS-SE", "SE1", "T2")):
+        page = client.get(url).get_data(as_text=True)
+        assert not foreign_words(page, locale, allowed), url
