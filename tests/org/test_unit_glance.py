@@ -84,6 +84,44 @@ def test_the_headline_matches_an_independent_computation(
     assert ('href="#attention"' in note) == (len(results) > 3)
 
 
+def test_a_unit_with_too_few_records_shows_no_mean_in_its_headline(
+    app, client, auth, uni, session, settings
+):
+    """A new department observed twice this term: n=2 < MIN_N, so "too few", never its mean,
+    no change, no flag, and its dimension chart draws "too few" bars."""
+    t = uni.factory
+    term = uni.terms["T2"]
+    dept = t.unit("CS-THIN", "department", parent="CS")
+    course = t.course("THIN1", dept)
+    section = t.section("T2-THIN1-0", course, term)
+    uni.sections[section.code] = section
+    for observer in uni.observers[:2]:
+        uni.add(
+            "spot_check",
+            observer=observer,
+            section=section.code,
+            scores={i.code: i.scale_min for i in uni.item_codes("spot_check")},
+        )
+    session.commit()
+    aggregate_term(session, term=uni.terms["T1"].code, settings=settings)
+    aggregate_term(session, term=term.code, settings=settings)
+    rows = oracle.expected(session, term, settings)
+    row = rows[("department", dept.id, ALL_KINDS, OVERALL)]
+    assert row["n"] == 2 < settings.min_n
+    uni.factory.user("boss", "admin@U")
+    auth.login("boss")
+    page = client.get("/units/CS-THIN").get_data(as_text=True)
+    assert _glance(page, "n") == "2"
+    assert _glance(page, "mean") == "too few (n=2)"
+    assert _glance(page, "change") is None and _glance(page, "flags") == "0"
+    headline = page[page.index('class="glance-figures"') : page.index('id="attention"')]
+    assert _num(app, row["mean"]) not in headline
+    # The college lists it with its n and "insufficient", not a mean.
+    college = client.get("/units/CS").get_data(as_text=True)
+    tr = re.search(r'<tr>\s*<td><a href="/units/CS-THIN\?.*?</tr>', college, re.S)
+    assert tr and "insufficient" in tr[0] and _num(app, row["mean"]) not in tr[0]
+
+
 def test_the_generated_data_has_what_the_headline_tests_need(aggregated, want, settings):
     rows, flags = want
     overall = {
