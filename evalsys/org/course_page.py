@@ -92,7 +92,7 @@ def trend_points(page: CoursePage) -> list[dict[str, Any]]:
         {
             "term": r["term"].code,
             "n": r["n"],
-            "mean": r["raw_mean"] if r["n"] else None,
+            "mean": None if r["insufficient"] else r["raw_mean"],
             "insufficient": r["insufficient"],
         }
         for r in shown[:TREND_TERMS]

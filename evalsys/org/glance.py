@@ -128,7 +128,8 @@ def unit_glance(
                 "parent_label": parent_in_chart,
             }
         )
-    if overall is not None and overall["n"]:
+    if overall is not None and overall["n"] and not glance.insufficient:
+        # The distribution of too few records would tell what their mean hides.
         parent_bands = _parent_bands(session, summary, level=level, unit_id=unit_id)
         ptotal = sum(parent_bands) if parent_bands else 0
         bands = [
@@ -241,7 +242,8 @@ def _trend(session: Session, summary: Summary, *, level: str, unit_id: int) -> l
         {
             "term": r["term"],
             "n": r["n"],
-            "mean": None if r["n"] == 0 else r["mean"],
+            # Too few records: not even a hollow point where the mean would be.
+            "mean": None if r["insufficient"] or r["n"] == 0 else r["mean"],
             "insufficient": r["insufficient"] or r["n"] == 0,
         }
         for r in rows[-TREND_TERMS:]

@@ -368,9 +368,10 @@ def trend_chart(
         ax.set_ylim(max(0, low - 12), 100)
         for x, p in zip(xs, points, strict=True):
             if p["mean"] is None:
-                ax.text(
-                    x, max(0, low - 10), _("no data"), ha="center", fontsize=look["note"], color=MID
-                )
+                # No mean given: no records, or (pages that never place a figure of too few
+                # records, not even as a hollow point) records too few to show.
+                word = _("n=%(n)s, too few", n=p["n"]) if p.get("n") else _("no data")
+                ax.text(x, max(0, low - 10), word, ha="center", fontsize=look["note"], color=MID)
             else:
                 # Too few records: the point is drawn hollow, its figure not printed.
                 note = f"n={p['n']}" if p["insufficient"] else f"{p['mean']:.1f}"

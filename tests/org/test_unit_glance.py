@@ -116,6 +116,9 @@ def test_a_unit_with_too_few_records_shows_no_mean_in_its_headline(
     assert _glance(page, "change") is None and _glance(page, "flags") == "0"
     headline = page[page.index('class="glance-figures"') : page.index('id="attention"')]
     assert _num(app, row["mean"]) not in headline
+    # Nor does a chart tell it: no distribution of the two records, bars marked "too few".
+    charts_html = page[page.index('class="glance-figures"') : page.index('id="attention"')]
+    assert "Score distribution" not in charts_html and "too few" in charts_html
     # The college lists it with its n and "insufficient", not a mean.
     college = client.get("/units/CS").get_data(as_text=True)
     tr = re.search(r'<tr>\s*<td><a href="/units/CS-THIN\?.*?</tr>', college, re.S)
