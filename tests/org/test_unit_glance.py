@@ -43,7 +43,7 @@ def _num(app, value, signed=False) -> str:
         return fmt_num(value, 1, signed=signed)
 
 
-@pytest.mark.parametrize("code", ["U", "CS", "CS-SE", "CS-AI", "MATH-PURE", "ART-DES"])
+@pytest.mark.parametrize("code", ["U", "CS", "CS-SE", "CS-AI", "MATH-PURE", "MATH-APP", "ART-DES"])
 def test_the_headline_matches_an_independent_computation(
     app, client, auth, aggregated, want, code, settings
 ):
