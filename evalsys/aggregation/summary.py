@@ -185,6 +185,7 @@ def _figures(row: AggregateResult) -> dict[str, Any]:
         "minimum": row.minimum,
         "maximum": row.maximum,
         "bands": [getattr(row, f"band_{band}") for band in BANDS],
+        "parent_mean": row.parent_mean,
         "parent_diff": row.parent_diff,
         "parent_z": row.parent_z,
         "prev_change": row.prev_change,
@@ -214,7 +215,7 @@ _CHILDREN = f"""
 SELECT r.level, r.unit_id, r.unit_code,
        COALESCE(ou.name, c.title) AS name,
        COALESCE(ou.name_en, c.title_en) AS name_en,
-       r.n, r.mean, r.insufficient,
+       r.n, r.mean, r.insufficient, r.prev_change,
        cv.sections, cv.sections_spot, cv.tutor_groups, cv.tutor_groups_reported,
        (SELECT COUNT(*) FROM aggregate_flag f
          WHERE f.term_id = r.term_id AND f.level = r.level AND f.unit_id = r.unit_id) AS flags
@@ -243,6 +244,7 @@ def _children(session: Session, term_id: int, level: str, unit_id: int) -> list[
             "n": r["n"],
             "mean": r["mean"],
             "insufficient": bool(r["insufficient"]),
+            "prev_change": r["prev_change"],
             "spot": _share(r["sections_spot"] or 0, r["sections"] or 0),
             "groups": _share(r["tutor_groups_reported"] or 0, r["tutor_groups"] or 0),
             "flags": r["flags"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -13,7 +14,9 @@ from evalsys.accounts.access import Perm, login_required, may, scope_ids, unit_o
 from evalsys.accounts.models import User
 from evalsys.accounts.service import audit
 from evalsys.db import get_session
+from evalsys.i18n import localized
 from evalsys.org import hierarchy
+from evalsys.org.glance import flag_anchor, unit_glance
 from evalsys.org.models import (
     UNIT_KIND_NAMES,
     Course,
@@ -54,9 +57,18 @@ def unit(code: str):
             min_n=current_app.config["MIN_N"],
         )
     report = None
+    glance = None
     if summary is not None:
         assert summary.term.id is not None  # loaded from the database
         report = _term_report(session, summary.term.id, unit.id)
+        glance = unit_glance(
+            session,
+            summary,
+            level=unit.kind,
+            unit_id=unit.id,
+            unit_label=localized(unit, "name"),
+            parent_label=localized(trail[-2], "name") if len(trail) > 1 else None,
+        )
     feedback = may(session, current_user, Perm.VIEW_FEEDBACK, unit.id)
     return render_template(
         "org/unit.html",
@@ -68,8 +80,70 @@ def unit(code: str):
         summary=summary,
         asked_term=asked_term,
         report=report,
+        glance=glance,
+        flag_anchor=flag_anchor,
         feedback=feedback,
         unit_kind_names=UNIT_KIND_NAMES,
+    )
+
+
+@bp.route("/<code>/courses/<course_code>")
+@login_required
+def course(code: str, course_code: str):
+    """A course of a department: its figures by term and its sections (for those who may read
+    the department's reports), each section's records (for those who may read its feedback).
+
+    The access of the department's page: VIEW_UNIT on the department, denied by default; a
+    course of another department is not found here.
+    """
+    from evalsys.org.course_page import course_in_department, course_page, trend_points
+    from evalsys.reports import charts
+    from evalsys.reports.render import chart_img
+
+    session = get_session()
+    unit = unit_or_404(session, code, current_user, Perm.VIEW_UNIT)
+    assert unit.id is not None  # loaded from the database
+    found = course_in_department(session, unit.id, course_code)
+    if found is None:
+        abort(404)
+    asked_term = request.args.get("term") or None
+    reports = may(session, current_user, Perm.VIEW_REPORTS, unit.id)
+    page = course_page(
+        session,
+        found,
+        term_code=asked_term,
+        reports=reports,
+        records=may(session, current_user, Perm.VIEW_FEEDBACK, unit.id),
+        min_n=current_app.config["MIN_N"],
+    )
+    if page is None:
+        abort(404)
+    trail = hierarchy.ancestors(session, unit.id)
+    linkable = _viewable_ancestors(session, unit.id)
+    points = trend_points(page)
+    trend = None
+    if len(points) > 1:
+        label = localized(found, "title")
+        trend = chart_img(
+            charts.cached(
+                charts.trend_chart,
+                points,
+                unit_label=label,
+                threshold=None,
+                width_in=charts.screen_width(),
+                style="screen",
+            ),
+            _("Overall mean of %(unit)s over terms", unit=label),
+        )
+    return render_template(
+        "org/course.html",
+        unit=unit,
+        page=page,
+        trail=[(a, a.id in linkable) for a in trail],
+        asked_term=asked_term,
+        trend=trend,
+        points=points,
+        reports=reports,
     )
 
 

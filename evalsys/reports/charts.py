@@ -62,6 +62,49 @@ _RC: dict[RcKeyType, Any] = {
 }
 
 
+#: How a chart looks where it is shown. "print" is the PDF's (greyscale, 7 pt text on a
+#: 3.5 in chart); "screen" is the web pages': colour that still reads in greyscale (the
+#: parent stays hatched, the unit solid and dark), and text large enough to read on a
+#: phone when the chart is scaled to the column (see :func:`screen_width`).
+LOOKS: dict[str, dict[str, Any]] = {
+    "print": {"unit": DARK, "parent": MID, "note": 6, "font": 7.0, "rc": {}},
+    "screen": {
+        "unit": "#1f4e8c",
+        "parent": "#b45309",
+        "note": 8,
+        "font": 9.0,
+        "rc": {
+            "font.size": 9,
+            "axes.titlesize": 10,
+            "legend.fontsize": 8.5,
+            "hatch.color": "#b45309",
+            "hatch.linewidth": 0.8,
+        },
+    },
+}
+
+
+def _look(style: str) -> dict[str, Any]:
+    return LOOKS.get(style, LOOKS["print"])
+
+
+def screen_width(smallest_px: float = 11.0, column_px: float = 328.0) -> float:
+    """The width (inches) of a "screen" chart whose smallest text, scaled to a phone's
+    column of ``column_px`` CSS pixels (360 px less the page's padding), is
+    ``smallest_px`` high: text in points times the scale (px per pt) of the chart."""
+    return round(column_px * LOOKS["screen"]["note"] / smallest_px / 72, 2)
+
+
+def _legend_cols(style: str, labels: Sequence[str], width_in: float) -> int:
+    """Two legend entries side by side, or (on screen, when they would not fit) one above
+    the other."""
+    if style != "screen":
+        return 2
+    size = float(LOOKS["screen"]["rc"]["legend.fontsize"])
+    wide = sum(text_width(label, size) + 0.45 for label in labels)
+    return 2 if wide <= width_in * 0.95 else 1
+
+
 def _figure(
     width_in: float,
     height_in: float,
@@ -95,9 +138,9 @@ def text_width(text: str, size_pt: float = 7.0) -> float:
     return ems * size_pt / 72
 
 
-def _svg(fig: Figure) -> str:
+def _svg(fig: Figure, rc: dict[Any, Any] | None = None) -> str:
     buf = io.StringIO()
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context({**_RC, **(rc or {})}):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     svg = buf.getvalue()
     svg = svg[svg.find("<svg") :]
@@ -132,18 +175,23 @@ def dimension_chart(
     parent_label: str | None,
     threshold: float | None,
     width_in: float = 3.5,
+    style: str = "print",
 ) -> str:
     """Horizontal bars: the unit's mean per dimension (dark) and the parent's (hatched).
 
     ``rows``: dicts with label, mean (None when insufficient), parent (or None), n, insufficient.
     """
-    with matplotlib.rc_context(_RC):
-        height = 0.45 + 0.3 * max(len(rows), 1) + (0.25 if parent_label else 0)
+    look = _look(style)
+    k = look["font"] / 7.0  # the rows and margins grow with the text
+    with matplotlib.rc_context({**_RC, **look["rc"]}):
+        cols = _legend_cols(style, [unit_label, parent_label or ""], width_in)
+        extra = 0.2 * k if parent_label and cols == 1 else 0  # a second legend row
+        height = 0.45 * k + 0.3 * k * max(len(rows), 1) + (0.25 * k if parent_label else 0)
         fig = _figure(
             width_in,
-            height,
-            left=0.12 + max([text_width(r["label"]) for r in rows] + [0.3]),
-            bottom=0.25 + (0.22 if parent_label else 0),
+            height + extra,
+            left=0.12 + max([text_width(r["label"], look["font"]) for r in rows] + [0.3]),
+            bottom=(0.25 + (0.22 if parent_label else 0)) * k + extra,
         )
         ax = fig.add_subplot()
         _tidy(ax)
@@ -157,7 +205,7 @@ def dimension_chart(
             [y + (bar / 2 if parent_label else 0) for y in ys],
             unit_vals,
             height=bar,
-            color=DARK,
+            color=look["unit"],
             label=unit_label,
         )
         if parent_label:
@@ -166,7 +214,7 @@ def dimension_chart(
                 [r["parent"] or 0 for r in rows],
                 height=bar,
                 color="white",
-                edgecolor=MID,
+                edgecolor=look["parent"],
                 hatch="////",
                 linewidth=0.5,
                 label=parent_label,
@@ -174,7 +222,14 @@ def dimension_chart(
         for y, r in zip(ys, rows, strict=True):
             yy = y + (bar / 2 if parent_label else 0)
             if r["insufficient"] or r["mean"] is None:
-                ax.text(1, yy, _("n=%(n)s, too few", n=r["n"]), va="center", fontsize=6, color=DARK)
+                ax.text(
+                    1,
+                    yy,
+                    _("n=%(n)s, too few", n=r["n"]),
+                    va="center",
+                    fontsize=look["note"],
+                    color=DARK,
+                )
             else:  # inside the dark bar, in white: clear of the parent's bar below it
                 ax.text(
                     r["mean"] - 1.5,
@@ -182,7 +237,7 @@ def dimension_chart(
                     f"{r['mean']:.1f}",
                     va="center",
                     ha="right",
-                    fontsize=6,
+                    fontsize=look["note"],
                     color="white",
                 )
         if threshold is not None:
@@ -192,8 +247,8 @@ def dimension_chart(
         ax.set_xticks([0, 20, 40, 60, 80, 100])
         ax.tick_params(axis="y", length=0)
         if parent_label:
-            fig.legend(loc="lower center", bbox_to_anchor=(0.5, 0.0), ncols=2)
-        return _svg(fig)
+            fig.legend(loc="lower center", bbox_to_anchor=(0.5, 0.0), ncols=cols)
+        return _svg(fig, look["rc"])
 
 
 def band_chart(
@@ -202,13 +257,30 @@ def band_chart(
     unit_label: str,
     parent_label: str | None,
     width_in: float = 3.5,
+    style: str = "print",
 ) -> str:
     """The share of records in each grade band, the unit (dark) and the parent (hatched).
 
     ``bands``: dicts with label, count, share (0-100), parent_share (or None).
     """
-    with matplotlib.rc_context(_RC):
-        fig = _figure(width_in, 2.0, left=0.42, bottom=0.25)
+    look = _look(style)
+    k = look["font"] / 7.0
+    with matplotlib.rc_context({**_RC, **look["rc"]}):
+        # On screen the legend goes below the bars (large text would cover them).
+        below = style == "screen" and parent_label is not None
+        cols = _legend_cols(style, [unit_label, parent_label or ""], width_in)
+        if below and cols == 1:
+            below_in = 0.5
+        elif below:
+            below_in = 0.3
+        else:
+            below_in = 0.0
+        fig = _figure(
+            width_in,
+            2.0 * k + below_in,
+            left=0.42 * k,
+            bottom=0.25 * k + below_in,
+        )
         ax = fig.add_subplot()
         _tidy(ax)
         xs = list(range(len(bands)))
@@ -217,7 +289,7 @@ def band_chart(
             [x - (bar / 2 if parent_label else 0) for x in xs],
             [b["share"] for b in bands],
             width=bar,
-            color=DARK,
+            color=look["unit"],
             label=unit_label,
         )
         if parent_label:
@@ -226,7 +298,7 @@ def band_chart(
                 [b["parent_share"] or 0 for b in bands],
                 width=bar,
                 color="white",
-                edgecolor=MID,
+                edgecolor=look["parent"],
                 hatch="////",
                 linewidth=0.5,
                 label=parent_label,
@@ -238,14 +310,16 @@ def band_chart(
                 b["share"] + top * 0.02,
                 str(b["count"]),
                 ha="center",
-                fontsize=6,
+                fontsize=look["note"],
             )
         ax.set_xticks(xs, [b["label"] for b in bands])
         ax.set_ylim(0, top * 1.15)
         ax.set_ylabel(_("Share of records, %"))
-        if parent_label:
+        if below:
+            fig.legend(loc="lower center", bbox_to_anchor=(0.5, 0.0), ncols=cols)
+        elif parent_label:
             ax.legend(loc="upper left")
-        return _svg(fig)
+        return _svg(fig, look["rc"])
 
 
 def trend_chart(
@@ -254,16 +328,21 @@ def trend_chart(
     unit_label: str,
     threshold: float | None,
     width_in: float = 3.5,
+    style: str = "print",
 ) -> str:
     """The overall mean over terms; too-few terms are drawn hollow and labelled."""
-    with matplotlib.rc_context(_RC):
-        longest = max([text_width(str(p["term"])) for p in points] + [0.3])
-        fig = _figure(width_in, 2.0, left=0.32, bottom=0.12 + 0.36 * longest, right=0.15)
+    look = _look(style)
+    k = look["font"] / 7.0
+    with matplotlib.rc_context({**_RC, **look["rc"]}):
+        longest = max([text_width(str(p["term"]), look["font"]) for p in points] + [0.3])
+        fig = _figure(
+            width_in, 2.0 * k, left=0.32 * k, bottom=0.12 * k + 0.36 * longest, right=0.15 * k
+        )
         ax = fig.add_subplot()
         _tidy(ax)
         xs = list(range(len(points)))
         values = [p["mean"] if p["mean"] is not None else float("nan") for p in points]
-        ax.plot(xs, values, color=DARK, linewidth=1, label=unit_label)
+        ax.plot(xs, values, color=look["unit"], linewidth=1, label=unit_label)
         solid = [
             (x, p["mean"])
             for x, p in zip(xs, points, strict=True)
@@ -275,49 +354,67 @@ def trend_chart(
             if p["mean"] is not None and p["insufficient"]
         ]
         if solid:
-            ax.plot(*zip(*solid, strict=True), "o", color=DARK, markersize=4)
+            ax.plot(*zip(*solid, strict=True), "o", color=look["unit"], markersize=4 * k)
         if hollow:
             ax.plot(
-                *zip(*hollow, strict=True), "o", color=DARK, markerfacecolor="white", markersize=4
+                *zip(*hollow, strict=True),
+                "o",
+                color=look["unit"],
+                markerfacecolor="white",
+                markersize=4 * k,
             )
         found = [v for v in values if v == v]
         low = min(found + [threshold or 100]) if found else 50
         ax.set_ylim(max(0, low - 12), 100)
         for x, p in zip(xs, points, strict=True):
             if p["mean"] is None:
-                ax.text(x, max(0, low - 10), _("no data"), ha="center", fontsize=6, color=MID)
+                # No mean given: no records, or (pages that never place a figure of too few
+                # records, not even as a hollow point) records too few to show.
+                word = _("n=%(n)s, too few", n=p["n"]) if p.get("n") else _("no data")
+                ax.text(x, max(0, low - 10), word, ha="center", fontsize=look["note"], color=MID)
             else:
                 # Too few records: the point is drawn hollow, its figure not printed.
                 note = f"n={p['n']}" if p["insufficient"] else f"{p['mean']:.1f}"
-                ax.text(x, p["mean"] + 2, note, ha="center", fontsize=6)
+                ax.text(x, p["mean"] + 2, note, ha="center", fontsize=look["note"])
         if threshold is not None:
             ax.axhline(threshold, color=MID, linewidth=0.6, linestyle=(0, (3, 2)))
         ax.set_xticks(xs, [p["term"] for p in points], rotation=20, ha="right")
         ax.set_xlim(-0.5, max(len(points) - 0.5, 0.5))
-        return _svg(fig)
+        return _svg(fig, look["rc"])
 
 
-def coverage_chart(rows: Sequence[dict[str, Any]], *, width_in: float = 3.5) -> str:
+def coverage_chart(
+    rows: Sequence[dict[str, Any]], *, width_in: float = 3.5, style: str = "print"
+) -> str:
     """Shares observed (sections, teachers, tutor groups) as 0-100 % bars with x/y labels."""
-    with matplotlib.rc_context(_RC):
+    look = _look(style)
+    k = look["font"] / 7.0
+    with matplotlib.rc_context({**_RC, **look["rc"]}):
         fig = _figure(
             width_in,
-            0.4 + 0.3 * max(len(rows), 1),
-            left=0.12 + max([text_width(r["label"]) for r in rows] + [0.3]),
-            bottom=0.22,
+            0.4 * k + 0.3 * k * max(len(rows), 1),
+            left=0.12 + max([text_width(r["label"], look["font"]) for r in rows] + [0.3]),
+            bottom=0.22 * k,
         )
         ax = fig.add_subplot()
         _tidy(ax)
         ys = list(range(len(rows)))[::-1]
-        ax.barh(ys, [100] * len(rows), height=0.55, color="white", edgecolor=MID, linewidth=0.5)
-        ax.barh(ys, [r["share"] or 0 for r in rows], height=0.55, color=DARK)
+        ax.barh(
+            ys,
+            [100] * len(rows),
+            height=0.55,
+            color="white",
+            edgecolor=look["parent"],
+            linewidth=0.5,
+        )
+        ax.barh(ys, [r["share"] or 0 for r in rows], height=0.55, color=look["unit"])
         for y, r in zip(ys, rows, strict=True):
-            ax.text(101, y, f"{r['part']}/{r['whole']}", va="center", fontsize=6)
+            ax.text(101, y, f"{r['part']}/{r['whole']}", va="center", fontsize=look["note"])
         ax.set_yticks(ys, [r["label"] for r in rows])
-        ax.set_xlim(0, 115)
+        ax.set_xlim(0, 115 if k == 1 else 125)
         ax.set_xticks([0, 25, 50, 75, 100], ["0", "25", "50", "75", "100%"])
         ax.tick_params(axis="y", length=0)
-        return _svg(fig)
+        return _svg(fig, look["rc"])
 
 
 # --- a per-process memo ----------------------------------------------------------------------

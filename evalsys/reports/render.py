@@ -166,9 +166,15 @@ def chart_img(svg: str, alt: str) -> Markup:
     )
 
 
-def chart_svgs(data: Mapping[str, Any]) -> dict[str, dict[str, Markup]]:
-    """Each part's charts as inline SVG images, keyed by the part's anchor."""
+def chart_svgs(data: Mapping[str, Any], *, style: str = "print") -> dict[str, dict[str, Markup]]:
+    """Each part's charts as inline SVG images, keyed by the part's anchor.
+
+    ``style="screen"`` draws them for the web view (:data:`charts.LOOKS`): in colour, and
+    sized so that their text stays readable when a chart fills a phone's column."""
     threshold = data["settings"].get("threshold")
+    look: dict[str, Any] = (
+        {"style": style, "width_in": charts.screen_width()} if style != "print" else {}
+    )
     out: dict[str, dict[str, Markup]] = {}
     for part in data["parts"]:
         main = part["depth"] == 1
@@ -194,6 +200,7 @@ def chart_svgs(data: Mapping[str, Any]) -> dict[str, dict[str, Markup]]:
                     unit_label=part["name"],
                     parent_label=parent_label,
                     threshold=threshold,
+                    **look,
                 ),
                 _("Mean per dimension of %(unit)s", unit=part["name"]),
             )
@@ -218,6 +225,7 @@ def chart_svgs(data: Mapping[str, Any]) -> dict[str, dict[str, Markup]]:
                         bands,
                         unit_label=part["name"],
                         parent_label=parent_label if ptotal else None,
+                        **look,
                     ),
                     _("Score distribution of %(unit)s", unit=part["name"]),
                 )
@@ -228,12 +236,13 @@ def chart_svgs(data: Mapping[str, Any]) -> dict[str, dict[str, Markup]]:
                         part["trend"],
                         unit_label=part["name"],
                         threshold=threshold,
+                        **look,
                     ),
                     _("Overall mean of %(unit)s over terms", unit=part["name"]),
                 )
             if part["coverage_rows"]:
                 got["coverage"] = chart_img(
-                    charts.cached(charts.coverage_chart, part["coverage_rows"]),
+                    charts.cached(charts.coverage_chart, part["coverage_rows"], **look),
                     _("Coverage of %(unit)s", unit=part["name"]),
                 )
         out[part["anchor"]] = got

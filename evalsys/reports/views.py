@@ -294,7 +294,7 @@ def view(term_code: str, unit_code: str):
         data=data,
         term=term,
         unit=unit,
-        charts=chart_svgs(data),
+        charts=chart_svgs(data, style="screen"),
         in_pdf=in_pdf,
         generated=site_now(current_app.config).strftime("%Y-%m-%d %H:%M"),
         other_locales=[(code, LOCALE_NAMES[code]) for code in LOCALES if code != locale],

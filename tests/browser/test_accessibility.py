@@ -43,6 +43,8 @@ PAGES = [
     ("dean", "/"),
     ("dean", "/units/CS"),
     ("dean", "/units/CS-SE"),
+    ("dean", "/units/CS-SE/courses/SE101"),
+    ("dean", "/reports/T-NOW/CS.html"),
     ("dean", "/feedback/?unit=CS"),
     ("dean", "/reports/"),
     ("dean", "/loop/"),

@@ -124,6 +124,7 @@ PARAMS: dict[str, Callable[[SecurityWorld], tuple[Any, Any]]] = {
     "kind": lambda w: ("spot_check", "spot_check"),
     "filename": lambda w: ("evalsys.css", "evalsys.css"),
     "username": lambda w: ("teacher", "mteacher"),
+    "course_code": lambda w: ("SE101", "MA101"),
 }
 
 #: The expectations, one row per endpoint (``endpoint[variant]`` for more rows of one).
@@ -160,6 +161,8 @@ ACCESS: dict[str, R] = {
     "i18n.switch": R(PUBLIC, data={"locale": "en", "next": "/"}),
     "home.index": R(EVERYONE, leak=True),
     "org.unit": R(EVERYONE, out="root"),
+    # A course of a department: the department page's access (VIEW_UNIT on the department).
+    "org.course": R(EVERYONE, out="root"),
     # The world's term is not aggregated: past the scope check the answer is a 404.
     "org.statistics": R(
         REVIEWERS,

@@ -1,0 +1,65 @@
+"""The report's web view is compact (long tables, comments and the method folded, charts in
+the screen look) while the PDF, built from the same templates, shows everything in print."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+
+from evalsys.aggregation.service import aggregate_term
+from evalsys.reports import charts
+from evalsys.reports.data import report_data
+from evalsys.reports.render import build_html
+
+
+@pytest.fixture
+def aggregated(uni, session, settings):
+    aggregate_term(session, term=uni.terms["T1"].code, settings=settings)
+    aggregate_term(session, term=uni.terms["T2"].code, settings=settings)
+    return uni
+
+
+def _svgs(html: str) -> list[str]:
+    return [
+        base64.b64decode(m).decode()
+        for m in re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', html)
+    ]
+
+
+def test_the_web_view_folds_long_tables_and_draws_in_colour(client, auth, aggregated):
+    aggregated.factory.user("boss", "admin@U")
+    auth.login("boss")
+    page = client.get(f"/reports/{aggregated.terms['T2'].code}/CS.html").get_data(as_text=True)
+    folds = re.findall(r'<details class="fold"><summary>([^<]+)</summary>', page)
+    # Each part's dimensions, the main part's coverage and bands, comments, the method.
+    assert len(folds) >= 4
+    dims = re.findall(
+        r'<details class="fold"><summary>[^<]+</summary>\s*'
+        r'<div class="table-wrap"[^>]*>\s*<table class="dims">',
+        page,
+    )
+    assert dims and len(dims) == page.count('<table class="dims">')
+    svgs = _svgs(page)
+    assert svgs and all(charts.LOOKS["screen"]["unit"] in svg for svg in svgs)
+
+
+def test_the_pdf_html_folds_nothing_and_draws_in_print(app, session, aggregated):
+    with app.app_context():
+        data = report_data(
+            session, term_code=aggregated.terms["T2"].code, unit_code="CS", config=app.config
+        )
+    html = build_html(app, data, generated="x")
+    assert "<details" not in html and "<summary" not in html
+    svgs = _svgs(html)
+    assert svgs and not any(charts.LOOKS["screen"]["unit"] in svg for svg in svgs)
+    assert all(charts.DARK in svg for svg in svgs)
+
+
+def test_the_print_look_is_the_default():
+    """The PDF's charts are drawn exactly as before the screen look existed."""
+    rows = [{"label": "A", "mean": 80.0, "parent": 70.0, "n": 5, "insufficient": False}]
+    kw = {"unit_label": "U", "parent_label": "P", "threshold": 70.0}
+    assert charts.dimension_chart(rows, **kw) == charts.dimension_chart(rows, style="print", **kw)
+    assert charts.dimension_chart(rows, **kw) != charts.dimension_chart(rows, style="screen", **kw)
