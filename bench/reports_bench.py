@@ -120,6 +120,9 @@ def bench_app(url: str, out_dir: Path):
             "REPORT_DIR": str(out_dir),
             "REPORT_TIMEOUT_SECONDS": 0,
             "INSTANCE_PATH": str(out_dir / "instance"),
+            # Cold charts, as a site's first rendering draws them: no chart cache on disk
+            # (BENCH_CHART_CACHE=1 measures a warm one).
+            "CHART_CACHE": os.environ.get("BENCH_CHART_CACHE") == "1",
         },
         serving=False,
     )

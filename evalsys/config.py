@@ -79,6 +79,9 @@ class Defaults:
     REPORT_JOBS: int | None = None
     #: A report taking longer than this to render is abandoned with an error.
     REPORT_TIMEOUT_SECONDS = 300
+    #: Charts are kept in INSTANCE/chart-cache by a hash of their inputs, so each is drawn
+    #: once per site, not once per process (web workers, report workers, runs).
+    CHART_CACHE = True
     #: A Redis URL (redis://host:6379/0): reports are rendered by `evalsys worker` processes,
     #: on any machine, from this queue (docs/reports.md). Empty: in local processes.
     REPORT_QUEUE_URL = ""

@@ -16,12 +16,16 @@ Labels are escaped by Matplotlib's SVG writer. The words a chart draws itself
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import os
 import re
+import shutil
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
@@ -417,18 +421,22 @@ def coverage_chart(
         return _svg(fig, look["rc"])
 
 
-# --- a per-process memo ----------------------------------------------------------------------
+# --- remembered charts: in this process, and on disk across processes ---------------------
 
 _MEMO: OrderedDict[str, str] = OrderedDict()
 _MEMO_SIZE = 2048
 
 
 def cached(func: Callable[..., str], *args: Any, **kwargs: Any) -> str:
-    """``func(*args, **kwargs)``, remembered by its (plain-value) arguments in this process.
+    """``func(*args, **kwargs)``, remembered by its (plain-value) arguments.
 
     The same chart recurs: a college's chart against the school is drawn in the school
-    report and again in the college's own; a department's in its college's report and in
-    its own. A worker renders many reports, so it draws each such chart once.
+    report and again in the college's own; a department's in its college's report, in
+    its own and on its unit page, in whichever worker or web process serves it. So each
+    chart is remembered in this process and, within an app, on disk in
+    ``INSTANCE/chart-cache`` (:func:`_disk`), keyed by a hash of its inputs: drawn once
+    per site, not once per process. Matplotlib costs 30-100 ms a chart; reading the file
+    well under 1 ms.
     """
     from evalsys.i18n import current_locale
 
@@ -438,15 +446,62 @@ def cached(func: Callable[..., str], *args: Any, **kwargs: Any) -> str:
         locale = "en"
     key = f"{func.__name__} {locale} " + json.dumps([args, kwargs], sort_keys=True, default=str)
     svg = _MEMO.get(key)
-    if svg is None:
-        svg = _MEMO[key] = func(*args, **kwargs)
-        if len(_MEMO) > _MEMO_SIZE:
-            _MEMO.popitem(last=False)
-    else:
+    if svg is not None:
         _MEMO.move_to_end(key)
+        return svg
+    folder = _disk()
+    path = None
+    if folder is not None:
+        path = folder / (hashlib.sha256(key.encode()).hexdigest() + ".svg")
+        try:
+            svg = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            svg = None
+        if svg is not None and not (svg.startswith("<svg") and svg.rstrip().endswith("</svg>")):
+            svg = None  # cut short or not ours: drawn again below
+    if svg is None:
+        svg = func(*args, **kwargs)
+        if path is not None:
+            _write(path, svg)
+    _MEMO[key] = svg
+    if len(_MEMO) > _MEMO_SIZE:
+        _MEMO.popitem(last=False)
     return svg
 
 
+def _disk() -> Path | None:
+    """The app's chart folder for this chart code and Matplotlib (a new version of either
+    draws anew, and the older folders are removed); None outside an app or when
+    ``CHART_CACHE`` is off."""
+    from flask import current_app, has_app_context
+
+    if not has_app_context() or not current_app.config.get("CHART_CACHE", True):
+        return None
+    root = Path(current_app.instance_path) / "chart-cache"
+    folder = root / f"v{CHART_VERSION}-mpl{matplotlib.__version__}"
+    if not folder.is_dir():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for old in root.iterdir():
+                if old.is_dir() and old != folder:
+                    shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            return None
+    return folder
+
+
+def _write(path: Path, svg: str) -> None:
+    """Atomically (a reader never sees half a chart); a failure only loses the saving."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(svg, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
 def clear_memo() -> None:
-    """Forget the remembered charts (benchmarks: time every chart)."""
+    """Forget the charts remembered in this process (benchmarks: time every chart; the
+    disk is left alone: ``CHART_CACHE = False`` for that)."""
     _MEMO.clear()
