@@ -52,6 +52,9 @@ class Entry:
     label: Any
     endpoint: str
     args: dict[str, Any] = field(default_factory=dict)
+    #: Pages the entry's page may send on to (the form chosen, the one unit's problems):
+    #: the entry is current there too.
+    also: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -60,6 +63,8 @@ class Entry:
     @property
     def current(self) -> bool:
         """This entry's page is the one shown (its aria-current="page")."""
+        if request.endpoint in self.also:
+            return True
         if request.endpoint != self.endpoint:
             return False
         given = request.view_args or {}
@@ -151,7 +156,9 @@ def menu_for(f: Facts, *, unit_label: Any) -> Menu:
         perms & {Perm.SUBMIT_SPOT_CHECK, Perm.SUBMIT_OPEN_CLASS, Perm.SUBMIT_TUTOR_REPORT}
     ) or (f.tutors)
     if observes:
-        main.append(Entry("record", _l("Record a visit"), "feedback.choose"))
+        main.append(
+            Entry("record", _l("Record a visit"), "feedback.choose", also=("feedback.new",))
+        )
     if Role.SUPERVISOR in f.roles:
         main.append(Entry("assignments", _l("My assignments"), "planner.mine"))
     if observes or f.wrote:
@@ -163,7 +170,9 @@ def menu_for(f: Facts, *, unit_label: Any) -> Menu:
     if Perm.VIEW_REPORTS in perms:
         main.append(Entry("reports", _l("Term reports"), "reports.index"))
     if perms & {Perm.VIEW_REPORTS, Perm.MANAGE_LOOP}:  # loop.index lists those units
-        main.append(Entry("loop", _l("Problems and actions"), "loop.index"))
+        main.append(
+            Entry("loop", _l("Problems and actions"), "loop.index", also=("loop.problems",))
+        )
     if f.owns_action:
         main.append(Entry("actions", _l("My actions"), "loop.mine"))
     units = [Entry(f"unit:{u.code}", unit_label(u), "org.unit", {"code": u.code}) for u in f.units]
