@@ -152,13 +152,12 @@ def menu_for(f: Facts, *, unit_label: Any) -> Menu:
     perms = f.perms
     main = [Entry("home", _l("Home"), "home.index")]
     # feedback.choose: some kind the user may record (feedback.choices.submittable_kinds).
-    observes = bool(
-        perms & {Perm.SUBMIT_SPOT_CHECK, Perm.SUBMIT_OPEN_CLASS, Perm.SUBMIT_TUTOR_REPORT}
-    ) or (f.tutors)
+    visits = bool(perms & {Perm.SUBMIT_SPOT_CHECK, Perm.SUBMIT_OPEN_CLASS})
+    observes = visits or Perm.SUBMIT_TUTOR_REPORT in perms or f.tutors
     if observes:
-        main.append(
-            Entry("record", _l("Record a visit"), "feedback.choose", also=("feedback.new",))
-        )
+        # A tutor group's meeting is no class visit (听课): a tutor's entry says what it is.
+        label = _l("Record a visit") if visits else _l("New tutor-group report")
+        main.append(Entry("record", label, "feedback.choose", also=("feedback.new",)))
     if Role.SUPERVISOR in f.roles:
         main.append(Entry("assignments", _l("My assignments"), "planner.mine"))
     if observes or f.wrote:
