@@ -70,3 +70,19 @@ def test_pages_show_the_menu_and_the_trail(client, auth, sworld: SecurityWorld):
     # A unit outside the dean's scope in the filter: no trail naming its ancestors.
     page = client.get("/feedback/?unit=MATH-PURE").get_data(as_text=True)
     assert 'class="trail"' not in page
+
+
+def test_several_units_are_listed_under_one_entry(client, auth, sworld: SecurityWorld, factory):
+    """A head of two departments gets "My units" with both, each opening its page."""
+    factory.user("twohead", "head@CS-SE", "head@MATH-PURE")
+    auth.login("twohead")
+    page = client.get("/").get_data(as_text=True)
+    row = page[page.index('class="menu-wide menu-row"') :]
+    row = row[: row.index("</nav>")]
+    assert '<details class="dropdown">' in row and "My units" in row
+    for code in ("CS-SE", "MATH-PURE"):
+        assert f'data-nav="unit:{code}"' in row
+        assert client.get(f"/units/{code}").status_code == 200
+    page = client.get("/units/MATH-PURE").get_data(as_text=True)
+    assert 'data-nav="unit:MATH-PURE" aria-current="page"' in page
+    assert '<summary class="current">' in page  # the drop-down holding the page shown
