@@ -13,6 +13,9 @@ The menu is computed once per request, on first use (pages that do not extend
 2. one row of yes/no answers: do they teach a section, tutor a group, own an action,
    have a record of their own, and are they admin of every root unit (the school-wide
    pages' rule, :func:`evalsys.accounts.access.is_school_admin`).
+
+:func:`unit_trail` gives the breadcrumb of a page about a unit (``_macros.breadcrumb``):
+the units above it, each with whether the user may open its page, in one query.
 """
 
 from __future__ import annotations
