@@ -133,6 +133,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(ops_bp)
     app.register_blueprint(i18n_bp)
 
+    from evalsys import navigation
+
+    navigation.init_app(app)  # the header's menu, by the user's roles
+
     @app.context_processor
     def _inject() -> dict:
         from evalsys.accounts.forms import LogoutForm

@@ -35,3 +35,18 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 });
+
+// --- The header's menu (templates/base.html; h-nav) -------------------------------------
+// A drop-down of the menu (the phone's "Menu", the desktop's "My units" / "Administration")
+// closes with Escape and gives the focus back to its button. Without this script the
+// <details> still opens and closes by click, Enter and Space.
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("header details.dropdown").forEach(function (menu) {
+    menu.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && menu.open) {
+        menu.open = false;
+        menu.querySelector("summary").focus();
+      }
+    });
+  });
+});
