@@ -46,7 +46,7 @@ document.addEventListener("DOMContentLoaded", function () {
       }
       event.preventDefault();
       Object.keys(window.localStorage).forEach(function (name) {
-        if (name.indexOf("evalsys.form.") === 0) {
+        if (name.indexOf("evalsys.form.") === 0 || name === "evalsys.kept") {
           window.localStorage.removeItem(name);
         }
       });

@@ -502,12 +502,15 @@
         return navigator.serviceWorker.ready;
       })
       .then(function (registration) {
-        if (registration.active && navigator.onLine !== false) {
-          registration.active.postMessage({
-            type: "keep",
-            user: d.user,
-            pages: (d.offlinePages || "").split(" ").filter(Boolean)
-          });
+        // Ask the worker to fetch the user's offline pages: when they change, when another
+        // user used this device, or hourly (opening a kept page online refreshes it anyway).
+        var pages = (d.offlinePages || "").split(" ").filter(Boolean);
+        var last = read("evalsys.kept") || {};
+        var due = last.user !== d.user || last.pages !== pages.join(" ") ||
+          Date.now() - (last.at || 0) > 3600 * 1000;
+        if (registration.active && navigator.onLine !== false && due) {
+          registration.active.postMessage({ type: "keep", user: d.user, pages: pages });
+          write("evalsys.kept", { user: d.user, pages: pages.join(" "), at: Date.now() });
         }
       })
       .catch(function () {
