@@ -20,6 +20,7 @@ from evalsys.feedback import rubrics
 from evalsys.feedback.models import Feedback
 from evalsys.i18n import fmt_num
 from tests.browser.conftest import log_in, this_term_dates
+from tests.browser.test_accessibility import violations
 from tests.factories import Factory
 
 pytestmark = pytest.mark.once(
@@ -164,6 +165,7 @@ def test_undo_brings_back_the_servers_form(live_server, desktop, factory, sessio
     page.fill("#strengths", "设备上的文字")
     page.goto(live_server + FORM)
     assert page.input_value("#strengths") == "设备上的文字"
+    assert violations(page) == []  # the restored note and its Undo, as axe reads them
     page.click("#device-undo")
     assert page.input_value("#strengths") == ""
     page.reload()

@@ -9,6 +9,7 @@ from sqlmodel import select
 
 from evalsys.feedback.models import Feedback
 from tests.browser.conftest import log_in
+from tests.browser.test_accessibility import violations
 from tests.browser.test_form_autosave import FORM, arrange, fill_visit, records
 from tests.factories import Factory
 
@@ -109,6 +110,7 @@ def test_a_refused_visit_comes_back_with_its_text(live_server, phone, factory, s
     assert "45" in problems.inner_text()
     assert page.input_value("#strengths") == "人数填错了的记录"
     assert page.input_value("#present") == "45"
+    assert violations(page) == []  # the problems and the note as axe reads them
     assert outbox(page) == []
     assert records(session) == []
 
