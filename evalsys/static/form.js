@@ -286,7 +286,7 @@
   }
 
   function freshToken() {
-    return fetch(d.autosave, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    return fetch(d.autosave, { credentials: "same-origin", redirect: "manual", headers: { Accept: "application/json" } })
       .then(function (response) {
         if (!response.ok || response.redirected) {
           throw new Error("no token");
@@ -309,6 +309,9 @@
     return fetch(d.autosave, {
       method: "POST",
       credentials: "same-origin",
+      // An expired session answers with a redirect to the login page: not followed, so
+      // the login page's "your session ended" stays for the user to see.
+      redirect: "manual",
       keepalive: !!keepalive,
       headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf() },
       body: JSON.stringify(payload)
