@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from evalsys.feedback import rubrics
 from evalsys.feedback.models import Feedback
 from tests.browser.conftest import log_in
 from tests.browser.test_accessibility import violations
@@ -139,3 +140,37 @@ def test_logout_drops_the_kept_pages(live_server, desktop, factory, session):
     except Exception:  # noqa: BLE001 — Chromium's own offline error page
         response = None
     assert response is None or "feedback-form" not in page.content()
+
+
+def test_a_rubric_published_meanwhile_is_a_conflict_shown_with_the_text_kept(
+    live_server, phone, factory, session
+):
+    world = arrange(factory, session)
+    page = phone
+    log_in(page, live_server, "sup", Factory.PASSWORD)
+    go_offline_ready(page, live_server)
+    page.context.set_offline(True)
+    page.reload()
+    fill_visit(page, world["items"], strengths="旧评分表上写的评语")
+    page.click("button[name=send]")
+
+    # While the observer is offline, the office publishes a new version of the rubric.
+    session.rollback()  # a fresh snapshot: SQLite refuses a write on a stale one
+    new = rubrics.create_rubric(session, rubrics.default_rubric_spec("spot_check"), publish=True)
+    session.commit()
+    page.context.set_offline(False)
+
+    problems = page.locator("#sync-problems")
+    problems.wait_for()
+    assert "评分表有新版本" in problems.inner_text()
+    assert page.input_value("#strengths") == "旧评分表上写的评语"
+    assert records(session) == []
+
+    # Reloaded with network: the new form, with the text put back on it.
+    page.reload()
+    assert page.get_attribute("#feedback-form", "data-rubric") == str(new.id)
+    assert page.input_value("#strengths") == "旧评分表上写的评语"
+    page.click("button[name=send]")
+    page.wait_for_url(lambda url: "/feedback/new" not in url)
+    (record,) = records(session)
+    assert (record.rubric_id, record.strengths) == (new.id, "旧评分表上写的评语")
