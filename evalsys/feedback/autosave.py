@@ -28,6 +28,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 from sqlmodel import select
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from evalsys.accounts.access import FeedbackPerm, feedback_or_404, login_required
@@ -106,7 +107,11 @@ def autosave():
     if kind not in submittable_kinds(session, user=user):
         return jsonify({"errors": _problems([("kind", _("Not allowed."))])}), 403
     submit = body.get("submit") is True
-    feedback = _target(user, record, key)
+    try:
+        feedback = _target(user, record, key)
+    except HTTPException as err:  # no such record of the user's, or not theirs to change
+        message = _("This draft is no longer there.") if err.code == 404 else _("Not allowed.")
+        return jsonify({"errors": _problems([("", message)])}), err.code or 404
     if feedback is not None and feedback.status != FeedbackStatus.DRAFT:
         if record is None:  # sent again after it was submitted: the stored record, once
             return _answer(feedback, replayed=True)

@@ -149,7 +149,9 @@ def test_only_the_author_and_only_their_kinds(client, auth, session, web):
     auth.logout()
     auth.login("admin")  # may write spot checks, but not into another's draft
     response = client.post(URL, json=body(session, key=None, record=draft.id))
-    assert response.status_code in (403, 404)
+    assert response.status_code in (403, 404) and response.is_json
+    gone = client.post(URL, json=body(session, key=None, record=draft.id + 1000))
+    assert gone.status_code == 404 and gone.is_json
     fresh(session)
     assert session.exec(select(Feedback)).one().observer_id == web.supervisor.id
 
