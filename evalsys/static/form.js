@@ -108,19 +108,19 @@
 
   function computeTotal() {
     var sum = 0;
-    var max = 0;
+    var answered = 0;
     var weighted = 0;
     var weights = 0;
     groups.forEach(function (group) {
       var low = Number(group.dataset.min);
       var high = Number(group.dataset.max);
       var weight = Number(group.dataset.weight);
-      max += high;
       var value = scoreOf(group);
       if (value === null || value < low || value > high || high <= low) {
         return;
       }
       sum += value;
+      answered += 1;
       weighted += weight * (value - low) / (high - low);
       weights += weight;
     });
@@ -129,7 +129,8 @@
     }
     return {
       sum: plain(sum),
-      max: plain(max),
+      answered: String(answered),
+      items: String(groups.length),
       score: oneDecimal(Math.min(100, Math.max(0, (100 * weighted) / weights)))
     };
   }

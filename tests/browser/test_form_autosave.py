@@ -77,6 +77,9 @@ def test_running_total_is_the_figure_the_server_stores(app, live_server, phone, 
     fill_visit(page, world["items"])
     shown = total.get_attribute("data-score")
     assert shown
+    n = len(world["items"])
+    points = sum(item.scale_max - (number % 4) for number, item in enumerate(world["items"]))
+    assert f"已评 {n}/{n} 项，共 {points} 分 · 折合百分制 {shown}" in total.inner_text()
     # Screen readers hear it once the scoring pauses (a polite live region).
     live = page.locator("#running-total-live")
     assert live.get_attribute("aria-live") == "polite"
