@@ -15,16 +15,18 @@ from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import ngettext
+from flask_wtf.csrf import validate_csrf
 from sqlmodel import Session, col, select
+from wtforms import ValidationError
 
 from evalsys.accounts.access import FeedbackPerm, feedback_or_404, login_required, may
 from evalsys.accounts.models import User
-from evalsys.clock import local_today, utcnow
+from evalsys.clock import utcnow
 from evalsys.db import get_session
 from evalsys.feedback import forms
+from evalsys.feedback.autosave import epoch_ms, forget_device_copy
 from evalsys.feedback.blueprint import bp, edit_window, local_time, me
-from evalsys.feedback.checks import SUBMIT_PERM, check_feedback
+from evalsys.feedback.checks import SUBMIT_PERM
 from evalsys.feedback.choices import (
     group_choices,
     observer_level_of,
@@ -32,6 +34,7 @@ from evalsys.feedback.choices import (
     section_choices,
     submittable_kinds,
 )
+from evalsys.feedback.form_input import find_section, read_form, site_today
 from evalsys.feedback.forms import (
     FeedbackForm,
     ItemView,
@@ -40,14 +43,13 @@ from evalsys.feedback.forms import (
     feedback_form_class,
 )
 from evalsys.feedback.inputs import (
-    INPUT_COLUMNS,
     FeedbackError,
-    FeedbackInput,
     FeedbackPermissionError,
     FeedbackStateError,
     FeedbackValidationError,
 )
 from evalsys.feedback.models import Feedback, Rubric
+from evalsys.feedback.offline import offline_pages
 from evalsys.feedback.reads import input_from_feedback
 from evalsys.feedback.rubrics import current_rubric, rubric_items
 from evalsys.feedback.vocab import (
@@ -72,9 +74,7 @@ from evalsys.validation import page_arg, storable
 DATALIST_LIMIT = 500
 
 
-def _today() -> date:
-    """The site's date (not the server's): a form's default date, the open terms."""
-    return local_today(current_app.config)
+_today = site_today
 
 
 # --- choosing a form --------------------------------------------------------------------
@@ -154,6 +154,10 @@ def new(kind: str):
         return _render_form(form, rubric, items, mode="new")
 
     form = form_class()
+    if _token_refused():
+        return _render_form(
+            form, rubric, items, mode="new", status=400, general=[("", _csrf_message())]
+        )
     key = (form.idempotency_key.data or "").strip() or None
     if key is not None and storable(key):  # the service refuses an unstorable key
         earlier = session.exec(
@@ -162,9 +166,25 @@ def new(kind: str):
             )
         ).first()
         if earlier is not None:
+            stored = session.get(Feedback, earlier)
+            if stored is not None and stored.status == FeedbackStatus.DRAFT:
+                # The form's autosave (or an earlier "save draft") made a draft under this
+                # key: this POST finishes it, on the draft's own rubric, rather than being
+                # taken for a resend of what the draft holds.
+                return _finish_keyed_draft(stored, user=user)
             flash(_("This form was saved already; here is the record."), "info")
             return redirect(url_for(".record", feedback_id=earlier), 303)
     return _save(form, rubric, items, user=user, feedback=None, key=key)
+
+
+def _finish_keyed_draft(draft: Feedback, *, user: User):
+    """The form's POST for a draft stored under its key: save it again or submit it."""
+    session = get_session()
+    rubric = session.get(Rubric, draft.rubric_id)
+    assert rubric is not None and rubric.id is not None
+    items = [ItemView.of(draft.kind, i) for i in rubric_items(session, rubric.id)]
+    form = feedback_form_class(draft.kind, items)()
+    return _save(form, rubric, items, user=user, feedback=draft, key=draft.idempotency_key)
 
 
 def _new_form_data(kind: str, user: User) -> dict[str, Any]:
@@ -250,13 +270,23 @@ def edit(feedback_id: int):
     session = get_session()
     user = me()
     feedback, _access = feedback_or_404(session, feedback_id, user, FeedbackPerm.CHANGE)
-    if not can_change(feedback, user, edit_window(), utcnow()):
-        flash(_why_locked(feedback), "error")
-        return redirect(url_for(".record", feedback_id=feedback.id), 303)
     rubric = session.get(Rubric, feedback.rubric_id)
     assert rubric is not None and rubric.id is not None
     items = [ItemView.of(feedback.kind, i) for i in rubric_items(session, rubric.id)]
     form_class = feedback_form_class(feedback.kind, items)
+    if request.method == "POST" and _token_refused():
+        return _render_form(
+            form_class(),
+            rubric,
+            items,
+            mode="edit",
+            feedback=feedback,
+            status=400,
+            general=[("", _csrf_message())],
+        )
+    if not can_change(feedback, user, edit_window(), utcnow()):
+        flash(_why_locked(feedback), "error")
+        return redirect(url_for(".record", feedback_id=feedback.id), 303)
     if request.method == "GET":
         form = form_class(
             formdata=None, data=forms.form_data(input_from_feedback(session, feedback))
@@ -264,6 +294,17 @@ def edit(feedback_id: int):
         return _render_form(form, rubric, items, mode="edit", feedback=feedback)
     form = form_class()
     return _save(form, rubric, items, user=user, feedback=feedback, key=None)
+
+
+@bp.record_once
+def _forms_check_their_own_token(state: Any) -> None:
+    """The two form views check the CSRF token themselves (:func:`_token_refused`, first
+    thing on a POST), so that a stale token brings the form back with what was typed and a
+    fresh token rather than the "form expired" page that loses the text."""
+    csrf = state.app.extensions.get("csrf")
+    if csrf is not None:
+        csrf.exempt(new)
+        csrf.exempt(edit)
 
 
 def _why_locked(feedback: Feedback) -> str:
@@ -323,14 +364,14 @@ def _save(
     """Check and store the form through the service; on any refusal, the form again."""
     session = get_session()
     mode = "new" if feedback is None else "edit"
-    if not form.validate():  # the CSRF token (CSRFProtect refuses most before this)
+    if not form.validate():  # the CSRF token (refused before this by _token_refused)
         return _render_form(form, rubric, items, mode=mode, feedback=feedback, status=400)
     draft = bool(form.save_draft.data) and (feedback is None or feedback.status == "draft")
     was_draft = feedback is None or feedback.status == FeedbackStatus.DRAFT
     general: list[tuple[str, str]] = []
     try:
-        ambiguous = _find_section(form, user=user)
-        data = _read(
+        ambiguous = find_section(form, user=user)
+        data = read_form(
             form, rubric, user=user, draft=draft, feedback=feedback, section_error=ambiguous
         )
         if feedback is None:
@@ -362,96 +403,11 @@ def _save(
         status = 409
     else:
         flash(_saved_message(stored, draft, edited=not was_draft), "success")
-        return redirect(url_for(".record", feedback_id=stored.id), 303)
+        response = redirect(url_for(".record", feedback_id=stored.id), 303)
+        return forget_device_copy(response, stored, key=key)
     return _render_form(
         form, rubric, items, mode=mode, feedback=feedback, status=status, general=general
     )
-
-
-def _find_section(form: FeedbackForm, *, user: User) -> str | None:
-    """Let the section box take a teacher's name, a course title or part of a code.
-
-    What is not a section code is searched for as the section page searches (in the
-    user's scope): one match is taken, and the box then shows it in full (on a page
-    that comes back with other errors, the user sees which section it found); several
-    give the message returned, asking to pick one. No match is left to the service,
-    which refuses an unknown code as it refuses one outside the scope.
-    """
-    if "section" not in form.input_fields():
-        return None
-    text = (form.section.data or "").strip()
-    if not text or not storable(text):
-        # Nothing to look up; text no database can hold is refused by the service, with
-        # every other error, rather than sent to a query.
-        return None
-    session = get_session()
-    code = forms.section_code(text)
-    if session.exec(select(Section.id).where(Section.code == code)).first() is not None:
-        return None
-    found, total = section_choices(
-        session, user=user, kind=form.kind, today=_today(), query=text[:100], limit=1
-    )
-    if total == 1:
-        form.section.data = found[0].label
-        return None
-    if total > 1:
-        return ngettext(
-            "“%(text)s” matches %(num)d section in your scope.",
-            "“%(text)s” matches %(num)d sections in your scope: pick one from the list, "
-            "or type more of its code, course or teacher.",
-            total,
-            text=text,
-        )
-    return None
-
-
-def _read(
-    form: FeedbackForm,
-    rubric: Rubric,
-    *,
-    user: User,
-    draft: bool,
-    feedback: Feedback | None,
-    section_error: str | None = None,
-) -> FeedbackInput:
-    """The form's text as service input; unreadable values are refused with every other error.
-
-    An edit starts from the stored record, so a field the form does not show
-    (a comment sent through the API on a spot check) keeps its value.
-    ``section_error`` refuses the section box's text (see :func:`_find_section`).
-    """
-    mapping = form.to_mapping()
-    unreadable: list[tuple[str, str]] = []
-    if section_error is not None:
-        unreadable.append(("section", section_error))
-        mapping["section"] = None
-    try:
-        data = FeedbackInput.from_mapping(mapping)
-    except FeedbackValidationError as err:
-        unreadable += err.errors
-        bad = set(err.fields())
-        readable = {k: v for k, v in mapping.items() if k not in bad}
-        readable["scores"] = {
-            code: v for code, v in mapping["scores"].items() if f"scores.{code}" not in bad
-        }
-        data = FeedbackInput.from_mapping(readable)
-    if feedback is not None:
-        stored = input_from_feedback(get_session(), feedback)
-        for name in INPUT_COLUMNS:
-            if name != "visit_date" and name not in form.input_fields():
-                setattr(data, name, getattr(stored, name))
-    if unreadable:
-        # Check the rest too, so that one page shows every problem; store nothing.
-        bad = {name for name, _ in unreadable}
-        others: list[tuple[str, str]] = []
-        try:
-            check_feedback(
-                get_session(), user=user, data=data, draft=draft, rubric=rubric, today=_today()
-            )
-        except FeedbackValidationError as err:
-            others = [(name, message) for name, message in err.errors if name not in bad]
-        raise FeedbackValidationError(unreadable + others)
-    return data
 
 
 def _saved_message(feedback: Feedback, draft: bool, *, edited: bool) -> str:
@@ -469,6 +425,25 @@ def _saved_message(feedback: Feedback, draft: bool, *, edited: bool) -> str:
         "%(kind)s submitted. You can edit or withdraw it until %(deadline)s.",
         kind=what,
         deadline=deadline,
+    )
+
+
+def _token_refused() -> bool:
+    """Is the POST's CSRF token missing, forged or expired (as CSRFProtect would judge)?"""
+    if not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return False
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        return True
+    return False
+
+
+def _csrf_message() -> str:
+    return _(
+        "The form's security token was missing or expired (a long pause, or signing in "
+        "again), so nothing was saved. Everything you typed is still here: check it and "
+        "submit again."
     )
 
 
@@ -529,6 +504,7 @@ def _render_form(
         sections_total = len(groups)
     is_draft = feedback is None or feedback.status == FeedbackStatus.DRAFT
     deadline = None if feedback is None else edit_deadline(feedback, edit_window())
+    updated = feedback.updated_at if feedback is not None else None
     return render_template(
         "feedback/form.html",
         form=form,
@@ -549,6 +525,10 @@ def _render_form(
         general=[message for _, message in general or []],
         summary=form.summary(),
         today=_today().isoformat(),
+        server_updated_ms=epoch_ms(updated),
+        posted=request.method == "POST",
+        autosave_seconds=current_app.config.get("FEEDBACK_AUTOSAVE_SECONDS", 20),
+        offline_pages=offline_pages(session, user),
     ), status
 
 

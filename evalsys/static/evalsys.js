@@ -24,6 +24,56 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 
+  // Device copies of the feedback form (form.js): the server says which one it has now
+  // stored (the evalsys_stored cookie: user.kind.key.id), and logging out forgets them all
+  // and the pages kept for offline use (the outbox of unsent visits stays: it is the
+  // user's own, shown to nobody else, and sent when they sign in again).
+  var stored = /(?:^|; )evalsys_stored=([^;]*)/.exec(document.cookie);
+  if (stored) {
+    document.cookie = "evalsys_stored=; Max-Age=0; Path=/; SameSite=Lax";
+    try {
+      var parts = decodeURIComponent(stored[1]).split(".");
+      var base = "evalsys.form." + parts[0] + "." + parts[1] + ".";
+      var copy = JSON.parse(window.localStorage.getItem(base + "new") || "null");
+      if (copy && (!parts[2] || copy.key === parts[2])) {
+        window.localStorage.removeItem(base + "new");
+      }
+      window.localStorage.removeItem(base + "r" + parts[3]);
+    } catch (err) {
+      // no storage (private mode): nothing was kept
+    }
+  }
+  document.querySelectorAll("form[action$='/logout']").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (form.dataset.cleared) {
+        return;
+      }
+      try {
+        Object.keys(window.localStorage).forEach(function (name) {
+          if (name.indexOf("evalsys.form.") === 0 || name === "evalsys.kept") {
+            window.localStorage.removeItem(name);
+          }
+        });
+      } catch (err) {
+        // no storage: nothing kept
+      }
+      if (!window.caches) {
+        return; // plain HTTP: no service worker, no kept pages
+      }
+      event.preventDefault();
+      window.caches.keys().then(function (names) {
+        return Promise.all(names.filter(function (name) {
+          return name.indexOf("evalsys-pages-") === 0;
+        }).map(function (name) {
+          return window.caches.delete(name);
+        }));
+      }).catch(function () {}).then(function () {
+        form.dataset.cleared = "true";
+        form.requestSubmit(event.submitter);
+      });
+    });
+  });
+
   // Forms and buttons that change something for good ask first (data-confirm: the question).
   document.querySelectorAll("form").forEach(function (form) {
     form.addEventListener("submit", function (event) {

@@ -183,6 +183,12 @@ ACCESS: dict[str, R] = {
     "feedback.edit": R("supervisor", out=""),
     "feedback.withdraw": R("supervisor", out="", data={"reason": "entered twice by mistake"}),
     "feedback.respond": R("teacher", out="", data={"text": "Thank you, noted."}),
+    # The form's autosave: any signed-in user reaches it; the kind, the record's author and
+    # the section's scope are checked on the JSON body (tests/feedback/test_autosave.py).
+    "feedback.autosave": R(EVERYONE),
+    # The installable app: its service worker script and manifest hold nobody's data.
+    "offline_worker": R(PUBLIC),
+    "offline_manifest": R(PUBLIC),
     "reports.index": R(EVERYONE, leak=True),
     "reports.download": R(REVIEWERS, out="root"),
     "reports.view": R(REVIEWERS, out="root"),
