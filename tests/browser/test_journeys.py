@@ -68,10 +68,19 @@ def _pdf_link(page):
     return page.locator("main a[href$='/CS.pdf']")
 
 
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
 def test_an_admin_renders_a_report_from_the_web_and_the_dean_reads_it(
-    live_server, college, desktop, phone, tmp_path
+    live_server, college, desktop, browser, tmp_path, locale
 ):
-    dean = phone
+    context = browser.new_context(locale=locale, **PHONE)
+    context.set_default_timeout(15_000)
+    try:
+        _render_and_read(live_server, college, desktop, context.new_page(), tmp_path)
+    finally:
+        context.close()
+
+
+def _render_and_read(live_server, college, desktop, dean, tmp_path) -> None:
     log_in(dean, live_server, "dean", Factory.PASSWORD)
     dean.goto(f"{live_server}/units/CS")
     main = dean.locator("main").inner_text()
