@@ -1,9 +1,15 @@
 """A supervisor on a phone, from the assignment to the record, in Chinese and in English: the
 week's assignment on the home page, "log the visit", a form that starts from the assignment
 (section, the assigned day, periods, the room the timetable names, announced as drawn), a
-running total while scoring, and the stored record fulfilling the assignment."""
+running total while scoring, and the stored record fulfilling the assignment.
+
+``EVALSYS_SCREENSHOTS=docs/screenshots`` also saves the supervisor's home page and the
+filled form at 390 px, in Chinese, as ``home-phone.png`` and ``form-phone.png``."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -72,6 +78,10 @@ def test_from_the_assignment_to_the_record_on_a_phone(
         main = page.locator("main")
         assert course in main.inner_text() and "教三-201" in main.inner_text()
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        shots = os.environ.get("EVALSYS_SCREENSHOTS") if locale == "zh-CN" else None
+        if shots:
+            Path(shots).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(shots) / "home-phone.png"), full_page=True)
         main.locator("a[href*='/feedback/new/spot_check?section=SE101-01']").first.tap()
         page.wait_for_url(lambda url: "/feedback/new/spot_check" in url)
         # The form starts from the assignment.
@@ -92,6 +102,8 @@ def test_from_the_assignment_to_the_record_on_a_phone(
         text = total.inner_text()
         assert f"{len(items)}" in text and "100" in text, text
         page.fill("#strengths", "板书清晰")
+        if shots:
+            page.screenshot(path=str(Path(shots) / "form-phone.png"), full_page=True)
         page.click("button[name=send]")
         page.wait_for_url(lambda url: "/feedback/new" not in url)
         assert "教三-201" in page.locator("main").inner_text()
