@@ -82,7 +82,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, serving: bool = Tru
 
     site_zone(app.config)  # a misnamed SCHEDULER_TIMEZONE stops the start, not the first page
     signin.check_settings(app.config)  # likewise a PASSWORD_LOGIN that is not on/admins/off
-    from evalsys.planner.calendar import period_times
+    from evalsys.org.timetable import period_times
 
     period_times(app.config)  # and CLASS_PERIOD_TIMES that cannot be read
 

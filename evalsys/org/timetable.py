@@ -18,7 +18,10 @@ planned as if weekly; a visit on a week without the class is simply rescheduled)
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
+from typing import Any
 
 from flask_babel import gettext as _
 
@@ -137,3 +140,43 @@ def parse_meetings(text: str | None) -> list[Meeting]:
 def format_meetings(meetings: list[Meeting]) -> str:
     """The canonical text stored in ``Section.meetings`` (so a re-import compares equal)."""
     return "; ".join(str(m) for m in sorted(meetings))
+
+
+# --- when the periods are: the site's CLASS_PERIOD_TIMES --------------------------------
+
+_PERIOD = re.compile(r"^\s*(\d+)\s*=\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+class PeriodTimesError(ValueError):
+    """CLASS_PERIOD_TIMES that cannot be read: the message names the part."""
+
+
+@dataclass(frozen=True)
+class Span:
+    start: time
+    end: time
+
+
+def period_times(config: Mapping[str, Any]) -> dict[int, Span]:
+    """``CLASS_PERIOD_TIMES`` read: period number → its start and end, site time."""
+    text = config.get("CLASS_PERIOD_TIMES") or ""
+    times: dict[int, Span] = {}
+    for part in re.split(r"[;；]", text):
+        if not part.strip():
+            continue
+        match = _PERIOD.match(part)
+        if match is None:
+            raise PeriodTimesError(
+                f"CLASS_PERIOD_TIMES: {part.strip()!r} is not like '3=10:00-10:45'"
+            )
+        number, h1, m1, h2, m2 = (int(g) for g in match.groups())
+        try:
+            span = Span(time(h1, m1), time(h2, m2))
+        except ValueError as err:
+            raise PeriodTimesError(f"CLASS_PERIOD_TIMES: {part.strip()!r}: {err}") from None
+        if span.end <= span.start:
+            raise PeriodTimesError(f"CLASS_PERIOD_TIMES: {part.strip()!r} ends before it starts")
+        if number in times:
+            raise PeriodTimesError(f"CLASS_PERIOD_TIMES: period {number} is given twice")
+        times[number] = span
+    return times

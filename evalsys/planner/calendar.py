@@ -14,11 +14,9 @@ account's feed answers 404 like an unknown token.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
@@ -30,6 +28,7 @@ from evalsys.clock import local_today, site_zone, utcnow
 from evalsys.feedback.vocab import name_of
 from evalsys.i18n import colon, in_locale, localized
 from evalsys.org.models import Section, Term
+from evalsys.org.timetable import Span, period_times
 from evalsys.planner.models import ASSIGNMENT_STATUS_NAMES, Assignment, CalendarFeed
 from evalsys.planner.service import AssignmentRow, _rows
 
@@ -37,43 +36,6 @@ from evalsys.planner.service import AssignmentRow, _rows
 PAST_DAYS = 31
 #: A read within this long of the last recorded one is not written down again.
 READ_RECORD_EVERY = timedelta(minutes=15)
-
-_PERIOD = re.compile(r"^\s*(\d+)\s*=\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-
-
-class PeriodTimesError(ValueError):
-    """CLASS_PERIOD_TIMES that cannot be read: the message names the part."""
-
-
-@dataclass(frozen=True)
-class Span:
-    start: time
-    end: time
-
-
-def period_times(config: Mapping[str, Any]) -> dict[int, Span]:
-    """``CLASS_PERIOD_TIMES`` read: period number → its start and end, site time."""
-    text = config.get("CLASS_PERIOD_TIMES") or ""
-    times: dict[int, Span] = {}
-    for part in re.split(r"[;；]", text):
-        if not part.strip():
-            continue
-        match = _PERIOD.match(part)
-        if match is None:
-            raise PeriodTimesError(
-                f"CLASS_PERIOD_TIMES: {part.strip()!r} is not like '3=10:00-10:45'"
-            )
-        number, h1, m1, h2, m2 = (int(g) for g in match.groups())
-        try:
-            span = Span(time(h1, m1), time(h2, m2))
-        except ValueError as err:
-            raise PeriodTimesError(f"CLASS_PERIOD_TIMES: {part.strip()!r}: {err}") from None
-        if span.end <= span.start:
-            raise PeriodTimesError(f"CLASS_PERIOD_TIMES: {part.strip()!r} ends before it starts")
-        if number in times:
-            raise PeriodTimesError(f"CLASS_PERIOD_TIMES: period {number} is given twice")
-        times[number] = span
-    return times
 
 
 def digest(raw: str) -> str:

@@ -147,7 +147,8 @@ def report_cmd(
 def worker_cmd(burst: bool, name: str | None) -> None:
     """Render reports from the report queue (REPORT_QUEUE_URL); run any number, anywhere
     that reaches the database, the report storage and Redis."""
-    from evalsys.reports.queue import QueueUnavailable, run_worker
+    from evalsys.reports.queue import QueueUnavailable
+    from evalsys.reports.queue_worker import run_worker
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if not app.config.get("REPORT_QUEUE_URL"):

@@ -13,7 +13,7 @@ the worker kills when the job outlives its time limit — the same outside-the-j
 local pool keeps (an exception raised into a running thread, as Dramatiq's time limit does,
 is what issue 14 found swallowed). The fork is cheap because the worker has imported the
 renderer, parsed the stylesheet and loaded the fonts before its first job
-(:func:`preload`): each horse inherits them.
+(:func:`evalsys.reports.queue_worker.preload`): each horse inherits them.
 
 What the queue does not change: a job calls :func:`evalsys.reports.render.render_unit`,
 which skips an unchanged report, writes the file atomically beside its ``report`` row, and
@@ -30,10 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlmodel import Session
 
-from evalsys.db import get_engine
-from evalsys.reports.render import Outcome, _render_in_worker, _worker
+from evalsys.reports.outcome import Outcome
 
 #: Results are kept this long in Redis (seconds): enough for whoever waits on them.
 RESULT_TTL = 24 * 3600
@@ -47,7 +45,7 @@ def queue_url(app: Flask) -> str | None:
     return app.config.get("REPORT_QUEUE_URL") or None
 
 
-def _queue(app: Flask) -> Any:
+def open_queue(app: Flask) -> Any:
     from redis import Redis
     from redis.exceptions import RedisError
     from rq import Queue
@@ -82,7 +80,7 @@ def enqueue(
     force: bool,
 ) -> list[str]:
     """One job per (unit, language); returns the job ids, in the order of ``items``."""
-    queue = _queue(app)
+    queue = open_queue(app)
     timeout = int(float(app.config.get("REPORT_TIMEOUT_SECONDS") or 0)) or 3600
     where = str(out_dir) if out_dir else None
     jobs = []
@@ -90,7 +88,7 @@ def enqueue(
         for code, locale in items:
             jobs.append(
                 queue.enqueue_call(
-                    "evalsys.reports.queue.render_job",
+                    "evalsys.reports.queue_worker.render_job",
                     args=(term_code, code, where, force, locale),
                     timeout=timeout,
                     result_ttl=RESULT_TTL,
@@ -114,7 +112,7 @@ def wait(
     """Outcomes as the jobs finish (a failed or killed job is a failed outcome)."""
     from rq.job import Job, JobStatus
 
-    queue = _queue(app)
+    queue = open_queue(app)
     pending = dict(zip(job_ids, items, strict=True))
     outcomes: list[Outcome] = []
     while pending:
@@ -150,37 +148,3 @@ def wait(
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1][:300] if lines else "failed"
-
-
-# --- in the worker ----------------------------------------------------------------------
-
-
-def preload(app: Flask) -> None:
-    """Before the first job: the renderer imported, its stylesheet parsed, its fonts found,
-    so that every forked work horse inherits them instead of paying for them."""
-    _worker["app"] = app
-    from evalsys.reports import pdf
-
-    pdf.render_pdf("<html><body><p>预热 warm-up</p></body></html>")
-    with Session(get_engine(app)) as session:  # the database answers before jobs come
-        session.connection()
-    get_engine(app).dispose()  # no connection crosses the fork
-
-
-def render_job(
-    term_code: str, unit_code: str, out_dir: str | None, force: bool, locale: str | None
-) -> Outcome:
-    """A queued job: one unit in one language, in a work horse of ``evalsys worker``."""
-    # A fresh engine in each horse: connections are never shared across a fork.
-    get_engine(_worker["app"]).dispose(close=False)
-    return _render_in_worker(term_code, unit_code, out_dir, force, locale)
-
-
-def run_worker(app: Flask, *, burst: bool = False, name: str | None = None) -> bool:
-    """Serve the queue until stopped (or, ``burst``, until it is empty)."""
-    from rq import Worker
-
-    queue = _queue(app)
-    preload(app)
-    worker = Worker([queue], connection=queue.connection, name=name)
-    return bool(worker.work(burst=burst, logging_level="WARNING"))

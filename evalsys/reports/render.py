@@ -36,7 +36,6 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,7 @@ from evalsys.org.models import OrgUnit, OrgUnitClosure, Term
 from evalsys.reports import charts, store, workers
 from evalsys.reports.data import REPORT_ROLES, ReportError, input_hash, report_data
 from evalsys.reports.models import Report
+from evalsys.reports.outcome import Outcome
 from evalsys.reports.pdf import STYLESHEET, render_pdf
 
 TEMPLATE = "reports/report.html"
@@ -63,19 +63,6 @@ TEMPLATES = resource_folder("templates") / "reports"
 CATALOGUES = Path(__file__).resolve().parent.parent / "translations"
 #: Bumped by hand when the meaning of the data changes without a template change.
 DATA_VERSION = "1"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    unit: str
-    locale: str
-    #: "rendered", "unchanged" or "failed"; "queued" for a job left on the report queue.
-    status: str
-    path: str | None = None
-    pages: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-    report_id: int | None = None
 
 
 # --- versions, paths, config -----------------------------------------------------------------

@@ -17,7 +17,8 @@ from evalsys import create_app
 from evalsys.accounts.models import AuditEvent, User
 from evalsys.clock import local_today, site_zone
 from evalsys.org.models import Section
-from evalsys.planner.calendar import PAST_DAYS, PeriodTimesError, period_times
+from evalsys.org.timetable import PeriodTimesError, period_times
+from evalsys.planner.calendar import PAST_DAYS
 from evalsys.planner.models import Assignment, CalendarFeed
 from tests.planner.conftest import Plan
 

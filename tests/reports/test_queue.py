@@ -149,7 +149,7 @@ def test_the_scheduler_and_the_command_put_reports_on_the_queue_and_workers_rend
 
 
 def test_a_job_over_its_time_limit_is_killed_and_reported_failed(queued_app, tmp_path):
-    queue = report_queue._queue(queued_app)
+    queue = report_queue.open_queue(queued_app)
     job = queue.enqueue_call("time.sleep", args=(60,), timeout=1)
     started = time.monotonic()
     with workers(queued_app, 1, tmp_path / "workers.log", burst=True):
