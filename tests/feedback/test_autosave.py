@@ -204,3 +204,36 @@ def test_csrf_token_in_a_header_and_a_stale_one_keeps_the_text(csrf_app, session
     assert client.post("/feedback/new/spot_check", data=data).status_code == 303
     assert only_record(session).strengths == "一段很长的评语"
     assert session.exec(select(Rubric)).first() is not None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"record": 10**30},  # beyond any integer column
+        {"record": "\x00"},
+        {"record": [1]},
+        {"kind": ["spot_check"]},
+        {"key": "k\x00"},
+        {"key": "k" * 5000},
+        {"rubric": {"x": 1}},
+        {"fields": ["not", "a", "mapping"]},
+        {"fields": {"strengths": "文本\x00"}},
+        {"fields": {"strengths": "\x07bell"}},
+        {"fields": {"present": "9" * 40}},
+        {"fields": {"date": "2026-13-45"}},
+        {"fields": {"section": "\x00"}},
+    ],
+)
+def test_hostile_bodies_get_a_clear_refusal_and_store_nothing(client, auth, session, web, change):
+    """The standing hostile-input test sends no JSON body here: each odd value in turn, on
+    both databases — a 4xx with a JSON message, never a 500, nothing stored."""
+    auth.login("sup")
+    sent = body(session)
+    if "fields" in change and isinstance(change["fields"], dict):
+        sent["fields"] = {**sent["fields"], **change["fields"]}
+    else:
+        sent.update(change)
+    response = client.post(URL, json=sent)
+    assert 400 <= response.status_code < 500, (change, response.status_code)
+    assert response.get_json().get("errors") or response.get_json().get("message"), change
+    assert count(session) == 0
