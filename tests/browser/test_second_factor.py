@@ -72,8 +72,10 @@ def test_a_required_admin_sets_up_and_uses_the_app(
     assert page.url == f"{live_server}/"
 
     # Log out, and in again a step later: now a code is asked for.
+    # The logout button first clears the device's kept pages (evalsys.js), then submits:
+    # wait for that navigation, or the next goto races it and is aborted.
     page.locator('form[action="/logout"] button').click()
-    page.wait_for_load_state()
+    page.wait_for_url(lambda url: url.endswith("/login"))
     site_clock.at(T0 + timedelta(seconds=30))
     _password(page, live_server)
     assert page.url.endswith("/login/verify")
