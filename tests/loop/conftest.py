@@ -15,6 +15,7 @@ import pytest
 from evalsys.aggregation import service as aggregation
 from evalsys.feedback.models import Feedback
 from tests.fixtures.universities import Uni
+from tests.worlds import built_once
 
 OBSERVER_WORDS = "讲授照本宣科，学生参与少 — lecturing from the slides, students barely involved"
 
@@ -37,33 +38,40 @@ def _scores(uni: Uni, *, method: float | None) -> dict[str, float]:
 
 @pytest.fixture
 def world(bare_uni: Uni, factory, session) -> LoopWorld:
-    uni = bare_uni
-    observer = factory.user("sup", "supervisor@U")
-    uni.observers = [observer]
-    for dept, code in (("CS-SE", "SE1"), ("CS-AI", "AI1"), ("MATH-PURE", "MP1")):
-        uni.courses[code] = factory.course(code, uni.units[dept])
-    worded = None
-    for term_key in ("T1", "T2"):
-        for code, course in uni.courses.items():
-            for i in range(2):
-                scode = f"{term_key}-{code}-{i}"
-                uni.sections[scode] = factory.section(scode, course, uni.terms[term_key])
-                weak = term_key == "T1" and code == "SE1"
-                for _ in range(3):
-                    fb = uni.add(
-                        "spot_check",
-                        observer=observer,
-                        section=scode,
-                        scores=_scores(uni, method=0.2 if weak else None),
-                    )
-                    if weak and worded is None:
-                        fb.problems = OBSERVER_WORDS
-                        session.add(fb)
-                        worded = fb
-    session.commit()
-    aggregation.aggregate_term(session, term=uni.terms["T1"].code)
-    assert worded is not None
-    return LoopWorld(uni=uni, worded=worded)
+    """Built once per run on ``bare_uni`` and restored after (tests/worlds.py): 36 records
+    through the services and an aggregation run cost seconds, and most loop tests start
+    here."""
+
+    def build() -> LoopWorld:
+        uni = bare_uni
+        observer = factory.user("sup", "supervisor@U")
+        uni.observers = [observer]
+        for dept, code in (("CS-SE", "SE1"), ("CS-AI", "AI1"), ("MATH-PURE", "MP1")):
+            uni.courses[code] = factory.course(code, uni.units[dept])
+        worded = None
+        for term_key in ("T1", "T2"):
+            for code, course in uni.courses.items():
+                for i in range(2):
+                    scode = f"{term_key}-{code}-{i}"
+                    uni.sections[scode] = factory.section(scode, course, uni.terms[term_key])
+                    weak = term_key == "T1" and code == "SE1"
+                    for _ in range(3):
+                        fb = uni.add(
+                            "spot_check",
+                            observer=observer,
+                            section=scode,
+                            scores=_scores(uni, method=0.2 if weak else None),
+                        )
+                        if weak and worded is None:
+                            fb.problems = OBSERVER_WORDS
+                            session.add(fb)
+                            worded = fb
+        session.commit()
+        aggregation.aggregate_term(session, term=uni.terms["T1"].code)
+        assert worded is not None
+        return LoopWorld(uni=uni, worded=worded)
+
+    return built_once("loop-world", session, build, on="bare_uni")
 
 
 @pytest.fixture
