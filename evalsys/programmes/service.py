@@ -50,7 +50,7 @@ class ChangeState(StrEnum):
 CHANGE_STATE_NAMES: dict[str, LazyString] = {
     ChangeState.DECIDED: _l("Decided"),
     ChangeState.IN_EFFECT: _l("In effect"),
-    ChangeState.VERIFIED: _l("Verified"),
+    ChangeState.VERIFIED: _l("Verified effective"),
 }
 
 

@@ -47,10 +47,10 @@ def _programme_or_404(code: str) -> tuple[Session, Programme]:
     return session, programme
 
 
-@bp.route("/<code>")
+@bp.route("/<programme_code>")
 @login_required
-def programme(code: str):
-    session, programme = _programme_or_404(code)
+def programme(programme_code: str):
+    session, programme = _programme_or_404(programme_code)
     page = programme_page(session, programme, today=local_today(current_app.config))
     manage = may(session, current_user, Perm.MANAGE_LOOP, programme.department_id)
     return render_template(
@@ -63,11 +63,11 @@ def programme(code: str):
     )
 
 
-@bp.route("/<code>/changes/<int:action_id>/verify", methods=["POST"])
+@bp.route("/<programme_code>/changes/<int:action_id>/verify", methods=["POST"])
 @login_required
-def verify(code: str, action_id: int):
+def verify(programme_code: str, action_id: int):
     """Mark an in-effect change verified: the figures after it show it worked."""
-    session, programme = _programme_or_404(code)
+    session, programme = _programme_or_404(programme_code)
     require(session, Perm.MANAGE_LOOP, programme.department_id)
     page = programme_page(session, programme, today=local_today(current_app.config))
     entry = next((e for e in page.log if e.action.id == action_id), None)
@@ -90,7 +90,7 @@ def verify(code: str, action_id: int):
         )
         session.commit()
         flash(_("Change marked verified."), "success")
-    return redirect(url_for("programmes.programme", code=programme.code))
+    return redirect(url_for("programmes.programme", programme_code=programme.code))
 
 
 def unit_programmes(unit: OrgUnit) -> list[Programme]:
