@@ -199,7 +199,8 @@ def _programmes(
                 "courses": ";".join(c["code"] for c in courses if c["department"] == code),
                 "plan_version": "2025",
                 "plan_term": first_term,
-                "plan_summary": "四年制本科培养方案：通识课程、专业基础课程、专业核心课程与实践环节。",
+                "plan_summary": "四年制本科培养方案：通识课程、专业基础课程、"
+                "专业核心课程与实践环节。",
             }
         )
     return rows

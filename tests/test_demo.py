@@ -40,6 +40,7 @@ def test_tables_are_reproducible_and_complete():
     assert demo_tables() == TABLES
     assert set(TABLES) == {
         "units.csv", "people.csv", "terms.csv", "courses.csv", "sections.csv", "groups.csv",
+        "programmes.csv",
     }  # fmt: skip
     columns = {
         "units.csv": ["code", "name", "kind", "parent", "name_en"],
@@ -48,7 +49,9 @@ def test_tables_are_reproducible_and_complete():
         "courses.csv": ["code", "title", "department", "title_en"],
         "sections.csv": ["code", "course", "term", "teacher", "enrolled", "meetings"],
         "groups.csv": ["code", "name", "department", "term", "tutor", "size"],
-    }
+        "programmes.csv": ["code", "name", "name_en", "department", "courses", "plan_version",
+                           "plan_term", "plan_summary"],
+    }  # fmt: skip
     for name, rows in TABLES.items():
         assert rows, name
         for row in rows:
