@@ -432,6 +432,14 @@ class _Checker:
                 left.setdefault(changed[department_id], []).append(
                     _("tutor group %(code)s", code=code)
                 )
+        held = select(Programme.code, Programme.department_id).where(
+            col(Programme.department_id).in_(list(changed))
+        )
+        for code, department_id in self.session.exec(held):
+            if code not in self.plans.of(PROGRAMMES):
+                left.setdefault(changed[department_id], []).append(
+                    _("programme %(code)s", code=code)
+                )
         for unit_code, things in left.items():
             self.issues.append(
                 ImportIssue(

@@ -252,7 +252,8 @@ class UnitChanges:
 def changes_for_unit(session: Session, unit_id: int, term_id: int, *, today: date) -> UnitChanges:
     """The data of a report's section "training-plan changes this term, and last term's in
     effect": changes whose programme or course lies at or below the unit, or that were
-    decided on a problem of the unit; figures before and after filled in. Three queries.
+    decided on a problem of the unit; figures before and after filled in. Five queries,
+    however many changes.
     """
     below = select(OrgUnitClosure.descendant_id).where(col(OrgUnitClosure.ancestor_id) == unit_id)
     in_unit = or_(

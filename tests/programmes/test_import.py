@@ -149,3 +149,12 @@ def test_import_links_old_free_text_where_it_is_a_code(org, factory, session):
         (None, "Software engineering"),
         (None, "se-bs"),  # codes are matched exactly: a near miss stays text
     ]
+
+
+def test_a_department_holding_a_programme_cannot_become_a_college(org, session):
+    assert import_tables(session, {"programmes.csv": GOOD[1:]}).ok
+    session.commit()
+    row = {"code": "CS-AI", "name": "AI", "kind": "college", "parent": "U"}
+    result = import_tables(session, {"units.csv": [row]})
+    [issue] = [e for e in result.errors if "programme AI-BS" in e.message]
+    assert (issue.file, issue.row, issue.column) == ("units.csv", 2, "kind")

@@ -14,7 +14,7 @@ from evalsys.accounts.models import AuditEvent
 from evalsys.aggregation import service as aggregation
 from evalsys.feedback.models import Feedback
 from evalsys.feedback.vocab import FeedbackStatus
-from evalsys.loop.actions import update_action
+from evalsys.loop.actions import ActionInput, create_action, update_action
 from evalsys.loop.models import Action
 from evalsys.loop.problems import create_problem
 from evalsys.org.models import Course, Section
@@ -39,7 +39,9 @@ def _figure(session, course: Course, term_id: int) -> str:
     return f"{statistics.fmean(scores):.1f} <small>n={len(scores)}</small>"
 
 
-def test_plan_change_from_evidence_to_effect(world, people, session, client, auth, site_clock):
+def test_plan_change_from_evidence_to_effect(
+    world, people, session, client, auth, site_clock, queries
+):
     site_clock.on(TODAY)
     uni = world.uni
     t1, t2 = uni.terms["T1"], uni.terms["T2"]
@@ -96,6 +98,7 @@ def test_plan_change_from_evidence_to_effect(world, people, session, client, aut
     assert _figure(session, se1, t1.id) in page  # before
     assert _figure(session, se1, t2.id) in page  # from the change on
     assert "Mark verified" not in page  # not in effect yet: the action is not done
+    one_change = queries.page(client, "/programmes/SE-BS")
 
     # Done, and its term has begun: in effect; the head verifies it.
     update_action(session, action=action, user=people["teacher"], status="done", today=TODAY)
@@ -135,3 +138,25 @@ def test_plan_change_from_evidence_to_effect(world, people, session, client, aut
         [t2],
     )
     assert changes_for_unit(session, uni.units["MATH"].id, t1.id, today=TODAY).decided == []
+
+    # A second change, of the whole programme: the page runs as many queries as with one.
+    session.commit()  # end the reads above: the pages wrote since their snapshot
+    create_action(
+        session,
+        problem=problem,
+        user=head,
+        today=TODAY,
+        data=ActionInput(
+            title="More projects",
+            owner_id=people["teacher"].id,
+            due_date=TODAY,
+            plan_programme_id=programme.id,
+            plan_change="A project course in year two",
+            plan_from_term_id=t2.id,
+        ),
+    )
+    session.commit()
+    auth.logout()
+    auth.login("head_se")
+    assert queries.page(client, "/programmes/SE-BS") == one_change
+    assert "A project course in year two" in client.get("/programmes/SE-BS").get_data(as_text=True)
