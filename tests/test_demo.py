@@ -259,6 +259,16 @@ def test_a_demo_dean_logs_in(loaded, client):
     assert client.get("/").status_code == 200
 
 
+def test_a_demo_head_reads_a_programme_and_its_plan_change(loaded, client):
+    """The demo's programmes have plans, and one change shows its evidence and figures."""
+    head = next(p for p in _with_role("head") if "head@CS-SE" in p["roles"])["username"]
+    client.post("/login", data={"username": head, "password": DEMO_PASSWORD})
+    page = client.get("/programmes/CS-SE-BS").get_data(as_text=True)
+    assert "增设每周 2 学时上机实践" in page and "实践教学专题研讨会" in page
+    assert "In effect" in page and "n=" in page
+    assert "/programmes/CS-SE-BS" in client.get("/units/CS-SE").get_data(as_text=True)
+
+
 def _snapshot(app) -> dict[str, list[dict]]:
     """Every row of every table, password hashes and timestamps included."""
     with get_engine(app).connect() as conn:
