@@ -307,7 +307,7 @@ class _Checker:
         if r.has("name_en"):
             limit = max_length(Programme, "name_en")
             values["name_en"] = r.text("name_en", required=False, limit=limit)
-        plan = self._plan(r)
+        plan = self._plan(r, code)
         if plan is not None:
             values["plan"] = plan
         return values
@@ -331,8 +331,11 @@ class _Checker:
             return None
         return frozenset(codes)
 
-    def _plan(self, r: RowReader) -> tuple[str, str | None, str | None] | None:
-        """One version of the plan: (version, effective term code, summary), or None."""
+    def _plan(self, r: RowReader, code: str | None) -> tuple[str, str | None, str | None] | None:
+        """One version of the plan: (version, effective term code, summary), or None.
+
+        Without a plan_summary column a stored version keeps its summary, as any
+        optional column left out keeps the stored value."""
         version = None
         if r.has("plan_version"):
             version = r.text(
@@ -349,11 +352,12 @@ class _Checker:
                     break
             return None
         term = self._ref(r, "plan_term", TERMS, self.snapshot.terms)
-        summary = (
-            r.text("plan_summary", required=False, limit=summary_limit)
-            if r.has("plan_summary")
-            else None
-        )
+        if r.has("plan_summary"):
+            summary = r.text("plan_summary", required=False, limit=summary_limit)
+        else:
+            stored = self.snapshot.programmes.get(code or "")
+            plan = self.snapshot.plans.get((stored.id, version)) if stored and stored.id else None
+            summary = plan.summary if plan is not None else None
         return (version, term, summary)
 
     # --- references -----------------------------------------------------------------

@@ -74,7 +74,8 @@ def _check_action(
     errors: dict[str, str] = {}
     title = clean(data.title)
     notes = clean(data.notes) or None
-    programme = clean(data.plan_programme) or None
+    # Text typed before programmes were records; naming a programme replaces it.
+    programme = None if data.plan_programme_id is not None else clean(data.plan_programme) or None
     change = clean(data.plan_change) or None
     if not title:
         errors["title"] = _("Say what will be done.")

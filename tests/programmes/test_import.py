@@ -11,6 +11,7 @@ from openpyxl import Workbook
 from sqlmodel import col, select
 
 from evalsys.importer.service import import_directory, import_tables
+from evalsys.loop.actions import ActionInput, update_action
 from evalsys.loop.models import Action, Problem
 from evalsys.org.models import Course, Term
 from evalsys.programmes.models import Programme, ProgrammeCourse, TrainingPlan
@@ -71,6 +72,10 @@ def test_good_file_then_changes_and_a_second_version(org, session):
     session.commit()
     assert _links(session)["SE-BS"] == {"SE101"}
     assert sorted(session.exec(select(TrainingPlan.version)).all()) == ["2025", "2026"]
+    # Without the summary column a stored version keeps its summary.
+    short = [{k: v for k, v in changed[0].items() if k != "plan_summary"}]
+    result = import_tables(session, {"programmes.csv": short})
+    assert result.counts["programmes.csv"]["unchanged"] == 1, result.changes
 
 
 @pytest.mark.parametrize(
@@ -149,6 +154,18 @@ def test_import_links_old_free_text_where_it_is_a_code(org, factory, session):
         (None, "Software engineering"),
         (None, "se-bs"),  # codes are matched exactly: a near miss stays text
     ]
+    # Editing a kept one to name the programme replaces its text.
+    data = ActionInput(
+        title="t",
+        owner_id=head.id,
+        due_date=date(2026, 1, 1),
+        plan_programme=rows[1].plan_programme,  # what the edit form passes on
+        plan_programme_id=se.id,
+        plan_change="more labs",
+        plan_from_term_id=term.id,
+    )
+    update_action(session, action=rows[1], user=head, data=data, today=date(2026, 1, 1))
+    assert (rows[1].plan_programme_id, rows[1].plan_programme) == (se.id, None)
 
 
 def test_a_department_holding_a_programme_cannot_become_a_college(org, session):
