@@ -324,6 +324,10 @@ def demo_cmd(render: bool) -> None:
 
     with session_scope() as session:
         load_demo_feedback(session, terms=[code for code, *_ in TERMS], echo=click.echo)
+    from evalsys.programmes.demo import load_demo_plan_change
+
+    with session_scope() as session:
+        load_demo_plan_change(session, before=TERMS[0][0], after=TERMS[1][0], echo=click.echo)
     click.echo("")
     click.echo("Demo logins:")
     for line in logins:

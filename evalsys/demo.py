@@ -54,6 +54,7 @@ TABLES = {
     "courses.csv": "Courses",
     "sections.csv": "Sections",
     "groups.csv": "Tutor groups",
+    "programmes.csv": "Programmes",
 }
 
 #: Enrolment range by study year (course code 1xx..4xx); school-wide courses are larger.
@@ -168,6 +169,7 @@ def demo_tables() -> dict[str, list[dict[str, str]]]:
     sections = _sections(rng, courses, titles, teachers, deans)
     _timetable(sections)
     groups = _groups(rng, tutors)
+    programmes = _programmes(units, courses, TERMS[0][0])
     return {
         "units.csv": units,
         "people.csv": [p.row() for p in people.by_username.values()],
@@ -175,7 +177,33 @@ def demo_tables() -> dict[str, list[dict[str, str]]]:
         "courses.csv": courses,
         "sections.csv": sections,
         "groups.csv": groups,
+        "programmes.csv": programmes,
     }
+
+
+def _programmes(
+    units: list[dict[str, str]], courses: list[dict[str, str]], first_term: str
+) -> list[dict[str, str]]:
+    """One undergraduate programme per department, its courses, and a first plan version."""
+    rows = []
+    for unit in units:
+        if unit["kind"] != "department":
+            continue
+        code = unit["code"]
+        rows.append(
+            {
+                "code": f"{code}-BS",
+                "name": f"{unit['name'].removesuffix('系')}（本科）",
+                "name_en": f"{unit['name_en'].removeprefix('Department of ')} (undergraduate)",
+                "department": code,
+                "courses": ";".join(c["code"] for c in courses if c["department"] == code),
+                "plan_version": "2025",
+                "plan_term": first_term,
+                "plan_summary": "四年制本科培养方案：通识课程、专业基础课程、"
+                "专业核心课程与实践环节。",
+            }
+        )
+    return rows
 
 
 def _courses(dept_code: str, catalogue: list[tuple[str, str]]) -> list[dict[str, str]]:

@@ -38,6 +38,7 @@ from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, T
 # Listeners of evalsys.signals (see above): the planner links spot checks to assignments.
 from evalsys.planner import link as _planner_link  # noqa: F401
 from evalsys.planner.models import Assignment, CalendarFeed, Draw, PlanSetting
+from evalsys.programmes.models import Programme, ProgrammeCourse, TrainingPlan
 from evalsys.reports.models import Report, ReportDelivery
 from evalsys.scheduler.models import JobRun, SchedulerLease, apscheduler_jobs
 from evalsys.security.models import LoginAttempt
@@ -68,6 +69,8 @@ __all__ = [
     "Problem",
     "ProblemEvidence",
     "PlanSetting",
+    "Programme",
+    "ProgrammeCourse",
     "Report",
     "ReportDelivery",
     "RoleGrant",
@@ -76,6 +79,7 @@ __all__ = [
     "SchedulerLease",
     "Section",
     "TeacherResponse",
+    "TrainingPlan",
     "Term",
     "TutorGroup",
     "User",

@@ -112,6 +112,7 @@ def init_app(app: Flask) -> None:
     from evalsys.org.views import bp as org_bp
     from evalsys.planner import views_calendar  # noqa: F401  (its routes join planner_bp)
     from evalsys.planner.views import bp as planner_bp
+    from evalsys.programmes.views import bp as programmes_bp
     from evalsys.reports.views import bp as reports_bp
     from evalsys.scheduler.views import bp as schedule_bp
     from evalsys.security.views import bp as audit_bp
@@ -128,6 +129,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(imports_bp)
     app.register_blueprint(loop_bp)
     app.register_blueprint(planner_bp)
+    app.register_blueprint(programmes_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(users_bp)
     app.register_blueprint(ops_bp)

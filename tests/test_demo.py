@@ -40,6 +40,7 @@ def test_tables_are_reproducible_and_complete():
     assert demo_tables() == TABLES
     assert set(TABLES) == {
         "units.csv", "people.csv", "terms.csv", "courses.csv", "sections.csv", "groups.csv",
+        "programmes.csv",
     }  # fmt: skip
     columns = {
         "units.csv": ["code", "name", "kind", "parent", "name_en"],
@@ -48,7 +49,9 @@ def test_tables_are_reproducible_and_complete():
         "courses.csv": ["code", "title", "department", "title_en"],
         "sections.csv": ["code", "course", "term", "teacher", "enrolled", "meetings"],
         "groups.csv": ["code", "name", "department", "term", "tutor", "size"],
-    }
+        "programmes.csv": ["code", "name", "name_en", "department", "courses", "plan_version",
+                           "plan_term", "plan_summary"],
+    }  # fmt: skip
     for name, rows in TABLES.items():
         assert rows, name
         for row in rows:
@@ -254,6 +257,16 @@ def test_a_demo_dean_logs_in(loaded, client):
     r = client.post("/login", data={"username": dean, "password": DEMO_PASSWORD})
     assert r.status_code == 302 and r.headers["Location"] == "/"
     assert client.get("/").status_code == 200
+
+
+def test_a_demo_head_reads_a_programme_and_its_plan_change(loaded, client):
+    """The demo's programmes have plans, and one change shows its evidence and figures."""
+    head = next(p for p in _with_role("head") if "head@CS-SE" in p["roles"])["username"]
+    client.post("/login", data={"username": head, "password": DEMO_PASSWORD})
+    page = client.get("/programmes/CS-SE-BS").get_data(as_text=True)
+    assert "增设每周 2 学时上机实践" in page and "实践教学专题研讨会" in page
+    assert "In effect" in page and "n=" in page
+    assert "/programmes/CS-SE-BS" in client.get("/units/CS-SE").get_data(as_text=True)
 
 
 def _snapshot(app) -> dict[str, list[dict]]:

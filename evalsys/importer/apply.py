@@ -22,6 +22,7 @@ from evalsys.importer.common import (
     COURSES,
     GROUPS,
     PEOPLE,
+    PROGRAMMES,
     SECTIONS,
     SPECS,
     TERMS,
@@ -32,6 +33,8 @@ from evalsys.importer.common import (
 from evalsys.importer.snapshot import Snapshot
 from evalsys.org import hierarchy
 from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup, UnitKind
+from evalsys.programmes.importing import link_free_text
+from evalsys.programmes.models import Programme, ProgrammeCourse, TrainingPlan
 
 
 @dataclass
@@ -97,6 +100,25 @@ def _group_values(group: TutorGroup, s: Snapshot) -> dict[str, Any]:
     }
 
 
+def _programme_values(programme: Programme, s: Snapshot) -> dict[str, Any]:
+    return {
+        "name": programme.name,
+        "name_en": programme.name_en,
+        "department": s.unit_code[programme.department_id],
+        "courses": s.programme_courses.get(programme.id, frozenset())
+        if programme.id is not None
+        else frozenset(),
+    }
+
+
+def _plan_value(programme: Programme, version: str, s: Snapshot) -> Any:
+    """The stored plan of that version as the file writes it, or None."""
+    plan = s.plans.get((programme.id, version))  # type: ignore[arg-type]  # a stored row
+    if plan is None:
+        return None
+    return (plan.version, s.term_code[plan.effective_term_id], plan.summary)
+
+
 _STORED: dict[str, tuple[Callable[[Snapshot], dict[str, Any]], Callable[[Any, Snapshot], Any]]] = {
     UNITS.name: (lambda s: s.units, _unit_values),
     PEOPLE.name: (lambda s: s.users, _user_values),
@@ -104,6 +126,7 @@ _STORED: dict[str, tuple[Callable[[Snapshot], dict[str, Any]], Callable[[Any, Sn
     COURSES.name: (lambda s: s.courses, _course_values),
     SECTIONS.name: (lambda s: s.sections, _section_values),
     GROUPS.name: (lambda s: s.groups, _group_values),
+    PROGRAMMES.name: (lambda s: s.programmes, _programme_values),
 }
 
 
@@ -121,6 +144,8 @@ def diff(plans: Plans, snapshot: Snapshot) -> dict[str, FileChanges]:
                 found.create[key] = planned
                 continue
             current = values_of(row, snapshot)
+            if "plan" in planned.values:  # one version of the plan: compare with that one
+                current["plan"] = _plan_value(row, planned.values["plan"][0], snapshot)
             changed = {k: v for k, v in planned.values.items() if current[k] != v}
             if changed:
                 found.update.append((row, changed))
@@ -146,7 +171,11 @@ _REFERENCES: dict[str, dict[str, tuple[str, str]]] = {
         "term": ("term_id", TERMS.name),
         "tutor": ("tutor_id", PEOPLE.name),
     },
+    PROGRAMMES.name: {"department": ("department_id", UNITS.name)},
 }
+
+#: Values written apart from the row's own columns (grants, a programme's courses and plan).
+_APART = frozenset({"roles", "courses", "plan"})
 
 
 def apply(
@@ -169,6 +198,8 @@ def apply(
             writer.units(found)
         elif spec is PEOPLE:
             writer.people(found)
+        elif spec is PROGRAMMES:
+            writer.programmes(found)
         else:
             writer.write(spec, found.update, found.create)
         if progress is not None:
@@ -193,7 +224,7 @@ class _Writer:
         references = _REFERENCES.get(spec.name, {})
         attributes: dict[str, Any] = {}
         for name, value in values.items():
-            if name == "roles":
+            if name in _APART:
                 continue
             if name in references:
                 attribute, target = references[name]
@@ -229,6 +260,37 @@ class _Writer:
             creates = {k: p for k, p in found.create.items() if p.values["kind"] == kind}
             self.write(UNITS, updates, creates)
         hierarchy.rebuild_closure(self.session)
+
+    def programmes(self, found: FileChanges) -> None:
+        """Programmes, then their course lists made exactly the listed ones, then the plan
+        versions; free-text programmes of loop actions that are now codes get linked."""
+        new = self.write(PROGRAMMES, found.update, found.create)
+        wanted = [(row, c) for row, c in found.update] + [
+            (new[k], p.values) for k, p in found.create.items()
+        ]
+        course_ids = self.ids[COURSES.name]
+        term_ids = self.ids[TERMS.name]
+        for programme, values in wanted:
+            assert programme.id is not None  # written and flushed above
+            if "courses" in values:
+                stored = self.snapshot.programme_courses.get(programme.id, frozenset())
+                for code in stored - values["courses"]:
+                    link = self.session.get(ProgrammeCourse, (programme.id, course_ids[code]))
+                    self.session.delete(link)
+                for code in sorted(values["courses"] - stored):
+                    self.session.add(
+                        ProgrammeCourse(programme_id=programme.id, course_id=course_ids[code])
+                    )
+            if "plan" in values:
+                version, term, summary = values["plan"]
+                plan = self.snapshot.plans.get((programme.id, version)) or TrainingPlan(
+                    programme_id=programme.id, version=version, effective_term_id=0
+                )
+                plan.effective_term_id = term_ids[term]
+                plan.summary = summary
+                self.session.add(plan)
+        self.session.flush()
+        link_free_text(self.session)
 
     def people(self, found: FileChanges) -> None:
         """Users, then their grants made exactly the listed ones (as replace_grants does)."""

@@ -22,6 +22,7 @@ from evalsys.importer.common import (
     COURSES,
     GROUPS,
     PEOPLE,
+    PROGRAMMES,
     SECTIONS,
     SPECS,
     TERMS,
@@ -36,6 +37,7 @@ from evalsys.importer.snapshot import Snapshot
 from evalsys.importer.tree import check_tree, kind_changed_from_department
 from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup, UnitKind
 from evalsys.org.timetable import TimetableError, format_meetings, parse_meetings
+from evalsys.programmes.models import Programme, TrainingPlan
 
 #: Roles are written ``dean@CODE;teacher@CODE``, so a unit code cannot hold these.
 _UNIT_CODE = re.compile(r"[^\s@;,]+")
@@ -97,6 +99,7 @@ class _Checker:
             COURSES.name: self._course,
             SECTIONS.name: self._section,
             GROUPS.name: self._group,
+            PROGRAMMES.name: self._programme,
         }
         for spec in SPECS:
             if spec.name in tables:
@@ -284,6 +287,79 @@ class _Checker:
             "size": r.count("size"),
         }
 
+    def _programme(self, r: RowReader, code: str | None) -> dict[str, Any]:
+        department = self._ref(r, "department", UNITS, self.snapshot.units)
+        kind = self._unit_kind(department)
+        if kind is not None and kind != UnitKind.DEPARTMENT:
+            r.error(
+                "department",
+                _(
+                    "'%(code)s' is of kind '%(kind)s'; a programme belongs to a department",
+                    code=department,
+                    kind=kind,
+                ),
+            )
+        values: dict[str, Any] = {
+            "name": r.text("name", limit=max_length(Programme, "name")),
+            "department": department,
+            "courses": self._course_list(r),
+        }
+        if r.has("name_en"):
+            limit = max_length(Programme, "name_en")
+            values["name_en"] = r.text("name_en", required=False, limit=limit)
+        plan = self._plan(r, code)
+        if plan is not None:
+            values["plan"] = plan
+        return values
+
+    def _course_list(self, r: RowReader) -> frozenset[str] | None:
+        """Course codes separated by ';' (or '；', as a Chinese keyboard types it)."""
+        text = r.text("courses", required=False)
+        if text is None:
+            return frozenset()
+        codes = {part.strip() for part in text.replace("；", ";").split(";") if part.strip()}
+        unknown = sorted(c for c in codes if not self._known(COURSES, c, self.snapshot.courses))
+        if unknown:
+            r.error(
+                "courses",
+                _(
+                    "unknown course(s) %(codes)s: neither in %(file)s nor in the database",
+                    codes=", ".join(f"'{c}'" for c in unknown),
+                    file=COURSES.name,
+                ),
+            )
+            return None
+        return frozenset(codes)
+
+    def _plan(self, r: RowReader, code: str | None) -> tuple[str, str | None, str | None] | None:
+        """One version of the plan: (version, effective term code, summary), or None.
+
+        Without a plan_summary column a stored version keeps its summary, as any
+        optional column left out keeps the stored value."""
+        version = None
+        if r.has("plan_version"):
+            version = r.text(
+                "plan_version", required=False, limit=max_length(TrainingPlan, "version")
+            )
+        summary_limit = max_length(TrainingPlan, "summary")
+        if version is None:
+            for column in ("plan_term", "plan_summary"):
+                if r.data.get(column, ""):
+                    r.error(
+                        "plan_version",
+                        _("missing value: a plan's %(column)s needs its version", column=column),
+                    )
+                    break
+            return None
+        term = self._ref(r, "plan_term", TERMS, self.snapshot.terms)
+        if r.has("plan_summary"):
+            summary = r.text("plan_summary", required=False, limit=summary_limit)
+        else:
+            stored = self.snapshot.programmes.get(code or "")
+            plan = self.snapshot.plans.get((stored.id, version)) if stored and stored.id else None
+            summary = plan.summary if plan is not None else None
+        return (version, term, summary)
+
     # --- references -----------------------------------------------------------------
 
     def _known(self, target: FileSpec, code: str, stored: Mapping[str, Any]) -> bool:
@@ -359,6 +435,14 @@ class _Checker:
             if code not in self.plans.of(GROUPS):
                 left.setdefault(changed[department_id], []).append(
                     _("tutor group %(code)s", code=code)
+                )
+        held = select(Programme.code, Programme.department_id).where(
+            col(Programme.department_id).in_(list(changed))
+        )
+        for code, department_id in self.session.exec(held):
+            if code not in self.plans.of(PROGRAMMES):
+                left.setdefault(changed[department_id], []).append(
+                    _("programme %(code)s", code=code)
                 )
         for unit_code, things in left.items():
             self.issues.append(

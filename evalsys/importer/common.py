@@ -18,6 +18,7 @@ from sqlmodel import SQLModel
 
 from evalsys.accounts.models import User
 from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup
+from evalsys.programmes.models import Programme
 from evalsys.validation import MAX_COUNT, printable, text_problem
 
 
@@ -77,9 +78,17 @@ SECTIONS = FileSpec(
 GROUPS = FileSpec(
     "groups.csv", TutorGroup, "code", ("code", "name", "department", "term", "tutor", "size")
 )
+#: A programme (专业), its courses ("SE101;SE102") and, optionally, one version of its plan.
+PROGRAMMES = FileSpec(
+    "programmes.csv",
+    Programme,
+    "code",
+    ("code", "name", "department", "courses"),
+    ("name_en", "plan_version", "plan_term", "plan_summary"),
+)
 
 #: Every file, in the order they are checked and written: references point backwards only.
-SPECS: tuple[FileSpec, ...] = (UNITS, PEOPLE, TERMS, COURSES, SECTIONS, GROUPS)
+SPECS: tuple[FileSpec, ...] = (UNITS, PEOPLE, TERMS, COURSES, SECTIONS, GROUPS, PROGRAMMES)
 SPEC_BY_NAME: dict[str, FileSpec] = {spec.name: spec for spec in SPECS}
 
 

@@ -376,6 +376,8 @@ def _shown(value: object) -> str:
     if value is None or value == "":
         empty: str = _("(empty)")
         return empty
+    if isinstance(value, tuple):  # a programme's plan: version, term, summary
+        return " / ".join(str(v) for v in value if v)
     if isinstance(value, frozenset | set):
         return "; ".join(sorted("@".join(v) if isinstance(v, tuple) else str(v) for v in value))
     return str(value)

@@ -15,8 +15,9 @@ from typing import Any
 from sqlmodel import Session, SQLModel, col, select
 
 from evalsys.accounts.models import RoleGrant, User
-from evalsys.importer.common import GROUPS, PEOPLE, SECTIONS
+from evalsys.importer.common import GROUPS, PEOPLE, PROGRAMMES, SECTIONS
 from evalsys.org.models import Course, OrgUnit, Section, Term, TutorGroup
+from evalsys.programmes.models import Programme, ProgrammeCourse, TrainingPlan
 
 #: Codes per IN (...) list: far below SQLite's and PostgreSQL's bound-parameter limits.
 _CHUNK = 5000
@@ -35,6 +36,11 @@ class Snapshot:
     groups: dict[str, TutorGroup]
     #: Grants of the users people.csv names, by user id.
     grants: dict[int, list[RoleGrant]] = field(default_factory=dict)
+    #: Programmes, the course codes of each (by programme id) and their plans by
+    #: (programme id, version): loaded only when programmes.csv is imported.
+    programmes: dict[str, Programme] = field(default_factory=dict)
+    programme_courses: dict[int, frozenset[str]] = field(default_factory=dict)
+    plans: dict[tuple[int, str], TrainingPlan] = field(default_factory=dict)
 
     @cached_property
     def unit_code(self) -> dict[int, str]:
@@ -66,6 +72,15 @@ def load_snapshot(session: Session, keys: Mapping[str, set[str]]) -> Snapshot:
     user_ids = [snapshot.users[u].id for u in keys.get(PEOPLE.name, set()) if u in snapshot.users]
     for grant in _where_in(session, RoleGrant, "user_id", user_ids):
         snapshot.grants.setdefault(grant.user_id, []).append(grant)
+    if PROGRAMMES.name in keys:
+        snapshot.programmes = _all(session, Programme, "code")
+        codes: dict[int, set[str]] = {}
+        for link in session.exec(select(ProgrammeCourse)):
+            codes.setdefault(link.programme_id, set()).add(snapshot.course_code[link.course_id])
+        snapshot.programme_courses = {i: frozenset(c) for i, c in codes.items()}
+        snapshot.plans = {
+            (p.programme_id, p.version): p for p in session.exec(select(TrainingPlan))
+        }
     return snapshot
 
 

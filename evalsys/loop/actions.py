@@ -47,6 +47,7 @@ from evalsys.loop.rules import (
 )
 from evalsys.loop.scope import can_manage, in_subtree, people, people_among, require_manage
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Term
+from evalsys.programmes.models import Programme, ProgrammeCourse
 
 S = ProblemStatus
 A = ActionStatus
@@ -60,6 +61,8 @@ class ActionInput:
     notes: str | None = None
     meeting_id: int | None = None
     plan_course_id: int | None = None
+    plan_programme_id: int | None = None
+    #: Free text of actions from before programmes were records; new ones name plan_programme_id.
     plan_programme: str | None = None
     plan_change: str | None = None
     plan_from_term_id: int | None = None
@@ -71,7 +74,8 @@ def _check_action(
     errors: dict[str, str] = {}
     title = clean(data.title)
     notes = clean(data.notes) or None
-    programme = clean(data.plan_programme) or None
+    # Text typed before programmes were records; naming a programme replaces it.
+    programme = None if data.plan_programme_id is not None else clean(data.plan_programme) or None
     change = clean(data.plan_change) or None
     if not title:
         errors["title"] = _("Say what will be done.")
@@ -102,11 +106,13 @@ def _check_action(
             or in_subtree(session, problem.unit_id, course.department_id)
         ):
             errors["plan_course_id"] = _("Choose a course of this unit.")
+    if data.plan_programme_id is not None:
+        errors.update(_check_programme(session, problem, data))
     if programme and len(programme) > 200:
         errors["plan_programme"] = too_long(200, programme)
     if change and len(change) > 2000:
         errors["plan_change"] = too_long(2000, change)
-    has_target = data.plan_course_id is not None or programme
+    has_target = data.plan_course_id is not None or data.plan_programme_id is not None or programme
     if change and not has_target:
         errors["plan_course_id"] = _("Name the course or the programme whose plan changes.")
     if has_target and not change:
@@ -124,10 +130,27 @@ def _check_action(
         "notes": notes,
         "meeting_id": data.meeting_id,
         "plan_course_id": data.plan_course_id,
+        "plan_programme_id": data.plan_programme_id,
         "plan_programme": programme,
         "plan_change": change,
         "plan_from_term_id": data.plan_from_term_id,
     }
+
+
+def _check_programme(session: Session, problem: Problem, data: ActionInput) -> dict[str, str]:
+    """The programme must lie in the problem's line of the tree, and a course named with it
+    must be one of its courses."""
+    programme = session.get(Programme, data.plan_programme_id)
+    if programme is None or not (
+        in_subtree(session, programme.department_id, problem.unit_id)
+        or in_subtree(session, problem.unit_id, programme.department_id)
+    ):
+        return {"plan_programme_id": _("Choose a programme of this unit.")}
+    if data.plan_course_id is not None:
+        linked = session.get(ProgrammeCourse, (programme.id, data.plan_course_id))
+        if linked is None:
+            return {"plan_course_id": _("Choose a course of the programme, or no course.")}
+    return {}
 
 
 def create_action(
@@ -304,11 +327,12 @@ def owns_action_on(session: Session, *, problem_id: int, user_id: int) -> bool:
 
 @dataclass(frozen=True)
 class ActionChoices:
-    """What the action form of a unit's problem offers: four queries."""
+    """What the action form of a unit's problem offers: five queries."""
 
     owners: list[User]  # the unit's people (scope.people)
     meetings: list[Meeting]  # of the unit or above it, newest first
     courses: list[Course]  # of the unit or below it
+    programmes: list[Programme]  # of departments in the unit's line (above or below)
     terms: list[Term]  # from which a training-plan change applies, oldest first
 
 
@@ -330,10 +354,16 @@ def action_choices(session: Session, unit_id: int) -> ActionChoices:
         select(Course).where(col(Course.department_id).in_(below)).order_by(col(Course.code))
     ).all()
     terms = session.exec(select(Term).order_by(col(Term.start_date))).all()
+    programmes = session.exec(
+        select(Programme)
+        .where(col(Programme.department_id).in_(below) | col(Programme.department_id).in_(above))
+        .order_by(col(Programme.code))
+    ).all()
     return ActionChoices(
         owners=owners,
         meetings=list(meetings),
         courses=list(courses),
+        programmes=list(programmes),
         terms=list(terms),
     )
 

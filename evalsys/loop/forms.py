@@ -103,7 +103,7 @@ class ActionForm(SafeForm):
     meeting_id = SelectField(_l("Decided at meeting"), validate_choice=False, choices=[])
     notes = TextAreaField(_l("Notes"))
     plan_course_id = SelectField(_l("Course"), validate_choice=False, choices=[])
-    plan_programme = StringField(_l("Programme"))
+    plan_programme_id = SelectField(_l("Programme"), validate_choice=False, choices=[])
     plan_change = TextAreaField(_l("What changes in the training plan"))
     plan_from_term_id = SelectField(_l("From term"), validate_choice=False, choices=[])
 

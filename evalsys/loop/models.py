@@ -247,7 +247,8 @@ class Action(SQLModel, table=True):
         CheckConstraint("length(title) > 0", name="title_not_empty"),
         # A training-plan adjustment names what changes and where.
         CheckConstraint(
-            "plan_change IS NULL OR plan_course_id IS NOT NULL OR plan_programme IS NOT NULL",
+            "plan_change IS NULL OR plan_course_id IS NOT NULL OR plan_programme_id IS NOT NULL"
+            " OR plan_programme IS NOT NULL",
             name="plan_change_has_target",
         ),
         Index("ix_loop_action_owner_status", "owner_id", "status"),
@@ -263,15 +264,23 @@ class Action(SQLModel, table=True):
     due_date: date
     status: str = Field(default=ActionStatus.OPEN.value, max_length=20)
     notes: str | None = Field(default=None, max_length=4000)
-    # Training-plan adjustment (培养方案调整), all optional.
+    # Training-plan adjustment (培养方案调整), all optional: it becomes an entry of the
+    # programme's change log (evalsys.programmes.service).
     plan_course_id: int | None = Field(
         default=None, foreign_key="course.id", index=True, ondelete="SET NULL"
     )
+    plan_programme_id: int | None = Field(
+        default=None, foreign_key="programme.id", index=True, ondelete="SET NULL"
+    )
+    #: The programme as typed before programmes were records; kept where no code matched.
     plan_programme: str | None = Field(default=None, max_length=200)
     plan_change: str | None = Field(default=None, max_length=2000)
     plan_from_term_id: int | None = Field(
         default=None, foreign_key="term.id", index=True, ondelete="SET NULL"
     )
+    #: A head or dean compared the figures before and after and found the change worked.
+    plan_verified_at: datetime | None = None
+    plan_verified_by_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -87,6 +87,7 @@ from evalsys.loop.summary import summary
 from evalsys.org import hierarchy
 from evalsys.org.models import OrgUnit, Term
 from evalsys.org.terms import term_by_code, terms_newest_first
+from evalsys.programmes.models import Programme
 
 bp = Blueprint("loop", __name__, url_prefix="/loop")
 
@@ -539,18 +540,29 @@ def _action_choices(session: Session, form: ActionForm, unit: OrgUnit) -> None:
     form.plan_course_id.choices = [("", _("— no course —"))] + [  # type: ignore[assignment]
         (str(c.id), f"{c.code} {c.title}") for c in choices.courses
     ]
+    form.plan_programme_id.choices = [("", _("— no programme —"))] + [  # type: ignore[assignment]
+        (str(p.id), f"{p.code} {localized(p, 'name')}") for p in choices.programmes
+    ]
     form.plan_from_term_id.choices = [("", "—")] + [  # type: ignore[assignment]
         (str(t.id), t.name) for t in choices.terms
     ]
 
 
-def _action_input(form: ActionForm) -> tuple[ActionInput, dict[str, str]]:
+#: The id fields of the action form.
+_ACTION_IDS = ("owner_id", "meeting_id", "plan_course_id", "plan_programme_id", "plan_from_term_id")
+
+
+def _action_input(
+    form: ActionForm, legacy_programme: str | None = None
+) -> tuple[ActionInput, dict[str, str]]:
+    """The form's values; ``legacy_programme``: an edited action's free-text programme, kept
+    (the form no longer offers free text)."""
     errors: dict[str, str] = {}
     due, err = parse_date(form.due_date.data)
     if err:
         errors["due_date"] = err
     ids: dict[str, int | None] = {}
-    for name in ("owner_id", "meeting_id", "plan_course_id", "plan_from_term_id"):
+    for name in _ACTION_IDS:
         ids[name], err = parse_id(getattr(form, name).data)
         if err:
             errors[name] = err
@@ -558,7 +570,7 @@ def _action_input(form: ActionForm) -> tuple[ActionInput, dict[str, str]]:
         title=form.title.data or "",
         due_date=due,
         notes=form.notes.data,
-        plan_programme=form.plan_programme.data,
+        plan_programme=legacy_programme,
         plan_change=form.plan_change.data,
         **ids,
     )
@@ -623,10 +635,10 @@ def action(action_id: int):
     _action_choices(session, edit_form, unit)
     code = 200
     if request.method == "GET":
-        for name in ("title", "plan_programme", "plan_change", "notes"):
+        for name in ("title", "plan_change", "notes"):
             getattr(edit_form, name).data = getattr(action, name) or ""
         edit_form.due_date.data = action.due_date.isoformat()
-        for name in ("owner_id", "meeting_id", "plan_course_id", "plan_from_term_id"):
+        for name in _ACTION_IDS:
             value = getattr(action, name)
             getattr(edit_form, name).data = "" if value is None else str(value)
     elif "s-status" in request.form and status_form.validate_on_submit():
@@ -655,7 +667,7 @@ def action(action_id: int):
         if not manage:
             abort(403)
         if edit_form.validate_on_submit():
-            data, parse_errors = _action_input(edit_form)
+            data, parse_errors = _action_input(edit_form, action.plan_programme)
             failure = None
             try:
                 update_action(session, action=action, user=current_user, data=data, today=_today())
@@ -685,6 +697,11 @@ def action(action_id: int):
             term=term,
             manage=manage,
             live=action.status in LIVE_ACTIONS,
+            programme=(
+                session.get(Programme, action.plan_programme_id)
+                if action.plan_programme_id is not None
+                else None
+            ),
             overdue=action.status in LIVE_ACTIONS and action.due_date < _today(),
             status_form=status_form,
             edit_form=edit_form,

@@ -79,6 +79,7 @@ ACTION_NAMES = {
     "action.create": _l("Action created"),
     "action.edit": _l("Action edited"),
     "action.status": _l("Action status changed"),
+    "programme.verify": _l("Training-plan change verified"),
 }
 
 

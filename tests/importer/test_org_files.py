@@ -488,7 +488,7 @@ def test_unknown_table_name_is_an_error(session):
     result = import_tables(session, {"teachers.csv": [{"code": "x"}]})
     assert [str(e) for e in result.errors] == [
         "teachers.csv: unknown file; expected units.csv, people.csv, terms.csv, courses.csv,"
-        " sections.csv, groups.csv"
+        " sections.csv, groups.csv, programmes.csv"
     ]
 
 

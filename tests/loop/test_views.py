@@ -115,7 +115,7 @@ def test_head_walks_the_loop_in_the_browser(world, people, session, client, auth
             "title": "Rework SE1 labs",
             "owner_id": str(teacher.id),
             "due_date": (today + timedelta(days=20)).isoformat(),
-            "plan_programme": "Software engineering",
+            "plan_course_id": str(world.uni.courses["SE1"].id),
             "plan_change": typed,
             "plan_from_term_id": str(world.uni.terms["T2"].id),
         },

@@ -125,6 +125,7 @@ PARAMS: dict[str, Callable[[SecurityWorld], tuple[Any, Any]]] = {
     "filename": lambda w: ("evalsys.css", "evalsys.css"),
     "username": lambda w: ("teacher", "mteacher"),
     "course_code": lambda w: ("SE101", "MA101"),
+    "programme_code": lambda w: w.extra["programme_code"],
 }
 
 #: The expectations, one row per endpoint (``endpoint[variant]`` for more rows of one).
@@ -290,6 +291,12 @@ ACCESS: dict[str, R] = {
     ),
     "loop.action[edit]": R(
         MANAGERS, out="root", methods="POST", data={"e-title": "Three questions per lecture"}
+    ),
+    # A programme's page: readers of its department and above; a head or dean verifies a
+    # change in effect (the world's is only decided: refused with a message, a redirect).
+    "programmes.programme": R(REVIEWERS, out="root", leak=True),
+    "programmes.verify": R(
+        MANAGERS, out="root", params={"action_id": "{action_id}"}, allowed=frozenset({302})
     ),
     # The planner: my assignments for all; a term's coverage for admins (scoped);
     # the plan's settings and a draw for school admins.
