@@ -173,17 +173,35 @@ def migrated_database(tmp_path_factory) -> Iterator[str]:
         yield f"sqlite:///{path}"
 
 
+_SHARED_ENGINES: dict[str, Engine] = {}
+
+
+def shared_engine(url: str) -> Engine:
+    """PostgreSQL only: one engine (and pool) for every test of this process on ``url``.
+
+    Every test runs on the same PostgreSQL database, and a new engine per test meant new
+    connections: a backend forked, authenticated and its catalogue caches filled again, a
+    third of the server's work in the PostgreSQL run. Connections are returned to the pool
+    at the end of each request and test, and everything the app sets on one is
+    transaction-local (``SET LOCAL``, ``set_config(..., true)``), so a pooled connection
+    carries nothing from one test to the next. SQLite keeps an engine per test: each test
+    has its own database file.
+    """
+    engine = _SHARED_ENGINES.get(url)
+    if engine is None:
+        engine = _SHARED_ENGINES[url] = make_engine(url)
+    return engine
+
+
 @pytest.fixture
 def database_url(migrated_database: str, tmp_path: Path) -> Iterator[str]:
     if PG_URL:
         yield migrated_database
-        engine = make_engine(migrated_database)
-        with engine.begin() as conn:
+        with shared_engine(migrated_database).begin() as conn:
             # As a fresh copy would be: no rows, every id counting from 1.
             empty_tables(conn)
             restart = "SELECT setval(c.oid, 1, false) FROM pg_class AS c WHERE c.relkind = 'S'"
             conn.execute(text(restart))
-        engine.dispose()
     else:
         path = tmp_path / "evalsys.sqlite3"
         shutil.copyfile(migrated_database.removeprefix("sqlite:///"), path)
@@ -204,8 +222,14 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
             "INSTANCE_PATH": str(tmp_path / "instance"),
         }
     )
-    yield app
-    get_engine(app).dispose()
+    if PG_URL:
+        own = get_engine(app)
+        app.extensions["evalsys.engine"] = shared_engine(database_url)
+        own.dispose()  # never connected
+        yield app
+    else:
+        yield app
+        get_engine(app).dispose()
 
 
 @pytest.fixture
