@@ -116,6 +116,7 @@ def init_app(app: Flask) -> None:
     from evalsys.reports.views import bp as reports_bp
     from evalsys.scheduler.views import bp as schedule_bp
     from evalsys.security.views import bp as audit_bp
+    from evalsys.themes.views import bp as themes_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(home_bp)
@@ -130,6 +131,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(loop_bp)
     app.register_blueprint(planner_bp)
     app.register_blueprint(programmes_bp)
+    app.register_blueprint(themes_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(users_bp)
     app.register_blueprint(ops_bp)
