@@ -157,15 +157,16 @@ def themes_for_unit(
                 observers[m.theme].add(row["observer_id"])
                 sides[(m.theme, side)].add(row["id"])
                 pool = found[m.theme]
-                if row["id"] not in {q.feedback_id for q in pool} and (
-                    sum(q.side == side for q in pool) < quotes
+                if row["id"] in {q.feedback_id for q in pool} or (
+                    sum(q.side == side for q in pool) >= quotes
                 ):
-                    q = excerpt(words, m)
-                    if not sections:
-                        q = _scrub(q, [row["teacher_name"], row["target_code"]])
-                    found[m.theme].append(
-                        Quote(q, side, row["id"], row["target_code"] if sections else None)
-                    )
+                    continue
+                q = excerpt(words, m)
+                if not sections:
+                    q = _scrub(q, [row["teacher_name"], row["target_code"]])
+                # The same words on several records (a phrase an observer keeps) are quoted once.
+                if q not in {other.text for other in pool}:
+                    pool.append(Quote(q, side, row["id"], row["target_code"] if sections else None))
     out = []
     for key, theme in themes().items():
         if len(observers[key]) < min_observers or len(records[key]) < 2:

@@ -60,7 +60,7 @@ RECORDS = [
     ("T2", "T2-SE1-0", 0, {"problems": "节奏太快，T2-SE1-0 的学生跟不上"}),
     ("T2", "T2-AI1-0", 1, {"problems": "Li Ming reads from the slides; students barely interact."}),
     ("T2", "T2-AI1-0", 2, {"strengths": "Board work is neat.", "comment": "没有学生迟到"}),
-    ("T2", "T2-AI1-0", 1, {"problems": "有学生迟到"}),
+    ("T2", "T2-AI1-0", 1, {"problems": "有学生迟到", "strengths": "Board work is neat."}),
     ("T2", "T2-AI1-0", 2, {"problems": "Two students arrived late."}),
     ("T1", "T1-SE1-0", 0, {"problems": "互动少"}),
 ]

@@ -94,6 +94,15 @@ def test_a_department_shows_sections_only_to_feedback_readers(themes_world, sess
     assert all(len(t.quotes) <= 3 for t in shown)
 
 
+def test_the_same_words_are_quoted_once(themes_world, session):
+    uni = themes_world.uni
+    ai = themes_for_unit(session, uni.units["CS-AI"].id, uni.terms["T2"].id)
+    board = next(t for t in ai if t.key == "blackboard")
+    # Two observers wrote "Board work is neat." on two records: counted twice, quoted once.
+    assert (board.records, board.observers) == (2, 2)
+    assert [q.text for q in board.quotes] == ["Board work is neat."]
+
+
 def test_themes_become_loop_proposals_once(themes_world, session):
     uni = themes_world.uni
     term = uni.terms["T2"]
