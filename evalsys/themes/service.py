@@ -19,6 +19,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from flask import current_app, has_app_context
 from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
@@ -107,6 +108,13 @@ class ThemeCount:
         return "mixed"
 
 
+def min_observers_setting() -> int:
+    """The site's ``THEMES_MIN_OBSERVERS`` (instance config or ``EVALSYS_`` variable), or 2."""
+    if has_app_context():
+        return int(current_app.config.get("THEMES_MIN_OBSERVERS", MIN_OBSERVERS))
+    return MIN_OBSERVERS
+
+
 def _scrub(quote: str, names: list[str]) -> str:
     for name in sorted({n for n in names if n}, key=len, reverse=True):
         quote = quote.replace(name, BLANK)
@@ -120,7 +128,7 @@ def themes_for_unit(
     unit_id: int,
     term_id: int,
     *,
-    min_observers: int = MIN_OBSERVERS,
+    min_observers: int | None = None,
     show_sections: bool = False,
     quotes: int = QUOTES,
 ) -> list[ThemeCount]:
@@ -128,8 +136,11 @@ def themes_for_unit(
 
     ``show_sections`` is honoured at department level only: above it, no quote names
     a section or its teacher, whoever reads. Where no section is shown, the teacher's
-    name and the section code are blanked out of the quotes too.
+    name and the section code are blanked out of the quotes too. ``min_observers``
+    None: the site's setting (:func:`min_observers_setting`).
     """
+    if min_observers is None:
+        min_observers = min_observers_setting()
     unit = session.get(OrgUnit, unit_id)
     term = session.get(Term, term_id)
     if unit is None or term is None:

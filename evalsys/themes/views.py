@@ -7,7 +7,7 @@ see the unit's feedback records (``Perm.VIEW_FEEDBACK``). Computed once per requ
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g
+from flask import Blueprint, g
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -34,7 +34,6 @@ def unit_themes(unit: OrgUnit, term: Term) -> list[ThemeCount]:
             session,
             unit.id,
             term.id,
-            min_observers=current_app.config.get("THEMES_MIN_OBSERVERS", 2),
             show_sections=may(session, current_user, Perm.VIEW_FEEDBACK, unit.id),
         )[:SHOWN]
     return cache[key]

@@ -34,12 +34,19 @@ def test_the_college_page_shows_recurring_themes(
         assert name not in block
 
 
-def test_a_department_page_names_the_section_to_its_head(themes_world, factory, client, auth):
+def test_a_department_page_names_the_section_to_its_head(themes_world, factory, client, auth, app):
     factory.user("head_se", "head@CS-SE")
     auth.login("head_se")
-    page = client.get(f"/units/CS-SE?term={T2}", headers={"Accept-Language": "en"})
-    block = page.get_data(as_text=True).split('id="themes"')[1].split("</section>")[0]
-    assert "interaction" in block and "T2-SE1-0" in block
+
+    def block() -> str:
+        page = client.get(f"/units/CS-SE?term={T2}", headers={"Accept-Language": "en"})
+        return page.get_data(as_text=True).split('id="themes"')[1].split("</section>")[0]
+
+    shown = block()
+    assert "interaction" in shown and "T2-SE1-0" in shown
+    assert "pace" not in shown  # two records, one observer
+    app.config["THEMES_MIN_OBSERVERS"] = 1  # the site's setting
+    assert "pace" in block()
 
 
 def test_no_block_for_a_teacher_and_one_line_for_a_quiet_college(
