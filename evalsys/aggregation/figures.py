@@ -1,0 +1,259 @@
+"""The grouped figures of every level, in one columnar pass over the term's values.
+
+Step 2 of a run (see ``sql.py`` for the others), the same on SQLite and PostgreSQL:
+
+1. Two streamed queries read the term's records (id, kind, observer, unit at each
+   level: ~100,000 rows at university scale) and their per-dimension values
+   (record, dimension, value: ~600,000 rows), computed by the database exactly as
+   before (``sql.TERM_VALUES``), into NumPy arrays — a few plain arrays of numbers,
+   never a Python object per record.
+2. For each level, and each value once under its own kind and once under "all
+   kinds": the values are put in (unit, kind, dimension, value) order by one stable
+   sort of a single integer key (the values were put in value order once, up
+   front), and every group's figures are read off the sorted arrays at once —
+   ``np.add.reduceat`` for sums, the first / last / middle elements for min, max
+   and median, ``np.bincount`` for bands and distinct observers.
+3. The ~144,000 group rows go into the work table ``agg_stats`` in one bulk write
+   (``executemany`` on SQLite, ``COPY`` on PostgreSQL); the per-level SQL that
+   writes the result rows and comparisons reads them from there, as before.
+
+Why NumPy and not the database: SQLite has neither ``GROUPING SETS`` nor ordered-set
+aggregates, so each level sorted its 1.2 million values into a work table and
+indexed it (8 of the 10.5 s of a run); PostgreSQL's ``percentile_cont`` and
+``COUNT(DISTINCT)`` per group took 6.5 s. Sorting integer keys in memory takes
+milliseconds, and one code path serves both databases (docs/benchmarks.md).
+
+Exactness, and identical re-runs:
+
+* Sums are exact: values are rounded to 6 decimals by the database, so ``value ×
+  10⁶`` is an integer and the groups' sums are summed as 64-bit integers, in no
+  particular order; the mean is that sum / 10⁶ / n, the correctly rounded mean of the
+  values (the SQL ``SUM`` it replaces added floats in whatever order rows came, so
+  old and new means may differ in the last bits, never more).
+* The sd is the sample sd (n − 1) from the squared deviations from that mean,
+  summed in value order (the SQL formula √((Σx² − (Σx)²/n)/(n − 1)) lost digits to
+  cancellation); none for n = 1.
+* The median of an even n is the mean of the two middle values, interpolated as each
+  database did before: ``(a + b) / 2`` (SQLite's ``AVG``) or ``a + (b − a) × 0.5``
+  (PostgreSQL's ``percentile_cont``), so medians are bit for bit those of before.
+* Every step's order is fixed by the data (ties in the sort are equal values), so a
+  re-run over the same feedback gives identical rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import Connection
+
+from evalsys.aggregation import sql
+from evalsys.aggregation.models import Level
+from evalsys.feedback.vocab import GRADE_BANDS
+
+Ints = NDArray[np.int64]
+Floats = NDArray[np.float64]
+
+#: Values are rounded to this many decimals by the database (``sql.TERM_VALUES``).
+SCALE = 10**6
+#: The band edges, lowest first: band i holds EDGES[i-1] <= value < EDGES[i].
+EDGES = np.array(sorted(bound for bound, _grade in GRADE_BANDS if bound > 0), dtype=np.float64)
+#: Rows fetched per round trip: bounds the Python objects alive at once.
+CHUNK = 50_000
+#: The unit columns of ``sql.TERM_RECORDS``, after id, kind and observer.
+UNIT_ORDER: tuple[Level, ...] = (
+    Level.SECTION,
+    Level.COURSE,
+    Level.DEPARTMENT,
+    Level.COLLEGE,
+    Level.SCHOOL,
+)
+#: The columns of ``agg_stats`` written here, in order.
+STATS_COLUMNS = sql.STATS_COLUMNS
+
+
+@dataclass(frozen=True)
+class TermValues:
+    """The term's values in value order, each with its record's kind, observer and units."""
+
+    kind: Ints
+    dimension: Ints
+    value: Floats
+    scaled: Ints  # value × SCALE, exact
+    observer: Ints
+    units: dict[Level, Ints]  # 0 where the record has no unit at that level
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+
+@dataclass(frozen=True)
+class Groups:
+    """The figures of every (unit, kind, dimension) group of one level and kind pass."""
+
+    unit: Ints
+    kind: Ints
+    dimension: Ints
+    n: Ints
+    observers: Ints
+    mean: Floats
+    sd: Floats  # 0 where n = 1 (the result row then has none)
+    minimum: Floats
+    maximum: Floats
+    bands: Ints  # (groups, 5)
+    median: Floats
+
+    def __len__(self) -> int:
+        return len(self.n)
+
+
+def load(conn: Connection) -> TermValues:
+    """The term's records and values from the work tables, streamed into arrays."""
+    records = _fetch(conn, sql.TERM_RECORDS, 3 + len(UNIT_ORDER), np.int64)
+    values = _fetch(conn, sql.TERM_VALUES, 3, np.float64)
+    record_ids = records[:, 0]  # ordered by id
+    value = values[:, 2]
+    if np.isnan(value).any():  # a dimension whose items all weigh 0
+        raise ValueError("a record's value in a dimension could not be computed")
+    # Value order once; every later sort is stable, so it keeps values in order in a group.
+    order = np.argsort(value, kind="stable")
+    value = value[order]
+    row = np.searchsorted(record_ids, values[order, 0].astype(np.int64))
+    return TermValues(
+        kind=records[row, 1],
+        dimension=values[order, 1].astype(np.int64),
+        value=value,
+        scaled=np.rint(value * SCALE).astype(np.int64),
+        observer=records[row, 2],
+        units={level: records[row, 3 + i] for i, level in enumerate(UNIT_ORDER)},
+    )
+
+
+def group(values: TermValues, level: Level, *, all_kinds: bool, postgres: bool) -> Groups:
+    """One level's figures, each value under its own kind, or all under kind code 0."""
+    units = values.units[level]
+    present = units > 0
+    unit = units[present]
+    kind = np.zeros_like(unit) if all_kinds else values.kind[present]
+    dimension = values.dimension[present]
+    kinds = max(sql.KIND_CODES.values()) + 1
+    dims = int(values.dimension.max(initial=0)) + 1
+    key = (unit * kinds + kind) * dims + dimension
+    order = np.argsort(key, kind="stable")  # (unit, kind, dimension), values still in order
+    key = key[order]
+    value = values.value[present][order]
+    if len(key) == 0:
+        return _no_groups()
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    n = np.diff(np.r_[starts, len(key)])
+    first = key[starts]
+    member = np.repeat(np.arange(len(starts)), n)
+
+    mean = np.add.reduceat(values.scaled[present][order], starts) / SCALE / n
+    deviation = value - mean[member]
+    squares = np.add.reduceat(deviation * deviation, starts)
+    sd = np.sqrt(squares / np.maximum(n - 1, 1))
+    sd[n == 1] = 0.0
+    low, high = value[starts + (n - 1) // 2], value[starts + n // 2]
+    median = low + (high - low) * 0.5 if postgres else (low + high) / 2
+
+    band = np.searchsorted(EDGES, value, side="right")
+    bands = np.bincount(member * 5 + band, minlength=len(starts) * 5).reshape(-1, 5)
+    observer = values.observer[present][order]
+    span = int(observer.max()) + 1
+    # Distinct observers: sort the (group, observer) pairs and count each pair's first.
+    # (np.unique, hashing in NumPy 2, was ten times slower here.)
+    pairs = np.sort(member * span + observer)
+    firsts = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
+    observers = np.bincount(firsts // span, minlength=len(starts))
+    return Groups(
+        unit=first // (kinds * dims),
+        kind=first // dims % kinds,
+        dimension=first % dims,
+        n=n,
+        observers=observers,
+        mean=mean,
+        sd=sd,
+        minimum=value[starts],
+        maximum=value[starts + n - 1],
+        bands=bands,
+        median=median,
+    )
+
+
+def _no_groups() -> Groups:
+    i, f = np.zeros(0, np.int64), np.zeros(0, np.float64)
+    return Groups(
+        unit=i,
+        kind=i,
+        dimension=i,
+        n=i,
+        observers=i,
+        mean=f,
+        sd=f,
+        minimum=f,
+        maximum=f,
+        bands=np.zeros((0, 5), np.int64),
+        median=f,
+    )
+
+
+def write(conn: Connection, level: Level, groups: Groups) -> int:
+    """Append one pass's groups to ``agg_stats`` in one bulk write; the number written."""
+    rows = _rows(level, groups)
+    if conn.dialect.name == "postgresql":
+        raw: Any = conn.connection.dbapi_connection
+        copying = f"COPY agg_stats ({STATS_COLUMNS}) FROM STDIN"
+        with raw.cursor() as cursor, cursor.copy(copying) as copy:
+            for chunk in rows:
+                for row in chunk:
+                    copy.write_row(row)
+    else:
+        marks = ", ".join("?" * len(STATS_COLUMNS.split(",")))
+        for chunk in rows:
+            conn.exec_driver_sql(f"INSERT INTO agg_stats ({STATS_COLUMNS}) VALUES ({marks})", chunk)
+    return len(groups)
+
+
+def _rows(level: Level, g: Groups) -> Iterator[list[tuple[Any, ...]]]:
+    """The groups as rows of ``agg_stats``, a chunk at a time (Python numbers, not NumPy's)."""
+    name = level.value
+    for lo in range(0, len(g), CHUNK):
+        part = slice(lo, lo + CHUNK)
+        columns = [
+            g.unit[part],
+            g.kind[part],
+            g.dimension[part],
+            g.n[part],
+            g.observers[part],
+            g.mean[part],
+            g.sd[part],
+            g.minimum[part],
+            g.maximum[part],
+            *(g.bands[part, i] for i in range(5)),
+            g.median[part],
+        ]
+        lists = [c.tolist() for c in columns]
+        yield [(name, *row) for row in zip(*lists, strict=True)]
+
+
+def _fetch(conn: Connection, query: str, width: int, dtype: type) -> NDArray[Any]:
+    """One query's rows as a (rows, width) array, fetched CHUNK rows at a time.
+
+    On PostgreSQL through a named (server-side) cursor, so neither the driver nor
+    the server hands over the whole result at once.
+    """
+    raw: Any = conn.connection.dbapi_connection
+    named = conn.dialect.name == "postgresql"
+    cursor = raw.cursor(name="agg_fetch") if named else raw.cursor()
+    try:
+        cursor.execute(query)
+        parts: list[NDArray[Any]] = []
+        while rows := cursor.fetchmany(CHUNK):
+            parts.append(np.array(rows, dtype=dtype).reshape(-1, width))
+    finally:
+        cursor.close()
+    return np.concatenate(parts) if parts else np.zeros((0, width), dtype=dtype)
