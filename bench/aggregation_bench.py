@@ -28,6 +28,7 @@ import json
 import os
 import random
 import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -446,8 +447,17 @@ def once(url: str) -> dict:
         "records": run.record_count,
         "results": run.result_count,
         "flags": run.flag_count,
-        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "maxrss_mb": _peak_rss_mb(),
     }
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory. Not ``ru_maxrss``: Linux keeps it across
+    ``exec``, so a child started by a big parent would report the parent's."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _ours(url: str, code: Path) -> dict:
@@ -548,7 +558,9 @@ def duck_anchor(url: str, term_id: int) -> tuple[dict[str, float], list[tuple]]:
     [path] = Path(package.__file__).parent.glob(f"extensions/*/{extension}.duckdb_extension")
     con.load_extension(str(path))
     if kind == "sqlite":
-        con.execute(f"ATTACH '{make_url(url).database}' AS db (TYPE sqlite)")
+        # Read only: DuckDB's own SQLite writing into a WAL database that evalsys has open
+        # corrupted it here; results are written back through Python's sqlite3 instead.
+        con.execute(f"ATTACH '{make_url(url).database}' AS db (TYPE sqlite, READ_ONLY)")
     else:
         u = make_url(url)
         dsn = f"dbname={u.database} host={u.host} port={u.port or 5432} user={u.username}"
@@ -564,14 +576,35 @@ def duck_anchor(url: str, term_id: int) -> tuple[dict[str, float], list[tuple]]:
     con.execute(DUCK_FIGURES)
     times["figures"] = time.perf_counter() - t
     t = time.perf_counter()
-    con.execute("DROP TABLE IF EXISTS db.bench_duck_result")
-    con.execute("CREATE TABLE db.bench_duck_result AS SELECT * FROM res")
+    if kind == "sqlite":
+        _duck_write_sqlite(con, make_url(url).database)
+    else:
+        con.execute("DROP TABLE IF EXISTS db.bench_duck_result")
+        con.execute("CREATE TABLE db.bench_duck_result AS SELECT * FROM res")
     times["write"] = time.perf_counter() - t
     rows = con.execute(f"SELECT {DUCK_COLUMNS} FROM res ORDER BY level, unit_id, kind, dimension")
     figures = rows.fetchall()
-    con.execute("DROP TABLE db.bench_duck_result")
+    if kind != "sqlite":
+        con.execute("DROP TABLE db.bench_duck_result")
     con.close()
+    if kind == "sqlite":
+        with sqlite3.connect(make_url(url).database) as db:
+            db.execute("DROP TABLE bench_duck_result")
     return times, figures
+
+
+def _duck_write_sqlite(con, path: str) -> None:
+    """DuckDB's result rows into a table of the SQLite database, in one transaction."""
+    rows = con.execute(f"SELECT {DUCK_COLUMNS} FROM res").fetchall()
+    db = sqlite3.connect(path)
+    try:
+        db.execute("DROP TABLE IF EXISTS bench_duck_result")
+        db.execute(f"CREATE TABLE bench_duck_result ({DUCK_COLUMNS})")
+        marks = ", ".join("?" * len(DUCK_COLUMNS.split(",")))
+        db.executemany(f"INSERT INTO bench_duck_result VALUES ({marks})", rows)
+        db.commit()
+    finally:
+        db.close()
 
 
 # --- comparing every row -----------------------------------------------------------------------
@@ -617,6 +650,7 @@ def compare(before: dict, after: dict) -> dict[str, dict]:
             "differing_columns": {},
             "float_max_rel": {},
             "float_identical": {},
+            "examples": [],
         }
         for key in a.keys() & b.keys():
             ra, rb = a[key], b[key]
@@ -639,6 +673,8 @@ def compare(before: dict, after: dict) -> dict[str, dict]:
                     bad = True
                     entry["differing_columns"][name] = entry["differing_columns"].get(name, 0) + 1
             entry["differing_rows"] += bad
+            if bad and len(entry["examples"]) < 4:
+                entry["examples"].append({"before": ra, "after": rb})
         report[table] = entry
     return report
 

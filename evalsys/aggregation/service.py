@@ -281,11 +281,11 @@ def _compute(
             found = figures.group(term_values, level, all_kinds=all_kinds, postgres=postgres)
             groups += figures.write(conn, level, found)
     del term_values
-    progress("statistics", f"{values} values read, {groups} groups of all levels")
     if postgres:
         for table in ("agg_record", "agg_unit", "agg_section", "agg_group", "agg_stats"):
             run(f"ANALYZE {table}")
         run("ANALYZE agg_prev")
+    progress("statistics", f"{values} values read, {groups} groups of all levels")
 
     results = coverage = 0
     for level in LEVELS_TOP_DOWN:
