@@ -27,9 +27,10 @@ Exactness, and identical re-runs:
 
 * Sums are exact: values are rounded to 6 decimals by the database, so ``value ×
   10⁶`` is an integer and the groups' sums are summed as 64-bit integers, in no
-  particular order; the mean is that sum / 10⁶ / n, the correctly rounded mean of the
-  values (the SQL ``SUM`` it replaces added floats in whatever order rows came, so
-  old and new means may differ in the last bits, never more).
+  particular order; the mean is that sum / (n × 10⁶), one division of two exact
+  integers: the correctly rounded mean of the values, the same on both databases
+  (the SQL ``SUM`` it replaces added floats in whatever order rows came, so old and
+  new means may differ in the last bits, never more).
 * The sd is the sample sd (n − 1) from the squared deviations from that mean,
   summed in value order; exactly 0 when all values are equal; none for n = 1. (The
   SQL formula it replaces, √((Σx² − (Σx)²/n)/(n − 1)), lost digits to cancellation:
@@ -56,14 +57,15 @@ from evalsys.aggregation.models import Level
 from evalsys.feedback.vocab import GRADE_BANDS
 
 Ints = NDArray[np.int64]
+Codes = NDArray[np.int32]  # ids and small codes, one per value
 Floats = NDArray[np.float64]
 
 #: Values are rounded to this many decimals by the database (``sql.TERM_VALUES``).
 SCALE = 10**6
 #: The band edges, lowest first: band i holds EDGES[i-1] <= value < EDGES[i].
 EDGES = np.array(sorted(bound for bound, _grade in GRADE_BANDS if bound > 0), dtype=np.float64)
-#: Rows fetched per round trip: bounds the Python objects alive at once.
-CHUNK = 50_000
+#: Rows fetched or written per round trip: bounds the Python objects alive at once.
+CHUNK = 20_000
 #: The unit columns of ``sql.TERM_RECORDS``, after id, kind and observer.
 UNIT_ORDER: tuple[Level, ...] = (
     Level.SECTION,
@@ -80,13 +82,13 @@ STATS_COLUMNS = sql.STATS_COLUMNS
 class TermValues:
     """The term's values, each with its record's kind, observer and units."""
 
-    kind: Ints
-    dimension: Ints
+    kind: Codes
+    dimension: Codes
     value: Floats
     scaled: Ints  # value × SCALE, exact
     exact: bool  # every value == scaled / SCALE
-    observer: Ints
-    units: dict[Level, Ints]  # 0 where the record has no unit at that level
+    observer: Codes
+    units: dict[Level, Codes]  # 0 where the record has no unit at that level
 
     def __len__(self) -> int:
         return len(self.value)
@@ -121,17 +123,22 @@ def load(conn: Connection) -> TermValues:
     if np.isnan(value).any():  # a dimension whose items all weigh 0
         raise ValueError("a record's value in a dimension could not be computed")
     row = np.searchsorted(record_ids, values[:, 0].astype(np.int64))
+    dimension = values[:, 1].astype(np.int32)
+    value = value.copy()
     scaled = np.rint(value * SCALE).astype(np.int64)
+    del values
+    # Per value: its record's kind, observer and units (ids and codes: int32 is plenty).
+    codes = np.ascontiguousarray(records[:, 1:].astype(np.int32)[row].T)
     return TermValues(
-        kind=records[row, 1],
-        dimension=values[:, 1].astype(np.int64),
+        kind=codes[0],
+        dimension=dimension,
         value=value,
         scaled=scaled,
         # Each value is the double nearest its 6 decimals, so scaled / SCALE gives it back
         # exactly and sorting can carry the integers alone (checked, not assumed).
         exact=bool(np.array_equal(scaled / SCALE, value)),
-        observer=records[row, 2],
-        units={level: records[row, 3 + i] for i, level in enumerate(UNIT_ORDER)},
+        observer=codes[1],
+        units={level: codes[2 + i] for i, level in enumerate(UNIT_ORDER)},
     )
 
 
@@ -139,24 +146,29 @@ def group(values: TermValues, level: Level, *, all_kinds: bool, postgres: bool) 
     """One level's figures, each value under its own kind, or all under kind code 0."""
     units = values.units[level]
     present = units > 0
-    unit = units[present]
+    unit = units[present].astype(np.int64)
     if len(unit) == 0:
         return _no_groups()
-    kind = np.zeros_like(unit) if all_kinds else values.kind[present]
-    dimension = values.dimension[present]
+    kind = np.zeros_like(unit) if all_kinds else values.kind[present].astype(np.int64)
+    dimension = values.dimension[present].astype(np.int64)
     kinds = max(sql.KIND_CODES.values()) + 1
     dims = int(values.dimension.max()) + 1
     key = (unit * kinds + kind) * dims + dimension
     # (unit, kind, dimension, value) order, and the distinct (group, observer) pairs.
     key_sorted, scaled, value = _in_order(key, values, present)
-    pair_keys = _distinct_pairs(key, values.observer[present])
+    pair_keys = _distinct_pairs(key, values.observer[present].astype(np.int64))
 
     starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]])
     n = np.diff(np.r_[starts, len(key_sorted)])
     first = key_sorted[starts]
     member = np.repeat(np.arange(len(starts)), n)
 
-    mean = np.add.reduceat(scaled, starts) / SCALE / n
+    if values.exact:
+        # One division of two exact integers: the correctly rounded mean (for equal
+        # values, the value itself).
+        mean = np.add.reduceat(scaled, starts) / (n * SCALE)
+    else:  # values with more than 6 decimals: no exact integer sum to be had
+        mean = np.add.reduceat(value, starts) / n
     deviation = value - mean[member]
     squares = np.add.reduceat(deviation * deviation, starts)
     sd = np.sqrt(squares / np.maximum(n - 1, 1))
