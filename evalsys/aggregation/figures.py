@@ -8,11 +8,12 @@ Step 2 of a run (see ``sql.py`` for the others), the same on SQLite and PostgreS
    before (``sql.TERM_VALUES``), into NumPy arrays — a few plain arrays of numbers,
    never a Python object per record.
 2. For each level, and each value once under its own kind and once under "all
-   kinds": the values are put in (unit, kind, dimension, value) order by one stable
-   sort of a single integer key (the values were put in value order once, up
-   front), and every group's figures are read off the sorted arrays at once —
-   ``np.add.reduceat`` for sums, the first / last / middle elements for min, max
-   and median, ``np.bincount`` for bands and distinct observers.
+   kinds": the group key (unit, kind, dimension) and the value as an exact integer
+   (value × 10⁶) are packed into one 64-bit integer and sorted — (group, value)
+   order — and every group's figures are read off the sorted array at once:
+   ``np.add.reduceat`` for sums, the first / last / middle elements for min, max and
+   median, ``np.bincount`` for bands; distinct observers from a second sort, of
+   packed (group, observer) integers. (Where a key does not fit, a lexsort.)
 3. The ~144,000 group rows go into the work table ``agg_stats`` in one bulk write
    (``executemany`` on SQLite, ``COPY`` on PostgreSQL); the per-level SQL that
    writes the result rows and comparisons reads them from there, as before.
@@ -20,8 +21,8 @@ Step 2 of a run (see ``sql.py`` for the others), the same on SQLite and PostgreS
 Why NumPy and not the database: SQLite has neither ``GROUPING SETS`` nor ordered-set
 aggregates, so each level sorted its 1.2 million values into a work table and
 indexed it (8 of the 10.5 s of a run); PostgreSQL's ``percentile_cont`` and
-``COUNT(DISTINCT)`` per group took 6.5 s. Sorting integer keys in memory takes
-milliseconds, and one code path serves both databases (docs/benchmarks.md).
+``COUNT(DISTINCT)`` per group took 6.5 s. Sorting 600,000 integers in memory takes
+tens of milliseconds, and one code path serves both databases (docs/benchmarks.md).
 
 Exactness, and identical re-runs:
 
@@ -116,8 +117,8 @@ class Groups:
 
 def load(conn: Connection) -> TermValues:
     """The term's records and values from the work tables, streamed into arrays."""
-    records = _fetch(conn, sql.TERM_RECORDS, 3 + len(UNIT_ORDER), np.int64)
-    values = _fetch(conn, sql.TERM_VALUES, 3, np.float64)
+    records = _fetch(conn, sql.TERM_RECORDS, "i" * (3 + len(UNIT_ORDER)), np.int64)
+    values = _fetch(conn, sql.TERM_VALUES, "iif", np.float64)
     record_ids = records[:, 0]  # ordered by id
     value = values[:, 2]
     if np.isnan(value).any():  # a dimension whose items all weigh 0
@@ -250,52 +251,107 @@ def _no_groups() -> Groups:
 
 def write(conn: Connection, level: Level, groups: Groups) -> int:
     """Append one pass's groups to ``agg_stats`` in one bulk write; the number written."""
-    rows = _rows(level, groups)
     if conn.dialect.name == "postgresql":
         raw: Any = conn.connection.dbapi_connection
-        copying = f"COPY agg_stats ({STATS_COLUMNS}) FROM STDIN"
+        copying = f"COPY agg_stats ({STATS_COLUMNS}) FROM STDIN (FORMAT BINARY)"
         with raw.cursor() as cursor, cursor.copy(copying) as copy:
-            for chunk in rows:
-                for row in chunk:
-                    copy.write_row(row)
+            copy.write(_binary_rows(level, groups))
     else:
         marks = ", ".join("?" * len(STATS_COLUMNS.split(",")))
-        for chunk in rows:
+        for chunk in _rows(level, groups):
             conn.exec_driver_sql(f"INSERT INTO agg_stats ({STATS_COLUMNS}) VALUES ({marks})", chunk)
     return len(groups)
+
+
+def _columns(g: Groups, part: slice = slice(None)) -> list[NDArray[Any]]:
+    """The groups' columns in ``agg_stats`` order, after the level."""
+    return [
+        g.unit[part],
+        g.kind[part],
+        g.dimension[part],
+        g.n[part],
+        g.observers[part],
+        g.mean[part],
+        g.sd[part],
+        g.minimum[part],
+        g.maximum[part],
+        *(g.bands[part, i] for i in range(5)),
+        g.median[part],
+    ]
 
 
 def _rows(level: Level, g: Groups) -> Iterator[list[tuple[Any, ...]]]:
     """The groups as rows of ``agg_stats``, a chunk at a time (Python numbers, not NumPy's)."""
     name = level.value
     for lo in range(0, len(g), CHUNK):
-        part = slice(lo, lo + CHUNK)
-        columns = [
-            g.unit[part],
-            g.kind[part],
-            g.dimension[part],
-            g.n[part],
-            g.observers[part],
-            g.mean[part],
-            g.sd[part],
-            g.minimum[part],
-            g.maximum[part],
-            *(g.bands[part, i] for i in range(5)),
-            g.median[part],
-        ]
-        lists = [c.tolist() for c in columns]
+        lists = [c.tolist() for c in _columns(g, slice(lo, lo + CHUNK))]
         yield [(name, *row) for row in zip(*lists, strict=True)]
 
 
-def _fetch(conn: Connection, query: str, width: int, dtype: type) -> NDArray[Any]:
-    """One query's rows as a (rows, width) array, fetched CHUNK rows at a time.
+# --- PostgreSQL's binary COPY: rows of fixed width, straight to and from arrays -------------
 
-    On PostgreSQL through a named (server-side) cursor, so neither the driver nor
-    the server hands over the whole result at once.
+#: The signature, flags and header extension length of a binary COPY; then rows; then -1.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_COPY_TRAILER = b"\xff\xff"
+#: Binary sizes and big-endian NumPy types of the columns used here: INTEGER, DOUBLE.
+_WIRE = {"i": (4, ">i4"), "f": (8, ">f8")}
+
+
+def _binary_rows(level: Level, g: Groups) -> bytes:
+    """The groups as one binary COPY stream for ``agg_stats``: built as a NumPy record
+    array (each field preceded by its length), never as Python objects per row."""
+    name = level.value.encode()
+    kinds = "iiiiiffffiiiiif"  # unit_id, k, dn, n, observers, mean .. maximum, b0-b4, median
+    fields: list[tuple[str, Any]] = [
+        ("count", ">i2"),
+        ("len_level", ">i4"),
+        ("level", f"S{len(name)}"),
+    ]
+    for i, kind in enumerate(kinds):
+        fields += [(f"len{i}", ">i4"), (f"v{i}", _WIRE[kind][1])]
+    out = np.empty(len(g), dtype=np.dtype(fields))
+    out["count"] = 1 + len(kinds)
+    out["len_level"] = len(name)
+    out["level"] = name
+    for i, (kind, column) in enumerate(zip(kinds, _columns(g), strict=True)):
+        out[f"len{i}"] = _WIRE[kind][0]
+        out[f"v{i}"] = column
+    return _COPY_HEADER + out.tobytes() + _COPY_TRAILER
+
+
+def _copy_out(conn: Connection, query: str, kinds: str, dtype: type) -> NDArray[Any]:
+    """PostgreSQL: one query's rows as a (rows, width) array, through a binary COPY.
+
+    ``kinds`` names each column's type ("i" INTEGER, "f" DOUBLE PRECISION); none may be
+    NULL (each field's length is checked: a NULL or another type stops the run).
     """
+    fields: list[tuple[str, Any]] = [("count", ">i2")]
+    for i, kind in enumerate(kinds):
+        fields += [(f"len{i}", ">i4"), (f"v{i}", _WIRE[kind][1])]
+    row = np.dtype(fields)
     raw: Any = conn.connection.dbapi_connection
-    named = conn.dialect.name == "postgresql"
-    cursor = raw.cursor(name="agg_fetch") if named else raw.cursor()
+    data = bytearray()
+    with raw.cursor() as cursor, cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)") as copy:
+        for block in copy:
+            data += block
+    body = len(data) - len(_COPY_HEADER) - len(_COPY_TRAILER)
+    if not data.startswith(_COPY_HEADER) or body % row.itemsize:
+        raise ValueError("unexpected binary COPY stream (a NULL or another column type?)")
+    rows = np.frombuffer(data, dtype=row, count=body // row.itemsize, offset=len(_COPY_HEADER))
+    sizes_ok = all((rows[f"len{i}"] == _WIRE[kind][0]).all() for i, kind in enumerate(kinds))
+    if not sizes_ok or not (rows["count"] == len(kinds)).all():
+        raise ValueError("unexpected binary COPY stream (a NULL or another column type?)")
+    return np.stack([rows[f"v{i}"].astype(dtype) for i in range(len(kinds))], axis=1)
+
+
+def _fetch(conn: Connection, query: str, kinds: str, dtype: type) -> NDArray[Any]:
+    """One query's rows as a (rows, width) array: a binary COPY on PostgreSQL, on SQLite
+    fetched CHUNK rows at a time."""
+    if conn.dialect.name == "postgresql":
+        return _copy_out(conn, query, kinds, dtype)
+    width = len(kinds)
+    raw: Any = conn.connection.dbapi_connection
+    cursor = raw.cursor()
     try:
         cursor.execute(query)
         parts: list[NDArray[Any]] = []
