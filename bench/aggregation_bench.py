@@ -1,20 +1,29 @@
-"""Benchmark: the term aggregation against a bare GROUP BY, at university scale.
+"""Benchmark: the term aggregation against DuckDB and a bare GROUP BY, at university scale.
 
 Builds a synthetic university (30 colleges, 300 departments, 2,500 courses,
 5,000 sections and 600 tutor groups per term) with two terms of feedback,
 records with 10 scores each, loaded with bulk INSERTs (executemany on SQLite,
-COPY on PostgreSQL). Then, in a fresh child process (so that its peak memory
-is the aggregation's, not the generator's), it times
+COPY on PostgreSQL). Then it times, alternately, several times:
 
   * the bare query: one hand-written ``GROUP BY`` of the term's scores by section;
-  * ours: :func:`evalsys.aggregation.service.aggregate_term` for the term
-    (five levels, every kind and dimension, medians, coverage, comparisons, flags)
+  * the DuckDB anchor (bench-only dependency: ``pip install -e '.[bench]'``): the same
+    figures — n, distinct observers, mean, sd, median, min, max, bands per level x
+    kind x dimension — loaded from the database (DuckDB's SQLite / PostgreSQL
+    reader), computed, and written back into a table of the database;
+  * ours: :func:`evalsys.aggregation.service.aggregate_term` for the term (five
+    levels, every kind and dimension, medians, coverage, comparisons, flags), in a
+    fresh child process each time (its peak memory is the aggregation's alone),
+    once for each evalsys checkout given with ``--code`` (before and after a change);
 
-alternately, several times, and prints the median times, their ratio and the
-peak memory. Not a test: nothing here asserts a time.
+and prints the median times, the ratio to DuckDB with loading and writing, peak
+memory, the machine's load average, and a comparison of every result, coverage and
+flag row of the first two checkouts, of DuckDB's figures against ours, and of a
+re-run against the first run. Not a test: nothing here asserts a time.
 
     .venv/bin/python bench/aggregation_bench.py                      # both databases, 3 sizes
-    .venv/bin/python bench/aggregation_bench.py --db sqlite --sizes 100000
+    .venv/bin/python bench/aggregation_bench.py --db sqlite --sizes 100000 --keep
+    .venv/bin/python bench/aggregation_bench.py --url sqlite:////tmp/bench-100000.sqlite3 \
+        --code /tmp/evalsys-before,.     # a built database; two checkouts, alternately
     .venv/bin/python bench/aggregation_bench.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 See docs/benchmarks.md for the figures and the machine they were taken on.
@@ -900,7 +909,7 @@ def main() -> None:
         default=str(ROOT),
         help="comma-separated evalsys checkouts to measure alternately (before,after)",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the SQLite files")
+    parser.add_argument("--keep", action="store_true", help="keep the SQLite files (path printed)")
     parser.add_argument("--once", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--json", metavar="FILE", help="also write the raw figures here")
     args = parser.parse_args()
@@ -914,11 +923,15 @@ def main() -> None:
         dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
         sizes = [int(s) for s in args.sizes.split(",")]
     results = []
-    with tempfile.TemporaryDirectory(prefix="evalsys-bench-") as tmpdir:
+    with tempfile.TemporaryDirectory(prefix="evalsys-bench-") as scratch:
+        # --keep: the SQLite files outlive the run (measure them again with --url).
+        tmpdir = tempfile.mkdtemp(prefix="evalsys-bench-") if args.keep else scratch
         for db in dbs:
             for size in sizes:
                 print(f"{db}, {size:,} records per term: building / measuring ...", flush=True)
                 result = run_one(db, size, args, Path(tmpdir), codes)
+                if args.keep and db == "sqlite" and not args.url:
+                    print(f"  kept: {_sqlite_url(Path(tmpdir), size)}", flush=True)
                 for code, runs in result["ours"].items():
                     times = ", ".join(f"{x['elapsed']:.2f}" for x in runs)
                     print(f"  {Path(code).name}: {times} s", flush=True)
