@@ -14,7 +14,7 @@ Step 2 of a run (see ``sql.py`` for the others), the same on SQLite and PostgreS
    ``np.add.reduceat`` for sums, the first / last / middle elements for min, max and
    median, ``np.bincount`` for bands; distinct observers from a second sort, of
    packed (group, observer) integers. (Where a key does not fit, a lexsort.)
-3. The ~144,000 group rows go into the work table ``agg_stats`` in one bulk write
+3. The ~144,000 group rows go into the work table ``agg_stats`` in bulk, a write per pass
    (``executemany`` on SQLite, ``COPY`` on PostgreSQL); the per-level SQL that
    writes the result rows and comparisons reads them from there, as before.
 
