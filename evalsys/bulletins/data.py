@@ -396,9 +396,11 @@ def lowest_dimensions(
         .order_by(func.avg(per.c.score), per.c.dimension)
         .limit(limit)
     ).all()
-    return [
-        Dimension(key, *_LABELS.get(key, (key, key)), float(mean), int(n)) for key, mean, n in rows
-    ]
+    out = []
+    for key, mean, n in rows:
+        zh, en = _LABELS.get(key, (key, key))
+        out.append(Dimension(key, zh, en, float(mean), int(n)))
+    return out
 
 
 def _comments(session: Session, unit_id: int, week: IsoWeek, dims: list[str]) -> list[Comment]:
