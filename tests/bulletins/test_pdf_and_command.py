@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from evalsys.bulletins.models import Bulletin
+from evalsys.loop.models import Problem
 from tests.bulletins.conftest import EMPTY_WEEK, TEACHER_EN, TEACHER_ZH, WEEK
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")
@@ -47,6 +49,25 @@ def test_rendered_read_back_in_both_languages(bulletin_world, session, cli):
             assert name not in text
     assert "Nothing to report this week" in empty and "Visits" not in empty
     assert not rows[(WEEK, "en")].empty and rows[(EMPTY_WEEK, "en")].empty
+
+    # A busy week still fits in three pages: the lists are cut, the rest counted.
+    when = datetime(2026, 11, 3, 4, tzinfo=UTC)
+    for i in range(40):
+        session.add(
+            Problem(
+                term_id=bulletin_world.uni.terms["T2"].id,
+                unit_id=bulletin_world.uni.units["CS-AI"].id,
+                title=f"busy problem {i} " + "很长的问题描述" * 12,
+                created_at=when,
+                updated_at=when,
+            )
+        )
+    session.commit()
+    result = cli("bulletin", "--week", WEEK, "--unit", "CS", "--lang", "zh")
+    assert result.exit_code == 0, result.output
+    busy = session.exec(select(Bulletin).order_by(col(Bulletin.id).desc())).first()
+    assert busy is not None and 1 <= busy.pages <= 3
+    assert "另有 33 条" in _text(Path(busy.path))
 
 
 @pytest.mark.parametrize(
