@@ -65,3 +65,20 @@ def test_downloads_are_scoped_verified_and_audited(archived, client, auth, sessi
     # A file that is not the one its row describes is never served.
     Path(archived["CS"].path).write_bytes(b"%PDF-1.7 something else")
     assert client.get(f"/reports/bulletins/{WEEK}/CS.pdf").status_code == 404
+
+
+def test_observer_text_cannot_become_markup(app):
+    """Quotes and titles are escaped (the fetcher is the second wall, not the first)."""
+    from evalsys.bulletins.data import Bulletin as Data
+    from evalsys.bulletins.data import Comment, Dimension, Line
+    from evalsys.bulletins.render import bulletin_html
+    from evalsys.bulletins.weeks import parse_week
+
+    evil = '<img src="file:///etc/passwd">'
+    data = Data("CS", "计算机学院", None, "college", parse_week(WEEK))
+    data.lowest = [Dimension("method", "教学方法", "Method", 40.0, 3)]
+    data.comments = [Comment("method", evil, 1)]
+    data.new_problems = [Line(1, evil, "CS-SE", "proposed")]
+    data.counts = {"new_problems": 1}
+    html = bulletin_html(app, data, "en")
+    assert "<img" not in html and html.count("&lt;img") == 2
