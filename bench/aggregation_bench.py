@@ -1,20 +1,29 @@
-"""Benchmark: the term aggregation against a bare GROUP BY, at university scale.
+"""Benchmark: the term aggregation against DuckDB and a bare GROUP BY, at university scale.
 
 Builds a synthetic university (30 colleges, 300 departments, 2,500 courses,
 5,000 sections and 600 tutor groups per term) with two terms of feedback,
 records with 10 scores each, loaded with bulk INSERTs (executemany on SQLite,
-COPY on PostgreSQL). Then, in a fresh child process (so that its peak memory
-is the aggregation's, not the generator's), it times
+COPY on PostgreSQL). Then it times, alternately, several times:
 
   * the bare query: one hand-written ``GROUP BY`` of the term's scores by section;
-  * ours: :func:`evalsys.aggregation.service.aggregate_term` for the term
-    (five levels, every kind and dimension, medians, coverage, comparisons, flags)
+  * the DuckDB anchor (bench-only dependency: ``pip install -e '.[bench]'``): the same
+    figures — n, distinct observers, mean, sd, median, min, max, bands per level x
+    kind x dimension — loaded from the database (DuckDB's SQLite / PostgreSQL
+    reader), computed, and written back into a table of the database;
+  * ours: :func:`evalsys.aggregation.service.aggregate_term` for the term (five
+    levels, every kind and dimension, medians, coverage, comparisons, flags), in a
+    fresh child process each time (its peak memory is the aggregation's alone),
+    once for each evalsys checkout given with ``--code`` (before and after a change);
 
-alternately, several times, and prints the median times, their ratio and the
-peak memory. Not a test: nothing here asserts a time.
+and prints the median times, the ratio to DuckDB with loading and writing, peak
+memory, the machine's load average, and a comparison of every result, coverage and
+flag row of the first two checkouts, of DuckDB's figures against ours, and of a
+re-run against the first run. Not a test: nothing here asserts a time.
 
     .venv/bin/python bench/aggregation_bench.py                      # both databases, 3 sizes
-    .venv/bin/python bench/aggregation_bench.py --db sqlite --sizes 100000
+    .venv/bin/python bench/aggregation_bench.py --db sqlite --sizes 100000 --keep
+    .venv/bin/python bench/aggregation_bench.py --url sqlite:////tmp/bench-100000.sqlite3 \
+        --code /tmp/evalsys-before,.     # a built database; two checkouts, alternately
     .venv/bin/python bench/aggregation_bench.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 See docs/benchmarks.md for the figures and the machine they were taken on.
@@ -28,18 +37,21 @@ import json
 import os
 import random
 import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+#: Which evalsys to measure: this checkout, or another one (``--code``: before and after a
+#: change, measured alternately on the same database in one run).
+CODE = Path(os.environ.get("EVALSYS_BENCH_CODE", ROOT))
+sys.path.insert(0, str(CODE))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import Engine, make_url  # noqa: E402
@@ -407,19 +419,307 @@ def _sqlite_row(row: tuple) -> tuple:
     return tuple(out)
 
 
-# --- measuring (in a child process) ------------------------------------------------------
+# --- one aggregation (in a child process) ----------------------------------------------
 
 
-def measure(url: str, repeat: int) -> dict:
-    """Time the bare query and the aggregation alternately; then peak memory of one more run."""
+def _term_id(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT id FROM term WHERE code = :c"), {"c": BENCH_TERM}
+        ).scalar_one()
+
+
+def once(url: str) -> dict:
+    """One aggregation of the benchmark term, in this (fresh) process: its time, the
+    time of each step, and the process's peak memory (interpreter and imports included)."""
     from evalsys.aggregation.flags import Settings
     from evalsys.aggregation.service import aggregate_term
 
     engine = make_engine(url)
+    phases: dict[str, float] = {}
+    t = time.perf_counter()
+    last = [t]
+
+    def progress(step: str, _detail: str) -> None:
+        now = time.perf_counter()
+        phases[step] = now - last[0]
+        last[0] = now
+
+    with Session(engine, expire_on_commit=False) as session:
+        run = aggregate_term(session, term=BENCH_TERM, settings=Settings(), progress=progress)
+    phases["commit"] = time.perf_counter() - last[0]
+    elapsed = time.perf_counter() - t
+    engine.dispose()
+    return {
+        "elapsed": elapsed,
+        "phases": phases,
+        "records": run.record_count,
+        "results": run.result_count,
+        "flags": run.flag_count,
+        "maxrss_mb": _peak_rss_mb(),
+    }
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory. Not ``ru_maxrss``: Linux keeps it across
+    ``exec``, so a child started by a big parent would report the parent's."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _ours(url: str, code: Path) -> dict:
+    """:func:`once` in a child process running the evalsys at ``code``."""
+    env = os.environ | {"EVALSYS_BENCH_CODE": str(code)}
+    child = subprocess.run(
+        [sys.executable, __file__, "--once", url],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    if child.returncode != 0:
+        raise RuntimeError(child.stderr)
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+# --- the DuckDB anchor -----------------------------------------------------------------------
+
+#: The same figures as the aggregation's statistics step (n, distinct observers, mean, sd,
+#: median, min, max, bands per level x kind x dimension, each value under its own kind and
+#: under 'all'), from the same rows, in DuckDB: the columnar engine the target is set
+#: against (issue 18). Loading = copying the term's rows out of the database into DuckDB;
+#: writing = the result rows into a table of the database.
+DUCK_LOAD = (
+    """CREATE TEMP TABLE rec AS
+    SELECT f.id, f.kind, f.observer_id, f.section_id, s.course_id, f.department_id,
+           f.overall_score
+    FROM db.feedback f LEFT JOIN db.section s ON s.id = f.section_id
+    WHERE f.term_id = {term_id} AND f.status = 'submitted'""",
+    """CREATE TEMP TABLE sc AS
+    SELECT fs.feedback_id, fs.item_id, fs.value
+    FROM db.feedback_score fs JOIN db.feedback f ON f.id = fs.feedback_id
+    WHERE f.term_id = {term_id} AND f.status = 'submitted'""",
+    """CREATE TEMP TABLE item AS
+    SELECT id, dimension, weight, scale_min, scale_max - scale_min AS span FROM db.rubric_item""",
+    "CREATE TEMP TABLE org AS SELECT id, kind FROM db.org_unit",
+    "CREATE TEMP TABLE clo AS SELECT ancestor_id, descendant_id FROM db.org_unit_closure",
+)
+_DUCK_UNITS = ("school", "college", "department", "course_id", "section_id")
+DUCK_FIGURES = f"""
+CREATE TEMP TABLE res AS
+WITH map AS (
+    SELECT c.descendant_id AS org_id,
+           max(CASE WHEN a.kind = 'department' THEN a.id END) AS department,
+           max(CASE WHEN a.kind = 'college' THEN a.id END) AS college,
+           max(CASE WHEN a.kind = 'school' THEN a.id END) AS school
+    FROM clo c JOIN org a ON a.id = c.ancestor_id GROUP BY c.descendant_id
+), vals AS (
+    SELECT sc.feedback_id, i.dimension,
+           round(100.0 * sum(i.weight * (sc.value - i.scale_min) / i.span) / sum(i.weight), 6)
+               AS value
+    FROM sc JOIN item i ON i.id = sc.item_id GROUP BY sc.feedback_id, i.dimension
+    UNION ALL
+    SELECT id, 'overall', round(overall_score, 6) FROM rec WHERE overall_score IS NOT NULL
+), v AS (
+    SELECT r.kind, x.dimension, x.value, r.observer_id, r.section_id, r.course_id,
+           m.department, m.college, m.school
+    FROM vals x JOIN rec r ON r.id = x.feedback_id LEFT JOIN map m ON m.org_id = r.department_id
+), both_kinds AS (
+    SELECT * FROM v
+    UNION ALL
+    SELECT 'all', dimension, value, observer_id, section_id, course_id, department, college, school
+    FROM v
+)
+SELECT * FROM (
+    SELECT CASE {
+    " ".join(f"WHEN grouping({c}) = 0 THEN '{c.removesuffix('_id')}'" for c in _DUCK_UNITS)
+} END AS level,
+           CASE {" ".join(f"WHEN grouping({c}) = 0 THEN {c}" for c in _DUCK_UNITS)} END
+               AS unit_id,
+           kind, dimension, count(*) AS n, count(DISTINCT observer_id) AS observers,
+           avg(value) AS mean, stddev_samp(value) AS sd, median(value) AS median,
+           min(value) AS minimum, max(value) AS maximum,
+           count_if(value < 60) AS band_fail, count_if(value >= 60 AND value < 70) AS band_pass,
+           count_if(value >= 70 AND value < 80) AS band_fair,
+           count_if(value >= 80 AND value < 90) AS band_good,
+           count_if(value >= 90) AS band_excellent
+    FROM both_kinds
+    GROUP BY kind, dimension, GROUPING SETS ({", ".join(f"({c})" for c in _DUCK_UNITS)})
+) g
+WHERE unit_id IS NOT NULL
+"""
+DUCK_COLUMNS = (
+    "level, unit_id, kind, dimension, n, observers, mean, sd, median, minimum, maximum,"
+    " band_fail, band_pass, band_fair, band_good, band_excellent"
+)
+
+
+def duck_anchor(url: str, term_id: int) -> tuple[dict[str, float], list[tuple]]:
+    """DuckDB's times (load, figures, write back) and its figures, in key order."""
+    import duckdb  # bench-only dependency: pip install -e '.[bench]'
+
+    kind = make_url(url).get_backend_name()
+    con = duckdb.connect(config={"threads": 2})
+    extension = "sqlite_scanner" if kind == "sqlite" else "postgres_scanner"
+    package = __import__(f"duckdb_extension_{extension}")
+    [path] = Path(package.__file__).parent.glob(f"extensions/*/{extension}.duckdb_extension")
+    con.load_extension(str(path))
+    if kind == "sqlite":
+        # Read only: DuckDB's own SQLite writing into a WAL database that evalsys has open
+        # corrupted it here; results are written back through Python's sqlite3 instead.
+        con.execute(f"ATTACH '{make_url(url).database}' AS db (TYPE sqlite, READ_ONLY)")
+    else:
+        u = make_url(url)
+        dsn = f"dbname={u.database} host={u.host} port={u.port or 5432} user={u.username}"
+        if u.password:
+            dsn += f" password={u.password}"
+        con.execute(f"ATTACH '{dsn}' AS db (TYPE postgres)")
+    times: dict[str, float] = {}
+    t = time.perf_counter()
+    for statement in DUCK_LOAD:
+        con.execute(statement.format(term_id=term_id))
+    times["load"] = time.perf_counter() - t
+    t = time.perf_counter()
+    con.execute(DUCK_FIGURES)
+    times["figures"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if kind == "sqlite":
+        _duck_write_sqlite(con, make_url(url).database)
+    else:
+        con.execute("DROP TABLE IF EXISTS db.bench_duck_result")
+        con.execute("CREATE TABLE db.bench_duck_result AS SELECT * FROM res")
+    times["write"] = time.perf_counter() - t
+    rows = con.execute(f"SELECT {DUCK_COLUMNS} FROM res ORDER BY level, unit_id, kind, dimension")
+    figures = rows.fetchall()
+    if kind != "sqlite":
+        con.execute("DROP TABLE db.bench_duck_result")
+    con.close()
+    if kind == "sqlite":
+        with sqlite3.connect(make_url(url).database) as db:
+            db.execute("DROP TABLE bench_duck_result")
+    return times, figures
+
+
+def _duck_write_sqlite(con, path: str) -> None:
+    """DuckDB's result rows into a table of the SQLite database, in one transaction."""
+    rows = con.execute(f"SELECT {DUCK_COLUMNS} FROM res").fetchall()
+    db = sqlite3.connect(path)
+    try:
+        db.execute("DROP TABLE IF EXISTS bench_duck_result")
+        db.execute(f"CREATE TABLE bench_duck_result ({DUCK_COLUMNS})")
+        marks = ", ".join("?" * len(DUCK_COLUMNS.split(",")))
+        db.executemany(f"INSERT INTO bench_duck_result VALUES ({marks})", rows)
+        db.commit()
+    finally:
+        db.close()
+
+
+# --- comparing every row -----------------------------------------------------------------------
+
+#: Columns computed in floating point from sums: equal within a relative 1e-9 (the sums
+#: are added in another order); every other column must be identical, bit for bit.
+FLOAT_COLUMNS = {"mean", "sd", "parent_mean", "parent_diff", "parent_z", "prev_mean", "prev_change"}
+TABLES = {
+    "aggregate_result": "level, unit_id, kind, dimension",
+    "aggregate_coverage": "level, unit_id",
+    "aggregate_flag": "level, unit_id, kind, dimension, flag",
+}
+
+
+def snapshot(engine: Engine, term_id: int) -> dict[str, tuple[list[str], list[tuple]]]:
+    """Every row of the term's results, coverage and flags, in key order."""
+    out = {}
     with engine.connect() as conn:
-        term_id = conn.execute(
-            text("SELECT id FROM term WHERE code = :c"), {"c": BENCH_TERM}
-        ).scalar_one()
+        for table, key in TABLES.items():
+            result = conn.execute(
+                text(f"SELECT * FROM {table} WHERE term_id = :t ORDER BY {key}"), {"t": term_id}
+            )
+            out[table] = (list(result.keys()), [tuple(r) for r in result])
+    return out
+
+
+def compare(before: dict, after: dict) -> dict[str, dict]:
+    """Row by row: how many rows, which differ beyond the rules above, the largest
+    relative difference of each floating-point column, and how many are bit-identical."""
+    report: dict[str, dict] = {}
+    for table, (columns, rows_a) in before.items():
+        columns_b, rows_b = after[table]
+        assert columns == columns_b, table
+        keys = TABLES[table].split(", ")
+        key_at = [columns.index(k) for k in keys]
+        a = {tuple(r[i] for i in key_at): r for r in rows_a}
+        b = {tuple(r[i] for i in key_at): r for r in rows_b}
+        entry: dict = {
+            "rows": [len(a), len(b)],
+            "only_before": len(a.keys() - b.keys()),
+            "only_after": len(b.keys() - a.keys()),
+            "differing_rows": 0,
+            "differing_columns": {},
+            "float_max_rel": {},
+            "float_identical": {},
+            "examples": [],
+        }
+        for key in a.keys() & b.keys():
+            ra, rb = a[key], b[key]
+            bad = False
+            for i, name in enumerate(columns):
+                x, y = ra[i], rb[i]
+                if name in FLOAT_COLUMNS or (table == "aggregate_flag" and name == "value"):
+                    same = x == y
+                    entry["float_identical"][name] = entry["float_identical"].get(name, 0) + same
+                    if x is None or y is None:
+                        ok = x is None and y is None
+                    else:
+                        rel = abs(x - y) / max(abs(x), abs(y), 1e-300) if not same else 0.0
+                        worst = entry["float_max_rel"].get(name, 0.0)
+                        entry["float_max_rel"][name] = max(worst, rel)
+                        ok = rel <= 1e-9 or abs(x - y) <= 1e-9
+                else:
+                    ok = x == y
+                if not ok:
+                    bad = True
+                    entry["differing_columns"][name] = entry["differing_columns"].get(name, 0) + 1
+            entry["differing_rows"] += bad
+            if bad and len(entry["examples"]) < 4:
+                entry["examples"].append({"before": ra, "after": rb})
+        report[table] = entry
+    return report
+
+
+def compare_anchor(anchor: list[tuple], ours: dict) -> dict:
+    """DuckDB's figures against ours (the rows with n > 0): the same check as issue 18's."""
+    columns, rows = ours["aggregate_result"]
+    names = DUCK_COLUMNS.split(", ")
+    at = [columns.index(c) for c in names]
+    mine = {tuple(r[at[i]] for i in range(4)): [r[i] for i in at] for r in rows if r[9] > 0}
+    theirs = {tuple(r[:4]): list(r) for r in anchor}
+    out: dict = {"rows": [len(theirs), len(mine)], "missing": len(theirs.keys() ^ mine.keys())}
+    out["differing"] = {}
+    out["max_abs"] = {}
+    for key in theirs.keys() & mine.keys():
+        for i, name in enumerate(names[4:], start=4):
+            x, y = theirs[key][i], mine[key][i]
+            if name in ("mean", "sd"):
+                if (x is None) != (y is None):
+                    out["differing"][name] = out["differing"].get(name, 0) + 1
+                elif x is not None:
+                    out["max_abs"][name] = max(out["max_abs"].get(name, 0.0), abs(x - y))
+            elif x != y:
+                out["differing"][name] = out["differing"].get(name, 0) + 1
+    return out
+
+
+# --- measuring -------------------------------------------------------------------------------
+
+
+def measure(url: str, repeat: int, codes: list[Path]) -> dict:
+    """Alternately, ``repeat`` times: the bare query, DuckDB, and the aggregation of each
+    evalsys in ``codes`` (each in a fresh child process); then the row comparisons."""
+    engine = make_engine(url)
+    term_id = _term_id(engine)
+    with engine.connect() as conn:
         counts = conn.execute(
             text(
                 "SELECT COUNT(*), (SELECT COUNT(*) FROM feedback_score fs JOIN feedback f"
@@ -436,22 +736,6 @@ def measure(url: str, repeat: int) -> dict:
         assert len(rows) > 0
         return time.perf_counter() - t
 
-    phases: dict[str, float] = {}
-
-    def ours() -> tuple[float, object]:
-        t = time.perf_counter()
-        last = [t]
-
-        def progress(step: str, _detail: str) -> None:
-            now = time.perf_counter()
-            phases[step] = now - last[0]
-            last[0] = now
-
-        with Session(engine, expire_on_commit=False) as session:
-            run = aggregate_term(session, term=BENCH_TERM, settings=Settings(), progress=progress)
-        phases["commit"] = time.perf_counter() - last[0]
-        return time.perf_counter() - t, run
-
     def vacuum() -> None:
         # What autovacuum does between two nightly runs: each run deletes and rewrites
         # the term's ~144k result rows; back to back, the dead rows would pile up.
@@ -459,32 +743,40 @@ def measure(url: str, repeat: int) -> dict:
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("VACUUM ANALYZE aggregate_result, aggregate_coverage"))
 
-    bare()  # warm the caches for both
-    bare_times, our_times = [], []
-    run = None
+    try:
+        import duckdb  # noqa: F401
+    except ImportError:
+        duck = False
+        print("  (no duckdb: pip install -e '.[bench]' for the anchor)", file=sys.stderr)
+    else:
+        duck = True
+    bare()  # warm the caches
+    out: dict = {"records": counts[0], "scores": counts[1], "bare": [], "duck": [], "ours": {}}
+    snapshots: dict[str, dict] = {}
+    anchor: list[tuple] = []
+    loads: list[str] = []
     for _ in range(repeat):
-        bare_times.append(bare())
-        elapsed, run = ours()
-        our_times.append(elapsed)
-        vacuum()
-    timed_phases = dict(phases)
-    tracemalloc.start()
-    ours()
-    _current, py_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        out["bare"].append(bare())
+        if duck:
+            times, anchor = duck_anchor(url, term_id)
+            out["duck"].append(times)
+        for code in codes:
+            loads.append(os.getloadavg()[0])
+            one = _ours(url, code)
+            out["ours"].setdefault(str(code), []).append(one)
+            if str(code) not in snapshots:
+                snapshots[str(code)] = snapshot(engine, term_id)
+            vacuum()
+    out["load_average"] = loads
+    names = [str(c) for c in codes]
+    if len(names) == 2:
+        out["before_after"] = compare(snapshots[names[0]], snapshots[names[1]])
+    # A re-run gives identical rows: the last run of the last code against its first.
+    out["rerun_identical"] = snapshots[names[-1]] == snapshot(engine, term_id)
+    if anchor:
+        out["anchor_vs_ours"] = compare_anchor(anchor, snapshots[names[-1]])
     engine.dispose()
-    return {
-        "records": counts[0],
-        "scores": counts[1],
-        "results": run.result_count,  # type: ignore[union-attr]
-        "flags": run.flag_count,  # type: ignore[union-attr]
-        "bare": bare_times,
-        "ours": our_times,
-        "phases": timed_phases,
-        "python_peak_mb": py_peak / 2**20,
-        "maxrss_mb": maxrss_kb / 1024,
-    }
+    return out
 
 
 # --- the driver ----------------------------------------------------------------------------
@@ -509,36 +801,33 @@ def _pg_database(base_url: str) -> tuple[str, callable]:
     return base.set(database=name).render_as_string(hide_password=False), drop
 
 
-def run_one(db: str, records: int, args, tmp: Path) -> dict:
+def run_one(db: str, records: int, args, tmp: Path, codes: list[Path]) -> dict:
+    """Build a university of ``records`` per term (or take ``--url``'s) and measure it."""
     drop = None
-    if db == "sqlite":
+    timings: dict[str, float] = {}
+    if args.url:
+        url = args.url
+    elif db == "sqlite":
         url = _sqlite_url(tmp, records)
     else:
         url, drop = _pg_database(args.pg_url)
     try:
-        engine = make_engine(url)
-        timings = build(engine, records)
-        # The previous term's results exist, as they would in real life (comparisons).
-        from evalsys.aggregation.service import aggregate_term
+        if not args.url:
+            engine = make_engine(url)
+            timings = build(engine, records)
+            # The previous term's results exist, as they would in real life (comparisons).
+            from evalsys.aggregation.service import aggregate_term
 
-        t = time.perf_counter()
-        with Session(engine) as session:
-            aggregate_term(session, term=TERMS[0][0])
-        timings["aggregate previous term"] = time.perf_counter() - t
-        engine.dispose()
-        child = subprocess.run(
-            [sys.executable, __file__, "--measure", url, "--repeat", str(args.repeat)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if child.returncode != 0:
-            raise RuntimeError(child.stderr)
-        result = json.loads(child.stdout.strip().splitlines()[-1])
-        result |= {"db": db, "size": records, "timings": timings}
+            t = time.perf_counter()
+            with Session(engine) as session:
+                aggregate_term(session, term=TERMS[0][0])
+            timings["aggregate previous term"] = time.perf_counter() - t
+            engine.dispose()
+        result = measure(url, args.repeat, codes)
+        result |= {"db": make_url(url).get_backend_name(), "size": records, "timings": timings}
         return result
     finally:
-        if db == "sqlite" and not args.keep:
+        if db == "sqlite" and not args.keep and not args.url:
             for suffix in ("", "-wal", "-shm"):
                 Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
         if drop is not None:
@@ -546,31 +835,57 @@ def run_one(db: str, records: int, args, tmp: Path) -> dict:
 
 
 def report(results: list[dict]) -> str:
+    """Markdown tables: times (medians), ratios, peak memory, where the time goes, equality."""
     out = io.StringIO()
     out.write(
-        "| database | records | score rows | result rows | bare GROUP BY (s) | aggregation (s)"
-        " | ratio | per 10k records (s) | Python peak (MB) | process max RSS (MB) |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| database | records | score rows | evalsys | aggregation (s) | bare GROUP BY (s)"
+        " | DuckDB figures (s) | DuckDB + load (s) | DuckDB + load + write (s)"
+        " | ratio to DuckDB + load + write | peak RSS (MB) |\n"
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     for r in results:
         bare = statistics.median(r["bare"])
-        ours = statistics.median(r["ours"])
-        out.write(
-            f"| {r['db']} | {r['records']:,} | {r['scores']:,} | {r['results']:,} | {bare:.3f}"
-            f" | {ours:.2f} | {ours / bare:.1f} | {ours / r['records'] * 10_000:.3f}"
-            f" | {r['python_peak_mb']:.1f} | {r['maxrss_mb']:.0f} |\n"
+        duck = r["duck"]
+        figures = statistics.median(d["figures"] for d in duck) if duck else None
+        loaded = statistics.median(d["load"] + d["figures"] for d in duck) if duck else None
+        full = (
+            statistics.median(d["load"] + d["figures"] + d["write"] for d in duck) if duck else None
         )
-    out.write("\nWhere the time goes (seconds, last timed run):\n\n")
+        for code, runs in r["ours"].items():
+            ours = statistics.median(x["elapsed"] for x in runs)
+            peak = max(x["maxrss_mb"] for x in runs)
+            cells = (
+                f"{figures:.2f} | {loaded:.2f} | {full:.2f} | {ours / full:.2f}"
+                if duck
+                else "— | — | — | —"
+            )
+            out.write(
+                f"| {r['db']} | {r['records']:,} | {r['scores']:,} | {Path(code).name}"
+                f" | {ours:.2f} | {bare:.3f} | {cells} | {peak:.0f} |\n"
+            )
+    out.write("\nWhere the time goes (seconds, medians):\n\n")
     steps: list[str] = []
     for r in results:
-        steps += [step for step in r["phases"] if step not in steps]
+        for runs in r["ours"].values():
+            for x in runs:
+                steps += [step for step in x["phases"] if step not in steps]
     order = ["prepare", "statistics", "school", "college", "department", "course", "section"]
     steps.sort(key=lambda step: order.index(step) if step in order else len(order))
-    out.write("| database | records | " + " | ".join(steps) + " |\n")
-    out.write("|---|---:|" + "---:|" * len(steps) + "\n")
+    out.write("| database | evalsys | " + " | ".join(steps) + " |\n")
+    out.write("|---|---|" + "---:|" * len(steps) + "\n")
     for r in results:
-        cells = " | ".join(f"{r['phases'].get(step, 0):.2f}" for step in steps)
-        out.write(f"| {r['db']} | {r['records']:,} | {cells} |\n")
+        for code, runs in r["ours"].items():
+            cells = " | ".join(
+                f"{statistics.median(x['phases'].get(step, 0.0) for x in runs):.2f}"
+                for step in steps
+            )
+            out.write(f"| {r['db']} | {Path(code).name} | {cells} |\n")
+    for r in results:
+        out.write(f"\n{r['db']}: load average (1 min) before each run of ours: ")
+        out.write(", ".join(f"{x:.2f}" for x in r["load_average"]) + "\n")
+        for name in ("before_after", "anchor_vs_ours", "rerun_identical"):
+            if name in r:
+                out.write(f"\n{r['db']} {name}:\n\n```\n{json.dumps(r[name], indent=1)}\n```\n")
     return out.getvalue()
 
 
@@ -586,32 +901,45 @@ def main() -> None:
         ),
         help="a PostgreSQL server; a throw-away database is made beside it and dropped",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the SQLite files")
-    parser.add_argument("--measure", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--url", help="measure this already built benchmark database (one --db, one size)"
+    )
+    parser.add_argument(
+        "--code",
+        default=str(ROOT),
+        help="comma-separated evalsys checkouts to measure alternately (before,after)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the SQLite files (path printed)")
+    parser.add_argument("--once", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--json", metavar="FILE", help="also write the raw figures here")
     args = parser.parse_args()
-    if args.measure:
-        print(json.dumps(measure(args.measure, args.repeat)))
+    if args.once:
+        print(json.dumps(once(args.once)))
         return
-    dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-    sizes = [int(s) for s in args.sizes.split(",")]
+    codes = [Path(c).resolve() for c in args.code.split(",")]
+    if args.url:
+        dbs, sizes = [make_url(args.url).get_backend_name()], [0]
+    else:
+        dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+        sizes = [int(s) for s in args.sizes.split(",")]
     results = []
-    with tempfile.TemporaryDirectory(prefix="evalsys-bench-") as tmpdir:
+    with tempfile.TemporaryDirectory(prefix="evalsys-bench-") as scratch:
+        # --keep: the SQLite files outlive the run (measure them again with --url).
+        tmpdir = tempfile.mkdtemp(prefix="evalsys-bench-") if args.keep else scratch
         for db in dbs:
             for size in sizes:
-                print(f"{db}, {size:,} records per term: building ...", flush=True)
-                result = run_one(db, size, args, Path(tmpdir))
-                print(
-                    f"  built in {result['timings']['build']:.1f} s; bare "
-                    f"{', '.join(f'{t:.3f}' for t in result['bare'])} s; aggregation "
-                    f"{', '.join(f'{t:.2f}' for t in result['ours'])} s",
-                    flush=True,
-                )
+                print(f"{db}, {size:,} records per term: building / measuring ...", flush=True)
+                result = run_one(db, size, args, Path(tmpdir), codes)
+                if args.keep and db == "sqlite" and not args.url:
+                    print(f"  kept: {_sqlite_url(Path(tmpdir), size)}", flush=True)
+                for code, runs in result["ours"].items():
+                    times = ", ".join(f"{x['elapsed']:.2f}" for x in runs)
+                    print(f"  {Path(code).name}: {times} s", flush=True)
                 results.append(result)
     print()
     print(report(results))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
 
 
 if __name__ == "__main__":

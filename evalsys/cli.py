@@ -80,6 +80,9 @@ def _add_area_commands() -> None:
 
     for command in reports_cli.COMMANDS:
         main.add_command(command)
+    from evalsys.bulletins import cli as bulletins_cli
+
+    main.add_command(bulletins_cli.bulletin_cmd)
     from evalsys.i18n import cli as i18n_cli
     from evalsys.loop import cli as loop_cli
     from evalsys.ops import cli as ops_cli

@@ -16,6 +16,7 @@ from evalsys.aggregation.models import (
     AggregationRun,
 )
 from evalsys.api.models import ApiToken
+from evalsys.bulletins.models import Bulletin, BulletinDelivery
 from evalsys.feedback.models import (
     Feedback,
     FeedbackRevision,
@@ -44,6 +45,8 @@ from evalsys.scheduler.models import JobRun, SchedulerLease, apscheduler_jobs
 from evalsys.security.models import LoginAttempt
 
 __all__ = [
+    "Bulletin",
+    "BulletinDelivery",
     "Action",
     "ActionNotice",
     "AggregateCoverage",

@@ -99,6 +99,7 @@ def init_app(app: Flask) -> None:
     from evalsys.accounts.views import bp as accounts_bp
     from evalsys.accounts.views_users import bp as users_bp
     from evalsys.api.views import bp as api_bp
+    from evalsys.bulletins.views import bp as bulletins_bp
 
     # The feedback pages are three modules on one blueprint: importing them adds their routes.
     from evalsys.feedback import views, views_lists, views_record  # noqa: F401
@@ -116,6 +117,7 @@ def init_app(app: Flask) -> None:
     from evalsys.reports.views import bp as reports_bp
     from evalsys.scheduler.views import bp as schedule_bp
     from evalsys.security.views import bp as audit_bp
+    from evalsys.themes.views import bp as themes_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(home_bp)
@@ -124,12 +126,14 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # bearer tokens, no cookies: nothing for CSRF to protect
     app.register_blueprint(schedule_bp)
+    app.register_blueprint(bulletins_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(rubrics_bp)
     app.register_blueprint(imports_bp)
     app.register_blueprint(loop_bp)
     app.register_blueprint(planner_bp)
     app.register_blueprint(programmes_bp)
+    app.register_blueprint(themes_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(users_bp)
     app.register_blueprint(ops_bp)

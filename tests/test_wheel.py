@@ -202,6 +202,8 @@ def test_the_wheel_carries_everything_a_site_reads(wheel):
         "catalogues": expected(package / "translations", "evalsys/translations"),
         # The password policy refuses these (evalsys/accounts/policy.py).
         "common passwords": {"evalsys/accounts/common-passwords.txt"},
+        # The dictionary of teaching themes (evalsys/themes/dictionary.py).
+        "theme dictionary": {"evalsys/themes/themes.toml"},
     }
     for what, files in wanted.items():
         assert files, f"nothing found in the checkout for {what}"

@@ -12,8 +12,6 @@ feedback gives identical rows.
 
 from __future__ import annotations
 
-import math
-import sqlite3
 import time
 import traceback
 from collections.abc import Callable
@@ -25,7 +23,7 @@ from sqlalchemy import Connection, insert, text, update
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, select
 
-from evalsys.aggregation import sql
+from evalsys.aggregation import figures, sql
 from evalsys.aggregation.flags import Settings, flags_for
 from evalsys.aggregation.freshness import feedback_state
 from evalsys.aggregation.models import (
@@ -223,7 +221,7 @@ def _compute(
     progress: Progress,
 ) -> Counts:
     conn = session.connection()
-    dialect = conn.dialect.name
+    postgres = conn.dialect.name == "postgresql"
     params: dict[str, Any] = {
         "term_id": term_id,
         "prev_term_id": prev_term.id if prev_term else None,
@@ -234,12 +232,10 @@ def _compute(
         result = conn.execute(text(statement), {**params, **extra} if extra else params)
         return max(result.rowcount, 0)
 
-    if dialect == "sqlite":
-        _ensure_sqrt(conn)
-    else:
+    if postgres:
         # Two runs of one term queue here rather than interleave their deletes and inserts.
         run("SELECT id FROM term WHERE id = :term_id FOR UPDATE")
-        # Sorting for the medians stays in memory at university scale.
+        # Joins and sorts of the per-level statements stay in memory at university scale.
         run("SET LOCAL work_mem = '64MB'")
         # No parallel workers: partial sums combined in a varying order could differ in
         # the last bit from run to run, and two runs over the same data must be identical.
@@ -272,24 +268,27 @@ def _compute(
     records = run(sql.FILL_RECORDS)
     for statement in sql.INDEX_WORK_TABLES:
         run(statement)
-    values = run(sql.FILL_VALUES)
     run(sql.FILL_SECTIONS)
     run(sql.FILL_GROUPS)
     run(sql.FILL_PREV)
-    progress("prepare", f"{records} records, {values} values")
-    if dialect == "postgresql":
-        run("ANALYZE agg_value")
-        groups = run(sql.PG_STATS)  # every level at once (GROUPING SETS)
+    progress("prepare", f"{records} records")
+    # The grouped figures of every level: one columnar pass, the same on both databases.
+    term_values = figures.load(conn)
+    values = len(term_values)
+    groups = 0
+    for level in LEVELS_TOP_DOWN:
+        for all_kinds in (False, True):
+            found = figures.group(term_values, level, all_kinds=all_kinds, postgres=postgres)
+            groups += figures.write(conn, level, found)
+    del term_values
+    if postgres:
         for table in ("agg_record", "agg_unit", "agg_section", "agg_group", "agg_stats"):
             run(f"ANALYZE {table}")
         run("ANALYZE agg_prev")
-        progress("statistics", f"{groups} groups of all levels")
+    progress("statistics", f"{values} values read, {groups} groups of all levels")
 
     results = coverage = 0
     for level in LEVELS_TOP_DOWN:
-        if dialect != "postgresql":
-            for statement in sql.sqlite_level_stats(level):
-                run(statement)
         made = run(sql.level_results(level))
         empty = run(sql.level_empty_rows(level))
         covered = run(sql.level_coverage(level))
@@ -299,7 +298,7 @@ def _compute(
         if settings.pause:
             time.sleep(settings.pause)
 
-    if dialect == "postgresql":
+    if postgres:
         run("ANALYZE aggregate_result")  # this run's rows count: plans for the flags
     flags = _insert_flags(conn, params, settings, prev_term)
     progress("flags", f"{flags} flags")
@@ -340,16 +339,3 @@ def _insert_flags(
     if rows:
         conn.execute(insert(AggregateFlag), rows)
     return len(rows)
-
-
-def _ensure_sqrt(conn: Connection) -> None:
-    """SQLite has sqrt() only when built with its math functions; add it where missing."""
-    raw: Any = conn.connection.dbapi_connection
-    try:
-        raw.execute("SELECT sqrt(4.0)").fetchone()
-    except sqlite3.OperationalError:
-        raw.create_function("sqrt", 1, _sqrt, deterministic=True)
-
-
-def _sqrt(value: float | None) -> float | None:
-    return None if value is None else math.sqrt(max(value, 0.0))

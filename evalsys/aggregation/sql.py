@@ -1,7 +1,7 @@
 """The SQL of a term's aggregation: work tables, grouped figures, result rows.
 
 Everything here runs inside the one transaction of a run (see ``service.py``),
-on SQLite and PostgreSQL alike, except the grouping of step 2.
+on SQLite and PostgreSQL alike; the grouping of step 2 is ``figures.py``'s (NumPy).
 
 1. Work tables (temporary, dropped at the end of the run). Kinds and dimensions
    are small integer codes in them (``k``, ``dn``): sorting and grouping on
@@ -15,22 +15,22 @@ on SQLite and PostgreSQL alike, except the grouping of step 2.
    ``agg_unit``    every unit of every level this term, with its code, the org unit
                    it lies in and its parent (a unit without records still gets a row);
    ``agg_record``  the term's submitted records with their unit at every level;
-   ``agg_value``   one row per record and dimension: the weighted mean of the record's
-                   item scores in that dimension, each normalised by its item's scale,
-                   on 0-100; 'overall' is the record's own overall score. Items of any
-                   rubric version meet through their dimension, never their position;
    ``agg_section`` / ``agg_group``  the term's sections and tutor groups, with
                    whether they got a spot check, an open class, a report (coverage);
    ``agg_prev``    the previous term's sufficient means.
 
 2. ``agg_stats``: per (level, unit, kind, dimension) — each value counted under its
-   own kind and again under "all kinds" — n, distinct observers, sum, sum of
-   squares, min, max, band counts and the median. PostgreSQL fills it in one
-   GROUPING SETS statement (:data:`PG_STATS`); SQLite level by level
-   (:func:`sqlite_level_stats`).
+   own kind and again under "all kinds" — n, distinct observers, mean, sd, min, max,
+   band counts and the median. The values they are computed from are read by
+   :data:`TERM_VALUES` (one row per record and dimension: the weighted mean of the
+   record's item scores in that dimension, each normalised by its item's scale, on
+   0-100; 'overall' is the record's own overall score; items of any rubric version
+   meet through their dimension, never their position) together with
+   :data:`TERM_RECORDS`, and grouped in NumPy (``figures.py``), the same way on
+   both databases.
 
-3. Per level, top first (:func:`level_results`): the result rows, with mean and sd
-   from the sums and the comparisons with the parent's row in ``agg_stats`` and the
+3. Per level, top first (:func:`level_results`): the result rows, with the
+   comparisons with the parent's row in ``agg_stats`` and the
    previous term's in ``agg_prev``. Then units without any record get an ``n = 0``
    row (:func:`level_empty_rows`) and coverage is counted (:func:`level_coverage`).
 """
@@ -38,7 +38,7 @@ on SQLite and PostgreSQL alike, except the grouping of step 2.
 from __future__ import annotations
 
 from evalsys.aggregation.models import ALL_KINDS, OVERALL, Level
-from evalsys.feedback.vocab import GRADE_BANDS, FeedbackKind, FeedbackStatus
+from evalsys.feedback.vocab import FeedbackKind, FeedbackStatus
 
 #: The column of the work tables holding a record's unit at each level.
 UNIT_COLUMN: dict[Level, str] = {level: f"{level.value}_id" for level in Level}
@@ -51,10 +51,8 @@ OPEN = FeedbackKind.OPEN_CLASS.value
 TUTOR = FeedbackKind.TUTOR_GROUP.value
 
 WORK_TABLES = (
-    "agg_level",
     "agg_stats",
     "agg_prev",
-    "agg_value",
     "agg_record",
     "agg_section",
     "agg_group",
@@ -98,13 +96,6 @@ CREATE_WORK_TABLES = (
     )
     """,
     """
-    CREATE TEMPORARY TABLE agg_value (
-        k INTEGER NOT NULL, dn INTEGER NOT NULL, value DOUBLE PRECISION NOT NULL,
-        observer_id INTEGER NOT NULL, section_id INTEGER, course_id INTEGER,
-        department_id INTEGER, college_id INTEGER, school_id INTEGER
-    )
-    """,
-    """
     CREATE TEMPORARY TABLE agg_section (
         section_id INTEGER PRIMARY KEY, course_id INTEGER NOT NULL, teacher_id INTEGER,
         department_id INTEGER, college_id INTEGER, school_id INTEGER,
@@ -118,13 +109,14 @@ CREATE_WORK_TABLES = (
         reported INTEGER NOT NULL
     )
     """,
-    # The grouped figures of each (level, unit, kind, dimension): n, sums, sums of
-    # squares, min, max, band counts, median. Results and comparisons are read from here.
+    # The grouped figures of each (level, unit, kind, dimension), computed in NumPy
+    # (``figures.py``): n, distinct observers, mean, sd (0 for n = 1), min, max, band
+    # counts, median. Results and comparisons are read from here.
     """
     CREATE TEMPORARY TABLE agg_stats (
         level VARCHAR(20) NOT NULL, unit_id INTEGER NOT NULL, k INTEGER NOT NULL,
         dn INTEGER NOT NULL, n INTEGER NOT NULL, observers INTEGER NOT NULL,
-        s1 DOUBLE PRECISION NOT NULL, s2 DOUBLE PRECISION NOT NULL,
+        mean DOUBLE PRECISION NOT NULL, sd DOUBLE PRECISION NOT NULL,
         minimum DOUBLE PRECISION NOT NULL, maximum DOUBLE PRECISION NOT NULL,
         b0 INTEGER NOT NULL, b1 INTEGER NOT NULL, b2 INTEGER NOT NULL, b3 INTEGER NOT NULL,
         b4 INTEGER NOT NULL, median DOUBLE PRECISION NOT NULL,
@@ -136,14 +128,6 @@ CREATE_WORK_TABLES = (
         level VARCHAR(20) NOT NULL, unit_id INTEGER NOT NULL, k INTEGER NOT NULL,
         dn INTEGER NOT NULL, mean DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (level, unit_id, k, dn)
-    )
-    """,
-    # SQLite: one level's values in (unit, kind, dimension, value) order; ``seq`` is the
-    # rank the median is read at.
-    """
-    CREATE TEMPORARY TABLE agg_level (
-        seq INTEGER PRIMARY KEY, unit_id INTEGER NOT NULL, k INTEGER NOT NULL,
-        dn INTEGER NOT NULL, value DOUBLE PRECISION NOT NULL, observer_id INTEGER NOT NULL
     )
     """,
 )
@@ -210,28 +194,30 @@ LEFT JOIN agg_map m ON m.org_unit_id = f.department_id
 WHERE f.term_id = :term_id AND f.status = '{SUBMITTED}'
 """
 
+#: The term's records with their kind, observer and unit at each level (0: none), in id
+#: order, for the grouping in NumPy (``figures.py``; its ``UNIT_ORDER`` is this order).
+TERM_RECORDS = """
+SELECT feedback_id, k, observer_id, COALESCE(section_id, 0), COALESCE(course_id, 0),
+       COALESCE(department_id, 0), COALESCE(college_id, 0), COALESCE(school_id, 0)
+FROM agg_record ORDER BY feedback_id
+"""
+
 #: A record's value in a dimension: the weighted mean of its item scores there, each put
 #: on 0..1 by the item's own scale, times 100; 'overall' is the record's overall score.
 #: Values are rounded to 6 decimals, so that 6/10 on every item is 60 (a pass), not the
 #: 59.99999999999999 that floating point may make of it in one order of summing or another.
-FILL_VALUES = f"""
-INSERT INTO agg_value (k, dn, value, observer_id, section_id, course_id,
-                       department_id, college_id, school_id)
-SELECT r.k, d.dn, d.value, r.observer_id, r.section_id, r.course_id,
-       r.department_id, r.college_id, r.school_id
-FROM (
-    SELECT fs.feedback_id AS feedback_id, ai.dn AS dn,
-           ROUND(CAST(100.0 * SUM(ai.weight * (fs.value - ai.scale_min) / ai.span)
-                      / SUM(ai.weight) AS NUMERIC), 6) AS value
-    FROM agg_record r0
-    JOIN feedback_score fs ON fs.feedback_id = r0.feedback_id
-    JOIN agg_item ai ON ai.item_id = fs.item_id
-    GROUP BY fs.feedback_id, ai.dn
-) d
-JOIN agg_record r ON r.feedback_id = d.feedback_id
+#: (The rounding is the database's own: NUMERIC on PostgreSQL, then the double it was
+#: stored as before; read straight into NumPy, never into a work table.)
+TERM_VALUES = f"""
+SELECT fs.feedback_id, ai.dn,
+       CAST(ROUND(CAST(100.0 * SUM(ai.weight * (fs.value - ai.scale_min) / ai.span)
+                       / SUM(ai.weight) AS NUMERIC), 6) AS DOUBLE PRECISION)
+FROM agg_record r0
+JOIN feedback_score fs ON fs.feedback_id = r0.feedback_id
+JOIN agg_item ai ON ai.item_id = fs.item_id
+GROUP BY fs.feedback_id, ai.dn
 UNION ALL
-SELECT r.k, od.dn, ROUND(CAST(r.overall AS NUMERIC), 6), r.observer_id, r.section_id, r.course_id,
-       r.department_id, r.college_id, r.school_id
+SELECT r.feedback_id, od.dn, CAST(ROUND(CAST(r.overall AS NUMERIC), 6) AS DOUBLE PRECISION)
 FROM agg_record r JOIN agg_dim od ON od.dimension = '{OVERALL}'
 WHERE r.overall IS NOT NULL
 """
@@ -275,7 +261,7 @@ RESULT_COLUMNS = (
     " parent_mean, parent_diff, parent_z, prev_mean, prev_change"
 )
 STATS_COLUMNS = (
-    "level, unit_id, k, dn, n, observers, s1, s2, minimum, maximum, b0, b1, b2, b3, b4, median"
+    "level, unit_id, k, dn, n, observers, mean, sd, minimum, maximum, b0, b1, b2, b3, b4, median"
 )
 
 #: The previous term's sufficient means, by the integer codes (read once, before any
@@ -290,142 +276,18 @@ WHERE r.term_id = :prev_term_id AND r.n >= :min_n
 """
 
 
-def _band_sums() -> str:
-    """Counts per grade band, lowest first: fail < 60 <= pass < 70 <= ... <= excellent."""
-    bounds = sorted(bound for bound, _grade in GRADE_BANDS if bound > 0)  # 60, 70, 80, 90
-    edges: list[float | None] = [None, *bounds, None]
-    parts = []
-    for i, (low, high) in enumerate(zip(edges, edges[1:], strict=False)):
-        conds = []
-        if low is not None:
-            conds.append(f"value >= {low}")
-        if high is not None:
-            conds.append(f"value < {high}")
-        parts.append(f"SUM(CASE WHEN {' AND '.join(conds)} THEN 1 ELSE 0 END) AS b{i}")
-    return ",\n           ".join(parts)
-
-
-_GROUP_STATS = f"""COUNT(*) AS n,
-           COUNT(DISTINCT observer_id) AS observers,
-           SUM(value) AS s1,
-           SUM(value * value) AS s2,
-           MIN(value) AS minimum,
-           MAX(value) AS maximum,
-           {_band_sums()}"""
-
-
-def _level_values(level: Level) -> str:
-    """The level's values under their own kind, and again under "all kinds" (k = 0)."""
-    col = UNIT_COLUMN[level]
-    return f"""
-        SELECT {col} AS unit_id, k, dn, value, observer_id
-        FROM agg_value WHERE {col} IS NOT NULL
-        UNION ALL
-        SELECT {col}, 0, dn, value, observer_id
-        FROM agg_value WHERE {col} IS NOT NULL"""
-
-
-#: The grouping sets of :data:`PG_STATS`, and the level each one is: GROUPING() of
-#: (school, college, department, course, section) has a 1 bit for each column a set
-#: leaves out, the school's being the highest.
-_PG_SETS = {
-    Level.SCHOOL: ("school_id", 0b01111),
-    Level.COLLEGE: ("college_id", 0b00111),
-    Level.DEPARTMENT: ("department_id", 0b00011),
-    Level.COURSE: ("course_id", 0b11101),
-    Level.SECTION: ("section_id", 0b11100),
-}
-_PG_GROUPING = "GROUPING(school_id, college_id, department_id, course_id, section_id)"
-_PG_LEVEL = " ".join(f"WHEN {bits} THEN '{lvl.value}'" for lvl, (_c, bits) in _PG_SETS.items())
-_PG_UNIT = " ".join(f"WHEN {bits} THEN {column}" for column, bits in _PG_SETS.values())
-
-#: PostgreSQL: the grouped figures of every level in one statement. Two sort orders
-#: serve the five levels — (kind, dimension, school, college, department) rolls up the
-#: org levels, (kind, dimension, course, section) the course levels — where a statement
-#: per level sorted the values five times and took twice as long. The median is
-#: ``percentile_cont(0.5)``: the mean of the two middle values for an even n, as
-#: ``statistics.median``.
-PG_STATS = f"""
-INSERT INTO agg_stats ({STATS_COLUMNS})
-SELECT {STATS_COLUMNS}
-FROM (
-    SELECT CASE {_PG_GROUPING} {_PG_LEVEL} END AS level,
-           CASE {_PG_GROUPING} {_PG_UNIT} END AS unit_id,
-           k, dn, {_GROUP_STATS},
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY value) AS median
-    FROM (
-        SELECT k, dn, value, observer_id, section_id, course_id,
-               department_id, college_id, school_id
-        FROM agg_value
-        UNION ALL
-        SELECT 0, dn, value, observer_id, section_id, course_id,
-               department_id, college_id, school_id
-        FROM agg_value
-    ) v
-    GROUP BY k, dn, GROUPING SETS (
-        (school_id), (school_id, college_id), (school_id, college_id, department_id),
-        (course_id), (course_id, section_id)
-    )
-) s
-WHERE unit_id IS NOT NULL
-"""
-
-
-def sqlite_level_stats(level: Level) -> list[str]:
-    """SQLite: one level's grouped figures into ``agg_stats``.
-
-    SQLite has neither GROUPING SETS nor ordered-set aggregates. The level's values
-    are written to ``agg_level`` sorted by (unit, kind, dimension, value), so that
-    ``seq`` (the rowid) numbers them in that order; a group's median is then the mean
-    of the one or two rows at ``first + (n-1)/2`` and ``first + n/2``, two primary-key
-    lookups. (Window functions — ROW_NUMBER and COUNT over a partition — give the same
-    medians but were three times slower here.)
-    """
-    fill = f"""
-INSERT INTO agg_level (unit_id, k, dn, value, observer_id)
-SELECT unit_id, k, dn, value, observer_id
-FROM ({_level_values(level)}
-) src
-ORDER BY unit_id, k, dn, value"""
-    stats = f"""
-INSERT INTO agg_stats ({STATS_COLUMNS})
-SELECT '{level.value}', g.unit_id, g.k, g.dn, g.n, g.observers, g.s1, g.s2, g.minimum,
-       g.maximum, g.b0, g.b1, g.b2, g.b3, g.b4,
-       (SELECT AVG(m.value) FROM agg_level m
-         WHERE m.seq BETWEEN g.first + (g.n - 1) / 2 AND g.first + g.n / 2)
-FROM (
-    SELECT unit_id, k, dn, MIN(seq) AS first, {_GROUP_STATS}
-    FROM agg_level
-    GROUP BY unit_id, k, dn
-) g"""
-    return [
-        "DROP INDEX IF EXISTS agg_level_group",
-        "DELETE FROM agg_level",
-        fill,
-        # Grouping through an index built on the sorted rows beat a sort of them.
-        "CREATE INDEX agg_level_group ON agg_level (unit_id, k, dn)",
-        stats,
-    ]
-
-
-def _sd(a: str) -> str:
-    """Sample sd from the sums: sqrt((s2 - s1^2/n) / (n - 1)), clamped at 0 (rounding)."""
-    var = f"({a}.s2 - {a}.s1 * {a}.s1 / {a}.n) / ({a}.n - 1)"
-    return f"CASE WHEN {a}.n > 1 THEN sqrt(CASE WHEN {var} > 0 THEN {var} ELSE 0 END) END"
-
-
 def level_results(level: Level) -> str:
     """Insert one level's results from ``agg_stats``, compared with the parent's figures
     (also in ``agg_stats``) and the previous term's (``agg_prev``): the comparisons only
     when both sides have at least MIN_N records."""
-    mean, p_mean = "g.s1 / g.n", "p.s1 / p.n"
+    mean, p_mean = "g.mean", "p.mean"
     return f"""
 INSERT INTO aggregate_result ({RESULT_COLUMNS})
 SELECT :term_id, g.level, g.unit_id, ak.kind, ad.dimension,
        u.unit_code, u.org_unit_id, u.parent_level, u.parent_id,
-       g.n, g.observers, {mean}, {_sd("g")}, g.median, g.minimum, g.maximum,
+       g.n, g.observers, {mean}, CASE WHEN g.n > 1 THEN g.sd END, g.median, g.minimum, g.maximum,
        g.b0, g.b1, g.b2, g.b3, g.b4, g.n < :min_n,
-       {p_mean}, {mean} - {p_mean}, ({mean} - {p_mean}) / NULLIF({_sd("p")}, 0),
+       {p_mean}, {mean} - {p_mean}, ({mean} - {p_mean}) / NULLIF(p.sd, 0),
        q.mean, {mean} - q.mean
 FROM agg_stats g
 JOIN agg_unit u ON u.level = g.level AND u.unit_id = g.unit_id

@@ -1,4 +1,5 @@
-"""Problems evalsys proposes: from the term's flags and from the problems observers wrote.
+"""Problems evalsys proposes: from the term's flags, the problems observers wrote, and the
+themes that recur in what several observers wrote (:mod:`evalsys.themes`).
 
 A head or dean then confirms, merges or dismisses each (:mod:`evalsys.loop.problems`).
 Proposing is idempotent: every proposal has a ``source_key`` unique per (term, unit), so
@@ -27,6 +28,7 @@ from evalsys.loop.models import (
 from evalsys.loop.rules import TEXT_LIMIT, TITLE_LIMIT, audit
 from evalsys.loop.scope import require_manage
 from evalsys.org.models import OrgUnit, OrgUnitClosure, Term
+from evalsys.themes.service import themes_for_unit
 
 #: The category a flagged dimension suggests.
 DIMENSION_CATEGORY: dict[str, Category] = {
@@ -37,6 +39,18 @@ DIMENSION_CATEGORY: dict[str, Category] = {
     "effect": Category.EFFECT,
     "plan_fit": Category.TRAINING_PLAN,
     "practice": Category.PRACTICE,
+}
+
+#: The category a recurring theme (evalsys/themes/themes.toml) suggests; others: method.
+THEME_CATEGORY: dict[str, Category] = {
+    "discipline": Category.ORGANISATION,
+    "lateness": Category.ORGANISATION,
+    "phones": Category.ORGANISATION,
+    "attendance": Category.ORGANISATION,
+    "attention": Category.EFFECT,
+    "preparation": Category.ATTITUDE,
+    "practice": Category.PRACTICE,
+    "key_points": Category.CONTENT,
 }
 
 
@@ -232,6 +246,46 @@ def feedback_proposals(session: Session, *, term: Term, unit: OrgUnit) -> list[P
     return out
 
 
+def theme_proposals(session: Session, *, term: Term, unit: OrgUnit) -> list[Proposal]:
+    """One proposal per theme observers wrote of as a problem on several records.
+
+    At every level: a theme of a college is a pattern across its departments. The
+    quoted records are the evidence, their quotes (never naming a teacher above a
+    department: :func:`evalsys.themes.service.themes_for_unit`) its text. Keyed on the
+    theme, so a re-run finds the problem again and adds only new quotes.
+    """
+    assert unit.id is not None and term.id is not None
+    out = []
+    for t in themes_for_unit(session, unit.id, term.id):
+        quotes = [q for q in t.quotes if q.side == "problem"]
+        if t.problem_records < 2 or not quotes:
+            continue
+        out.append(
+            Proposal(
+                source=ProblemSource.FEEDBACK.value,
+                source_key=f"theme:{t.key}",
+                title=(
+                    f"{t.zh_label} {t.en_label}: {t.problem_records} records, "
+                    f"{t.observers} observers"
+                )[:TITLE_LIMIT],
+                category=THEME_CATEGORY.get(t.key, Category.METHOD).value,
+                severity=(Severity.HIGH if t.problem_records >= 5 else Severity.MEDIUM).value,
+                description=None,
+                evidence=[
+                    {
+                        "kind": "feedback",
+                        "key": f"feedback:{q.feedback_id}",
+                        "feedback_id": q.feedback_id,
+                        "text": q.text[:TEXT_LIMIT],
+                        "value": None,
+                    }
+                    for q in quotes
+                ],
+            )
+        )
+    return out
+
+
 def propose_problems(
     session: Session, *, term: Term, unit: OrgUnit, user: User | None = None
 ) -> ProposalResult:
@@ -243,8 +297,10 @@ def propose_problems(
     """
     assert term.id is not None and unit.id is not None
     require_manage(session, user, unit.id)
-    proposals = flag_proposals(session, term=term, unit=unit) + feedback_proposals(
-        session, term=term, unit=unit
+    proposals = (
+        flag_proposals(session, term=term, unit=unit)
+        + feedback_proposals(session, term=term, unit=unit)
+        + theme_proposals(session, term=term, unit=unit)
     )
     result = ProposalResult()
     if not proposals:

@@ -56,6 +56,7 @@ JOB_MODULES: tuple[str, ...] = (
     "evalsys.loop.jobs",
     "evalsys.planner.jobs",
     "evalsys.accounts.jobs",
+    "evalsys.bulletins.jobs",
 )
 
 

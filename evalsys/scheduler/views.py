@@ -43,6 +43,8 @@ JOB_TITLES = {
     "loop-mail": _l("Email action owners their assignments (and retry failed sends)"),
     "plan-spot-checks": _l("Draw next week's spot-check assignments"),
     "deliver-reports": _l("Email the term reports (and retry failed sends)"),
+    "weekly-bulletins": _l("Render and email the weekly supervision bulletins"),
+    "deliver-bulletins": _l("Retry the weekly bulletins' failed emails"),
     "purge-sessions": _l("Delete old ended login sessions (daily)"),
     "account-mail": _l("Email invitations and password-reset links (and retry failed sends)"),
 }

@@ -64,6 +64,8 @@ ACTION_NAMES = {
     "aggregates.read": _l("Statistics read through the API"),
     "feedback.export": _l("Feedback exported"),
     "report.download": _l("Report downloaded"),
+    "bulletin.download": _l("Weekly bulletin downloaded"),
+    "bulletin.email": _l("Weekly bulletin emailed"),
     "report.email": _l("Report emailed"),
     "report.render_requested": _l("Reports rendered by hand"),
     "report.view": _l("Report read on the web"),

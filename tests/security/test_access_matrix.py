@@ -195,6 +195,16 @@ ACCESS: dict[str, R] = {
     "reports.view": R(REVIEWERS, out="root"),
     # Administrators of the unit; the world's term has no figures, so nothing is spawned.
     "reports.render": R("root admin", out="root"),
+    # Bulletins are the school's and the colleges' (no bulletin exists in the world: an
+    # allowed reader gets the 404 of a week not rendered; the rest the 403 of the unit).
+    "bulletins.index": R(EVERYONE, leak=True),
+    "bulletins.download": R(
+        "root admin leader dean",
+        out="root",
+        params={"week": "2026-W45", "unit_code": "CS"},
+        params_out={"week": "2026-W45", "unit_code": "MATH"},
+        allowed=frozenset({404}),
+    ),
     "schedule.index": R("root"),
     "schedule.run_now": R("root", params={"job_id": "no-such-job"}, allowed=frozenset({404})),
     # An unknown term: past the admin check the form refuses it, so no process is started.

@@ -1,0 +1,1 @@
+"""Recurring themes in what observers write: terms found in comments, counted per unit and term."""
