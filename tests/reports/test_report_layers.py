@@ -26,7 +26,11 @@ from evalsys.reports.render import build_html, render_unit
 TERM = "2026-2027-1"
 #: Every unit that gets a report, top down.
 UNITS = ("U", "CS", "MATH", "ART", "CS-SE", "CS-AI", "MATH-PURE", "MATH-APP", "ART-DES")
-FLAG_NAMES = {"below_threshold": "below threshold", "drop": "dropped", "below_parent": "below parent"}
+FLAG_NAMES = {
+    "below_threshold": "below threshold",
+    "drop": "dropped",
+    "below_parent": "below parent",
+}
 #: Comments written on every record of the term (see :func:`_write_comments`).
 MARK = "PROBLEM-"
 
