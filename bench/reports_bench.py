@@ -17,7 +17,8 @@ Then it measures, each in a fresh process:
     department report, alternately, ``--repeat`` times (medians);
   * single reports — the school, college C00, department C00-D0 — each against the
     *anchor*: WeasyPrint on a plain CJK table document of the same page count, in the same
-    process, alternately (``--single-only``: only that, in a few minutes);
+    process, alternately, and the same HTML with ``table-layout: fixed`` against ``auto``
+    (``--single-only``: only these, in a few minutes);
   * one college report printed by headless Chromium (``--print-to-pdf``) from the same
     HTML written to a file (stylesheet inlined), against WeasyPrint.
 
@@ -385,6 +386,54 @@ def measure_single(url: str, out_dir: str, units: list[str], repeat: int, locale
     return results
 
 
+def measure_layout(url: str, out_dir: str, units: list[str], repeat: int, locale: str) -> dict:
+    """``table-layout: fixed`` (report.css) against ``auto`` on the same HTML, WeasyPrint
+    alone, alternately: does giving the tables' column widths pay?"""
+    from weasyprint import CSS, HTML
+
+    from evalsys.db import get_engine
+    from evalsys.reports import pdf, render
+    from evalsys.reports.fetcher import AssetFetcher
+
+    fixed = "table.fixed { table-layout: fixed; }"
+    source = pdf.STYLESHEET.read_text(encoding="utf-8")
+    if fixed not in source:
+        raise RuntimeError("report.css has no fixed table layout to compare")
+    sheets = {
+        "fixed": pdf.stylesheet(),
+        "auto": CSS(
+            string=source.replace(fixed, "table.fixed { table-layout: auto; }"),
+            font_config=pdf.font_config(),
+            url_fetcher=AssetFetcher(),
+        ),
+    }
+    app = bench_app(url, Path(out_dir))
+    results = {}
+    with app.app_context(), Session(get_engine(app), expire_on_commit=False) as session:
+        for code in units:
+            data = render.report_data(
+                session, term_code=TERM, unit_code=code, config=app.config, locale=locale
+            )
+            session.rollback()
+            html = render.build_html(app, data, generated="2027-01-20 03:00")
+            times: dict[str, list[float]] = {"auto": [], "fixed": []}
+            pages = {}
+            for _ in range(repeat):
+                for name, sheet in sheets.items():
+                    t = time.perf_counter()
+                    document = HTML(
+                        string=html, base_url="evalsys-asset:/", url_fetcher=AssetFetcher()
+                    ).render(stylesheets=[sheet], font_config=pdf.font_config())
+                    document.write_pdf()
+                    times[name].append(time.perf_counter() - t)
+                    pages[name] = len(document.pages)
+            results[code] = {
+                name: {"seconds": statistics.median(v), "pages": pages[name]}
+                for name, v in times.items()
+            } | {"load_1min": os.getloadavg()[0]}
+    return results
+
+
 def child(kind: str, **kwargs) -> dict:
     """Run one measurement in a fresh interpreter (its own peak memory, cold caches)."""
     proc = subprocess.run(
@@ -446,6 +495,7 @@ def main() -> None:
             "overhead": measure_overhead,
             "chromium": measure_chromium,
             "single": measure_single,
+            "layout": measure_layout,
         }[kind]
         print(json.dumps(func(**kwargs)))
         return
@@ -470,9 +520,18 @@ def main() -> None:
             locale=args.locale,
         )
         print(f"single: {results['single']}", flush=True)
+        results["layout"] = child(
+            "layout",
+            url=url,
+            out_dir=str(tmp / "layout"),
+            units=units,
+            repeat=args.repeat,
+            locale=args.locale,
+        )
+        print(f"table layout: {results['layout']}", flush=True)
         if args.single_only:
             print()
-            print(single_report(results["single"]))
+            print(single_report(results["single"], results["layout"]))
             return
         for jobs in (1, 2):
             out = tmp / f"out-{jobs}"
@@ -496,8 +555,9 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
 
 
-def single_report(single: dict) -> str:
-    """The single reports against the anchor (target: ours ≤ 2× the anchor)."""
+def single_report(single: dict, layout: dict) -> str:
+    """The single reports against the anchor (target: ours ≤ 2× the anchor), and the
+    table layouts compared."""
     lines = [
         "| report | pages | ours (s) | anchor: plain CJK table, same pages (s) | ratio | "
         "load (1 min) |",
@@ -509,12 +569,21 @@ def single_report(single: dict) -> str:
             f"({o['anchor_pages']} pages) | {o['ours'] / o['anchor']:.2f} | "
             f"{o['load_1min'][0]:.1f}–{o['load_1min'][1]:.1f} |"
         )
+    lines += ["", "| report | table-layout auto (s) | fixed (s) | change | load (1 min) |"]
+    lines.append("|---|---:|---:|---:|---:|")
+    for code, o in layout.items():
+        auto, fixed = o["auto"]["seconds"], o["fixed"]["seconds"]
+        lines.append(
+            f"| {code} | {auto:.2f} ({o['auto']['pages']} pages) | {fixed:.2f} "
+            f"({o['fixed']['pages']} pages) | {100 * (fixed - auto) / auto:+.0f} % | "
+            f"{o['load_1min']:.1f} |"
+        )
     return "\n".join(lines)
 
 
 def report(r: dict) -> str:
     lines = [f"Machine: {r['machine']}", f"Records per term: {r['records']:,}", ""]
-    lines += [single_report(r["single"]), ""]
+    lines += [single_report(r["single"], r["layout"]), ""]
     lines.append(
         "| processes | reports | pages | wall (s) | s per page | s per report | "
         "largest worker RSS (MB) | again, no change (s) |"

@@ -11,7 +11,7 @@ flags) pointing to the child's own report (``report_path``, ``report_file``).
 School and college reports hold no part per child: their children's dimension
 tables, charts and comments are in the children's own reports, and only a few
 comments per child are quoted, where they explain a flag or a problem
-(:func:`_comments`). A department report keeps one part per course (with its
+(:func:`_explaining_comments`). A department report keeps one part per course (with its
 sections), and the observers' comments on each course. Dimension rows that would
 only say "too few" are collapsed into one line naming them (``few_rows``).
 """
@@ -104,7 +104,7 @@ KIND_ORDER = [k.value for k in FeedbackKind]
 #: Levels whose reports hold a part (charts, dimensions, comments) per child.
 PART_LEVELS = (Level.DEPARTMENT.value,)
 #: At most this many comments per child in a school or college report, each explaining a
-#: flag (the child is flagged) or a problem (the record scored below the flag threshold).
+#: flag (the child is flagged) or a problem (the record scored below its kind's threshold).
 COMMENTS_PER_CHILD = 3
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
