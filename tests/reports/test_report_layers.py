@@ -210,6 +210,40 @@ def test_school_and_college_reports_hold_no_part_per_child(tree, session):
     assert pages["U"] <= pages["CS"] + 2, pages  # no longer every college's pages again
 
 
+def _page_fill(path: Path) -> list[float]:
+    """How far down each page's body the text reaches (0-1), from pdftotext's word boxes;
+    the running header and footer in the page margins (report.css: 18 mm, 20 mm) left out.
+    Charts keep their labels as text, so a page of charts counts as filled."""
+    out = subprocess.run(
+        ["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    fills = []
+    for page in re.findall(r"<page [^>]*>(.*?)</page>", out, flags=re.S):
+        height = 841.89  # A4, points
+        top, bottom = 18 / 25.4 * 72, height - 20 / 25.4 * 72
+        ys = [float(y) for y in re.findall(r'yMax="([\d.]+)"', page)]
+        body = [y for y in ys if top < y < bottom]
+        fills.append((max(body) - top) / (bottom - top) if body else 0.0)
+    return fills
+
+
+def test_no_page_is_less_than_half_full_but_a_parts_last(tree):
+    """The body is one part (the unit's own, then its courses' without a break each); the
+    method appendix starts a page. Only the body's last page and the report's last page
+    may be less than half full."""
+    checked = 0
+    for code, (text, path) in tree.items():
+        fills = _page_fill(path)
+        pages = text.split("\f")
+        appendix = next(i for i, page in enumerate(pages) if "Appendix: method" in page)
+        for i, fill in enumerate(fills):
+            if i in (appendix - 1, len(fills) - 1):
+                continue
+            assert fill >= 0.5, (code, i + 1, round(fill, 2), [round(f, 2) for f in fills])
+            checked += 1
+    assert checked >= 3, checked  # pages that must be half full exist in this world
+
+
 def _comments_quoted(text: str) -> list[int]:
     return [int(m) for m in re.findall(rf"{MARK}(\d+)-END", squash(text))]
 
