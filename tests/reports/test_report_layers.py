@@ -91,9 +91,19 @@ def _tree(uni, session, app, out: Path) -> dict[str, tuple[str, Path]]:
 
 @pytest.fixture
 def tree(aggregated, session, app, tmp_path_factory):
+    """The rendered tree, for tests that read only the PDFs and the org tree (which
+    :func:`_prepare` does not change)."""
     if not _TREE:
         return _tree(aggregated, session, app, tmp_path_factory.mktemp("tree"))
-    _prepare(aggregated, session)  # the database of this test, as the tree was rendered from
+    return _TREE
+
+
+@pytest.fixture
+def prepared_tree(aggregated, session, app, tmp_path_factory):
+    """The rendered tree, and this test's database as the tree was rendered from."""
+    if not _TREE:
+        return _tree(aggregated, session, app, tmp_path_factory.mktemp("tree"))
+    _prepare(aggregated, session)
     return _TREE
 
 
@@ -133,7 +143,8 @@ def _dimension_label(dimension: str) -> str:
     return "Overall" if dimension == "overall" else name_of(DIMENSION_NAMES, dimension)
 
 
-def test_every_flag_of_every_unit_is_in_some_report(tree, session, app):
+def test_every_flag_of_every_unit_is_in_some_report(prepared_tree, session, app):
+    tree = prepared_tree
     flagged = _flagged(session)
     levels = {r.level for r, _codes in flagged}
     assert {"college", "department", "course"} <= levels, levels  # the world has them
@@ -196,7 +207,11 @@ def test_each_report_names_all_its_children_and_links_their_reports(tree, sessio
         assert links <= uris, (code, links - uris)
 
 
-def test_school_and_college_reports_hold_no_part_per_child(tree, session):
+@pytest.mark.once(
+    "what the PDFs hold and leave out is decided by the templates; the data they are"
+    " rendered from is checked on both databases by the tests beside it"
+)
+def test_school_and_college_reports_hold_no_part_per_child(tree):
     """Compact children: no child's dimension table, chart or part in a school's or a
     college's report; a department's report keeps its courses' parts."""
     school, _ = tree["U"]
@@ -227,6 +242,10 @@ def _page_fill(path: Path) -> list[float]:
     return fills
 
 
+@pytest.mark.once(
+    "page breaks are the stylesheet's and WeasyPrint's; the data rendered is checked on"
+    " both databases by the tests beside it"
+)
 def test_no_page_is_less_than_half_full_but_a_parts_last(tree):
     """The body is one part (the unit's own, then its courses' without a break each); the
     method appendix starts a page. Only the body's last page and the report's last page
@@ -248,7 +267,10 @@ def _comments_quoted(text: str) -> list[int]:
     return [int(m) for m in re.findall(rf"{MARK}(\d+)-END", squash(text))]
 
 
-def test_school_and_college_quote_only_explaining_comments_at_most_three_each(tree, session):
+def test_school_and_college_quote_only_explaining_comments_at_most_three_each(
+    prepared_tree, session
+):
+    tree = prepared_tree
     """At most three per child, and only: the lowest-scored records of a flagged child, or
     records scored below their kind's threshold — computed here from the records."""
     from evalsys.aggregation.flags import Settings
