@@ -366,3 +366,26 @@ def test_too_few_rows_collapse_into_one_line_naming_them(aggregated, session, ap
                 r.kind,
                 r.dimension,
             )
+
+
+@pytest.mark.once(
+    "the link is built from the configuration and the unit's code; the data's queries run"
+    " on both databases in the tests above"
+)
+def test_children_link_their_reports_under_the_sites_address(aggregated, session, app):
+    app.config["BASE_URL"] = "https://evalsys.example.edu/"
+    with app.app_context():
+        data = report_data_mod.report_data(
+            session, term_code=TERM, unit_code="CS", config=app.config, locale="zh"
+        )
+    html = build_html(app, data, generated="x")
+    for code in ("CS-SE", "CS-AI"):
+        assert f'href="https://evalsys.example.edu/reports/{TERM}/{code}.pdf?lang=zh"' in html
+        assert f"{code}.zh.pdf" in html
+    # A department's courses are parts of its own PDF: their links stay inside it.
+    with app.app_context():
+        data = report_data_mod.report_data(
+            session, term_code=TERM, unit_code="CS-SE", config=app.config
+        )
+    html = build_html(app, data, generated="x")
+    assert 'href="#u-course-SE1"' in html and "evalsys.example.edu" not in html
