@@ -15,6 +15,10 @@ Then it measures, each in a fresh process:
   * our pipeline (queries + charts + template + WeasyPrint + write + record) against
     WeasyPrint alone on the same, already-rendered HTML, for a school, a college and a
     department report, alternately, ``--repeat`` times (medians);
+  * single reports — the school, college C00, department C00-D0 — each against the
+    *anchor*: WeasyPrint on a plain CJK table document of the same page count, in the same
+    process, alternately, and the same HTML with ``table-layout: fixed`` against ``auto``
+    (``--single-only``: only these, in a few minutes);
   * one college report printed by headless Chromium (``--print-to-pdf``) from the same
     HTML written to a file (stylesheet inlined), against WeasyPrint.
 
@@ -22,6 +26,7 @@ Not a test: nothing here asserts a time.
 
     .venv/bin/python bench/reports_bench.py                     # 25,000 records, whole tree
     .venv/bin/python bench/reports_bench.py --records 25000 --colleges 3 --keep /tmp/rb.sqlite3
+    .venv/bin/python bench/reports_bench.py --keep /tmp/rb.sqlite3 --single-only --repeat 1
 
 See docs/benchmarks.md for the figures and the machine they were taken on.
 """
@@ -305,6 +310,130 @@ def measure_chromium(url: str, out_dir: str, code: str, repeat: int) -> dict:
     }
 
 
+def anchor_html(rows: int) -> str:
+    """A plain CJK table document: one table of ``rows`` rows (a name in Chinese and five
+    figures), no chart, no nesting: what WeasyPrint needs at least for that many pages."""
+    body = "".join(
+        f"<tr><th>第{i}学院 软件工程系 课程{i:04d}</th><td>{20 + i % 17}</td>"
+        f"<td>{60 + (i * 7) % 40}.{i % 10}</td><td>+{i % 9}.{i % 7}</td>"
+        f"<td>{i % 13}/{13 + i % 5} 个班</td><td>低于阈值 ×{i % 3}</td></tr>"
+        for i in range(rows)
+    )
+    return (
+        '<!doctype html><html lang="zh-Hans"><head><meta charset="utf-8"><title>基准</title>'
+        "</head><body><h1>基准表格</h1><table><thead><tr><th>单位</th><th>n</th><th>均值</th>"
+        f"<th>变化</th><th>覆盖</th><th>标记</th></tr></thead><tbody>{body}</tbody></table>"
+        "</body></html>"
+    )
+
+
+def anchor_seconds(pages: int, repeat: int) -> tuple[float, int]:
+    """Seconds WeasyPrint needs for the plain CJK table document of ``pages`` pages (median
+    of ``repeat``), and the pages it really has (the rows are fitted to the count first)."""
+    from evalsys.reports.pdf import render_pdf
+
+    rows = max(1, 40 * pages)
+    got = render_pdf(anchor_html(rows)).pages
+    for _ in range(6):
+        if got == pages:
+            break
+        rows = max(1, round(rows * pages / got) - (1 if got > pages else -1))
+        got = render_pdf(anchor_html(rows)).pages
+    html = anchor_html(rows)
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        got = render_pdf(html).pages
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), got
+
+
+def measure_single(url: str, out_dir: str, units: list[str], repeat: int, locale: str) -> dict:
+    """Single reports of the benchmark university, each against the anchor: the plain CJK
+    table document of the same page count, measured in the same process, alternately."""
+    from evalsys.db import get_engine
+    from evalsys.reports import charts, render
+
+    app = bench_app(url, Path(out_dir))
+    results = {}
+    with app.app_context(), Session(get_engine(app), expire_on_commit=False) as session:
+        # Warm up: fonts, the stylesheet, Matplotlib, the templates.
+        render.render_unit(
+            session, app, term_code=TERM, unit_code=units[-1], force=True, locale=locale
+        )
+        anchor_seconds(1, 1)
+        for code in units:
+            ours, anchors, pages, anchor_pages = [], [], 0, 0
+            load = os.getloadavg()[0]
+            for _ in range(repeat):
+                charts.clear_memo()  # every chart drawn anew, as in a cold worker
+                t = time.perf_counter()
+                outcome = render.render_unit(
+                    session, app, term_code=TERM, unit_code=code, force=True, locale=locale
+                )
+                ours.append(time.perf_counter() - t)
+                pages = outcome.pages
+                seconds, anchor_pages = anchor_seconds(pages, 1)
+                anchors.append(seconds)
+            results[code] = {
+                "pages": pages,
+                "ours": statistics.median(ours),
+                "anchor": statistics.median(anchors),
+                "anchor_pages": anchor_pages,
+                "load_1min": [load, os.getloadavg()[0]],
+                "path": outcome.path,
+            }
+    return results
+
+
+def measure_layout(url: str, out_dir: str, units: list[str], repeat: int, locale: str) -> dict:
+    """``table-layout: fixed`` (report.css) against ``auto`` on the same HTML, WeasyPrint
+    alone, alternately: does giving the tables' column widths pay?"""
+    from weasyprint import CSS, HTML
+
+    from evalsys.db import get_engine
+    from evalsys.reports import pdf, render
+    from evalsys.reports.fetcher import AssetFetcher
+
+    fixed = "table.fixed { table-layout: fixed; }"
+    source = pdf.STYLESHEET.read_text(encoding="utf-8")
+    if fixed not in source:
+        raise RuntimeError("report.css has no fixed table layout to compare")
+    sheets = {
+        "fixed": pdf.stylesheet(),
+        "auto": CSS(
+            string=source.replace(fixed, "table.fixed { table-layout: auto; }"),
+            font_config=pdf.font_config(),
+            url_fetcher=AssetFetcher(),
+        ),
+    }
+    app = bench_app(url, Path(out_dir))
+    results = {}
+    with app.app_context(), Session(get_engine(app), expire_on_commit=False) as session:
+        for code in units:
+            data = render.report_data(
+                session, term_code=TERM, unit_code=code, config=app.config, locale=locale
+            )
+            session.rollback()
+            html = render.build_html(app, data, generated="2027-01-20 03:00")
+            times: dict[str, list[float]] = {"auto": [], "fixed": []}
+            pages = {}
+            for _ in range(repeat):
+                for name, sheet in sheets.items():
+                    t = time.perf_counter()
+                    document = HTML(
+                        string=html, base_url="evalsys-asset:/", url_fetcher=AssetFetcher()
+                    ).render(stylesheets=[sheet], font_config=pdf.font_config())
+                    document.write_pdf()
+                    times[name].append(time.perf_counter() - t)
+                    pages[name] = len(document.pages)
+            results[code] = {
+                name: {"seconds": statistics.median(v), "pages": pages[name]}
+                for name, v in times.items()
+            } | {"load_1min": os.getloadavg()[0]}
+    return results
+
+
 def child(kind: str, **kwargs) -> dict:
     """Run one measurement in a fresh interpreter (its own peak memory, cold caches)."""
     proc = subprocess.run(
@@ -351,6 +480,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", metavar="FILE", help="build into (or reuse) this SQLite file")
     parser.add_argument("--json", metavar="FILE", help="also write the raw figures here")
+    parser.add_argument(
+        "--single-only",
+        action="store_true",
+        help="only the single reports (school, a college, a department) against the anchor",
+    )
+    parser.add_argument("--locale", default="zh", help="the single reports' language")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -359,6 +494,8 @@ def main() -> None:
             "tree": measure_tree,
             "overhead": measure_overhead,
             "chromium": measure_chromium,
+            "single": measure_single,
+            "layout": measure_layout,
         }[kind]
         print(json.dumps(func(**kwargs)))
         return
@@ -373,6 +510,29 @@ def main() -> None:
             results["build"] = build(url, args.records)
             print(f"  {results['build']}", flush=True)
         common = {"url": url, "colleges": args.colleges}
+        units = ["U", "C00", "C00-D0"]
+        results["single"] = child(
+            "single",
+            url=url,
+            out_dir=str(tmp / "single"),
+            units=units,
+            repeat=args.repeat,
+            locale=args.locale,
+        )
+        print(f"single: {results['single']}", flush=True)
+        results["layout"] = child(
+            "layout",
+            url=url,
+            out_dir=str(tmp / "layout"),
+            units=units,
+            repeat=args.repeat,
+            locale=args.locale,
+        )
+        print(f"table layout: {results['layout']}", flush=True)
+        if args.single_only:
+            print()
+            print(single_report(results["single"], results["layout"]))
+            return
         for jobs in (1, 2):
             out = tmp / f"out-{jobs}"
             first = child("tree", out_dir=str(out), jobs=jobs, force=True, **common)
@@ -381,7 +541,6 @@ def main() -> None:
             again = child("tree", out_dir=str(out), jobs=jobs, force=False, **common)
             print(f"  again, no change: {again}", flush=True)
             results[f"again_{jobs}"] = again
-        units = ["U", "C00", "C00-D0"]
         results["overhead"] = child(
             "overhead", url=url, out_dir=str(tmp / "ov"), units=units, repeat=args.repeat
         )
@@ -396,8 +555,35 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
 
 
+def single_report(single: dict, layout: dict) -> str:
+    """The single reports against the anchor (target: ours ≤ 2× the anchor), and the
+    table layouts compared."""
+    lines = [
+        "| report | pages | ours (s) | anchor: plain CJK table, same pages (s) | ratio | "
+        "load (1 min) |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for code, o in single.items():
+        lines.append(
+            f"| {code} | {o['pages']} | {o['ours']:.2f} | {o['anchor']:.2f} "
+            f"({o['anchor_pages']} pages) | {o['ours'] / o['anchor']:.2f} | "
+            f"{o['load_1min'][0]:.1f}–{o['load_1min'][1]:.1f} |"
+        )
+    lines += ["", "| report | table-layout auto (s) | fixed (s) | change | load (1 min) |"]
+    lines.append("|---|---:|---:|---:|---:|")
+    for code, o in layout.items():
+        auto, fixed = o["auto"]["seconds"], o["fixed"]["seconds"]
+        lines.append(
+            f"| {code} | {auto:.2f} ({o['auto']['pages']} pages) | {fixed:.2f} "
+            f"({o['fixed']['pages']} pages) | {100 * (fixed - auto) / auto:+.0f} % | "
+            f"{o['load_1min']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def report(r: dict) -> str:
     lines = [f"Machine: {r['machine']}", f"Records per term: {r['records']:,}", ""]
+    lines += [single_report(r["single"], r["layout"]), ""]
     lines.append(
         "| processes | reports | pages | wall (s) | s per page | s per report | "
         "largest worker RSS (MB) | again, no change (s) |"

@@ -5,21 +5,27 @@ unit (about fifteen: no query per row) and returns values only — no ORM object
 leaves this module, so templates and charts never trigger a lazy load, and the
 whole thing can be hashed (``input_hash``) to tell whether a report changed.
 
-What a PDF holds (decided here, see ``PART_LEVELS``): the unit's own part in
-full, then one part per child — a school report holds its colleges' parts, a
-college report its departments', a department report its courses' — each with
-its own children table (departments, courses, sections). Observers' written
-comments appear in the lowest parts of the PDF, once.
+What a PDF holds (decided here): the unit's own part in full, and its children
+compact — each child one row of the children table (n, mean, change, coverage,
+flags) pointing to the child's own report (``report_path``, ``report_file``).
+School and college reports hold no part per child: their children's dimension
+tables, charts and comments are in the children's own reports, and only a few
+comments per child are quoted, where they explain a flag or a problem
+(:func:`_explaining_comments`). A department report keeps one part per course (with its
+sections), and the observers' comments on each course. Dimension rows that would
+only say "too few" are collapsed into one line naming them (``few_rows``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any
+from urllib.parse import quote
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -95,6 +101,32 @@ COVERAGE_NAMES = (
 TREND_TERMS = 6
 #: Kinds in the order reports show them.
 KIND_ORDER = [k.value for k in FeedbackKind]
+#: Levels whose reports hold a part (charts, dimensions, comments) per child.
+PART_LEVELS = (Level.DEPARTMENT.value,)
+#: At most this many comments per child in a school or college report, each explaining a
+#: flag (the child is flagged) or a problem (the record scored below its kind's threshold).
+COMMENTS_PER_CHILD = 3
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(code: str) -> str:
+    """A code as a file name: anything but letters, digits, dot, dash and underscore -> '_'."""
+    name = _UNSAFE.sub("_", code).strip(".")
+    return name or "_"
+
+
+def report_file(unit_code: str, locale: str) -> str:
+    """The file name of a unit's report in a language (``UNIT.LOCALE.pdf``, see render)."""
+    return f"{safe_name(unit_code)}.{safe_name(locale)}.pdf"
+
+
+def report_link(term_code: str, unit_code: str, locale: str) -> str:
+    """The path of a unit's report on the site (``reports.download``), in a language.
+
+    Built by hand, not by ``url_for``: a report is rendered outside any request.
+    """
+    return f"/reports/{quote(term_code)}/{quote(unit_code)}.pdf?lang={quote(locale)}"
 
 
 class ReportError(Exception):
@@ -177,6 +209,7 @@ def _report_data(
     by_unit = _index(rows)
     teachers = _section_teachers(session, term.id, unit.id) if level == "department" else {}
     own = by_unit.get((level, unit.code), {})
+    locale = current_locale()
     parts = [
         _part(
             own,
@@ -193,7 +226,15 @@ def _report_data(
             min_n=settings["min_n"],
         )
     ]
+    with_parts = level in PART_LEVELS
     for child in parts[0]["children"]:
+        if not with_parts:
+            # Compact: one row of the children table, pointing to the child's own report.
+            child["report_path"] = report_link(term.code, child["code"], locale)
+            child["report_file"] = report_file(child["code"], locale)
+            child["comments"] = []
+            child["comments_total"] = 0
+            continue
         parts.append(
             _part(
                 by_unit.get((child_level, child["code"]), {}),
@@ -214,21 +255,34 @@ def _report_data(
         part["outline"] = outline_label(part["level_label"], part["title"])
 
     _add_trends(session, term, parts, level, child_level, unit.id)
-    comments, totals = _comments(session, term.id, unit.id, level, opts)
-    leaf_parts = parts[1:] if len(parts) > 1 else parts
     for part in parts:
         part["comments"] = []
         part["comments_total"] = 0
         part["comments_here"] = False
-    for part in leaf_parts:
-        part["comments_here"] = True
-    # Tutor-group comments of a department belong to no course: the department part keeps them.
-    keyed = {(p["level"], p["code"]): p for p in parts}
-    for key, items in comments.items():
-        target = keyed.get(key) or parts[0]
-        target["comments"].extend(items)
-        target["comments_total"] += totals.get(key, len(items))
-        target["comments_here"] = True
+    if with_parts:
+        comments, totals = _comments(
+            session,
+            term.id,
+            unit.id,
+            level,
+            limit=opts["comments_per_part"],
+            show_names=opts["show_observer_names"],
+        )
+        leaf_parts = parts[1:] if len(parts) > 1 else parts
+        for part in leaf_parts:
+            part["comments_here"] = True
+        # Tutor-group comments of a department belong to no course: the department part
+        # keeps them.
+        keyed = {(p["level"], p["code"]): p for p in parts}
+        for key, items in comments.items():
+            target = keyed.get(key) or parts[0]
+            target["comments"].extend(items)
+            target["comments_total"] += totals.get(key, len(items))
+            target["comments_here"] = True
+    else:
+        _explaining_comments(
+            session, term.id, unit.id, level, parts[0], settings, opts["show_observer_names"]
+        )
     # A child without a single record this term gets a line, not a page of empty tables:
     # those parts come last, compact (the children table and "needs attention" name them).
     for part in parts[1:]:
@@ -236,7 +290,12 @@ def _report_data(
     parts[1:] = sorted(parts[1:], key=lambda p: p["empty"])
 
     return {
-        "locale": current_locale(),
+        "locale": locale,
+        # Where the children's reports are (their links in the PDF): BASE_URL (or
+        # LOOP_BASE_URL) before each path; empty: the path alone.
+        "site": str(config.get("BASE_URL") or config.get("LOOP_BASE_URL") or "").rstrip("/"),
+        "with_parts": with_parts,
+        "comments_per_child": COMMENTS_PER_CHILD,
         "term": {
             "code": term.code,
             "name": localized(term, "name"),
@@ -375,6 +434,15 @@ def _part(
                 "in_table": kind != ALL_KINDS or dimension == OVERALL,
             }
             dims.append(fig)
+    # A row that could only say "too few" (or "no records") is named in one line instead.
+    few_rows: list[dict[str, Any]] = []
+    for d in dims:
+        d["collapsed"] = d["in_table"] and d["insufficient"] and not d["flags"]
+        if not d["collapsed"]:
+            continue
+        if not few_rows or few_rows[-1]["kind"] != d["kind"]:
+            few_rows.append({"kind": d["kind"], "kind_label": d["kind_label"], "rows": []})
+        few_rows[-1]["rows"].append({"label": d["label"], "n": d["n"]})
     records = []
     for kind in KIND_ORDER:
         row = results.get((kind, OVERALL))
@@ -385,11 +453,29 @@ def _part(
     child_level = CHILD_LEVEL.get(level)
     children = []
     if child_level:
+        # The children's own children: how many, how many flagged (the compact row says it).
+        below: dict[str, list[int]] = {}
+        grandchild_level = CHILD_LEVEL.get(child_level)
+        for (lvl, _code), cres in by_unit.items():
+            grow = cres.get((ALL_KINDS, OVERALL))
+            if lvl != grandchild_level or grow is None or grow["parent_code"] is None:
+                continue
+            counts = below.setdefault(grow["parent_code"], [0, 0])
+            counts[0] += 1
+            counts[1] += any(
+                r["flags"] for (k, d), r in cres.items() if k != ALL_KINDS or d == OVERALL
+            )
         for (lvl, _code), cres in by_unit.items():
             crow = cres.get((ALL_KINDS, OVERALL))
             if lvl != child_level or crow is None or crow["parent_code"] != code:
                 continue
-            children.append(_child(crow, cres, child_level, teachers))
+            child = _child(crow, cres, child_level, teachers)
+            total, flagged = below.get(child["code"], [0, 0])
+            child["below_total"], child["below_flagged"] = total, flagged
+            child["below_label"] = (
+                str(CHILDREN_NAMES[grandchild_level]) if grandchild_level else None
+            )
+            children.append(child)
         children.sort(key=_problems_first)
     return {
         "anchor": f"u-{level}-{code}",
@@ -409,6 +495,7 @@ def _part(
         "bands": bands,
         "parent_bands": dict(parent_overall["bands"]) if parent_overall else None,
         "dimensions": dims,
+        "few_rows": few_rows,
         "flags": flags,
         "child_level": child_level,
         "child_level_label": str(LEVEL_NAMES[child_level]) if child_level else None,
@@ -727,14 +814,21 @@ _COMMENT_KEYS = {
 
 
 def _comments(
-    session: Session, term_id: int, unit_id: int, level: str, opts: Mapping[str, Any]
+    session: Session,
+    term_id: int,
+    unit_id: int,
+    level: str,
+    *,
+    limit: int,
+    show_names: bool = False,
 ) -> tuple[dict[tuple[str, str], list[dict[str, Any]]], dict[tuple[str, str], int]]:
-    """Observers' problems and suggestions, lowest scores first, at most N per part."""
+    """Observers' problems and suggestions, lowest scores first, at most ``limit`` per
+    child of the unit (per course in a department's report), and how many there are."""
     key_sql, part_level = _COMMENT_KEYS[level]
     rows = (
         session.execute(
             text(_COMMENTS.format(key=key_sql)),
-            {"term_id": term_id, "unit_id": unit_id, "limit": opts["comments_per_part"]},
+            {"term_id": term_id, "unit_id": unit_id, "limit": limit},
         )
         .mappings()
         .all()
@@ -758,7 +852,7 @@ def _comments(
                 "kind": r["kind"],
                 "kind_label": name_of(KIND_NAMES, r["kind"]),
                 "by": role,
-                "observer": r["observer_name"] if opts["show_observer_names"] else None,
+                "observer": r["observer_name"] if show_names else None,
                 "date": str(r["visit_date"])[:10],
                 "about": about,
                 "score": _r(r["overall_score"]),
@@ -767,3 +861,44 @@ def _comments(
             }
         )
     return out, totals
+
+
+def _explaining_comments(
+    session: Session,
+    term_id: int,
+    unit_id: int,
+    level: str,
+    main: dict[str, Any],
+    settings: Mapping[str, Any],
+    show_names: bool,
+) -> None:
+    """A school's or college's report quotes a comment only where it explains something:
+    on a flagged child, or on a record scored below its kind's flag threshold — at most
+    COMMENTS_PER_CHILD per child, lowest scores first. The child's own report quotes more.
+
+    Sets each child's ``comments`` and ``comments_total`` (all its comments, quoted or not)
+    and the main part's ``comments_quoted`` (how many in all).
+    """
+    # More candidates than quoted: a low score of a kind with a lower threshold (tutor
+    # groups) can come first without being a problem.
+    comments, totals = _comments(
+        session, term_id, unit_id, level, limit=4 * COMMENTS_PER_CHILD, show_names=show_names
+    )
+    by_kind = dict(settings.get("threshold_by_kind") or {})
+
+    def problem(comment: Mapping[str, Any]) -> bool:
+        """Scored below its kind's flag threshold (the all-kinds one when it has none)."""
+        limit = by_kind.get(comment["kind"], settings.get("threshold"))
+        return limit is not None and comment["score"] is not None and comment["score"] < limit
+
+    quoted = 0
+    for child in main["children"]:
+        key = (child["level"], child["code"])
+        items = comments.get(key, [])
+        if not child["flags"]:
+            items = [c for c in items if problem(c)]
+        items = items[:COMMENTS_PER_CHILD]
+        child["comments"] = items
+        child["comments_total"] = totals.get(key, 0)
+        quoted += len(items)
+    main["comments_quoted"] = quoted

@@ -32,7 +32,6 @@ import base64
 import hashlib
 import os
 import pickle
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
@@ -52,7 +51,14 @@ from evalsys.db import get_engine
 from evalsys.i18n import HTML_LANG, LOCALES, in_locale, normalise
 from evalsys.org.models import OrgUnit, OrgUnitClosure, Term
 from evalsys.reports import charts, store, workers
-from evalsys.reports.data import REPORT_ROLES, ReportError, input_hash, report_data
+from evalsys.reports.data import (
+    REPORT_ROLES,
+    ReportError,
+    input_hash,
+    report_data,
+    report_file,
+    safe_name,
+)
 from evalsys.reports.models import Report
 from evalsys.reports.outcome import Outcome
 from evalsys.reports.pdf import STYLESHEET, render_pdf
@@ -83,15 +89,6 @@ def template_version() -> str:
     return digest.hexdigest()[:16]
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def safe_name(code: str) -> str:
-    """A code as a file name: anything but letters, digits, dot, dash and underscore -> '_'."""
-    name = _UNSAFE.sub("_", code).strip(".")
-    return name or "_"
-
-
 def reports_dir(app: Flask) -> Path:
     configured = app.config.get("REPORT_DIR")
     return Path(configured) if configured else Path(app.instance_path) / "reports"
@@ -99,7 +96,7 @@ def reports_dir(app: Flask) -> Path:
 
 def report_path(out_dir: Path, term_code: str, unit_code: str, locale: str) -> Path:
     """``TERM/UNIT.LOCALE.pdf``: each language its own file, never overwriting the other."""
-    return out_dir / safe_name(term_code) / f"{safe_name(unit_code)}.{safe_name(locale)}.pdf"
+    return out_dir / safe_name(term_code) / report_file(unit_code, locale)
 
 
 def site_locale(app: Flask) -> str:
@@ -179,7 +176,9 @@ def chart_svgs(data: Mapping[str, Any], *, style: str = "print") -> dict[str, di
             if d["kind"] == "all" and d["dimension"] != "overall"
         ]
         got: dict[str, Markup] = {}
-        if rows:
+        # A course's part in a department's report shows its dimensions as a table only:
+        # the chart said the same again, at a quarter page per course.
+        if rows and main:
             got["dimensions"] = chart_img(
                 charts.cached(
                     charts.dimension_chart,

@@ -317,14 +317,32 @@ def test_pdfs_and_emails_name_the_term_in_the_readers_language(
     assert "2026-2027学年第一学期" in zh_text and "Autumnterm2026" not in zh_text
     assert "Autumnterm2026" in en_text and "2026-2027学年第一学期" not in en_text
 
-    # The outline names each unit once, with its level only where the name lacks it.
-    zh_outline = _flat_outline(PdfReader(paths["zh"]).outline)
-    en_outline = _flat_outline(PdfReader(paths["en"]).outline)
-    assert "Department of Software Engineering" in en_outline
-    assert not [t for t in en_outline if "Department Department" in t], en_outline
-    assert "Department: CS-AI" in en_outline  # a name without the level gets it
-    assert "软件工程系" in zh_outline and "系：CS-AI" in zh_outline
-    assert not [t for t in zh_outline if t.startswith("系 ")], zh_outline
+    # A college's report names its departments in its children table, in the language.
+    assert "DepartmentofSoftwareEngineering" in en_text and "软件工程系" in zh_text
+
+    # The outline names each unit part once, with its level only where the name lacks it:
+    # the courses' parts of a department's report.
+    courses = {c.code: c for c in session.exec(select(Course))}
+    for code, title, title_en in (
+        ("SE1", "软件工程课程", "Software Engineering Course"),
+        ("SE2", "算法", "Algorithms"),
+    ):
+        courses[code].title, courses[code].title_en = title, title_en
+        session.add(courses[code])
+    session.commit()
+    dept = {
+        loc: render.render_unit(
+            session, app, term_code=TERM, unit_code="CS-SE", out_dir=tmp_path, locale=loc
+        )
+        for loc in ("zh", "en")
+    }
+    zh_outline = _flat_outline(PdfReader(dept["zh"].path).outline)
+    en_outline = _flat_outline(PdfReader(dept["en"].path).outline)
+    assert "Software Engineering Course" in en_outline
+    assert not [t for t in en_outline if "Course Software" in t], en_outline
+    assert "Course: Algorithms" in en_outline  # a name without the level gets it
+    assert "软件工程课程" in zh_outline and "课程：算法" in zh_outline
+    assert not [t for t in zh_outline if t.startswith("课程 ")], zh_outline
 
     with app.app_context():
         assert delivery.queue_deliveries(session, term_code=TERM) == 2

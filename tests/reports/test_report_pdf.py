@@ -64,22 +64,37 @@ def test_college_report_shows_names_and_the_aggregated_figures(aggregated, sessi
     assert "计算机学院" in text and "示范大学" in text  # the unit and its parent, in Chinese
     term_id = aggregated.terms["T2"].id
     checked = 0
-    for level, code in (("college", "CS"), ("department", "CS-SE"), ("department", "CS-AI")):
-        for kind in ("all", "spot_check", "open_class", "tutor_group"):
+    # The college's own figures, per kind; its departments' overall ones, one row each.
+    for level, code, kinds in (
+        ("college", "CS", ("all", "spot_check", "open_class", "tutor_group")),
+        ("department", "CS-SE", ("all",)),
+        ("department", "CS-AI", ("all",)),
+    ):
+        for kind in kinds:
             try:
                 result = _result(session, term_id, level, code, kind)
             except Exception:  # noqa: S112  (a kind without any record in that unit)
                 continue
             assert _shown(result) in text, (level, code, kind, _shown(result))
             checked += 1
-    assert checked >= 6
+    assert checked >= 4
     # The dimension rows of the college's own table, as printed.
     for dimension in ("attitude", "content", "method", "organisation", "effect"):
         result = _result(session, term_id, "college", "CS", "spot_check", dimension)
         assert _shown(result) in text
-    # Courses (in the departments' parts) appear in the children tables.
-    for course in ("SE1", "SE2", "AI1"):
-        assert course in text
+    # A department's figures per kind, and its courses', are in the department's report.
+    dept_text = pdf_text(Path(_render(session, app, "CS-SE", tmp_path).path))
+    for level, code in (("department", "CS-SE"), ("course", "SE1"), ("course", "SE2")):
+        for kind in ("all", "spot_check", "open_class", "tutor_group"):
+            try:
+                result = _result(session, term_id, level, code, kind)
+            except Exception:  # noqa: S112  (a kind without any record in that unit)
+                continue
+            assert _shown(result) in dept_text, (level, code, kind, _shown(result))
+            checked += 1
+    assert checked >= 10
+    for course in ("SE1", "SE2", "SE3"):
+        assert course in dept_text
 
 
 def test_insufficient_results_are_marked_not_printed(bare_uni, session, app, tmp_path, factory):
@@ -122,13 +137,21 @@ def test_outline_nests_as_the_hierarchy(aggregated, session, app, tmp_path):
     outcome = _render(session, app, "U", tmp_path)
     reader = PdfReader(outcome.path)
     outline = _outline_titles(reader.outline)
-    # Top level: the school, then (nested below it) its sections and colleges; the appendix.
+    # Top level: the school, then (nested below it) its sections; the appendix. The colleges
+    # have no part here (a row each, linking their own reports: test_report_layers.py).
     assert outline[0] == "示范大学"
     below = outline[1]
     assert isinstance(below, list)
     flat = [t for t in below if isinstance(t, str)]
+    assert flat[:2] == ["At a glance", "Summary"], flat
+
+    def flatten(items) -> list[str]:
+        return [t for i in items for t in (flatten(i) if isinstance(i, list) else [i])]
+
+    everything = flatten(below)
+    assert "Colleges" in everything and "Flagged results" in everything, everything
     for college in ("计算机学院", "数学学院", "艺术学院"):
-        assert any(college in t for t in flat), (college, flat)
+        assert not any(college in t for t in everything), (college, everything)
     assert any("Appendix" in t for t in outline[2:] if isinstance(t, str))
     assert reader.metadata.title.startswith("示范大学")
     # Embedded fonts: every font in the PDF carries its file.
@@ -250,9 +273,13 @@ def test_observers_are_named_only_when_the_setting_says_so(aggregated, session, 
     session.commit()
     observer_name = session.get(type(aggregated.observers[0]), record.observer_id).name
 
+    from evalsys.org.models import OrgUnit
+
+    department = session.get(OrgUnit, record.department_id).code
+
     def comments(show: bool) -> list[dict]:
         app.config["REPORT_SHOW_OBSERVER_NAMES"] = show
-        data = _data(session, app, "U", record_term(session, record))
+        data = _data(session, app, department, record_term(session, record))
         return [c for p in data["parts"] for c in p["comments"] if c["problems"] == "节奏太快"]
 
     [hidden] = comments(False)
@@ -292,18 +319,22 @@ def test_unknown_or_unaggregated_term_is_a_clear_error(uni, session, app, tmp_pa
 
 
 def test_units_without_records_get_a_line_not_a_page(aggregated, session, app, tmp_path):
-    """The art college's one department was never observed: it is named, with its coverage,
-    under "Without records this term", without a page of empty tables; the observed
-    colleges in the school report keep their full parts, before it."""
-    art = _render(session, app, "ART", tmp_path)
-    text = pdf_text(Path(art.path))
+    """The art department's one course was never observed: the department's report names it,
+    with its coverage, under "Without records this term", without a page of empty tables;
+    the observed courses of another department keep their full parts, before it. In the
+    college's report the department is one row saying "no records"."""
+    dept = _render(session, app, "ART-DES", tmp_path)
+    text = pdf_text(Path(dept.path))
     assert "Without records this term" in text
     tail = text[text.index("Without records this term") :]
-    assert "ART-DES" in tail and "No records" in tail
-    assert "Dimensions — ART-DES" not in text and "Courses — ART-DES" not in text
-    data = _data(session, app, "U", "2026-2027-1")
-    assert [(p["code"], p["empty"]) for p in data["parts"][1:]][-1] == ("ART", True)
-    assert not any(p["empty"] for p in data["parts"][1:-1])
+    assert "AD1" in tail and "No records" in tail
+    assert "Dimensions of" not in text and "Sections of" not in text
+    art = pdf_text(Path(_render(session, app, "ART", tmp_path).path))
+    assert any("ART-DES" in line and "no records" in line for line in art.splitlines()), art
+    data = _data(session, app, "CS-SE", "2026-2027-1")
+    assert not any(p["empty"] for p in data["parts"][1:])
+    data = _data(session, app, "ART-DES", "2026-2027-1")
+    assert [(p["code"], p["empty"]) for p in data["parts"][1:]] == [("AD1", True)]
     html = build_html(app, data, generated="x")
-    assert html.index('id="u-college-CS"') < html.index("Without records this term")
-    assert html.index("Without records this term") < html.index('id="u-college-ART"')
+    assert html.index("Courses") < html.index("Without records this term")
+    assert html.index("Without records this term") < html.index('id="u-course-AD1"')
