@@ -93,6 +93,7 @@ HEAVIEST_FILES = (
     "tests/test_wheel.py",  # 120: builds, installs and serves the wheel
     "tests/reports/test_report_languages.py",  # 100
     "tests/reports/test_report_pdf.py",  # 80
+    "tests/reports/test_report_layers.py",  # 25-60: renders a tree once
     "tests/reports/test_publishing.py",  # 60
     "tests/browser/test_accessibility.py",  # 55
     "tests/test_demo.py",  # 55
