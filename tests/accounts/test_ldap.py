@@ -11,7 +11,7 @@ import html
 
 import pytest
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from evalsys.accounts import directory
 from evalsys.accounts.models import AuditEvent, User, UserSession
@@ -34,7 +34,9 @@ def _methods(session) -> list[str]:
 
 
 def _actions(session, action: str) -> list[AuditEvent]:
-    return list(session.exec(select(AuditEvent).where(AuditEvent.action == action)).all())
+    # In the order they were written (ids; the site clock is stopped, so times tie).
+    stmt = select(AuditEvent).where(AuditEvent.action == action).order_by(col(AuditEvent.id))
+    return list(session.exec(stmt).all())
 
 
 @pytest.fixture
