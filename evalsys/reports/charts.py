@@ -25,18 +25,28 @@ import re
 import shutil
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import matplotlib
 from flask_babel import gettext as _
 
-matplotlib.use("svg")
-
-from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
-
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
     from matplotlib.typing import RcKeyType
+
+
+@cache
+def _mpl() -> ModuleType:
+    """Matplotlib, imported (and its SVG backend chosen) when a chart is first drawn: the web
+    app and every command import this module, and Matplotlib's import is CPU that only a
+    process that draws needs."""
+    import matplotlib
+
+    matplotlib.use("svg")
+    return matplotlib
+
 
 #: Part of the report's template version: a change here re-renders every report.
 CHART_VERSION = "3"
@@ -125,6 +135,9 @@ def _figure(
     time (measured: 0.25 s against 0.10 s for a dimension chart), and a report has
     one chart per unit part.
     """
+    _mpl()
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width_in, height_in))
     fig.subplots_adjust(
         left=min(0.6, left / width_in),
@@ -144,7 +157,7 @@ def text_width(text: str, size_pt: float = 7.0) -> float:
 
 def _svg(fig: Figure, rc: dict[Any, Any] | None = None) -> str:
     buf = io.StringIO()
-    with matplotlib.rc_context({**_RC, **(rc or {})}):
+    with _mpl().rc_context({**_RC, **(rc or {})}):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     svg = buf.getvalue()
     svg = svg[svg.find("<svg") :]
@@ -187,7 +200,7 @@ def dimension_chart(
     """
     look = _look(style)
     k = look["font"] / 7.0  # the rows and margins grow with the text
-    with matplotlib.rc_context({**_RC, **look["rc"]}):
+    with _mpl().rc_context({**_RC, **look["rc"]}):
         cols = _legend_cols(style, [unit_label, parent_label or ""], width_in)
         extra = 0.2 * k if parent_label and cols == 1 else 0  # a second legend row
         height = 0.45 * k + 0.3 * k * max(len(rows), 1) + (0.25 * k if parent_label else 0)
@@ -269,7 +282,7 @@ def band_chart(
     """
     look = _look(style)
     k = look["font"] / 7.0
-    with matplotlib.rc_context({**_RC, **look["rc"]}):
+    with _mpl().rc_context({**_RC, **look["rc"]}):
         # On screen the legend goes below the bars (large text would cover them).
         below = style == "screen" and parent_label is not None
         cols = _legend_cols(style, [unit_label, parent_label or ""], width_in)
@@ -337,7 +350,7 @@ def trend_chart(
     """The overall mean over terms; too-few terms are drawn hollow and labelled."""
     look = _look(style)
     k = look["font"] / 7.0
-    with matplotlib.rc_context({**_RC, **look["rc"]}):
+    with _mpl().rc_context({**_RC, **look["rc"]}):
         longest = max([text_width(str(p["term"]), look["font"]) for p in points] + [0.3])
         fig = _figure(
             width_in, 2.0 * k, left=0.32 * k, bottom=0.12 * k + 0.36 * longest, right=0.15 * k
@@ -393,7 +406,7 @@ def coverage_chart(
     """Shares observed (sections, teachers, tutor groups) as 0-100 % bars with x/y labels."""
     look = _look(style)
     k = look["font"] / 7.0
-    with matplotlib.rc_context({**_RC, **look["rc"]}):
+    with _mpl().rc_context({**_RC, **look["rc"]}):
         fig = _figure(
             width_in,
             0.4 * k + 0.3 * k * max(len(rows), 1),
@@ -478,7 +491,7 @@ def _disk() -> Path | None:
     if not has_app_context() or not current_app.config.get("CHART_CACHE", True):
         return None
     root = Path(current_app.instance_path) / "chart-cache"
-    folder = root / f"v{CHART_VERSION}-mpl{matplotlib.__version__}"
+    folder = root / f"v{CHART_VERSION}-mpl{_mpl().__version__}"
     if not folder.is_dir():
         try:
             folder.mkdir(parents=True, exist_ok=True)
