@@ -12,7 +12,6 @@ each message and retrying until REPORT_DELIVERY_MAX_ATTEMPTS.
 
 from __future__ import annotations
 
-import smtplib
 from collections.abc import Mapping
 from email.message import EmailMessage
 from pathlib import Path
@@ -27,9 +26,9 @@ from evalsys.accounts.models import RoleGrant, User
 from evalsys.accounts.service import audit
 from evalsys.bulletins.models import Bulletin, BulletinDelivery
 from evalsys.bulletins.render import latest_bulletin
-from evalsys.clock import utcnow
 from evalsys.i18n import in_locale, localized, normalise
 from evalsys.org.models import OrgUnit
+from evalsys.reports import sending
 from evalsys.reports.models import DeliveryStatus
 
 #: The roles whose holders get a unit's bulletin (the term reports' readers).
@@ -107,23 +106,11 @@ def send_pending(session: Session, app: Flask) -> dict[str, int]:
     ).all()
     with app.app_context():
         for delivery, bulletin, unit, user in rows:
-            delivery.attempts += 1
-            delivery.last_attempt_at = utcnow()
-            try:
-                mail.send(config, _message(config, bulletin, unit, user, delivery.email))
-            except (OSError, smtplib.SMTPException) as err:
-                delivery.status = (
-                    DeliveryStatus.GAVE_UP.value
-                    if delivery.attempts >= limit
-                    else DeliveryStatus.FAILED.value
-                )
-                delivery.last_error = f"{type(err).__name__}: {err}"[:2000]
-                counts["failed"] += 1
-            else:
-                delivery.status = DeliveryStatus.SENT.value
-                delivery.sent_at = utcnow()
-                delivery.last_error = None
-                counts["sent"] += 1
+
+            def send(bulletin=bulletin, unit=unit, user=user, to=delivery.email) -> None:
+                mail.send(config, _message(config, bulletin, unit, user, to))
+
+            if sending.attempt(delivery, send, limit=limit, counts=counts):
                 audit(
                     session,
                     "bulletin.email",

@@ -19,7 +19,6 @@ the PDF it carries.
 
 from __future__ import annotations
 
-import smtplib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -35,10 +34,9 @@ from evalsys import mail
 from evalsys.accounts.models import RoleGrant, User
 from evalsys.accounts.service import audit
 from evalsys.aggregation.models import AggregationRun, RunStatus
-from evalsys.clock import utcnow
 from evalsys.i18n import default_locale, in_locale, localized, normalise
 from evalsys.org.models import OrgUnit, Term
-from evalsys.reports import render
+from evalsys.reports import render, sending
 from evalsys.reports.data import REPORT_ROLES
 from evalsys.reports.models import DeliveryStatus, Report, ReportDelivery
 
@@ -207,23 +205,11 @@ def _send_pending(session: Session, config: Mapping[str, Any]) -> dict[str, int]
     ).all()
     counts = {"sent": 0, "failed": 0, "skipped": 0}
     for delivery, report, unit, term, user in rows:
-        delivery.attempts += 1
-        delivery.last_attempt_at = utcnow()
-        try:
-            mail.send(config, _message(config, report, unit, term, user, delivery.email))
-        except (OSError, smtplib.SMTPException) as err:
-            delivery.status = (
-                DeliveryStatus.GAVE_UP.value
-                if delivery.attempts >= limit
-                else DeliveryStatus.FAILED.value
-            )
-            delivery.last_error = f"{type(err).__name__}: {err}"[:2000]
-            counts["failed"] += 1
-        else:
-            delivery.status = DeliveryStatus.SENT.value
-            delivery.sent_at = utcnow()
-            delivery.last_error = None
-            counts["sent"] += 1
+
+        def send(report=report, unit=unit, term=term, user=user, to=delivery.email) -> None:
+            mail.send(config, _message(config, report, unit, term, user, to))
+
+        if sending.attempt(delivery, send, limit=limit, counts=counts):
             # A report leaving the system by mail is recorded like a download.
             audit(
                 session,
