@@ -39,7 +39,7 @@ from evalsys.aggregation.models import ALL_KINDS, OVERALL, Level
 from evalsys.aggregation.read import BAND_LABELS
 from evalsys.aggregation.row import BANDS
 from evalsys.aggregation.service import AggregationError, find_term, last_run
-from evalsys.clock import to_site_time
+from evalsys.clock import local_today, to_site_time
 from evalsys.feedback.vocab import (
     DIMENSION_NAMES,
     DIMENSIONS,
@@ -53,6 +53,7 @@ from evalsys.i18n import current_locale, fmt_date, fmt_num, localized
 from evalsys.loop.report import report_section as loop_section
 from evalsys.org import hierarchy
 from evalsys.org.models import OrgUnit, Term
+from evalsys.reports import plans_and_themes
 
 #: The level of a unit's children.
 CHILD_LEVEL = {
@@ -330,6 +331,16 @@ def _report_data(
         "parts": parts,
         "attention": _attention(parts),
         "loop": loop_section(session, term=term, unit_id=unit.id),
+        # Departments and colleges decide training-plan changes; the school's report has its
+        # colleges' reports for them.
+        "plans": plans_and_themes.plan_changes(
+            session, unit_id=unit.id, term_id=term.id, today=local_today(config)
+        )
+        if level in ("department", "college")
+        else None,
+        "themes": plans_and_themes.recurring_themes(
+            session, unit_id=unit.id, term_id=term.id, config=config
+        ),
         "bands": [
             {"band": b, "label": BAND_LABELS[b], "name": name_of(GRADE_NAMES, b)} for b in BANDS
         ],

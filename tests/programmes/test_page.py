@@ -139,6 +139,24 @@ def test_plan_change_from_evidence_to_effect(
     )
     assert changes_for_unit(session, uni.units["MATH"].id, t1.id, today=TODAY).decided == []
 
+    # The reports' section: the college's T1 report lists it as decided, the department's
+    # T2 report as in effect from T2, with the course's figures before and after.
+    session.commit()
+    auth.logout()
+    auth.login("dean_cs")
+    college = client.get(f"/reports/{t1.code}/CS.html").get_data(as_text=True)
+    assert "Training-plan changes" in college and "Decided this term" in college
+    assert "Two lab hours a week instead of lectures" in college
+    department = client.get(f"/reports/{t2.code}/CS-SE.html").get_data(as_text=True)
+    section = department[department.index("Training-plan changes") :]
+    assert "Decided earlier, in effect from this term" in section
+    assert "Two lab hours a week instead of lectures" in section and "Method weak" in section
+    for term in (t1, t2):
+        mean = _figure(session, se1, term.id).split(" ")[0]
+        assert f"{mean} n=" in section, (term.code, mean)
+    math = client.get(f"/reports/{t1.code}/MATH.html")
+    assert math.status_code == 403  # another college's report
+
     # A second change, of the whole programme: the page runs as many queries as with one.
     session.commit()  # end the reads above: the pages wrote since their snapshot
     create_action(

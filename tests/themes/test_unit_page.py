@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from evalsys.themes.service import themes_for_unit
 from tests.themes.conftest import TEACHER_EN, TEACHER_ZH
 
 T2 = "2026-2027-1"
@@ -61,3 +62,32 @@ def test_no_block_for_a_teacher_and_one_line_for_a_quiet_college(
     auth.login("dean_math")
     page = client.get(f"/units/MATH?term={T2}").get_data(as_text=True)
     assert "No theme recurs in the comments of several observers this term." in page
+
+
+def test_the_reports_list_the_themes_without_naming_a_section(
+    themes_world, factory, client, auth, session
+):
+    """The term report (its web view: the same body as the PDF) lists the unit's themes with
+    their counts; a report travels further than the page, so even the department's, read by
+    its head, names no section and no teacher."""
+    factory.user("head_se", "head@CS-SE", "dean@CS")
+    auth.login("head_se")
+    for unit in ("CS", "CS-SE"):
+        page = client.get(f"/reports/{T2}/{unit}.html", headers={"Accept-Language": "en"})
+        assert page.status_code == 200, unit
+        text = page.get_data(as_text=True)
+        block = text[text.index('class="report-themes"') :]
+        block = block[: block.index("</section>")]
+        # The service's own counts (checked against the raw texts in test_service.py).
+        [theme] = [
+            t
+            for t in themes_for_unit(
+                session, themes_world.uni.units[unit].id, themes_world.uni.terms["T2"].id
+            )
+            if t.key == "interaction"
+        ]
+        trend = f"last term {theme.previous}, now {theme.records}"
+        assert "interaction" in block and trend in block, (unit, trend)
+        assert "pace" not in block  # two records, one observer: no recurring theme
+        for name in (TEACHER_ZH, "王老师", TEACHER_EN, "T2-SE1-0", "T2-AI1-0"):
+            assert name not in block, (unit, name)
