@@ -58,6 +58,7 @@ import evalsys.models  # noqa: E402,F401
 from evalsys.db import make_engine  # noqa: E402
 
 TERM = uni_gen.BENCH_TERM
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 PROBLEMS = [
@@ -115,11 +116,13 @@ def build(url: str, records: int) -> dict[str, float]:
     return timings
 
 
-def bench_app(url: str, out_dir: Path):
+def bench_app(url: str, out_dir: Path, queue: str | None = None):
     from evalsys import create_app
 
+    extra = {"REPORT_QUEUE_URL": REDIS_URL, "REPORT_QUEUE_NAME": queue} if queue else {}
     return create_app(
         {
+            **extra,
             "DATABASE_URL": url,
             "SECRET_KEY": "bench",
             "REPORT_DIR": str(out_dir),
@@ -155,6 +158,7 @@ def measure_tree(url: str, out_dir: str, jobs: int, colleges: int | None, force:
 
     app = bench_app(url, Path(out_dir))
     codes = tree(url, colleges)
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     outcomes = render_units(app, term_code=TERM, unit_codes=codes, jobs=jobs, force=force)
     seconds = time.perf_counter() - started
@@ -177,7 +181,76 @@ def measure_tree(url: str, out_dir: str, jobs: int, colleges: int | None, force:
         "per_level": {k: [len(v), statistics.median(v)] for k, v in by_level.items()},
         # The largest worker's peak (children are reaped when the pool closes).
         "worker_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "load_1min": [load_before, os.getloadavg()[0]],
     }
+
+
+def measure_tree_queue(
+    url: str, out_dir: str, workers: int, colleges: int | None, force: bool
+) -> dict:
+    """The same tree put on the report queue (RQ on Redis) and rendered by ``workers``
+    ``evalsys worker`` processes, started and warmed up (renderer imported, stylesheet
+    parsed, fonts found) before the clock starts — as a site keeps its workers running."""
+    from redis import Redis
+    from rq import Worker
+
+    from evalsys.reports.render import render_units
+
+    name = f"evalsys-bench-{os.getpid()}"
+    app = bench_app(url, Path(out_dir), queue=name)
+    codes = tree(url, colleges)
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "worker",
+                json.dumps({"url": url, "out_dir": out_dir, "queue": name}),
+            ],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        for _ in range(workers)
+    ]
+    try:
+        redis = Redis.from_url(REDIS_URL)
+        deadline = time.monotonic() + 120
+        while sum(name in w.queue_names() for w in Worker.all(connection=redis)) < workers:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise RuntimeError("the queue workers did not start")
+            time.sleep(0.2)
+        load_before = os.getloadavg()[0]
+        started = time.perf_counter()
+        outcomes = render_units(
+            app, term_code=TERM, unit_codes=codes, force=force, queue=True, wait=True
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=60)
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} failed, e.g. {failed[0].unit}: {failed[0].error}")
+    return {
+        "units": len(codes),
+        "queue_workers": workers,
+        "seconds": seconds,
+        "rendered": sum(o.status == "rendered" for o in outcomes),
+        "unchanged": sum(o.status == "unchanged" for o in outcomes),
+        "pages": sum(o.pages for o in outcomes),
+        "worker_seconds": sum(o.seconds for o in outcomes),
+        "load_1min": [load_before, os.getloadavg()[0]],
+    }
+
+
+def queue_worker(url: str, out_dir: str, queue: str) -> dict:
+    """A queue worker process of :func:`measure_tree_queue` (runs until terminated)."""
+    from evalsys.reports.queue_worker import run_worker
+
+    run_worker(bench_app(url, Path(out_dir), queue=queue))
+    return {}
 
 
 def measure_overhead(url: str, out_dir: str, units: list[str], repeat: int) -> dict:
@@ -486,12 +559,24 @@ def main() -> None:
         help="only the single reports (school, a college, a department) against the anchor",
     )
     parser.add_argument("--locale", default="zh", help="the single reports' language")
+    parser.add_argument(
+        "--tree-only",
+        action="store_true",
+        help="only the tree: local processes (1, 2) and queue workers (1, 2), nothing else",
+    )
+    parser.add_argument(
+        "--modes",
+        default="local1,local2,queue1,queue2",
+        help="the tree's runs: localN = N local processes, queueN = N queue workers",
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, kwargs = args.child[0], json.loads(args.child[1])
         func = {
             "tree": measure_tree,
+            "tree_queue": measure_tree_queue,
+            "worker": queue_worker,
             "overhead": measure_overhead,
             "chromium": measure_chromium,
             "single": measure_single,
@@ -511,6 +596,13 @@ def main() -> None:
             print(f"  {results['build']}", flush=True)
         common = {"url": url, "colleges": args.colleges}
         units = ["U", "C00", "C00-D0"]
+        if args.tree_only:
+            run_tree(results, tmp, common, args.modes.split(","))
+            print()
+            print(tree_report(results))
+            if args.json:
+                Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
+            return
         results["single"] = child(
             "single",
             url=url,
@@ -533,14 +625,7 @@ def main() -> None:
             print()
             print(single_report(results["single"], results["layout"]))
             return
-        for jobs in (1, 2):
-            out = tmp / f"out-{jobs}"
-            first = child("tree", out_dir=str(out), jobs=jobs, force=True, **common)
-            print(f"tree, {jobs} process(es): {first}", flush=True)
-            results[f"tree_{jobs}"] = first
-            again = child("tree", out_dir=str(out), jobs=jobs, force=False, **common)
-            print(f"  again, no change: {again}", flush=True)
-            results[f"again_{jobs}"] = again
+        run_tree(results, tmp, common, args.modes.split(","))
         results["overhead"] = child(
             "overhead", url=url, out_dir=str(tmp / "ov"), units=units, repeat=args.repeat
         )
@@ -553,6 +638,52 @@ def main() -> None:
     print(report(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
+
+
+def run_tree(results: dict, tmp: Path, common: dict, modes: list[str]) -> None:
+    """The tree in each mode, forced (every report rendered, cold charts); after each local
+    run the same again with no data change (every report found unchanged)."""
+    for mode in modes:
+        out = tmp / f"out-{mode}"
+        if mode.startswith("local"):
+            jobs = int(mode.removeprefix("local"))
+            first = child("tree", out_dir=str(out), jobs=jobs, force=True, **common)
+            print(f"tree, {jobs} process(es): {first}", flush=True)
+            results[f"tree_{jobs}"] = first
+            again = child("tree", out_dir=str(out), jobs=jobs, force=False, **common)
+            print(f"  again, no change: {again}", flush=True)
+            results[f"again_{jobs}"] = again
+        elif mode.startswith("queue"):
+            workers = int(mode.removeprefix("queue"))
+            first = child("tree_queue", out_dir=str(out), workers=workers, force=True, **common)
+            print(f"tree, {workers} queue worker(s): {first}", flush=True)
+            results[f"queue_{workers}"] = first
+        else:
+            raise SystemExit(f"--modes: {mode!r} is neither localN nor queueN")
+
+
+def tree_report(r: dict) -> str:
+    lines = [
+        "| how | reports | pages | wall (s) | s per report | largest worker RSS (MB) | "
+        "again, no change (s) | load (1 min) before–after |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for key in sorted(k for k in r if k.startswith(("tree_", "queue_"))):
+        t = r[key]
+        how = (
+            f"{t['jobs']} local process(es)"
+            if key.startswith("tree_")
+            else f"{t['queue_workers']} queue worker(s)"
+        )
+        again = r.get(f"again_{t['jobs']}") if key.startswith("tree_") else None
+        rss = f"{t['worker_maxrss_mb']:.0f}" if "worker_maxrss_mb" in t else "—"
+        lines.append(
+            f"| {how} | {t['rendered']} | {t['pages']:,} | {t['seconds']:.1f} | "
+            f"{t['seconds'] / max(1, t['rendered']):.2f} | {rss} | "
+            + (f"{again['seconds']:.1f} ({again['unchanged']} unchanged)" if again else "—")
+            + f" | {t['load_1min'][0]:.1f}–{t['load_1min'][1]:.1f} |"
+        )
+    return "\n".join(lines)
 
 
 def single_report(single: dict, layout: dict) -> str:
@@ -584,18 +715,7 @@ def single_report(single: dict, layout: dict) -> str:
 def report(r: dict) -> str:
     lines = [f"Machine: {r['machine']}", f"Records per term: {r['records']:,}", ""]
     lines += [single_report(r["single"], r["layout"]), ""]
-    lines.append(
-        "| processes | reports | pages | wall (s) | s per page | s per report | "
-        "largest worker RSS (MB) | again, no change (s) |"
-    )
-    lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for jobs in (1, 2):
-        t, a = r[f"tree_{jobs}"], r[f"again_{jobs}"]
-        lines.append(
-            f"| {jobs} | {t['rendered']} | {t['pages']:,} | {t['seconds']:.1f} | "
-            f"{t['seconds'] / t['pages']:.3f} | {t['seconds'] / t['rendered']:.2f} | "
-            f"{t['worker_maxrss_mb']:.0f} | {a['seconds']:.1f} ({a['unchanged']} unchanged) |"
-        )
+    lines.append(tree_report(r))
     lines += ["", "| report | pages | ours (s) | WeasyPrint alone (s) | ratio | stages (s) |"]
     lines.append("|---|---:|---:|---:|---:|---|")
     for code, o in r["overhead"].items():

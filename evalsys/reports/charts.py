@@ -514,6 +514,16 @@ def _write(path: Path, svg: str) -> None:
             tmp.unlink()
 
 
+def warm_up() -> None:
+    """Import Matplotlib and find its fonts by drawing one small chart, in a process that
+    forks others (a queue worker), so that no fork pays for it again."""
+    band_chart(
+        [{"label": "60", "count": 1, "share": 100.0, "parent_share": None}],
+        unit_label="预热 warm-up",
+        parent_label=None,
+    )
+
+
 def clear_memo() -> None:
     """Forget the charts remembered in this process (benchmarks: time every chart; the
     disk is left alone: ``CHART_CACHE = False`` for that)."""

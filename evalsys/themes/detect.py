@@ -72,6 +72,13 @@ def _tokenizer() -> Any:
     return tk
 
 
+def warm_up() -> None:
+    """Load jieba's dictionary now, in a process that forks others (a queue worker): each
+    fork inherits it instead of paying its second again for every report."""
+    _tokenizer()
+    _en_terms()
+
+
 def _zh_mentions(text: str) -> list[Mention]:
     terms = _zh_terms()
     out = []
