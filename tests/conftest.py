@@ -178,15 +178,18 @@ _SHARED_ENGINES: dict[str, Engine] = {}
 
 
 def shared_engine(url: str) -> Engine:
-    """PostgreSQL only: one engine (and pool) for every test of this process on ``url``.
+    """One engine (and pool) for every test of this process on ``url``.
 
-    Every test runs on the same PostgreSQL database, and a new engine per test meant new
-    connections: a backend forked, authenticated and its catalogue caches filled again, a
-    third of the server's work in the PostgreSQL run. Connections are returned to the pool
-    at the end of each request and test, and everything the app sets on one is
-    transaction-local (``SET LOCAL``, ``set_config(..., true)``), so a pooled connection
-    carries nothing from one test to the next. SQLite keeps an engine per test: each test
-    has its own database file.
+    Every test of a process runs on the same database: PostgreSQL's, emptied after each
+    test, or SQLite's file at one path, copied afresh before each (``database_url``).
+    A new engine per test meant, on PostgreSQL, new connections: a backend forked,
+    authenticated and its catalogue caches filled again, a third of the server's work in
+    the PostgreSQL run; on both, a new dialect, so every statement compiled again and every
+    column type adapted again (SQLAlchemy caches both per engine): a sixth of the CPU of a
+    page-walking test file on SQLite. Connections are returned to the pool at the end of
+    each request and test, and everything the app sets on one is transaction-local
+    (``SET LOCAL``, ``set_config(..., true)``), so a pooled connection carries nothing from
+    one test to the next; SQLite's pool is emptied after each test (its file is replaced).
     """
     engine = _SHARED_ENGINES.get(url)
     if engine is None:
@@ -195,7 +198,7 @@ def shared_engine(url: str) -> Engine:
 
 
 @pytest.fixture
-def database_url(migrated_database: str, tmp_path: Path) -> Iterator[str]:
+def database_url(migrated_database: str, tmp_path_factory) -> Iterator[str]:
     if PG_URL:
         yield migrated_database
         with shared_engine(migrated_database).begin() as conn:
@@ -204,8 +207,18 @@ def database_url(migrated_database: str, tmp_path: Path) -> Iterator[str]:
             restart = "SELECT setval(c.oid, 1, false) FROM pg_class AS c WHERE c.relkind = 'S'"
             conn.execute(text(restart))
     else:
-        path = tmp_path / "evalsys.sqlite3"
-        shutil.copyfile(migrated_database.removeprefix("sqlite:///"), path)
+        # One path per test process, a fresh copy of the template for each test: the app's
+        # engine can then be shared (``shared_engine``). The copy is written beside and
+        # renamed over the last test's file (a new inode: a connection a test left open
+        # keeps the old file), and the last test's WAL and shared-memory files go first —
+        # SQLite would otherwise replay them into the fresh copy.
+        path = tmp_path_factory.getbasetemp() / "test-database" / "evalsys.sqlite3"
+        path.parent.mkdir(exist_ok=True)
+        for leftover in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+        fresh = path.with_name("fresh.sqlite3")
+        shutil.copyfile(migrated_database.removeprefix("sqlite:///"), fresh)
+        os.replace(fresh, path)
         yield f"sqlite:///{path}"
 
 
@@ -223,14 +236,14 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
             "INSTANCE_PATH": str(tmp_path / "instance"),
         }
     )
-    if PG_URL:
-        own = get_engine(app)
-        app.extensions["evalsys.engine"] = shared_engine(database_url)
-        own.dispose()  # never connected
-        yield app
-    else:
-        yield app
-        get_engine(app).dispose()
+    own = get_engine(app)
+    engine = app.extensions["evalsys.engine"] = shared_engine(database_url)
+    own.dispose()  # never connected
+    yield app
+    if not PG_URL:
+        # Every connection closed, so that the next test's copy of the file is the one
+        # opened (the engine, its compiled statements and adapted types, stay).
+        engine.dispose()
 
 
 @pytest.fixture
