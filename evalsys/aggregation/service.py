@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, insert, text, update
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, select
@@ -285,27 +286,39 @@ def _compute(
         run(statement)
     run(sql.FILL_SECTIONS)
     run(sql.FILL_GROUPS)
-    run(sql.FILL_PREV)
+    # The previous term's means, read before any of this term's rows is written.
+    prev = (
+        figures.fetch(conn, sql.prev_means(prev_term.id, settings.min_n), 5, np.float64)
+        if prev_term is not None and prev_term.id is not None
+        else np.zeros((0, 5))
+    )
     progress("prepare", f"{records} records")
-    # The grouped figures of every level: one columnar pass, the same on both databases.
+    # The grouped figures of every level: one columnar pass, the same on both databases;
+    # then each group's comparisons with its parent's and the previous term's.
     term_values = figures.load(conn)
     values = len(term_values)
-    groups = 0
-    for level in LEVELS_TOP_DOWN:
-        for all_kinds in (False, True):
-            found = figures.group(term_values, level, all_kinds=all_kinds, postgres=postgres)
-            groups += figures.write(conn, level, found)
+    passes = [
+        (level, figures.group(term_values, level, all_kinds=all_kinds, postgres=postgres))
+        for level in LEVELS_TOP_DOWN
+        for all_kinds in (False, True)
+    ]
     del term_values
+    units = figures.fetch(conn, sql.UNIT_PARENTS, 4, np.int64)
+    compared = figures.compare(passes, units, prev, settings.min_n)
+    groups = sum(
+        figures.write(conn, level, found, comparisons)
+        for (level, found), comparisons in zip(passes, compared, strict=True)
+    )
+    del passes, compared
     if postgres:
         # Statistics for the plans of what follows, of the columns they join and filter
-        # on: the per-level result rows join agg_stats, agg_unit and agg_prev, coverage
-        # reads agg_section and agg_group. (agg_record is read no more; aggregate_result
-        # is not analysed: the flags' query finds this term's rows by the primary key
-        # whatever the statistics say — 0.4 s of ANALYZE for the same plan.)
+        # on: the per-level result rows join agg_stats and agg_unit, coverage reads
+        # agg_section and agg_group. (agg_record is read no more; aggregate_result is not
+        # analysed: the flags' query finds this term's rows by the primary key whatever
+        # the statistics say — 0.4 s of ANALYZE for the same plan.)
         for table in ("agg_unit", "agg_section", "agg_group"):
             run(f"ANALYZE {table}")
-        run("ANALYZE agg_stats (level, unit_id, k, dn, n)")
-        run("ANALYZE agg_prev (level, unit_id, k, dn)")
+        run("ANALYZE agg_stats (level, unit_id, k, dn)")
     progress("statistics", f"{values} values read, {groups} groups of all levels")
 
     results = coverage = 0
@@ -357,12 +370,11 @@ def _insert_flags(
         rows.extend(key | flag for flag in flags_for(row, settings, prev_code))
     if rows and conn.dialect.name == "postgresql":
         # COPY: ~15,000 flags at university scale; an executemany of dicts took ~0.5 s.
-        columns = FLAG_COLUMNS
         raw: Any = conn.connection.dbapi_connection
-        copying = f"COPY aggregate_flag ({', '.join(columns)}) FROM STDIN"
+        copying = f"COPY aggregate_flag ({', '.join(FLAG_COLUMNS)}) FROM STDIN"
         with raw.cursor() as cursor, cursor.copy(copying) as copy:
-            for row in rows:
-                copy.write_row([row[c] for c in columns])
+            for flag_row in rows:
+                copy.write_row([flag_row[c] for c in FLAG_COLUMNS])
     elif rows:
         conn.execute(insert(AggregateFlag), rows)
     return len(rows)
