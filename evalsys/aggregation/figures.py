@@ -47,6 +47,7 @@ Exactness, and identical re-runs:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -127,6 +128,13 @@ class Compared:
     parent_z: Floats
     prev_mean: Floats
     prev_change: Floats
+    #: For the flags' words: whether the group's unit is one of the term's (has a result
+    #: row), and its parent unit's level code, id, n and sd (-1 and NaN: no such group).
+    known: NDArray[np.bool_]
+    parent_level: Ints
+    parent_id: Ints
+    parent_n: Ints
+    parent_sd: Floats
 
 
 def load(conn: Connection) -> TermValues:
@@ -277,8 +285,9 @@ def compare(
         known, at = _lookup(unit_keys, lv * span + g.unit)
         p_level = np.where(known, parent_level[at] if len(unit_keys) else 0, 0)
         p_id = np.where(known, parent_id[at] if len(unit_keys) else 0, 0)
-        found, p = _lookup(keys, key(p_level, p_id, g.kind, g.dimension))
-        with_parent = found & (p_level > 0) & sufficient
+        has_parent, p = _lookup(keys, key(p_level, p_id, g.kind, g.dimension))
+        has_parent &= p_level > 0
+        with_parent = has_parent & sufficient
         with_parent[with_parent] &= n_all[p[with_parent]] >= min_n
         parent_mean = nan.copy()
         parent_mean[with_parent] = mean_all[p[with_parent]]
@@ -291,8 +300,124 @@ def compare(
         with_prev = found & sufficient
         prev_mean = nan.copy()
         prev_mean[with_prev] = prev_mean_all[q[with_prev]]
-        out.append(Compared(parent_mean, parent_diff, parent_z, prev_mean, g.mean - prev_mean))
+        out.append(
+            Compared(
+                parent_mean=parent_mean,
+                parent_diff=parent_diff,
+                parent_z=parent_z,
+                prev_mean=prev_mean,
+                prev_change=g.mean - prev_mean,
+                known=known,
+                parent_level=p_level,
+                parent_id=p_id,
+                parent_n=np.where(has_parent, n_all[p] if len(keys) else -1, -1),
+                parent_sd=np.where(has_parent, sd_all[p] if len(keys) else np.nan, np.nan),
+            )
+        )
     return out
+
+
+@dataclass(frozen=True)
+class FlagLimits:
+    """What makes a sufficient result a flag candidate (``flags.Settings``, as codes)."""
+
+    min_n: int
+    highest_threshold: float
+    drop: float
+    parent_sd: float
+    #: The threshold of each kind code (1..), for the "all kinds" results' thresholds.
+    kind_thresholds: dict[int, float]
+
+
+def flag_candidates(
+    passes: list[tuple[Level, Groups]],
+    compared: list[Compared],
+    limits: FlagLimits,
+    names: dict[str, dict[int, str]],
+    unit_codes: dict[tuple[int, int], str],
+) -> Iterator[dict[str, Any]]:
+    """The results that cross a limit, as the rows ``flags.flags_for`` words, without
+    reading the result rows back: the same figures, from the groups and comparisons.
+
+    A result of all kinds together also gets ``threshold_sum``: its kinds' n times their
+    thresholds, summed in the order of the kinds' names as the SQL did (the primary key's
+    order), so it is the same double. ``names`` maps the kind and dimension codes to
+    names (``"kind"``, ``"dimension"``); ``unit_codes`` (level code, unit) to unit codes.
+    """
+    codes = sql.LEVEL_CODES
+    # n of every (level, unit, kind, dimension) group, for the all-kinds thresholds.
+    n_of: dict[tuple[int, int, int, int], int] = {}
+    kind_order = sorted(limits.kind_thresholds, key=lambda k: names["kind"][k])
+    for (level, g), c in zip(passes, compared, strict=True):
+        lv = codes[level.value]
+        pick = (
+            c.known
+            & (g.n >= limits.min_n)
+            & (
+                (g.mean < limits.highest_threshold)
+                | (c.prev_change <= -limits.drop)
+                | (c.parent_z <= -limits.parent_sd)
+            )
+        )
+        if not pick.any():
+            continue
+        if (g.kind == 0).all():  # the all-kinds pass: its kinds' groups are the pass before
+            for lev, other in passes:
+                if lev is level and len(other) and not (other.kind == 0).all():
+                    keys = zip(
+                        other.unit.tolist(),
+                        other.kind.tolist(),
+                        other.dimension.tolist(),
+                        other.n.tolist(),
+                        strict=True,
+                    )
+                    n_of.update(((lv, u, k, d), n) for u, k, d, n in keys)
+        idx = np.flatnonzero(pick)
+        columns = {
+            "unit_id": g.unit[idx],
+            "kind": g.kind[idx],
+            "dimension": g.dimension[idx],
+            "n": g.n[idx],
+            "mean": g.mean[idx],
+            "parent_mean": c.parent_mean[idx],
+            "parent_z": c.parent_z[idx],
+            "prev_mean": c.prev_mean[idx],
+            "prev_change": c.prev_change[idx],
+            "parent_level": c.parent_level[idx],
+            "parent_id": c.parent_id[idx],
+            "parent_n": c.parent_n[idx],
+            "parent_sd": c.parent_sd[idx],
+        }
+        lists = {name: col.tolist() for name, col in columns.items()}
+        for i in range(len(idx)):
+            row = {name: col[i] for name, col in lists.items()}
+            unit, kind, dim = row["unit_id"], row["kind"], row["dimension"]
+            for name in ("parent_mean", "parent_z", "prev_mean", "prev_change", "parent_sd"):
+                if math.isnan(row[name]):
+                    row[name] = None
+            parent = (row.pop("parent_level"), row.pop("parent_id"))
+            if row["parent_n"] < 0 or parent not in unit_codes:  # no parent row
+                row["parent_n"] = row["parent_sd"] = None
+                row["parent_code"] = None
+            else:
+                row["parent_code"] = unit_codes[parent]
+                if row["parent_n"] <= 1:  # the stored sd: none for n = 1
+                    row["parent_sd"] = None
+            threshold_sum = None
+            if kind == 0:
+                for k in kind_order:
+                    n = n_of.get((lv, unit, k, dim))
+                    if n is not None:
+                        part = n * limits.kind_thresholds[k]
+                        threshold_sum = part if threshold_sum is None else threshold_sum + part
+            row |= {
+                "level": level.value,
+                "kind": names["kind"][kind],
+                "dimension": names["dimension"][dim],
+                "unit_code": unit_codes[(lv, unit)],
+                "threshold_sum": threshold_sum,
+            }
+            yield row
 
 
 def _lookup(keys: Ints, wanted: Ints) -> tuple[NDArray[np.bool_], Ints]:

@@ -31,6 +31,7 @@ from evalsys.aggregation.models import (
     LEVELS_TOP_DOWN,
     AggregateFlag,
     AggregationRun,
+    Level,
     RunStatus,
 )
 from evalsys.clock import utcnow
@@ -309,7 +310,6 @@ def _compute(
         figures.write(conn, level, found, comparisons)
         for (level, found), comparisons in zip(passes, compared, strict=True)
     )
-    del passes, compared
     if postgres:
         # Statistics for the plans of what follows, of the columns they join and filter
         # on: the per-level result rows join agg_stats and agg_unit, coverage reads
@@ -332,7 +332,8 @@ def _compute(
         if settings.pause:
             time.sleep(settings.pause)
 
-    flags = _insert_flags(conn, params, settings, prev_term)
+    flags = _insert_flags(conn, term_id, passes, compared, settings, prev_term)
+    del passes, compared
     progress("flags", f"{flags} flags")
     for table in sql.WORK_TABLES:
         run(f"DROP TABLE {table}")
@@ -340,28 +341,42 @@ def _compute(
 
 
 def _insert_flags(
-    conn: Connection, params: dict[str, Any], settings: Settings, prev_term: Term | None
+    conn: Connection,
+    term_id: int,
+    passes: list[tuple[Level, figures.Groups]],
+    compared: list[figures.Compared],
+    settings: Settings,
+    prev_term: Term | None,
 ) -> int:
-    """Flags are decided in SQL (the candidates) and worded here, on those few rows."""
-    by_kind = settings.threshold_by_kind
-    kind_params: dict[str, Any] = {f"kind_{i}": kind for i, (kind, _) in enumerate(by_kind)}
-    kind_params |= {f"threshold_{i}": value for i, (_, value) in enumerate(by_kind)}
-    candidates = conn.execute(
-        text(sql.flag_candidates(len(by_kind))),
-        {
-            **params,
-            **kind_params,
-            "threshold": settings.highest_threshold,
-            "default_threshold": settings.threshold,
-            "drop": settings.drop,
-            "parent_sd": settings.parent_sd,
+    """Flags are decided from the groups and comparisons in memory (the candidates:
+    ``figures.flag_candidates``, the same rows the SQL query over the written results
+    gave) and worded here, on those few rows."""
+    kind_names = {code: kind for kind, code in sql.KIND_CODES.items()}
+    limits = figures.FlagLimits(
+        min_n=settings.min_n,
+        highest_threshold=settings.highest_threshold,
+        drop=settings.drop,
+        parent_sd=settings.parent_sd,
+        kind_thresholds={
+            code: settings.threshold_for(kind) for code, kind in kind_names.items() if code
         },
-    ).mappings()
+    )
+    names = {
+        "kind": kind_names,
+        "dimension": {
+            dn: name for dn, name in conn.execute(text("SELECT dn, dimension FROM agg_dim")).all()
+        },
+    }
+    unit_codes = {
+        (code, unit): unit_code
+        for code, unit, unit_code in conn.execute(text(sql.UNIT_CODES)).all()
+    }
+    candidates = figures.flag_candidates(passes, compared, limits, names, unit_codes)
     rows: list[dict[str, Any]] = []
     prev_code = prev_term.code if prev_term else None
     for row in candidates:
         key = {
-            "term_id": params["term_id"],
+            "term_id": term_id,
             "level": row["level"],
             "unit_id": row["unit_id"],
             "kind": row["kind"],

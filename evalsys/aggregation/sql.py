@@ -270,6 +270,9 @@ def _level_code(column: str) -> str:
     return f"CASE {column} {cases} ELSE 0 END"
 
 
+#: Every unit's code, by level code and id: the flags' words name a result's parent by it.
+UNIT_CODES = f"SELECT {_level_code('level')}, unit_id, unit_code FROM agg_unit"
+
 #: Every unit of the term with its parent, as codes: what a result is compared with.
 UNIT_PARENTS = f"""
 SELECT {_level_code("level")}, unit_id, {_level_code("parent_level")}, COALESCE(parent_id, 0)
@@ -355,40 +358,6 @@ LEFT JOIN (
     FROM agg_section WHERE {col} IS NOT NULL GROUP BY {col}
 ) sc ON sc.unit_id = u.unit_id{groups}
 WHERE u.level = '{level.value}'
-"""
-
-
-# --- flags -------------------------------------------------------------------------------
-
-
-def flag_candidates(kinds_with_threshold: int) -> str:
-    """The sufficient results that cross a limit, with their parent row for the reason's
-    words. ``:threshold`` is the highest threshold of any kind (a prefilter: the exact one
-    is applied per row in Python).
-
-    A result of all kinds together also gets ``threshold_sum``: its values' own
-    thresholds summed (each kind's n times that kind's threshold, ``:kind_i`` /
-    ``:threshold_i`` for the kinds with one of their own, ``:default_threshold`` for the
-    rest). Divided by n it is the threshold of the mixed result, so that it is flagged
-    exactly when its values fall short of their own thresholds on average.
-    """
-    cases = " ".join(f"WHEN :kind_{i} THEN :threshold_{i}" for i in range(kinds_with_threshold))
-    per_kind = f"CASE k.kind {cases} ELSE :default_threshold END" if cases else ":default_threshold"
-    return f"""
-SELECT r.level, r.unit_id, r.kind, r.dimension, r.unit_code, r.n, r.mean,
-       r.parent_mean, r.parent_z, r.prev_mean, r.prev_change,
-       p.unit_code AS parent_code, p.sd AS parent_sd, p.n AS parent_n,
-       CASE WHEN r.kind = 'all' THEN (
-           SELECT SUM(k.n * {per_kind}) FROM aggregate_result k
-           WHERE k.term_id = r.term_id AND k.level = r.level AND k.unit_id = r.unit_id
-             AND k.dimension = r.dimension AND k.kind <> 'all'
-       ) END AS threshold_sum
-FROM aggregate_result r
-LEFT JOIN aggregate_result p
-       ON p.term_id = r.term_id AND p.level = r.parent_level AND p.unit_id = r.parent_id
-      AND p.kind = r.kind AND p.dimension = r.dimension
-WHERE r.term_id = :term_id AND r.n >= :min_n
-  AND (r.mean < :threshold OR r.prev_change <= -:drop OR r.parent_z <= -:parent_sd)
 """
 
 
