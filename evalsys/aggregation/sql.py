@@ -21,7 +21,7 @@ on SQLite and PostgreSQL alike; the grouping of step 2 is ``figures.py``'s (NumP
 2. ``agg_stats``: per (level, unit, kind, dimension) — each value counted under its
    own kind and again under "all kinds" — n, distinct observers, mean, sd, min, max,
    band counts and the median, and the comparisons with the parent unit's figures and
-   the previous term's (:data:`UNIT_PARENTS`, :data:`PREV_MEANS`). The values they are
+   the previous term's (:data:`UNIT_PARENTS`, :func:`prev_means`). The values they are
    computed from are read by
    :data:`TERM_VALUES` (one row per record and dimension: the weighted mean of the
    record's item scores in that dimension, each normalised by its item's scale, on
