@@ -345,8 +345,6 @@ def flag_candidates(
     names (``"kind"``, ``"dimension"``); ``unit_codes`` (level code, unit) to unit codes.
     """
     codes = sql.LEVEL_CODES
-    # n of every (level, unit, kind, dimension) group, for the all-kinds thresholds.
-    n_of: dict[tuple[int, int, int, int], int] = {}
     kind_order = sorted(limits.kind_thresholds, key=lambda k: names["kind"][k])
     for (level, g), c in zip(passes, compared, strict=True):
         lv = codes[level.value]
@@ -361,18 +359,22 @@ def flag_candidates(
         )
         if not pick.any():
             continue
-        if (g.kind == 0).all():  # the all-kinds pass: its kinds' groups are the pass before
-            for lev, other in passes:
-                if lev is level and len(other) and not (other.kind == 0).all():
-                    keys = zip(
-                        other.unit.tolist(),
-                        other.kind.tolist(),
-                        other.dimension.tolist(),
-                        other.n.tolist(),
-                        strict=True,
-                    )
-                    n_of.update(((lv, u, k, d), n) for u, k, d, n in keys)
         idx = np.flatnonzero(pick)
+        threshold_sum = np.full(len(idx), np.nan)
+        other = next((o for lev, o in passes if lev is level and o is not g), g)
+        if (g.kind == 0).all() and len(other):  # all kinds: the kinds' groups are the other pass
+            width = int(max(g.dimension.max(), other.dimension.max() if len(other) else 0)) + 1
+            other_keys = (other.unit * len(sql.KIND_CODES) + other.kind) * width + other.dimension
+            order = np.argsort(other_keys, kind="stable")
+            other_keys, other_n = other_keys[order], other.n[order]
+            for k in kind_order:  # n x threshold, summed in the kinds' name order
+                wanted = (g.unit[idx] * len(sql.KIND_CODES) + k) * width + g.dimension[idx]
+                found, at = _lookup(other_keys, wanted)
+                part = other_n[at] * limits.kind_thresholds[k]
+                first = found & np.isnan(threshold_sum)
+                threshold_sum[first] = part[first]
+                more = found & ~first
+                threshold_sum[more] = threshold_sum[more] + part[more]
         columns = {
             "unit_id": g.unit[idx],
             "kind": g.kind[idx],
@@ -387,12 +389,20 @@ def flag_candidates(
             "parent_id": c.parent_id[idx],
             "parent_n": c.parent_n[idx],
             "parent_sd": c.parent_sd[idx],
+            "threshold_sum": threshold_sum,
         }
         lists = {name: col.tolist() for name, col in columns.items()}
         for i in range(len(idx)):
             row = {name: col[i] for name, col in lists.items()}
             unit, kind, dim = row["unit_id"], row["kind"], row["dimension"]
-            for name in ("parent_mean", "parent_z", "prev_mean", "prev_change", "parent_sd"):
+            for name in (
+                "parent_mean",
+                "parent_z",
+                "prev_mean",
+                "prev_change",
+                "parent_sd",
+                "threshold_sum",
+            ):
                 if math.isnan(row[name]):
                     row[name] = None
             parent = (row.pop("parent_level"), row.pop("parent_id"))
@@ -403,19 +413,11 @@ def flag_candidates(
                 row["parent_code"] = unit_codes[parent]
                 if row["parent_n"] <= 1:  # the stored sd: none for n = 1
                     row["parent_sd"] = None
-            threshold_sum = None
-            if kind == 0:
-                for k in kind_order:
-                    n = n_of.get((lv, unit, k, dim))
-                    if n is not None:
-                        part = n * limits.kind_thresholds[k]
-                        threshold_sum = part if threshold_sum is None else threshold_sum + part
             row |= {
                 "level": level.value,
                 "kind": names["kind"][kind],
                 "dimension": names["dimension"][dim],
                 "unit_code": unit_codes[(lv, unit)],
-                "threshold_sum": threshold_sum,
             }
             yield row
 

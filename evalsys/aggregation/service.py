@@ -276,14 +276,15 @@ def _compute(
 
     for table in sql.WORK_TABLES:
         run(f"DROP TABLE IF EXISTS {table}")
-    for statement in sql.CREATE_WORK_TABLES:
+    create, index = sql.work_tables(postgres=postgres)
+    for statement in create:
         run(statement)
     for statement in (sql.FILL_KINDS, sql.FILL_DIMS, sql.FILL_ITEMS, sql.FILL_MAP):
         run(statement)
     for statement in sql.FILL_UNITS:
         run(statement)
     records = run(sql.FILL_RECORDS)
-    for statement in sql.INDEX_WORK_TABLES:
+    for statement in index:
         run(statement)
     run(sql.FILL_SECTIONS)
     run(sql.FILL_GROUPS)

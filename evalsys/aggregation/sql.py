@@ -87,9 +87,10 @@ CREATE_WORK_TABLES = (
         PRIMARY KEY (level, unit_id)
     )
     """,
+    # agg_record's id: a key on SQLite, none on PostgreSQL (see work_tables).
     """
     CREATE TEMPORARY TABLE agg_record (
-        feedback_id INTEGER PRIMARY KEY, k INTEGER NOT NULL, observer_id INTEGER NOT NULL,
+        feedback_id {RECORD_KEY}, k INTEGER NOT NULL, observer_id INTEGER NOT NULL,
         section_id INTEGER, course_id INTEGER,
         department_id INTEGER, college_id INTEGER, school_id INTEGER,
         overall DOUBLE PRECISION
@@ -245,6 +246,20 @@ WHERE g.term_id = :term_id
 
 #: Indexes the per-level statements look records up by (built once the tables are full).
 INDEX_WORK_TABLES = ("CREATE INDEX agg_record_section ON agg_record (section_id, k)",)
+
+
+def work_tables(*, postgres: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The statements creating the work tables, and those indexing them once full.
+
+    ``agg_record`` differs: on SQLite its id is the rowid (a key for free) and the index
+    serves FILL_SECTIONS' correlated EXISTS; PostgreSQL hashes the table in every
+    statement that reads it (and sorts it once), so there a B-tree of 100,000 ids kept up
+    to date row by row and an index built after were ~0.2 s of work nothing used.
+    """
+    key = "INTEGER NOT NULL" if postgres else "INTEGER PRIMARY KEY"
+    created = tuple(s.replace("{RECORD_KEY}", key) for s in CREATE_WORK_TABLES)
+    return created, () if postgres else INDEX_WORK_TABLES
+
 
 COUNT_RECORDS = "SELECT COUNT(*) FROM agg_record"
 
