@@ -14,9 +14,11 @@ Step 2 of a run (see ``sql.py`` for the others), the same on SQLite and PostgreS
    ``np.add.reduceat`` for sums, the first / last / middle elements for min, max and
    median, ``np.bincount`` for bands; distinct observers from a second sort, of
    packed (group, observer) integers. (Where a key does not fit, a lexsort.)
-3. The ~144,000 group rows go into the work table ``agg_stats`` in bulk, a write per pass
-   (``executemany`` on SQLite, ``COPY`` on PostgreSQL); the per-level SQL that
-   writes the result rows and comparisons reads them from there, as before.
+3. Each group is compared with its parent unit's group of the same kind and dimension
+   and with the previous term's (:func:`compare`: lookups in sorted keys, the same
+   arithmetic the SQL did), and the ~144,000 group rows go into the work table
+   ``agg_stats`` in bulk, a write per pass (``executemany`` on SQLite, ``COPY`` on
+   PostgreSQL); the per-level SQL that writes the result rows reads them from there.
 
 Why NumPy and not the database: SQLite has neither ``GROUPING SETS`` nor ordered-set
 aggregates, so each level sorted its 1.2 million values into a work table and
@@ -45,6 +47,7 @@ Exactness, and identical re-runs:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -115,10 +118,29 @@ class Groups:
         return len(self.n)
 
 
+@dataclass(frozen=True)
+class Compared:
+    """One pass's comparisons, NaN where there is none (an insufficient side, no parent,
+    no previous result; ``parent_z`` also where the parent's sd is 0)."""
+
+    parent_mean: Floats
+    parent_diff: Floats
+    parent_z: Floats
+    prev_mean: Floats
+    prev_change: Floats
+    #: For the flags' words: whether the group's unit is one of the term's (has a result
+    #: row), and its parent unit's level code, id, n and sd (-1 and NaN: no such group).
+    known: NDArray[np.bool_]
+    parent_level: Ints
+    parent_id: Ints
+    parent_n: Ints
+    parent_sd: Floats
+
+
 def load(conn: Connection) -> TermValues:
     """The term's records and values from the work tables, streamed into arrays."""
-    records = _fetch(conn, sql.TERM_RECORDS, 3 + len(UNIT_ORDER), np.int64)
-    values = _fetch(conn, sql.TERM_VALUES, 3, np.float64)
+    records = fetch(conn, sql.TERM_RECORDS, 3 + len(UNIT_ORDER), np.int64)
+    values = fetch(conn, sql.TERM_VALUES, 3, np.float64)
     record_ids = records[:, 0]  # ordered by id
     value = values[:, 2]
     if np.isnan(value).any():  # a dimension whose items all weigh 0
@@ -199,6 +221,215 @@ def group(values: TermValues, level: Level, *, all_kinds: bool, postgres: bool) 
     )
 
 
+def compare(
+    passes: list[tuple[Level, Groups]], units: NDArray[Any], prev: NDArray[Any], min_n: int
+) -> list[Compared]:
+    """Each pass's comparisons with the parent unit's figures and the previous term's.
+
+    ``units`` is :data:`sql.UNIT_PARENTS` (level code, unit, parent's level code, parent),
+    ``prev`` :func:`sql.prev_means` (level code, unit, kind, dimension, mean). A group is
+    compared only when both sides have at least ``min_n`` values, as the SQL joins did:
+    ``mean - parent mean``, that over the parent's sd (none for an sd of 0), ``mean -
+    previous mean``: the same IEEE operations on the same doubles, so the same bits.
+    """
+    codes = sql.LEVEL_CODES
+    kinds = max(sql.KIND_CODES.values()) + 1
+    all_groups = [g for _, g in passes if len(g)]
+    ids = [units[:, 1], units[:, 3], prev[:, 1], *(g.unit for g in all_groups)]
+    span = max((int(a.max()) for a in ids if len(a)), default=0) + 1
+    dims = (
+        max(
+            [
+                int(prev[:, 3].max()) if len(prev) else 0,
+                *(int(g.dimension.max()) for g in all_groups),
+            ]
+        )
+        + 1
+    )
+    if (len(codes) + 1) * span * kinds * dims >= 2**62:  # pragma: no cover - ids beyond 10^15
+        raise ValueError("unit ids too large to key the comparisons")
+
+    def key(level: Ints, unit: Ints, kind: Ints, dimension: Ints) -> Ints:
+        return ((level * span + unit) * kinds + kind) * dims + dimension
+
+    # Every group of every level, by key: the parents are among them.
+    level_of = [np.full(len(g), codes[level.value], np.int64) for level, g in passes]
+    keys = np.concatenate(
+        [np.zeros(0, np.int64)]
+        + [
+            key(lv, g.unit, g.kind, g.dimension)
+            for lv, (_, g) in zip(level_of, passes, strict=True)
+        ]
+    )
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    n_all = np.concatenate([np.zeros(0, np.int64)] + [g.n for _, g in passes])[order]
+    mean_all = np.concatenate([np.zeros(0)] + [g.mean for _, g in passes])[order]
+    sd_all = np.concatenate([np.zeros(0)] + [g.sd for _, g in passes])[order]
+    # The units and their parents, by (level, unit).
+    unit_keys = units[:, 0].astype(np.int64) * span + units[:, 1].astype(np.int64)
+    unit_order = np.argsort(unit_keys, kind="stable")
+    unit_keys = unit_keys[unit_order]
+    parent_level = units[unit_order, 2].astype(np.int64)
+    parent_id = units[unit_order, 3].astype(np.int64)
+    # The previous term's sufficient means, by key.
+    prev_keys = key(*(prev[:, i].astype(np.int64) for i in range(4)))
+    prev_order = np.argsort(prev_keys, kind="stable")
+    prev_keys, prev_mean_all = prev_keys[prev_order], prev[prev_order, 4].astype(np.float64)
+
+    out = []
+    for lv, (_, g) in zip(level_of, passes, strict=True):
+        nan = np.full(len(g), np.nan)
+        sufficient = g.n >= min_n
+        # The unit's parent (none where the unit is not one of the term's: no result row).
+        known, at = _lookup(unit_keys, lv * span + g.unit)
+        p_level = np.where(known, parent_level[at] if len(unit_keys) else 0, 0)
+        p_id = np.where(known, parent_id[at] if len(unit_keys) else 0, 0)
+        has_parent, p = _lookup(keys, key(p_level, p_id, g.kind, g.dimension))
+        has_parent &= p_level > 0
+        with_parent = has_parent & sufficient
+        with_parent[with_parent] &= n_all[p[with_parent]] >= min_n
+        parent_mean = nan.copy()
+        parent_mean[with_parent] = mean_all[p[with_parent]]
+        parent_diff = g.mean - parent_mean  # NaN where there is no parent
+        parent_sd = np.where(with_parent, sd_all[p], 0.0)
+        parent_z = nan.copy()
+        divisible = with_parent & (parent_sd != 0)
+        parent_z[divisible] = parent_diff[divisible] / parent_sd[divisible]
+        found, q = _lookup(prev_keys, key(lv, g.unit, g.kind, g.dimension))
+        with_prev = found & sufficient
+        prev_mean = nan.copy()
+        prev_mean[with_prev] = prev_mean_all[q[with_prev]]
+        out.append(
+            Compared(
+                parent_mean=parent_mean,
+                parent_diff=parent_diff,
+                parent_z=parent_z,
+                prev_mean=prev_mean,
+                prev_change=g.mean - prev_mean,
+                known=known,
+                parent_level=p_level,
+                parent_id=p_id,
+                parent_n=np.where(has_parent, n_all[p] if len(keys) else -1, -1),
+                parent_sd=np.where(has_parent, sd_all[p] if len(keys) else np.nan, np.nan),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class FlagLimits:
+    """What makes a sufficient result a flag candidate (``flags.Settings``, as codes)."""
+
+    min_n: int
+    highest_threshold: float
+    drop: float
+    parent_sd: float
+    #: The threshold of each kind code (1..), for the "all kinds" results' thresholds.
+    kind_thresholds: dict[int, float]
+
+
+def flag_candidates(
+    passes: list[tuple[Level, Groups]],
+    compared: list[Compared],
+    limits: FlagLimits,
+    names: dict[str, dict[int, str]],
+    unit_codes: dict[tuple[int, int], str],
+) -> Iterator[dict[str, Any]]:
+    """The results that cross a limit, as the rows ``flags.flags_for`` words, without
+    reading the result rows back: the same figures, from the groups and comparisons.
+
+    A result of all kinds together also gets ``threshold_sum``: its kinds' n times their
+    thresholds, summed in the order of the kinds' names as the SQL did (the primary key's
+    order), so it is the same double. ``names`` maps the kind and dimension codes to
+    names (``"kind"``, ``"dimension"``); ``unit_codes`` (level code, unit) to unit codes.
+    """
+    codes = sql.LEVEL_CODES
+    kind_order = sorted(limits.kind_thresholds, key=lambda k: names["kind"][k])
+    for (level, g), c in zip(passes, compared, strict=True):
+        lv = codes[level.value]
+        pick = (
+            c.known
+            & (g.n >= limits.min_n)
+            & (
+                (g.mean < limits.highest_threshold)
+                | (c.prev_change <= -limits.drop)
+                | (c.parent_z <= -limits.parent_sd)
+            )
+        )
+        if not pick.any():
+            continue
+        idx = np.flatnonzero(pick)
+        threshold_sum = np.full(len(idx), np.nan)
+        other = next((o for lev, o in passes if lev is level and o is not g), g)
+        if (g.kind == 0).all() and len(other):  # all kinds: the kinds' groups are the other pass
+            width = int(max(g.dimension.max(), other.dimension.max() if len(other) else 0)) + 1
+            other_keys = (other.unit * len(sql.KIND_CODES) + other.kind) * width + other.dimension
+            order = np.argsort(other_keys, kind="stable")
+            other_keys, other_n = other_keys[order], other.n[order]
+            for k in kind_order:  # n x threshold, summed in the kinds' name order
+                wanted = (g.unit[idx] * len(sql.KIND_CODES) + k) * width + g.dimension[idx]
+                found, at = _lookup(other_keys, wanted)
+                part = other_n[at] * limits.kind_thresholds[k]
+                first = found & np.isnan(threshold_sum)
+                threshold_sum[first] = part[first]
+                more = found & ~first
+                threshold_sum[more] = threshold_sum[more] + part[more]
+        columns = {
+            "unit_id": g.unit[idx],
+            "kind": g.kind[idx],
+            "dimension": g.dimension[idx],
+            "n": g.n[idx],
+            "mean": g.mean[idx],
+            "parent_mean": c.parent_mean[idx],
+            "parent_z": c.parent_z[idx],
+            "prev_mean": c.prev_mean[idx],
+            "prev_change": c.prev_change[idx],
+            "parent_level": c.parent_level[idx],
+            "parent_id": c.parent_id[idx],
+            "parent_n": c.parent_n[idx],
+            "parent_sd": c.parent_sd[idx],
+            "threshold_sum": threshold_sum,
+        }
+        lists = {name: col.tolist() for name, col in columns.items()}
+        for i in range(len(idx)):
+            row = {name: col[i] for name, col in lists.items()}
+            unit, kind, dim = row["unit_id"], row["kind"], row["dimension"]
+            for name in (
+                "parent_mean",
+                "parent_z",
+                "prev_mean",
+                "prev_change",
+                "parent_sd",
+                "threshold_sum",
+            ):
+                if math.isnan(row[name]):
+                    row[name] = None
+            parent = (row.pop("parent_level"), row.pop("parent_id"))
+            if row["parent_n"] < 0 or parent not in unit_codes:  # no parent row
+                row["parent_n"] = row["parent_sd"] = None
+                row["parent_code"] = None
+            else:
+                row["parent_code"] = unit_codes[parent]
+                if row["parent_n"] <= 1:  # the stored sd: none for n = 1
+                    row["parent_sd"] = None
+            row |= {
+                "level": level.value,
+                "kind": names["kind"][kind],
+                "dimension": names["dimension"][dim],
+                "unit_code": unit_codes[(lv, unit)],
+            }
+            yield row
+
+
+def _lookup(keys: Ints, wanted: Ints) -> tuple[NDArray[np.bool_], Ints]:
+    """Where each wanted key is in the sorted ``keys``, and whether it is there at all."""
+    if len(keys) == 0:
+        return np.zeros(len(wanted), bool), np.zeros(len(wanted), np.int64)
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return keys[at] == wanted, at
+
+
 def _in_order(
     key: Ints, values: TermValues, present: NDArray[np.bool_]
 ) -> tuple[Ints, Ints, Floats]:
@@ -249,21 +480,21 @@ def _no_groups() -> Groups:
     )
 
 
-def write(conn: Connection, level: Level, groups: Groups) -> int:
+def write(conn: Connection, level: Level, groups: Groups, compared: Compared) -> int:
     """Append one pass's groups to ``agg_stats`` in one bulk write; the number written."""
     if conn.dialect.name == "postgresql":
         raw: Any = conn.connection.dbapi_connection
         copying = f"COPY agg_stats ({STATS_COLUMNS}) FROM STDIN (FORMAT BINARY)"
         with raw.cursor() as cursor, cursor.copy(copying) as copy:
-            copy.write(_binary_rows(level, groups))
-    else:
+            copy.write(_binary_rows(level, groups, compared))
+    else:  # SQLite stores a NaN as NULL
         marks = ", ".join("?" * len(STATS_COLUMNS.split(",")))
-        for chunk in _rows(level, groups):
+        for chunk in _rows(level, groups, compared):
             conn.exec_driver_sql(f"INSERT INTO agg_stats ({STATS_COLUMNS}) VALUES ({marks})", chunk)
     return len(groups)
 
 
-def _columns(g: Groups, part: slice = slice(None)) -> list[NDArray[Any]]:
+def _columns(g: Groups, c: Compared, part: slice = slice(None)) -> list[NDArray[Any]]:
     """The groups' columns in ``agg_stats`` order, after the level."""
     return [
         g.unit[part],
@@ -277,14 +508,19 @@ def _columns(g: Groups, part: slice = slice(None)) -> list[NDArray[Any]]:
         g.maximum[part],
         *(g.bands[part, i] for i in range(5)),
         g.median[part],
+        c.parent_mean[part],
+        c.parent_diff[part],
+        c.parent_z[part],
+        c.prev_mean[part],
+        c.prev_change[part],
     ]
 
 
-def _rows(level: Level, g: Groups) -> Iterator[list[tuple[Any, ...]]]:
+def _rows(level: Level, g: Groups, c: Compared) -> Iterator[list[tuple[Any, ...]]]:
     """The groups as rows of ``agg_stats``, a chunk at a time (Python numbers, not NumPy's)."""
     name = level.value
     for lo in range(0, len(g), CHUNK):
-        lists = [c.tolist() for c in _columns(g, slice(lo, lo + CHUNK))]
+        lists = [col.tolist() for col in _columns(g, c, slice(lo, lo + CHUNK))]
         yield [(name, *row) for row in zip(*lists, strict=True)]
 
 
@@ -297,11 +533,12 @@ _COPY_TRAILER = b"\xff\xff"
 _WIRE = {"i": (4, ">i4"), "f": (8, ">f8")}
 
 
-def _binary_rows(level: Level, g: Groups) -> bytes:
+def _binary_rows(level: Level, g: Groups, c: Compared) -> bytes:
     """The groups as one binary COPY stream for ``agg_stats``: built as a NumPy record
     array (each field preceded by its length), never as Python objects per row."""
     name = level.value.encode()
-    kinds = "iiiiiffffiiiiif"  # unit_id, k, dn, n, observers, mean .. maximum, b0-b4, median
+    # unit_id, k, dn, n, observers, mean .. maximum, b0-b4, median, the five comparisons
+    kinds = "iiiiiffffiiiiif" + "fffff"
     fields: list[tuple[str, Any]] = [
         ("count", ">i2"),
         ("len_level", ">i4"),
@@ -313,13 +550,13 @@ def _binary_rows(level: Level, g: Groups) -> bytes:
     out["count"] = 1 + len(kinds)
     out["len_level"] = len(name)
     out["level"] = name
-    for i, (kind, column) in enumerate(zip(kinds, _columns(g), strict=True)):
+    for i, (kind, column) in enumerate(zip(kinds, _columns(g, c), strict=True)):
         out[f"len{i}"] = _WIRE[kind][0]
         out[f"v{i}"] = column
     return _COPY_HEADER + out.tobytes() + _COPY_TRAILER
 
 
-def _fetch(conn: Connection, query: str, width: int, dtype: type) -> NDArray[Any]:
+def fetch(conn: Connection, query: str, width: int, dtype: type) -> NDArray[Any]:
     """One query's rows as a (rows, width) array, fetched CHUNK rows at a time.
 
     On PostgreSQL through a named (server-side) cursor, so neither the driver nor the

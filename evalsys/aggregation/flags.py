@@ -233,7 +233,7 @@ def flags_for(
     """The flags one sufficient result raises, each with the figure, the limit and the reason.
 
     ``row`` holds the result's figures and its parent's code, sd and n (see
-    ``sql.flag_candidates``). Insufficient results never get here: their
+    ``figures.flag_candidates``). Insufficient results never get here: their
     comparisons are empty, and the query asks for n >= MIN_N.
     """
     if row["n"] < settings.min_n or row["mean"] is None:

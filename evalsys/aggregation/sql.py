@@ -16,12 +16,13 @@ on SQLite and PostgreSQL alike; the grouping of step 2 is ``figures.py``'s (NumP
                    it lies in and its parent (a unit without records still gets a row);
    ``agg_record``  the term's submitted records with their unit at every level;
    ``agg_section`` / ``agg_group``  the term's sections and tutor groups, with
-                   whether they got a spot check, an open class, a report (coverage);
-   ``agg_prev``    the previous term's sufficient means.
+                   whether they got a spot check, an open class, a report (coverage).
 
 2. ``agg_stats``: per (level, unit, kind, dimension) — each value counted under its
    own kind and again under "all kinds" — n, distinct observers, mean, sd, min, max,
-   band counts and the median. The values they are computed from are read by
+   band counts and the median, and the comparisons with the parent unit's figures and
+   the previous term's (:data:`UNIT_PARENTS`, :func:`prev_means`). The values they are
+   computed from are read by
    :data:`TERM_VALUES` (one row per record and dimension: the weighted mean of the
    record's item scores in that dimension, each normalised by its item's scale, on
    0-100; 'overall' is the record's own overall score; items of any rubric version
@@ -29,10 +30,10 @@ on SQLite and PostgreSQL alike; the grouping of step 2 is ``figures.py``'s (NumP
    :data:`TERM_RECORDS`, and grouped in NumPy (``figures.py``), the same way on
    both databases.
 
-3. Per level, top first (:func:`level_results`): the result rows, with the
-   comparisons with the parent's row in ``agg_stats`` and the
-   previous term's in ``agg_prev``. Then units without any record get an ``n = 0``
-   row (:func:`level_empty_rows`) and coverage is counted (:func:`level_coverage`).
+3. Per level, top first (:func:`level_results`): the result rows, ``agg_stats`` with
+   the units' codes and parents and the kinds' and dimensions' names. Then units
+   without any record get an ``n = 0`` row (:func:`level_empty_rows`) and coverage is
+   counted (:func:`level_coverage`).
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ TUTOR = FeedbackKind.TUTOR_GROUP.value
 
 WORK_TABLES = (
     "agg_stats",
-    "agg_prev",
     "agg_record",
     "agg_section",
     "agg_group",
@@ -87,9 +87,10 @@ CREATE_WORK_TABLES = (
         PRIMARY KEY (level, unit_id)
     )
     """,
+    # agg_record's id: a key on SQLite, none on PostgreSQL (see work_tables).
     """
     CREATE TEMPORARY TABLE agg_record (
-        feedback_id INTEGER PRIMARY KEY, k INTEGER NOT NULL, observer_id INTEGER NOT NULL,
+        feedback_id {RECORD_KEY}, k INTEGER NOT NULL, observer_id INTEGER NOT NULL,
         section_id INTEGER, course_id INTEGER,
         department_id INTEGER, college_id INTEGER, school_id INTEGER,
         overall DOUBLE PRECISION
@@ -111,7 +112,9 @@ CREATE_WORK_TABLES = (
     """,
     # The grouped figures of each (level, unit, kind, dimension), computed in NumPy
     # (``figures.py``): n, distinct observers, mean, sd (0 for n = 1), min, max, band
-    # counts, median. Results and comparisons are read from here.
+    # counts, median, and the comparisons (NaN where there is none: a binary COPY row
+    # keeps one width). The result rows are read from here. No key: the groups are
+    # distinct by construction, and an index kept up to date row by row cost ~0.3 s.
     """
     CREATE TEMPORARY TABLE agg_stats (
         level VARCHAR(20) NOT NULL, unit_id INTEGER NOT NULL, k INTEGER NOT NULL,
@@ -120,14 +123,8 @@ CREATE_WORK_TABLES = (
         minimum DOUBLE PRECISION NOT NULL, maximum DOUBLE PRECISION NOT NULL,
         b0 INTEGER NOT NULL, b1 INTEGER NOT NULL, b2 INTEGER NOT NULL, b3 INTEGER NOT NULL,
         b4 INTEGER NOT NULL, median DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (level, unit_id, k, dn)
-    )
-    """,
-    """
-    CREATE TEMPORARY TABLE agg_prev (
-        level VARCHAR(20) NOT NULL, unit_id INTEGER NOT NULL, k INTEGER NOT NULL,
-        dn INTEGER NOT NULL, mean DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (level, unit_id, k, dn)
+        parent_mean DOUBLE PRECISION, parent_diff DOUBLE PRECISION,
+        parent_z DOUBLE PRECISION, prev_mean DOUBLE PRECISION, prev_change DOUBLE PRECISION
     )
     """,
 )
@@ -250,6 +247,20 @@ WHERE g.term_id = :term_id
 #: Indexes the per-level statements look records up by (built once the tables are full).
 INDEX_WORK_TABLES = ("CREATE INDEX agg_record_section ON agg_record (section_id, k)",)
 
+
+def work_tables(*, postgres: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The statements creating the work tables, and those indexing them once full.
+
+    ``agg_record`` differs: on SQLite its id is the rowid (a key for free) and the index
+    serves FILL_SECTIONS' correlated EXISTS; PostgreSQL hashes the table in every
+    statement that reads it (and sorts it once), so there a B-tree of 100,000 ids kept up
+    to date row by row and an index built after were ~0.2 s of work nothing used.
+    """
+    key = "INTEGER NOT NULL" if postgres else "INTEGER PRIMARY KEY"
+    created = tuple(s.replace("{RECORD_KEY}", key) for s in CREATE_WORK_TABLES)
+    return created, () if postgres else INDEX_WORK_TABLES
+
+
 COUNT_RECORDS = "SELECT COUNT(*) FROM agg_record"
 
 # --- results per level -----------------------------------------------------------------
@@ -261,44 +272,59 @@ RESULT_COLUMNS = (
     " parent_mean, parent_diff, parent_z, prev_mean, prev_change"
 )
 STATS_COLUMNS = (
-    "level, unit_id, k, dn, n, observers, mean, sd, minimum, maximum, b0, b1, b2, b3, b4, median"
+    "level, unit_id, k, dn, n, observers, mean, sd, minimum, maximum, b0, b1, b2, b3, b4, median,"
+    " parent_mean, parent_diff, parent_z, prev_mean, prev_change"
 )
 
-#: The previous term's sufficient means, by the integer codes (read once, before any
-#: of this term's rows is written).
-FILL_PREV = """
-INSERT INTO agg_prev (level, unit_id, k, dn, mean)
-SELECT r.level, r.unit_id, ak.k, ad.dn, r.mean
+#: Integer codes of the levels in the comparisons' lookups (``figures.compare``); 0: none.
+LEVEL_CODES: dict[str, int] = {level.value: i for i, level in enumerate(Level, 1)}
+
+
+def _level_code(column: str) -> str:
+    cases = " ".join(f"WHEN '{name}' THEN {code}" for name, code in LEVEL_CODES.items())
+    return f"CASE {column} {cases} ELSE 0 END"
+
+
+#: Every unit's code, by level code and id: the flags' words name a result's parent by it.
+UNIT_CODES = f"SELECT {_level_code('level')}, unit_id, unit_code FROM agg_unit"
+
+#: Every unit of the term with its parent, as codes: what a result is compared with.
+UNIT_PARENTS = f"""
+SELECT {_level_code("level")}, unit_id, {_level_code("parent_level")}, COALESCE(parent_id, 0)
+FROM agg_unit
+"""
+
+
+def prev_means(prev_term_id: int, min_n: int) -> str:
+    """The previous term's sufficient means, by the integer codes (read before any of this
+    term's rows is written). The two numbers are ours, never a user's: inlined."""
+    return f"""
+SELECT {_level_code("r.level")}, r.unit_id, ak.k, ad.dn, r.mean
 FROM aggregate_result r
 JOIN agg_kind ak ON ak.kind = r.kind
 JOIN agg_dim ad ON ad.dimension = r.dimension
-WHERE r.term_id = :prev_term_id AND r.n >= :min_n
+WHERE r.term_id = {int(prev_term_id)} AND r.n >= {int(min_n)}
 """
 
 
 def level_results(level: Level) -> str:
-    """Insert one level's results from ``agg_stats``, compared with the parent's figures
-    (also in ``agg_stats``) and the previous term's (``agg_prev``): the comparisons only
-    when both sides have at least MIN_N records."""
-    mean, p_mean = "g.mean", "p.mean"
+    """Insert one level's results from ``agg_stats``, with the comparisons computed there
+    (``figures.compare``: only when both sides have at least MIN_N records; NaN for none)."""
+    compared = ", ".join(
+        f"NULLIF(g.{c}, 'NaN')"
+        for c in ("parent_mean", "parent_diff", "parent_z", "prev_mean", "prev_change")
+    )
     return f"""
 INSERT INTO aggregate_result ({RESULT_COLUMNS})
 SELECT :term_id, g.level, g.unit_id, ak.kind, ad.dimension,
        u.unit_code, u.org_unit_id, u.parent_level, u.parent_id,
-       g.n, g.observers, {mean}, CASE WHEN g.n > 1 THEN g.sd END, g.median, g.minimum, g.maximum,
+       g.n, g.observers, g.mean, CASE WHEN g.n > 1 THEN g.sd END, g.median, g.minimum, g.maximum,
        g.b0, g.b1, g.b2, g.b3, g.b4, g.n < :min_n,
-       {p_mean}, {mean} - {p_mean}, ({mean} - {p_mean}) / NULLIF(p.sd, 0),
-       q.mean, {mean} - q.mean
+       {compared}
 FROM agg_stats g
 JOIN agg_unit u ON u.level = g.level AND u.unit_id = g.unit_id
 JOIN agg_kind ak ON ak.k = g.k
 JOIN agg_dim ad ON ad.dn = g.dn
-LEFT JOIN agg_stats p
-       ON p.level = u.parent_level AND p.unit_id = u.parent_id AND p.k = g.k AND p.dn = g.dn
-      AND p.n >= :min_n AND g.n >= :min_n
-LEFT JOIN agg_prev q
-       ON q.level = g.level AND q.unit_id = g.unit_id AND q.k = g.k AND q.dn = g.dn
-      AND g.n >= :min_n
 WHERE g.level = '{level.value}'
 """
 
@@ -347,40 +373,6 @@ LEFT JOIN (
     FROM agg_section WHERE {col} IS NOT NULL GROUP BY {col}
 ) sc ON sc.unit_id = u.unit_id{groups}
 WHERE u.level = '{level.value}'
-"""
-
-
-# --- flags -------------------------------------------------------------------------------
-
-
-def flag_candidates(kinds_with_threshold: int) -> str:
-    """The sufficient results that cross a limit, with their parent row for the reason's
-    words. ``:threshold`` is the highest threshold of any kind (a prefilter: the exact one
-    is applied per row in Python).
-
-    A result of all kinds together also gets ``threshold_sum``: its values' own
-    thresholds summed (each kind's n times that kind's threshold, ``:kind_i`` /
-    ``:threshold_i`` for the kinds with one of their own, ``:default_threshold`` for the
-    rest). Divided by n it is the threshold of the mixed result, so that it is flagged
-    exactly when its values fall short of their own thresholds on average.
-    """
-    cases = " ".join(f"WHEN :kind_{i} THEN :threshold_{i}" for i in range(kinds_with_threshold))
-    per_kind = f"CASE k.kind {cases} ELSE :default_threshold END" if cases else ":default_threshold"
-    return f"""
-SELECT r.level, r.unit_id, r.kind, r.dimension, r.unit_code, r.n, r.mean,
-       r.parent_mean, r.parent_z, r.prev_mean, r.prev_change,
-       p.unit_code AS parent_code, p.sd AS parent_sd, p.n AS parent_n,
-       CASE WHEN r.kind = 'all' THEN (
-           SELECT SUM(k.n * {per_kind}) FROM aggregate_result k
-           WHERE k.term_id = r.term_id AND k.level = r.level AND k.unit_id = r.unit_id
-             AND k.dimension = r.dimension AND k.kind <> 'all'
-       ) END AS threshold_sum
-FROM aggregate_result r
-LEFT JOIN aggregate_result p
-       ON p.term_id = r.term_id AND p.level = r.parent_level AND p.unit_id = r.parent_id
-      AND p.kind = r.kind AND p.dimension = r.dimension
-WHERE r.term_id = :term_id AND r.n >= :min_n
-  AND (r.mean < :threshold OR r.prev_change <= -:drop OR r.parent_z <= -:parent_sd)
 """
 
 
