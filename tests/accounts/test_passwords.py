@@ -10,7 +10,7 @@ from email.header import decode_header, make_header
 
 import pytest
 from flask import Flask
-from sqlmodel import select
+from sqlmodel import col, select
 
 from evalsys.accounts import service
 from evalsys.accounts.models import AccountMail, AuditEvent, User
@@ -41,7 +41,10 @@ def _hash(session, username: str = "t.zhang") -> str | None:
 
 def _events(session, action: str) -> list[AuditEvent]:
     session.rollback()
-    return list(session.exec(select(AuditEvent).where(AuditEvent.action == action)).all())
+    # In the order written: without ORDER BY, PostgreSQL returns a table's rows as they lie
+    # in its pages, and an earlier test's deleted rows leave space a later row may fill.
+    stmt = select(AuditEvent).where(AuditEvent.action == action).order_by(col(AuditEvent.id))
+    return list(session.exec(stmt).all())
 
 
 def _forgot(app: Flask, email: str, **kwargs):
