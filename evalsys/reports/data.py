@@ -251,6 +251,7 @@ def _report_data(
             )
         )
         parts[-1]["title"] = child["title"]
+        parts[-1]["matrix"] = _matrix(parts[-1])
     parts[0]["title"] = localized(unit, "name")
     for part in parts:
         part["outline"] = outline_label(part["level_label"], part["title"])
@@ -588,9 +589,57 @@ def _flagged(results: dict[tuple[str, str], dict]) -> list[dict[str, Any]]:
                 "mean": _r(row["mean"]),
                 "codes": [f["flag"] for f in row["flags"]],
                 "why": [_reason(f, row) for f in row["flags"]],
+                "brief": [_brief(f, row) for f in row["flags"]],
             }
         )
     return out
+
+
+def _matrix(part: Mapping[str, Any]) -> dict[str, Any]:
+    """A course's dimensions as one small matrix for its department's report: a row per
+    dimension, a column per kind with enough records (its n in the header), the mean in each
+    cell with its flags' marks. WeasyPrint's cost follows table cells, and the full table (a
+    row per kind and dimension, eleven columns) was most of a department report's cells; the
+    course's SD, median, previous term and department's figures per dimension stay on the
+    course's page, and the figures a flag's reason needs are beside it (``brief``).
+
+    A kind whose every result has too few records and no flag is no column: it is named with
+    its n (``few``). A cell with its own n (fewer records scored that dimension) says it."""
+    by_kind: dict[str, dict[str, dict[str, Any]]] = {}
+    for d in part["dimensions"]:
+        if d["kind"] != ALL_KINDS:
+            by_kind.setdefault(d["kind"], {})[d["dimension"]] = d
+    columns: list[dict[str, Any]] = []
+    few: list[dict[str, Any]] = []
+    for kind in KIND_ORDER:
+        results = by_kind.get(kind)
+        if not results:
+            continue
+        overall = results.get(OVERALL)
+        n = overall["n"] if overall else max(r["n"] for r in results.values())
+        if all(r["insufficient"] and not r["flags"] for r in results.values()):
+            few.append({"kind": kind, "label": _kind_name(kind), "n": n})
+        else:
+            columns.append({"kind": kind, "label": _kind_name(kind), "n": n})
+    rows = []
+    for dimension in [OVERALL, *_dims_of(ALL_KINDS)]:
+        found = [by_kind[c["kind"]].get(dimension) for c in columns]
+        if all(f is None for f in found):
+            continue
+        cells = [
+            None
+            if f is None
+            else {
+                "n": f["n"],
+                "mean": f["mean"],
+                "insufficient": f["insufficient"],
+                "own_n": f["n"] != column["n"],
+                "flags": [g["flag"] for g in f["flags"]],
+            }
+            for f, column in zip(found, columns, strict=True)
+        ]
+        rows.append({"dimension": dimension, "label": _dimension_name(dimension), "cells": cells})
+    return {"columns": columns, "rows": rows, "few": few}
 
 
 def _problems_first(child: dict[str, Any]) -> tuple:
@@ -672,6 +721,19 @@ def _reason(flag: Mapping[str, Any], row: Mapping[str, Any]) -> str:
             n=n,
         )
     return flag["reason"]
+
+
+def _brief(flag: Mapping[str, Any], row: Mapping[str, Any]) -> str:
+    """The figure a flag was raised against, in a few words (beside the flag's name where a
+    course's matrix marks it: the matrix has the mean, not the limit or the reference)."""
+    code = flag["flag"]
+    if code == "below_threshold":
+        return _("threshold %(limit)s", limit=fmt_num(_r(flag["threshold"])))
+    if code == "drop":
+        return _("previous term %(prev)s", prev=fmt_num(row["prev_mean"]))
+    if code == "below_parent":
+        return f"{row['parent_code'] or ''} {fmt_num(row['parent_mean'])}".strip()
+    return ""
 
 
 def _share(part: int | None, whole: int | None) -> float | None:

@@ -131,6 +131,19 @@ def _flagged(session) -> list[tuple[AggregateResult, list[str]]]:
     return [(results[key], sorted(flags)) for key, flags in codes.items()]
 
 
+#: The marks of a course's matrix cell, in the flags' order (by code).
+MARKS = {"below_parent": "◀", "below_threshold": "▼", "drop": "↘"}
+
+
+def _course_part(text: str, course: Course) -> str:
+    """A course's part of its department's report (squashed text): from its heading (the
+    level, the name, the code) to the next part's heading or the appendix."""
+    start = text.index(squash(f"Course {course.title_en or course.title} {course.code}"))
+    ends = [text.find(squash("Observers' problems and suggestions on"), start)]
+    ends.append(text.find("Appendix:", start))
+    return text[start : min((e for e in ends if e > 0), default=len(text))]
+
+
 def _kind_label(kind: str) -> str:
     from evalsys.feedback.vocab import KIND_NAMES, name_of
 
@@ -149,8 +162,9 @@ def test_every_flag_of_every_unit_is_in_some_report(prepared_tree, session, app)
     levels = {r.level for r, _codes in flagged}
     assert {"college", "department", "course"} <= levels, levels  # the world has them
     everything = {code: squash(text) for code, (text, _path) in tree.items()}
+    courses = {c.code: c for c in session.exec(select(Course))}
     dept_of_course = {
-        c.code: session.get(OrgUnit, c.department_id).code for c in session.exec(select(Course))
+        code: session.get(OrgUnit, c.department_id).code for code, c in courses.items()
     }
     checked = 0
     with app.app_context():
@@ -160,18 +174,27 @@ def test_every_flag_of_every_unit_is_in_some_report(prepared_tree, session, app)
                 # department's report): its code and each flag's name, in the same row.
                 continue
             label = squash(f"{_kind_label(r.kind)} · {_dimension_label(r.dimension)}")
-            if r.level == "course":
-                # A course's flags are marked in its dimension table's row (the figures
-                # the reason would repeat are in that row): dimension, n, mean, ..., flag.
-                label = squash(_dimension_label(r.dimension))
             row = f"{label}{r.n}{r.mean:.1f}"
             where = dept_of_course[r.unit_code] if r.level == "course" else r.unit_code
             text = everything[where]
+            if r.level == "course":
+                # A course's part in its department's report: the mean marked in its
+                # matrix cell (the all-kinds overall in the line above it), then a line per
+                # flagged result — "kind · dimension mean (n=…): each flag's name" — up to
+                # the next result's "·".
+                part = _course_part(text, courses[r.unit_code])
+                marks = "".join(MARKS[flag] for flag in codes)
+                assert f"{r.mean:.1f}{marks}" in part, (r.unit_code, r.kind, r.dimension, marks)
+                row = f"{label}{r.mean:.1f}(n={r.n}):"
+                assert row in part, (r.level, r.unit_code, r.kind, r.dimension, row)
+                start = part.index(row) + len(row)
+                after = part[start : part.index("·", start) if "·" in part[start:] else None]
+                for flag in codes:
+                    assert squash(FLAG_NAMES[flag]) in after, (r.unit_code, flag, after)
+                checked += 1
+                continue
             assert row in text, (r.level, r.unit_code, r.kind, r.dimension, row)
             after = text[text.index(row) : text.index(row) + 400]
-            if r.level == "course":
-                after = after[: after.index(squash(FLAG_NAMES[codes[0]])) + 40]
-                assert len(after) < 120, (r.unit_code, after)  # in the same row
             for flag in codes:
                 assert squash(FLAG_NAMES[flag]) in after, (r.unit_code, flag)
             checked += 1
@@ -362,17 +385,55 @@ def test_too_few_rows_collapse_into_one_line_naming_them(aggregated, session, ap
     lines = re.findall(r'<p class="few-line">(.*?)</p>', html, flags=re.S)
     assert lines, "no collapsed line: the world has too-few results in CS-SE's courses"
     named = squash(re.sub(r"<[^>]+>", "", " ".join(lines)))
+    # A course's matrix (one column per kind): a too-few result is its cell's "n=…" with no
+    # mean; a kind with no result of enough records is no column, named with its n in the
+    # line under the matrix; the course's overall says "too few" in the line under its name.
+    courses = dict(
+        re.findall(r'<section class="part child" id="u-course-([^"]+)">(.*?)</section>', html, re.S)
+    )
+    assert courses
+    checked = 0
     with app.app_context():
         for r in few:
             if r.unit_code not in ("CS-SE", "SE1", "SE2", "SE3"):
                 continue
             if r.kind == "all" and r.dimension != "overall":
                 continue  # drawn in the chart, never a table row
-            assert squash(f"{_dimension_label(r.dimension)} n={r.n}") in named, (
-                r.unit_code,
-                r.kind,
-                r.dimension,
+            if r.level == "department":
+                assert squash(f"{_dimension_label(r.dimension)} n={r.n}") in named, (
+                    r.unit_code,
+                    r.kind,
+                    r.dimension,
+                )
+                continue
+            part = courses[r.unit_code]
+            if r.kind == "all":
+                figline = re.search(r'<p class="figline">(.*?)</p>', part, re.S).group(1)
+                assert squash(f"n={r.n}, too few") in squash(figline), (r.unit_code, figline)
+                checked += 1
+                continue
+            head = re.search(r'<table class="dmx[^"]*">\s*<thead>(.*?)</thead>', part, re.S)
+            columns = (
+                re.findall(r'<th scope="col" class="num">(.*?) <span', head.group(1))
+                if head
+                else []
             )
+            kind = _kind_label(r.kind)
+            if kind not in columns:
+                few_line = re.search(r'<p class="few-line">(.*?)</p>', part, re.S).group(1)
+                assert squash(kind) in squash(few_line), (r.unit_code, r.kind, few_line)
+                checked += 1
+                continue
+            row = re.search(
+                rf'<th scope="row">{re.escape(_dimension_label(r.dimension))}</th>(.*?)</tr>',
+                part,
+                re.S,
+            )
+            assert row, (r.unit_code, r.kind, r.dimension)
+            cell = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)[columns.index(kind)]
+            assert cell == f'<span class="few">n={r.n}</span>', (r.unit_code, r.kind, cell)
+            checked += 1
+    assert checked >= 1
 
 
 @pytest.mark.once(
