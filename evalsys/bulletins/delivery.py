@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -127,35 +126,21 @@ def _message(
     config: Mapping[str, Any], bulletin: Bulletin, unit: OrgUnit, user: User, email: str
 ) -> EmailMessage:
     """The email carrying the bulletin, written in the bulletin's language."""
-    msg = EmailMessage()
     with in_locale(bulletin.locale):
         name = localized(unit, "name")
-        msg["Subject"] = _(
-            "%(unit)s · %(week)s: weekly supervision bulletin", unit=name, week=bulletin.week
+        return sending.pdf_message(
+            config,
+            to=email,
+            reader_name=user.name,
+            unit_name=name,
+            subject=_(
+                "%(unit)s · %(week)s: weekly supervision bulletin", unit=name, week=bulletin.week
+            ),
+            summary=_(
+                "The supervision bulletin of %(unit)s for the week %(week)s is attached.",
+                unit=name,
+                week=bulletin.week,
+            ),
+            path=bulletin.path,
+            filename=f"bulletin-{unit.code}-{bulletin.week}-{bulletin.locale}.pdf",
         )
-        body = "\n\n".join(
-            [
-                _("Dear %(name)s,", name=user.name),
-                _(
-                    "The supervision bulletin of %(unit)s for the week %(week)s is attached.",
-                    unit=name,
-                    week=bulletin.week,
-                ),
-                _(
-                    "You receive it because you are in charge of %(unit)s in evalsys. "
-                    "The language switch at the top of every evalsys page also sets the "
-                    "language of your emails and reports.",
-                    unit=name,
-                ),
-            ]
-        )
-    msg["From"] = config.get("MAIL_SENDER") or "evalsys@localhost"
-    msg["To"] = email
-    msg.set_content(f"{body}\n\n-- evalsys\n")
-    msg.add_attachment(
-        Path(bulletin.path).read_bytes(),
-        maintype="application",
-        subtype="pdf",
-        filename=f"bulletin-{unit.code}-{bulletin.week}-{bulletin.locale}.pdf",
-    )
-    return msg

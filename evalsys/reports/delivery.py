@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, has_app_context
@@ -228,40 +227,24 @@ def _message(
 ) -> EmailMessage:
     """The email carrying ``report``, written in the report's language (the recipient's, as
     chosen when it was queued)."""
-    msg = EmailMessage()
     with in_locale(report.locale):
         name, term_name = localized(unit, "name"), localized(term, "name")
-        msg["Subject"] = _(
-            "%(unit)s · %(term)s: teaching-quality report", unit=name, term=term_name
+        return sending.pdf_message(
+            config,
+            to=email,
+            reader_name=user.name,
+            unit_name=name,
+            subject=_("%(unit)s · %(term)s: teaching-quality report", unit=name, term=term_name),
+            summary=ngettext(
+                "The %(term)s teaching-quality report of %(unit)s (%(code)s) is attached "
+                "(%(num)d page). It leads with what needs attention.",
+                "The %(term)s teaching-quality report of %(unit)s (%(code)s) is attached "
+                "(%(num)d pages). It leads with what needs attention.",
+                report.pages,
+                term=term_name,
+                unit=name,
+                code=unit.code,
+            ),
+            path=report.path,
+            filename=f"{unit.code}-{term.code}-{report.locale}.pdf",
         )
-        body = "\n\n".join(
-            [
-                _("Dear %(name)s,", name=user.name),
-                ngettext(
-                    "The %(term)s teaching-quality report of %(unit)s (%(code)s) is attached "
-                    "(%(num)d page). It leads with what needs attention.",
-                    "The %(term)s teaching-quality report of %(unit)s (%(code)s) is attached "
-                    "(%(num)d pages). It leads with what needs attention.",
-                    report.pages,
-                    term=term_name,
-                    unit=name,
-                    code=unit.code,
-                ),
-                _(
-                    "You receive it because you are in charge of %(unit)s in evalsys. "
-                    "The language switch at the top of every evalsys page also sets the "
-                    "language of your emails and reports.",
-                    unit=name,
-                ),
-            ]
-        )
-    msg["From"] = config.get("MAIL_SENDER") or "evalsys@localhost"
-    msg["To"] = email
-    msg.set_content(f"{body}\n\n-- evalsys\n")
-    msg.add_attachment(
-        Path(report.path).read_bytes(),
-        maintype="application",
-        subtype="pdf",
-        filename=f"{unit.code}-{term.code}-{report.locale}.pdf",
-    )
-    return msg
