@@ -38,7 +38,7 @@ from evalsys.loop.rules import overdue_condition
 from evalsys.org.models import Course, OrgUnit, OrgUnitClosure, Section, Term, TutorGroup
 from evalsys.planner.models import Assignment, AssignmentStatus, PlanSetting
 from evalsys.planner.service import weeks_due
-from evalsys.themes.service import _scrub
+from evalsys.themes.service import blank_names
 
 #: Most comments a bulletin quotes, and most lines of each loop list.
 QUOTES = 3
@@ -430,7 +430,7 @@ def _comments(session: Session, unit_id: int, week: IsoWeek, dims: list[str]) ->
         words = " ".join(words.split())
         if len(words) > QUOTE_CHARS:
             words = words[: QUOTE_CHARS - 1] + "…"
-        by_dim[dim].append((fid, _scrub(words, [teacher, target])))
+        by_dim[dim].append((fid, blank_names(words, [teacher, target])))
     out: list[Comment] = []
     used: set[int] = set()
     while len(out) < QUOTES and any(by_dim.values()):

@@ -115,7 +115,13 @@ def min_observers_setting() -> int:
     return MIN_OBSERVERS
 
 
-def _scrub(quote: str, names: list[str]) -> str:
+def blank_names(quote: str, names: list[str]) -> str:
+    """``quote`` with each of ``names`` (and a Chinese surname + 老师) replaced by a blank.
+
+    Longest first, so a full name is blanked before a part of it could leave the rest
+    readable; shared by the themes' quotes and the weekly bulletin's comments, which travel
+    beyond the department the teacher belongs to.
+    """
     for name in sorted({n for n in names if n}, key=len, reverse=True):
         quote = quote.replace(name, BLANK)
         if re.search(r"[\u3400-\u9fff]", name):
@@ -174,7 +180,7 @@ def themes_for_unit(
                     continue
                 q = excerpt(words, m)
                 if not sections:
-                    q = _scrub(q, [row["teacher_name"], row["target_code"]])
+                    q = blank_names(q, [row["teacher_name"], row["target_code"]])
                 # The same words on several records (a phrase an observer keeps) are quoted once.
                 if q not in {other.text for other in pool}:
                     pool.append(Quote(q, side, row["id"], row["target_code"] if sections else None))

@@ -140,3 +140,14 @@ def test_themes_become_loop_proposals_once(themes_world, session):
                 for name in (TEACHER_ZH, "王老师", TEACHER_EN, "T2-SE1-0", "T2-AI1-0"):
                     assert name not in e.text, e.text
     session.rollback()
+
+
+def test_names_are_blanked_longest_first_and_by_surname_with_laoshi():
+    from evalsys.themes.service import BLANK, blank_names
+
+    text = "王小明老师讲得清楚，王老师板书好；Wang Xiaoming explained; CS101-01 ran late"
+    out = blank_names(text, ["王小明", "Wang Xiaoming", "Wang", "CS101-01", ""])
+    # The full English name goes before its part, so no "Xiaoming" is left readable.
+    assert "Xiaoming" not in out and "Wang" not in out and "王" not in out
+    assert "CS101-01" not in out
+    assert out == (f"{BLANK}老师讲得清楚，{BLANK}老师板书好；{BLANK} explained; {BLANK} ran late")
