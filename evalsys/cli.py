@@ -39,6 +39,19 @@ class _Evalsys(FlaskGroup):
                 )
         return super().parse_args(ctx, args)
 
+    def invoke(self, ctx: click.Context):
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ProgrammingError) as err:
+            from evalsys import migrate
+
+            app = ctx.ensure_object(ScriptInfo).load_app()
+            if (problem := migrate.schema_problem(get_engine(app))) is None:
+                raise
+            raise click.ClickException(problem) from err
+
 
 @click.group(cls=_Evalsys, create_app=_cli_app, add_default_commands=False)
 def main() -> None:

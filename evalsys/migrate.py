@@ -39,5 +39,27 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def schema_problem(engine: Engine) -> str | None:
+    """What is wrong with the database's schema for this code, or None if it is the newest.
+
+    Asked only after a statement failed (never on the happy path: reading the migration
+    scripts costs tens of milliseconds), so that a database left at an older revision —
+    an upgrade of the code without ``evalsys init-db`` — is named as such instead of
+    surfacing as "no such table" or "column does not exist".
+    """
+    try:
+        current = current_revision(engine)
+    except Exception:  # noqa: BLE001 - an unreachable database is another problem, said as it is
+        return None
+    head = head_revision()
+    if current == head:
+        return None
+    url = engine.url.render_as_string(hide_password=True)
+    return (
+        f"the database {url} is at schema revision {current or '(empty)'}, and this evalsys "
+        f"needs {head}: run `evalsys init-db` to upgrade it (safe to run again)"
+    )
+
+
 def revision(engine: Engine, message: str) -> None:
     command.revision(alembic_config(engine), message=message, autogenerate=True)

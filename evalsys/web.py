@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, flash, redirect, render_template, request
+from flask import (
+    Flask,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    render_template_string,
+    request,
+)
 from flask import session as flask_session
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
@@ -159,6 +168,42 @@ def init_app(app: Flask) -> None:
         (413, _l("Too large"), _l("What you sent is larger than the server accepts.")),
     ):
         app.register_error_handler(code, _error_page(code, title, text))
+
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(ProgrammingError)
+    def _schema_behind(err: Exception):
+        """A database left at an older schema: a page saying so (503), not a traceback.
+
+        Any other database error is raised on (a 500, logged). The page is plain: the
+        header's menu would query the same tables again.
+        """
+        from evalsys import migrate
+        from evalsys.db import get_engine
+
+        if (failed := g.get("db_session")) is not None:
+            failed.rollback()  # its transaction may hold SQLite's write lock the check waits on
+        problem = migrate.schema_problem(get_engine())
+        if problem is None:
+            raise err
+        current_app.logger.error("%s", problem)
+        # The reader's language without current_user: loading the user reads the database.
+        lang = (
+            i18n.normalise(flask_session.get(i18n.SESSION_KEY))
+            or i18n.normalise(request.accept_languages.best_match([*i18n.LOCALES, "zh-CN"]))
+            or i18n.default_locale()
+        )
+        with force_locale(lang):
+            page = render_template_string(
+                '<!doctype html><html lang="{{ lang }}"><meta charset="utf-8">'
+                '<meta name="viewport" content="width=device-width, initial-scale=1">'
+                "<title>{{ title }}</title><h1>{{ title }} (503)</h1><p>{{ text }}</p></html>",
+                lang=lang,
+                title=str(_l("Upgrade in progress")),
+                text=str(_l("The site is being upgraded. Please try again in a few minutes.")),
+            )
+        return page, 503, {"Retry-After": "300"}
 
     @app.errorhandler(CSRFError)
     def _csrf_error(err: CSRFError):

@@ -154,3 +154,50 @@ def test_sqlite_migrations_that_copy_a_parent_table_keep_its_children(tmp_path):
         assert conn.execute(text("SELECT token_hash FROM user_session")).all() == [("x",)]
         assert conn.exec_driver_sql("PRAGMA foreign_keys").one() == (1,)
     engine.dispose()
+
+
+def test_a_database_at_an_older_schema_is_named_not_a_traceback(tmp_path):
+    """Code upgraded without ``evalsys init-db``: the command and the page say what to do."""
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from evalsys import create_app
+    from evalsys.cli import main
+    from evalsys.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = make_engine(url)
+    # The schema before the accounts' second factor: "user" lacks columns the code reads.
+    migrate.upgrade(engine, "4b163d367d00")
+    engine.dispose()
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "DATABASE_URL": url,
+            "WTF_CSRF_ENABLED": False,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+        }
+    )
+    result = CliRunner().invoke(
+        main,
+        ["create-user", "wang", "--name", "Wang", "--role", "admin@U"],
+        obj=ScriptInfo(create_app=lambda: app),
+    )
+    assert result.exit_code == 1
+    assert "schema revision 4b163d367d00" in result.output
+    assert f"needs {migrate.head_revision()}" in result.output
+    assert "evalsys init-db" in result.output and "Traceback" not in result.output
+
+    response = app.test_client().post(
+        "/login",
+        data={"username": "wang", "password": "whatever"},
+        headers={"Accept-Language": "zh-CN"},
+    )
+    assert response.status_code == 503 and response.headers["Retry-After"] == "300"
+    page = response.get_data(as_text=True)
+    assert "系统正在升级" in page and "init-db" not in page  # no command for a stranger
+
+    # Other database errors are not dressed up as an upgrade.
+    migrate.upgrade(get_engine(app))
+    assert migrate.schema_problem(get_engine(app)) is None
