@@ -6,7 +6,9 @@ Step 2 of a run (see ``sql.py`` for the others), the same on SQLite and PostgreS
    level: ~100,000 rows at university scale) and their per-dimension values
    (record, dimension, value: ~600,000 rows), computed by the database exactly as
    before (``sql.TERM_VALUES``), into NumPy arrays — a few plain arrays of numbers,
-   never a Python object per record.
+   never a Python object per record. (On PostgreSQL one query reads the records with
+   their scores packed into one ``bytea`` each, and the values are computed here with
+   the database's own arithmetic and rounding, bit for bit: :func:`pg_values`.)
 2. For each level, and each value once under its own kind and once under "all
    kinds": the group key (unit, kind, dimension) and the value as an exact integer
    (value × 10⁶) are packed into one 64-bit integer and sorted — (group, value)
@@ -50,11 +52,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from evalsys.aggregation import sql
 from evalsys.aggregation.models import Level
@@ -139,8 +142,11 @@ class Compared:
 
 def load(conn: Connection) -> TermValues:
     """The term's records and values from the work tables, streamed into arrays."""
-    records = fetch(conn, sql.TERM_RECORDS, 3 + len(UNIT_ORDER), np.int64)
-    values = fetch(conn, sql.TERM_VALUES, 3, np.float64)
+    if conn.dialect.name == "postgresql":
+        records, values = _load_scores(conn)
+    else:
+        records = fetch(conn, sql.TERM_RECORDS, 3 + len(UNIT_ORDER), np.int64)
+        values = fetch(conn, sql.TERM_VALUES, 3, np.float64)
     record_ids = records[:, 0]  # ordered by id
     value = values[:, 2]
     if np.isnan(value).any():  # a dimension whose items all weigh 0
@@ -163,6 +169,110 @@ def load(conn: Connection) -> TermValues:
         observer=codes[1],
         units={level: codes[2 + i] for i, level in enumerate(UNIT_ORDER)},
     )
+
+
+def _load_scores(conn: Connection) -> tuple[NDArray[np.int64], Floats]:
+    """PostgreSQL: the records as :data:`sql.TERM_RECORDS` gives them and the values as
+    :data:`sql.TERM_VALUES` does (record, dimension code, value), computed here from the
+    records' packed scores (:data:`sql.TERM_RECORDS_SCORES`, :func:`pg_values`)."""
+    width = 3 + len(UNIT_ORDER)
+    raw: Any = conn.connection.dbapi_connection
+    ids: list[NDArray[np.int64]] = []
+    overall: list[Floats] = []
+    packed: list[bytes] = []
+    cursor = raw.cursor(name="agg_fetch", binary=True)
+    try:
+        cursor.execute(sql.TERM_RECORDS_SCORES)
+        while rows := cursor.fetchmany(CHUNK):
+            ids.append(np.array([row[:width] for row in rows], dtype=np.int64).reshape(-1, width))
+            overall.append(np.array([row[width] for row in rows], dtype=np.float64))
+            packed.extend(row[width + 1] or b"" for row in rows)
+    finally:
+        cursor.close()
+    records = np.concatenate(ids) if ids else np.zeros((0, width), np.int64)
+    items = np.array(conn.execute(text(sql.TERM_ITEMS)).all(), dtype=np.float64).reshape(-1, 5)
+    overall_dn = conn.execute(text(sql.OVERALL_DIM)).scalar_one()
+    per_record = np.fromiter((len(p) for p in packed), np.int64, len(packed)) // _SCORE.itemsize
+    scores = np.frombuffer(b"".join(packed), dtype=_SCORE)
+    del packed
+    record, dimension, value = pg_values(
+        np.repeat(records[:, 0], per_record), scores["item"], scores["value"], items
+    )
+    over = np.concatenate(overall) if overall else np.zeros(0)
+    has = ~np.isnan(over)  # NULL: no overall score
+    values = np.empty((len(record) + int(has.sum()), 3))
+    values[: len(record), 0] = record
+    values[: len(record), 1] = dimension
+    values[: len(record), 2] = value
+    values[len(record) :, 0] = records[has, 0]
+    values[len(record) :, 1] = overall_dn
+    values[len(record) :, 2] = pg_round6(over[has]) / SCALE
+    return records, values
+
+
+#: A score as ``sql.TERM_RECORDS_SCORES`` packs it: item id, value, big-endian.
+_SCORE = np.dtype([("item", ">i4"), ("value", ">f8")])
+
+
+def pg_values(
+    record: Ints, item: NDArray[Any], score: NDArray[Any], items: Floats
+) -> tuple[Ints, Ints, Floats]:
+    """Each record's value in each dimension, exactly as :data:`sql.TERM_VALUES` computes
+    it on PostgreSQL: ``100.0 * SUM(weight * (value - scale_min) / span) / SUM(weight)``
+    in doubles (each product, difference and quotient the same IEEE operation), then
+    ``CAST(ROUND(CAST(.. AS NUMERIC), 6) AS DOUBLE PRECISION)`` (:func:`pg_round6`).
+    ``items`` is :data:`sql.TERM_ITEMS`. Returns (record, dimension code, value), by
+    record and dimension.
+
+    The sums are added in item id order. (PostgreSQL added them in whatever order its
+    plan gave the rows: for a dimension of three or more items that may differ in the
+    last bit of the sum, which the rounding to 15 significant digits and then 6
+    decimals hides unless the sum lies on a rounding boundary: on the benchmark's
+    500,000 values, every one was bit for bit the query's.)
+    """
+    at = np.zeros(int(items[:, 0].max()) + 1 if len(items) else 1, np.int64)
+    at[items[:, 0].astype(np.int64)] = np.arange(len(items))
+    row = at[item.astype(np.int64)]
+    dn = items[row, 1].astype(np.int64)
+    weight = items[row, 2]
+    term = weight * (score.astype(np.float64) - items[row, 3]) / items[row, 4]
+    dims = int(dn.max()) + 1 if len(dn) else 1
+    key = record * dims + dn
+    order = np.lexsort((item, key))
+    key, term, weight = key[order], term[order], weight[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, int)
+    size = np.diff(np.r_[starts, len(key)])
+    total, weights = term[starts].copy(), weight[starts].copy()
+    for j in range(1, int(size.max()) if len(size) else 0):  # left to right, as SUM adds
+        more = size > j
+        total[more] += term[starts[more] + j]
+        weights[more] += weight[starts[more] + j]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = 100.0 * total / weights
+    if not np.isfinite(value).all():  # a dimension whose items all weigh 0
+        raise ValueError("a record's value in a dimension could not be computed")
+    return key[starts] // dims, key[starts] % dims, pg_round6(value) / SCALE
+
+
+def pg_round6(value: Floats) -> Ints:
+    """``ROUND(CAST(value AS NUMERIC), 6)`` on PostgreSQL, as integers of 10⁻⁶.
+
+    PostgreSQL turns a double into a NUMERIC through its 15 significant digits
+    (``%.15g``), then rounds half away from zero. For |value| < 1000 that decimal is
+    within 5 × 10⁻¹³ of the double, so value × 10⁶ (itself within 10⁻⁷) rounds to the
+    same integer unless it lies within 10⁻⁵ of a half: those few, and any larger value,
+    are rounded the database's way in ``Decimal``.
+    """
+    scaled = value * SCALE
+    out = np.floor(scaled + 0.5)
+    unsure = ~(np.abs(value) < 1000) | (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-5)
+    result = np.where(unsure, 0.0, out).astype(np.int64)
+    for i in np.flatnonzero(unsure):
+        if not abs(value[i]) < 2**62 / SCALE:  # NaN, infinite, or no 64-bit integer
+            raise ValueError("a record's value in a dimension could not be computed")
+        exact = Decimal(f"{value[i]:.15g}").scaleb(6).quantize(Decimal(1), ROUND_HALF_UP)
+        result[i] = int(exact)
+    return result
 
 
 def group(values: TermValues, level: Level, *, all_kinds: bool, postgres: bool) -> Groups:

@@ -28,7 +28,8 @@ on SQLite and PostgreSQL alike; the grouping of step 2 is ``figures.py``'s (NumP
    0-100; 'overall' is the record's own overall score; items of any rubric version
    meet through their dimension, never their position) together with
    :data:`TERM_RECORDS`, and grouped in NumPy (``figures.py``), the same way on
-   both databases.
+   both databases. (PostgreSQL reads the records' scores instead,
+   :data:`TERM_RECORDS_SCORES`, and NumPy computes the same values from them.)
 
 3. Per level, top first (:func:`level_results`): the result rows, ``agg_stats`` with
    the units' codes and parents and the kinds' and dimensions' names. Then units
@@ -218,6 +219,34 @@ SELECT r.feedback_id, od.dn, CAST(ROUND(CAST(r.overall AS NUMERIC), 6) AS DOUBLE
 FROM agg_record r JOIN agg_dim od ON od.dimension = '{OVERALL}'
 WHERE r.overall IS NOT NULL
 """
+
+#: PostgreSQL: the term's records (as :data:`TERM_RECORDS`, then the overall score) with
+#: their item scores, one row per record: the scores packed by the database into one
+#: ``bytea`` of (item id, value) pairs, big-endian (``int4send``, ``float8send``), so the
+#: ~1,000,000 scores cross as ~100,000 rows and no Python object per score is made. The
+#: values of :data:`TERM_VALUES` are computed from them in NumPy with PostgreSQL's own
+#: arithmetic and rounding (``figures.pg_values``): the GROUP BY per record and dimension,
+#: its NUMERIC rounding and the 600,000 rows it returned cost ~2 s of backend CPU more.
+TERM_RECORDS_SCORES = """
+SELECT r.feedback_id, r.k, r.observer_id, COALESCE(r.section_id, 0), COALESCE(r.course_id, 0),
+       COALESCE(r.department_id, 0), COALESCE(r.college_id, 0), COALESCE(r.school_id, 0),
+       r.overall, s.scores
+FROM agg_record r
+LEFT JOIN (
+    SELECT fs.feedback_id, STRING_AGG(INT4SEND(fs.item_id) || FLOAT8SEND(fs.value), ''::BYTEA)
+               AS scores
+    FROM agg_record r0 JOIN feedback_score fs ON fs.feedback_id = r0.feedback_id
+    GROUP BY fs.feedback_id
+) s ON s.feedback_id = r.feedback_id
+ORDER BY r.feedback_id
+"""
+
+#: Every rubric item with its dimension code, weight, scale minimum and span (PostgreSQL:
+#: the values are computed from the scores in NumPy, ``figures.pg_values``).
+TERM_ITEMS = "SELECT item_id, dn, weight, scale_min, span FROM agg_item"
+
+#: The code of the 'overall' dimension.
+OVERALL_DIM = f"SELECT dn FROM agg_dim WHERE dimension = '{OVERALL}'"
 
 FILL_SECTIONS = f"""
 INSERT INTO agg_section (section_id, course_id, teacher_id, department_id, college_id,
