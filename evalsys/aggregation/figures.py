@@ -6,9 +6,10 @@ Step 2 of a run (see ``sql.py`` for the others), the same on SQLite and PostgreS
    level: ~100,000 rows at university scale) and their per-dimension values
    (record, dimension, value: ~600,000 rows), computed by the database exactly as
    before (``sql.TERM_VALUES``), into NumPy arrays — a few plain arrays of numbers,
-   never a Python object per record. (On PostgreSQL one query reads the records with
-   their scores packed into one ``bytea`` each, and the values are computed here with
-   the database's own arithmetic and rounding, bit for bit: :func:`pg_values`.)
+   never a Python object per record. (On PostgreSQL one query reads the records and
+   their scores, each packed by the database into one ``bytea``, and the values are
+   computed here with the database's own arithmetic and rounding, bit for bit:
+   :func:`pg_values`.)
 2. For each level, and each value once under its own kind and once under "all
    kinds": the group key (unit, kind, dimension) and the value as an exact integer
    (value × 10⁶) are packed into one 64-bit integer and sorted — (group, value)
@@ -174,55 +175,47 @@ def load(conn: Connection) -> TermValues:
 def _load_scores(conn: Connection) -> tuple[NDArray[np.int64], Floats]:
     """PostgreSQL: the records as :data:`sql.TERM_RECORDS` gives them and the values as
     :data:`sql.TERM_VALUES` does (record, dimension code, value), computed here from the
-    records' packed scores (:data:`sql.TERM_RECORDS_SCORES`, :func:`pg_values`)."""
-    width = 3 + len(UNIT_ORDER)
+    records' scores (:data:`sql.TERM_RECORDS_SCORES`, :func:`pg_values`)."""
     raw: Any = conn.connection.dbapi_connection
-    ids: list[NDArray[np.int64]] = []
-    overall: list[Floats] = []
-    packed: list[bytes] = []
-    cursor = raw.cursor(name="agg_fetch", binary=True)
-    try:
+    with raw.cursor(binary=True) as cursor:
         cursor.execute(sql.TERM_RECORDS_SCORES)
-        while rows := cursor.fetchmany(CHUNK):
-            ids.append(np.array([row[:width] for row in rows], dtype=np.int64).reshape(-1, width))
-            overall.append(np.array([row[width] for row in rows], dtype=np.float64))
-            packed.extend(row[width + 1] or b"" for row in rows)
-    finally:
-        cursor.close()
-    records = np.concatenate(ids) if ids else np.zeros((0, width), np.int64)
+        packed_records, packed_scores = cursor.fetchone()
+    found = np.frombuffer(packed_records or b"", dtype=_RECORD)
+    records = np.empty((len(found), 3 + len(UNIT_ORDER)), np.int64)
+    for i in range(records.shape[1]):
+        records[:, i] = found[f"c{i}"]
+    overall = found["overall"].astype(np.float64)
+    del found, packed_records
     items = np.array(conn.execute(text(sql.TERM_ITEMS)).all(), dtype=np.float64).reshape(-1, 5)
     overall_dn = conn.execute(text(sql.OVERALL_DIM)).scalar_one()
-    per_record = np.fromiter((len(p) for p in packed), np.int64, len(packed)) // _SCORE.itemsize
-    scores = np.frombuffer(b"".join(packed), dtype=_SCORE)
-    del packed
-    record, dimension, value = pg_values(
-        np.repeat(records[:, 0], per_record), scores["item"], scores["value"], items
-    )
-    over = np.concatenate(overall) if overall else np.zeros(0)
-    has = ~np.isnan(over)  # NULL: no overall score
+    # Only pg_values holds the scores (16 MB at university scale), and lets them go early.
+    held = [np.frombuffer(packed_scores or b"", dtype=SCORE)]
+    del packed_scores
+    record, dimension, value = pg_values(held, items)
+    has = ~np.isnan(overall)  # NaN: no overall score
     values = np.empty((len(record) + int(has.sum()), 3))
     values[: len(record), 0] = record
     values[: len(record), 1] = dimension
     values[: len(record), 2] = value
     values[len(record) :, 0] = records[has, 0]
     values[len(record) :, 1] = overall_dn
-    values[len(record) :, 2] = pg_round6(over[has]) / SCALE
+    values[len(record) :, 2] = pg_round6(overall[has]) / SCALE
     return records, values
 
 
-#: A score as ``sql.TERM_RECORDS_SCORES`` packs it: item id, value, big-endian.
-_SCORE = np.dtype([("item", ">i4"), ("value", ">f8")])
+#: A record and a score as ``sql.TERM_RECORDS_SCORES`` packs them, big-endian.
+_RECORD = np.dtype([(f"c{i}", ">i4") for i in range(3 + len(UNIT_ORDER))] + [("overall", ">f8")])
+SCORE = np.dtype([("record", ">i4"), ("item", ">i4"), ("value", ">f8")])
 
 
-def pg_values(
-    record: Ints, item: NDArray[Any], score: NDArray[Any], items: Floats
-) -> tuple[Ints, Ints, Floats]:
+def pg_values(held: list[NDArray[Any]], items: Floats) -> tuple[Ints, Ints, Floats]:
     """Each record's value in each dimension, exactly as :data:`sql.TERM_VALUES` computes
     it on PostgreSQL: ``100.0 * SUM(weight * (value - scale_min) / span) / SUM(weight)``
     in doubles (each product, difference and quotient the same IEEE operation), then
     ``CAST(ROUND(CAST(.. AS NUMERIC), 6) AS DOUBLE PRECISION)`` (:func:`pg_round6`).
-    ``items`` is :data:`sql.TERM_ITEMS`. Returns (record, dimension code, value), by
-    record and dimension.
+    ``held`` holds the scores (a :data:`SCORE` array: record, item, value), taken out of
+    it here; ``items`` is :data:`sql.TERM_ITEMS`. Returns (record, dimension code,
+    value), by record and dimension.
 
     The sums are added in item id order. (PostgreSQL added them in whatever order its
     plan gave the rows: for a dimension of three or more items that may differ in the
@@ -230,16 +223,35 @@ def pg_values(
     decimals hides unless the sum lies on a rounding boundary: on the benchmark's
     500,000 values, every one was bit for bit the query's.)
     """
-    at = np.zeros(int(items[:, 0].max()) + 1 if len(items) else 1, np.int64)
-    at[items[:, 0].astype(np.int64)] = np.arange(len(items))
-    row = at[item.astype(np.int64)]
-    dn = items[row, 1].astype(np.int64)
+    # (Memory: ~1,000,000 scores at university scale; the temporaries are freed early.)
+    scores = held.pop()
+    record = scores["record"].astype(np.int64)
+    item = scores["item"].astype(np.int64)
+    score = scores["value"].astype(np.float64)
+    del scores
+    at = np.zeros(int(items[:, 0].max()) + 1 if len(items) else 1, np.int32)
+    at[items[:, 0].astype(np.int64)] = np.arange(len(items), dtype=np.int32)
+    row = at[item]
+    dims = int(items[:, 1].max()) + 1 if len(items) else 1
+    key = record * dims
+    key += items[row, 1].astype(np.int64)
+    # (record, dimension, item) order: one argsort of packed keys (distinct: a record has
+    # one score per item; ``row`` is the item's rank in id order), a lexsort where they
+    # do not fit in 63 bits.
+    span = len(items)
+    if len(key) and int(key.max()).bit_length() + span.bit_length() <= 62:
+        packed = key * span
+        packed += row
+        order = np.argsort(packed)
+        del packed
+    else:
+        order = np.lexsort((item, key))
+    del item, record
+    key, row, score = key[order], row[order], score[order]
+    del order
     weight = items[row, 2]
-    term = weight * (score.astype(np.float64) - items[row, 3]) / items[row, 4]
-    dims = int(dn.max()) + 1 if len(dn) else 1
-    key = record * dims + dn
-    order = np.lexsort((item, key))
-    key, term, weight = key[order], term[order], weight[order]
+    term = weight * (score - items[row, 3]) / items[row, 4]
+    del row, score
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, int)
     size = np.diff(np.r_[starts, len(key)])
     total, weights = term[starts].copy(), weight[starts].copy()

@@ -220,30 +220,29 @@ FROM agg_record r JOIN agg_dim od ON od.dimension = '{OVERALL}'
 WHERE r.overall IS NOT NULL
 """
 
-#: PostgreSQL: the term's records (as :data:`TERM_RECORDS`, then the overall score) with
-#: their item scores, one row per record: the scores packed by the database into one
-#: ``bytea`` of (item id, value) pairs, big-endian (``int4send``, ``float8send``), so the
-#: ~1,000,000 scores cross as ~100,000 rows and no Python object per score is made. The
-#: values of :data:`TERM_VALUES` are computed from them in NumPy with PostgreSQL's own
-#: arithmetic and rounding (``figures.pg_values``): the GROUP BY per record and dimension,
-#: its NUMERIC rounding and the 600,000 rows it returned cost ~2 s of backend CPU more.
+#: PostgreSQL: the term's records (as :data:`TERM_RECORDS`, then the overall score, NaN for
+#: none: the CHECK of ``overall_score`` keeps NaN out) and their item scores (record,
+#: item, value), each packed by the database into one ``bytea`` of fixed-width big-endian
+#: rows (``int4send``, ``float8send``): two values cross instead of ~700,000 rows, and no
+#: Python object per row is made. The values of :data:`TERM_VALUES` are computed from the
+#: scores in NumPy with PostgreSQL's own arithmetic and rounding (``figures.pg_values``):
+#: the GROUP BY per record and dimension, its NUMERIC rounding and the rows it returned
+#: cost ~2 s of backend CPU more. (16 bytes a score: a ``bytea`` holds up to 1 GB.)
 TERM_RECORDS_SCORES = """
-SELECT r.feedback_id, r.k, r.observer_id, COALESCE(r.section_id, 0), COALESCE(r.course_id, 0),
-       COALESCE(r.department_id, 0), COALESCE(r.college_id, 0), COALESCE(r.school_id, 0),
-       r.overall, s.scores
-FROM agg_record r
-LEFT JOIN (
-    SELECT fs.feedback_id, STRING_AGG(INT4SEND(fs.item_id) || FLOAT8SEND(fs.value), ''::BYTEA)
-               AS scores
-    FROM agg_record r0 JOIN feedback_score fs ON fs.feedback_id = r0.feedback_id
-    GROUP BY fs.feedback_id
-) s ON s.feedback_id = r.feedback_id
-ORDER BY r.feedback_id
+SELECT (SELECT STRING_AGG(INT4SEND(feedback_id) || INT4SEND(k) || INT4SEND(observer_id)
+                          || INT4SEND(COALESCE(section_id, 0)) || INT4SEND(COALESCE(course_id, 0))
+                          || INT4SEND(COALESCE(department_id, 0))
+                          || INT4SEND(COALESCE(college_id, 0)) || INT4SEND(COALESCE(school_id, 0))
+                          || FLOAT8SEND(COALESCE(overall, 'NaN')), ''::BYTEA ORDER BY feedback_id)
+        FROM agg_record),
+       (SELECT STRING_AGG(INT4SEND(fs.feedback_id) || INT4SEND(fs.item_id)
+                          || FLOAT8SEND(fs.value), ''::BYTEA)
+        FROM agg_record r JOIN feedback_score fs ON fs.feedback_id = r.feedback_id)
 """
 
 #: Every rubric item with its dimension code, weight, scale minimum and span (PostgreSQL:
 #: the values are computed from the scores in NumPy, ``figures.pg_values``).
-TERM_ITEMS = "SELECT item_id, dn, weight, scale_min, span FROM agg_item"
+TERM_ITEMS = "SELECT item_id, dn, weight, scale_min, span FROM agg_item ORDER BY item_id"
 
 #: The code of the 'overall' dimension.
 OVERALL_DIM = f"SELECT dn FROM agg_dim WHERE dimension = '{OVERALL}'"

@@ -39,6 +39,12 @@ def _tricky() -> np.ndarray:
     return np.array(halves + near + plain + other + [-v for v in plain[:50]])
 
 
+def _scores(record, item, value) -> list[np.ndarray]:
+    scores = np.zeros(len(record), dtype=figures.SCORE)
+    scores["record"], scores["item"], scores["value"] = record, item, value
+    return [scores]
+
+
 def _model(value: float) -> int:
     return int(Decimal(f"{value:.15g}").scaleb(6).quantize(Decimal(1), ROUND_HALF_UP))
 
@@ -71,7 +77,7 @@ def test_values_are_summed_left_to_right_in_item_order():
     record = np.array([7, 7, 7, 7, 8])
     item = np.array([3, 1, 4, 2, 4])
     score = np.array([7.0, 3.0, 5.0, 9.0, 2.0])
-    rec, dim, value = figures.pg_values(record, item, score, items.astype(np.float64))
+    rec, dim, value = figures.pg_values(_scores(record, item, score), items.astype(np.float64))
     assert rec.tolist() == [7, 7, 8] and dim.tolist() == [1, 2, 2]
     first = 100.0 * ((10 * 3.0 / 10 + 5 * 9.0 / 10) + 15 * 7.0 / 10) / ((10.0 + 5) + 15)
     assert value.tolist() == [_model(first) / 1e6, 100.0, 25.0]
@@ -81,4 +87,4 @@ def test_values_are_summed_left_to_right_in_item_order():
 def test_a_dimension_of_weight_zero_is_an_error():
     items = np.array([[1, 1, 0, 0, 10]], dtype=np.float64)
     with pytest.raises(ValueError, match="could not be computed"):
-        figures.pg_values(np.array([1]), np.array([1]), np.array([5.0]), items)
+        figures.pg_values(_scores([1], [1], [5.0]), items)
