@@ -679,15 +679,25 @@ def _binary_rows(level: Level, g: Groups, c: Compared) -> bytes:
 
 
 def fetch(conn: Connection, query: str, width: int, dtype: type) -> NDArray[Any]:
-    """One query's rows as a (rows, width) array, fetched CHUNK rows at a time.
+    """One query's rows as a (rows, width) array.
 
-    On PostgreSQL through a named (server-side) cursor, so neither the driver nor the
-    server hands over the whole result at once. (A binary ``COPY`` out parsed as a NumPy
-    record array was measured as fast, not faster: this is simpler and takes NULLs.)
+    On SQLite fetched CHUNK rows at a time. On PostgreSQL packed by the database into one
+    ``bytea`` of big-endian 8-byte numbers (:func:`_packed`) and read with
+    ``np.frombuffer``: no Python tuple per row (the previous term's ~140,000 means took
+    ~0.15 s of client CPU as tuples). NULL is NaN in a float array, as ``np.array``
+    makes it of None; in an integer array it is an error, as there.
     """
     raw: Any = conn.connection.dbapi_connection
-    named = conn.dialect.name == "postgresql"
-    cursor = raw.cursor(name="agg_fetch") if named else raw.cursor()
+    if conn.dialect.name == "postgresql":
+        floats = np.dtype(dtype).kind == "f"
+        with raw.cursor(binary=True) as cursor:
+            cursor.execute(_packed(query, width, floats=floats))
+            rows, packed = cursor.fetchone()
+        out = np.frombuffer(packed or b"", dtype=">f8" if floats else ">i8")
+        if len(out) != rows * width:
+            raise ValueError("a NULL where a number was expected")
+        return out.astype(dtype).reshape(-1, width)
+    cursor = raw.cursor()
     try:
         cursor.execute(query)
         parts: list[NDArray[Any]] = []
@@ -696,3 +706,17 @@ def fetch(conn: Connection, query: str, width: int, dtype: type) -> NDArray[Any]
     finally:
         cursor.close()
     return np.concatenate(parts) if parts else np.zeros((0, width), dtype=dtype)
+
+
+def _packed(query: str, width: int, *, floats: bool) -> str:
+    """PostgreSQL: the query's row count, and its rows as one ``bytea`` of 8-byte numbers
+    (doubles, NULL as NaN; or 64-bit integers, where a NULL drops its row: counted)."""
+    names = [f"c{i}" for i in range(width)]
+    if floats:
+        parts = [f"FLOAT8SEND(COALESCE(CAST({c} AS DOUBLE PRECISION), 'NaN'))" for c in names]
+    else:
+        parts = [f"INT8SEND(CAST({c} AS BIGINT))" for c in names]
+    return (
+        f"SELECT COUNT(*), STRING_AGG({' || '.join(parts)}, ''::BYTEA)"
+        f" FROM ({query}) AS q({', '.join(names)})"
+    )
