@@ -323,16 +323,33 @@ FROM agg_unit
 """
 
 
-def prev_means(prev_term_id: int, min_n: int) -> str:
+def prev_means(prev_term_id: int, min_n: int, dims: dict[str, int]) -> str:
     """The previous term's sufficient means, by the integer codes (read before any of this
-    term's rows is written). The two numbers are ours, never a user's: inlined."""
+    term's rows is written). The two numbers are ours, never a user's: inlined.
+
+    The kinds' and dimensions' codes (``dims``: ``agg_dim``'s) are CASE expressions, not
+    joins with ``agg_kind`` and ``agg_dim``: on SQLite the joins were a third of the
+    query (0.49 -> 0.34 s for ~125,000 means). A result of a kind or dimension without a
+    code is left out, as the joins left it.
+    """
+    kinds = _codes("r.kind", KIND_CODES)
+    dimensions = _codes("r.dimension", dims)
     return f"""
-SELECT {_level_code("r.level")}, r.unit_id, ak.k, ad.dn, r.mean
+SELECT {_level_code("r.level")}, r.unit_id, {kinds}, {dimensions}, r.mean
 FROM aggregate_result r
-JOIN agg_kind ak ON ak.kind = r.kind
-JOIN agg_dim ad ON ad.dimension = r.dimension
 WHERE r.term_id = {int(prev_term_id)} AND r.n >= {int(min_n)}
+  AND {kinds} IS NOT NULL AND {dimensions} IS NOT NULL
 """
+
+
+def _codes(column: str, codes: dict[str, int]) -> str:
+    """A CASE giving each name its integer code (NULL for none); names quoted as SQL
+    strings."""
+    cases = " ".join(
+        "WHEN '{}' THEN {}".format(name.replace("'", "''"), int(code))
+        for name, code in codes.items()
+    )
+    return f"CASE {column} {cases} END"
 
 
 def level_results(level: Level) -> str:
