@@ -6,7 +6,10 @@ Step 2 of a run (see ``sql.py`` for the others), the same on SQLite and PostgreS
    level: ~100,000 rows at university scale) and their per-dimension values
    (record, dimension, value: ~600,000 rows), computed by the database exactly as
    before (``sql.TERM_VALUES``), into NumPy arrays — a few plain arrays of numbers,
-   never a Python object per record.
+   never a Python object per record. (On PostgreSQL one query reads the records and
+   their scores, each packed by the database into one ``bytea``, and the values are
+   computed here with the database's own arithmetic and rounding, bit for bit:
+   :func:`pg_values`.)
 2. For each level, and each value once under its own kind and once under "all
    kinds": the group key (unit, kind, dimension) and the value as an exact integer
    (value × 10⁶) are packed into one 64-bit integer and sorted — (group, value)
@@ -50,11 +53,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from evalsys.aggregation import sql
 from evalsys.aggregation.models import Level
@@ -139,8 +143,11 @@ class Compared:
 
 def load(conn: Connection) -> TermValues:
     """The term's records and values from the work tables, streamed into arrays."""
-    records = fetch(conn, sql.TERM_RECORDS, 3 + len(UNIT_ORDER), np.int64)
-    values = fetch(conn, sql.TERM_VALUES, 3, np.float64)
+    if conn.dialect.name == "postgresql":
+        records, values = _load_scores(conn)
+    else:
+        records = fetch(conn, sql.TERM_RECORDS, 3 + len(UNIT_ORDER), np.int64)
+        values = fetch(conn, sql.TERM_VALUES, 3, np.float64)
     record_ids = records[:, 0]  # ordered by id
     value = values[:, 2]
     if np.isnan(value).any():  # a dimension whose items all weigh 0
@@ -163,6 +170,121 @@ def load(conn: Connection) -> TermValues:
         observer=codes[1],
         units={level: codes[2 + i] for i, level in enumerate(UNIT_ORDER)},
     )
+
+
+def _load_scores(conn: Connection) -> tuple[NDArray[np.int64], Floats]:
+    """PostgreSQL: the records as :data:`sql.TERM_RECORDS` gives them and the values as
+    :data:`sql.TERM_VALUES` does (record, dimension code, value), computed here from the
+    records' scores (:data:`sql.TERM_RECORDS_SCORES`, :func:`pg_values`)."""
+    raw: Any = conn.connection.dbapi_connection
+    with raw.cursor(binary=True) as cursor:
+        cursor.execute(sql.TERM_RECORDS_SCORES)
+        packed_records, packed_scores = cursor.fetchone()
+    found = np.frombuffer(packed_records or b"", dtype=_RECORD)
+    records = np.empty((len(found), 3 + len(UNIT_ORDER)), np.int64)
+    for i in range(records.shape[1]):
+        records[:, i] = found[f"c{i}"]
+    overall = found["overall"].astype(np.float64)
+    del found, packed_records
+    items = np.array(conn.execute(text(sql.TERM_ITEMS)).all(), dtype=np.float64).reshape(-1, 5)
+    overall_dn = conn.execute(text(sql.OVERALL_DIM)).scalar_one()
+    # Only pg_values holds the scores (16 MB at university scale), and lets them go early.
+    held = [np.frombuffer(packed_scores or b"", dtype=SCORE)]
+    del packed_scores
+    record, dimension, value = pg_values(held, items)
+    has = ~np.isnan(overall)  # NaN: no overall score
+    values = np.empty((len(record) + int(has.sum()), 3))
+    values[: len(record), 0] = record
+    values[: len(record), 1] = dimension
+    values[: len(record), 2] = value
+    values[len(record) :, 0] = records[has, 0]
+    values[len(record) :, 1] = overall_dn
+    values[len(record) :, 2] = pg_round6(overall[has]) / SCALE
+    return records, values
+
+
+#: A record and a score as ``sql.TERM_RECORDS_SCORES`` packs them, big-endian.
+_RECORD = np.dtype([(f"c{i}", ">i4") for i in range(3 + len(UNIT_ORDER))] + [("overall", ">f8")])
+SCORE = np.dtype([("record", ">i4"), ("item", ">i4"), ("value", ">f8")])
+
+
+def pg_values(held: list[NDArray[Any]], items: Floats) -> tuple[Ints, Ints, Floats]:
+    """Each record's value in each dimension, exactly as :data:`sql.TERM_VALUES` computes
+    it on PostgreSQL: ``100.0 * SUM(weight * (value - scale_min) / span) / SUM(weight)``
+    in doubles (each product, difference and quotient the same IEEE operation), then
+    ``CAST(ROUND(CAST(.. AS NUMERIC), 6) AS DOUBLE PRECISION)`` (:func:`pg_round6`).
+    ``held`` holds the scores (a :data:`SCORE` array: record, item, value), taken out of
+    it here; ``items`` is :data:`sql.TERM_ITEMS`. Returns (record, dimension code,
+    value), by record and dimension.
+
+    The sums are added in item id order. (PostgreSQL added them in whatever order its
+    plan gave the rows: for a dimension of three or more items that may differ in the
+    last bit of the sum, which the rounding to 15 significant digits and then 6
+    decimals hides unless the sum lies on a rounding boundary: on the benchmark's
+    500,000 values, every one was bit for bit the query's.)
+    """
+    # (Memory: ~1,000,000 scores at university scale; the temporaries are freed early.)
+    scores = held.pop()
+    record = scores["record"].astype(np.int64)
+    item = scores["item"].astype(np.int64)
+    score = scores["value"].astype(np.float64)
+    del scores
+    at = np.zeros(int(items[:, 0].max()) + 1 if len(items) else 1, np.int32)
+    at[items[:, 0].astype(np.int64)] = np.arange(len(items), dtype=np.int32)
+    row = at[item]
+    dims = int(items[:, 1].max()) + 1 if len(items) else 1
+    key = record * dims
+    key += items[row, 1].astype(np.int64)
+    # (record, dimension, item) order: one argsort of packed keys (distinct: a record has
+    # one score per item; ``row`` is the item's rank in id order), a lexsort where they
+    # do not fit in 63 bits.
+    span = len(items)
+    if len(key) and int(key.max()).bit_length() + span.bit_length() <= 62:
+        packed = key * span
+        packed += row
+        order = np.argsort(packed)
+        del packed
+    else:
+        order = np.lexsort((item, key))
+    del item, record
+    key, row, score = key[order], row[order], score[order]
+    del order
+    weight = items[row, 2]
+    term = weight * (score - items[row, 3]) / items[row, 4]
+    del row, score
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, int)
+    size = np.diff(np.r_[starts, len(key)])
+    total, weights = term[starts].copy(), weight[starts].copy()
+    for j in range(1, int(size.max()) if len(size) else 0):  # left to right, as SUM adds
+        more = size > j
+        total[more] += term[starts[more] + j]
+        weights[more] += weight[starts[more] + j]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = 100.0 * total / weights
+    if not np.isfinite(value).all():  # a dimension whose items all weigh 0
+        raise ValueError("a record's value in a dimension could not be computed")
+    return key[starts] // dims, key[starts] % dims, pg_round6(value) / SCALE
+
+
+def pg_round6(value: Floats) -> Ints:
+    """``ROUND(CAST(value AS NUMERIC), 6)`` on PostgreSQL, as integers of 10⁻⁶.
+
+    PostgreSQL turns a double into a NUMERIC through its 15 significant digits
+    (``%.15g``), then rounds half away from zero. For |value| < 1000 that decimal is
+    within 5 × 10⁻¹³ of the double, so value × 10⁶ (itself within 10⁻⁷) rounds to the
+    same integer unless it lies within 10⁻⁵ of a half: those few, and any larger value,
+    are rounded the database's way in ``Decimal``.
+    """
+    scaled = value * SCALE
+    out = np.floor(scaled + 0.5)
+    unsure = ~(np.abs(value) < 1000) | (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-5)
+    result = np.where(unsure, 0.0, out).astype(np.int64)
+    for i in np.flatnonzero(unsure):
+        if not abs(value[i]) < 2**62 / SCALE:  # NaN, infinite, or no 64-bit integer
+            raise ValueError("a record's value in a dimension could not be computed")
+        exact = Decimal(f"{value[i]:.15g}").scaleb(6).quantize(Decimal(1), ROUND_HALF_UP)
+        result[i] = int(exact)
+    return result
 
 
 def group(values: TermValues, level: Level, *, all_kinds: bool, postgres: bool) -> Groups:
@@ -557,15 +679,25 @@ def _binary_rows(level: Level, g: Groups, c: Compared) -> bytes:
 
 
 def fetch(conn: Connection, query: str, width: int, dtype: type) -> NDArray[Any]:
-    """One query's rows as a (rows, width) array, fetched CHUNK rows at a time.
+    """One query's rows as a (rows, width) array.
 
-    On PostgreSQL through a named (server-side) cursor, so neither the driver nor the
-    server hands over the whole result at once. (A binary ``COPY`` out parsed as a NumPy
-    record array was measured as fast, not faster: this is simpler and takes NULLs.)
+    On SQLite fetched CHUNK rows at a time. On PostgreSQL packed by the database into one
+    ``bytea`` of big-endian 8-byte numbers (:func:`_packed`) and read with
+    ``np.frombuffer``: no Python tuple per row (the previous term's ~140,000 means took
+    ~0.15 s of client CPU as tuples). NULL is NaN in a float array, as ``np.array``
+    makes it of None; in an integer array it is an error, as there.
     """
     raw: Any = conn.connection.dbapi_connection
-    named = conn.dialect.name == "postgresql"
-    cursor = raw.cursor(name="agg_fetch") if named else raw.cursor()
+    if conn.dialect.name == "postgresql":
+        floats = np.dtype(dtype).kind == "f"
+        with raw.cursor(binary=True) as cursor:
+            cursor.execute(_packed(query, width, floats=floats))
+            rows, packed = cursor.fetchone()
+        out = np.frombuffer(packed or b"", dtype=">f8" if floats else ">i8")
+        if len(out) != rows * width:
+            raise ValueError("a NULL where a number was expected")
+        return out.astype(dtype).reshape(-1, width)
+    cursor = raw.cursor()
     try:
         cursor.execute(query)
         parts: list[NDArray[Any]] = []
@@ -574,3 +706,17 @@ def fetch(conn: Connection, query: str, width: int, dtype: type) -> NDArray[Any]
     finally:
         cursor.close()
     return np.concatenate(parts) if parts else np.zeros((0, width), dtype=dtype)
+
+
+def _packed(query: str, width: int, *, floats: bool) -> str:
+    """PostgreSQL: the query's row count, and its rows as one ``bytea`` of 8-byte numbers
+    (doubles, NULL as NaN; or 64-bit integers, where a NULL drops its row: counted)."""
+    names = [f"c{i}" for i in range(width)]
+    if floats:
+        parts = [f"FLOAT8SEND(COALESCE(CAST({c} AS DOUBLE PRECISION), 'NaN'))" for c in names]
+    else:
+        parts = [f"INT8SEND(CAST({c} AS BIGINT))" for c in names]
+    return (
+        f"SELECT COUNT(*), STRING_AGG({' || '.join(parts)}, ''::BYTEA)"
+        f" FROM ({query}) AS q({', '.join(names)})"
+    )

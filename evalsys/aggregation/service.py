@@ -289,8 +289,9 @@ def _compute(
     run(sql.FILL_SECTIONS)
     run(sql.FILL_GROUPS)
     # The previous term's means, read before any of this term's rows is written.
+    dims = {name: dn for dn, name in conn.execute(text("SELECT dn, dimension FROM agg_dim")).all()}
     prev = (
-        figures.fetch(conn, sql.prev_means(prev_term.id, settings.min_n), 5, np.float64)
+        figures.fetch(conn, sql.prev_means(prev_term.id, settings.min_n, dims), 5, np.float64)
         if prev_term is not None and prev_term.id is not None
         else np.zeros((0, 5))
     )

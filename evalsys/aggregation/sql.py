@@ -28,7 +28,8 @@ on SQLite and PostgreSQL alike; the grouping of step 2 is ``figures.py``'s (NumP
    0-100; 'overall' is the record's own overall score; items of any rubric version
    meet through their dimension, never their position) together with
    :data:`TERM_RECORDS`, and grouped in NumPy (``figures.py``), the same way on
-   both databases.
+   both databases. (PostgreSQL reads the records' scores instead,
+   :data:`TERM_RECORDS_SCORES`, and NumPy computes the same values from them.)
 
 3. Per level, top first (:func:`level_results`): the result rows, ``agg_stats`` with
    the units' codes and parents and the kinds' and dimensions' names. Then units
@@ -219,6 +220,33 @@ FROM agg_record r JOIN agg_dim od ON od.dimension = '{OVERALL}'
 WHERE r.overall IS NOT NULL
 """
 
+#: PostgreSQL: the term's records (as :data:`TERM_RECORDS`, then the overall score, NaN for
+#: none: the CHECK of ``overall_score`` keeps NaN out) and their item scores (record,
+#: item, value), each packed by the database into one ``bytea`` of fixed-width big-endian
+#: rows (``int4send``, ``float8send``): two values cross instead of ~700,000 rows, and no
+#: Python object per row is made. The values of :data:`TERM_VALUES` are computed from the
+#: scores in NumPy with PostgreSQL's own arithmetic and rounding (``figures.pg_values``):
+#: the GROUP BY per record and dimension, its NUMERIC rounding and the rows it returned
+#: cost ~2 s of backend CPU more. (16 bytes a score: a ``bytea`` holds up to 1 GB.)
+TERM_RECORDS_SCORES = """
+SELECT (SELECT STRING_AGG(INT4SEND(feedback_id) || INT4SEND(k) || INT4SEND(observer_id)
+                          || INT4SEND(COALESCE(section_id, 0)) || INT4SEND(COALESCE(course_id, 0))
+                          || INT4SEND(COALESCE(department_id, 0))
+                          || INT4SEND(COALESCE(college_id, 0)) || INT4SEND(COALESCE(school_id, 0))
+                          || FLOAT8SEND(COALESCE(overall, 'NaN')), ''::BYTEA ORDER BY feedback_id)
+        FROM agg_record),
+       (SELECT STRING_AGG(INT4SEND(fs.feedback_id) || INT4SEND(fs.item_id)
+                          || FLOAT8SEND(fs.value), ''::BYTEA)
+        FROM agg_record r JOIN feedback_score fs ON fs.feedback_id = r.feedback_id)
+"""
+
+#: Every rubric item with its dimension code, weight, scale minimum and span (PostgreSQL:
+#: the values are computed from the scores in NumPy, ``figures.pg_values``).
+TERM_ITEMS = "SELECT item_id, dn, weight, scale_min, span FROM agg_item ORDER BY item_id"
+
+#: The code of the 'overall' dimension.
+OVERALL_DIM = f"SELECT dn FROM agg_dim WHERE dimension = '{OVERALL}'"
+
 FILL_SECTIONS = f"""
 INSERT INTO agg_section (section_id, course_id, teacher_id, department_id, college_id,
                          school_id, has_spot, has_open)
@@ -295,16 +323,33 @@ FROM agg_unit
 """
 
 
-def prev_means(prev_term_id: int, min_n: int) -> str:
+def prev_means(prev_term_id: int, min_n: int, dims: dict[str, int]) -> str:
     """The previous term's sufficient means, by the integer codes (read before any of this
-    term's rows is written). The two numbers are ours, never a user's: inlined."""
+    term's rows is written). The two numbers are ours, never a user's: inlined.
+
+    The kinds' and dimensions' codes (``dims``: ``agg_dim``'s) are CASE expressions, not
+    joins with ``agg_kind`` and ``agg_dim``: on SQLite the joins were a third of the
+    query (0.49 -> 0.34 s for ~125,000 means). A result of a kind or dimension without a
+    code is left out, as the joins left it.
+    """
+    kinds = _codes("r.kind", KIND_CODES)
+    dimensions = _codes("r.dimension", dims)
     return f"""
-SELECT {_level_code("r.level")}, r.unit_id, ak.k, ad.dn, r.mean
+SELECT {_level_code("r.level")}, r.unit_id, {kinds}, {dimensions}, r.mean
 FROM aggregate_result r
-JOIN agg_kind ak ON ak.kind = r.kind
-JOIN agg_dim ad ON ad.dimension = r.dimension
 WHERE r.term_id = {int(prev_term_id)} AND r.n >= {int(min_n)}
+  AND {kinds} IS NOT NULL AND {dimensions} IS NOT NULL
 """
+
+
+def _codes(column: str, codes: dict[str, int]) -> str:
+    """A CASE giving each name its integer code (NULL for none); names quoted as SQL
+    strings."""
+    cases = " ".join(
+        "WHEN '{}' THEN {}".format(name.replace("'", "''"), int(code))
+        for name, code in codes.items()
+    )
+    return f"CASE {column} {cases} END"
 
 
 def level_results(level: Level) -> str:
