@@ -77,6 +77,10 @@ def _check_cycles(
         rows = sorted((m for m in members if m in planned), key=lambda m: planned[m].row)
         # The stored tree has no cycle, so some row of the file closes this one.
         first = rows[0] if rows else members[0]
+        # Told from the row's own unit, whatever order the stored units came in (the
+        # database's order is no order: PostgreSQL and SQLite started the loop elsewhere).
+        at = members.index(first)
+        cycle = [*members[at:], *members[:at], first]
         if rows:
             report(
                 first,

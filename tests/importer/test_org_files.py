@@ -792,6 +792,27 @@ def test_cycle_through_stored_units_is_refused(cli, session, factory, tmp_path):
     assert database(session) == before
 
 
+@pytest.mark.parametrize("stored_first", [True, False])
+def test_a_cycle_is_told_from_the_rows_unit_whatever_order_units_come_in(stored_first):
+    """The database hands stored units over in no set order (PostgreSQL differed from SQLite)."""
+    from evalsys.importer.common import Planned
+    from evalsys.importer.tree import _check_cycles
+
+    stored = {"U": None, "CS-SE": "CS"}
+    planned_parents = {"CS": "CS-SE"}
+    parents = {**stored, **planned_parents} if stored_first else {**planned_parents, **stored}
+    said: list[tuple[str, str, str]] = []
+    in_cycle = _check_cycles(
+        {"CS": Planned(row=2, values={})},
+        parents,
+        lambda code, column, message: said.append((code, column, str(message))),
+    )
+    assert in_cycle == {"CS", "CS-SE"}
+    assert [(code, column, message.split(";")[0]) for code, column, message in said] == [
+        ("CS", "parent", "cycle: CS -> CS-SE -> CS")
+    ]
+
+
 def test_two_cycles_are_both_reported(session):
     rows = [
         {"code": "U", "name": "U", "kind": "school", "parent": ""},
