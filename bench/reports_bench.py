@@ -162,25 +162,32 @@ def measure_tree(url: str, out_dir: str, jobs: int, colleges: int | None, force:
     started = time.perf_counter()
     outcomes = render_units(app, term_code=TERM, unit_codes=codes, jobs=jobs, force=force)
     seconds = time.perf_counter() - started
-    failed = [o for o in outcomes if o.status == "failed"]
-    if failed:
-        raise RuntimeError(f"{len(failed)} failed, e.g. {failed[0].unit}: {failed[0].error}")
     by_level: dict[str, list[float]] = {}
     for o in outcomes:
         level = "school" if o.unit == "U" else ("department" if "-" in o.unit else "college")
         if o.status == "rendered":
             by_level.setdefault(level, []).append(o.seconds)
     return {
-        "units": len(codes),
+        **tree_summary(codes, outcomes, seconds, load_before),
         "jobs": jobs,
+        "per_level": {k: [len(v), statistics.median(v)] for k, v in by_level.items()},
+        # The largest worker's peak (children are reaped when the pool closes).
+        "worker_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+
+
+def tree_summary(codes: list[str], outcomes: list, seconds: float, load_before: float) -> dict:
+    """What every tree run reports (local pool or queue); a failed report stops the bench."""
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} failed, e.g. {failed[0].unit}: {failed[0].error}")
+    return {
+        "units": len(codes),
         "seconds": seconds,
         "rendered": sum(o.status == "rendered" for o in outcomes),
         "unchanged": sum(o.status == "unchanged" for o in outcomes),
         "pages": sum(o.pages for o in outcomes),
         "worker_seconds": sum(o.seconds for o in outcomes),
-        "per_level": {k: [len(v), statistics.median(v)] for k, v in by_level.items()},
-        # The largest worker's peak (children are reaped when the pool closes).
-        "worker_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "load_1min": [load_before, os.getloadavg()[0]],
     }
 
@@ -230,19 +237,7 @@ def measure_tree_queue(
             p.terminate()
         for p in procs:
             p.wait(timeout=60)
-    failed = [o for o in outcomes if o.status == "failed"]
-    if failed:
-        raise RuntimeError(f"{len(failed)} failed, e.g. {failed[0].unit}: {failed[0].error}")
-    return {
-        "units": len(codes),
-        "queue_workers": workers,
-        "seconds": seconds,
-        "rendered": sum(o.status == "rendered" for o in outcomes),
-        "unchanged": sum(o.status == "unchanged" for o in outcomes),
-        "pages": sum(o.pages for o in outcomes),
-        "worker_seconds": sum(o.seconds for o in outcomes),
-        "load_1min": [load_before, os.getloadavg()[0]],
-    }
+    return {**tree_summary(codes, outcomes, seconds, load_before), "queue_workers": workers}
 
 
 def queue_worker(url: str, out_dir: str, queue: str) -> dict:
