@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -330,6 +330,7 @@ def _report_data(
         "child_level_label": str(LEVEL_NAMES[child_level]),
         "children_label": str(CHILDREN_NAMES[child_level]),
         "parts": parts,
+        "course_dimensions": _course_dimensions(parts[1:]) if with_parts else None,
         "attention": _attention(parts),
         "loop": loop_section(session, term=term, unit_id=unit.id),
         # Departments and colleges decide training-plan changes; the school's report has its
@@ -640,6 +641,66 @@ def _matrix(part: Mapping[str, Any]) -> dict[str, Any]:
         ]
         rows.append({"dimension": dimension, "label": _dimension_name(dimension), "cells": cells})
     return {"columns": columns, "rows": rows, "few": few}
+
+
+def _course_dimensions(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A department's courses by dimension: one table for all its courses (a row per course
+    and kind with enough records, a column per dimension), built from each course's matrix
+    (:func:`_matrix`). A table per course was the largest part of WeasyPrint's time for a
+    department report after the sections moved into the courses table (nine small tables:
+    ~0.3 s and two pages of a department of the benchmark; docs/benchmarks.md), and one
+    table reads better: a head compares the courses on each dimension down a column.
+
+    Kinds with other dimensions (a tutor group's are not a class's) get a table of their
+    own. A course whose kinds all have too few records is no row: it is named with its n in
+    the one line ``few``, as are a course's kinds with too few records."""
+    tables: dict[tuple[str, ...], dict[str, Any]] = {}
+    few: list[dict[str, Any]] = []
+    for part in parts:
+        matrix = part.get("matrix")
+        if not matrix or part.get("empty"):
+            continue
+        for index, column in enumerate(matrix["columns"]):
+            dims = _dims_of(column["kind"])
+            table = tables.setdefault(dims, {"dimensions": [OVERALL, *dims], "rows": []})
+            cells = {r["dimension"]: r["cells"][index] for r in matrix["rows"]}
+            table["rows"].append(
+                {
+                    "anchor": part["anchor"],
+                    "title": part["title"],
+                    "code": part["code"],
+                    # The course's name on its first row only.
+                    "first": not table["rows"] or table["rows"][-1]["anchor"] != part["anchor"],
+                    "kind": column["label"],
+                    "n": column["n"],
+                    "cells": [cells.get(d) for d in table["dimensions"]],
+                }
+            )
+        if matrix["few"]:
+            few.append({"anchor": part["anchor"], "title": part["title"], "kinds": matrix["few"]})
+    out = []
+    for table in tables.values():
+        # A dimension no course has a figure in is no column.
+        keep = [
+            i
+            for i, _d in enumerate(table["dimensions"])
+            if any(row["cells"][i] is not None for row in table["rows"])
+        ]
+        out.append(
+            {
+                "dimensions": [
+                    {
+                        "dimension": table["dimensions"][i],
+                        "label": _dimension_name(table["dimensions"][i]),
+                    }
+                    for i in keep
+                ],
+                "rows": [
+                    {**row, "cells": [row["cells"][i] for i in keep]} for row in table["rows"]
+                ],
+            }
+        )
+    return {"tables": out, "few": few}
 
 
 def _problems_first(child: dict[str, Any]) -> tuple:

@@ -144,6 +144,25 @@ def _course_part(text: str, course: Course) -> str:
     return text[start : min((e for e in ends if e > 0), default=len(text))]
 
 
+def _course_rows(text: str, course: Course, others) -> str:
+    """A course's rows in its department's courses-by-dimension table (squashed text): from
+    its name to the next course's name, the table's end or the first course's part."""
+    start = text.index(squash("Courses by dimension"))
+    heads = [
+        text.find(squash(f"Course {c.title_en or c.title} {c.code}"), start)
+        for c in [course, *others]
+    ]
+    table = text[start : min((h for h in heads if h > 0), default=len(text))]
+    name = squash(course.title_en or course.title)
+    at = table.index(name)
+    after = [
+        table.find(squash(c.title_en or c.title), at + len(name))
+        for c in others
+        if c.code != course.code
+    ]
+    return table[at : min((a for a in after if a > 0), default=len(table))]
+
+
 def _kind_label(kind: str) -> str:
     from evalsys.feedback.vocab import KIND_NAMES, name_of
 
@@ -178,13 +197,18 @@ def test_every_flag_of_every_unit_is_in_some_report(prepared_tree, session, app)
             where = dept_of_course[r.unit_code] if r.level == "course" else r.unit_code
             text = everything[where]
             if r.level == "course":
-                # A course's part in its department's report: the mean marked in its
-                # matrix cell (the all-kinds overall in the line above it), then a line per
-                # flagged result — "kind · dimension mean (n=…): each flag's name" — up to
-                # the next result's "·".
-                part = _course_part(text, courses[r.unit_code])
+                # The mean and its marks in the course's rows of the department's courses-
+                # by-dimension table (the all-kinds overall in the line under the course's
+                # name in its part), then a line per flagged result in the course's part —
+                # "kind · dimension mean (n=…): each flag's name" — up to the next "·".
                 marks = "".join(MARKS[flag] for flag in codes)
-                assert f"{r.mean:.1f}{marks}" in part, (r.unit_code, r.kind, r.dimension, marks)
+                part = _course_part(text, courses[r.unit_code])
+                rows = (
+                    part
+                    if r.kind == "all"
+                    else _course_rows(text, courses[r.unit_code], courses.values())
+                )
+                assert f"{r.mean:.1f}{marks}" in rows, (r.unit_code, r.kind, r.dimension, marks)
                 row = f"{label}{r.mean:.1f}(n={r.n}):"
                 assert row in part, (r.level, r.unit_code, r.kind, r.dimension, row)
                 start = part.index(row) + len(row)
@@ -250,7 +274,7 @@ def test_school_and_college_reports_hold_no_part_per_child(tree):
         assert "Dimensions of" not in text and "Flagged results of" not in text
         assert "Observers' problems and suggestions on" not in text
     department, _ = tree["CS-SE"]
-    assert "Dimensions of" in department  # each course's own table
+    assert "Courses by dimension" in department  # its courses' dimensions, one table
     pages = {code: len(PdfReader(path).pages) for code, (_t, path) in tree.items()}
     assert pages["U"] <= pages["CS"] + 2, pages  # no longer every college's pages again
 
@@ -385,13 +409,27 @@ def test_too_few_rows_collapse_into_one_line_naming_them(aggregated, session, ap
     lines = re.findall(r'<p class="few-line">(.*?)</p>', html, flags=re.S)
     assert lines, "no collapsed line: the world has too-few results in CS-SE's courses"
     named = squash(re.sub(r"<[^>]+>", "", " ".join(lines)))
-    # A course's matrix (one column per kind): a too-few result is its cell's "n=…" with no
-    # mean; a kind with no result of enough records is no column, named with its n in the
-    # line under the matrix; the course's overall says "too few" in the line under its name.
+    # The courses-by-dimension table (a row per course and kind, a column per dimension): a
+    # too-few result is its cell's "n=…" with no mean; a kind with no result of enough
+    # records is no row, named with its n beside its course in the line under the table;
+    # the course's overall says "too few" in the line under its part's name.
     courses = dict(
         re.findall(r'<section class="part child" id="u-course-([^"]+)">(.*?)</section>', html, re.S)
     )
     assert courses
+    block = re.search(r'<section class="course-dims">(.*?)</section>', html, re.S).group(1)
+    cells: dict[tuple[str, str, str], str] = {}  # (course, kind label, dimension label) -> cell
+    for table in re.findall(r"<table class=\"cdx.*?</table>", block, re.S):
+        dims = re.findall(r'<th scope="col" class="num">(.*?)</th>', table)
+        course = None
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.split("<tbody>")[1], re.S):
+            named_course = re.search(r'href="#u-course-([^"]+)"', row)
+            course = named_course.group(1) if named_course else course
+            kind = re.search(r"<td>(.*?) <span", row).group(1)
+            values = re.findall(r'<td class="num">(.*?)</td>', row, re.S)
+            for dim, value in zip(dims, values, strict=True):
+                cells[(course, kind, dim)] = value
+    few_line = squash(re.sub(r"<[^>]+>", "", block.split('<p class="few-line">')[-1]))
     checked = 0
     with app.app_context():
         for r in few:
@@ -412,25 +450,16 @@ def test_too_few_rows_collapse_into_one_line_naming_them(aggregated, session, ap
                 assert squash(f"n={r.n}, too few") in squash(figline), (r.unit_code, figline)
                 checked += 1
                 continue
-            head = re.search(r'<table class="dmx[^"]*">\s*<thead>(.*?)</thead>', part, re.S)
-            columns = (
-                re.findall(r'<th scope="col" class="num">(.*?) <span', head.group(1))
-                if head
-                else []
-            )
             kind = _kind_label(r.kind)
-            if kind not in columns:
-                few_line = re.search(r'<p class="few-line">(.*?)</p>', part, re.S).group(1)
-                assert squash(kind) in squash(few_line), (r.unit_code, r.kind, few_line)
+            if not any(c == r.unit_code and k == kind for c, k, _d in cells):
+                course = session.exec(select(Course).where(Course.code == r.unit_code)).one()
+                title = squash(course.title_en or course.title)
+                assert title in few_line, (r.unit_code, few_line)
+                after = few_line[few_line.index(title) :].split(")")[0]
+                assert squash(f"{kind} n=") in after, (r.unit_code, r.kind, after)
                 checked += 1
                 continue
-            row = re.search(
-                rf'<th scope="row">{re.escape(_dimension_label(r.dimension))}</th>(.*?)</tr>',
-                part,
-                re.S,
-            )
-            assert row, (r.unit_code, r.kind, r.dimension)
-            cell = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)[columns.index(kind)]
+            cell = cells[(r.unit_code, kind, _dimension_label(r.dimension))]
             assert cell == f'<span class="few">n={r.n}</span>', (r.unit_code, r.kind, cell)
             checked += 1
     assert checked >= 1

@@ -34,9 +34,9 @@ def test_the_web_view_folds_long_tables_and_draws_in_colour(client, auth, aggreg
     page = client.get(f"/reports/{aggregated.terms['T2'].code}/CS-SE.html").get_data(as_text=True)
     folds = re.findall(r'<details class="fold"><summary>([^<]+)</summary>', page)
     # The department's dimension table, its coverage and bands, comments, the method (a
-    # course's dimensions are a small matrix, shown).
+    # department's courses by dimension are one table, shown).
     assert len(folds) >= 3
-    assert '<table class="dmx' in page
+    assert '<table class="cdx' in page
     dims = re.findall(
         r'<details class="fold"><summary>[^<]+</summary>\s*'
         r'<div class="table-wrap"[^>]*>\s*<table class="dims[ "]',
