@@ -8,7 +8,7 @@ from sqlmodel import Session
 from evalsys.db import get_engine
 from evalsys.reports.outcome import Outcome
 from evalsys.reports.queue import open_queue
-from evalsys.reports.render import _render_in_worker, _worker
+from evalsys.reports.render import _render_in_worker, _worker, collect_less
 
 
 def preload(app: Flask) -> None:
@@ -27,6 +27,7 @@ def preload(app: Flask) -> None:
     with Session(get_engine(app)) as session:  # the database answers before jobs come
         session.connection()
     get_engine(app).dispose()  # no connection crosses the fork
+    collect_less()  # what is loaded, frozen before the horses fork
 
 
 def render_job(

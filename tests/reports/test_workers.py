@@ -164,3 +164,34 @@ def test_a_worker_whose_parent_is_already_gone_exits():
         assert done.returncode == 0  # no prctl: nothing to check against
         return
     assert done.returncode == EXIT_ORPHANED and "on" not in done.stdout
+
+
+def gc_state() -> tuple[tuple[int, ...], int]:
+    import gc
+
+    return gc.get_threshold(), gc.get_freeze_count()
+
+
+@pytest.mark.once("the worker's process settings; no database is read")
+def test_a_rendering_worker_collects_garbage_less_often_and_its_parent_as_before(app):
+    """Report workers raise the cyclic collector's thresholds and freeze what they loaded
+    (WeasyPrint makes hundreds of thousands of short-lived objects a report); the process
+    that started them — a web or scheduler process — keeps Python's defaults."""
+    import gc
+
+    from evalsys.reports import render
+
+    before = gc.get_threshold()
+    [result] = list(
+        run_tasks(
+            gc_state,
+            [()],
+            jobs=1,
+            initializer=render._init_worker,
+            initargs=(render.portable_config(app),),
+        )
+    )
+    thresholds, frozen = result.value
+    assert thresholds == render.RENDER_GC_THRESHOLDS
+    assert frozen > 10_000  # the app and its modules, out of the collector's reach
+    assert gc.get_threshold() == before != render.RENDER_GC_THRESHOLDS
