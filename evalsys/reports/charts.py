@@ -118,7 +118,7 @@ class _Svg:
 
     def __init__(self, width: float, height: float, look: dict[str, Any]) -> None:
         self.width, self.height, self.look = width, height, look
-        self.defs: list[str] = []
+        self.bars: dict[str, list[str]] = {}
         self.body: list[str] = []
 
     def add(self, element: str) -> None:
@@ -151,48 +151,55 @@ class _Svg:
             self.body.append(f'<text x="{_n(x)}" y="{_n(base)}"{attrs}{spin}>{escape(line)}</text>')
 
     def rect(self, x: float, y: float, w: float, h: float, attrs: str) -> None:
-        self.body.append(
-            f'<rect x="{_n(x)}" y="{_n(y)}" width="{_n(w)}" height="{_n(h)}" {attrs}/>'
-        )
+        """A bar: bars of the same look become one ``<path>`` (one element for WeasyPrint
+        to draw, and for a hatched look one pattern, not one per bar)."""
+        if w > 0 and h > 0:
+            self.bars.setdefault(attrs, []).append(f"M{_n(x)} {_n(y)}h{_n(w)}v{_n(h)}h{_n(-w)}z")
 
     def path(self, d: str, attrs: str) -> None:
         if d:
             self.body.append(f'<path d="{d}" fill="none" {attrs}/>')
 
-    def hatched(self) -> str:
-        """The attributes of a hatched (parent's) bar: its pattern defined once per chart."""
-        if not self.defs:
-            look = self.look
-            step = 3.0 if look is LOOKS["print"] else 3.5
-            s = _n(step)
-            self.defs.append(
-                f'<pattern id="HATCH" width="{s}" height="{s}" patternUnits="userSpaceOnUse">'
-                f'<path d="M-1 1L1-1M0 {s}L{s} 0M{_n(step - 1)} {_n(step + 1)}'
-                f'L{_n(step + 1)} {_n(step - 1)}" stroke="{look["hatch"]}"'
-                f' stroke-width="{look["hatch_width"]}"/></pattern>'
-            )
-        return f'fill="url(#HATCH)" stroke="{self.look["parent"]}" stroke-width="{_LINE}"'
+    @property
+    def step(self) -> float:
+        """The hatching's spacing along a bar."""
+        return 3.0 if self.look is LOOKS["print"] else 3.5
 
     def done(self) -> str:
+        look = self.look
         family = ", ".join(FONT + ["sans-serif"])
-        inner = "".join(self.body)
-        if self.defs:
-            inner = "<defs>" + "".join(self.defs) + "</defs>" + inner
-        svg = (
-            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_n(self.width)}'
-            f' {_n(self.height)}" font-family="{family}" font-size="{_n(self.look["font"])}"'
-            f' fill="#000000">{inner}</svg>'
+        # The pattern's id is the chart's own: several charts may share one HTML document
+        # (a hash of the chart: the same chart, the same id).
+        digest = hashlib.sha1(
+            repr((self.width, self.height, look, self.bars, self.body)).encode(),
+            usedforsecurity=False,
         )
-        return _unique_ids(svg)
+        pid = "c" + digest.hexdigest()[:10] + "-hatch"
+        parts = []
+        edge = f'stroke="{look["parent"]}" stroke-width="{_LINE}"'
+        hatch_pen = f'stroke="{look["hatch"]}" stroke-width="{look["hatch_width"]}"'
+        for attrs, subpaths in self.bars.items():
+            if attrs == HATCHED:
+                attrs = f'fill="url(#{pid})" {edge}'
+            parts.append(f'<path d="{"".join(subpaths)}" {attrs}/>')
+        if HATCHED in self.bars:
+            s, t = _n(self.step), self.step
+            parts.insert(
+                0,
+                f'<defs><pattern id="{pid}" width="{s}" height="{s}"'
+                f' patternUnits="userSpaceOnUse"><path d="M-1 1L1-1M0 {s}L{s} 0M{_n(t - 1)}'
+                f' {_n(t + 1)}L{_n(t + 1)} {_n(t - 1)}" fill="none" {hatch_pen}/>'
+                "</pattern></defs>",
+            )
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_n(self.width)}'
+            f' {_n(self.height)}" font-family="{family}" font-size="{_n(look["font"])}"'
+            f' fill="#000000">{"".join(parts)}{"".join(self.body)}</svg>'
+        )
 
 
-def _unique_ids(svg: str) -> str:
-    """Several charts may share one HTML document: the pattern's id is made unique to the
-    chart (a hash of its SVG: the same chart, the same id)."""
-    if "HATCH" not in svg:
-        return svg
-    prefix = "c" + hashlib.sha1(svg.encode(), usedforsecurity=False).hexdigest()[:10]
-    return svg.replace("HATCH", prefix + "-hatch")
+#: The look of a parent's (hatched) bar, for :meth:`_Svg.rect`.
+HATCHED = "hatched"
 
 
 class _Axes:
@@ -321,7 +328,7 @@ def dimension_chart(
     svg = _Svg(width, height, look)
     ax = _Axes((left, top, width - 0.1 * 72, top + plot_h), (0, 108), (0, 1))
     bar = row_h * (0.38 if parent_label else 0.6)
-    hatch = svg.hatched() if parent_label else ""
+    hatch = HATCHED
     unit_fill = f'fill="{look["unit"]}"'
     pad = 0.05 * k * 72
     whites: list[tuple[float, float, str]] = []
@@ -396,7 +403,7 @@ def band_chart(
     slot = ax.x(1) - ax.x(0)
     bar = slot * (0.38 if parent_label else 0.6)
     unit_fill = f'fill="{look["unit"]}"'
-    hatch = svg.hatched() if parent_label else ""
+    hatch = HATCHED
     for i, b in enumerate(bands):
         ux = ax.x(i) - (bar if parent_label else bar / 2)
         svg.rect(ux, ax.y(b["share"]), bar, ax.y1 - ax.y(b["share"]), unit_fill)
