@@ -453,15 +453,22 @@ def trend_chart(
     width = width_in * 72
     height = 2.0 * k * 72
     longest = max([text_width(str(p["term"]), font) for p in points] + [0.3]) * 72
-    drop = longest * math.sin(math.radians(20))  # the rotated term labels below the axis
     count = max(len(points), 1)
     right = width - 0.15 * k * 72
-    # The first term's label reaches left of its tick: the margin keeps it whole.
-    reach = longest * math.cos(math.radians(20)) + 2
+    # Term labels slope at 20 degrees, more steeply when the terms are too close for that:
+    # two neighbours sloping at a are slot * sin(a) apart, and need a line of text. The
+    # first term's label reaches left of its tick, and the margin keeps it whole; a wider
+    # margin makes the slots narrower, so the two are settled together.
     left = 0.32 * k * 72
-    slot = (right - left) / max(count, 1)
-    if reach - slot / 2 > left:
-        left = min(0.5 * width, reach - slot / 2)
+    angle = 20.0
+    for _round in range(4):
+        slot = (right - left) / count
+        angle = max(angle, math.degrees(math.asin(min(1.0, 1.25 * font / slot))))
+        reach = longest * math.cos(math.radians(angle)) + 2
+        left = max(0.32 * k * 72, min(0.5 * width, reach - slot / 2))
+    # Steeper only (a label reaching less far left than its margin allows):
+    angle = max(angle, math.degrees(math.asin(min(1.0, 1.25 * font * count / (right - left)))))
+    drop = longest * math.sin(math.radians(angle))  # the term labels below the axis
     bottom = height - (0.12 * k * 72 + drop + font * 1.2)
     values = [p["mean"] for p in points if p["mean"] is not None]
     low = min(values + [threshold or 100]) if values else 50
@@ -506,7 +513,7 @@ def trend_chart(
     yticks = _nice_ticks(ax.ylim[0], 100)
     _spines(svg, ax, [ax.x(i) for i in range(len(points))], [ax.y(t) for t in yticks])
     _ylabels(svg, ax, [(ax.y(t), _num(t)) for t in yticks], _TICK)
-    _xlabels(svg, ax, [(ax.x(i), str(p["term"])) for i, p in enumerate(points)], rotate=20)
+    _xlabels(svg, ax, [(ax.x(i), str(p["term"])) for i, p in enumerate(points)], rotate=angle)
     return svg.done()
 
 

@@ -337,11 +337,16 @@ def test_long_chinese_labels_are_not_cut(style):
     )
     _fits(bands)
     trend = [dict(p, term=f"2026-2027学年第{i}学期") for i, p in enumerate(TREND * 2)]
-    _fits(
-        _xml(
-            charts.trend_chart(trend, unit_label=unit, threshold=70.0, width_in=width, style=style)
-        )
+    terms = _xml(
+        charts.trend_chart(trend, unit_label=unit, threshold=70.0, width_in=width, style=style)
     )
+    _fits(terms)
+    # Sloping term labels of neighbours stay a line of text apart.
+    sloped = [t for t in terms.iter(NS + "text") if t.get("transform")]
+    assert len(sloped) == len(trend)
+    angle = math.radians(-float(re.match(r"rotate\(([-\d.]+)", sloped[0].get("transform"))[1]))
+    slot = float(sloped[1].get("x")) - float(sloped[0].get("x"))
+    assert slot * math.sin(angle) >= float(terms.get("font-size"))
     cover = [dict(r, label="教师被督导听课覆盖率") for r in COVERAGE]
     _fits(_xml(charts.coverage_chart(cover, width_in=width, style=style)))
     # The two legend entries do not overlap: side by side with room, or one above the other.
