@@ -4,16 +4,22 @@ Written by hand, not by Matplotlib (measured on a department report of the bench
 university, C00-D0, at ~2.1 s a report): Matplotlib took ~0.23 s to draw its four charts,
 and WeasyPrint ~0.27 s to draw Matplotlib's SVG (~600 elements for the four: a group per
 artist, a clip path per axes, a path per tick). A chart here is a few dozen elements:
-rectangles, one path per set of lines, text. Nothing is imported to draw one.
+the bars of one look as one path (the parent's hatched with one pattern per chart: a
+pattern per bar cost WeasyPrint more, and plain diagonal lines more still), a path for
+the axes and ticks, text. Nothing is imported to draw one. Measured on the same report:
+the four charts are written in ~2 ms (Matplotlib ~210 ms, and ~0.7 s more for its import
+in a fresh process), and WeasyPrint draws them in about half the time it took for
+Matplotlib's; what is left is their text, which WeasyPrint's SVG lays out a letter at a
+time.
 
 Every function returns an ``<svg>`` element as text, without the XML prolog. Its
 ``viewBox`` is in points at the chart's width (``width_in``), with no width or height:
 the stylesheet scales it to its column. Text stays text, in the report's fonts, so
 WeasyPrint sets it and the PDF stays searchable; label widths are estimated
-(:func:`text_width`), never measured: labels right of their point are anchored at their
-end, centred ones at their middle. Every label is escaped. The words a chart draws itself
-("too few", "Share of records, %") are gettext strings in the current locale; the memo
-(:func:`cached`) keys on the locale too.
+(:func:`text_width`), never measured: a label that ends at its point (a dimension's name
+left of the axis) is anchored at its end, a centred one at its middle. Every label is
+escaped. The words a chart draws itself ("too few", "Share of records, %") are gettext
+strings in the current locale; the memo (:func:`cached`) keys on the locale too.
 
 Greyscale print: the unit's bars solid and dark, the parent's white with diagonal hatching
 and a grey edge, so the two stay apart without colour.
@@ -40,7 +46,6 @@ CHART_VERSION = "4"
 
 DARK = "#333333"
 MID = "#8c8c8c"
-LIGHT = "#d9d9d9"
 AXIS = "#555555"
 FONT = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "DejaVu Sans"]
 
