@@ -257,7 +257,7 @@ def measure_overhead(url: str, out_dir: str, units: list[str], repeat: int) -> d
     app = bench_app(url, Path(out_dir))
     results = {}
     with app.app_context(), Session(get_engine(app), expire_on_commit=False) as session:
-        # Warm up: fonts, the stylesheet, Matplotlib, the templates.
+        # Warm up: fonts, the stylesheet, the templates.
         render.render_unit(session, app, term_code=TERM, unit_code=units[-1], force=True)
         for code in units:
             ours, alone, pages = [], [], 0
@@ -425,7 +425,7 @@ def measure_single(url: str, out_dir: str, units: list[str], repeat: int, locale
     app = bench_app(url, Path(out_dir))
     results = {}
     with app.app_context(), Session(get_engine(app), expire_on_commit=False) as session:
-        # Warm up: fonts, the stylesheet, Matplotlib, the templates.
+        # Warm up: fonts, the stylesheet, the templates.
         render.render_unit(
             session, app, term_code=TERM, unit_code=units[-1], force=True, locale=locale
         )

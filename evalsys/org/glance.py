@@ -5,9 +5,8 @@ loaded for the page) and two more queries whatever the size of the unit: the par
 overall row (its grade bands, for the distribution chart) and the unit's overall figure
 over the last terms (the trend). The charts are the report's own
 (:mod:`evalsys.reports.charts`) in their "screen" look, carried as ``<img>`` data URLs like
-the report's web view: the page's Content-Security-Policy forbids the ``style``
-attributes Matplotlib's SVG is full of, but not an image's own styles, and each image
-keeps its ids to itself.
+the report's web view: each image is a document of its own, which keeps its ids to itself
+and is neither styled by the page nor held to its Content-Security-Policy.
 
 A figure from fewer than MIN_N records is never shown as a mean: the headline says "too
 few", the charts draw such a bar as "n=…, too few" and a trend point hollow.

@@ -13,8 +13,8 @@ from evalsys.reports.render import _render_in_worker, _worker, collect_less
 
 def preload(app: Flask) -> None:
     """Before the first job: the renderer imported, its stylesheet parsed, its fonts found,
-    jieba's dictionary and Matplotlib loaded, so that every forked work horse inherits them
-    instead of paying for them (jieba alone is about a second a report)."""
+    jieba's dictionary loaded, so that every forked work horse inherits them instead of
+    paying for them (jieba alone is about a second a report)."""
     from evalsys.reports import charts, pdf
     from evalsys.themes import detect
 

@@ -493,7 +493,7 @@ def render_units(
     half-way left there is installed or deleted, before anything is compared.
 
     ``in_process`` with one job: render here, one unit after the other, without starting a
-    worker (which costs a fresh interpreter importing WeasyPrint and Matplotlib: seconds),
+    worker (which costs a fresh interpreter importing WeasyPrint: seconds),
     and so without a time limit — nothing can stop a rendering from outside in the process
     that runs it. For a short-lived command; a long-lived process keeps to workers, whose
     memory goes back to the system when they end.

@@ -69,7 +69,7 @@ def _charts_readable(page) -> int:
         assert chart["right"] <= inner + 0.5
         svg = base64.b64decode(chart["src"].split(",", 1)[1]).decode()
         view_width = float(re.search(r'viewBox="[\d.]+ [\d.]+ ([\d.]+) ', svg)[1])
-        sizes = [float(s) for s in re.findall(r"font[^;\"]*?([\d.]+)px", svg)]
+        sizes = [float(s) for s in re.findall(r'font-size="([\d.]+)"', svg)]
         assert sizes, "the chart has text"
         scale = chart["width"] / view_width
         assert min(sizes) * scale >= SMALLEST_PX, (min(sizes), scale, page.url)

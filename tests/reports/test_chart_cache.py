@@ -25,7 +25,7 @@ def _files(app) -> list[Path]:
 
 @pytest.fixture
 def drawn(monkeypatch):
-    """Counts Matplotlib drawings (the real function still draws)."""
+    """Counts drawings (the real function still draws)."""
     calls: list[str] = []
     real = charts.dimension_chart
 
@@ -56,7 +56,7 @@ def test_a_chart_is_drawn_once_and_read_back_by_another_process(app, drawn):
         assert drawn == ["drawn"] and len(_files(app)) == 1
         charts.clear_memo()  # as a fresh worker or web process would start
         again = _cached()
-    assert again == first and drawn == ["drawn"]  # from the file, not Matplotlib
+    assert again == first and drawn == ["drawn"]  # from the file, not drawn again
     assert first.startswith("<svg") and "计算机学院" in first
 
 
