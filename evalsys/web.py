@@ -188,6 +188,10 @@ def init_app(app: Flask) -> None:
         if problem is None:
             raise err
         current_app.logger.error("%s", problem)
+        if request.path.startswith("/api/"):  # the API's error shape, in English to programs
+            with force_locale("en"):
+                body = {"error": str(_l("Upgrade in progress")), "status": 503}
+            return body, 503, {"Retry-After": "300"}
         # The reader's language without current_user: loading the user reads the database.
         lang = (
             i18n.normalise(flask_session.get(i18n.SESSION_KEY))

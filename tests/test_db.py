@@ -198,6 +198,17 @@ def test_a_database_at_an_older_schema_is_named_not_a_traceback(tmp_path):
     page = response.get_data(as_text=True)
     assert "系统正在升级" in page and "init-db" not in page  # no command for a stranger
 
+    # A program using the API gets the API's error shape, with the same status and wait (a
+    # token of the right form: looking it up reads the user's table, whose columns lag).
+    from evalsys.api.tokens import TOKEN_PREFIX
+
+    token = TOKEN_PREFIX + "x" * 40
+    response = app.test_client().get(
+        "/api/v1/feedback", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 503 and response.headers["Retry-After"] == "300"
+    assert response.get_json() == {"error": "Upgrade in progress", "status": 503}
+
     # Other database errors are not dressed up as an upgrade.
     migrate.upgrade(get_engine(app))
     assert migrate.schema_problem(get_engine(app)) is None
