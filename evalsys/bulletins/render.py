@@ -91,6 +91,7 @@ def render_bulletin(
     rendered = render_pdf(html)
     target = bulletin_path(bulletins_dir(app.config, app.instance_path), week, unit.code, locale)
     part = store.write_part(target, rendered.pdf)
+    committing = False
     try:
         session.commit()  # no read transaction held while waiting for the lock
         with store.directory_lock(target.parent):
@@ -105,10 +106,17 @@ def render_bulletin(
                 empty=data.empty,
             )
             session.add(row)
+            committing = True
             session.commit()
             part.install()
     except BaseException:
-        part.discard()
+        if committing:
+            # The row may be in: the part stays for store.settle, which decides by the
+            # database (the next download installs it when the row names it).
+            part.release()
+        else:
+            part.discard()
+        session.rollback()
         raise
     app.logger.info(
         "bulletin %s %s (%s): %d pages in %.1f s",

@@ -12,9 +12,8 @@ not served.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
-from flask import Blueprint, abort, render_template, request, send_file
+from flask import Blueprint, abort, current_app, render_template, request, send_file
 from flask_login import current_user
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -72,12 +71,24 @@ def download(week: str, unit_code: str):
         label = parse_week(week).label
     except ValueError:
         abort(404)
-    assert unit.id is not None  # loaded
+    unit_id = unit.id
+    assert unit_id is not None  # loaded
     locale = normalise(request.args.get("lang")) or current_locale()
-    row = latest_bulletin(session, unit.id, label, locale) or latest_bulletin(
-        session, unit.id, label, None
+    # The newest rendering in the reader's language, else in any; its file settled first if a
+    # renderer was killed between recording and renaming (store.read_current).
+    row, pdf = store.read_current(
+        session,
+        lambda: latest_bulletin(session, unit_id, label, locale),
+        Bulletin,
+        current_app.logger,
     )
-    pdf = store.read_verified(Path(row.path), row.sha256) if row is not None else None
+    if pdf is None:
+        row, pdf = store.read_current(
+            session,
+            lambda: latest_bulletin(session, unit_id, label, None),
+            Bulletin,
+            current_app.logger,
+        )
     if row is None or pdf is None:
         abort(404)
     audit(

@@ -45,10 +45,12 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from logging import Logger
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from sqlmodel import Session, col, select
 
@@ -56,6 +58,7 @@ from evalsys.reports.models import Report
 
 #: The directory lock's file name (kept: deleting a lock file others may hold is a race).
 LOCK_NAME = ".lock"
+Row = TypeVar("Row", bound="FileRow")
 _PART = re.compile(r"^\.(?P<name>.+)\.(?P<sha>[0-9a-f]{16})\.[a-z0-9_]+\.part$")
 
 
@@ -193,9 +196,22 @@ class Settled:
     removed: int = 0
 
 
-def settle(session: Session, directory: Path) -> Settled:
-    """Finish what dead writers left in ``directory``: install a part whose row was
-    committed, delete every other dead part. Parts of live writers are left alone.
+#: A table whose rows describe files as the ``report`` rows do: ``path``, ``sha256``, and
+#: an ``id`` that grows with each rendering (reports, weekly bulletins).
+FileRows = type[Any]
+
+
+class FileRow(Protocol):
+    """A row of such a table."""
+
+    path: str
+    sha256: str
+
+
+def settle(session: Session, directory: Path, rows: FileRows = Report) -> Settled:
+    """Finish what dead writers left in ``directory``: install a part whose row (in
+    ``rows``' table) was committed, delete every other dead part. Parts of live writers are
+    left alone.
 
     Ends the session's transaction first: the rows are read after the lock is taken.
     """
@@ -211,7 +227,7 @@ def settle(session: Session, directory: Path) -> Settled:
             if fd is None:
                 continue
             try:
-                if _belongs(session, directory, part):
+                if _belongs(session, directory, part, rows):
                     # Ignored below: _belongs() matched the name.
                     target = directory / _PART.match(part.name)["name"]  # type: ignore[index]
                     os.replace(part, target)
@@ -226,15 +242,37 @@ def settle(session: Session, directory: Path) -> Settled:
     return Settled(tuple(installed), removed)
 
 
-def _belongs(session: Session, directory: Path, part: Path) -> bool:
+def _belongs(session: Session, directory: Path, part: Path, rows: FileRows) -> bool:
     """Whether ``part`` is the file its target's newest row describes, and the target not."""
     found = _PART.match(part.name)
     if found is None:
         return False
     target = directory / found["name"]
     row = session.exec(
-        select(Report).where(Report.path == str(target)).order_by(col(Report.id).desc()).limit(1)
+        select(rows).where(rows.path == str(target)).order_by(col(rows.id).desc()).limit(1)
     ).first()
     if row is None or not row.sha256.startswith(found["sha"]):
         return False
     return sha256_of(target) != row.sha256 and sha256_of(part) == row.sha256
+
+
+def read_current(
+    session: Session, newest: Callable[[], Row | None], rows: FileRows, log: Logger
+) -> tuple[Row | None, bytes | None]:
+    """The newest row (``newest()``) and its file's bytes — None unless they are the bytes
+    the row describes. When they are not, perhaps a renderer was killed between recording
+    and renaming: its directory is settled (:func:`settle`, which ends the session's read
+    transaction; nothing was written yet) and the newest row read again. A folder this
+    process may only read is logged and left as it is."""
+    row = newest()
+    if row is None:
+        return None, None
+    pdf = read_verified(Path(row.path), row.sha256)
+    if pdf is None and Path(row.path).parent.is_dir():
+        try:
+            settle(session, Path(row.path).parent, rows)
+        except OSError:
+            log.exception("cannot settle %s", Path(row.path).parent)
+        row = newest()
+        pdf = read_verified(Path(row.path), row.sha256) if row is not None else None
+    return row, pdf

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
-from pathlib import Path
 
 from flask import (
     Blueprint,
@@ -101,23 +100,13 @@ def _current(term: Term, unit: OrgUnit, locale: str | None) -> tuple[Report | No
     """The newest rendering in ``locale`` (None: any language) and its file's bytes — None
     unless they are the bytes its row describes."""
     session = get_session()
-    # Ignored below: a stored row's id, never None.
-    report = latest_report(session, term.id, unit.id, locale)  # type: ignore[arg-type]
-    if report is None:
-        return None, None
-    pdf = store.read_verified(Path(report.path), report.sha256)
-    if pdf is None and Path(report.path).parent.is_dir():
-        # Perhaps a renderer killed between recording and renaming: finish its work (this
-        # ends the request's read transaction; nothing was written yet), then look again.
-        try:
-            store.settle(session, Path(report.path).parent)
-        except OSError:  # a report folder this server may only read: render it, or fail
-            current_app.logger.exception("reports: cannot settle %s", Path(report.path).parent)
-        # Ignored below: a stored row's id, never None.
-        report = latest_report(session, term.id, unit.id, locale)  # type: ignore[arg-type]
-        assert report is not None
-        pdf = store.read_verified(Path(report.path), report.sha256)
-    return report, pdf
+    return store.read_current(
+        session,
+        # Ignored: stored rows' ids, never None.
+        lambda: latest_report(session, term.id, unit.id, locale),  # type: ignore[arg-type]
+        Report,
+        current_app.logger,
+    )
 
 
 @bp.route("/<term_code>/<unit_code>.pdf")

@@ -67,6 +67,44 @@ def test_downloads_are_scoped_verified_and_audited(archived, client, auth, sessi
     assert client.get(f"/reports/bulletins/{WEEK}/CS.pdf").status_code == 404
 
 
+def test_a_rendering_killed_between_its_row_and_its_rename_is_finished_by_the_download(
+    archived, client, auth, session
+):
+    """A renderer killed after committing the newer row and before renaming its part over
+    the file: the download settles the folder (store.settle), installs the part the row
+    names and serves it, instead of a 404 until the next rendering."""
+    from evalsys.reports import store
+
+    old = archived["CS"]
+    newer = b"%PDF-1.7 bulletin of CS, rendered again"
+    part = store.write_part(Path(old.path), newer)
+    part.release()  # the writer dies: its lock goes with it
+    session.add(
+        Bulletin(
+            unit_id=old.unit_id,
+            week=WEEK,
+            locale="en",
+            path=old.path,
+            sha256=hashlib.sha256(newer).hexdigest(),
+            pages=1,
+            size=len(newer),
+        )
+    )
+    session.commit()
+    assert Path(old.path).read_bytes() == b"%PDF-1.7 bulletin of CS"  # not renamed yet
+    auth.login("dean_cs")
+    got = client.get(f"/reports/bulletins/{WEEK}/CS.pdf")
+    assert got.status_code == 200 and got.data == newer
+    assert Path(old.path).read_bytes() == newer
+    assert not list(Path(old.path).parent.glob(".*.part"))
+    # A dead part no row names is deleted, and the file its row describes still served.
+    stray = store.write_part(Path(old.path), b"%PDF-1.7 never recorded")
+    stray.release()
+    Path(old.path).write_bytes(b"%PDF-1.7 damaged")
+    assert client.get(f"/reports/bulletins/{WEEK}/CS.pdf").status_code == 404
+    assert not list(Path(old.path).parent.glob(".*.part"))
+
+
 def test_observer_text_cannot_become_markup(app):
     """Quotes and titles are escaped (the fetcher is the second wall, not the first)."""
     from evalsys.bulletins.data import Bulletin as Data
@@ -82,3 +120,29 @@ def test_observer_text_cannot_become_markup(app):
     data.counts = {"new_problems": 1}
     html = bulletin_html(app, data, "en")
     assert "<img" not in html and html.count("&lt;img") == 2
+
+
+def test_a_rendering_that_fails_after_its_commit_keeps_its_part_for_the_download(
+    bulletin_world, app, session, client, auth, monkeypatch
+):
+    """The row committed, then the rename fails (a full disk, a signal): the part is not
+    deleted — the row names it — and the next download installs and serves it."""
+    from evalsys.bulletins.render import render_bulletin
+    from evalsys.bulletins.weeks import parse_week
+    from evalsys.reports import store
+
+    def fail(self):
+        self.release()
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(store.Part, "install", fail)
+    with pytest.raises(OSError):
+        render_bulletin(session, app, unit_code="CS", week=parse_week(WEEK), locale="en")
+    monkeypatch.undo()
+    [row] = session.exec(select(Bulletin)).all()
+    assert not Path(row.path).exists()
+    assert len(list(Path(row.path).parent.glob(".*.part"))) == 1
+    auth.login("dean_cs")
+    got = client.get(f"/reports/bulletins/{WEEK}/CS.pdf")
+    assert got.status_code == 200 and hashlib.sha256(got.data).hexdigest() == row.sha256
+    assert Path(row.path).read_bytes() == got.data
