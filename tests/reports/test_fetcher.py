@@ -46,7 +46,20 @@ def pdf_text(pdf: bytes, tmp_path: Path) -> str:
     ).stdout
 
 
-def test_files_and_network_are_refused(spy_server, tmp_path):
+@pytest.fixture
+def own_fonts():
+    """The hostile document's @font-face makes the process's shared font configuration
+    keep a temporary folder, which WeasyPrint removes in ``__del__`` — at interpreter exit,
+    too late ("Exception ignored ... 'NoneType' object is not callable" at the end of a
+    run). Dropped after the test, it is collected at once; the next document makes another."""
+    from evalsys.reports import pdf
+
+    yield
+    pdf.stylesheet.cache_clear()
+    pdf.font_config.cache_clear()
+
+
+def test_files_and_network_are_refused(spy_server, tmp_path, own_fonts):
     base, hits = spy_server
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-CONTENT 42\n")
