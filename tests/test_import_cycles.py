@@ -23,6 +23,7 @@ or for the type checker.
 from __future__ import annotations
 
 import ast
+import functools
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -146,6 +147,14 @@ def import_edges(modules: Mapping[str, Path], *, type_checking: bool = False) ->
     return edges
 
 
+@functools.cache
+def package_edges(*, type_checking: bool = False) -> tuple[Edge, ...]:
+    """:func:`import_edges` of evalsys itself, read once per test process: every test of
+    the real package parses the same files (a second each); the edges are frozen and the
+    tuple cannot be changed by a test. The tests of made-up packages read their own."""
+    return tuple(import_edges(module_names(), type_checking=type_checking))
+
+
 def _within(module: str, package: str) -> bool:
     return module == package or module.startswith(package + ".")
 
@@ -247,13 +256,13 @@ def _report(found: list[tuple[list[str], list[str]]], edges: list[Edge]) -> str:
 
 
 def test_top_level_imports_form_no_cycle():
-    edges = [e for e in import_edges(module_names()) if not e.in_function]
+    edges = [e for e in package_edges() if not e.in_function]
     found = cycles(graph(edges))
     assert not found, "import cycles among top-level imports:\n" + _report(found, edges)
 
 
 def test_no_import_cycle_but_the_allowed_ones():
-    edges = [e for e in import_edges(module_names()) if (e.source, e.target) not in ALLOWED]
+    edges = [e for e in package_edges() if (e.source, e.target) not in ALLOWED]
     found = cycles(graph(edges))
     assert not found, (
         "import cycles (break them: move the shared part down, or let the lower module"
@@ -263,7 +272,7 @@ def test_no_import_cycle_but_the_allowed_ones():
 
 def test_the_allowed_list_only_shrinks():
     """An allowed import that is gone, or no longer closes a cycle, comes off the list."""
-    edges = import_edges(module_names())
+    edges = package_edges()
     g = graph(edges)
     by_pair = {(e.source, e.target): e for e in edges}
     stale = []
@@ -279,7 +288,7 @@ def test_the_allowed_list_only_shrinks():
 def test_the_graph_sees_what_it_must():
     """The checks above pass on an empty graph too: show that this one is read right."""
     modules = module_names()
-    edges = import_edges(modules)
+    edges = package_edges()
     pairs = {(e.source, e.target): e for e in edges}
     assert len(modules) > 100
     # ``from evalsys.feedback import views, views_lists, views_record`` in a function.
@@ -319,7 +328,7 @@ def test_a_cycle_in_the_source_is_found(tmp_path):
 
 def test_org_and_feedback_never_import_the_importer():
     """The importer is above them: it uses org and feedback, they never reach back."""
-    edges = import_edges(module_names(), type_checking=True)
+    edges = package_edges(type_checking=True)
     pairs = {(e.source, e.target) for e in edges}
     # The graph does see the importer using both (else the check below proves nothing).
     assert ("evalsys.importer.check", "evalsys.org.models") in pairs
