@@ -87,6 +87,10 @@ class Defaults:
     REPORT_QUEUE_URL = ""
     #: The queue's name in that Redis (sites sharing one Redis each need their own).
     REPORT_QUEUE_NAME = "evalsys-reports"
+    #: A queued report whose worker died mid-render (killed, its machine lost) is put back
+    #: on the queue once this long has passed without its worker's heartbeat, and another
+    #: worker renders it (at most twice; then it fails).
+    REPORT_QUEUE_LOST_SECONDS = 60
     #: Whether reports name the observer beside a quoted comment (off: their role only).
     REPORT_SHOW_OBSERVER_NAMES = False
     #: Observers' comments printed per unit part of a report (lowest scores first).

@@ -103,6 +103,8 @@ def report_cmd(
             click.echo(f"{head}  unchanged  (inputs as at the last rendering)")
         elif outcome.status == "queued":
             click.echo(f"{head}  queued")
+        elif outcome.status == "skipped":
+            click.echo(f"{head}  skipped    ({outcome.error})")
         else:
             click.echo(f"{head}  FAILED     {outcome.error}", err=True)
 
@@ -127,9 +129,10 @@ def report_cmd(
         raise click.ClickException(str(err)) from err
     counts = {
         s: sum(1 for o in outcomes if o.status == s)
-        for s in ("rendered", "unchanged", "failed", "queued")
+        for s in ("rendered", "unchanged", "failed", "queued", "skipped")
     }
     queued = f", {counts['queued']} queued" if counts["queued"] else ""
+    queued += f", {counts['skipped']} skipped" if counts["skipped"] else ""
     click.echo(
         f"Done in {time.perf_counter() - started:.1f} s: {counts['rendered']} rendered, "
         f"{counts['unchanged']} unchanged, {counts['failed']} failed{queued}."

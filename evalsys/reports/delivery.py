@@ -70,10 +70,12 @@ def render_and_queue(session: Session, app: Flask, term: Term) -> str:
         queued = queue_deliveries(session, term_code=code)
     session.commit()
     on_queue = sum(o.status == "queued" for o in outcomes)
+    skipped = sum(o.status == "skipped" for o in outcomes)
     summary = (
         f"reports {code}: {sum(o.status == 'rendered' for o in outcomes)} rendered, "
         f"{sum(o.status == 'unchanged' for o in outcomes)} unchanged, {len(failed)} failed"
         + (f", {on_queue} on the queue" if on_queue else "")
+        + (f", {skipped} skipped (deleted meanwhile)" if skipped else "")
         + f"; {queued} deliveries queued{note}"
     )
     if failed:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 class Outcome:
     unit: str
     locale: str
-    #: "rendered", "unchanged" or "failed"; "queued" for a job left on the report queue.
+    #: "rendered", "unchanged" or "failed"; "queued" for a job left on the report queue;
+    #: "skipped" for a unit deleted after the run listed it (``error`` says so).
     status: str
     path: str | None = None
     pages: int = 0

@@ -35,6 +35,9 @@ from evalsys.reports.outcome import Outcome
 
 #: Results are kept this long in Redis (seconds): enough for whoever waits on them.
 RESULT_TTL = 24 * 3600
+#: How many times a job is put back on the queue when its worker died mid-render (RQ
+#: retries a job that failed, too: a report over its time limit is tried once more).
+RETRIES = 2
 
 
 class QueueUnavailable(RuntimeError):
@@ -80,6 +83,8 @@ def enqueue(
     force: bool,
 ) -> list[str]:
     """One job per (unit, language); returns the job ids, in the order of ``items``."""
+    from rq import Retry
+
     queue = open_queue(app)
     timeout = int(float(app.config.get("REPORT_TIMEOUT_SECONDS") or 0)) or 3600
     where = str(out_dir) if out_dir else None
@@ -94,6 +99,7 @@ def enqueue(
                     result_ttl=RESULT_TTL,
                     failure_ttl=RESULT_TTL,
                     description=f"report {term_code} {code} {locale}",
+                    retry=Retry(max=RETRIES),
                     pipeline=pipe,
                 )
             )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from flask import Flask
 from sqlmodel import Session
 
@@ -9,6 +12,7 @@ from evalsys.db import get_engine
 from evalsys.reports.outcome import Outcome
 from evalsys.reports.queue import open_queue
 from evalsys.reports.render import _render_in_worker, _worker, collect_less, compile_templates
+from evalsys.reports.workers import die_with_parent
 
 
 def preload(app: Flask) -> None:
@@ -36,16 +40,50 @@ def render_job(
     term_code: str, unit_code: str, out_dir: str | None, force: bool, locale: str | None
 ) -> Outcome:
     """A queued job: one unit in one language, in a work horse of ``evalsys worker``."""
+    # The horse dies with its worker. A horse left running after its worker was killed
+    # would finish a job that, with no heartbeat from its dead worker, is put back on the
+    # queue: the report rendered twice at once, two versions, two emails.
+    die_with_parent(os.getppid())
     # A fresh engine in each horse: connections are never shared across a fork.
     get_engine(_worker["app"]).dispose(close=False)
     return _render_in_worker(term_code, unit_code, out_dir, force, locale)
 
 
+def lost_after(app: Flask) -> tuple[int, int]:
+    """(heartbeat interval, grace) in seconds from REPORT_QUEUE_LOST_SECONDS: a worker beats
+    every interval; a job whose worker has not beaten for interval + grace is abandoned."""
+    lost = max(3, int(float(app.config.get("REPORT_QUEUE_LOST_SECONDS") or 60)))
+    interval = max(1, min(30, lost // 3))
+    return interval, lost - interval
+
+
 def run_worker(app: Flask, *, burst: bool = False, name: str | None = None) -> bool:
-    """Serve the queue until stopped (or, ``burst``, until it is empty)."""
+    """Serve the queue until stopped (or, ``burst``, until it is empty).
+
+    A job whose worker died mid-render (SIGKILL, its machine lost) stays "started" in Redis
+    until its heartbeat runs out; the other workers look for such jobs every half of
+    REPORT_QUEUE_LOST_SECONDS (RQ's maintenance) and put them
+    back on the queue (:data:`evalsys.reports.queue.RETRIES`). RQ adds a fixed minute to
+    every heartbeat, looks every ten minutes and an idle worker waits on the queue for
+    seven; here all three follow REPORT_QUEUE_LOST_SECONDS."""
     from rq import Worker
+
+    interval, grace = lost_after(app)
+
+    class ReportWorker(Worker):
+        def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
+            return super().get_heartbeat_ttl(job, working_time) - 60 + grace
 
     queue = open_queue(app)
     preload(app)
-    worker = Worker([queue], connection=queue.connection, name=name)
+    look = max(1, (interval + grace) // 2)
+    worker = ReportWorker(
+        [queue],
+        connection=queue.connection,
+        name=name,
+        job_monitoring_interval=interval,
+        maintenance_interval=look,
+        # An idle worker waits on the queue for its TTL less 15 s before it looks again.
+        worker_ttl=look + 15,
+    )
     return bool(worker.work(burst=burst, logging_level="WARNING"))

@@ -466,6 +466,16 @@ def _render_in_worker(
     started = time.perf_counter()
     try:
         with Session(get_engine(app), expire_on_commit=False) as session:
+            if session.exec(select(OrgUnit.id).where(OrgUnit.code == unit_code)).first() is None:
+                # Deleted after the run listed it (or after its job was queued): nothing to
+                # render, and nothing wrong with the run.
+                session.rollback()
+                return Outcome(
+                    unit_code,
+                    normalise(locale) or site_locale(app),
+                    "skipped",
+                    error=f"the unit {unit_code} no longer exists",
+                )
             return render_unit(
                 session,
                 app,

@@ -28,30 +28,8 @@ pytestmark = pytest.mark.once(
     " on both databases in tests/reports/test_cli_and_views.py"
 )
 
-REDIS = os.environ.get("EVALSYS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TERM = "2026-2027-1"
 TREE = ["U", "ART", "CS", "MATH", "ART-DES", "CS-AI", "CS-SE", "MATH-APP", "MATH-PURE"]
-
-
-@pytest.fixture
-def queued_app(app, tmp_path):
-    from redis import Redis
-    from redis.exceptions import RedisError
-
-    try:
-        Redis.from_url(REDIS, socket_connect_timeout=2).ping()
-    except RedisError as err:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis at {REDIS} is not reachable: {err}")
-        pytest.skip(f"Redis at {REDIS} is not reachable")
-    name = f"evalsys-test-{uuid.uuid4().hex[:12]}"
-    app.config.update(
-        REPORT_QUEUE_URL=REDIS, REPORT_QUEUE_NAME=name, REPORT_DIR=str(tmp_path / "reports")
-    )
-    yield app
-    connection = Redis.from_url(REDIS)
-    for key in connection.scan_iter(f"*{name}*"):
-        connection.delete(key)
 
 
 def _worker_env(app) -> dict[str, str]:
@@ -63,6 +41,7 @@ def _worker_env(app) -> dict[str, str]:
         EVALSYS_DEFAULT_LOCALE=app.config["DEFAULT_LOCALE"],
         EVALSYS_REPORT_QUEUE_URL=app.config["REPORT_QUEUE_URL"],
         EVALSYS_REPORT_QUEUE_NAME=app.config["REPORT_QUEUE_NAME"],
+        EVALSYS_REPORT_QUEUE_LOST_SECONDS=str(app.config["REPORT_QUEUE_LOST_SECONDS"]),
         EVALSYS_REPORT_DIR=app.config["REPORT_DIR"],
     )
     return env
@@ -84,6 +63,7 @@ def workers(app, count: int, log: Path, *, burst: bool = False) -> Iterator[list
                         "worker",
                         "--name",
                         f"w{i}-{uuid.uuid4().hex[:6]}",
+                        *(["--burst"] if burst else []),
                     ],
                     env=_worker_env(app),
                     stdout=out,
@@ -167,6 +147,7 @@ def test_without_redis_the_commands_say_so_and_the_scheduler_renders_here(
     app.config.update(REPORT_QUEUE_URL="redis://127.0.0.1:1/0", REPORT_DIR=str(tmp_path))
     result = cli("report", "--term", TERM, "--queue")
     assert result.exit_code == 1 and "is not reachable" in result.output, result.output
+    assert _records(session) == [] and not any(tmp_path.rglob("*.pdf"))  # nothing half-done
     result = cli("worker", "--burst")
     assert result.exit_code == 1 and "is not reachable" in result.output, result.output
     term = session.exec(select(Term).where(Term.code == TERM)).one()
