@@ -1,6 +1,6 @@
 """The report queue's faults, on both databases: a worker killed mid-render, a unit deleted
-after its report was queued. Real Redis, real ``evalsys worker`` processes (the helpers are
-tests/reports/test_queue.py's)."""
+after its report was queued, Redis out of reach. Real Redis, real ``evalsys worker``
+processes (the helpers are tests/reports/test_queue.py's)."""
 
 from __future__ import annotations
 
@@ -112,3 +112,16 @@ def test_a_report_of_a_unit_deleted_after_it_was_queued_is_skipped_with_a_messag
     assert by_unit["CS-GONE"].error == "the unit CS-GONE no longer exists"
     assert by_unit["CS"].status == "rendered"  # the others go on
     assert [Path(r.path).name for r in _records(session)] == ["CS.en.pdf"]
+
+
+def test_without_redis_the_commands_say_so_and_record_nothing(
+    app, bare_aggregated, cli, session, tmp_path
+):
+    result = cli("report", "--term", TERM, "--queue")
+    assert result.exit_code != 0 and "REPORT_QUEUE_URL" in result.output
+    app.config.update(REPORT_QUEUE_URL="redis://127.0.0.1:1/0", REPORT_DIR=str(tmp_path))
+    result = cli("report", "--term", TERM, "--queue")
+    assert result.exit_code == 1 and "is not reachable" in result.output, result.output
+    assert _records(session) == [] and not any(tmp_path.rglob("*.pdf"))  # nothing half-done
+    result = cli("worker", "--burst")
+    assert result.exit_code == 1 and "is not reachable" in result.output, result.output
