@@ -41,7 +41,8 @@ RETRIES = 2
 
 
 class QueueUnavailable(RuntimeError):
-    """Redis at REPORT_QUEUE_URL cannot be reached (the message says where)."""
+    """The report queue cannot be used: Redis at REPORT_QUEUE_URL cannot be reached, or a
+    queue setting is wrong (the message says which)."""
 
 
 def queue_url(app: Flask) -> str | None:

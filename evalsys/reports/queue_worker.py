@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from evalsys.db import get_engine
 from evalsys.reports.outcome import Outcome
-from evalsys.reports.queue import open_queue
+from evalsys.reports.queue import QueueUnavailable, open_queue
 from evalsys.reports.render import _render_in_worker, _worker, collect_less, compile_templates
 from evalsys.reports.workers import die_with_parent
 
@@ -52,7 +52,13 @@ def render_job(
 def lost_after(app: Flask) -> tuple[int, int]:
     """(heartbeat interval, grace) in seconds from REPORT_QUEUE_LOST_SECONDS: a worker beats
     every interval; a job whose worker has not beaten for interval + grace is abandoned."""
-    lost = max(3, int(float(app.config.get("REPORT_QUEUE_LOST_SECONDS") or 60)))
+    raw = app.config.get("REPORT_QUEUE_LOST_SECONDS") or 60
+    try:
+        lost = max(3, int(float(raw)))
+    except (TypeError, ValueError):
+        raise QueueUnavailable(
+            f"REPORT_QUEUE_LOST_SECONDS must be a number of seconds, not {raw!r}"
+        ) from None
     interval = max(1, min(30, lost // 3))
     return interval, lost - interval
 
@@ -62,17 +68,17 @@ def run_worker(app: Flask, *, burst: bool = False, name: str | None = None) -> b
 
     A job whose worker died mid-render (SIGKILL, its machine lost) stays "started" in Redis
     until its heartbeat runs out; the other workers look for such jobs every half of
-    REPORT_QUEUE_LOST_SECONDS (RQ's maintenance) and put them
-    back on the queue (:data:`evalsys.reports.queue.RETRIES`). RQ adds a fixed minute to
-    every heartbeat, looks every ten minutes and an idle worker waits on the queue for
-    seven; here all three follow REPORT_QUEUE_LOST_SECONDS."""
+    REPORT_QUEUE_LOST_SECONDS (RQ's maintenance) and put them back on the queue
+    (:data:`evalsys.reports.queue.RETRIES`). RQ's own defaults would add a fixed minute to
+    every heartbeat, look every ten minutes and keep an idle worker waiting on the queue
+    for seven; here all three follow REPORT_QUEUE_LOST_SECONDS."""
     from rq import Worker
 
     interval, grace = lost_after(app)
 
     class ReportWorker(Worker):
         def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
-            return super().get_heartbeat_ttl(job, working_time) - 60 + grace
+            return max(1, super().get_heartbeat_ttl(job, working_time) - 60 + grace)
 
     queue = open_queue(app)
     preload(app)

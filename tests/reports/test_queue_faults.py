@@ -125,3 +125,7 @@ def test_without_redis_the_commands_say_so_and_record_nothing(
     assert _records(session) == [] and not any(tmp_path.rglob("*.pdf"))  # nothing half-done
     result = cli("worker", "--burst")
     assert result.exit_code == 1 and "is not reachable" in result.output, result.output
+    app.config.update(REPORT_QUEUE_LOST_SECONDS="soon")
+    result = cli("worker", "--burst")
+    assert result.exit_code == 1, result.output
+    assert "REPORT_QUEUE_LOST_SECONDS must be a number of seconds, not 'soon'" in result.output
