@@ -85,6 +85,23 @@ def workers(app, count: int, log: Path, *, burst: bool = False) -> Iterator[list
                     proc.wait()
 
 
+def finished(app, job_ids, items, log: Path, seconds: float = 180):
+    """``report_queue.wait``, but a test that would wait for ever fails instead, with the
+    workers' log (the command itself waits as long as it takes)."""
+    from rq.job import Job, JobStatus
+
+    connection = report_queue.open_queue(app).connection
+    done = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+    deadline = time.monotonic() + seconds
+    while not all(
+        job is not None and job.get_status(refresh=False) in done
+        for job in Job.fetch_many(list(job_ids), connection=connection)
+    ):
+        assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
+        time.sleep(0.1)
+    return report_queue.wait(app, job_ids, items)
+
+
 def _records(session) -> list[Report]:
     session.rollback()
     return list(session.exec(select(Report).order_by(Report.id)).all())
@@ -133,7 +150,7 @@ def test_a_job_over_its_time_limit_is_killed_and_reported_failed(queued_app, tmp
     job = queue.enqueue_call("time.sleep", args=(60,), timeout=1)
     started = time.monotonic()
     with workers(queued_app, 1, tmp_path / "workers.log", burst=True):
-        (outcome,) = report_queue.wait(queued_app, [job.id], [("CS", "en")])
+        (outcome,) = finished(queued_app, [job.id], [("CS", "en")], tmp_path / "workers.log")
     assert outcome.status == "failed" and outcome.unit == "CS"
     assert "timeout" in (outcome.error or "").lower(), outcome.error
     assert time.monotonic() - started < 50  # killed, not slept out

@@ -15,7 +15,7 @@ from sqlmodel import select
 from evalsys.org.models import OrgUnit
 from evalsys.reports import queue as report_queue
 from evalsys.reports import store
-from tests.reports.test_queue import TERM, _records, workers
+from tests.reports.test_queue import TERM, _records, finished, workers
 
 #: Seconds without its worker's heartbeat before a started job counts as abandoned.
 LOST = 3
@@ -67,7 +67,7 @@ def test_a_worker_killed_mid_render_leaves_its_report_to_another(
             os.close(fd)
     assert _records(session) == []
     with workers(queued_app, 1, log):
-        [outcome] = report_queue.wait(queued_app, [job_id], [("U", "en")])
+        [outcome] = finished(queued_app, [job_id], [("U", "en")], log)
     assert outcome.status == "rendered", outcome
     job = Job.fetch(job_id, connection=connection)
     assert job.worker_name != killed and job.retries_left == report_queue.RETRIES - 1
@@ -106,7 +106,9 @@ def test_a_report_of_a_unit_deleted_after_it_was_queued_is_skipped_with_a_messag
     session.delete(gone)
     session.commit()
     with workers(queued_app, 1, tmp_path / "workers.log", burst=True):
-        outcomes = report_queue.wait(queued_app, ids, [("CS-GONE", "en"), ("CS", "en")])
+        outcomes = finished(
+            queued_app, ids, [("CS-GONE", "en"), ("CS", "en")], tmp_path / "workers.log"
+        )
     by_unit = {o.unit: o for o in outcomes}
     assert by_unit["CS-GONE"].status == "skipped"
     assert by_unit["CS-GONE"].error == "the unit CS-GONE no longer exists"
